@@ -1,0 +1,164 @@
+package vit22b.backend;
+
+import vit22b.model.GeluKind;
+import vit22b.model.LossKind;
+import vit22b.model.ModelConfig;
+import vit22b.tensor.Tensor;
+
+/**
+ * The model's operations, forward and backward, on one device. Implementations: {@code cpu}
+ * (reference, OpenBLAS GEMMs) and {@code cuda} (our kernels).
+ *
+ * <p>Conventions, for every method:
+ * <ul>
+ * <li>Tensors are float32, row-major and contiguous, allocated by this backend.</li>
+ * <li>T = B * N token rows; D width; M MLP width; H heads; hd = D / H.</li>
+ * <li>"Head-major" is (B, H, N, hd). "Token-major" is (B * N, row stride) with head h at
+ *     columns [h * hd, (h + 1) * hd).</li>
+ * <li>Every backward ACCUMULATES (+=) into each gradient it is given; the caller zeroes
+ *     gradients before a step. Gradient arguments named nullable may be null (not wanted).</li>
+ * <li>Residual connections are the caller's: no op adds its dout to its dx implicitly.</li>
+ * </ul>
+ */
+public interface Backend extends AutoCloseable {
+
+    /** "cpu" or "cuda". */
+    String name();
+
+    // ---- memory ---------------------------------------------------------------------------
+
+    /** A new zero-filled tensor of {@code shape}; close it with {@link #free}. */
+    Tensor allocate(int... shape);
+
+    /** Releases the storage behind a tensor returned by {@link #allocate}. */
+    void free(Tensor t);
+
+    void upload(Tensor dst, float[] src);
+
+    float[] download(Tensor src);
+
+    void zero(Tensor t);
+
+    /** dst = src (same size). */
+    void copy(Tensor dst, Tensor src);
+
+    /** dst += src (same size). */
+    void add(Tensor dst, Tensor src);
+
+    /** t *= s. */
+    void scale(Tensor t, float s);
+
+    /** sum of t[i]^2, accumulated in double. */
+    double sumSquares(Tensor t);
+
+    /** Waits for queued work (no-op on the CPU). */
+    void synchronize();
+
+    // ---- patch embedding ------------------------------------------------------------------
+
+    /**
+     * out (B, N, D) = conv(images (B, C, S, S), w (D, C, P, P), stride P) + b (D) + pos (N, D);
+     * token n = row-major patch index over the grid.
+     */
+    void patchEmbedForward(Tensor out, Tensor images, Tensor w, Tensor b, Tensor pos, int patch);
+
+    /** Accumulates dw, db, dpos from dout (B, N, D). No gradient for the images. */
+    void patchEmbedBackward(Tensor dw, Tensor db, Tensor dpos, Tensor dout, Tensor images, int patch);
+
+    // ---- normalisation --------------------------------------------------------------------
+
+    /**
+     * Row-wise norm of x (R, W): centered ? (x - mean) * rstd : x * rms^-1, times scale (W),
+     * plus bias (W, nullable). stats (R, 2) receives [mean (0 when not centered), rstd].
+     */
+    void normForward(Tensor out, Tensor stats, Tensor x, Tensor scale, Tensor bias, boolean centered, float eps);
+
+    /** Accumulates dx, dscale, dbias (nullable) from dout. */
+    void normBackward(Tensor dx, Tensor dscale, Tensor dbias, Tensor dout, Tensor x, Tensor scale,
+                      Tensor stats, boolean centered);
+
+    // ---- linear layers and activations ----------------------------------------------------
+
+    /** out (R, N) = in (R, K) @ w^T (w is N x K, PyTorch's Linear layout) + bias (N, nullable). */
+    void linearForward(Tensor out, Tensor in, Tensor w, Tensor bias);
+
+    /** Accumulates din (nullable), dw, dbias (nullable) from dout (R, N). */
+    void linearBackward(Tensor din, Tensor dw, Tensor dbias, Tensor dout, Tensor in, Tensor w);
+
+    void geluForward(Tensor out, Tensor in, GeluKind kind);
+
+    /** din += dout * gelu'(in). */
+    void geluBackward(Tensor din, Tensor dout, Tensor in, GeluKind kind);
+
+    /** dst (R, W) = src (W) in every row. */
+    void broadcastRows(Tensor dst, Tensor src);
+
+    /** dst (W) += sum over rows of src (R, W). */
+    void sumRows(Tensor dst, Tensor src);
+
+    /** dst (B, H, N, hd) = head-major copy of src columns [col, col + H*hd) of src (B*N, W). */
+    void toHeads(Tensor dst, Tensor src, int col, int batch, int heads);
+
+    /** dst columns [col, col + H*hd) of dst (B*N, W) += token-major copy of src (B, H, N, hd). */
+    void fromHeads(Tensor dst, int col, Tensor src, int batch, int heads);
+
+    // ---- the parallel block ---------------------------------------------------------------
+
+    /**
+     * Fused in-projection. y (T, D) is the normalised block input; wIn ((M+3D), D) has rows
+     * [MLP | q | k | v]. Computes pre = y @ wIn^T (T, M+3D), saved for backward; writes
+     * g = GELU(pre[:, :M] + bMlp) into columns [D, D+M) of ag (T, D+M); QK-normalises q and k
+     * per head over hd (shared hd-sized scales qScale, kScale; mean/rstd into qkStats
+     * (2, B, H, N, 2)); and writes q, k, v head-major (B, H, N, hd).
+     */
+    void inProjectionForward(ModelConfig c, int batch, Tensor y, Tensor wIn, Tensor bMlp,
+                             Tensor qScale, Tensor kScale, Tensor pre, Tensor ag,
+                             Tensor q, Tensor k, Tensor v, Tensor qkStats);
+
+    /**
+     * Backward of {@link #inProjectionForward}. Inputs: dag (its columns [D, D+M) hold dL/dg),
+     * dq, dk, dv (head-major, w.r.t. normalised q and k, and v). dpre (T, M+3D) is scratch.
+     * Accumulates dy, dwIn, dbMlp, dqScale, dkScale.
+     */
+    void inProjectionBackward(ModelConfig c, int batch, Tensor dag, Tensor dq, Tensor dk, Tensor dv,
+                              Tensor y, Tensor wIn, Tensor bMlp, Tensor qScale, Tensor kScale,
+                              Tensor pre, Tensor qkStats, Tensor dpre,
+                              Tensor dy, Tensor dwIn, Tensor dbMlp, Tensor dqScale, Tensor dkScale);
+
+    /**
+     * Softmax attention, scale 1/sqrt(hd), no mask: q (B, H, Nq, hd), k and v (B, H, Nk, hd).
+     * Writes a token-major into columns [0, H*hd) of out (B*Nq, stride >= H*hd) and the
+     * per-row log-sum-exp of the scaled logits into lse (B, H, Nq).
+     */
+    void attentionForward(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v);
+
+    /** Accumulates dq, dk, dv from dout (same layout as out). */
+    void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor out, Tensor lse,
+                           Tensor q, Tensor k, Tensor v);
+
+    /** Fused out-projection: out (T, D) = x (T, D) + ag (T, D+M) @ wOut^T (D x (D+M)) + bOut (D). */
+    void outProjectionForward(Tensor out, Tensor x, Tensor ag, Tensor wOut, Tensor bOut);
+
+    /** Accumulates dag, dwOut, dbOut from dout (T, D); the residual path is the caller's. */
+    void outProjectionBackward(Tensor dag, Tensor dwOut, Tensor dbOut, Tensor dout, Tensor ag, Tensor wOut);
+
+    // ---- loss and optimiser ---------------------------------------------------------------
+
+    /**
+     * Mean over the batch of the loss of logits (B, C) against targets (B, C) (one-hot or
+     * multi-hot in [0, 1]): sigmoid cross-entropy summed over classes, or softmax
+     * cross-entropy. WRITES dlogits = d(mean loss)/d(logits). Returns the mean loss.
+     */
+    double lossForwardBackward(Tensor logits, Tensor targets, Tensor dlogits, LossKind kind);
+
+    /**
+     * AdamW with decoupled weight decay (PyTorch's semantics) on one contiguous range:
+     * m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= lr (m/(1-b1^t) / (sqrt(v/(1-b2^t)) + eps) + wd p).
+     * {@code gradScale} multiplies g first (global-norm clipping).
+     */
+    void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2,
+               float eps, float weightDecay, float gradScale, int step);
+
+    @Override
+    void close();
+}
