@@ -58,7 +58,7 @@ class ViTTest {
             for (ParamLayout.Entry e : vit.layout().entries()) {
                 int o = (int) e.offset(), n = (int) e.size();
                 Check.assertClose("d " + e.name(), java.util.Arrays.copyOfRange(g, o, o + n),
-                        java.util.Arrays.copyOfRange(fd, o, o + n), 1e-4);
+                        java.util.Arrays.copyOfRange(fd, o, o + n), 1e-5);
             }
             be.free(images);
             be.free(targets);
