@@ -9,14 +9,14 @@ public record HostInfo(int cores, String cpuModel, String os, String javaVersion
                        int openblasThreads, String openblasConfig) {
 
     public static HostInfo current() {
-        return new HostInfo(Runtime.getRuntime().availableProcessors(), cpuModel(),
+        return new HostInfo(Runtime.getRuntime().availableProcessors(), readCpuModel(),
                 System.getProperty("os.name") + " " + System.getProperty("os.version") + " " + System.getProperty("os.arch"),
                 Runtime.version().toString(), System.getProperty("java.vm.name") + " (" + System.getProperty("java.vendor") + ")",
                 SgemmRate.threads(), SgemmRate.config());
     }
 
     /** The first "model name" of /proc/cpuinfo, or "unknown" where there is none. */
-    static String cpuModel() {
+    static String readCpuModel() {
         try {
             for (String line : Files.readAllLines(Path.of("/proc/cpuinfo")))
                 if (line.startsWith("model name")) return line.substring(line.indexOf(':') + 1).trim();

@@ -1,0 +1,63 @@
+package vit22b.cli.commands;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import org.junit.jupiter.api.Test;
+
+import picocli.CommandLine;
+import vit22b.cli.Main;
+import vit22b.model.ModelStats;
+import vit22b.model.Presets;
+
+class BenchCommandTest {
+
+    private static String[] run(String... args) {
+        CommandLine cl = Main.commandLine();
+        StringWriter out = new StringWriter(), err = new StringWriter();
+        cl.setOut(new PrintWriter(out));
+        cl.setErr(new PrintWriter(err));
+        int code = cl.execute(args);
+        return new String[] {String.valueOf(code), out.toString(), err.toString()};
+    }
+
+    @Test void jsonHasTheFiguresAndTheyAgree() throws Exception {
+        String[] r = run("bench", "--backend", "cpu", "--model", "test-tiny", "--batch", "2", "--steps", "2", "--warmup", "1", "--json");
+        assertEquals("0", r[0], r[2]);
+        assertTrue(r[2].contains("bench: step 2/2"), "progress goes to stderr: " + r[2]);
+        JsonNode j = new ObjectMapper().readTree(r[1]);
+        assertEquals(2, j.at("/step_seconds").size());
+        double ips = j.at("/images_per_second").asDouble();
+        double mean = j.at("/mean_step_seconds").asDouble();
+        assertEquals(2 / mean, ips, 1e-9 * ips);
+        assertEquals(ips * Presets.get("test-tiny").tokens(), j.at("/tokens_per_second").asDouble(), 1e-9 * ips * 16);
+        long flops = ModelStats.of(Presets.get("test-tiny")).flops().trainingPerImage();
+        assertEquals(flops * ips / 1e9, j.at("/achieved_gflops").asDouble(), 1e-9);
+        double peak = j.at("/sgemm/peak_gflops").asDouble();
+        assertEquals(Math.max(j.at("/sgemm/model_shape/gflops").asDouble(), j.at("/sgemm/square_1024/gflops").asDouble()), peak);
+        assertEquals(2 * Presets.get("test-tiny").tokens(), j.at("/sgemm/model_shape/m").asInt(), "B*N rows");
+        assertEquals(j.at("/achieved_gflops").asDouble() / peak, j.at("/fraction_of_sgemm").asDouble(), 1e-12);
+        assertTrue(Double.isFinite(j.at("/last_loss").asDouble()));
+        assertTrue(j.at("/machine/cores").asInt() >= 1);
+        assertTrue(j.at("/machine/openblas_threads").asInt() >= 1);
+        assertTrue(j.at("/machine/java_version").asText().startsWith("2"));
+    }
+
+    @Test void cudaSaysItIsNotAvailable() {
+        String[] r = run("bench", "--backend", "cuda", "--model", "test-tiny", "--batch", "2");
+        assertEquals("2", r[0]);
+        assertTrue(r[2].contains("error: the CUDA backend is not available"), r[2]);
+    }
+
+    @Test void badBatchIsRefused() {
+        String[] r = run("bench", "--model", "test-tiny", "--batch", "0");
+        assertEquals("2", r[0]);
+        assertTrue(r[2].contains("--batch and --steps must be positive"), r[2]);
+    }
+}
