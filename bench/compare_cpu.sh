@@ -19,21 +19,23 @@ trap 'rm -rf "$tmp"' EXIT
 ours_cmd="./vit bench --backend cpu --model vit-s-fmnist --batch 64 --steps $steps --warmup $warmup --json"
 torch_cmd="$py bench/pytorch/train_step_cpu.py --batch 64 --steps $steps --warmup $warmup"
 ./vit --version >/dev/null   # build first, so that no build overlaps the timing
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)   # other work on the machine skews both runs
 echo "compare_cpu.sh: $ours_cmd" >&2
 $ours_cmd >"$tmp/ours.json"
 echo "compare_cpu.sh: $torch_cmd" >&2
 $torch_cmd >"$tmp/torch.json"
 
 mkdir -p bench/results
-"$py" - "$tmp/ours.json" "$tmp/torch.json" "$ours_cmd" "$torch_cmd" "$out" <<'PY'
+"$py" - "$tmp/ours.json" "$tmp/torch.json" "$ours_cmd" "$torch_cmd" "$out" "$load_before" <<'PY'
 import datetime, json, os, sys
-ours_path, torch_path, ours_cmd, torch_cmd, out = sys.argv[1:]
+ours_path, torch_path, ours_cmd, torch_cmd, out, load_before = sys.argv[1:]
 ours, peer = json.load(open(ours_path)), json.load(open(torch_path))
 if ours["model"] != peer["model"] or ours["batch"] != peer["batch"]:
     sys.exit(f"compare_cpu.sh: runs differ: {ours['model']}/{ours['batch']} vs {peer['model']}/{peer['batch']}")
 result = {
     "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    "machine": {**ours["machine"], "load_average_after": os.getloadavg()},
+    "machine": {**ours["machine"], "load_average_before": [float(x) for x in load_before.split()],
+                "load_average_after": list(os.getloadavg())},
     "model": ours["model"], "batch": ours["batch"],
     "commands": {"vit": ours_cmd, "pytorch": torch_cmd},
     "vit": {k: ours[k] for k in ("images_per_second", "tokens_per_second", "mean_step_seconds",
