@@ -6,7 +6,9 @@ import java.util.Set;
  * What a model costs: parameters by part, FLOPs per image and the memory of its training
  * state. FLOPs follow PaLM's accounting (DESIGN.md, "Performance accounting"): forward =
  * 2 x the multiply-accumulates of every matmul, attention's q k^T and p v included;
- * training = 3 x forward (backward computes two matmuls per forward matmul).
+ * training = 3 x forward (backward computes two matmuls per forward matmul). It is a
+ * convention: the patch embedding's backward skips the image gradient, so the engine does
+ * slightly less work than the training figure counts.
  */
 public record ModelStats(ModelConfig config, Params params, Flops flops, Memory fp32, Memory mixed) {
 
