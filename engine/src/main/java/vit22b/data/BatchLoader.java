@@ -9,6 +9,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.NoSuchElementException;
 import java.util.SplittableRandom;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -160,7 +161,7 @@ public final class BatchLoader implements AutoCloseable {
         }
         consumed = p.after();
         skipped += b.skipped().size();
-        fill();   // keep workers busy while the caller computes
+        if (pool != null) fill();   // keep workers busy while the caller computes
         return b;
     }
 
@@ -184,7 +185,7 @@ public final class BatchLoader implements AutoCloseable {
     }
 
     private Future<Batch> runInline(int epoch, int[] idx) {
-        java.util.concurrent.CompletableFuture<Batch> f = new java.util.concurrent.CompletableFuture<>();
+        CompletableFuture<Batch> f = new CompletableFuture<>();
         try {
             f.complete(build(epoch, idx));
         } catch (IOException | RuntimeException e) {
