@@ -142,8 +142,8 @@ public final class PredictCommand implements Callable<Integer> {
     private static String lower(Enum<?> e) { return e.name().toLowerCase(Locale.ROOT); }
 
     private void printText(PrintWriter out, ModelConfig c, List<float[]> logits) {
-        out.printf("model %s: D %d, depth %d, heads %d, %d px, %d channels, %d classes, gelu %s, norm %s, loss %s%n",
-                c.name(), c.width(), c.depth(), c.heads(), c.imageSize(), c.channels(), c.classes(),
+        out.printf("model %s: D %d, depth %d, MLP %d, heads %d, patch %d, %d px x %d ch, %d classes, gelu %s, norm %s, loss %s%n",
+                c.name(), c.width(), c.depth(), c.mlp(), c.heads(), c.patch(), c.imageSize(), c.channels(), c.classes(),
                 lower(c.gelu()), lower(c.norm()), lower(c.loss()));
         for (int i = 0; i < logits.size(); i++) {
             float[] z = logits.get(i);
