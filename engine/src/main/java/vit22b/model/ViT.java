@@ -61,18 +61,19 @@ public final class ViT implements AutoCloseable {
         return run(images).head.feat;
     }
 
+    /** Mean loss (config's kind) of images against targets (B, classes), without backward. */
+    public double loss(Tensor images, Tensor targets) {
+        return lossOf(forward(images), targets);
+    }
+
     /**
      * One training pass: zeroes the gradients, runs forward, the loss (config's kind) against
      * targets (B, classes) and backward. Returns the mean loss over the batch.
      */
     public double forwardBackward(Tensor images, Tensor targets) {
-        Tensor logits = forward(images);
+        double loss = lossOf(forward(images), targets);
         Activations a = acts;
-        if (!Arrays.equals(targets.shape(), logits.shape()))
-            throw new IllegalArgumentException("targets " + targets + " do not match logits " + logits
-                    + "; give one row of " + config.classes() + " class weights per image");
         backend.zero(grads);
-        double loss = backend.lossForwardBackward(logits, targets, a.dlogits, config.loss());
         Tensor dFeat = a.head.dFeat();
         backend.zero(dFeat);
         backend.linearBackward(dFeat, headG.headW(), headG.headB(), a.dlogits, a.head.feat, headW.headW());
@@ -106,6 +107,14 @@ public final class ViT implements AutoCloseable {
             entropy[i] = s.meanEntropy();
         }
         return new AttentionStats(maxLogit, entropy);
+    }
+
+    /** The loss of logits of the last forward; leaves d(loss)/d(logits) in the activations. */
+    private double lossOf(Tensor logits, Tensor targets) {
+        if (!Arrays.equals(targets.shape(), logits.shape()))
+            throw new IllegalArgumentException("targets " + targets + " do not match logits " + logits
+                    + "; give one row of " + config.classes() + " class weights per image");
+        return backend.lossForwardBackward(logits, targets, acts.dlogits, config.loss());
     }
 
     private Activations run(Tensor images) {
