@@ -23,51 +23,83 @@ public final class CollectiveMatmul {
     /** Shapes: r rows per device chunk, contraction K, n output columns; operand element size. */
     public record Shape(int rows, int inner, int cols, int bytesPer) {}
 
-    /** One device's tensors for {@link #allGatherMatmul}: chunk buffers (r, K) x 2 with overlap, else gathered (p*r, K). */
-    public record AgBind(CpuDevice dev, Tensor x, Tensor w, Tensor y, Tensor buf0, Tensor buf1, Tensor gathered) {}
-
-    /** One device's tensors for {@link #matmulReduceScatter}: partial (r, N) x 2 and recv (r, N) with overlap, else full (p*r, N). */
-    public record RsBind(CpuDevice dev, Tensor a, Tensor w, Tensor y, Tensor part0, Tensor part1, Tensor recv, Tensor full) {}
+    /** The compute applied to one chunk of rows: {@code chunk} is its position on the axis. */
+    @FunctionalInterface
+    public interface ChunkOp { void apply(int chunk, Tensor rows); }
 
     /**
-     * Adds the all-gather matmul along {@code axis} to {@code g}; {@code extra} (nullable, cost
-     * only) is a second matmul per chunk using the same gathered rows (a weight gradient).
-     * Returns the task after which y is complete.
+     * One device's side of {@link #allGatherMatmul}: its rows x (r, K); gathered (p*r, K) receives
+     * every device's rows (and is kept: backward needs them); op consumes each chunk.
+     */
+    public record AgBind(CpuDevice dev, Tensor x, Tensor gathered, ChunkOp op) {}
+
+    /**
+     * One device's side of {@link #matmulReduceScatter}: op writes the partial result for a
+     * chunk of rows into the (r, N) tensor it is given; y (r, N) receives the reduced own chunk;
+     * part0, part1, recv (r, N) are scratch with overlap; full (p*r, N) without.
+     */
+    public record RsBind(CpuDevice dev, ChunkOp op, Tensor y, Tensor part0, Tensor part1, Tensor recv, Tensor full) {}
+
+    /** The all-gather matmul's bind for y = gather(x) @ w^T (y: (p*r, n)). */
+    public static AgBind matmul(CpuDevice dev, Tensor x, Tensor gathered, Tensor w, Tensor y) {
+        int r = x.dim(0), n = y.dim(1);
+        return new AgBind(dev, x, gathered, (c, rows) ->
+                dev.backend().linearForward(y.view((long) c * r * n, r, n), rows, w, null));
+    }
+
+    /** The matmul reduce-scatter's bind for y = own chunk of sum(a @ w^T) (a: (p*r, K)). */
+    public static RsBind matmul(CpuDevice dev, Tensor a, Tensor w, Tensor y, Tensor part0, Tensor part1, Tensor recv,
+                                Tensor full) {
+        int r = y.dim(0), k = a.dim(1);
+        return new RsBind(dev, (c, out) -> dev.backend().linearForward(out, a.view((long) c * r * k, r, k), w, null),
+                y, part0, part1, recv, full);
+    }
+
+    /**
+     * Adds the all-gather matmul along {@code axis} to {@code g}: chunk s of the ring is
+     * multiplied while chunk s + 1 travels. {@code extra} (nullable, cost only) is a second
+     * matmul per chunk on the same rows (a weight gradient). Returns the task after which the
+     * op has seen every chunk.
      */
     public static Task allGatherMatmul(TaskGraph g, String name, Mesh mesh, Axis axis, Shape s, Cost extra,
                                        AgBind b, Task... deps) {
         int p = mesh.size(axis);
-        double chunkBytes = (double) s.rows() * s.inner() * s.bytesPer();
+        long chunkFloats = (long) s.rows() * s.inner();
+        double chunkBytes = (double) chunkFloats * s.bytesPer();
         Cost mm = Cost.matmul(s.rows(), s.inner(), s.cols(), s.bytesPer());
         if (!g.overlap()) {
             Task ag = g.comm(name + ".all-gather", Cost.collective(Cost.Kind.ALL_GATHER, axis, chunkBytes * p),
                     b == null ? null : () -> Collectives.allGather(b.dev(), axis, b.gathered(), b.x()), deps);
-            Task last = g.compute(name + ".matmul", Cost.matmul((double) p * s.rows(), s.inner(), s.cols(), s.bytesPer()),
-                    b == null ? null : () -> b.dev().backend().linearForward(b.y(), b.gathered(), b.w(), null), ag);
-            if (extra != null) last = g.compute(name + ".matmul2", scaled(extra, p), null, ag);
+            Cost all = Cost.matmul((double) p * s.rows(), s.inner(), s.cols(), s.bytesPer());
+            Task last = g.compute(name + ".matmul", all, b == null ? null : () -> {
+                for (int c = 0; c < p; c++) b.op().apply(c, b.gathered().view(c * chunkFloats, s.rows(), s.inner()));
+            }, ag);
+            if (extra != null) last = g.compute(name + ".matmul2", scaled(extra, p), null, last);
             return last;
         }
         int me = b == null ? 0 : b.dev().index(axis);
-        Task[] comm = new Task[p], comp = new Task[p];
-        Task last = null;
+        // Each chunk has its own slot in gathered, so a receive never waits for a multiply.
+        Task own = g.compute(name + ".keep-own", Cost.elementwise(chunkFloats, 1, 1, s.bytesPer(), 0),
+                b == null ? null : () -> b.dev().backend().copy(slot(b, me, chunkFloats, s), b.x()), deps);
+        Task prevComm = null, last = own;
         for (int step = 0; step < p; step++) {
-            final int st = step;
-            Tensor cur = b == null ? null : st == 0 ? b.x() : (st % 2 == 0 ? b.buf0() : b.buf1());
-            Tensor next = b == null ? null : (st % 2 == 0 ? b.buf1() : b.buf0());
-            Task ready = st == 0 ? null : comm[st - 1];
-            if (st < p - 1)
-                comm[st] = g.comm(name + ".shift" + st, Cost.collective(Cost.Kind.SHIFT, axis, chunkBytes),
-                        b == null ? null : () -> Collectives.shift(b.dev(), axis, cur, next),
-                        concat(deps, ready, st == 0 ? null : comp[st - 1]));
-            int chunk = Math.floorMod(me - st, p);
-            comp[st] = g.compute(name + ".chunk" + st, mm,
-                    b == null ? null : () -> b.dev().backend().linearForward(
-                            b.y().view((long) chunk * s.rows() * s.cols(), s.rows(), s.cols()), cur, b.w(), null),
-                    concat(deps, ready));
-            last = comp[st];
-            if (extra != null) last = g.compute(name + ".chunk" + st + "b", extra, null, comp[st]);
+            int chunk = Math.floorMod(me - step, p);
+            Tensor cur = b == null ? null : step == 0 ? b.x() : slot(b, chunk, chunkFloats, s);
+            Tensor next = b == null ? null : slot(b, Math.floorMod(chunk - 1, p), chunkFloats, s);
+            Task comm = null;
+            if (step < p - 1)
+                comm = g.comm(name + ".shift" + step, Cost.collective(Cost.Kind.SHIFT, axis, chunkBytes),
+                        b == null ? null : () -> Collectives.shift(b.dev(), axis, cur, next), concat(deps, prevComm));
+            last = g.compute(name + ".chunk" + step, mm, b == null ? null : () -> b.op().apply(chunk, cur),
+                    concat(deps, prevComm, last));
+            if (extra != null) last = g.compute(name + ".chunk" + step + "b", extra, null, last);
+            prevComm = comm;
         }
         return last;
+    }
+
+    private static Tensor slot(AgBind b, int chunk, long chunkFloats, Shape s) {
+        return b.gathered().view(chunk * chunkFloats, s.rows(), s.inner());
     }
 
     /** Adds the matmul reduce-scatter along {@code axis}; returns the task after which y is complete. */
@@ -77,7 +109,10 @@ public final class CollectiveMatmul {
         double partBytes = (double) s.rows() * s.cols() * s.bytesPer();
         if (!g.overlap()) {
             Task mm = g.compute(name + ".matmul", Cost.matmul((double) p * s.rows(), s.inner(), s.cols(), s.bytesPer()),
-                    b == null ? null : () -> b.dev().backend().linearForward(b.full(), b.a(), b.w(), null), deps);
+                    b == null ? null : () -> {
+                        long n = (long) s.rows() * s.cols();
+                        for (int c = 0; c < p; c++) b.op().apply(c, b.full().view(c * n, s.rows(), s.cols()));
+                    }, deps);
             return g.comm(name + ".reduce-scatter", Cost.collective(Cost.Kind.REDUCE_SCATTER, axis, partBytes * p),
                     b == null ? null : () -> Collectives.reduceScatter(b.dev(), axis, b.y(), b.full()), mm);
         }
@@ -91,9 +126,7 @@ public final class CollectiveMatmul {
             // Chunk (me - st - 1): after p steps this device holds its own chunk, fully reduced.
             int chunk = Math.floorMod(me - st - 1, p);
             Tensor part = b == null ? null : st == p - 1 ? b.y() : (st % 2 == 0 ? b.part0() : b.part1());
-            Task c = g.compute(name + ".chunk" + st, mm,
-                    b == null ? null : () -> b.dev().backend().linearForward(part,
-                            b.a().view((long) chunk * s.rows() * s.inner(), s.rows(), s.inner()), b.w(), null),
+            Task c = g.compute(name + ".chunk" + st, mm, b == null ? null : () -> b.op().apply(chunk, part),
                     concat(deps, st >= 2 ? comm[st - 2] : null));
             if (st > 0)
                 c = g.compute(name + ".add" + st, add,
