@@ -57,8 +57,8 @@ public final class CollectiveMatmul {
 
     /**
      * Adds the all-gather matmul along {@code axis} to {@code g}: chunk s of the ring is
-     * multiplied while chunk s + 1 travels. {@code extra} (nullable, cost only) is a second
-     * matmul per chunk on the same rows (a weight gradient). Returns the task after which the
+     * multiplied while chunk s + 1 travels. {@code extra} (nullable) is the cost of a second
+     * matmul the op does per chunk on the same rows (a weight gradient). Returns the task after which the
      * op has seen every chunk.
      */
     public static Task allGatherMatmul(TaskGraph g, String name, Mesh mesh, Axis axis, Shape s, Cost extra,
@@ -66,16 +66,14 @@ public final class CollectiveMatmul {
         int p = mesh.size(axis);
         long chunkFloats = (long) s.rows() * s.inner();
         double chunkBytes = (double) chunkFloats * s.bytesPer();
-        Cost mm = Cost.matmul(s.rows(), s.inner(), s.cols(), s.bytesPer());
+        Cost mm = plus(Cost.matmul(s.rows(), s.inner(), s.cols(), s.bytesPer()), extra, 1);
         if (!g.overlap()) {
             Task ag = g.comm(name + ".all-gather", Cost.collective(Cost.Kind.ALL_GATHER, axis, chunkBytes * p),
                     b == null ? null : () -> Collectives.allGather(b.dev(), axis, b.gathered(), b.x()), deps);
-            Cost all = Cost.matmul((double) p * s.rows(), s.inner(), s.cols(), s.bytesPer());
-            Task last = g.compute(name + ".matmul", all, b == null ? null : () -> {
+            Cost all = plus(Cost.matmul((double) p * s.rows(), s.inner(), s.cols(), s.bytesPer()), extra, p);
+            return g.compute(name + ".matmul", all, b == null ? null : () -> {
                 for (int c = 0; c < p; c++) b.op().apply(c, b.gathered().view(c * chunkFloats, s.rows(), s.inner()));
             }, ag);
-            if (extra != null) last = g.compute(name + ".matmul2", scaled(extra, p), null, last);
-            return last;
         }
         int me = b == null ? 0 : b.dev().index(axis);
         // Each chunk has its own slot in gathered, so a receive never waits for a multiply.
@@ -92,7 +90,6 @@ public final class CollectiveMatmul {
                         b == null ? null : () -> Collectives.shift(b.dev(), axis, cur, next), concat(deps, prevComm));
             last = g.compute(name + ".chunk" + step, mm, b == null ? null : () -> b.op().apply(chunk, cur),
                     concat(deps, prevComm, last));
-            if (extra != null) last = g.compute(name + ".chunk" + step + "b", extra, null, last);
             prevComm = comm;
         }
         return last;
@@ -140,9 +137,11 @@ public final class CollectiveMatmul {
         return last;
     }
 
-    private static Cost scaled(Cost c, int times) {
-        Cost.Compute x = (Cost.Compute) c;
-        return Cost.compute(x.flops() * times, x.bytes() * times);
+    /** a + times * b (b nullable). */
+    private static Cost plus(Cost a, Cost b, int times) {
+        if (b == null) return a;
+        Cost.Compute x = (Cost.Compute) a, y = (Cost.Compute) b;
+        return Cost.compute(x.flops() + times * y.flops(), x.bytes() + times * y.bytes());
     }
 
     private static Task[] concat(Task[] deps, Task... more) {
