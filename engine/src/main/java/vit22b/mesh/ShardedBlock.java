@@ -23,8 +23,10 @@ import vit22b.tensor.Tensor;
  * Backward mirrors it: all-gather matmul of dx' for d[a|g] and dW_out_j (chunk by chunk),
  * matmul reduce-scatter of dpre @ W_in_j for dy (accumulating dW_in_j chunk by chunk).
  * Gradients of the replicated vectors (in_norm, q/k norm scales, b_out) are partial sums over
- * the model axis until {@link #reduceGradients} all-reduces them; data-axis reduction and the
- * optimizer on shards follow there too.
+ * the model axis until {@link #reduceGradients} all-reduces them and reduce-scatters everything
+ * over the data axis. Parameters live sharded over the data axis as well: each device stores
+ * 1/t of its model shard, updates only that piece ({@link #optimizerStep}) and all-gathers the
+ * model shard before compute ({@link #gatherParams}).
  */
 public final class ShardedBlock {
     private final CpuDevice dev;
@@ -64,7 +66,12 @@ public final class ShardedBlock {
         gPiece = be.allocate(piece);
         m = be.allocate(piece);
         v = be.allocate(piece);
+        // Parameters are sharded over the data axis too: this device stores only its piece until
+        // gatherParams() assembles the model shard for compute.
         float[] p = java.util.Arrays.copyOf(lay.extract(fullBlockParams), padded);
+        int i = dev.index(Axis.DATA);
+        java.util.Arrays.fill(p, 0, i * piece, 0f);
+        java.util.Arrays.fill(p, (i + 1) * piece, padded, 0f);
         be.upload(params, p);
         int d = c.width(), hd = c.headDim(), ml = lay.ml(), dl = lay.dl(), hl = lay.hl(), n = c.tokens();
         inNorm = params.view(lay.inNorm(), d);          gInNorm = grads.view(lay.inNorm(), d);
@@ -204,16 +211,22 @@ public final class ShardedBlock {
     }
 
     /**
-     * Adds AdamW on this device's piece of the parameters (its data-axis shard of its model
-     * shard), then the all-gather over the data axis that gives every device its model shard back.
+     * Adds the all-gather over the data axis that assembles this device's model shard from the
+     * pieces the data group stores. On the communication queue it runs while earlier work
+     * computes: issue it for the next layer before the current layer's compute (one layer ahead).
      */
-    public Task optimizerStep(TaskGraph g, Task dep, float lr, float beta1, float beta2, float eps, float wd, int step) {
-        Tensor mine = params.view((long) dev.index(Axis.DATA) * piece, piece);
-        Task t = g.compute("adamw", Cost.elementwise(piece, 4, 3, 4, 12),
-                () -> be.adamw(mine, gradPiece(), m, v, lr, beta1, beta2, eps, wd, 1f, step), dep);
-        return g.comm("params.all-gather.data", Cost.collective(Cost.Kind.ALL_GATHER, Axis.DATA, params.size() * 4.0),
-                () -> Collectives.allGather(dev, Axis.DATA, params, mine), t);
+    public Task gatherParams(TaskGraph g, Task after) {
+        return g.comm("params.all-gather.data", Cost.collective(Cost.Kind.ALL_GATHER, Axis.DATA, params.size() * 2.0),
+                () -> Collectives.allGather(dev, Axis.DATA, params, ownPiece()), after);
     }
+
+    /** Adds AdamW on this device's piece of the parameters (its data-axis shard of its model shard). */
+    public Task optimizerStep(TaskGraph g, Task dep, float lr, float beta1, float beta2, float eps, float wd, int step) {
+        return g.compute("adamw", Cost.elementwise(piece, 4, 3, 4, 12),
+                () -> be.adamw(ownPiece(), gradPiece(), m, v, lr, beta1, beta2, eps, wd, 1f, step), dep);
+    }
+
+    private Tensor ownPiece() { return params.view((long) dev.index(Axis.DATA) * piece, piece); }
 
     private static Tensor rows2(Tensor headMajor) {
         return headMajor.reshape((int) (headMajor.size() / headMajor.dim(-1)), headMajor.dim(-1));

@@ -105,18 +105,19 @@ class ShardedBlockTest {
             be.upload(xl, Arrays.copyOfRange(x, row0 * d, (row0 + r) * d));
             be.upload(gl, Arrays.copyOfRange(dout, row0 * d, (row0 + r) * d));
             TaskGraph g = new TaskGraph(overlap);
-            var f = b.forward(g, xl, ol, null);
+            var f = b.forward(g, xl, ol, b.gatherParams(g, null));
             var bw = b.backward(g, xl, gl, dxl, f);
             var red = b.reduceGradients(g, bw);
             var read = g.compute("read-grads", Cost.compute(0, 0), () -> gradPieces[rank] = be.download(b.gradPiece()), red);
             var opt = b.optimizerStep(g, read, LR, B1, B2, EPS, WD, 1);
+            var gathered = b.gatherParams(g, opt);
             g.compute("read", Cost.compute(0, 0), () -> {
                 float[] o = be.download(ol), gx = be.download(dxl), gd = be.download(gl);
                 System.arraycopy(o, 0, out, row0 * d, r * d);
                 System.arraycopy(gx, 0, dx, row0 * d, r * d);
                 for (int i = 0; i < o.length; i++) loss[rank] += (double) o[i] * gd[i];
                 updated[rank] = be.download(b.params());
-            }, opt);
+            }, gathered);
             return g;
         });
         double total = Arrays.stream(loss).sum();
