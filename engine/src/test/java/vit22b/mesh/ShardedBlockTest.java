@@ -139,4 +139,65 @@ class ShardedBlockTest {
                         Check.toDouble(lay.extract(ref.updated())), 1e-5);
         }
     }
+
+    /** Two blocks; block 1's weights are gathered on the communication queue while block 0 computes. */
+    @ParameterizedTest
+    @CsvSource({"2,2", "1,2", "2,1"})
+    void twoBlocksWithPrefetchedWeightsEqualTheUnshardedPair(int t, int k) {
+        ModelConfig c = Presets.get("test-small");
+        int d = c.width(), rows = BATCH * c.tokens();
+        float[] p0 = blockParams(c, 11), p1 = blockParams(c, 12);
+        float[] x = Check.randn(13, rows * d, 1), dout = Check.randn(14, rows * d, 1);
+        float[] h = reference(c, p0, x, dout).out();
+        Reference top = reference(c, p1, h, dout);
+        Reference bottom = reference(c, p0, x, top.dx());
+
+        Mesh mesh = new Mesh(t, k);
+        CpuMesh cm = new CpuMesh(mesh);
+        int shardRows = rows / t, r = shardRows / k;
+        float[] out = new float[rows * d], dx = new float[rows * d];
+        ShardedBlock[][] blocks = new ShardedBlock[mesh.devices()][2];
+        float[][][] grads = new float[mesh.devices()][2][];
+        cm.run(rank -> {
+            CpuDevice dev = cm.device(rank);
+            CpuBackend be = dev.backend();
+            ShardedBlock b0 = blocks[rank][0] = new ShardedBlock(dev, c, BATCH, p0);
+            ShardedBlock b1 = blocks[rank][1] = new ShardedBlock(dev, c, BATCH, p1);
+            int row0 = mesh.dataIndex(rank) * shardRows + mesh.modelIndex(rank) * r;
+            Tensor xl = be.allocate(r, d), hl = be.allocate(r, d), ol = be.allocate(r, d), gl = be.allocate(r, d),
+                    dhl = be.allocate(r, d), dxl = be.allocate(r, d);
+            be.upload(xl, Arrays.copyOfRange(x, row0 * d, (row0 + r) * d));
+            be.upload(gl, Arrays.copyOfRange(dout, row0 * d, (row0 + r) * d));
+            TaskGraph g = new TaskGraph(true);
+            var w0 = b0.gatherParams(g, null);
+            var w1 = b1.gatherParams(g, null);   // runs while block 0 computes
+            var f0 = b0.forward(g, xl, hl, w0);
+            var f1 = b1.forward(g, hl, ol, g.compute("join", Cost.compute(0, 0), () -> {}, f0, w1));
+            var g1 = b1.backward(g, hl, gl, dhl, f1);
+            var g0 = b0.backward(g, xl, dhl, dxl, g1);
+            var red = b0.reduceGradients(g, b1.reduceGradients(g, g0));
+            g.compute("read", Cost.compute(0, 0), () -> {
+                System.arraycopy(be.download(ol), 0, out, row0 * d, r * d);
+                System.arraycopy(be.download(dxl), 0, dx, row0 * d, r * d);
+                grads[rank][0] = be.download(b0.gradPiece());
+                grads[rank][1] = be.download(b1.gradPiece());
+            }, red);
+            return g;
+        });
+        Check.assertClose("output", out, Check.toDouble(top.out()), 1e-5);
+        Check.assertClose("dL/dx", dx, Check.toDouble(bottom.dx()), 1e-5);
+        Reference[] refs = {bottom, top};
+        for (int blk = 0; blk < 2; blk++)
+            for (int j = 0; j < k; j++) {
+                ShardLayout lay = blocks[j][blk].layout();
+                int piece = blocks[j][blk].piece();
+                float[] grad = new float[(int) lay.size()];
+                for (int i = 0; i < t; i++) {
+                    int from = i * piece, len = (int) Math.min(piece, lay.size() - from);
+                    if (len > 0) System.arraycopy(grads[mesh.rank(i, j)][blk], 0, grad, from, len);
+                }
+                Check.assertClose("block " + blk + " shard " + j + " gradients", grad,
+                        Check.toDouble(lay.extract(refs[blk].grads())), 1e-5);
+            }
+    }
 }
