@@ -58,11 +58,15 @@ public final class StepGraph {
         Task head = g.comm("head.gather-tokens", Cost.collective(Cost.Kind.ALL_GATHER, Axis.MODEL, (double) rows * d * BF16), null, prev);
         prev = g.compute("head", Cost.compute(3 * ModelFlops.embedAndHead(c) * imgs, 0), null, head);
 
+        // Backward, last layer first. The comm queue is in order, so layer l-1's weights are
+        // requested before layer l's gradient reduce-scatter (else the gather would wait for it).
         Task lastGrad = null;
+        Task[] w = new Task[c.depth()];
+        w[c.depth() - 1] = gatherParams(g, "bwd" + (c.depth() - 1), t, layerShard, null);
         for (int l = c.depth() - 1; l >= 0; l--) {
-            Task w = gatherParams(g, "bwd" + l, t, layerShard, l + 2 < c.depth() ? layerEnd[l + 2] : null);
-            if (remat) prev = blockForward(g, "remat" + l, c, mesh, imgs, r, ml, dl, hl, hd, prev, w);
-            layerEnd[l] = prev = blockBackward(g, "bwd" + l, c, mesh, imgs, r, ml, dl, hl, hd, prev, w);
+            if (l > 0) w[l - 1] = gatherParams(g, "bwd" + (l - 1), t, layerShard, l + 1 < c.depth() ? layerEnd[l + 1] : null);
+            if (remat) prev = blockForward(g, "remat" + l, c, mesh, imgs, r, ml, dl, hl, hd, prev, w[l]);
+            layerEnd[l] = prev = blockBackward(g, "bwd" + l, c, mesh, imgs, r, ml, dl, hl, hd, prev, w[l]);
             if (t > 1)
                 lastGrad = g.comm("bwd" + l + ".grad-reduce-scatter",
                         Cost.collective(Cost.Kind.REDUCE_SCATTER, Axis.DATA, layerShard * FP32), null, prev);
