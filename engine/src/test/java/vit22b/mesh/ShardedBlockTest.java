@@ -200,4 +200,25 @@ class ShardedBlockTest {
                         Check.toDouble(lay.extract(refs[blk].grads())), 1e-5);
             }
     }
+
+    /** The graph the CPU executor runs is also what the simulator times: one scheduler, two executors. */
+    @org.junit.jupiter.api.Test
+    void theExecutedGraphCanBeSimulated() {
+        ModelConfig c = Presets.get("test-small");
+        float[] params = blockParams(c, 7);
+        double[] step = new double[2];
+        for (boolean overlap : new boolean[]{true, false}) {
+            Mesh mesh = new Mesh(1, 4);
+            CpuMesh cm = new CpuMesh(mesh);
+            CpuDevice dev = cm.device(0);
+            ShardedBlock b = new ShardedBlock(dev, c, BATCH, params);
+            Tensor x = dev.backend().allocate(b.localRows(), c.width()), y = dev.backend().allocate(b.localRows(), c.width());
+            TaskGraph g = new TaskGraph(overlap);
+            b.backward(g, x, y, x, b.forward(g, x, y, b.gatherParams(g, null)));
+            var tl = vit22b.mesh.sim.Simulator.run(g, vit22b.mesh.sim.CostModel.of(vit22b.mesh.sim.Chip.H100, mesh));
+            step[overlap ? 0 : 1] = tl.step();
+            assertEquals(true, tl.step() >= tl.compute() && tl.compute() > 0, "timeline " + tl);
+        }
+        assertEquals(true, step[0] < step[1], "overlap " + step[0] + " s vs none " + step[1] + " s");
+    }
 }
