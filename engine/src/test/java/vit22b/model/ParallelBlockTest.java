@@ -25,10 +25,9 @@ class ParallelBlockTest {
             be.upload(vit.params(), ModelFixtures.randomParams(vit.layout(), 31));
             Tensor images = be.allocate(batch, c.channels(), c.imageSize(), c.imageSize());
             be.upload(images, ModelFixtures.images(c, batch, 32));
-            vit.features(images);
-            Activations a = vit.activations();
+            Activations a = vit.run(images, true);
             BlockParams w = BlockParams.of(vit.layout(), vit.params(), 1);
-            Tensor x = a.x[1];
+            Tensor x = a.x(1);
 
             Tensor y = be.allocate(t, d), stats = be.allocate(t, 2);
             be.normForward(y, stats, x, w.inNorm(), null, centered, ModelConfig.EPS);
@@ -58,7 +57,7 @@ class ParallelBlockTest {
             float[] xs = be.download(x), ma = be.download(mlpOut), at = be.download(attOut);
             double[] expected = new double[xs.length];
             for (int i = 0; i < xs.length; i++) expected[i] = (double) xs[i] + ma[i] + at[i];
-            Check.assertClose("block output", be.download(a.x[2]), expected, 1e-5);
+            Check.assertClose("block output", be.download(a.x(2)), expected, 1e-5);
         }
     }
 

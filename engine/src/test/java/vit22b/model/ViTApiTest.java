@@ -78,8 +78,7 @@ class ViTApiTest {
     @Test void attentionStatisticsPerBlock() {
         try (CpuBackend be = new CpuBackend(); ViT vit = new ViT(be, C)) {
             be.upload(vit.params(), ModelFixtures.randomParams(vit.layout(), 61));
-            vit.features(images(be, 2, 62));
-            AttentionStats s = vit.attentionStats();
+            AttentionStats s = vit.attentionStats(images(be, 2, 62));
             assertEquals(C.depth(), s.maxAbsLogit().length);
             for (int i = 0; i < C.depth(); i++) {
                 assertTrue(s.maxAbsLogit()[i] > 0, "max logit of block " + i);

@@ -17,9 +17,10 @@ class ViTTest {
     private static final double H = 1e-5;
 
     @ParameterizedTest
-    @CsvSource({"test-tiny, RMS, TANH, 3", "test-small, RMS, TANH, 2", "test-small, LAYER, EXACT, 3"})
-    void logitsMatchTheFloat64Reference(String preset, NormKind norm, GeluKind gelu, int batch) {
-        ModelConfig c = Presets.get(preset).withNorm(norm).withGelu(gelu);
+    @CsvSource({"test-tiny, 2, RMS, TANH, 3", "test-tiny, 3, LAYER, TANH, 2", "test-small, 2, RMS, TANH, 2",
+                "test-small, 3, LAYER, EXACT, 3"})
+    void logitsMatchTheFloat64Reference(String preset, int depth, NormKind norm, GeluKind gelu, int batch) {
+        ModelConfig c = Presets.get(preset).withDepth(depth).withNorm(norm).withGelu(gelu);
         try (CpuBackend be = new CpuBackend(); ViT vit = new ViT(be, c)) {
             float[] p = ModelFixtures.randomParams(vit.layout(), 11);
             float[] img = ModelFixtures.images(c, batch, 12);
