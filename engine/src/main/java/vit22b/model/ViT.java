@@ -102,12 +102,23 @@ public final class ViT implements AutoCloseable {
      * mean entropy of the attention rows. Computed on the host from q and k.
      */
     public AttentionStats attentionStats(Tensor images) {
-        Activations a = run(images, true);
+        run(images, true);
+        return attentionStats();
+    }
+
+    /**
+     * {@link #attentionStats(Tensor)} of the last pass, free after {@link #forwardBackward}
+     * (whose activations keep every layer's q and k).
+     */
+    public AttentionStats attentionStats() {
+        if (acts == null || !acts.training)
+            throw new IllegalStateException("attentionStats() reads every layer's q and k of the last pass, "
+                    + "which only training passes keep; call it after forwardBackward, or use attentionStats(images)");
         int depth = config.depth();
         double[] maxLogit = new double[depth], entropy = new double[depth];
         for (int i = 0; i < depth; i++) {
-            AttentionStats.Layer s = AttentionStats.of(backend.download(a.layer(i).q()), backend.download(a.layer(i).k()),
-                    a.batch * config.heads(), config.tokens(), config.headDim());
+            AttentionStats.Layer s = AttentionStats.of(backend.download(acts.layer(i).q()),
+                    backend.download(acts.layer(i).k()), acts.batch * config.heads(), config.tokens(), config.headDim());
             maxLogit[i] = s.maxAbsLogit();
             entropy[i] = s.meanEntropy();
         }

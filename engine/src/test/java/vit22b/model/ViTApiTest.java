@@ -78,7 +78,12 @@ class ViTApiTest {
     @Test void attentionStatisticsPerBlock() {
         try (CpuBackend be = new CpuBackend(); ViT vit = new ViT(be, C)) {
             be.upload(vit.params(), ModelFixtures.randomParams(vit.layout(), 61));
-            AttentionStats s = vit.attentionStats(images(be, 2, 62));
+            Tensor img = images(be, 2, 62), tgt = be.allocate(2, C.classes());
+            assertThrows(IllegalStateException.class, vit::attentionStats, "no training pass yet");
+            AttentionStats s = vit.attentionStats(img);
+            be.upload(tgt, ModelFixtures.targets(C, 2, 63));
+            vit.forwardBackward(img, tgt);
+            assertArrayEquals(s.maxAbsLogit(), vit.attentionStats().maxAbsLogit(), "same images, same statistics");
             assertEquals(C.depth(), s.maxAbsLogit().length);
             for (int i = 0; i < C.depth(); i++) {
                 assertTrue(s.maxAbsLogit()[i] > 0, "max logit of block " + i);
