@@ -32,27 +32,32 @@ final class Activations implements AutoCloseable {
         this.batch = batch;
         this.training = training;
         this.buffers = new Buffers(backend);
-        int t = batch * c.tokens(), d = c.width(), h = c.heads(), n = c.tokens(), hd = c.headDim();
-        x = new Tensor[training ? c.depth() + 1 : 2];
-        for (int i = 0; i < x.length; i++) x[i] = buffers.get(t, d);
-        layers = new Layer[training ? c.depth() : 1];
-        for (int i = 0; i < layers.length; i++)
-            layers[i] = new Layer(buffers.get(t, 2), buffers.get(t, d), buffers.get(t, c.inProjRows()),
-                    buffers.get(t, c.outProjCols()), buffers.get(batch, h, n, hd), buffers.get(batch, h, n, hd),
-                    buffers.get(batch, h, n, hd), buffers.get(2, batch, h, n, 2), buffers.get(batch, h, n));
-        finalStats = buffers.get(t, 2);
-        xf = buffers.get(t, d);
-        head = new MapHead(buffers, c, batch, training);
-        logits = c.classes() > 0 ? buffers.get(batch, c.classes()) : null;
-        dlogits = c.classes() > 0 ? buffers.get(batch, c.classes()) : null;
-        dx = training ? buffers.get(t, d) : null;
-        dy = training ? buffers.get(t, d) : null;
-        dag = training ? buffers.get(t, c.outProjCols()) : null;
-        dq = training ? buffers.get(batch, h, n, hd) : null;
-        dk = training ? buffers.get(batch, h, n, hd) : null;
-        dv = training ? buffers.get(batch, h, n, hd) : null;
-        dpre = training ? buffers.get(t, c.inProjRows()) : null;
-        dxf = training ? buffers.get(t, d) : null;
+        try {
+            int t = batch * c.tokens(), d = c.width(), h = c.heads(), n = c.tokens(), hd = c.headDim();
+            x = new Tensor[training ? c.depth() + 1 : 2];
+            for (int i = 0; i < x.length; i++) x[i] = buffers.get(t, d);
+            layers = new Layer[training ? c.depth() : 1];
+            for (int i = 0; i < layers.length; i++)
+                layers[i] = new Layer(buffers.get(t, 2), buffers.get(t, d), buffers.get(t, c.inProjRows()),
+                        buffers.get(t, c.outProjCols()), buffers.get(batch, h, n, hd), buffers.get(batch, h, n, hd),
+                        buffers.get(batch, h, n, hd), buffers.get(2, batch, h, n, 2), buffers.get(batch, h, n));
+            finalStats = buffers.get(t, 2);
+            xf = buffers.get(t, d);
+            head = new MapHead(buffers, c, batch, training);
+            logits = c.classes() > 0 ? buffers.get(batch, c.classes()) : null;
+            dlogits = c.classes() > 0 ? buffers.get(batch, c.classes()) : null;
+            dx = training ? buffers.get(t, d) : null;
+            dy = training ? buffers.get(t, d) : null;
+            dag = training ? buffers.get(t, c.outProjCols()) : null;
+            dq = training ? buffers.get(batch, h, n, hd) : null;
+            dk = training ? buffers.get(batch, h, n, hd) : null;
+            dv = training ? buffers.get(batch, h, n, hd) : null;
+            dpre = training ? buffers.get(t, c.inProjRows()) : null;
+            dxf = training ? buffers.get(t, d) : null;
+        } catch (RuntimeException | Error e) {
+            buffers.close();   // e.g. out of device memory: free what was taken
+            throw e;
+        }
     }
 
     /** Residual stream (T, D) entering block i (i = depth: the last block's output). */
