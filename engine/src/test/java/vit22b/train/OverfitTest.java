@@ -38,6 +38,9 @@ class OverfitTest {
                     loss = vit.forwardBackward(images, targets);
                 }
                 assertTrue(loss < 0.1 * first, "loss " + first + " -> " + loss + " after 40 steps");
+            } finally {
+                be.free(images);
+                be.free(targets);
             }
         }
     }
