@@ -115,8 +115,8 @@ public final class ShardedBlock {
         Task t = g.compute("norm", Cost.elementwise((double) r * d, 1, 1, 4, 4),
                 () -> be.normForward(yLoc, normStats, x, inNorm, null, centered, ModelConfig.EPS), dep);
         t = CollectiveMatmul.allGatherMatmul(g, "in-proj", mesh, Axis.MODEL, new CollectiveMatmul.Shape(r, d, in, 4), null,
-                new CollectiveMatmul.AgBind(dev, yLoc, yFull, (ch, rowsT) ->
-                        be.linearForward(pre.view((long) ch * r * in, r, in), rowsT, wIn, null)), t);
+                new CollectiveMatmul.AgBind(dev, yLoc, yFull, (row, rowsT) ->
+                        be.linearForward(pre.view((long) row * in, rowsT.dim(0), in), rowsT, wIn, null)), t);
         t = g.compute("gelu+qk-norm", Cost.elementwise((double) rows * (ml + 3 * dl), 1, 2, 4, 10), () -> {
             be.toHeads(hC, pre, 0, imgs, 1);
             be.broadcastRows(hb, bMlp);
@@ -134,7 +134,7 @@ public final class ShardedBlock {
             be.fromHeads(ag, dl, gC, imgs, 1);
         }, t);
         t = CollectiveMatmul.matmulReduceScatter(g, "out-proj", mesh, Axis.MODEL, new CollectiveMatmul.Shape(r, oc, d, 4),
-                new CollectiveMatmul.RsBind(dev, (ch, o) -> be.linearForward(o, ag.view((long) ch * r * oc, r, oc), wOut, null),
+                new CollectiveMatmul.RsBind(dev, (row, o) -> be.linearForward(o, ag.view((long) row * oc, o.dim(0), oc), wOut, null),
                         proj, part0, part1, recv, fullOut), t);
         return g.compute("residual", Cost.elementwise((double) r * d, 3, 1, 4, 2), () -> {
             be.broadcastRows(out, bOut);
@@ -156,9 +156,9 @@ public final class ShardedBlock {
             be.zero(dag);
         }, dep);
         t = CollectiveMatmul.allGatherMatmul(g, "out-proj.bwd", mesh, Axis.MODEL, new CollectiveMatmul.Shape(r, d, oc, 4),
-                Cost.matmul(oc, r, d, 4), new CollectiveMatmul.AgBind(dev, dout, doutFull, (ch, rowsT) ->
-                        be.linearBackward(dag.view((long) ch * r * oc, r, oc), gWOut, null, rowsT,
-                                ag.view((long) ch * r * oc, r, oc), wOut)), t);
+                Cost.matmul(oc, r, d, 4), new CollectiveMatmul.AgBind(dev, dout, doutFull, (row, rowsT) ->
+                        be.linearBackward(dag.view((long) row * oc, rowsT.dim(0), oc), gWOut, null, rowsT,
+                                ag.view((long) row * oc, rowsT.dim(0), oc), wOut)), t);
         t = g.compute("attention.bwd", Cost.compute(8.0 * imgs * hl * c.tokens() * c.tokens() * c.headDim(), 0), () -> {
             be.zero(dq);
             be.zero(dk);
@@ -181,9 +181,10 @@ public final class ShardedBlock {
             be.fromHeads(dpre, ml + 2 * dl, dv, imgs, hl);
         }, t);
         t = CollectiveMatmul.matmulReduceScatter(g, "in-proj.bwd", mesh, Axis.MODEL, new CollectiveMatmul.Shape(r, in, d, 4),
-                new CollectiveMatmul.RsBind(dev, (ch, o) -> {
+                new CollectiveMatmul.RsBind(dev, (row, o) -> {
                     be.zero(o);
-                    be.linearBackward(o, gWIn, null, dpre.view((long) ch * r * in, r, in), yFull.view((long) ch * r * d, r, d), wIn);
+                    be.linearBackward(o, gWIn, null, dpre.view((long) row * in, o.dim(0), in),
+                            yFull.view((long) row * d, o.dim(0), d), wIn);
                 }, dyLoc, part0, part1, recv, fullDy), t);
         return g.compute("norm.bwd", Cost.elementwise((double) r * d, 3, 1, 4, 8),
                 () -> be.normBackward(dx, gInNorm, null, dyLoc, x, inNorm, normStats, centered), t);

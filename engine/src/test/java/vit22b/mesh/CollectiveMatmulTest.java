@@ -7,13 +7,17 @@ import vit22b.backend.cpu.CpuBackend;
 import vit22b.tensor.Tensor;
 import vit22b.testing.Check;
 
-/** Both collective matmuls, with and without overlap, against a naive float64 matmul of the unsharded operands. */
+/**
+ * Both collective matmuls, with and without overlap, one ring (odd rows, or p <= 2) and two
+ * (even rows), against a naive float64 matmul of the unsharded operands.
+ */
 class CollectiveMatmulTest {
-    static final int R = 3, K = 8, NL = 5;   // rows per device, contraction, local output columns
+    static final int K = 8, NL = 5;   // contraction, local output columns
 
     @ParameterizedTest
-    @CsvSource({"1,1,true", "1,2,true", "1,4,true", "2,2,true", "1,3,true", "1,4,false", "2,2,false"})
-    void allGatherMatmulEqualsTheUnshardedProduct(int t, int k, boolean overlap) {
+    @CsvSource({"1,1,true,3", "1,2,true,3", "1,4,true,3", "2,2,true,3", "1,3,true,3", "1,4,false,3", "2,2,false,3",
+            "1,4,true,4", "1,3,true,2", "2,4,true,6"})
+    void allGatherMatmulEqualsTheUnshardedProduct(int t, int k, boolean overlap, int R) {
         Mesh m = new Mesh(t, k);
         CpuMesh cm = new CpuMesh(m);
         float[][] y = new float[m.devices()][];
@@ -48,8 +52,9 @@ class CollectiveMatmulTest {
     }
 
     @ParameterizedTest
-    @CsvSource({"1,1,true", "1,2,true", "1,4,true", "2,2,true", "1,3,true", "1,4,false", "2,2,false"})
-    void matmulReduceScatterEqualsTheUnshardedProduct(int t, int k, boolean overlap) {
+    @CsvSource({"1,1,true,3", "1,2,true,3", "1,4,true,3", "2,2,true,3", "1,3,true,3", "1,4,false,3", "2,2,false,3",
+            "1,4,true,4", "1,3,true,2", "2,4,true,6"})
+    void matmulReduceScatterEqualsTheUnshardedProduct(int t, int k, boolean overlap, int R) {
         Mesh m = new Mesh(t, k);
         CpuMesh cm = new CpuMesh(m);
         float[][] y = new float[m.devices()][];
