@@ -17,21 +17,21 @@ class ViTTest {
     private static final double H = 1e-5;
 
     @ParameterizedTest
-    @CsvSource({"test-tiny, RMS, TANH, 3", "test-small, RMS, TANH, 2", "test-small, LAYER, EXACT, 3"})
-    void logitsMatchTheFloat64Reference(String preset, NormKind norm, GeluKind gelu, int batch) {
-        ModelConfig c = Presets.get(preset).withNorm(norm).withGelu(gelu);
-        try (CpuBackend be = new CpuBackend(); ViT vit = new ViT(be, c)) {
+    @CsvSource({"test-tiny, 2, RMS, TANH, 3", "test-tiny, 3, LAYER, TANH, 2", "test-small, 2, RMS, TANH, 2",
+                "test-small, 3, LAYER, EXACT, 3"})
+    void logitsMatchTheFloat64Reference(String preset, int depth, NormKind norm, GeluKind gelu, int batch) {
+        ModelConfig c = Presets.get(preset).withDepth(depth).withNorm(norm).withGelu(gelu);
+        try (CpuBackend be = new CpuBackend(); ViT vit = new ViT(be, c); Buffers buf = new Buffers(be)) {
             float[] p = ModelFixtures.randomParams(vit.layout(), 11);
             float[] img = ModelFixtures.images(c, batch, 12);
             be.upload(vit.params(), p);
-            Tensor images = be.allocate(batch, c.channels(), c.imageSize(), c.imageSize());
+            Tensor images = buf.get(batch, c.channels(), c.imageSize(), c.imageSize());
             be.upload(images, img);
             RefModel ref = new RefModel(c);
             Check.assertClose("logits", be.download(vit.forward(images)),
                     ref.logits(Check.toDouble(p), Check.toDouble(img), batch), 1e-5);
             Check.assertClose("features", be.download(vit.features(images)),
                     ref.features(Check.toDouble(p), Check.toDouble(img), batch), 1e-5);
-            be.free(images);
         }
     }
 
@@ -41,13 +41,13 @@ class ViTTest {
     void gradientsMatchFiniteDifferences(NormKind norm, GeluKind gelu, LossKind loss) {
         ModelConfig c = Presets.get("test-tiny").withNorm(norm).withGelu(gelu).withLoss(loss);
         int batch = 2;
-        try (CpuBackend be = new CpuBackend(); ViT vit = new ViT(be, c)) {
+        try (CpuBackend be = new CpuBackend(); ViT vit = new ViT(be, c); Buffers buf = new Buffers(be)) {
             float[] p = ModelFixtures.randomParams(vit.layout(), 21);
             float[] img = ModelFixtures.images(c, batch, 22);
             float[] tgt = ModelFixtures.targets(c, batch, 23);
             be.upload(vit.params(), p);
-            Tensor images = be.allocate(batch, c.channels(), c.imageSize(), c.imageSize());
-            Tensor targets = be.allocate(batch, c.classes());
+            Tensor images = buf.get(batch, c.channels(), c.imageSize(), c.imageSize());
+            Tensor targets = buf.get(batch, c.classes());
             be.upload(images, img);
             be.upload(targets, tgt);
             double lossCpu = vit.forwardBackward(images, targets);
@@ -76,8 +76,6 @@ class ViTTest {
                 }
                 Check.assertClose("d " + e.name(), got, fd, 1e-5);
             }
-            be.free(images);
-            be.free(targets);
         }
     }
 
