@@ -1,6 +1,6 @@
 // Elementwise and reduction kernels, fp32: add, scale, GELU forward/backward, row broadcast and
 // column sums, head-major <-> token-major copies, patch im2col and position-gradient, sum of
-// squares, losses, AdamW. Unless said otherwise: 1D grid-stride loops, block 256, grid
+// squares, losses, AdamW, fp32 -> bf16 conversion. Unless said otherwise: 1D grid-stride loops, block 256, grid
 // min(ceil(n/256), 65535); long long sizes so 22B-width tensors index safely.
 #include "common.cuh"
 
@@ -165,5 +165,14 @@ extern "C" __global__ void adamw_f32(float* p, const float* __restrict__ g, floa
         m[i] = mi; v[i] = vi;
         float pi = p[i];
         p[i] = pi - lr * ((mi / bc1) / (sqrtf(vi / bc2) + eps) + wd * pi);
+    }
+}
+
+// dst (bf16, round to nearest even) = src (fp32): operands for the cuBLASLt bf16 peer.
+extern "C" __global__ void f32_to_bf16(unsigned short* dst, const float* __restrict__ src, long long n) {
+    GRID_STRIDE(i, n) {
+        unsigned int u = __float_as_uint(src[i]);
+        u += 0x7fffu + ((u >> 16) & 1u);
+        dst[i] = (unsigned short)(u >> 16);
     }
 }

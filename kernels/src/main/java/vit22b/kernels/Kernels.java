@@ -149,4 +149,9 @@ public final class Kernels {
                       float gscale, float bc1, float bc2) {
         m.launch("adamw_f32", ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, p, g, mm, v, n, lr, b1, b2, eps, wd, gscale, bc1, bc2);
     }
+
+    /** dst (bf16) = src (fp32), n elements. */
+    public void toBf16(long dst, long src, long n) {
+        m.launch("f32_to_bf16", ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, dst, src, n);
+    }
 }

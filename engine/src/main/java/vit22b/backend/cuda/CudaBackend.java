@@ -44,6 +44,8 @@ public final class CudaBackend implements Backend {
 
     public CachingAllocator allocator() { return allocator; }
 
+    Kernels kernels() { return k; }
+
     static DeviceStorage dev(Tensor t) {
         if (!(t.storage() instanceof DeviceStorage d))
             throw new IllegalArgumentException("tensor " + t + " is not in GPU memory; allocate it with the cuda backend");

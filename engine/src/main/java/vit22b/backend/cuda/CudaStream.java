@@ -10,7 +10,12 @@ public final class CudaStream implements AutoCloseable {
     private static final int CU_STREAM_NON_BLOCKING = 1;
     private static final int CU_STREAM_CAPTURE_MODE_THREAD_LOCAL = 1;
 
-    private final CUstream stream = new CUstream();
+    /** CUstream whose raw handle we can read, to share the stream with cuBLASLt. */
+    static final class Handle extends CUstream {
+        long raw() { return getNativePointer(); }
+    }
+
+    private final Handle stream = new Handle();
     private boolean capturing;
 
     public CudaStream() {
@@ -18,6 +23,9 @@ public final class CudaStream implements AutoCloseable {
     }
 
     public CUstream handle() { return stream; }
+
+    /** The raw cudaStream_t value. */
+    public long raw() { return stream.raw(); }
 
     public void synchronize() {
         Cuda.check(JCudaDriver.cuStreamSynchronize(stream), "cuStreamSynchronize");
