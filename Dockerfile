@@ -26,7 +26,7 @@ COPY bench/pom.xml bench/
 RUN mvn -B -ntp -q -pl cli -am dependency:go-offline || true
 COPY . .
 RUN mvn -B -ntp -pl cli -am package -DskipTests \
-    && unzip -l kernels/target/vit22b-kernels-*.jar | grep -q vit22b/kernels/vit22b.fatbin
+    && jar tf kernels/target/vit22b-kernels-0.1.0-SNAPSHOT.jar | grep -q vit22b/kernels/vit22b.fatbin
 
 FROM nvidia/cuda:${CUDA_VERSION}-runtime-${UBUNTU}
 COPY --from=jre /opt/java/openjdk /opt/java/openjdk
