@@ -48,10 +48,12 @@ import json, os, sys
 out = sys.argv[1]
 try:
     rows = json.load(open(os.path.join(out, "gemm.json")))
-    print(f"{'model':8} {'op':8} {'M':>6} {'N':>6} {'K':>6} {'ours f32':>9} {'Lt f32':>8} {'Lt bf16':>8} {'ours/Lt32':>9}  TFLOP/s")
+    print(f"{'model':8} {'op':8} {'M':>6} {'N':>6} {'K':>6} {'ours f32':>9} {'Lt f32':>7} {'ratio':>6} "
+          f"{'ours bf16':>9} {'Lt bf16':>8} {'ratio':>6}  TFLOP/s")
     for r in rows:
         print(f"{r['model']:8} {r['op']:8} {r['M']:6} {r['N']:6} {r['K']:6} {r['ours_tflops']:9.1f} "
-              f"{r['cublaslt_f32_tflops']:8.1f} {r['cublaslt_bf16_tflops']:8.1f} {r['ratio_vs_f32']:9.2f}")
+              f"{r['cublaslt_f32_tflops']:7.1f} {r['ratio_vs_f32']:6.2f} {r['ours_bf16_tflops']:9.1f} "
+              f"{r['cublaslt_bf16_tflops']:8.1f} {r['ratio_vs_bf16']:6.2f}")
 except Exception as e:
     print("gemm bench: no results:", e)
 try:

@@ -2,6 +2,7 @@
 // module holds all kernels (a fatbin carries one image per architecture). Kernel names are
 // extern "C"; the Java side (vit22b.kernels.Kernel) lists them.
 #include "gemm.cu"
+#include "gemm_bf16.cu"
 #include "attention.cu"
 #include "norm.cu"
 #include "misc.cu"

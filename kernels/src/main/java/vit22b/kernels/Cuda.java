@@ -32,12 +32,20 @@ public final class Cuda {
             JCudaDriver.setExceptionsEnabled(false);
             check(JCudaDriver.cuInit(0), "cuInit");
         } catch (UnsatisfiedLinkError | NoClassDefFoundError e) {
-            throw new CudaException("cannot load the CUDA driver through JCuda (" + e.getMessage()
+            throw new CudaException("cannot load the CUDA driver through JCuda (" + shortReason(e)
                     + "); install the NVIDIA driver (libcuda.so.1) and run on a machine with a GPU");
         }
         int[] n = new int[1];
         check(JCudaDriver.cuDeviceGetCount(n), "cuDeviceGetCount");
         if (n[0] == 0) throw new CudaException("the CUDA driver sees no GPU; run on a GPU machine (docker: --gpus all)");
+    }
+
+    /** JCuda's loading errors nest whole stack traces; keep the innermost cause's line. */
+    private static String shortReason(Throwable e) {
+        String reason = String.valueOf(e.getMessage()).lines().findFirst().orElse(e.toString());
+        for (String line : String.valueOf(e.getMessage()).lines().toList())
+            if (line.startsWith("java.lang.UnsatisfiedLinkError:")) reason = line.substring(line.indexOf(':') + 1).strip();
+        return reason;
     }
 
     /** Initialises the driver and makes device {@code ordinal}'s primary context current. */

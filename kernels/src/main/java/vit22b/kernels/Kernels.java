@@ -34,6 +34,20 @@ public final class Kernels {
                 bias, res, ldr, Math.max(1, resRows), gout, ldg, geluCols, gbias, geluKind);
     }
 
+    /**
+     * See gemm_bf16.cu: C (M x N, bf16) = A (M x K, bf16) W^T (W N x K, bf16), fp32 accumulate,
+     * fused epilogue (bias and gbias fp32, res and gout bf16). K % 32 == 0, lda and ldw % 8 == 0.
+     */
+    public void gemmBf16(long a, long lda, long w, long ldw, long c, long ldc, int M, int N, int K,
+                         long bias, long res, long ldr, int resRows, long gout, long ldg, int geluCols, long gbias, int geluKind) {
+        if (K % 32 != 0 || lda % 8 != 0 || ldw % 8 != 0)
+            throw new IllegalArgumentException("gemm_bf16 needs K % 32 == 0 and row strides % 8 == 0; got K=" + K
+                    + ", lda=" + lda + ", ldw=" + ldw);
+        if (M == 0 || N == 0) return;
+        m.launch("gemm_bf16", cdiv(N, 128), cdiv(M, 128), 1, 256, 1, 1, 0, s,
+                a, lda, w, ldw, c, ldc, M, N, K, bias, res, ldr, Math.max(1, resRows), gout, ldg, geluCols, gbias, geluKind);
+    }
+
     public void attnFwd(long out, long ldo, long lse, long q, long k, long v, int BH, int H, int Nq, int Nk, int hd, float scale) {
         checkHd(hd);
         int smem = (2 * ATTN_TILE * (hd + 1) + ATTN_ROWS * hd) * Float.BYTES;
