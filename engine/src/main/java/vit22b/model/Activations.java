@@ -1,0 +1,65 @@
+package vit22b.model;
+
+import vit22b.backend.Backend;
+import vit22b.tensor.Tensor;
+
+/**
+ * The buffers of one pass for a fixed batch size, reused across steps. For training, every
+ * layer keeps what its backward needs, plus backward scratch shared by all layers; for
+ * inference, one layer's buffers and two residual streams (ping-pong) serve every layer.
+ */
+final class Activations implements AutoCloseable {
+
+    /** What one block's forward keeps for its backward. */
+    record Layer(Tensor normStats, Tensor y, Tensor pre, Tensor ag, Tensor q, Tensor k, Tensor v,
+                 Tensor qkStats, Tensor lse) {}
+
+    final int batch;
+    final boolean training;
+    private final Tensor[] x;
+    private final Layer[] layers;
+    /** Final norm: statistics (T, 2) and output (T, D), the MAP head's input. */
+    final Tensor finalStats, xf;
+    final MapHead head;
+    /** Classifier output and its gradient (B, classes); null without classes. */
+    final Tensor logits, dlogits;
+    /** Backward scratch shared by all blocks (null for inference): the residual gradient dx and the rest. */
+    final Tensor dx, dy, dag, dq, dk, dv, dpre, dxf;
+
+    private final Buffers buffers;
+
+    Activations(Backend backend, ModelConfig c, int batch, boolean training) {
+        this.batch = batch;
+        this.training = training;
+        this.buffers = new Buffers(backend);
+        int t = batch * c.tokens(), d = c.width(), h = c.heads(), n = c.tokens(), hd = c.headDim();
+        x = new Tensor[training ? c.depth() + 1 : 2];
+        for (int i = 0; i < x.length; i++) x[i] = buffers.get(t, d);
+        layers = new Layer[training ? c.depth() : 1];
+        for (int i = 0; i < layers.length; i++)
+            layers[i] = new Layer(buffers.get(t, 2), buffers.get(t, d), buffers.get(t, c.inProjRows()),
+                    buffers.get(t, c.outProjCols()), buffers.get(batch, h, n, hd), buffers.get(batch, h, n, hd),
+                    buffers.get(batch, h, n, hd), buffers.get(2, batch, h, n, 2), buffers.get(batch, h, n));
+        finalStats = buffers.get(t, 2);
+        xf = buffers.get(t, d);
+        head = new MapHead(buffers, c, batch, training);
+        logits = c.classes() > 0 ? buffers.get(batch, c.classes()) : null;
+        dlogits = c.classes() > 0 ? buffers.get(batch, c.classes()) : null;
+        dx = training ? buffers.get(t, d) : null;
+        dy = training ? buffers.get(t, d) : null;
+        dag = training ? buffers.get(t, c.outProjCols()) : null;
+        dq = training ? buffers.get(batch, h, n, hd) : null;
+        dk = training ? buffers.get(batch, h, n, hd) : null;
+        dv = training ? buffers.get(batch, h, n, hd) : null;
+        dpre = training ? buffers.get(t, c.inProjRows()) : null;
+        dxf = training ? buffers.get(t, d) : null;
+    }
+
+    /** Residual stream (T, D) entering block i (i = depth: the last block's output). */
+    Tensor x(int i) { return x[training ? i : i % 2]; }
+
+    /** Block i's saved activations. */
+    Layer layer(int i) { return layers[training ? i : 0]; }
+
+    @Override public void close() { buffers.close(); }
+}
