@@ -14,4 +14,6 @@ cp engine/target/test-lib/junit-*.jar engine/target/test-lib/opentest4j-*.jar en
 "$JAVA_HOME/bin/jar" cf target/gpu-jars/vit22b-engine-tests.jar -C engine/target/test-classes .
 unzip -l kernels/target/vit22b-kernels-*.jar 2>/dev/null | grep -q vit22b.fatbin \
   || { echo "prepare: the kernels jar holds no fatbin (nvcc missing?)" >&2; exit 1; }
-../shared/gpu-host/pack.sh target/gpu-jars
+pack=${PACK:-../shared/gpu-host/pack.sh}
+[ -f "$pack" ] || pack=/work/shared/gpu-host/pack.sh
+bash "$pack" target/gpu-jars

@@ -114,7 +114,7 @@ public final class GemmBench {
     }
 
     /** Uniform(-1, 1) host data uploaded in slices (keeps the host array small). */
-    private static void fillRandom(CudaBackend be, Tensor t, long seed) {
+    static void fillRandom(CudaBackend be, Tensor t, long seed) {
         SplittableRandom r = new SplittableRandom(seed);
         int chunk = 1 << 22;
         for (long off = 0; off < t.size(); off += chunk) {
