@@ -1,5 +1,6 @@
 package vit22b.backend.cuda;
 
+import static org.junit.platform.engine.discovery.DiscoverySelectors.selectClass;
 import static org.junit.platform.engine.discovery.DiscoverySelectors.selectPackage;
 
 import java.io.PrintWriter;
@@ -11,14 +12,17 @@ import org.junit.platform.launcher.core.LauncherFactory;
 import org.junit.platform.launcher.listeners.SummaryGeneratingListener;
 
 /**
- * Runs this package's tests on a GPU host without Maven (bench/gpu/run-all.sh). Exit status 1
+ * Runs this package's tests on a GPU host without Maven (bench/gpu/run-all.sh); arguments,
+ * if any, are test class names of this package (e.g. CudaOpsTest) to run instead. Exit status 1
  * on any failure, 2 when tests were skipped (on a GPU host, a skip means the GPU path is
  * broken, not absent).
  */
 public final class GpuTestMain {
     public static void main(String[] args) {
-        String pkg = args.length > 0 ? args[0] : "vit22b.backend.cuda";
-        LauncherDiscoveryRequest req = LauncherDiscoveryRequestBuilder.request().selectors(selectPackage(pkg)).build();
+        var builder = LauncherDiscoveryRequestBuilder.request();
+        if (args.length == 0) builder.selectors(selectPackage(GpuTestMain.class.getPackageName()));
+        for (String a : args) builder.selectors(selectClass(GpuTestMain.class.getPackageName() + "." + a));
+        LauncherDiscoveryRequest req = builder.build();
         Launcher launcher = LauncherFactory.create();
         SummaryGeneratingListener listener = new SummaryGeneratingListener();
         launcher.execute(req, listener);
