@@ -29,7 +29,7 @@ public final class Kernels {
                      int M, int N, int K, boolean accumulate, long bias, long res, long ldr, int resRows,
                      long gout, long ldg, int geluCols, long gbias, int geluKind) {
         if (M == 0 || N == 0) return;
-        m.launch("gemm_f32", cdiv(N, 64), cdiv(M, 64), 1, 256, 1, 1, 0, s,
+        m.launch("gemm_f32", cdiv(N, 128), cdiv(M, 128), 1, 256, 1, 1, 0, s,
                 a, sam, sak, b, sbk, sbn, c, ldc, M, N, K, accumulate ? 1f : 0f,
                 bias, res, ldr, Math.max(1, resRows), gout, ldg, geluCols, gbias, geluKind);
     }

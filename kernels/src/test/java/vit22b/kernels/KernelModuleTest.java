@@ -30,7 +30,7 @@ class KernelModuleTest {
         String text = new String(f, java.nio.charset.StandardCharsets.ISO_8859_1);
         for (String k : new String[] {"gemm_f32", "attn_fwd", "attn_bwd_dq", "attn_bwd_dkdv", "attn_bwd_delta",
                 "norm_fwd", "norm_bwd_dx", "norm_bwd_params", "qknorm_fwd", "qknorm_bwd", "loss_fwd_bwd",
-                "adamw_f32", "sum_squares", "im2col", "col_sum", "f32_to_bf16"})
+                "adamw_f32", "sum_squares", "im2col", "col_sum", "f32_to_bf16", "gemm_bf16"})
             assertTrue(text.contains(k), "kernel " + k + " missing from the fatbin");
     }
 
