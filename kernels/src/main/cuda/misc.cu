@@ -1,6 +1,7 @@
 // Elementwise and reduction kernels, fp32: add, scale, GELU forward/backward, row broadcast and
 // column sums, head-major <-> token-major copies, patch im2col and position-gradient, sum of
-// squares, losses, AdamW, fp32 -> bf16 conversion. Unless said otherwise: 1D grid-stride loops, block 256, grid
+// squares, losses, AdamW, fp32 -> bf16 conversion, the stand-alone GEMM epilogue (cuBLASLt
+// path). Unless said otherwise: 1D grid-stride loops, block 256, grid
 // min(ceil(n/256), 65535); long long sizes so 22B-width tensors index safely.
 #include "common.cuh"
 
@@ -174,5 +175,23 @@ extern "C" __global__ void f32_to_bf16(unsigned short* dst, const float* __restr
         unsigned int u = __float_as_uint(src[i]);
         u += 0x7fffu + ((u >> 16) & 1u);
         dst[i] = (unsigned short)(u >> 16);
+    }
+}
+
+// The GEMM epilogue on its own, for the cuBLASLt GEMM path (same order as gemm_f32's):
+// v = C[m, n] (+ bias[n]) (+ res[(m % resRows)*ldr + n]); C = v; for n < geluCols
+// gout[m*ldg + n] = GELU(v + gbias[n]). One thread per element of the M x N tile of C.
+extern "C" __global__ void gemm_epilogue(float* C, long long ldc, int M, int N, const float* __restrict__ bias,
+                                         const float* __restrict__ res, long long ldr, int resRows,
+                                         float* gout, long long ldg, int geluCols, const float* __restrict__ gbias,
+                                         int geluKind) {
+    GRID_STRIDE(i, (long long)M * N) {
+        long long m = i / N; int n = i % N;
+        float* c = C + m * ldc + n;
+        float v = *c;
+        if (bias) v += bias[n];
+        if (res) v += res[(m % resRows) * ldr + n];
+        *c = v;
+        if (n < geluCols) gout[m * ldg + n] = gelu_f(gbias ? v + gbias[n] : v, geluKind);
     }
 }

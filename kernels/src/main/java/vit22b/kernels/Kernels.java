@@ -168,4 +168,11 @@ public final class Kernels {
     public void toBf16(long dst, long src, long n) {
         m.launch("f32_to_bf16", ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, dst, src, n);
     }
+
+    /** See misc.cu gemm_epilogue: gemm_f32's epilogue applied to a C computed elsewhere (cuBLASLt). */
+    public void gemmEpilogue(long c, long ldc, int M, int N, long bias, long res, long ldr, int resRows,
+                             long gout, long ldg, int geluCols, long gbias, int geluKind) {
+        m.launch("gemm_epilogue", ewGrid((long) M * N), 1, 1, EW_BLOCK, 1, 1, 0, s,
+                c, ldc, M, N, bias, res, ldr, Math.max(1, resRows), gout, ldg, geluCols, gbias, geluKind);
+    }
 }

@@ -18,25 +18,32 @@ import vit22b.tensor.Tensor;
  * stream; memory comes from a {@link CachingAllocator}. Calls that return host values
  * (download, sumSquares, lossForwardBackward) synchronise; everything else only queues work, so
  * a step without them can be captured into a CUDA graph ({@link #stream()}).
+ * {@link GemmPath#CUBLASLT} runs the GEMMs through cuBLASLt instead of gemm_f32, with the same
+ * epilogues as a separate kernel: the peer our GEMM kernel is measured against in whole steps.
  */
 public final class CudaBackend implements Backend {
+    /** Who computes the GEMMs: our gemm_f32 kernel (fused epilogues) or cuBLASLt + an epilogue kernel. */
+    public enum GemmPath { KERNELS, CUBLASLT }
+
     private final CUcontext context;
     private final CudaStream stream;
     private final CachingAllocator allocator = new CachingAllocator();
     private final KernelModule module;
     private final Kernels k;
     private final DeviceStorage scalar;   // one double for reductions returned to the host
+    private final CublasLt lt;             // null unless GemmPath.CUBLASLT
 
     /** Opens device {@code ordinal}; fails with the fix when there is no GPU or no kernels. */
-    public CudaBackend(int ordinal) {
+    public CudaBackend(int ordinal, GemmPath path) {
         context = Cuda.primaryContext(ordinal);
         stream = new CudaStream();
         module = new KernelModule();
         k = new Kernels(module, stream.handle());
         scalar = allocator.allocate(2);
+        lt = path == GemmPath.CUBLASLT ? new CublasLt(this) : null;
     }
 
-    public CudaBackend() { this(0); }
+    public CudaBackend() { this(0, GemmPath.KERNELS); }
 
     @Override public String name() { return "cuda"; }
 
@@ -120,20 +127,30 @@ public final class CudaBackend implements Backend {
 
     // ---- GEMM helpers (row-major; see gemm.cu for the stride convention) --------------------
 
-    /** out (R, N) (+)= in (R, K) @ w^T, w (N, K). */
+    /** out (R, N) (+)= in (R, K) @ w^T, w (N, K), then the epilogue (see gemm.cu). */
     private void gemmNT(long out, long ldc, long in, long w, int R, int N, int K, boolean acc,
                         long bias, long res, long ldr, int resRows, long gout, long ldg, int geluCols, long gbias, int gk) {
-        k.gemm(in, K, 1, w, 1, K, out, ldc, R, N, K, acc, bias, res, ldr, resRows, gout, ldg, geluCols, gbias, gk);
+        if (lt == null) {
+            k.gemm(in, K, 1, w, 1, K, out, ldc, R, N, K, acc, bias, res, ldr, resRows, gout, ldg, geluCols, gbias, gk);
+            return;
+        }
+        boolean inPlaceResidual = res == out && ldr == ldc && resRows >= R;   // out aliases x: C already holds it
+        lt.matmul(out, ldc, in, K, false, w, K, true, R, N, K, acc || inPlaceResidual ? 1f : 0f, CublasLt.Type.F32);
+        if (inPlaceResidual) res = 0;
+        if (bias != 0 || res != 0 || geluCols > 0)
+            k.gemmEpilogue(out, ldc, R, N, bias, res, ldr, resRows, gout, ldg, geluCols, gbias, gk);
     }
 
     /** din (R, K) += dout (R, N) @ w (N, K); dout row stride ldd. */
     private void gemmNN(long din, long dout, long ldd, long w, int R, int N, int K) {
-        k.gemm(dout, ldd, 1, w, K, 1, din, K, R, K, N, true, 0, 0, 0, 1, 0, 0, 0, 0, 0);
+        if (lt != null) lt.matmul(din, K, dout, ldd, false, w, K, false, R, K, N, 1f, CublasLt.Type.F32);
+        else k.gemm(dout, ldd, 1, w, K, 1, din, K, R, K, N, true, 0, 0, 0, 1, 0, 0, 0, 0, 0);
     }
 
     /** dw (N, K) += dout^T (N, R) @ in (R, K); dout row stride ldd. */
     private void gemmTN(long dw, long dout, long ldd, long in, int R, int N, int K) {
-        k.gemm(dout, 1, ldd, in, K, 1, dw, K, N, K, R, true, 0, 0, 0, 1, 0, 0, 0, 0, 0);
+        if (lt != null) lt.matmul(dw, K, dout, ldd, true, in, K, false, N, K, R, 1f, CublasLt.Type.F32);
+        else k.gemm(dout, 1, ldd, in, K, 1, dw, K, N, K, R, true, 0, 0, 0, 1, 0, 0, 0, 0, 0);
     }
 
     // ---- patch embedding ------------------------------------------------------------------
@@ -289,6 +306,7 @@ public final class CudaBackend implements Backend {
 
     @Override public void close() {
         stream.synchronize();
+        if (lt != null) lt.close();
         scalar.close();
         module.close();
         allocator.close();

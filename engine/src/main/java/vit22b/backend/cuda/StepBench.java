@@ -16,7 +16,8 @@ import vit22b.train.AdamW;
 
 /**
  * Whole training steps (forward, sigmoid loss, backward, AdamW with clipping) of our engine on
- * the GPU, fp32 (the bf16 step is not written yet): ViT-B/16 at 224 px and a ViT-22B-width
+ * the GPU, fp32 (the bf16 step is not written yet), with our GEMM kernels and with cuBLASLt's
+ * (fp32, no TF32): ViT-B/16 at 224 px and a ViT-22B-width
  * stack of 3 blocks (4 would exceed one flat parameter buffer of 2^31 floats). Reports
  * images/s and MFU against 989 TFLOP/s, FLOPs counted as bench/gpu/torch_step.py counts them.
  * Usage: StepBench [JSON_OUT].
@@ -36,16 +37,18 @@ public final class StepBench {
 
     public static void main(String[] args) throws IOException {
         List<String> rows = new ArrayList<>();
-        try (CudaBackend be = new CudaBackend()) {
-            rows.add(run(be, "vit-b16-224", Presets.get("vit-b"), 64));
-            rows.add(run(be, "vit-22b-width-3blocks", Presets.get("vit-22b").withDepth(3).withClasses(1000), 8));
-        }
+        for (CudaBackend.GemmPath path : CudaBackend.GemmPath.values())
+            try (CudaBackend be = new CudaBackend(0, path)) {
+                String engine = "vit22b-fp32-" + path.name().toLowerCase(Locale.ROOT);
+                rows.add(run(be, engine, "vit-b16-224", Presets.get("vit-b"), 64));
+                rows.add(run(be, engine, "vit-22b-width-3blocks", Presets.get("vit-22b").withDepth(3).withClasses(1000), 8));
+            }
         String json = "[\n  " + String.join(",\n  ", rows) + "\n]\n";
         System.out.print(json);
         if (args.length > 0) Files.writeString(Path.of(args[0]), json);
     }
 
-    private static String run(CudaBackend be, String name, ModelConfig c, int batch) {
+    private static String run(CudaBackend be, String engine, String name, ModelConfig c, int batch) {
         try (ViT vit = new ViT(be, c)) {
             GemmBench.fillRandom(be, vit.params(), 1);
             be.scale(vit.params(), 0.02f);
@@ -71,9 +74,9 @@ public final class StepBench {
                 double mfu = trainFlopsPerImage(c) * ips / PEAK;
                 be.free(images);
                 be.free(targets);
-                String r = String.format(Locale.ROOT, "{\"name\":\"%s\",\"engine\":\"vit22b-cuda-fp32\",\"batch\":%d,"
+                String r = String.format(Locale.ROOT, "{\"name\":\"%s\",\"engine\":\"%s\",\"batch\":%d,"
                         + "\"step_ms\":%.2f,\"images_per_s\":%.2f,\"mfu\":%.5f,\"params\":%d,\"device_allocs\":%d}",
-                        name, batch, step, ips, mfu, vit.layout().total(), be.allocator().driverAllocations());
+                        name, engine, batch, step, ips, mfu, vit.layout().total(), be.allocator().driverAllocations());
                 System.err.println(r);
                 return r;
             }

@@ -66,6 +66,11 @@ class CudaStepTest {
                 "128, 1, 2, 56, 4, RMS, TANH, SIGMOID, 2"})
     void trainingPassMatchesCpu(int width, int depth, int heads, int image, int patch, NormKind norm, GeluKind gelu,
                                 LossKind loss, int batch) {
+        checkPass(gpu, cpu, width, depth, heads, image, patch, norm, gelu, loss, batch);
+    }
+
+    static void checkPass(CudaBackend gpu, Backend cpu, int width, int depth, int heads, int image, int patch,
+                          NormKind norm, GeluKind gelu, LossKind loss, int batch) {
         ModelConfig c = new ModelConfig("step-test", width, depth, 2 * width, heads, patch, image, 3, 11, norm, gelu, loss, 0f);
         long seed = System.nanoTime();
         float[] p = randomParams(new ParamLayout(c), seed);

@@ -14,10 +14,12 @@ final class Gpu {
         assumeTrue(false, why);
     }
 
-    static CudaBackend backendOrSkip() {
+    static CudaBackend backendOrSkip() { return backendOrSkip(CudaBackend.GemmPath.KERNELS); }
+
+    static CudaBackend backendOrSkip(CudaBackend.GemmPath path) {
         if (!KernelModule.built()) skip("CUDA kernels not built (no nvcc at build time)");
         try {
-            return new CudaBackend();
+            return new CudaBackend(0, path);
         } catch (CudaException | UnsatisfiedLinkError | NoClassDefFoundError e) {
             skip("no usable GPU: " + e.getMessage());
             throw new AssertionError("unreachable");
