@@ -5,7 +5,9 @@
 # Stage 1 builds with nvcc (kernels fatbin: sm_80, sm_90a, PTX compute_90), Maven and a JDK 25;
 # stage 2 is NVIDIA's CUDA 13 runtime image (cuBLAS/cuBLASLt and NCCL included) plus a Java 25
 # runtime and the jars.
-ARG CUDA_VERSION=13.0.1
+# 13.1 matches Bytedeco's CUDA preset (org.bytedeco:cuda:13.1-...), whose JNI libraries link
+# against the 13.1 cuBLAS/cuBLASLt; runs on drivers >= 580 through CUDA minor-version compatibility.
+ARG CUDA_VERSION=13.1.0
 ARG UBUNTU=ubuntu24.04
 
 FROM eclipse-temurin:25-jdk AS jdk
