@@ -1,0 +1,175 @@
+package vit22b.mesh;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.Arrays;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import vit22b.backend.cpu.CpuBackend;
+import vit22b.model.Buffers;
+import vit22b.model.LossKind;
+import vit22b.model.ModelConfig;
+import vit22b.model.ModelFixtures;
+import vit22b.model.NormKind;
+import vit22b.model.ParamLayout;
+import vit22b.model.Presets;
+import vit22b.model.ViT;
+import vit22b.tensor.Tensor;
+import vit22b.testing.Check;
+import vit22b.train.AdamW;
+
+/**
+ * A whole training step (forward, loss over the global batch, backward, gradient reductions,
+ * global-norm clipping, AdamW with decay groups) on a t x k mesh of CPU-thread devices equals
+ * {@link ViT#forwardBackward} then {@link AdamW#step} on one device, parameter by parameter.
+ */
+class ShardedViTTest {
+    static final int BATCH = 4;
+    static final float LR = 1e-2f;
+    /**
+     * Clipping on (these gradients' norm is well above 0.5), body and head decay differ, and eps
+     * is large next to the clipped gradients (~3e-3 per element), so a wrong norm changes the
+     * update: with a tiny eps Adam's first step is sign(g) whatever the scale.
+     */
+    static final AdamW.Config OPT = new AdamW.Config(0.9f, 0.95f, 1e-3f, 0.1f, 0.3f, 0.5f);
+
+    record Reference(double loss, double norm, float[] grads, float[] updated) {}
+
+    static Reference reference(ModelConfig c, float[] params, float[] img, float[] tgt) {
+        try (CpuBackend be = new CpuBackend(); ViT vit = new ViT(be, c); Buffers buf = new Buffers(be)) {
+            be.upload(vit.params(), params);
+            Tensor images = buf.get(BATCH, c.channels(), c.imageSize(), c.imageSize()), targets = buf.get(BATCH, c.classes());
+            be.upload(images, img);
+            be.upload(targets, tgt);
+            double loss = vit.forwardBackward(images, targets);
+            float[] grads = be.download(vit.grads());
+            try (AdamW opt = new AdamW(be, vit.layout(), vit.params(), vit.grads(), OPT)) {
+                double norm = opt.step(LR);
+                return new Reference(loss, norm, grads, be.download(vit.params()));
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @CsvSource({"1,1,overlap", "1,2,overlap", "2,1,overlap", "2,2,overlap", "1,4,overlap", "2,2,no-overlap",
+                "2,2,layer-softmax"})
+    void shardedTrainingStepEqualsTheUnshardedStep(int t, int k, String variant) {
+        ModelConfig c = Presets.get("test-small");
+        if (variant.equals("layer-softmax")) c = c.withNorm(NormKind.LAYER).withLoss(LossKind.SOFTMAX);
+        ParamLayout layout = new ParamLayout(c);
+        float[] params = ModelFixtures.randomParams(layout, 31), img = ModelFixtures.images(c, BATCH, 32),
+                tgt = ModelFixtures.targets(c, BATCH, 33);
+        Reference ref = reference(c, params, img, tgt);
+        assertTrue(ref.norm() > 2 * OPT.clipNorm(), "the test must exercise clipping: norm " + ref.norm());
+
+        Mesh mesh = new Mesh(t, k);
+        CpuMesh cm = new CpuMesh(mesh);
+        int n = mesh.devices(), imgs = BATCH / t, perImage = c.channels() * c.imageSize() * c.imageSize();
+        ShardedViT[] models = new ShardedViT[n];
+        Tensor[][] inputs = new Tensor[n][];
+        float[][][] blockGrads = new float[n][c.depth()][], blockParams = new float[n][c.depth()][];
+        float[][] restGrads = new float[n][], restParams = new float[n][];
+        ModelConfig cfg = c;
+        boolean overlap = !variant.equals("no-overlap");
+        try {
+            cm.run(rank -> {
+                CpuBackend be = cm.device(rank).backend();
+                ShardedViT m = models[rank] = new ShardedViT(cm.device(rank), cfg, BATCH, params, OPT);
+                int i = mesh.dataIndex(rank);
+                Tensor images = be.allocate(imgs, cfg.channels(), cfg.imageSize(), cfg.imageSize());
+                Tensor targets = be.allocate(imgs, cfg.classes());
+                inputs[rank] = new Tensor[]{images, targets};
+                be.upload(images, Arrays.copyOfRange(img, i * imgs * perImage, (i + 1) * imgs * perImage));
+                be.upload(targets, Arrays.copyOfRange(tgt, i * imgs * cfg.classes(), (i + 1) * imgs * cfg.classes()));
+                TaskGraph g = new TaskGraph(overlap);
+                var step = m.trainStep(g, images, targets, LR, null);
+                // AdamW reads the gradient pieces without changing them: read them after the step.
+                var read = g.compute("read-grads", Cost.compute(0, 0), () -> {
+                    restGrads[rank] = be.download(m.restGradPiece());
+                    for (int l = 0; l < cfg.depth(); l++) blockGrads[rank][l] = be.download(m.block(l).gradPiece());
+                }, step);
+                g.compute("read-params", Cost.compute(0, 0), () -> {
+                    restParams[rank] = be.download(m.restParams());
+                    for (int l = 0; l < cfg.depth(); l++) blockParams[rank][l] = be.download(m.block(l).params());
+                }, m.gatherParams(g, read));
+                return g;
+            });
+        } finally {
+            for (int r = 0; r < n; r++) {
+                if (models[r] != null) models[r].close();
+                if (inputs[r] != null) for (Tensor x : inputs[r]) cm.device(r).backend().free(x);
+            }
+        }
+
+        for (int r = 0; r < n; r++) {
+            assertEquals(0, Math.abs(models[r].loss() - ref.loss()) / ref.loss(), 1e-5,
+                    "loss on device " + r + ": " + models[r].loss() + " vs " + ref.loss());
+            assertEquals(0, Math.abs(models[r].gradNorm() - ref.norm()) / ref.norm(), 1e-5,
+                    "gradient norm on device " + r + ": " + models[r].gradNorm() + " vs " + ref.norm());
+        }
+        ParamLayout restLayout = ParamLayout.withoutBlocks(c);
+        float[] refRestGrads = ShardedViT.restParams(layout, ref.grads()), refRest = ShardedViT.restParams(layout, ref.updated());
+        for (int j = 0; j < k; j++) {
+            float[] g = new float[(int) restLayout.total()];
+            for (int i = 0; i < t; i++) fillPiece(g, restGrads[mesh.rank(i, j)], i, models[0].restPiece());
+            for (ParamLayout.Entry e : restLayout.entries()) {
+                assertRegion("gradient of " + e.name() + " (model index " + j + ")", g, refRestGrads, e.offset(), e.size());
+                for (int i = 0; i < t; i++)
+                    assertRegion("updated " + e.name() + " on device " + mesh.rank(i, j), restParams[mesh.rank(i, j)], refRest,
+                            e.offset(), e.size());
+            }
+        }
+        for (int l = 0; l < c.depth(); l++) {
+            float[] refG = ShardedViT.blockParams(layout, ref.grads(), l), refP = ShardedViT.blockParams(layout, ref.updated(), l);
+            for (int j = 0; j < k; j++) {
+                ShardedBlock b = models[j].block(l);
+                ShardLayout lay = b.layout();
+                float[] g = new float[(int) lay.size()], shardG = lay.extract(refG), shardP = lay.extract(refP);
+                for (int i = 0; i < t; i++) fillPiece(g, blockGrads[mesh.rank(i, j)][l], i, b.piece());
+                long[][] regions = {{lay.inNorm(), lay.d()}, {lay.wIn(), lay.bMlp() - lay.wIn()}, {lay.bMlp(), lay.ml()},
+                        {lay.qScale(), c.headDim()}, {lay.kScale(), c.headDim()}, {lay.wOut(), lay.bOut() - lay.wOut()},
+                        {lay.bOut(), lay.d()}};
+                String[] names = {"in_norm.weight", "in_proj.weight", "mlp_bias", "q_norm.weight", "k_norm.weight",
+                        "out_proj.weight", "out_proj.bias"};
+                for (int q = 0; q < names.length; q++) {
+                    String what = "blocks." + l + "." + names[q] + " (model shard " + j + ")";
+                    assertRegion("gradient of " + what, g, shardG, regions[q][0], regions[q][1]);
+                    for (int i = 0; i < t; i++)
+                        assertRegion("updated " + what + " on device " + mesh.rank(i, j), blockParams[mesh.rank(i, j)][l],
+                                shardP, regions[q][0], regions[q][1]);
+                }
+            }
+        }
+    }
+
+    /** Copies data piece i (of {@code piece} floats, the last one padded) into its place in {@code flat}. */
+    private static void fillPiece(float[] flat, float[] pc, int i, int piece) {
+        int from = i * piece, len = Math.min(piece, flat.length - from);
+        if (len > 0) System.arraycopy(pc, 0, flat, from, len);
+    }
+
+    private static void assertRegion(String what, float[] got, float[] ref, long offset, long size) {
+        int o = (int) offset, s = (int) size;
+        Check.assertClose(what, Arrays.copyOfRange(got, o, o + s), Check.toDouble(Arrays.copyOfRange(ref, o, o + s)), 1e-5);
+    }
+
+    @Test void meshesThatCannotShardTheStepAreRefused() {
+        ModelConfig c = Presets.get("test-small");
+        float[] params = new float[(int) new ParamLayout(c).total()];
+        var batch = assertThrows(IllegalArgumentException.class,
+                () -> new ShardedViT(new CpuMesh(new Mesh(3, 1)).device(0), c, BATCH, params, OPT));
+        assertTrue(batch.getMessage().contains("data axis 3 does not divide the batch 4"), batch.getMessage());
+        var heads = assertThrows(IllegalArgumentException.class,
+                () -> new ShardedViT(new CpuMesh(new Mesh(1, 3)).device(0), c, BATCH, params, OPT));
+        assertTrue(heads.getMessage().contains("does not divide the 4 heads"), heads.getMessage());
+        var noClasses = assertThrows(IllegalArgumentException.class,
+                () -> new ShardedViT(new CpuMesh(new Mesh(1, 1)).device(0), c.withClasses(0), BATCH,
+                        new float[(int) new ParamLayout(c.withClasses(0)).total()], OPT));
+        assertTrue(noClasses.getMessage().contains("no classifier"), noClasses.getMessage());
+    }
+}
