@@ -106,45 +106,55 @@ class ShardedViTTest {
             }
         }
 
-        for (int r = 0; r < n; r++) {
+        for (int r = 0; r < n; r++)
             assertEquals(0, Math.abs(models[r].loss() - ref.loss()) / ref.loss(), 1e-5,
                     "loss on device " + r + ": " + models[r].loss() + " vs " + ref.loss());
-            assertEquals(0, Math.abs(models[r].gradNorm() - ref.norm()) / ref.norm(), 1e-5,
-                    "gradient norm on device " + r + ": " + models[r].gradNorm() + " vs " + ref.norm());
-        }
+        // Gradients first (the rest, per model index, then each block's model shards), then the
+        // norm clipping uses, then the updated parameters on every device.
         ParamLayout restLayout = ParamLayout.withoutBlocks(c);
         float[] refRestGrads = ShardedViT.restParams(layout, ref.grads()), refRest = ShardedViT.restParams(layout, ref.updated());
         for (int j = 0; j < k; j++) {
             float[] g = new float[(int) restLayout.total()];
             for (int i = 0; i < t; i++) fillPiece(g, restGrads[mesh.rank(i, j)], i, models[0].restPiece());
-            for (ParamLayout.Entry e : restLayout.entries()) {
+            for (ParamLayout.Entry e : restLayout.entries())
                 assertRegion("gradient of " + e.name() + " (model index " + j + ")", g, refRestGrads, e.offset(), e.size());
-                for (int i = 0; i < t; i++)
-                    assertRegion("updated " + e.name() + " on device " + mesh.rank(i, j), restParams[mesh.rank(i, j)], refRest,
-                            e.offset(), e.size());
-            }
         }
+        String[] names = {"in_norm.weight", "in_proj.weight", "mlp_bias", "q_norm.weight", "k_norm.weight",
+                "out_proj.weight", "out_proj.bias"};
         for (int l = 0; l < c.depth(); l++) {
-            float[] refG = ShardedViT.blockParams(layout, ref.grads(), l), refP = ShardedViT.blockParams(layout, ref.updated(), l);
+            float[] refG = ShardedViT.blockParams(layout, ref.grads(), l);
             for (int j = 0; j < k; j++) {
                 ShardedBlock b = models[j].block(l);
-                ShardLayout lay = b.layout();
-                float[] g = new float[(int) lay.size()], shardG = lay.extract(refG), shardP = lay.extract(refP);
+                float[] g = new float[(int) b.layout().size()], shardG = b.layout().extract(refG);
                 for (int i = 0; i < t; i++) fillPiece(g, blockGrads[mesh.rank(i, j)][l], i, b.piece());
-                long[][] regions = {{lay.inNorm(), lay.d()}, {lay.wIn(), lay.bMlp() - lay.wIn()}, {lay.bMlp(), lay.ml()},
-                        {lay.qScale(), c.headDim()}, {lay.kScale(), c.headDim()}, {lay.wOut(), lay.bOut() - lay.wOut()},
-                        {lay.bOut(), lay.d()}};
-                String[] names = {"in_norm.weight", "in_proj.weight", "mlp_bias", "q_norm.weight", "k_norm.weight",
-                        "out_proj.weight", "out_proj.bias"};
-                for (int q = 0; q < names.length; q++) {
-                    String what = "blocks." + l + "." + names[q] + " (model shard " + j + ")";
-                    assertRegion("gradient of " + what, g, shardG, regions[q][0], regions[q][1]);
-                    for (int i = 0; i < t; i++)
-                        assertRegion("updated " + what + " on device " + mesh.rank(i, j), blockParams[mesh.rank(i, j)][l],
-                                shardP, regions[q][0], regions[q][1]);
-                }
+                long[][] regions = regions(b.layout());
+                for (int q = 0; q < names.length; q++)
+                    assertRegion("gradient of blocks." + l + "." + names[q] + " (model shard " + j + ")", g, shardG,
+                            regions[q][0], regions[q][1]);
             }
         }
+        for (int r = 0; r < n; r++)
+            assertEquals(0, Math.abs(models[r].gradNorm() - ref.norm()) / ref.norm(), 1e-5,
+                    "gradient norm on device " + r + ": " + models[r].gradNorm() + " vs " + ref.norm());
+        for (int r = 0; r < n; r++) {
+            for (ParamLayout.Entry e : restLayout.entries())
+                assertRegion("updated " + e.name() + " on device " + r, restParams[r], refRest, e.offset(), e.size());
+            for (int l = 0; l < c.depth(); l++) {
+                ShardLayout lay = models[r].block(l).layout();
+                float[] shardP = lay.extract(ShardedViT.blockParams(layout, ref.updated(), l));
+                long[][] regions = regions(lay);
+                for (int q = 0; q < names.length; q++)
+                    assertRegion("updated blocks." + l + "." + names[q] + " on device " + r, blockParams[r][l], shardP,
+                            regions[q][0], regions[q][1]);
+            }
+        }
+    }
+
+    /** [offset, size] of each block parameter in a shard's flat, in ParamLayout order. */
+    private static long[][] regions(ShardLayout lay) {
+        int hd = lay.c().headDim();
+        return new long[][]{{lay.inNorm(), lay.d()}, {lay.wIn(), lay.bMlp() - lay.wIn()}, {lay.bMlp(), lay.ml()},
+                {lay.qScale(), hd}, {lay.kScale(), hd}, {lay.wOut(), lay.bOut() - lay.wOut()}, {lay.bOut(), lay.d()}};
     }
 
     /** Copies data piece i (of {@code piece} floats, the last one padded) into its place in {@code flat}. */
