@@ -150,6 +150,72 @@ class ShardedViTTest {
         }
     }
 
+    /** Two steps in one graph: the moments, the step count and the parameter pieces carry over. */
+    @Test void twoStepsEqualTwoUnshardedSteps() {
+        ModelConfig c = Presets.get("test-small");
+        ParamLayout layout = new ParamLayout(c);
+        float[] params = ModelFixtures.randomParams(layout, 41);
+        float[][] img = {ModelFixtures.images(c, BATCH, 42), ModelFixtures.images(c, BATCH, 43)};
+        float[][] tgt = {ModelFixtures.targets(c, BATCH, 44), ModelFixtures.targets(c, BATCH, 45)};
+        double refLoss;
+        float[] refParams;
+        try (CpuBackend be = new CpuBackend(); ViT vit = new ViT(be, c); Buffers buf = new Buffers(be);
+             AdamW opt = new AdamW(be, vit.layout(), vit.params(), vit.grads(), OPT)) {
+            be.upload(vit.params(), params);
+            Tensor images = buf.get(BATCH, c.channels(), c.imageSize(), c.imageSize()), targets = buf.get(BATCH, c.classes());
+            double loss = 0;
+            for (int s = 0; s < 2; s++) {
+                be.upload(images, img[s]);
+                be.upload(targets, tgt[s]);
+                loss = vit.forwardBackward(images, targets);
+                opt.step(LR);
+            }
+            refLoss = loss;
+            refParams = be.download(vit.params());
+        }
+
+        Mesh mesh = new Mesh(2, 2);
+        CpuMesh cm = new CpuMesh(mesh);
+        int imgs = BATCH / 2, perImage = c.channels() * c.imageSize() * c.imageSize();
+        ShardedViT[] models = new ShardedViT[mesh.devices()];
+        Buffers[] inputs = new Buffers[mesh.devices()];
+        float[][] rest = new float[mesh.devices()][], block1 = new float[mesh.devices()][];
+        try {
+            cm.run(rank -> {
+                CpuBackend be = cm.device(rank).backend();
+                ShardedViT m = models[rank] = new ShardedViT(cm.device(rank), c, BATCH, params, OPT);
+                Buffers in = inputs[rank] = new Buffers(be);
+                int i = mesh.dataIndex(rank);
+                TaskGraph g = new TaskGraph(true);
+                TaskGraph.Task last = null;
+                for (int s = 0; s < 2; s++) {
+                    Tensor images = in.get(imgs, c.channels(), c.imageSize(), c.imageSize()), targets = in.get(imgs, c.classes());
+                    be.upload(images, Arrays.copyOfRange(img[s], i * imgs * perImage, (i + 1) * imgs * perImage));
+                    be.upload(targets, Arrays.copyOfRange(tgt[s], i * imgs * c.classes(), (i + 1) * imgs * c.classes()));
+                    last = m.trainStep(g, images, targets, LR, last);
+                }
+                g.compute("read", Cost.compute(0, 0), () -> {
+                    rest[rank] = be.download(m.restParams());
+                    block1[rank] = be.download(m.block(1).params());
+                }, m.gatherParams(g, last));
+                return g;
+            });
+        } finally {
+            for (int r = 0; r < mesh.devices(); r++) {
+                if (models[r] != null) models[r].close();
+                if (inputs[r] != null) inputs[r].close();
+            }
+        }
+        float[] refRest = ShardedViT.restParams(layout, refParams), refBlock1 = ShardedViT.blockParams(layout, refParams, 1);
+        for (int r = 0; r < mesh.devices(); r++) {
+            assertEquals(2, models[r].step());
+            assertEquals(0, Math.abs(models[r].loss() - refLoss) / refLoss, 1e-5, "second loss " + models[r].loss() + " vs " + refLoss);
+            Check.assertClose("rest after two steps on device " + r, rest[r], Check.toDouble(refRest), 1e-5);
+            Check.assertClose("block 1 after two steps on device " + r, block1[r],
+                    Check.toDouble(models[r].block(1).layout().extract(refBlock1)), 1e-5);
+        }
+    }
+
     /** [offset, size] of each block parameter in a shard's flat, in ParamLayout order. */
     private static long[][] regions(ShardLayout lay) {
         int hd = lay.c().headDim();
