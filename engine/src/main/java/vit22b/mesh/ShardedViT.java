@@ -189,7 +189,7 @@ public final class ShardedViT implements AutoCloseable {
      * parameter pieces are updated (gather them with {@link #gatherParams} to read them).
      */
     public Task trainStep(TaskGraph g, Tensor images, Tensor targets, float lr, Task dep) {
-        int d = c.width(), t = mesh.data(), n = c.tokens(), cpp = c.channels() * c.patch() * c.patch(), depth = c.depth();
+        int d = c.width(), t = mesh.data(), cpp = c.channels() * c.patch() * c.patch(), depth = c.depth();
         int s = c.imageSize();
         if (images.rank() != 4 || images.dim(0) != imgs || images.dim(1) != c.channels() || images.dim(2) != s
                 || images.dim(3) != s || targets.rank() != 2 || targets.dim(0) != imgs
