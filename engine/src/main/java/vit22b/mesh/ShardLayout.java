@@ -1,6 +1,9 @@
 package vit22b.mesh;
 
+import java.util.List;
+
 import vit22b.model.ModelConfig;
+import vit22b.model.ParamLayout;
 
 /**
  * One model shard's flat block parameters (section 3): of a block's
@@ -27,6 +30,14 @@ public record ShardLayout(ModelConfig c, int k, int j) {
     public long wOut() { return kScale() + c.headDim(); }
     public long bOut() { return wOut() + (long) d() * outCols(); }
     public long size() { return bOut() + d(); }
+
+    /** The weight-decay groups of the shard's flat (kernels decay, vectors do not), as in ParamLayout. */
+    List<ShardedAdamW.Run> decayRuns() {
+        ParamLayout.Decay none = ParamLayout.Decay.NONE, body = ParamLayout.Decay.BODY;
+        return List.of(new ShardedAdamW.Run(inNorm(), d(), none), new ShardedAdamW.Run(wIn(), bMlp() - wIn(), body),
+                new ShardedAdamW.Run(bMlp(), wOut() - bMlp(), none), new ShardedAdamW.Run(wOut(), bOut() - wOut(), body),
+                new ShardedAdamW.Run(bOut(), d(), none));
+    }
 
     /** True for the offsets of replicated vectors (gradients summed over the model axis). */
     public boolean replicated(long i) {

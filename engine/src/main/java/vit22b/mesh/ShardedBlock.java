@@ -1,10 +1,14 @@
 package vit22b.mesh;
 
+import java.util.function.DoubleSupplier;
+
 import vit22b.backend.cpu.CpuBackend;
 import vit22b.mesh.TaskGraph.Task;
+import vit22b.model.Buffers;
 import vit22b.model.ModelConfig;
 import vit22b.model.NormKind;
 import vit22b.tensor.Tensor;
+import vit22b.train.AdamW;
 
 /**
  * One parallel block on one device (i, j) of a t x k mesh (paper section 3), built from Backend
@@ -28,12 +32,13 @@ import vit22b.tensor.Tensor;
  * 1/t of its model shard, updates only that piece ({@link #optimizerStep}) and all-gathers the
  * model shard before compute ({@link #gatherParams}).
  */
-public final class ShardedBlock {
+public final class ShardedBlock implements AutoCloseable {
     private final CpuDevice dev;
     private final CpuBackend be;
     private final ModelConfig c;
     private final Mesh mesh;
     private final ShardLayout lay;
+    private final Buffers buf;
     private final int imgs, rows, r, piece;
     private final boolean centered;
 
@@ -59,13 +64,14 @@ public final class ShardedBlock {
         this.rows = imgs * c.tokens();
         this.r = rows / k;
         this.centered = c.norm() == NormKind.LAYER;
+        this.buf = new Buffers(be);
         this.piece = (int) ((lay.size() + t - 1) / t);
         int padded = piece * t;
-        params = be.allocate(padded);
-        grads = be.allocate(padded);
-        gPiece = be.allocate(piece);
-        m = be.allocate(piece);
-        v = be.allocate(piece);
+        params = buf.get(padded);
+        grads = buf.get(padded);
+        gPiece = buf.get(piece);
+        m = buf.get(piece);
+        v = buf.get(piece);
         // Parameters are sharded over the data axis too: this device stores only its piece until
         // gatherParams() assembles the model shard for compute.
         float[] p = java.util.Arrays.copyOf(lay.extract(fullBlockParams), padded);
@@ -82,23 +88,23 @@ public final class ShardedBlock {
         wOut = params.view(lay.wOut(), d, lay.outCols()); gWOut = grads.view(lay.wOut(), d, lay.outCols());
         bOut = params.view(lay.bOut(), d);               gBOut = grads.view(lay.bOut(), d);
 
-        yLoc = be.allocate(r, d);  normStats = be.allocate(r, 2);  yFull = be.allocate(rows, d);
-        pre = be.allocate(rows, lay.inRows());
-        hC = be.allocate(rows, ml);  hb = be.allocate(rows, ml);  gC = be.allocate(rows, ml);
-        qh = be.allocate(imgs, hl, n, hd);  kh = be.allocate(imgs, hl, n, hd);  vh = be.allocate(imgs, hl, n, hd);
-        qn = be.allocate(imgs, hl, n, hd);  kn = be.allocate(imgs, hl, n, hd);
-        qStats = be.allocate(imgs * hl * n, 2);  kStats = be.allocate(imgs * hl * n, 2);
-        ag = be.allocate(rows, lay.outCols());  lse = be.allocate(imgs, hl, n);
-        proj = be.allocate(r, d);  fullOut = be.allocate(rows, d);
-        part0 = be.allocate(r, d);  part1 = be.allocate(r, d);  recv = be.allocate(r, d);
-        doutFull = be.allocate(rows, d);  dag = be.allocate(rows, lay.outCols());
-        dq = be.allocate(imgs, hl, n, hd);  dk = be.allocate(imgs, hl, n, hd);  dv = be.allocate(imgs, hl, n, hd);
-        dgC = be.allocate(rows, ml);  dhb = be.allocate(rows, ml);
-        dqh = be.allocate(imgs * hl * n, hd);  dkh = be.allocate(imgs * hl * n, hd);
-        dpre = be.allocate(rows, lay.inRows());  dyLoc = be.allocate(r, d);  fullDy = be.allocate(rows, d);
+        yLoc = buf.get(r, d);  normStats = buf.get(r, 2);  yFull = buf.get(rows, d);
+        pre = buf.get(rows, lay.inRows());
+        hC = buf.get(rows, ml);  hb = buf.get(rows, ml);  gC = buf.get(rows, ml);
+        qh = buf.get(imgs, hl, n, hd);  kh = buf.get(imgs, hl, n, hd);  vh = buf.get(imgs, hl, n, hd);
+        qn = buf.get(imgs, hl, n, hd);  kn = buf.get(imgs, hl, n, hd);
+        qStats = buf.get(imgs * hl * n, 2);  kStats = buf.get(imgs * hl * n, 2);
+        ag = buf.get(rows, lay.outCols());  lse = buf.get(imgs, hl, n);
+        proj = buf.get(r, d);  fullOut = buf.get(rows, d);
+        part0 = buf.get(r, d);  part1 = buf.get(r, d);  recv = buf.get(r, d);
+        doutFull = buf.get(rows, d);  dag = buf.get(rows, lay.outCols());
+        dq = buf.get(imgs, hl, n, hd);  dk = buf.get(imgs, hl, n, hd);  dv = buf.get(imgs, hl, n, hd);
+        dgC = buf.get(rows, ml);  dhb = buf.get(rows, ml);
+        dqh = buf.get(imgs * hl * n, hd);  dkh = buf.get(imgs * hl * n, hd);
+        dpre = buf.get(rows, lay.inRows());  dyLoc = buf.get(r, d);  fullDy = buf.get(rows, d);
         int repSize = 2 * d + 2 * hd;
-        rep = be.allocate((repSize + k - 1) / k * k);
-        repScratch = be.allocate((int) rep.size());
+        rep = buf.get((repSize + k - 1) / k * k);
+        repScratch = buf.get((int) rep.size());
     }
 
     public ShardLayout layout() { return lay; }
@@ -212,6 +218,23 @@ public final class ShardedBlock {
     }
 
     /**
+     * The sum of squares of this device's piece of the summed gradients (a share of the global
+     * gradient norm), counting the replicated vectors, the same on the k model shards, only on
+     * model index 0.
+     */
+    public double gradSumSquares() {
+        long start = (long) dev.index(Axis.DATA) * piece;
+        long[] cuts = {0, lay.wIn(), lay.qScale(), lay.wOut(), lay.bOut(), lay.size()};
+        double s = 0;
+        for (int q = 0; q + 1 < cuts.length; q++) {
+            if (lay.replicated(cuts[q]) && dev.index(Axis.MODEL) != 0) continue;
+            long from = Math.max(start, cuts[q]), to = Math.min(start + piece, cuts[q + 1]);
+            if (from < to) s += be.sumSquares(gPiece.view(from - start, (int) (to - from)));
+        }
+        return s;
+    }
+
+    /**
      * Adds the all-gather over the data axis that assembles this device's model shard from the
      * pieces the data group stores. On the communication queue it runs while earlier work
      * computes: issue it for the next layer before the current layer's compute (one layer ahead).
@@ -221,13 +244,19 @@ public final class ShardedBlock {
                 () -> Collectives.allGather(dev, Axis.DATA, params, ownPiece()), after);
     }
 
-    /** Adds AdamW on this device's piece of the parameters (its data-axis shard of its model shard). */
-    public Task optimizerStep(TaskGraph g, Task dep, float lr, float beta1, float beta2, float eps, float wd, int step) {
-        return g.compute("adamw", Cost.elementwise(piece, 4, 3, 4, 12),
-                () -> be.adamw(ownPiece(), gradPiece(), m, v, lr, beta1, beta2, eps, wd, 1f, step), dep);
+    /**
+     * Adds AdamW on this device's piece of the parameters (its data-axis shard of its model
+     * shard), kernels decayed, vectors not; {@code gradScale} (global-norm clipping) is read
+     * when the task runs.
+     */
+    public Task optimizerStep(TaskGraph g, Task dep, AdamW.Config cfg, float lr, DoubleSupplier gradScale, int step) {
+        return g.compute("adamw", Cost.elementwise(piece, 4, 3, 4, 12), () -> ShardedAdamW.step(be, lay.decayRuns(),
+                (long) dev.index(Axis.DATA) * piece, ownPiece(), gradPiece(), m, v, cfg, lr, (float) gradScale.getAsDouble(), step), dep);
     }
 
     private Tensor ownPiece() { return params.view((long) dev.index(Axis.DATA) * piece, piece); }
+
+    @Override public void close() { buf.close(); }
 
     private static Tensor rows2(Tensor headMajor) {
         return headMajor.reshape((int) (headMajor.size() / headMajor.dim(-1)), headMajor.dim(-1));

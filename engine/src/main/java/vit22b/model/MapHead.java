@@ -9,17 +9,17 @@ import vit22b.tensor.Tensor;
  * {@code feat = p + MLP(LayerNorm(p))} with a centered LayerNorm with scale and bias.
  * The single query is the pooled output (B, D). Holds its activations and backward scratch.
  */
-final class MapHead {
+public final class MapHead {
     private final ModelConfig c;
     private final int batch;
     // forward, kept for backward
     private final Tensor lat, qLin, qh, kv, kh, vh, att, lse, p, lnStats, z, h1, g1;
-    final Tensor feat;
+    private final Tensor feat;
     // backward scratch
     private final Tensor dFeat, dg1, dh1, dz, dp, dAtt, dqh, dkh, dvh, dqLin, dLat, dkv;
 
     /** Allocates the forward buffers, and the backward scratch when {@code training}. */
-    MapHead(Buffers buf, ModelConfig c, int batch, boolean training) {
+    public MapHead(Buffers buf, ModelConfig c, int batch, boolean training) {
         this.c = c;
         this.batch = batch;
         int b = batch, t = batch * c.tokens(), d = c.width(), m = c.mlp(), h = c.heads(), n = c.tokens(), hd = c.headDim();
@@ -52,7 +52,7 @@ final class MapHead {
     }
 
     /** feat (B, D) from the final-normed tokens xf (B*N, D). */
-    void forward(Backend be, HeadParams w, Tensor xf) {
+    public void forward(Backend be, HeadParams w, Tensor xf) {
         int d = c.width(), h = c.heads();
         be.broadcastRows(lat, w.latent());
         be.linearForward(qLin, lat, w.qW(), w.qB());
@@ -70,10 +70,13 @@ final class MapHead {
     }
 
     /** The gradient buffer of feat (B, D), to be written by the caller before {@link #backward}. */
-    Tensor dFeat() { return dFeat; }
+    public Tensor dFeat() { return dFeat; }
+
+    /** The pooled output (B, D) of the last {@link #forward}. */
+    public Tensor feat() { return feat; }
 
     /** Accumulates the head's parameter gradients into g and the tokens' gradient into dxf. */
-    void backward(Backend be, HeadParams w, HeadParams g, Tensor xf, Tensor dxf) {
+    public void backward(Backend be, HeadParams w, HeadParams g, Tensor xf, Tensor dxf) {
         int d = c.width(), h = c.heads();
         // feat = p + fc2(gelu(fc1(LN(p))))
         be.zero(dg1);

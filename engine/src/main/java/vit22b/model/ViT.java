@@ -63,7 +63,7 @@ public final class ViT implements AutoCloseable {
 
     /** The MAP head's pooled output (B, D) before the classifier (frozen-feature evaluation). */
     public Tensor features(Tensor images) {
-        return run(images, false).head.feat;
+        return run(images, false).head.feat();
     }
 
     /** Mean loss (config's kind) of images against targets (B, classes), without backward. */
@@ -82,7 +82,7 @@ public final class ViT implements AutoCloseable {
         backend.zero(g);
         Tensor dFeat = a.head.dFeat();
         backend.zero(dFeat);
-        backend.linearBackward(dFeat, headG.headW(), headG.headB(), a.dlogits, a.head.feat, headW.headW());
+        backend.linearBackward(dFeat, headG.headW(), headG.headB(), a.dlogits, a.head.feat(), headW.headW());
         backend.zero(a.dxf);
         a.head.backward(backend, headW, headG, a.xf, a.dxf);
         int depth = config.depth();
@@ -152,7 +152,7 @@ public final class ViT implements AutoCloseable {
         if (config.classes() == 0)
             throw new IllegalArgumentException("model '" + config.name() + "' has no classifier (0 classes); "
                     + "use features() or give the model a number of classes");
-        backend.linearForward(a.logits, a.head.feat, headW.headW(), headW.headB());
+        backend.linearForward(a.logits, a.head.feat(), headW.headW(), headW.headB());
         return a.logits;
     }
 

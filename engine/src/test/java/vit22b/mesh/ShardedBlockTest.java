@@ -14,6 +14,7 @@ import vit22b.model.ParamLayout;
 import vit22b.model.Presets;
 import vit22b.tensor.Tensor;
 import vit22b.testing.Check;
+import vit22b.train.AdamW;
 
 /**
  * A block's forward, backward, gradient reduction and AdamW step on a t x k mesh of CPU-thread
@@ -74,7 +75,16 @@ class ShardedBlockTest {
         double loss = 0;
         for (int i = 0; i < outA.length; i++) loss += (double) outA[i] * dout[i];
         Tensor mm = be.allocate(params.length), vv = be.allocate(params.length);
-        be.adamw(p, g, mm, vv, LR, B1, B2, EPS, WD, 1f, 1);
+        // AdamW with big_vision's groups: the block's kernels decay, its vectors do not.
+        ParamLayout l = new ParamLayout(c);
+        long first = l.entry("blocks.0.in_norm.weight").offset();
+        for (ParamLayout.Entry e : l.entries()) {
+            if (!e.name().startsWith("blocks.0.")) continue;
+            long o0 = e.offset() - first;
+            int n0 = (int) e.size();
+            be.adamw(p.view(o0, n0), g.view(o0, n0), mm.view(o0, n0), vv.view(o0, n0), LR, B1, B2, EPS,
+                    e.decay() == ParamLayout.Decay.BODY ? WD : 0f, 1f, 1);
+        }
         return new Reference(outA, be.download(dx), grads, be.download(p), loss);
     }
 
@@ -109,7 +119,7 @@ class ShardedBlockTest {
             var bw = b.backward(g, xl, gl, dxl, f);
             var red = b.reduceGradients(g, bw);
             var read = g.compute("read-grads", Cost.compute(0, 0), () -> gradPieces[rank] = be.download(b.gradPiece()), red);
-            var opt = b.optimizerStep(g, read, LR, B1, B2, EPS, WD, 1);
+            var opt = b.optimizerStep(g, read, new AdamW.Config(B1, B2, EPS, WD, WD, 0), LR, () -> 1, 1);
             var gathered = b.gatherParams(g, opt);
             g.compute("read", Cost.compute(0, 0), () -> {
                 float[] o = be.download(ol), gx = be.download(dxl), gd = be.download(gl);
