@@ -7,13 +7,13 @@ import vit22b.backend.Backend;
 import vit22b.tensor.Tensor;
 
 /** Tensors allocated on one backend and freed together. */
-final class Buffers implements AutoCloseable {
+public final class Buffers implements AutoCloseable {
     private final Backend backend;
     private final List<Tensor> owned = new ArrayList<>();
 
-    Buffers(Backend backend) { this.backend = backend; }
+    public Buffers(Backend backend) { this.backend = backend; }
 
-    Tensor get(int... shape) {
+    public Tensor get(int... shape) {
         Tensor t = backend.allocate(shape);
         owned.add(t);
         return t;

@@ -6,11 +6,11 @@ import vit22b.tensor.Tensor;
  * Named views of the MAP head's tensors (and the classifier's, null without classes) inside
  * a flat buffer, in the shapes the backend ops take.
  */
-record HeadParams(Tensor latent, Tensor qW, Tensor qB, Tensor kvW, Tensor kvB, Tensor projW, Tensor projB,
+public record HeadParams(Tensor latent, Tensor qW, Tensor qB, Tensor kvW, Tensor kvB, Tensor projW, Tensor projB,
                   Tensor normW, Tensor normB, Tensor fc1W, Tensor fc1B, Tensor fc2W, Tensor fc2B,
                   Tensor headW, Tensor headB) {
 
-    static HeadParams of(ParamLayout l, Tensor flat) {
+    public static HeadParams of(ParamLayout l, Tensor flat) {
         String p = "attn_pool.";
         boolean cls = l.config().classes() > 0;
         return new HeadParams(

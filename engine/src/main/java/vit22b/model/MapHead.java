@@ -9,16 +9,17 @@ import vit22b.tensor.Tensor;
  * {@code feat = p + MLP(LayerNorm(p))} with a centered LayerNorm with scale and bias.
  * The single query is the pooled output (B, D). Holds its activations and backward scratch.
  */
-final class MapHead {
+public final class MapHead {
     private final ModelConfig c;
     private final int batch;
     // forward, kept for backward
     private final Tensor lat, qLin, qh, kv, kh, vh, att, lse, p, lnStats, z, h1, g1;
-    final Tensor feat;
+    private final Tensor feat;
     // backward scratch
     private final Tensor dFeat, dg1, dh1, dz, dp, dAtt, dqh, dkh, dvh, dqLin, dLat, dkv;
 
-    MapHead(Buffers buf, ModelConfig c, int batch) {
+    /** Allocates the forward buffers, and the backward scratch when {@code training}. */
+    public MapHead(Buffers buf, ModelConfig c, int batch, boolean training) {
         this.c = c;
         this.batch = batch;
         int b = batch, t = batch * c.tokens(), d = c.width(), m = c.mlp(), h = c.heads(), n = c.tokens(), hd = c.headDim();
@@ -36,22 +37,22 @@ final class MapHead {
         h1 = buf.get(b, m);
         g1 = buf.get(b, m);
         feat = buf.get(b, d);
-        dFeat = buf.get(b, d);
-        dg1 = buf.get(b, m);
-        dh1 = buf.get(b, m);
-        dz = buf.get(b, d);
-        dp = buf.get(b, d);
-        dAtt = buf.get(b, d);
-        dqh = buf.get(b, h, 1, hd);
-        dkh = buf.get(b, h, n, hd);
-        dvh = buf.get(b, h, n, hd);
-        dqLin = buf.get(b, d);
-        dLat = buf.get(b, d);
-        dkv = buf.get(t, 2 * d);
+        dFeat = training ? buf.get(b, d) : null;
+        dg1 = training ? buf.get(b, m) : null;
+        dh1 = training ? buf.get(b, m) : null;
+        dz = training ? buf.get(b, d) : null;
+        dp = training ? buf.get(b, d) : null;
+        dAtt = training ? buf.get(b, d) : null;
+        dqh = training ? buf.get(b, h, 1, hd) : null;
+        dkh = training ? buf.get(b, h, n, hd) : null;
+        dvh = training ? buf.get(b, h, n, hd) : null;
+        dqLin = training ? buf.get(b, d) : null;
+        dLat = training ? buf.get(b, d) : null;
+        dkv = training ? buf.get(t, 2 * d) : null;
     }
 
     /** feat (B, D) from the final-normed tokens xf (B*N, D). */
-    void forward(Backend be, HeadParams w, Tensor xf) {
+    public void forward(Backend be, HeadParams w, Tensor xf) {
         int d = c.width(), h = c.heads();
         be.broadcastRows(lat, w.latent());
         be.linearForward(qLin, lat, w.qW(), w.qB());
@@ -69,10 +70,13 @@ final class MapHead {
     }
 
     /** The gradient buffer of feat (B, D), to be written by the caller before {@link #backward}. */
-    Tensor dFeat() { return dFeat; }
+    public Tensor dFeat() { return dFeat; }
+
+    /** The pooled output (B, D) of the last {@link #forward}. */
+    public Tensor feat() { return feat; }
 
     /** Accumulates the head's parameter gradients into g and the tokens' gradient into dxf. */
-    void backward(Backend be, HeadParams w, HeadParams g, Tensor xf, Tensor dxf) {
+    public void backward(Backend be, HeadParams w, HeadParams g, Tensor xf, Tensor dxf) {
         int d = c.width(), h = c.heads();
         // feat = p + fc2(gelu(fc1(LN(p))))
         be.zero(dg1);

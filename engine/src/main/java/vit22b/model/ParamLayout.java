@@ -27,13 +27,22 @@ public final class ParamLayout {
     private final Map<String, Entry> entries = new LinkedHashMap<>();
     private long total;
 
-    public ParamLayout(ModelConfig c) {
+    public ParamLayout(ModelConfig c) { this(c, c.depth()); }
+
+    /**
+     * The parameters outside the blocks (patch embedding, final norm, MAP head, classifier),
+     * with the same names, shapes and order as in the full layout: what a mesh replicates over
+     * its model axis. {@link #config()} is still {@code c}.
+     */
+    public static ParamLayout withoutBlocks(ModelConfig c) { return new ParamLayout(c, 0); }
+
+    private ParamLayout(ModelConfig c, int blocks) {
         this.config = c;
         int d = c.width(), m = c.mlp(), hd = c.headDim();
         add("patch_embed.proj.weight", Decay.BODY, d, c.channels(), c.patch(), c.patch());
         add("patch_embed.proj.bias", Decay.NONE, d);
         add("pos_embed", Decay.NONE, 1, c.tokens(), d);
-        for (int i = 0; i < c.depth(); i++) {
+        for (int i = 0; i < blocks; i++) {
             String b = "blocks." + i + ".";
             add(b + "in_norm.weight", Decay.NONE, d);
             add(b + "in_proj.weight", Decay.BODY, c.inProjRows(), d);   // rows: [MLP | q | k | v]

@@ -27,6 +27,15 @@ public final class AdamW implements AutoCloseable {
             if (bodyDecay < 0 || headDecay < 0)
                 throw new IllegalArgumentException("weight decay must be >= 0, got body " + bodyDecay + ", head " + headDecay);
         }
+
+        /** The decoupled decay factor of a parameter group. */
+        public float decay(ParamLayout.Decay group) {
+            return switch (group) {
+                case NONE -> 0f;
+                case BODY -> bodyDecay;
+                case HEAD -> headDecay;
+            };
+        }
     }
 
     /** A maximal run of consecutive parameters sharing one decay group. */
@@ -69,11 +78,7 @@ public final class AdamW implements AutoCloseable {
         float gradScale = config.clipNorm() > 0 && norm > config.clipNorm() ? (float) (config.clipNorm() / norm) : 1f;
         step++;
         for (Range r : ranges) {
-            float wd = switch (r.decay()) {
-                case NONE -> 0f;
-                case BODY -> config.bodyDecay();
-                case HEAD -> config.headDecay();
-            };
+            float wd = config.decay(r.decay());
             int n = Math.toIntExact(r.size());
             backend.adamw(params.view(r.offset(), n), grads.view(r.offset(), n), m.view(r.offset(), n),
                     v.view(r.offset(), n), lr, config.beta1(), config.beta2(), config.eps(), wd, gradScale, step);

@@ -5,14 +5,14 @@ import java.util.SplittableRandom;
 import vit22b.testing.Check;
 
 /** Random parameters, images and targets for whole-model tests (seeded). */
-final class ModelFixtures {
+public final class ModelFixtures {
     private ModelFixtures() {}
 
     /**
      * Every parameter random, the classifier included (Init zeroes it): matrices normal with
      * std 1/sqrt(fan_in), norm scales around 1, other vectors normal(0.3), so activations stay O(1).
      */
-    static float[] randomParams(ParamLayout layout, long seed) {
+    public static float[] randomParams(ParamLayout layout, long seed) {
         float[] p = new float[(int) layout.total()];
         SplittableRandom r = new SplittableRandom(seed);
         for (ParamLayout.Entry e : layout.entries()) {
@@ -27,12 +27,12 @@ final class ModelFixtures {
         return p;
     }
 
-    static float[] images(ModelConfig c, int batch, long seed) {
+    public static float[] images(ModelConfig c, int batch, long seed) {
         return Check.uniform(seed, batch * c.channels() * c.imageSize() * c.imageSize(), -1, 1);
     }
 
     /** Multi-hot in {0, 1} for sigmoid loss, one-hot for softmax. */
-    static float[] targets(ModelConfig c, int batch, long seed) {
+    public static float[] targets(ModelConfig c, int batch, long seed) {
         SplittableRandom r = new SplittableRandom(seed);
         int k = c.classes();
         float[] t = new float[batch * k];

@@ -13,6 +13,27 @@ class ParamLayoutTest {
         assertEquals(453_021_952L, block);
     }
 
+    /** The layout outside the blocks: the full layout's other entries, same order, shapes and groups, packed. */
+    @Test void withoutBlocksKeepsEveryOtherEntryInOrder() {
+        ModelConfig c = Presets.get("test-small");
+        ParamLayout full = new ParamLayout(c), rest = ParamLayout.withoutBlocks(c);
+        var others = full.entries().stream().filter(e -> !e.name().startsWith("blocks.")).toList();
+        assertEquals(others.size(), rest.entries().size());
+        long offset = 0;
+        for (int i = 0; i < others.size(); i++) {
+            var a = others.get(i);
+            var b = rest.entries().get(i);
+            assertEquals(a.name(), b.name());
+            assertEquals(java.util.Arrays.toString(a.shape()), java.util.Arrays.toString(b.shape()));
+            assertEquals(a.decay(), b.decay());
+            assertEquals(offset, b.offset(), b.name());
+            offset += b.size();
+        }
+        assertEquals(offset, rest.total());
+        assertEquals(full.total() - 2 * full.entries().stream().filter(e -> e.name().startsWith("blocks.0."))
+                .mapToLong(ParamLayout.Entry::size).sum(), rest.total());
+    }
+
     @Test void headsThatDoNotDivideTheWidthAreRefused() {
         var ex = assertThrows(IllegalArgumentException.class, () -> new ModelConfig("bad", 100, 2, 400, 3, 4, 8, 3, 5,
                 NormKind.RMS, GeluKind.TANH, LossKind.SIGMOID, 0f));

@@ -116,6 +116,14 @@ final class Elementwise {
         for (; j < n; j++) out.setAtIndex(F32, oo + j, a.getAtIndex(F32, ao + j) + b.getAtIndex(F32, j));
     }
 
+    /** acc[0..n) += src[so..so+n). */
+    static void addRowInto(float[] acc, MemorySegment src, long so, int n) {
+        int j = 0;
+        for (int end = Vec.S.loopBound(n); j < end; j += Vec.L)
+            FloatVector.fromArray(Vec.S, acc, j).add(Vec.load(src, so + j)).intoArray(acc, j);
+        for (; j < n; j++) acc[j] += src.getAtIndex(F32, so + j);
+    }
+
     /** dst (B, H, N, hd) = head-major copy of columns [col, col + H*hd) of src (B*N, W). */
     static void toHeads(Tensor dst, Tensor src, int col, int batch, int heads) {
         Layout l = Layout.of(src, dst, col, batch, heads, "toHeads");

@@ -86,15 +86,16 @@ final class InProjection {
         MemorySegment p = seg(pre), dp = seg(dpre), a = seg(dag), bm = seg(bMlp), qs = seg(qScale), ks = seg(kScale),
                 st = seg(qkStats), gq = seg(dq), gk = seg(dk), gv = seg(dv);
         int chunks = Parallel.chunks(s.t, 40L * s.r);
-        double[][] dqs = new double[chunks][s.hd], dks = new double[chunks][s.hd];
+        double[][] dqs = new double[chunks][s.hd], dks = new double[chunks][s.hd], dbs = new double[chunks][s.m];
         int perFlush = Math.max(1, Norms.FLUSH / s.h);
         // dpre is scratch: every element is written (not accumulated) here.
         Parallel.run(s.t, chunks, (ch, from, to) -> {
-            float[] fq = new float[s.hd], fk = new float[s.hd];
+            float[] fq = new float[s.hd], fk = new float[s.hd], fb = new float[s.m];
             for (int tok = from; tok < to; tok++) {
                 int b = tok / s.n, i = tok % s.n;
                 long row = (long) tok * s.r;
                 Gelu.rowBackward(a, (long) tok * (s.d + s.m) + s.d, p, row, bm, s.m, c.gelu(), dp, row, false);
+                Elementwise.addRowInto(fb, dp, row, s.m); // dbMlp, from the row while it is in cache
                 for (int hh = 0; hh < s.h; hh++) {
                     long col = (long) hh * s.hd, hq = s.head(b, i, hh);
                     Norms.rowBackward(gq, hq, p, row + s.m + col, s.hd, qs, st, s.stat(0, b, i, hh), centered,
@@ -107,12 +108,13 @@ final class InProjection {
                 if ((tok - from + 1) % perFlush == 0 || tok == to - 1) { // float partials into double
                     Norms.flush(fq, dqs[ch]);
                     Norms.flush(fk, dks[ch]);
+                    Norms.flush(fb, dbs[ch]);
                 }
             }
         });
         Norms.addPartials(seg(dqScale), dqs);
         Norms.addPartials(seg(dkScale), dks);
-        Elementwise.addColumnSums(seg(dbMlp), dp, 0, s.t, s.m, s.r);
+        Norms.addPartials(seg(dbMlp), dbs);
         Blas.sgemm(false, false, s.t, s.d, s.r, 1f, dp, 0, s.r, seg(wIn), 0, s.d, 1f, seg(dy), 0, s.d);
         Blas.sgemm(true, false, s.r, s.d, s.t, 1f, dp, 0, s.r, seg(y), 0, s.d, 1f, seg(dwIn), 0, s.d);
     }

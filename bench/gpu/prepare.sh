@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Run HERE (a machine with Maven and JDK 25), from the project root: builds the CLI, the engine
+# tests and the kernels fatbin, collects every jar the GPU host needs into target/gpu-jars and
+# packs them with ../shared/gpu-host/pack.sh into .device/ (a jlink'd Java 25 runtime + jars).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export JAVA_HOME=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}
+mvn -o -q -B -pl cli -am package -DskipTests
+mvn -o -q -B -pl engine -am test-compile dependency:copy-dependencies -DincludeScope=test \
+    -DoutputDirectory=target/test-lib -DexcludeGroupIds=vit22b
+rm -rf target/gpu-jars && mkdir -p target/gpu-jars
+cp cli/target/vit.jar cli/target/lib/*.jar target/gpu-jars/
+cp engine/target/test-lib/junit-*.jar engine/target/test-lib/opentest4j-*.jar engine/target/test-lib/apiguardian-*.jar target/gpu-jars/ 2>/dev/null || true
+# Only JCuda's driver library is used: drop its runtime, NVRTC and PTX-compiler natives (about
+# 9 MB) so that .device/ stays under the device tool's 64 MiB.
+zip -q -d target/gpu-jars/jcuda-natives-*.jar 'lib/libJNvPTXCompiler*' 'lib/libJNvrtc*' 'lib/libJCudaRuntime*'
+"$JAVA_HOME/bin/jar" cf target/gpu-jars/vit22b-engine-tests.jar -C engine/target/test-classes .
+unzip -l kernels/target/vit22b-kernels-*.jar 2>/dev/null | grep -q vit22b.fatbin \
+  || { echo "prepare: the kernels jar holds no fatbin (nvcc missing?)" >&2; exit 1; }
+pack=${PACK:-../shared/gpu-host/pack.sh}
+[ -f "$pack" ] || pack=/work/shared/gpu-host/pack.sh
+bash "$pack" target/gpu-jars

@@ -1,0 +1,85 @@
+package vit22b.backend.cuda;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+
+import vit22b.model.ModelConfig;
+import vit22b.model.Presets;
+import vit22b.model.ViT;
+import vit22b.tensor.Tensor;
+import vit22b.train.AdamW;
+
+/**
+ * Whole training steps (forward, sigmoid loss, backward, AdamW with clipping) of our engine on
+ * the GPU, fp32 (the bf16 step is not written yet), with our GEMM kernels and with cuBLASLt's
+ * (fp32, no TF32): ViT-B/16 at 224 px and a ViT-22B-width
+ * stack of 3 blocks (4 would exceed one flat parameter buffer of 2^31 floats). Reports
+ * images/s and MFU against 989 TFLOP/s, FLOPs counted as bench/gpu/torch_step.py counts them.
+ * Usage: StepBench [JSON_OUT].
+ */
+public final class StepBench {
+    static final double PEAK = 989e12;
+    static final int WARMUP = 2, STEPS = 5;
+
+    /** Training FLOPs per image: 3 x forward, forward = 2 x matmul MACs including attention. */
+    static double trainFlopsPerImage(ModelConfig c) {
+        double d = c.width(), m = c.mlp(), n = c.tokens(), p = c.patch();
+        double block = n * (d * (m + 3 * d) + (d + m) * d) + 2 * n * n * d;
+        double head = d * d + n * 2 * d * d + 2 * n * d + d * d + 2 * d * m;
+        double macs = n * c.channels() * p * p * d + c.depth() * block + head + d * c.classes();
+        return 3 * 2 * macs;
+    }
+
+    public static void main(String[] args) throws IOException {
+        List<String> rows = new ArrayList<>();
+        for (CudaBackend.GemmPath path : CudaBackend.GemmPath.values())
+            try (CudaBackend be = new CudaBackend(0, path)) {
+                String engine = "vit22b-fp32-" + path.name().toLowerCase(Locale.ROOT);
+                rows.add(run(be, engine, "vit-b16-224", Presets.get("vit-b"), 64));
+                rows.add(run(be, engine, "vit-22b-width-3blocks", Presets.get("vit-22b").withDepth(3).withClasses(1000), 8));
+            }
+        String json = "[\n  " + String.join(",\n  ", rows) + "\n]\n";
+        System.out.print(json);
+        if (args.length > 0) Files.writeString(Path.of(args[0]), json);
+    }
+
+    private static String run(CudaBackend be, String engine, String name, ModelConfig c, int batch) {
+        try (ViT vit = new ViT(be, c)) {
+            GemmBench.fillRandom(be, vit.params(), 1);
+            be.scale(vit.params(), 0.02f);
+            Tensor images = be.allocate(batch, c.channels(), c.imageSize(), c.imageSize());
+            Tensor targets = be.allocate(batch, c.classes());
+            GemmBench.fillRandom(be, images, 2);
+            float[] t = new float[batch * c.classes()];
+            for (int b = 0; b < batch; b++) t[b * c.classes() + (b * 37) % c.classes()] = 1;
+            be.upload(targets, t);
+            try (AdamW opt = new AdamW(be, vit.layout(), vit.params(), vit.grads(),
+                    new AdamW.Config(0.9f, 0.999f, 1e-8f, 0.05f, 0.05f, 1f))) {
+                double[] ms = new double[STEPS];
+                for (int i = 0; i < WARMUP + STEPS; i++) {
+                    be.synchronize();
+                    long t0 = System.nanoTime();
+                    vit.forwardBackward(images, targets);
+                    opt.step(1e-4f);
+                    be.synchronize();
+                    if (i >= WARMUP) ms[i - WARMUP] = (System.nanoTime() - t0) / 1e6;
+                }
+                Arrays.sort(ms);
+                double step = ms[STEPS / 2], ips = batch / (step / 1e3);
+                double mfu = trainFlopsPerImage(c) * ips / PEAK;
+                be.free(images);
+                be.free(targets);
+                String r = String.format(Locale.ROOT, "{\"name\":\"%s\",\"engine\":\"%s\",\"batch\":%d,"
+                        + "\"step_ms\":%.2f,\"images_per_s\":%.2f,\"mfu\":%.5f,\"params\":%d,\"device_allocs\":%d}",
+                        name, engine, batch, step, ips, mfu, vit.layout().total(), be.allocator().driverAllocations());
+                System.err.println(r);
+                return r;
+            }
+        }
+    }
+}

@@ -1,0 +1,37 @@
+package vit22b.backend.cuda;
+
+import static org.junit.platform.engine.discovery.DiscoverySelectors.selectClass;
+import static org.junit.platform.engine.discovery.DiscoverySelectors.selectPackage;
+
+import java.io.PrintWriter;
+
+import org.junit.platform.launcher.Launcher;
+import org.junit.platform.launcher.LauncherDiscoveryRequest;
+import org.junit.platform.launcher.core.LauncherDiscoveryRequestBuilder;
+import org.junit.platform.launcher.core.LauncherFactory;
+import org.junit.platform.launcher.listeners.SummaryGeneratingListener;
+
+/**
+ * Runs this package's tests on a GPU host without Maven (bench/gpu/run-all.sh); arguments,
+ * if any, are test class names of this package (e.g. CudaOpsTest) to run instead. Exit status 1
+ * on any failure, 2 when tests were skipped (on a GPU host, a skip means the GPU path is
+ * broken, not absent).
+ */
+public final class GpuTestMain {
+    public static void main(String[] args) {
+        var builder = LauncherDiscoveryRequestBuilder.request();
+        if (args.length == 0) builder.selectors(selectPackage(GpuTestMain.class.getPackageName()));
+        for (String a : args) builder.selectors(selectClass(GpuTestMain.class.getPackageName() + "." + a));
+        LauncherDiscoveryRequest req = builder.build();
+        Launcher launcher = LauncherFactory.create();
+        SummaryGeneratingListener listener = new SummaryGeneratingListener();
+        launcher.execute(req, listener);
+        var s = listener.getSummary();
+        PrintWriter out = new PrintWriter(System.out, true);
+        s.printFailuresTo(out, 30);
+        s.printTo(out);
+        System.exit(s.getTotalFailureCount() > 0 ? 1
+                : s.getTestsSkippedCount() + s.getContainersSkippedCount() + s.getTestsAbortedCount()
+                        + s.getContainersAbortedCount() > 0 ? 2 : 0);
+    }
+}

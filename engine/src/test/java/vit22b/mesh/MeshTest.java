@@ -1,0 +1,44 @@
+package vit22b.mesh;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.junit.jupiter.api.Test;
+
+import vit22b.model.GeluKind;
+import vit22b.model.LossKind;
+import vit22b.model.ModelConfig;
+import vit22b.model.NormKind;
+import vit22b.model.Presets;
+
+class MeshTest {
+    @Test void groupsAndNeighboursFollowTheRankLayout() {
+        Mesh m = new Mesh(2, 3);
+        assertArrayEquals(new int[]{3, 4, 5}, m.group(Axis.MODEL, 4));
+        assertArrayEquals(new int[]{1, 4}, m.group(Axis.DATA, 4));
+        assertEquals(3, m.neighbour(Axis.MODEL, 5, 1));
+        assertEquals(5, m.neighbour(Axis.MODEL, 3, -1));
+        assertEquals(1, m.neighbour(Axis.DATA, 4, 1));
+        assertEquals(new Mesh(64, 16), Mesh.parse("64x16"));
+    }
+
+    @Test void meshesThatDoNotDivideTheModelOrBatchAreRefused() {
+        var c = Presets.get("test-small");   // 4 heads, MLP 64, 16 tokens
+        var heads = assertThrows(IllegalArgumentException.class, () -> new Mesh(1, 3).checkShards(c, 4));
+        assertTrue(heads.getMessage().contains("model axis 3 does not divide the 4 heads")
+                && heads.getMessage().contains("use a model axis that divides 4"), heads.getMessage());
+        var oddMlp = new ModelConfig("odd-mlp", 32, 2, 66, 4, 4, 16, 3, 7,
+                NormKind.RMS, GeluKind.TANH, LossKind.SIGMOID, 0f);
+        var mlp = assertThrows(IllegalArgumentException.class, () -> new Mesh(1, 4).checkShards(oddMlp, 4));
+        assertTrue(mlp.getMessage().contains("model axis 4 does not divide the MLP width 66"), mlp.getMessage());
+        var tokens = assertThrows(IllegalArgumentException.class,
+                () -> new Mesh(1, 4).checkShards(c.withImage(12, 3), 4));   // 9 tokens
+        assertTrue(tokens.getMessage().contains("does not divide the 9 tokens"), tokens.getMessage());
+        var batch = assertThrows(IllegalArgumentException.class, () -> new Mesh(3, 1).checkShards(c, 4));
+        assertTrue(batch.getMessage().contains("data axis 3 does not divide the batch 4")
+                && batch.getMessage().contains("multiple of 3"), batch.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> Mesh.parse("4by2"));
+    }
+}

@@ -1,0 +1,251 @@
+package vit22b.mesh;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.Arrays;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import vit22b.backend.cpu.CpuBackend;
+import vit22b.model.Buffers;
+import vit22b.model.LossKind;
+import vit22b.model.ModelConfig;
+import vit22b.model.ModelFixtures;
+import vit22b.model.NormKind;
+import vit22b.model.ParamLayout;
+import vit22b.model.Presets;
+import vit22b.model.ViT;
+import vit22b.tensor.Tensor;
+import vit22b.testing.Check;
+import vit22b.train.AdamW;
+
+/**
+ * A whole training step (forward, loss over the global batch, backward, gradient reductions,
+ * global-norm clipping, AdamW with decay groups) on a t x k mesh of CPU-thread devices equals
+ * {@link ViT#forwardBackward} then {@link AdamW#step} on one device, parameter by parameter.
+ */
+class ShardedViTTest {
+    static final int BATCH = 4;
+    static final float LR = 1e-2f;
+    /**
+     * Clipping on (these gradients' norm is well above 0.5), body and head decay differ, and eps
+     * is large next to the clipped gradients (~3e-3 per element), so a wrong norm changes the
+     * update: with a tiny eps Adam's first step is sign(g) whatever the scale.
+     */
+    static final AdamW.Config OPT = new AdamW.Config(0.9f, 0.95f, 1e-3f, 0.1f, 0.3f, 0.5f);
+
+    record Reference(double loss, double norm, float[] grads, float[] updated) {}
+
+    static Reference reference(ModelConfig c, float[] params, float[] img, float[] tgt) {
+        try (CpuBackend be = new CpuBackend(); ViT vit = new ViT(be, c); Buffers buf = new Buffers(be)) {
+            be.upload(vit.params(), params);
+            Tensor images = buf.get(BATCH, c.channels(), c.imageSize(), c.imageSize()), targets = buf.get(BATCH, c.classes());
+            be.upload(images, img);
+            be.upload(targets, tgt);
+            double loss = vit.forwardBackward(images, targets);
+            float[] grads = be.download(vit.grads());
+            try (AdamW opt = new AdamW(be, vit.layout(), vit.params(), vit.grads(), OPT)) {
+                double norm = opt.step(LR);
+                return new Reference(loss, norm, grads, be.download(vit.params()));
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @CsvSource({"1,1,overlap", "1,2,overlap", "2,1,overlap", "2,2,overlap", "1,4,overlap", "2,2,no-overlap",
+                "2,2,layer-softmax"})
+    void shardedTrainingStepEqualsTheUnshardedStep(int t, int k, String variant) {
+        ModelConfig c = Presets.get("test-small");
+        if (variant.equals("layer-softmax")) c = c.withNorm(NormKind.LAYER).withLoss(LossKind.SOFTMAX);
+        ParamLayout layout = new ParamLayout(c);
+        float[] params = ModelFixtures.randomParams(layout, 31), img = ModelFixtures.images(c, BATCH, 32),
+                tgt = ModelFixtures.targets(c, BATCH, 33);
+        Reference ref = reference(c, params, img, tgt);
+        assertTrue(ref.norm() > 2 * OPT.clipNorm(), "the test must exercise clipping: norm " + ref.norm());
+
+        Mesh mesh = new Mesh(t, k);
+        CpuMesh cm = new CpuMesh(mesh);
+        int n = mesh.devices(), imgs = BATCH / t, perImage = c.channels() * c.imageSize() * c.imageSize();
+        ShardedViT[] models = new ShardedViT[n];
+        Tensor[][] inputs = new Tensor[n][];
+        float[][][] blockGrads = new float[n][c.depth()][], blockParams = new float[n][c.depth()][];
+        float[][] restGrads = new float[n][], restParams = new float[n][];
+        ModelConfig cfg = c;
+        boolean overlap = !variant.equals("no-overlap");
+        try {
+            cm.run(rank -> {
+                CpuBackend be = cm.device(rank).backend();
+                ShardedViT m = models[rank] = new ShardedViT(cm.device(rank), cfg, BATCH, params, OPT);
+                int i = mesh.dataIndex(rank);
+                Tensor images = be.allocate(imgs, cfg.channels(), cfg.imageSize(), cfg.imageSize());
+                Tensor targets = be.allocate(imgs, cfg.classes());
+                inputs[rank] = new Tensor[]{images, targets};
+                be.upload(images, Arrays.copyOfRange(img, i * imgs * perImage, (i + 1) * imgs * perImage));
+                be.upload(targets, Arrays.copyOfRange(tgt, i * imgs * cfg.classes(), (i + 1) * imgs * cfg.classes()));
+                TaskGraph g = new TaskGraph(overlap);
+                var step = m.trainStep(g, images, targets, LR, null);
+                // AdamW reads the gradient pieces without changing them: read them after the step.
+                var read = g.compute("read-grads", Cost.compute(0, 0), () -> {
+                    restGrads[rank] = be.download(m.restGradPiece());
+                    for (int l = 0; l < cfg.depth(); l++) blockGrads[rank][l] = be.download(m.block(l).gradPiece());
+                }, step);
+                g.compute("read-params", Cost.compute(0, 0), () -> {
+                    restParams[rank] = be.download(m.restParams());
+                    for (int l = 0; l < cfg.depth(); l++) blockParams[rank][l] = be.download(m.block(l).params());
+                }, m.gatherParams(g, read));
+                return g;
+            });
+        } finally {
+            for (int r = 0; r < n; r++) {
+                if (models[r] != null) models[r].close();
+                if (inputs[r] != null) for (Tensor x : inputs[r]) cm.device(r).backend().free(x);
+            }
+        }
+
+        for (int r = 0; r < n; r++)
+            assertEquals(0, Math.abs(models[r].loss() - ref.loss()) / ref.loss(), 1e-5,
+                    "loss on device " + r + ": " + models[r].loss() + " vs " + ref.loss());
+        // Gradients first (the rest, per model index, then each block's model shards), then the
+        // norm clipping uses, then the updated parameters on every device.
+        ParamLayout restLayout = ParamLayout.withoutBlocks(c);
+        float[] refRestGrads = ShardedViT.restParams(layout, ref.grads()), refRest = ShardedViT.restParams(layout, ref.updated());
+        for (int j = 0; j < k; j++) {
+            float[] g = new float[(int) restLayout.total()];
+            for (int i = 0; i < t; i++) fillPiece(g, restGrads[mesh.rank(i, j)], i, models[0].restPiece());
+            for (ParamLayout.Entry e : restLayout.entries())
+                assertRegion("gradient of " + e.name() + " (model index " + j + ")", g, refRestGrads, e.offset(), e.size());
+        }
+        String[] names = {"in_norm.weight", "in_proj.weight", "mlp_bias", "q_norm.weight", "k_norm.weight",
+                "out_proj.weight", "out_proj.bias"};
+        for (int l = 0; l < c.depth(); l++) {
+            float[] refG = ShardedViT.blockParams(layout, ref.grads(), l);
+            for (int j = 0; j < k; j++) {
+                ShardedBlock b = models[j].block(l);
+                float[] g = new float[(int) b.layout().size()], shardG = b.layout().extract(refG);
+                for (int i = 0; i < t; i++) fillPiece(g, blockGrads[mesh.rank(i, j)][l], i, b.piece());
+                long[][] regions = regions(b.layout());
+                for (int q = 0; q < names.length; q++)
+                    assertRegion("gradient of blocks." + l + "." + names[q] + " (model shard " + j + ")", g, shardG,
+                            regions[q][0], regions[q][1]);
+            }
+        }
+        for (int r = 0; r < n; r++)
+            assertEquals(0, Math.abs(models[r].gradNorm() - ref.norm()) / ref.norm(), 1e-5,
+                    "gradient norm on device " + r + ": " + models[r].gradNorm() + " vs " + ref.norm());
+        for (int r = 0; r < n; r++) {
+            for (ParamLayout.Entry e : restLayout.entries())
+                assertRegion("updated " + e.name() + " on device " + r, restParams[r], refRest, e.offset(), e.size());
+            for (int l = 0; l < c.depth(); l++) {
+                ShardLayout lay = models[r].block(l).layout();
+                float[] shardP = lay.extract(ShardedViT.blockParams(layout, ref.updated(), l));
+                long[][] regions = regions(lay);
+                for (int q = 0; q < names.length; q++)
+                    assertRegion("updated blocks." + l + "." + names[q] + " on device " + r, blockParams[r][l], shardP,
+                            regions[q][0], regions[q][1]);
+            }
+        }
+    }
+
+    /** Two steps in one graph: the moments, the step count and the parameter pieces carry over. */
+    @Test void twoStepsEqualTwoUnshardedSteps() {
+        ModelConfig c = Presets.get("test-small");
+        ParamLayout layout = new ParamLayout(c);
+        float[] params = ModelFixtures.randomParams(layout, 41);
+        float[][] img = {ModelFixtures.images(c, BATCH, 42), ModelFixtures.images(c, BATCH, 43)};
+        float[][] tgt = {ModelFixtures.targets(c, BATCH, 44), ModelFixtures.targets(c, BATCH, 45)};
+        double refLoss;
+        float[] refParams;
+        try (CpuBackend be = new CpuBackend(); ViT vit = new ViT(be, c); Buffers buf = new Buffers(be);
+             AdamW opt = new AdamW(be, vit.layout(), vit.params(), vit.grads(), OPT)) {
+            be.upload(vit.params(), params);
+            Tensor images = buf.get(BATCH, c.channels(), c.imageSize(), c.imageSize()), targets = buf.get(BATCH, c.classes());
+            double loss = 0;
+            for (int s = 0; s < 2; s++) {
+                be.upload(images, img[s]);
+                be.upload(targets, tgt[s]);
+                loss = vit.forwardBackward(images, targets);
+                opt.step(LR);
+            }
+            refLoss = loss;
+            refParams = be.download(vit.params());
+        }
+
+        Mesh mesh = new Mesh(2, 2);
+        CpuMesh cm = new CpuMesh(mesh);
+        int imgs = BATCH / 2, perImage = c.channels() * c.imageSize() * c.imageSize();
+        ShardedViT[] models = new ShardedViT[mesh.devices()];
+        Buffers[] inputs = new Buffers[mesh.devices()];
+        float[][] rest = new float[mesh.devices()][], block1 = new float[mesh.devices()][];
+        try {
+            cm.run(rank -> {
+                CpuBackend be = cm.device(rank).backend();
+                ShardedViT m = models[rank] = new ShardedViT(cm.device(rank), c, BATCH, params, OPT);
+                Buffers in = inputs[rank] = new Buffers(be);
+                int i = mesh.dataIndex(rank);
+                TaskGraph g = new TaskGraph(true);
+                TaskGraph.Task last = null;
+                for (int s = 0; s < 2; s++) {
+                    Tensor images = in.get(imgs, c.channels(), c.imageSize(), c.imageSize()), targets = in.get(imgs, c.classes());
+                    be.upload(images, Arrays.copyOfRange(img[s], i * imgs * perImage, (i + 1) * imgs * perImage));
+                    be.upload(targets, Arrays.copyOfRange(tgt[s], i * imgs * c.classes(), (i + 1) * imgs * c.classes()));
+                    last = m.trainStep(g, images, targets, LR, last);
+                }
+                g.compute("read", Cost.compute(0, 0), () -> {
+                    rest[rank] = be.download(m.restParams());
+                    block1[rank] = be.download(m.block(1).params());
+                }, m.gatherParams(g, last));
+                return g;
+            });
+        } finally {
+            for (int r = 0; r < mesh.devices(); r++) {
+                if (models[r] != null) models[r].close();
+                if (inputs[r] != null) inputs[r].close();
+            }
+        }
+        float[] refRest = ShardedViT.restParams(layout, refParams), refBlock1 = ShardedViT.blockParams(layout, refParams, 1);
+        for (int r = 0; r < mesh.devices(); r++) {
+            assertEquals(2, models[r].step());
+            assertEquals(0, Math.abs(models[r].loss() - refLoss) / refLoss, 1e-5, "second loss " + models[r].loss() + " vs " + refLoss);
+            Check.assertClose("rest after two steps on device " + r, rest[r], Check.toDouble(refRest), 1e-5);
+            Check.assertClose("block 1 after two steps on device " + r, block1[r],
+                    Check.toDouble(models[r].block(1).layout().extract(refBlock1)), 1e-5);
+        }
+    }
+
+    /** [offset, size] of each block parameter in a shard's flat, in ParamLayout order. */
+    private static long[][] regions(ShardLayout lay) {
+        int hd = lay.c().headDim();
+        return new long[][]{{lay.inNorm(), lay.d()}, {lay.wIn(), lay.bMlp() - lay.wIn()}, {lay.bMlp(), lay.ml()},
+                {lay.qScale(), hd}, {lay.kScale(), hd}, {lay.wOut(), lay.bOut() - lay.wOut()}, {lay.bOut(), lay.d()}};
+    }
+
+    /** Copies data piece i (of {@code piece} floats, the last one padded) into its place in {@code flat}. */
+    private static void fillPiece(float[] flat, float[] pc, int i, int piece) {
+        int from = i * piece, len = Math.min(piece, flat.length - from);
+        if (len > 0) System.arraycopy(pc, 0, flat, from, len);
+    }
+
+    private static void assertRegion(String what, float[] got, float[] ref, long offset, long size) {
+        int o = (int) offset, s = (int) size;
+        Check.assertClose(what, Arrays.copyOfRange(got, o, o + s), Check.toDouble(Arrays.copyOfRange(ref, o, o + s)), 1e-5);
+    }
+
+    @Test void meshesThatCannotShardTheStepAreRefused() {
+        ModelConfig c = Presets.get("test-small");
+        float[] params = new float[(int) new ParamLayout(c).total()];
+        var batch = assertThrows(IllegalArgumentException.class,
+                () -> new ShardedViT(new CpuMesh(new Mesh(3, 1)).device(0), c, BATCH, params, OPT));
+        assertTrue(batch.getMessage().contains("data axis 3 does not divide the batch 4"), batch.getMessage());
+        var heads = assertThrows(IllegalArgumentException.class,
+                () -> new ShardedViT(new CpuMesh(new Mesh(1, 3)).device(0), c, BATCH, params, OPT));
+        assertTrue(heads.getMessage().contains("does not divide the 4 heads"), heads.getMessage());
+        var noClasses = assertThrows(IllegalArgumentException.class,
+                () -> new ShardedViT(new CpuMesh(new Mesh(1, 1)).device(0), c.withClasses(0), BATCH,
+                        new float[(int) new ParamLayout(c.withClasses(0)).total()], OPT));
+        assertTrue(noClasses.getMessage().contains("no classifier"), noClasses.getMessage());
+    }
+}

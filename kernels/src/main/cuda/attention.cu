@@ -1,0 +1,230 @@
+// Flash-style softmax attention, fp32, no mask, scale 1/sqrt(hd); the N x N probabilities are
+// never written to memory. q (B, H, Nq, hd), k and v (B, H, Nk, hd) head-major; out and dout
+// token-major (B*Nq, ldo) with head h at columns [h*hd, (h+1)*hd); lse (B, H, Nq).
+// hd <= 256 (each lane owns hd/32 <= 8 output columns), any Nq, Nk.
+// Forward: one warp per query row, ROWS warps per block sharing 32-key tiles of K and V in
+// dynamic shared memory (2 * 32 * (hd+1) floats; the +1 pad spreads a lane's key over banks).
+// Lane j scores key j of a tile, an online softmax rescales the running output.
+// Backward, without atomics: attn_bwd_dq walks keys per query row like the forward;
+// attn_bwd_dkdv walks queries per key row (lane i takes query i of a 32-query tile).
+// Launch: grid (ceil(Nq/ROWS), B*H) [dkdv: ceil(Nk/ROWS)], block 32*ROWS.
+#include "common.cuh"
+
+#define ROWS 8
+#define TILE 32
+#define MAXC 8   // hd / 32 at most
+
+extern "C" __global__ void __launch_bounds__(32 * ROWS)
+attn_fwd(float* out, long long ldo, float* lse, const float* __restrict__ q, const float* __restrict__ k,
+         const float* __restrict__ v, int H, int Nq, int Nk, int hd, float scale) {
+    extern __shared__ float sm[];
+    const int P = hd + 1;
+    float* Ks = sm;                 // [TILE][P]
+    float* Vs = sm + TILE * P;      // [TILE][P]
+    float* Qs = Vs + TILE * P;      // [ROWS][hd]
+    const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+    const int bh = blockIdx.y, row = blockIdx.x * ROWS + w;
+    const bool live = row < Nq;
+    const float* qb = q + ((long long)bh * Nq) * hd;
+    const float* kb = k + ((long long)bh * Nk) * hd;
+    const float* vb = v + ((long long)bh * Nk) * hd;
+    for (int d = lane; d < hd; d += 32) Qs[w * hd + d] = live ? qb[(long long)row * hd + d] * scale : 0.0f;
+    float acc[MAXC];
+    #pragma unroll
+    for (int c = 0; c < MAXC; c++) acc[c] = 0.0f;
+    float mx = -INFINITY, l = 0.0f;
+    for (int t0 = 0; t0 < Nk; t0 += TILE) {
+        __syncthreads();
+        for (int e = threadIdx.x; e < TILE * hd; e += blockDim.x) {
+            int j = e / hd, d = e % hd, key = t0 + j;
+            Ks[j * P + d] = key < Nk ? kb[(long long)key * hd + d] : 0.0f;
+            Vs[j * P + d] = key < Nk ? vb[(long long)key * hd + d] : 0.0f;
+        }
+        __syncthreads();
+        float s = -INFINITY;
+        if (t0 + lane < Nk) {
+            s = 0.0f;
+            for (int d = 0; d < hd; d++) s = fmaf(Qs[w * hd + d], Ks[lane * P + d], s);
+        }
+        float mNew = fmaxf(mx, warp_max(s));
+        float p = t0 + lane < Nk ? expf(s - mNew) : 0.0f;
+        float corr = expf(mx - mNew);   // 0 on the first tile (mx = -inf)
+        l = l * corr + warp_sum(p);
+        mx = mNew;
+        #pragma unroll
+        for (int c = 0; c < MAXC; c++) acc[c] *= corr;
+        int jn = min(TILE, Nk - t0);
+        for (int j = 0; j < jn; j++) {
+            float pj = __shfl_sync(0xffffffffu, p, j);
+            #pragma unroll
+            for (int c = 0; c < MAXC; c++) {
+                int d = lane + 32 * c;
+                if (d < hd) acc[c] = fmaf(pj, Vs[j * P + d], acc[c]);
+            }
+        }
+    }
+    if (!live) return;
+    const int b = bh / H, h = bh % H;
+    float* o = out + ((long long)b * Nq + row) * ldo + (long long)h * hd;
+    float inv = 1.0f / l;
+    #pragma unroll
+    for (int c = 0; c < MAXC; c++) {
+        int d = lane + 32 * c;
+        if (d < hd) o[d] = acc[c] * inv;
+    }
+    if (lane == 0) lse[(long long)bh * Nq + row] = mx + logf(l);
+}
+
+// delta (B, H, Nq) = rowsum(dout * out) per head: the softmax backward's correction term.
+// Launch: grid (ceil(Nq/ROWS), B*H), block 32*ROWS; one warp per row.
+extern "C" __global__ void __launch_bounds__(32 * ROWS)
+attn_bwd_delta(float* delta, const float* __restrict__ out, const float* __restrict__ dout, long long ldo,
+               int H, int Nq, int hd) {
+    const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+    const int bh = blockIdx.y, row = blockIdx.x * ROWS + w;
+    if (row >= Nq) return;
+    const int b = bh / H, h = bh % H;
+    long long base = ((long long)b * Nq + row) * ldo + (long long)h * hd;
+    float s = 0.0f;
+    for (int d = lane; d < hd; d += 32) s = fmaf(out[base + d], dout[base + d], s);
+    s = warp_sum(s);
+    if (lane == 0) delta[(long long)bh * Nq + row] = s;
+}
+
+// dq += scale * sum_j P_ij (dO_i . v_j - delta_i) k_j, one warp per query row.
+// Shared memory: K and V tiles [TILE][hd+1] each, then q and dout rows [ROWS][hd] each.
+extern "C" __global__ void __launch_bounds__(32 * ROWS)
+attn_bwd_dq(float* dq, const float* __restrict__ dout, long long ldo, const float* __restrict__ lse,
+            const float* __restrict__ delta, const float* __restrict__ q, const float* __restrict__ k,
+            const float* __restrict__ v, int H, int Nq, int Nk, int hd, float scale) {
+    extern __shared__ float sm[];
+    const int P = hd + 1;
+    float* Ks = sm;
+    float* Vs = Ks + TILE * P;
+    float* Qs = Vs + TILE * P;
+    float* Ds = Qs + ROWS * hd;
+    const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+    const int bh = blockIdx.y, row = blockIdx.x * ROWS + w;
+    const bool live = row < Nq;
+    const int b = bh / H, h = bh % H;
+    const float* kb = k + ((long long)bh * Nk) * hd;
+    const float* vb = v + ((long long)bh * Nk) * hd;
+    long long obase = ((long long)b * Nq + row) * ldo + (long long)h * hd;
+    for (int d = lane; d < hd; d += 32) {
+        Qs[w * hd + d] = live ? q[((long long)bh * Nq + row) * hd + d] * scale : 0.0f;
+        Ds[w * hd + d] = live ? dout[obase + d] : 0.0f;
+    }
+    const float L = live ? lse[(long long)bh * Nq + row] : 0.0f;
+    const float dl = live ? delta[(long long)bh * Nq + row] : 0.0f;
+    float acc[MAXC];
+    #pragma unroll
+    for (int c = 0; c < MAXC; c++) acc[c] = 0.0f;
+    for (int t0 = 0; t0 < Nk; t0 += TILE) {
+        __syncthreads();
+        for (int e = threadIdx.x; e < TILE * hd; e += blockDim.x) {
+            int j = e / hd, d = e % hd, key = t0 + j;
+            Ks[j * P + d] = key < Nk ? kb[(long long)key * hd + d] : 0.0f;
+            Vs[j * P + d] = key < Nk ? vb[(long long)key * hd + d] : 0.0f;
+        }
+        __syncthreads();
+        float ds = 0.0f;
+        if (t0 + lane < Nk) {
+            float s = 0.0f, dp = 0.0f;
+            for (int d = 0; d < hd; d++) {
+                s = fmaf(Qs[w * hd + d], Ks[lane * P + d], s);
+                dp = fmaf(Ds[w * hd + d], Vs[lane * P + d], dp);
+            }
+            float p = expf(s - L);
+            ds = p * (dp - dl);
+        }
+        int jn = min(TILE, Nk - t0);
+        for (int j = 0; j < jn; j++) {
+            float dsj = __shfl_sync(0xffffffffu, ds, j);
+            #pragma unroll
+            for (int c = 0; c < MAXC; c++) {
+                int d = lane + 32 * c;
+                if (d < hd) acc[c] = fmaf(dsj, Ks[j * P + d], acc[c]);
+            }
+        }
+    }
+    if (!live) return;
+    float* o = dq + ((long long)bh * Nq + row) * hd;
+    #pragma unroll
+    for (int c = 0; c < MAXC; c++) {
+        int d = lane + 32 * c;
+        if (d < hd) o[d] += acc[c] * scale;
+    }
+}
+
+// dk_j += scale * sum_i dS_ij q_i and dv_j += sum_i P_ij dO_i, one warp per key row.
+// Shared memory: q and dout tiles [TILE][hd+1] each, lse and delta [TILE] each, then
+// k and v rows [ROWS][hd] each.
+extern "C" __global__ void __launch_bounds__(32 * ROWS)
+attn_bwd_dkdv(float* dk, float* dv, const float* __restrict__ dout, long long ldo, const float* __restrict__ lse,
+              const float* __restrict__ delta, const float* __restrict__ q, const float* __restrict__ k,
+              const float* __restrict__ v, int H, int Nq, int Nk, int hd, float scale) {
+    extern __shared__ float sm[];
+    const int P = hd + 1;
+    float* Qs = sm;
+    float* Os = Qs + TILE * P;
+    float* Ls = Os + TILE * P;
+    float* Dl = Ls + TILE;
+    float* Kr = Dl + TILE;
+    float* Vr = Kr + ROWS * hd;
+    const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+    const int bh = blockIdx.y, key = blockIdx.x * ROWS + w;
+    const bool live = key < Nk;
+    const int b = bh / H, h = bh % H;
+    const float* qb = q + ((long long)bh * Nq) * hd;
+    for (int d = lane; d < hd; d += 32) {
+        Kr[w * hd + d] = live ? k[((long long)bh * Nk + key) * hd + d] : 0.0f;
+        Vr[w * hd + d] = live ? v[((long long)bh * Nk + key) * hd + d] : 0.0f;
+    }
+    float ak[MAXC], av[MAXC];
+    #pragma unroll
+    for (int c = 0; c < MAXC; c++) { ak[c] = 0.0f; av[c] = 0.0f; }
+    for (int t0 = 0; t0 < Nq; t0 += TILE) {
+        __syncthreads();
+        for (int e = threadIdx.x; e < TILE * hd; e += blockDim.x) {
+            int i = e / hd, d = e % hd, qr = t0 + i;
+            Qs[i * P + d] = qr < Nq ? qb[(long long)qr * hd + d] * scale : 0.0f;
+            Os[i * P + d] = qr < Nq ? dout[((long long)b * Nq + qr) * ldo + (long long)h * hd + d] : 0.0f;
+        }
+        for (int i = threadIdx.x; i < TILE; i += blockDim.x) {
+            int qr = t0 + i;
+            Ls[i] = qr < Nq ? lse[(long long)bh * Nq + qr] : 0.0f;
+            Dl[i] = qr < Nq ? delta[(long long)bh * Nq + qr] : 0.0f;
+        }
+        __syncthreads();
+        float p = 0.0f, ds = 0.0f;
+        if (t0 + lane < Nq) {
+            float s = 0.0f, dp = 0.0f;
+            for (int d = 0; d < hd; d++) {
+                s = fmaf(Qs[lane * P + d], Kr[w * hd + d], s);
+                dp = fmaf(Os[lane * P + d], Vr[w * hd + d], dp);
+            }
+            p = expf(s - Ls[lane]);
+            ds = p * (dp - Dl[lane]);
+        }
+        int in = min(TILE, Nq - t0);
+        for (int i = 0; i < in; i++) {
+            float pi = __shfl_sync(0xffffffffu, p, i);
+            float dsi = __shfl_sync(0xffffffffu, ds, i);
+            #pragma unroll
+            for (int c = 0; c < MAXC; c++) {
+                int d = lane + 32 * c;
+                if (d < hd) {
+                    av[c] = fmaf(pi, Os[i * P + d], av[c]);
+                    ak[c] = fmaf(dsi, Qs[i * P + d], ak[c]);   // Qs already holds q * scale
+                }
+            }
+        }
+    }
+    if (!live) return;
+    long long base = ((long long)bh * Nk + key) * hd;
+    #pragma unroll
+    for (int c = 0; c < MAXC; c++) {
+        int d = lane + 32 * c;
+        if (d < hd) { dk[base + d] += ak[c]; dv[base + d] += av[c]; }
+    }
+}

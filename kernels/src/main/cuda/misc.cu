@@ -1,0 +1,197 @@
+// Elementwise and reduction kernels, fp32: add, scale, GELU forward/backward, row broadcast and
+// column sums, head-major <-> token-major copies, patch im2col and position-gradient, sum of
+// squares, losses, AdamW, fp32 -> bf16 conversion, the stand-alone GEMM epilogue (cuBLASLt
+// path). Unless said otherwise: 1D grid-stride loops, block 256, grid
+// min(ceil(n/256), 65535); long long sizes so 22B-width tensors index safely.
+#include "common.cuh"
+
+#define GRID_STRIDE(i, n) for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (n); i += (long long)gridDim.x * blockDim.x)
+
+extern "C" __global__ void add_f32(float* dst, const float* __restrict__ src, long long n) {
+    GRID_STRIDE(i, n) dst[i] += src[i];
+}
+
+extern "C" __global__ void scale_f32(float* t, float s, long long n) {
+    GRID_STRIDE(i, n) t[i] *= s;
+}
+
+extern "C" __global__ void gelu_fwd(float* out, const float* __restrict__ in, long long n, int kind) {
+    GRID_STRIDE(i, n) out[i] = gelu_f(in[i], kind);
+}
+
+extern "C" __global__ void gelu_bwd(float* din, const float* __restrict__ dout, const float* __restrict__ in,
+                                    long long n, int kind) {
+    GRID_STRIDE(i, n) din[i] += dout[i] * gelu_grad_f(in[i], kind);
+}
+
+// dpre[t, j] = dag[t, col + j] * gelu'(pre[t, j] + b[j]) for j < Mcols: the in-projection's
+// MLP part; WRITES dpre (scratch). ld is the row stride of pre and dpre.
+extern "C" __global__ void gelu_bwd_cols(float* dpre, long long ld, const float* __restrict__ pre,
+                                         const float* __restrict__ b, const float* __restrict__ dag,
+                                         long long ldag, int col, long long T, int Mcols, int kind) {
+    GRID_STRIDE(i, T * Mcols) {
+        long long t = i / Mcols; int j = i % Mcols;
+        dpre[t * ld + j] = dag[t * ldag + col + j] * gelu_grad_f(pre[t * ld + j] + b[j], kind);
+    }
+}
+
+extern "C" __global__ void broadcast_rows(float* dst, const float* __restrict__ src, long long R, int W) {
+    GRID_STRIDE(i, R * W) dst[i] = src[i % W];
+}
+
+// dst (W) += sum over rows of src (R rows, stride ld). Grid (ceil(W/32), row chunks), block (32, 8).
+extern "C" __global__ void col_sum(float* dst, const float* __restrict__ src, long long R, int W, long long ld) {
+    __shared__ float ps[8][33];
+    const int w = blockIdx.x * 32 + threadIdx.x;
+    float s = 0.0f;
+    if (w < W)
+        for (long long r = blockIdx.y * 8 + threadIdx.y; r < R; r += (long long)gridDim.y * 8) s += src[r * ld + w];
+    ps[threadIdx.y][threadIdx.x] = s;
+    __syncthreads();
+    if (threadIdx.y == 0 && w < W) {
+        for (int i = 1; i < 8; i++) s += ps[i][threadIdx.x];
+        atomicAdd(dst + w, s);
+    }
+}
+
+// dst (B, H, N, hd) = src[(b*N + n)*ld + col + h*hd + d]   (toHeads)
+extern "C" __global__ void to_heads(float* dst, const float* __restrict__ src, long long ld, int col,
+                                    int B, int N, int H, int hd) {
+    GRID_STRIDE(i, (long long)B * H * N * hd) {
+        int d = i % hd; long long r = i / hd; int n = r % N; r /= N; int h = r % H; long long b = r / H;
+        dst[i] = src[(b * N + n) * ld + col + (long long)h * hd + d];
+    }
+}
+
+// dst[(b*N + n)*ld + col + h*hd + d] += src (B, H, N, hd)   (fromHeads)
+extern "C" __global__ void from_heads(float* dst, long long ld, int col, const float* __restrict__ src,
+                                      int B, int N, int H, int hd) {
+    GRID_STRIDE(i, (long long)B * H * N * hd) {
+        int d = i % hd; long long r = i / hd; int n = r % N; r /= N; int h = r % H; long long b = r / H;
+        dst[(b * N + n) * ld + col + (long long)h * hd + d] += src[i];
+    }
+}
+
+// cols (B*N, C*P*P) from images (B, C, S, S): row = patch b, n (row-major over the grid),
+// column = c*P*P + i*P + j, matching the conv weight (D, C, P, P) flattened.
+extern "C" __global__ void im2col(float* cols, const float* __restrict__ img, int B, int C, int S, int P) {
+    const int G = S / P, K = C * P * P;
+    GRID_STRIDE(e, (long long)B * G * G * K) {
+        int kk = e % K; long long row = e / K;
+        int n = row % (G * G); long long b = row / (G * G);
+        int c = kk / (P * P), i = (kk / P) % P, j = kk % P;
+        int y = (n / G) * P + i, x = (n % G) * P + j;
+        cols[e] = img[((b * C + c) * S + y) * S + x];
+    }
+}
+
+// dpos (N, D) += sum over the batch of dout (B, N, D).
+extern "C" __global__ void pos_grad(float* dpos, const float* __restrict__ dout, int B, long long ND) {
+    GRID_STRIDE(i, ND) {
+        float s = 0.0f;
+        for (int b = 0; b < B; b++) s += dout[b * ND + i];
+        dpos[i] += s;
+    }
+}
+
+// *out += sum of t[i]^2, partial sums in float per thread, combined in double.
+extern "C" __global__ void __launch_bounds__(256) sum_squares(double* out, const float* __restrict__ t, long long n) {
+    double s = 0.0;
+    GRID_STRIDE(i, n) { float v = t[i]; s += (double)v * v; }
+    __shared__ double part[256];
+    part[threadIdx.x] = s;
+    __syncthreads();
+    for (int o = 128; o > 0; o >>= 1) {
+        if (threadIdx.x < o) part[threadIdx.x] += part[threadIdx.x + o];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) atomicAdd(out, part[0]);
+}
+
+// One block (256) per batch row of logits (B, C). kind 0: sigmoid cross-entropy summed over
+// classes; 1: softmax cross-entropy -sum t log softmax. Writes dlogits = d(mean loss)/dlogits,
+// adds the row's loss / B to *loss (double).
+extern "C" __global__ void __launch_bounds__(256)
+loss_fwd_bwd(double* loss, float* dlogits, const float* __restrict__ logits, const float* __restrict__ targets,
+             int B, int C, int kind) {
+    const long long r = blockIdx.x;
+    const float* x = logits + r * C;
+    const float* t = targets + r * C;
+    float* d = dlogits + r * C;
+    const float invB = 1.0f / B;
+    float l = 0.0f;
+    if (kind == 0) {
+        for (int i = threadIdx.x; i < C; i += blockDim.x) {
+            float xi = x[i], ti = t[i];
+            l += fmaxf(xi, 0.0f) - xi * ti + log1pf(expf(-fabsf(xi)));
+            d[i] = (1.0f / (1.0f + expf(-xi)) - ti) * invB;
+        }
+        l = block_sum(l);
+    } else {
+        __shared__ float smax;
+        float m = -INFINITY;
+        for (int i = threadIdx.x; i < C; i += blockDim.x) m = fmaxf(m, x[i]);
+        m = warp_max(m);
+        __shared__ float wm[32];
+        if ((threadIdx.x & 31) == 0) wm[threadIdx.x >> 5] = m;
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            float mm = -INFINITY;
+            for (int i = 0; i < (int)(blockDim.x >> 5); i++) mm = fmaxf(mm, wm[i]);
+            smax = mm;
+        }
+        __syncthreads();
+        m = smax;
+        float se = 0.0f, st = 0.0f;
+        for (int i = threadIdx.x; i < C; i += blockDim.x) { se += expf(x[i] - m); st += t[i]; }
+        se = block_sum(se); st = block_sum(st);
+        float lse = m + logf(se);
+        for (int i = threadIdx.x; i < C; i += blockDim.x) {
+            l += t[i] * (lse - x[i]);
+            d[i] = (expf(x[i] - lse) * st - t[i]) * invB;
+        }
+        l = block_sum(l);
+    }
+    if (threadIdx.x == 0) atomicAdd(loss, (double)l * invB);
+}
+
+// AdamW (PyTorch semantics) with gradient pre-scale; bc1 = 1 - b1^t, bc2 = 1 - b2^t.
+extern "C" __global__ void adamw_f32(float* p, const float* __restrict__ g, float* m, float* v, long long n,
+                                     float lr, float b1, float b2, float eps, float wd, float gscale,
+                                     float bc1, float bc2) {
+    GRID_STRIDE(i, n) {
+        float gi = g[i] * gscale;
+        float mi = b1 * m[i] + (1.0f - b1) * gi;
+        float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+        m[i] = mi; v[i] = vi;
+        float pi = p[i];
+        p[i] = pi - lr * ((mi / bc1) / (sqrtf(vi / bc2) + eps) + wd * pi);
+    }
+}
+
+// dst (bf16, round to nearest even) = src (fp32): operands for the cuBLASLt bf16 peer.
+extern "C" __global__ void f32_to_bf16(unsigned short* dst, const float* __restrict__ src, long long n) {
+    GRID_STRIDE(i, n) {
+        unsigned int u = __float_as_uint(src[i]);
+        u += 0x7fffu + ((u >> 16) & 1u);
+        dst[i] = (unsigned short)(u >> 16);
+    }
+}
+
+// The GEMM epilogue on its own, for the cuBLASLt GEMM path (same order as gemm_f32's):
+// v = C[m, n] (+ bias[n]) (+ res[(m % resRows)*ldr + n]); C = v; for n < geluCols
+// gout[m*ldg + n] = GELU(v + gbias[n]). One thread per element of the M x N tile of C.
+extern "C" __global__ void gemm_epilogue(float* C, long long ldc, int M, int N, const float* __restrict__ bias,
+                                         const float* __restrict__ res, long long ldr, int resRows,
+                                         float* gout, long long ldg, int geluCols, const float* __restrict__ gbias,
+                                         int geluKind) {
+    GRID_STRIDE(i, (long long)M * N) {
+        long long m = i / N; int n = i % N;
+        float* c = C + m * ldc + n;
+        float v = *c;
+        if (bias) v += bias[n];
+        if (res) v += res[(m % resRows) * ldr + n];
+        *c = v;
+        if (n < geluCols) gout[m * ldg + n] = gelu_f(gbias ? v + gbias[n] : v, geluKind);
+    }
+}

@@ -1,0 +1,8 @@
+// The one translation unit nvcc compiles into vit22b.fatbin: includes every kernel file, so the
+// module holds all kernels (a fatbin carries one image per architecture). Kernel names are
+// extern "C"; the Java side (vit22b.kernels.Kernel) lists them.
+#include "gemm.cu"
+#include "gemm_bf16.cu"
+#include "attention.cu"
+#include "norm.cu"
+#include "misc.cu"

@@ -1,0 +1,178 @@
+package vit22b.kernels;
+
+import jcuda.driver.CUstream;
+
+/**
+ * Typed launch wrappers, one per kernel of the fatbin, with the launch shape each kernel's
+ * source comment documents. Pointers are raw device addresses (0 for null); every launch
+ * goes to {@code stream}. Argument order and types mirror the CUDA signatures exactly.
+ */
+public final class Kernels {
+    public static final int ATTN_ROWS = 8, ATTN_TILE = 32, MAX_HEAD_DIM = 256;
+    private static final int EW_BLOCK = 256, EW_MAX_GRID = 65535;
+
+    private final KernelModule m;
+    private final CUstream s;
+
+    public Kernels(KernelModule module, CUstream stream) {
+        this.m = module;
+        this.s = stream;
+    }
+
+    private static int cdiv(long a, long b) { return (int) Math.max(0, (a + b - 1) / b); }
+    private static int ewGrid(long n) { return (int) Math.min(EW_MAX_GRID, Math.max(1, cdiv(n, EW_BLOCK))); }
+    /** Row chunks for column reductions: enough blocks to fill the GPU, few atomics. */
+    private static int rowChunks(long rows) { return (int) Math.max(1, Math.min(256, cdiv(rows, 64))); }
+
+    /** See gemm.cu: C (M x N) = A (M x K) B (K x N) with strided operands and fused epilogue. */
+    public void gemm(long a, long sam, long sak, long b, long sbk, long sbn, long c, long ldc,
+                     int M, int N, int K, boolean accumulate, long bias, long res, long ldr, int resRows,
+                     long gout, long ldg, int geluCols, long gbias, int geluKind) {
+        if (M == 0 || N == 0) return;
+        m.launch("gemm_f32", cdiv(N, 128), cdiv(M, 128), 1, 256, 1, 1, 0, s,
+                a, sam, sak, b, sbk, sbn, c, ldc, M, N, K, accumulate ? 1f : 0f,
+                bias, res, ldr, Math.max(1, resRows), gout, ldg, geluCols, gbias, geluKind);
+    }
+
+    /**
+     * See gemm_bf16.cu: C (M x N, bf16) = A (M x K, bf16) W^T (W N x K, bf16), fp32 accumulate,
+     * fused epilogue (bias and gbias fp32, res and gout bf16). K % 32 == 0, lda and ldw % 8 == 0.
+     */
+    public void gemmBf16(long a, long lda, long w, long ldw, long c, long ldc, int M, int N, int K,
+                         long bias, long res, long ldr, int resRows, long gout, long ldg, int geluCols, long gbias, int geluKind) {
+        if (K % 32 != 0 || lda % 8 != 0 || ldw % 8 != 0)
+            throw new IllegalArgumentException("gemm_bf16 needs K % 32 == 0 and row strides % 8 == 0; got K=" + K
+                    + ", lda=" + lda + ", ldw=" + ldw);
+        if (M == 0 || N == 0) return;
+        m.launch("gemm_bf16", cdiv(N, 128), cdiv(M, 128), 1, 256, 1, 1, 0, s,
+                a, lda, w, ldw, c, ldc, M, N, K, bias, res, ldr, Math.max(1, resRows), gout, ldg, geluCols, gbias, geluKind);
+    }
+
+    public void attnFwd(long out, long ldo, long lse, long q, long k, long v, int BH, int H, int Nq, int Nk, int hd, float scale) {
+        checkHd(hd);
+        int smem = (2 * ATTN_TILE * (hd + 1) + ATTN_ROWS * hd) * Float.BYTES;
+        m.launch("attn_fwd", cdiv(Nq, ATTN_ROWS), BH, 1, 32 * ATTN_ROWS, 1, 1, smem, s,
+                out, ldo, lse, q, k, v, H, Nq, Nk, hd, scale);
+    }
+
+    public void attnBwdDelta(long delta, long out, long dout, long ldo, int BH, int H, int Nq, int hd) {
+        m.launch("attn_bwd_delta", cdiv(Nq, ATTN_ROWS), BH, 1, 32 * ATTN_ROWS, 1, 1, 0, s,
+                delta, out, dout, ldo, H, Nq, hd);
+    }
+
+    public void attnBwdDq(long dq, long dout, long ldo, long lse, long delta, long q, long k, long v,
+                          int BH, int H, int Nq, int Nk, int hd, float scale) {
+        checkHd(hd);
+        int smem = (2 * ATTN_TILE * (hd + 1) + 2 * ATTN_ROWS * hd) * Float.BYTES;
+        m.launch("attn_bwd_dq", cdiv(Nq, ATTN_ROWS), BH, 1, 32 * ATTN_ROWS, 1, 1, smem, s,
+                dq, dout, ldo, lse, delta, q, k, v, H, Nq, Nk, hd, scale);
+    }
+
+    public void attnBwdDkDv(long dk, long dv, long dout, long ldo, long lse, long delta, long q, long k, long v,
+                            int BH, int H, int Nq, int Nk, int hd, float scale) {
+        checkHd(hd);
+        int smem = (2 * ATTN_TILE * (hd + 1) + 2 * ATTN_TILE + 2 * ATTN_ROWS * hd) * Float.BYTES;
+        m.launch("attn_bwd_dkdv", cdiv(Nk, ATTN_ROWS), BH, 1, 32 * ATTN_ROWS, 1, 1, smem, s,
+                dk, dv, dout, ldo, lse, delta, q, k, v, H, Nq, Nk, hd, scale);
+    }
+
+    private static void checkHd(int hd) {
+        if (hd > MAX_HEAD_DIM)
+            throw new IllegalArgumentException("head_dim " + hd + " exceeds the attention kernels' limit of "
+                    + MAX_HEAD_DIM + "; use more heads");
+    }
+
+    public void normFwd(long out, long stats, long x, long scale, long bias, int R, int W, boolean centered, float eps) {
+        m.launch("norm_fwd", R, 1, 1, 256, 1, 1, 0, s, out, stats, x, scale, bias, W, centered ? 1 : 0, eps);
+    }
+
+    public void normBwdDx(long dx, long dout, long x, long scale, long stats, int R, int W, boolean centered) {
+        m.launch("norm_bwd_dx", R, 1, 1, 256, 1, 1, 0, s, dx, dout, x, scale, stats, W, centered ? 1 : 0);
+    }
+
+    public void normBwdParams(long dscale, long dbias, long dout, long x, long stats, int R, int W) {
+        m.launch("norm_bwd_params", cdiv(W, 32), rowChunks(R), 1, 32, 8, 1, 0, s, dscale, dbias, dout, x, stats, R, W);
+    }
+
+    public void qknormFwd(long pre, long ld, int colQ, long qs, long ks, long q, long k, long v, long stats,
+                          int B, int N, int H, int hd, boolean centered, float eps) {
+        checkHd(hd);
+        m.launch("qknorm_fwd", cdiv((long) B * N * H, 8), 1, 1, 256, 1, 1, 0, s,
+                pre, ld, colQ, qs, ks, q, k, v, stats, B, N, H, hd, centered ? 1 : 0, eps);
+    }
+
+    public void qknormBwd(long dpre, long ld, int colQ, long pre, long dq, long dk, long dv, long qs, long ks,
+                          long stats, long dqs, long dks, int B, int N, int H, int hd, boolean centered) {
+        checkHd(hd);
+        m.launch("qknorm_bwd", cdiv((long) B * N * H, 8), 1, 1, 256, 1, 1, 0, s,
+                dpre, ld, colQ, pre, dq, dk, dv, qs, ks, stats, dqs, dks, B, N, H, hd, centered ? 1 : 0);
+    }
+
+    public void add(long dst, long src, long n) { m.launch("add_f32", ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, dst, src, n); }
+
+    public void scale(long t, float f, long n) { m.launch("scale_f32", ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, t, f, n); }
+
+    public void geluFwd(long out, long in, long n, int kind) {
+        m.launch("gelu_fwd", ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, out, in, n, kind);
+    }
+
+    public void geluBwd(long din, long dout, long in, long n, int kind) {
+        m.launch("gelu_bwd", ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, din, dout, in, n, kind);
+    }
+
+    public void geluBwdCols(long dpre, long ld, long pre, long b, long dag, long ldag, int col, long T, int mCols, int kind) {
+        m.launch("gelu_bwd_cols", ewGrid(T * mCols), 1, 1, EW_BLOCK, 1, 1, 0, s, dpre, ld, pre, b, dag, ldag, col, T, mCols, kind);
+    }
+
+    public void broadcastRows(long dst, long src, long R, int W) {
+        m.launch("broadcast_rows", ewGrid(R * W), 1, 1, EW_BLOCK, 1, 1, 0, s, dst, src, R, W);
+    }
+
+    public void colSum(long dst, long src, long R, int W, long ld) {
+        m.launch("col_sum", cdiv(W, 32), rowChunks(R), 1, 32, 8, 1, 0, s, dst, src, R, W, ld);
+    }
+
+    public void toHeads(long dst, long src, long ld, int col, int B, int N, int H, int hd) {
+        m.launch("to_heads", ewGrid((long) B * N * H * hd), 1, 1, EW_BLOCK, 1, 1, 0, s, dst, src, ld, col, B, N, H, hd);
+    }
+
+    public void fromHeads(long dst, long ld, int col, long src, int B, int N, int H, int hd) {
+        m.launch("from_heads", ewGrid((long) B * N * H * hd), 1, 1, EW_BLOCK, 1, 1, 0, s, dst, ld, col, src, B, N, H, hd);
+    }
+
+    public void im2col(long cols, long img, int B, int C, int S, int P) {
+        long n = (long) B * (S / P) * (S / P) * C * P * P;
+        m.launch("im2col", ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, cols, img, B, C, S, P);
+    }
+
+    public void posGrad(long dpos, long dout, int B, long nd) {
+        m.launch("pos_grad", ewGrid(nd), 1, 1, EW_BLOCK, 1, 1, 0, s, dpos, dout, B, nd);
+    }
+
+    /** Adds sum t^2 into the double at {@code out}. */
+    public void sumSquares(long out, long t, long n) {
+        m.launch("sum_squares", (int) Math.min(1024, Math.max(1, cdiv(n, EW_BLOCK))), 1, 1, EW_BLOCK, 1, 1, 0, s, out, t, n);
+    }
+
+    /** Adds the mean loss into the double at {@code loss}; writes dlogits. kind 0 sigmoid, 1 softmax. */
+    public void loss(long loss, long dlogits, long logits, long targets, int B, int C, int kind) {
+        m.launch("loss_fwd_bwd", B, 1, 1, 256, 1, 1, 0, s, loss, dlogits, logits, targets, B, C, kind);
+    }
+
+    public void adamw(long p, long g, long mm, long v, long n, float lr, float b1, float b2, float eps, float wd,
+                      float gscale, float bc1, float bc2) {
+        m.launch("adamw_f32", ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, p, g, mm, v, n, lr, b1, b2, eps, wd, gscale, bc1, bc2);
+    }
+
+    /** dst (bf16) = src (fp32), n elements. */
+    public void toBf16(long dst, long src, long n) {
+        m.launch("f32_to_bf16", ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, dst, src, n);
+    }
+
+    /** See misc.cu gemm_epilogue: gemm_f32's epilogue applied to a C computed elsewhere (cuBLASLt). */
+    public void gemmEpilogue(long c, long ldc, int M, int N, long bias, long res, long ldr, int resRows,
+                             long gout, long ldg, int geluCols, long gbias, int geluKind) {
+        m.launch("gemm_epilogue", ewGrid((long) M * N), 1, 1, EW_BLOCK, 1, 1, 0, s,
+                c, ldc, M, N, bias, res, ldr, Math.max(1, resRows), gout, ldg, geluCols, gbias, geluKind);
+    }
+}
