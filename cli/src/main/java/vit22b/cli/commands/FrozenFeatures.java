@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.file.Path;
 
 import vit22b.backend.Backend;
+import vit22b.data.Dataset;
 import vit22b.data.Split;
 import vit22b.eval.Evaluate;
 import vit22b.eval.LabeledImages;
@@ -16,9 +17,10 @@ record FrozenFeatures(float[] train, int[] trainLabels, float[] test, int[] test
     static FrozenFeatures of(Backend be, Path ckpt, String data, int trainLimit, int testLimit, int batch) throws IOException {
         try (ViT model = Weights.load(ckpt, be)) {
             var c = model.config();
-            var train = LabeledImages.of(DataPaths.open(data, Split.TRAIN), c.channels(), c.imageSize(), trainLimit);
+            Dataset trainSet = DataPaths.open(data, Split.TRAIN);
+            var train = LabeledImages.of(trainSet, c.channels(), c.imageSize(), trainLimit);
             var test = LabeledImages.of(DataPaths.open(data, Split.TEST), c.channels(), c.imageSize(), testLimit);
-            int classes = 1 + java.util.Arrays.stream(train.labels()).max().orElse(0);
+            int classes = trainSet.numClasses();
             return new FrozenFeatures(Evaluate.features(model, train, batch), train.labels(),
                     Evaluate.features(model, test, batch), test.labels(), c.width(), classes);
         }
