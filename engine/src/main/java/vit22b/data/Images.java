@@ -1,0 +1,226 @@
+package vit22b.data;
+
+import java.awt.image.BufferedImage;
+import java.awt.image.Raster;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import javax.imageio.ImageIO;
+
+/**
+ * Image decoding (PNG/JPEG through ImageIO) and the geometric operations the data pipeline
+ * needs: channel conversion, bilinear resize, crops, flips. All operations return new images.
+ *
+ * <p>Bilinear resampling uses half-pixel centres (source coordinate (i + 0.5) * in / out - 0.5,
+ * clamped to the edge), as tf.image.resize and PIL do, without antialiasing.
+ */
+public final class Images {
+    private Images() {}
+
+    static {
+        // Decode from memory; ImageIO's default disk cache only slows small images down.
+        ImageIO.setUseCache(false);
+    }
+
+    /** ITU-R BT.601 luma weights, used to turn RGB into one channel. */
+    static final float LUMA_R = 0.299f, LUMA_G = 0.587f, LUMA_B = 0.114f;
+
+    /** 8-bit value to the model's [-1, 1] range. */
+    public static float unit(int v) { return v / 127.5f - 1f; }
+
+    /** Decodes a PNG or JPEG file into an image with {@code channels} channels (1 or 3). */
+    public static Image read(Path path, int channels) throws IOException {
+        byte[] bytes;
+        try {
+            bytes = Files.readAllBytes(path);
+        } catch (IOException e) {
+            throw new IOException("could not read image " + path + ": " + e, e);
+        }
+        return decode(bytes, path.toString(), channels);
+    }
+
+    /** Decodes in-memory PNG/JPEG bytes ({@code name} is used in errors only). */
+    public static Image decode(byte[] bytes, String name, int channels) throws IOException {
+        checkChannels(channels);
+        BufferedImage img;
+        try {
+            img = ImageIO.read(new java.io.ByteArrayInputStream(bytes));
+        } catch (IOException | RuntimeException e) {
+            throw new IOException("could not decode image " + name + ": " + e.getMessage(), e);
+        }
+        if (img == null)
+            throw new IOException("could not decode image " + name + ": not a PNG or JPEG file ImageIO can read");
+        return convert(fromBuffered(img), channels);
+    }
+
+    /**
+     * A BufferedImage as a 1-channel (gray sources) or 3-channel (everything else) image; alpha
+     * is dropped. Gray rasters are read directly: getRGB would apply a colour-space conversion
+     * that changes the values of linear-gray images.
+     */
+    public static Image fromBuffered(BufferedImage img) {
+        int h = img.getHeight(), w = img.getWidth();
+        var cm = img.getColorModel();
+        boolean gray = cm.getColorSpace().getType() == java.awt.color.ColorSpace.TYPE_GRAY
+                && cm.getNumColorComponents() == 1;
+        if (gray) {
+            Raster r = img.getRaster();
+            double max = (1L << cm.getComponentSize(0)) - 1;
+            float[] px = new float[h * w];
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++)
+                    px[y * w + x] = (float) (r.getSample(x, y, 0) / max * 2 - 1);
+            return new Image(1, h, w, px);
+        }
+        float[] px = new float[3 * h * w];
+        int[] row = new int[w];
+        for (int y = 0; y < h; y++) {
+            img.getRGB(0, y, w, 1, row, 0, w);
+            for (int x = 0; x < w; x++) {
+                int argb = row[x];
+                px[y * w + x] = unit((argb >> 16) & 0xff);
+                px[(h + y) * w + x] = unit((argb >> 8) & 0xff);
+                px[(2 * h + y) * w + x] = unit(argb & 0xff);
+            }
+        }
+        return new Image(3, h, w, px);
+    }
+
+    /** Unsigned bytes laid out C x H x W starting at {@code offset}, scaled to [-1, 1]. */
+    public static Image fromBytesChw(byte[] data, int offset, int channels, int height, int width) {
+        float[] px = new float[channels * height * width];
+        for (int i = 0; i < px.length; i++) px[i] = unit(data[offset + i] & 0xff);
+        return new Image(channels, height, width, px);
+    }
+
+    /** Same image with the wanted channel count: RGB to gray by luma, gray replicated to RGB. */
+    public static Image convert(Image img, int channels) {
+        checkChannels(channels);
+        if (img.channels() == channels) return img;
+        int hw = img.height() * img.width();
+        float[] src = img.pixels();
+        if (img.channels() == 3 && channels == 1) {
+            float[] px = new float[hw];
+            for (int i = 0; i < hw; i++) px[i] = LUMA_R * src[i] + LUMA_G * src[hw + i] + LUMA_B * src[2 * hw + i];
+            return new Image(1, img.height(), img.width(), px);
+        }
+        if (img.channels() == 1 && channels == 3) {
+            float[] px = new float[3 * hw];
+            for (int c = 0; c < 3; c++) System.arraycopy(src, 0, px, c * hw, hw);
+            return new Image(3, img.height(), img.width(), px);
+        }
+        throw new IllegalArgumentException("cannot convert a " + img.channels() + "-channel image to "
+                + channels + " channels (supported: 1 and 3)");
+    }
+
+    /** Bilinear resize of the whole image to outH x outW. */
+    public static Image resize(Image img, int outH, int outW) {
+        if (img.height() == outH && img.width() == outW) return img;
+        return cropResize(img, 0, 0, img.height(), img.width(), outH, outW);
+    }
+
+    /**
+     * The window (top, left, h, w) resampled bilinearly to outH x outW; equal to
+     * {@code resize(crop(img, top, left, h, w), outH, outW)} without the intermediate copy.
+     */
+    public static Image cropResize(Image img, int top, int left, int h, int w, int outH, int outW) {
+        checkWindow(img, top, left, h, w);
+        if (outH <= 0 || outW <= 0) throw new IllegalArgumentException("output size must be positive, got " + outH + "x" + outW);
+        // Per output column: the two source columns and the weight of the right one.
+        int[] x0 = new int[outW], x1 = new int[outW];
+        float[] fx = new float[outW];
+        axis(w, outW, left, x0, x1, fx);
+        int[] y0 = new int[outH], y1 = new int[outH];
+        float[] fy = new float[outH];
+        axis(h, outH, top, y0, y1, fy);
+        int C = img.channels(), H = img.height(), W = img.width();
+        float[] src = img.pixels(), out = new float[C * outH * outW];
+        for (int c = 0; c < C; c++) {
+            int base = c * H * W;
+            for (int y = 0; y < outH; y++) {
+                int r0 = base + y0[y] * W, r1 = base + y1[y] * W;
+                float wy = fy[y];
+                int o = (c * outH + y) * outW;
+                for (int x = 0; x < outW; x++) {
+                    float a = src[r0 + x0[x]] + (src[r0 + x1[x]] - src[r0 + x0[x]]) * fx[x];
+                    float b = src[r1 + x0[x]] + (src[r1 + x1[x]] - src[r1 + x0[x]]) * fx[x];
+                    out[o + x] = a + (b - a) * wy;
+                }
+            }
+        }
+        return new Image(C, outH, outW, out);
+    }
+
+    /** Sample positions along one axis: in pixels starting at {@code start}, out samples. */
+    private static void axis(int in, int out, int start, int[] i0, int[] i1, float[] frac) {
+        double scale = (double) in / out;
+        for (int i = 0; i < out; i++) {
+            double s = Math.min(Math.max((i + 0.5) * scale - 0.5, 0), in - 1);
+            int lo = (int) Math.floor(s);
+            int hi = Math.min(lo + 1, in - 1);
+            i0[i] = start + lo;
+            i1[i] = start + hi;
+            frac[i] = (float) (s - lo);
+        }
+    }
+
+    /** The h x w window whose top-left corner is (top, left). */
+    public static Image crop(Image img, int top, int left, int h, int w) {
+        checkWindow(img, top, left, h, w);
+        int C = img.channels(), H = img.height(), W = img.width();
+        float[] out = new float[C * h * w];
+        for (int c = 0; c < C; c++)
+            for (int y = 0; y < h; y++)
+                System.arraycopy(img.pixels(), (c * H + top + y) * W + left, out, (c * h + y) * w, w);
+        return new Image(C, h, w, out);
+    }
+
+    /** The central h x w window (offsets rounded down). */
+    public static Image centerCrop(Image img, int h, int w) {
+        if (h > img.height() || w > img.width())
+            throw new IllegalArgumentException("center crop " + h + "x" + w + " is larger than the image "
+                    + img.height() + "x" + img.width());
+        if (h == img.height() && w == img.width()) return img;
+        return crop(img, (img.height() - h) / 2, (img.width() - w) / 2, h, w);
+    }
+
+    /**
+     * Evaluation transform: resize so the shorter side is {@code size} (bilinear, aspect ratio
+     * kept, the longer side rounded), then take the central size x size crop. An image already
+     * size x size is returned as is.
+     */
+    public static Image resizeShorterCenterCrop(Image img, int size) {
+        if (size <= 0) throw new IllegalArgumentException("size must be positive, got " + size);
+        int h = img.height(), w = img.width();
+        if (h == size && w == size) return img;
+        int nh, nw;
+        if (h <= w) {
+            nh = size;
+            nw = Math.max(size, (int) Math.round((double) w * size / h));
+        } else {
+            nw = size;
+            nh = Math.max(size, (int) Math.round((double) h * size / w));
+        }
+        return centerCrop(resize(img, nh, nw), size, size);
+    }
+
+    /** Mirror left-right. */
+    public static Image flipHorizontal(Image img) {
+        int C = img.channels(), H = img.height(), W = img.width();
+        float[] src = img.pixels(), out = new float[src.length];
+        for (int r = 0; r < C * H; r++)
+            for (int x = 0; x < W; x++) out[r * W + x] = src[r * W + W - 1 - x];
+        return new Image(C, H, W, out);
+    }
+
+    private static void checkChannels(int channels) {
+        if (channels != 1 && channels != 3)
+            throw new IllegalArgumentException("channels must be 1 (gray) or 3 (RGB), got " + channels);
+    }
+
+    private static void checkWindow(Image img, int top, int left, int h, int w) {
+        if (h <= 0 || w <= 0 || top < 0 || left < 0 || top + h > img.height() || left + w > img.width())
+            throw new IllegalArgumentException("window (top " + top + ", left " + left + ", " + h + "x" + w
+                    + ") does not fit in a " + img.height() + "x" + img.width() + " image");
+    }
+}

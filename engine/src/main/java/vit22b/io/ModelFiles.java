@@ -1,0 +1,163 @@
+package vit22b.io;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import vit22b.model.GeluKind;
+import vit22b.model.LossKind;
+import vit22b.model.ModelConfig;
+import vit22b.model.NormKind;
+import vit22b.model.ParamLayout;
+import vit22b.tensor.HostStorage;
+
+/**
+ * Model weights as safetensors files, under the timm names of {@link ParamLayout}.
+ * Our files carry the config as JSON in metadata {@value #CONFIG_KEY}; a file without it is
+ * read as a timm {@code ParallelScalingBlock} model whose sizes come from the tensor shapes
+ * and whose GELU, norm and loss come from {@link Flags}.
+ */
+public final class ModelFiles {
+    public static final String CONFIG_KEY = "vit22b.config";
+    private static final Pattern BLOCK = Pattern.compile("blocks\\.(\\d+)\\..*");
+
+    private ModelFiles() {}
+
+    /**
+     * What the caller says about the model; null means "not given". For a timm file they
+     * choose (defaults: tanh GELU, RMS norm, sigmoid loss); for our files they must agree
+     * with the recorded config.
+     */
+    public record Flags(GeluKind gelu, NormKind norm, LossKind loss) {
+        public static final Flags NONE = new Flags(null, null, null);
+    }
+
+    /** A loaded model: config, layout, and the flat parameter buffer (host memory, owned). */
+    public record Loaded(ModelConfig config, ParamLayout layout, HostStorage params,
+                         Map<String, String> metadata, boolean timm) implements AutoCloseable {
+        @Override public void close() { params.close(); }
+    }
+
+    /** Writes the flat parameters (floats in {@code layout} order) with the config and {@code extra} metadata. */
+    public static void save(Path file, ParamLayout layout, MemorySegment flat, Map<String, String> extra) throws IOException {
+        if (flat.byteSize() != layout.total() * Float.BYTES)
+            throw new IllegalArgumentException("parameter buffer holds " + flat.byteSize() / Float.BYTES
+                    + " floats; model " + layout.config().name() + " has " + layout.total());
+        if (extra.containsKey(CONFIG_KEY))
+            throw new IllegalArgumentException("metadata key " + CONFIG_KEY + " is reserved for the model config");
+        Map<String, TensorData> tensors = new LinkedHashMap<>();
+        for (ParamLayout.Entry e : layout.entries())
+            tensors.put(e.name(), new TensorData(e.shape(), flat.asSlice(e.offset() * Float.BYTES, e.size() * Float.BYTES)));
+        Map<String, String> meta = new LinkedHashMap<>();
+        meta.put(CONFIG_KEY, ConfigJson.toJson(layout.config()));
+        meta.putAll(extra);
+        SafeTensors.write(file, tensors, meta);
+    }
+
+    public static void save(Path file, ParamLayout layout, float[] flat, Map<String, String> extra) throws IOException {
+        save(file, layout, MemorySegment.ofArray(flat), extra);
+    }
+
+    /** Reads a model file (ours or timm layout) into host memory, checking every tensor's name and shape. */
+    public static Loaded load(Path file, Flags flags) throws IOException {
+        try (SafeTensorsFile f = SafeTensors.open(file)) {
+            boolean timm = !f.metadata().containsKey(CONFIG_KEY);
+            ModelConfig c = timm ? inferTimm(f, flags) : recorded(f, flags);
+            ParamLayout layout = new ParamLayout(c);
+            checkTensors(f, layout);
+            HostStorage params = new HostStorage(layout.total());
+            for (ParamLayout.Entry e : layout.entries())
+                f.read(e.name(), params.segment().asSlice(e.offset() * Float.BYTES, e.size() * Float.BYTES));
+            return new Loaded(c, layout, params, f.metadata(), timm);
+        }
+    }
+
+    private static ModelConfig recorded(SafeTensorsFile f, Flags flags) throws IOException {
+        ModelConfig c;
+        try {
+            c = ConfigJson.fromJson(f.metadata().get(CONFIG_KEY));
+        } catch (IllegalArgumentException e) {
+            throw SafeTensors.error(f.path(), "metadata " + CONFIG_KEY + ": " + e.getMessage());
+        }
+        agree(f, "gelu", c.gelu(), flags.gelu());
+        agree(f, "norm", c.norm(), flags.norm());
+        agree(f, "loss", c.loss(), flags.loss());
+        return c;
+    }
+
+    private static void agree(SafeTensorsFile f, String what, Enum<?> recorded, Enum<?> given) {
+        if (given != null && given != recorded)
+            throw new IllegalArgumentException(f.path() + " records " + what + " " + ConfigJson.lower(recorded)
+                    + " but " + ConfigJson.lower(given) + " was asked for; drop the " + what + " option for this file");
+    }
+
+    /** Sizes of a timm-layout file from its tensor shapes (DESIGN.md, "Files and formats"). */
+    static ModelConfig inferTimm(SafeTensorsFile f, Flags flags) throws IOException {
+        Path p = f.path();
+        int[] pw = need(f, "patch_embed.proj.weight", 4);
+        int d = pw[0], channels = pw[1], patch = pw[2];
+        if (pw[3] != patch)
+            throw SafeTensors.error(p, "patch_embed.proj.weight " + Arrays.toString(pw) + " has non-square patches");
+        int[] pos = need(f, "pos_embed", 3);
+        int n = pos[1];
+        int grid = (int) Math.round(Math.sqrt(n));
+        if (grid * grid != n)
+            throw SafeTensors.error(p, "pos_embed " + Arrays.toString(pos) + " has " + n
+                    + " tokens, not a square grid; only square images are supported");
+        TreeSet<Integer> blocks = new TreeSet<>();
+        for (String name : f.names()) {
+            Matcher m = BLOCK.matcher(name);
+            if (m.matches()) blocks.add(Integer.parseInt(m.group(1)));
+        }
+        if (blocks.isEmpty()) throw SafeTensors.error(p, "no blocks.* tensors; this is not a ViT-22B-layout model");
+        int depth = blocks.last() + 1;
+        int mlp = need(f, "blocks.0.mlp_bias", 1)[0];
+        int hd = need(f, "blocks.0.q_norm.weight", 1)[0];
+        if (hd == 0 || d % hd != 0)
+            throw SafeTensors.error(p, "blocks.0.q_norm.weight has " + hd + " elements, which does not divide the width "
+                    + d + ", so the head count D / head_dim is not an integer; the file is not a valid model");
+        int classes = f.has("head.weight") ? need(f, "head.weight", 2)[0] : 0;
+        String name = p.getFileName().toString().replaceFirst("\\.safetensors$", "");
+        return new ModelConfig(name, d, depth, mlp, d / hd, patch, grid * patch, channels, classes,
+                flags.norm() != null ? flags.norm() : NormKind.RMS,
+                flags.gelu() != null ? flags.gelu() : GeluKind.TANH,
+                flags.loss() != null ? flags.loss() : LossKind.SIGMOID, 0f);
+    }
+
+    private static int[] need(SafeTensorsFile f, String name, int rank) throws IOException {
+        if (!f.has(name)) throw SafeTensors.error(f.path(), "tensor '" + name + "' is missing");
+        int[] s = f.shape(name);
+        if (s.length != rank)
+            throw SafeTensors.error(f.path(), "tensor '" + name + "' has shape " + Arrays.toString(s)
+                    + ", expected rank " + rank);
+        return s;
+    }
+
+    /** Every tensor of {@code layout} is present with its shape, and there is no other. */
+    static void checkTensors(SafeTensorsFile f, ParamLayout layout) throws IOException {
+        for (ParamLayout.Entry e : layout.entries()) {
+            if (!f.has(e.name()))
+                throw SafeTensors.error(f.path(), "tensor '" + e.name() + "' (shape " + Arrays.toString(e.shape())
+                        + ") is missing for model " + describe(layout.config()));
+            int[] s = f.shape(e.name());
+            if (!Arrays.equals(s, e.shape()))
+                throw SafeTensors.error(f.path(), "tensor '" + e.name() + "' has shape " + Arrays.toString(s)
+                        + ", expected " + Arrays.toString(e.shape()) + " for model " + describe(layout.config()));
+        }
+        for (String name : f.names())
+            if (!layout.has(name))
+                throw SafeTensors.error(f.path(), "unexpected tensor '" + name + "' (shape "
+                        + Arrays.toString(f.shape(name)) + ") is not part of model " + describe(layout.config()));
+    }
+
+    private static String describe(ModelConfig c) {
+        return c.name() + " (D " + c.width() + ", depth " + c.depth() + ", MLP " + c.mlp() + ", heads " + c.heads()
+                + ", patch " + c.patch() + ", " + c.imageSize() + " px, " + c.channels() + " ch, " + c.classes() + " classes)";
+    }
+}

@@ -1,0 +1,72 @@
+package vit22b.io;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
+import java.util.Collections;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * An open, memory-mapped safetensors file whose header has been validated (see
+ * {@link SafeTensors#open}). Tensors are read as float32 whatever their stored type.
+ * Closing unmaps the file.
+ */
+public final class SafeTensorsFile implements AutoCloseable {
+    private final Path path;
+    private final Arena arena;
+    private final MemorySegment data;
+    private final Map<String, SafeTensors.Entry> entries;
+    private final Map<String, String> metadata;
+
+    SafeTensorsFile(Path path, Arena arena, MemorySegment data, Map<String, SafeTensors.Entry> entries,
+                    Map<String, String> metadata) {
+        this.path = path;
+        this.arena = arena;
+        this.data = data;
+        this.entries = Collections.unmodifiableMap(entries);
+        this.metadata = Collections.unmodifiableMap(metadata);
+    }
+
+    public Path path() { return path; }
+
+    /** Tensor names in header order. */
+    public Set<String> names() { return entries.keySet(); }
+
+    public boolean has(String name) { return entries.containsKey(name); }
+
+    /** The {@code __metadata__} map (empty when the file has none). */
+    public Map<String, String> metadata() { return metadata; }
+
+    public SafeTensors.Entry entry(String name) {
+        SafeTensors.Entry e = entries.get(name);
+        if (e == null) throw new IllegalArgumentException(path + ": no tensor named '" + name + "'");
+        return e;
+    }
+
+    public int[] shape(String name) { return entry(name).shape(); }
+
+    public DType dtype(String name) { return entry(name).dtype(); }
+
+    /** The tensor converted to float32 (for tensors of fewer than 2^31 elements). */
+    public float[] floats(String name) {
+        SafeTensors.Entry e = entry(name);
+        if (e.elements() > Integer.MAX_VALUE - 8)
+            throw new IllegalArgumentException(path + ": tensor '" + name + "' has " + e.elements()
+                    + " elements, too many for a Java array; use read(name, segment)");
+        float[] out = new float[(int) e.elements()];
+        read(name, MemorySegment.ofArray(out));
+        return out;
+    }
+
+    /** Converts the tensor to float32 (native order) into {@code dst}, which must hold exactly its elements. */
+    public void read(String name, MemorySegment dst) {
+        SafeTensors.Entry e = entry(name);
+        if (dst.byteSize() != e.elements() * Float.BYTES)
+            throw new IllegalArgumentException(path + ": tensor '" + name + "' has " + e.elements()
+                    + " elements; destination holds " + dst.byteSize() / Float.BYTES + " floats");
+        e.dtype().toFloats(data.asSlice(e.begin(), e.end() - e.begin()), dst, e.elements());
+    }
+
+    @Override public void close() { arena.close(); }
+}
