@@ -54,7 +54,7 @@ public final class Checkpoints {
      * Saves the model and optimiser at the optimiser's step, then removes checkpoints beyond
      * the newest {@code keep}. {@code extra} metadata (the run's settings) is stored as given.
      */
-    public Path save(ViT model, AdamW opt, long dataPosition, Map<String, String> extra) throws IOException {
+    public Path save(ViT model, AdamW opt, String dataPosition, Map<String, String> extra) throws IOException {
         Backend be = model.backend();
         ParamLayout layout = model.layout();
         float[] p = be.download(model.params()), m = be.download(opt.m()), v = be.download(opt.v());
@@ -67,7 +67,7 @@ public final class Checkpoints {
         Map<String, String> meta = new LinkedHashMap<>(extra);
         meta.put(ModelFiles.CONFIG_KEY, ConfigJson.toJson(model.config()));
         meta.put(STEP_KEY, Long.toString(opt.step()));
-        meta.put(POSITION_KEY, Long.toString(dataPosition));
+        meta.put(POSITION_KEY, dataPosition);
         Path f = file(opt.step());
         SafeTensors.write(f, tensors, meta);
         prune();
@@ -103,7 +103,7 @@ public final class Checkpoints {
     }
 
     /** A loaded training state: host copies of parameters and moments, with the metadata. */
-    public record State(ModelConfig config, float[] params, float[] m, float[] v, long step, long dataPosition,
+    public record State(ModelConfig config, float[] params, float[] m, float[] v, long step, String dataPosition,
                         Map<String, String> metadata) {
 
         /** Puts the parameters into {@code model} and the moments and step into {@code opt}. */
@@ -128,11 +128,10 @@ public final class Checkpoints {
                     throw new IOException(file + ": metadata '" + k + "' is missing; this is not a training checkpoint "
                             + "(a weights-only file can start a run with --finetune-from, not --resume)");
             ModelConfig c;
-            long step, pos;
+            long step;
             try {
                 c = ConfigJson.fromJson(meta.get(ModelFiles.CONFIG_KEY));
                 step = Long.parseLong(meta.get(STEP_KEY));
-                pos = Long.parseLong(meta.get(POSITION_KEY));
             } catch (IllegalArgumentException e) {
                 throw new IOException(file + ": bad checkpoint metadata: " + e.getMessage(), e);
             }
@@ -146,7 +145,7 @@ public final class Checkpoints {
                 f.read(e.name(), seg.asSlice(e.offset() * Float.BYTES, e.size() * Float.BYTES));
             }
             float[] m = moments(f, M, params.length), v = moments(f, V, params.length);
-            return new State(c, params, m, v, step, pos, meta);
+            return new State(c, params, m, v, step, meta.get(POSITION_KEY), meta);
         }
     }
 

@@ -76,14 +76,20 @@ public final class Trainer {
         if (start >= s.steps())
             throw new IllegalArgumentException("the run is already at step " + start + " of " + s.steps()
                     + "; raise --steps to train further");
-        Tensor images = be.allocate(s.batch(), c.channels(), c.imageSize(), c.imageSize());
-        Tensor targets = be.allocate(s.batch(), c.classes());
+        Tensor images = null, targets = null;
         try {
-            long windowStart = System.nanoTime(), windowSteps = 0;
+            long windowStart = System.nanoTime(), windowImages = 0;
             for (long t = start + 1; t <= s.steps(); t++) {
                 BatchSource.Batch b = data.next();
-                if (b.labels().length != s.batch() || b.images().length != s.batch() * per)
-                    throw new IllegalStateException("data gave a batch of " + b.labels().length + " images, expected " + s.batch());
+                int n = b.labels().length;
+                if (n == 0 || n > s.batch() || b.images().length != n * per)
+                    throw new IllegalStateException("data gave a batch of " + n + " labels and " + b.images().length
+                            + " pixel values; expected up to " + s.batch() + " images of " + per + " values");
+                if (images == null || images.dim(0) != n) {   // a short batch after skipped images
+                    if (images != null) { be.free(images); be.free(targets); }
+                    images = be.allocate(n, c.channels(), c.imageSize(), c.imageSize());
+                    targets = be.allocate(n, c.classes());
+                }
                 be.upload(images, b.images());
                 be.upload(targets, OneHot.of(b.labels(), c.classes()));
                 double loss = model.forwardBackward(images, targets);
@@ -96,10 +102,10 @@ public final class Trainer {
                     throw diverged(e.getMessage(), t, lastCkpt);
                 }
                 losses.add(loss);
-                windowSteps++;
-                boolean last = t == s.steps();
+                                boolean last = t == s.steps();
                 double seconds = (System.nanoTime() - windowStart) / 1e9;
-                double imgPerSec = windowSteps * s.batch() / Math.max(seconds, 1e-9);
+                windowImages += n;
+                double imgPerSec = windowImages / Math.max(seconds, 1e-9);
                 if (progress != null) progress.update(t, loss, lr, imgPerSec);
                 Map<String, Object> row = null;
                 if (last || (s.logEvery() > 0 && t % s.logEvery() == 0)) {
@@ -115,7 +121,7 @@ public final class Trainer {
                     row.put("attn_max_abs_logit", a.maxAbsLogit());
                     row.put("attn_mean_entropy", a.meanEntropy());
                     windowStart = System.nanoTime();
-                    windowSteps = 0;
+                    windowImages = 0;
                 }
                 if (evalSet != null && (last || (s.evalEvery() > 0 && t % s.evalEvery() == 0))) {
                     lastEval = Evaluate.score(model, evalSet, s.evalBatch());
@@ -126,19 +132,18 @@ public final class Trainer {
                             t, lastEval.accuracy(), lastEval.loss(), lastEval.count());
                     if (progress != null) progress.println(line);
                     windowStart = System.nanoTime();   // evaluation time is not training throughput
-                    windowSteps = 0;
+                    windowImages = 0;
                 }
                 if (row != null && metrics != null) metrics.write(row);
                 if (ckpts != null && (last || (s.ckptEvery() > 0 && t % s.ckptEvery() == 0))) {
                     lastCkpt = ckpts.save(model, opt, data.position(), runInfo);
                     windowStart = System.nanoTime();
-                    windowSteps = 0;
+                    windowImages = 0;
                 }
             }
         } finally {
             if (progress != null) progress.finish();
-            be.free(images);
-            be.free(targets);
+            if (images != null) { be.free(images); be.free(targets); }
         }
         return new Result(opt.step(), losses, lastEval, lastCkpt);
     }

@@ -54,7 +54,7 @@ final class SyntheticBatches implements BatchSource {
         return new LabeledImages(images(labels, r), labels, channels, size);
     }
 
-    @Override public long position() { return position; }
+    @Override public String position() { return Long.toString(position); }
 
     @Override public void close() {}
 }

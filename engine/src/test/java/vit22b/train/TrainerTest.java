@@ -56,10 +56,10 @@ class TrainerTest {
             assertEquals(List.of(3L, 6L), ck.steps());
             Checkpoints.State st = Checkpoints.load(ck.file(3));
             assertEquals(3, st.step());
-            assertEquals(3, st.dataPosition());
+            assertEquals("3", st.dataPosition());
             try (Run c = run(be, 6, null, 0)) {
                 st.restore(c.model(), c.opt());
-                List<Double> resumed = c.trainer().run(data(st.dataPosition(), -1)).losses();
+                List<Double> resumed = c.trainer().run(data(Long.parseLong(st.dataPosition()), -1)).losses();
                 assertEquals(3, resumed.size());
                 for (int i = 0; i < 3; i++)
                     assertEquals(Double.doubleToRawLongBits(full.get(3 + i)), Double.doubleToRawLongBits(resumed.get(i)),
