@@ -1,6 +1,7 @@
 package vit22b.data;
 
 import java.awt.image.BufferedImage;
+import java.io.ByteArrayInputStream;
 import java.awt.image.Raster;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -30,27 +31,32 @@ public final class Images {
 
     /** Decodes a PNG or JPEG file into an image with {@code channels} channels (1 or 3). */
     public static Image read(Path path, int channels) throws IOException {
+        checkChannels(channels);
+        return convert(readNative(path), channels);
+    }
+
+    /** Decodes a PNG or JPEG file keeping its own channels: 1 for gray images, 3 otherwise. */
+    public static Image readNative(Path path) throws IOException {
         byte[] bytes;
         try {
             bytes = Files.readAllBytes(path);
         } catch (IOException e) {
             throw new IOException("could not read image " + path + ": " + e, e);
         }
-        return decode(bytes, path.toString(), channels);
+        return decodeNative(bytes, path.toString());
     }
 
-    /** Decodes in-memory PNG/JPEG bytes ({@code name} is used in errors only). */
-    public static Image decode(byte[] bytes, String name, int channels) throws IOException {
-        checkChannels(channels);
+    /** Decodes in-memory PNG/JPEG bytes keeping their channels ({@code name} is used in errors only). */
+    public static Image decodeNative(byte[] bytes, String name) throws IOException {
         BufferedImage img;
         try {
-            img = ImageIO.read(new java.io.ByteArrayInputStream(bytes));
+            img = ImageIO.read(new ByteArrayInputStream(bytes));
         } catch (IOException | RuntimeException e) {
             throw new IOException("could not decode image " + name + ": " + e.getMessage(), e);
         }
         if (img == null)
             throw new IOException("could not decode image " + name + ": not a PNG or JPEG file ImageIO can read");
-        return convert(fromBuffered(img), channels);
+        return fromBuffered(img);
     }
 
     /**

@@ -1,0 +1,81 @@
+package vit22b.data;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.SplittableRandom;
+
+/** Opening a dataset by looking at a path, and subsets of datasets. */
+public final class Datasets {
+    private Datasets() {}
+
+    /**
+     * Opens the split of the dataset at {@code path}: IDX files (MNIST; Fashion-MNIST class names
+     * when the path mentions "fashion"), CIFAR-10 binary batches, or class folders. For class
+     * folders, {@code path/train} (resp. {@code path/test}, else {@code path/val}) is used when it
+     * exists, otherwise {@code path} itself holds the class folders (whatever the split).
+     */
+    public static Dataset open(Path path, Split split) throws IOException {
+        if (!Files.isDirectory(path))
+            throw new IOException("dataset directory " + path + " does not exist or is not a directory");
+        if (IdxDataset.present(path, split)) {
+            boolean fashion = path.toAbsolutePath().toString().toLowerCase(Locale.ROOT).contains("fashion");
+            return IdxDataset.open(path, split, fashion ? IdxDataset.FASHION_MNIST_CLASSES : IdxDataset.DIGIT_CLASSES);
+        }
+        if (IdxDataset.present(path, split == Split.TRAIN ? Split.TEST : Split.TRAIN))
+            throw new IOException("IDX dataset " + path + " has no " + split.name().toLowerCase(Locale.ROOT) + " split files");
+        if (CifarDataset.locate(path) != null) return CifarDataset.open(path, split);
+        List<String> names = split == Split.TRAIN ? List.of("train") : List.of("test", "val");
+        for (String n : names)
+            if (Files.isDirectory(path.resolve(n))) return FolderDataset.open(path.resolve(n));
+        return FolderDataset.open(path);
+    }
+
+    /** The examples at the given indices of {@code base}, in that order. */
+    public static Dataset subset(Dataset base, int[] indices) {
+        for (int i : indices)
+            if (i < 0 || i >= base.size())
+                throw new IllegalArgumentException("subset index " + i + " out of range for " + base.size() + " examples");
+        return new Subset(base, indices.clone());
+    }
+
+    /** The first min(n, size) examples. */
+    public static Dataset first(Dataset base, int n) {
+        if (n <= 0) throw new IllegalArgumentException("subset size must be positive, got " + n);
+        if (n >= base.size()) return base;
+        int[] idx = new int[n];
+        Arrays.setAll(idx, i -> i);
+        return new Subset(base, idx);
+    }
+
+    /** min(n, size) examples drawn without replacement by {@code seed}, kept in dataset order. */
+    public static Dataset random(Dataset base, int n, long seed) {
+        if (n <= 0) throw new IllegalArgumentException("subset size must be positive, got " + n);
+        if (n >= base.size()) return base;
+        int[] all = new int[base.size()];
+        Arrays.setAll(all, i -> i);
+        SplittableRandom r = new SplittableRandom(seed);
+        for (int i = 0; i < n; i++) {                 // partial Fisher-Yates: the first n are the sample
+            int j = i + r.nextInt(all.length - i);
+            int t = all[i]; all[i] = all[j]; all[j] = t;
+        }
+        int[] idx = Arrays.copyOf(all, n);
+        Arrays.sort(idx);
+        return new Subset(base, idx);
+    }
+
+    private record Subset(Dataset base, int[] indices) implements Dataset {
+        @Override public String name() { return base.name() + " (subset of " + indices.length + ")"; }
+        @Override public int size() { return indices.length; }
+        @Override public List<String> classes() { return base.classes(); }
+        @Override public int channels() { return base.channels(); }
+        @Override public int height() { return base.height(); }
+        @Override public int width() { return base.width(); }
+        @Override public int label(int i) { return base.label(indices[i]); }
+        @Override public Image image(int i) throws IOException { return base.image(indices[i]); }
+        @Override public String source(int i) { return base.source(indices[i]); }
+    }
+}
