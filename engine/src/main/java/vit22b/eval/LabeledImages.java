@@ -17,6 +17,13 @@ public record LabeledImages(float[] pixels, int[] labels, int channels, int size
 
     public int count() { return labels.length; }
 
+    /** The first {@code n} examples (all when n >= count). */
+    public LabeledImages head(int n) {
+        if (n >= count()) return this;
+        int per = channels * size * size;
+        return new LabeledImages(java.util.Arrays.copyOf(pixels, n * per), java.util.Arrays.copyOf(labels, n), channels, size);
+    }
+
     /**
      * The first {@code limit} examples of a dataset (all when limit <= 0) as the model sees them
      * at evaluation: channels converted, shorter side resized to {@code size}, centre crop.
