@@ -101,6 +101,8 @@ public final class TrainCommand implements Callable<Integer> {
     int evalEvery;
     @Option(names = "--eval-limit", defaultValue = "2000", description = "test images for periodic evaluation, 0 all (the final one uses all)")
     int evalLimit;
+    @Option(names = "--test-limit", defaultValue = "0", description = "test images for the final evaluation (0: all)")
+    int testLimit;
     @Option(names = "--train-limit", defaultValue = "0", description = "use only the first N training images (0: all)")
     int trainLimit;
 
@@ -176,7 +178,7 @@ public final class TrainCommand implements Callable<Integer> {
                 new Trainer(vit, opt, settings, ckpts, metrics, progress, eval, runInfo).run(batches);
                 double minutes = (System.nanoTime() - t0) / 60e9;
                 if (batches.skipped() > 0) System.out.println("skipped " + batches.skipped() + " unreadable images");
-                var full = evalLimit > 0 && evalLimit < test.size() ? LabeledImages.of(test, cfg.channels(), size, 0) : eval;
+                var full = evalLimit == testLimit ? eval : LabeledImages.of(test, cfg.channels(), size, testLimit);
                 Evaluate.Score s = Evaluate.score(vit, full, 256);
                 metrics.write(Map.of("step", total, "test_accuracy", s.accuracy(), "test_loss", s.loss(),
                         "train_minutes", minutes));
