@@ -43,35 +43,80 @@ public final class CpuBackend implements Backend {
         MemorySegment.copy(seg(src), 0, seg(dst), 0, src.size() * Float.BYTES);
     }
 
-    @Override public void add(Tensor dst, Tensor src) { throw todo(); }
-    @Override public void scale(Tensor t, float s) { throw todo(); }
-    @Override public double sumSquares(Tensor t) { throw todo(); }
+    @Override public void add(Tensor dst, Tensor src) { Elementwise.add(dst, src); }
+    @Override public void scale(Tensor t, float s) { Elementwise.scale(t, s); }
+    @Override public double sumSquares(Tensor t) { return Elementwise.sumSquares(t); }
     @Override public void synchronize() { }
 
-    @Override public void patchEmbedForward(Tensor out, Tensor images, Tensor w, Tensor b, Tensor pos, int patch) { throw todo(); }
-    @Override public void patchEmbedBackward(Tensor dw, Tensor db, Tensor dpos, Tensor dout, Tensor images, int patch) { throw todo(); }
-    @Override public void normForward(Tensor out, Tensor stats, Tensor x, Tensor scale, Tensor bias, boolean centered, float eps) { throw todo(); }
-    @Override public void normBackward(Tensor dx, Tensor dscale, Tensor dbias, Tensor dout, Tensor x, Tensor scale, Tensor stats, boolean centered) { throw todo(); }
-    @Override public void linearForward(Tensor out, Tensor in, Tensor w, Tensor bias) { throw todo(); }
-    @Override public void linearBackward(Tensor din, Tensor dw, Tensor dbias, Tensor dout, Tensor in, Tensor w) { throw todo(); }
-    @Override public void geluForward(Tensor out, Tensor in, GeluKind kind) { throw todo(); }
-    @Override public void geluBackward(Tensor din, Tensor dout, Tensor in, GeluKind kind) { throw todo(); }
-    @Override public void broadcastRows(Tensor dst, Tensor src) { throw todo(); }
-    @Override public void sumRows(Tensor dst, Tensor src) { throw todo(); }
-    @Override public void toHeads(Tensor dst, Tensor src, int col, int batch, int heads) { throw todo(); }
-    @Override public void fromHeads(Tensor dst, int col, Tensor src, int batch, int heads) { throw todo(); }
-    @Override public void inProjectionForward(ModelConfig c, int batch, Tensor y, Tensor wIn, Tensor bMlp, Tensor qScale, Tensor kScale, Tensor pre, Tensor ag, Tensor q, Tensor k, Tensor v, Tensor qkStats) { throw todo(); }
-    @Override public void inProjectionBackward(ModelConfig c, int batch, Tensor dag, Tensor dq, Tensor dk, Tensor dv, Tensor y, Tensor wIn, Tensor bMlp, Tensor qScale, Tensor kScale, Tensor pre, Tensor qkStats, Tensor dpre, Tensor dy, Tensor dwIn, Tensor dbMlp, Tensor dqScale, Tensor dkScale) { throw todo(); }
-    @Override public void attentionForward(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v) { throw todo(); }
-    @Override public void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v) { throw todo(); }
-    @Override public void outProjectionForward(Tensor out, Tensor x, Tensor ag, Tensor wOut, Tensor bOut) { throw todo(); }
-    @Override public void outProjectionBackward(Tensor dag, Tensor dwOut, Tensor dbOut, Tensor dout, Tensor ag, Tensor wOut) { throw todo(); }
-    @Override public double lossForwardBackward(Tensor logits, Tensor targets, Tensor dlogits, LossKind kind) { throw todo(); }
-    @Override public void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps, float weightDecay, float gradScale, int step) { throw todo(); }
+    @Override public void patchEmbedForward(Tensor out, Tensor images, Tensor w, Tensor b, Tensor pos, int patch) {
+        PatchEmbed.forward(out, images, w, b, pos, patch);
+    }
+
+    @Override public void patchEmbedBackward(Tensor dw, Tensor db, Tensor dpos, Tensor dout, Tensor images, int patch) {
+        PatchEmbed.backward(dw, db, dpos, dout, images, patch);
+    }
+
+    @Override public void normForward(Tensor out, Tensor stats, Tensor x, Tensor scale, Tensor bias, boolean centered, float eps) {
+        Norms.forward(out, stats, x, scale, bias, centered, eps);
+    }
+
+    @Override public void normBackward(Tensor dx, Tensor dscale, Tensor dbias, Tensor dout, Tensor x, Tensor scale,
+                                       Tensor stats, boolean centered) {
+        Norms.backward(dx, dscale, dbias, dout, x, scale, stats, centered);
+    }
+
+    @Override public void linearForward(Tensor out, Tensor in, Tensor w, Tensor bias) { Linear.forward(out, in, w, bias); }
+
+    @Override public void linearBackward(Tensor din, Tensor dw, Tensor dbias, Tensor dout, Tensor in, Tensor w) {
+        Linear.backward(din, dw, dbias, dout, in, w);
+    }
+
+    @Override public void geluForward(Tensor out, Tensor in, GeluKind kind) { Gelu.forward(out, in, kind); }
+    @Override public void geluBackward(Tensor din, Tensor dout, Tensor in, GeluKind kind) { Gelu.backward(din, dout, in, kind); }
+    @Override public void broadcastRows(Tensor dst, Tensor src) { Elementwise.broadcastRows(dst, src); }
+    @Override public void sumRows(Tensor dst, Tensor src) { Elementwise.sumRows(dst, src); }
+    @Override public void toHeads(Tensor dst, Tensor src, int col, int batch, int heads) { Elementwise.toHeads(dst, src, col, batch, heads); }
+    @Override public void fromHeads(Tensor dst, int col, Tensor src, int batch, int heads) { Elementwise.fromHeads(dst, col, src, batch, heads); }
+
+    @Override public void inProjectionForward(ModelConfig c, int batch, Tensor y, Tensor wIn, Tensor bMlp,
+                                              Tensor qScale, Tensor kScale, Tensor pre, Tensor ag,
+                                              Tensor q, Tensor k, Tensor v, Tensor qkStats) {
+        InProjection.forward(c, batch, y, wIn, bMlp, qScale, kScale, pre, ag, q, k, v, qkStats);
+    }
+
+    @Override public void inProjectionBackward(ModelConfig c, int batch, Tensor dag, Tensor dq, Tensor dk, Tensor dv,
+                                               Tensor y, Tensor wIn, Tensor bMlp, Tensor qScale, Tensor kScale,
+                                               Tensor pre, Tensor qkStats, Tensor dpre,
+                                               Tensor dy, Tensor dwIn, Tensor dbMlp, Tensor dqScale, Tensor dkScale) {
+        InProjection.backward(c, batch, dag, dq, dk, dv, y, wIn, bMlp, qScale, kScale, pre, qkStats, dpre,
+                dy, dwIn, dbMlp, dqScale, dkScale);
+    }
+
+    @Override public void attentionForward(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v) {
+        Attention.forward(out, lse, q, k, v);
+    }
+
+    @Override public void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor out, Tensor lse,
+                                            Tensor q, Tensor k, Tensor v) {
+        Attention.backward(dq, dk, dv, dout, out, lse, q, k, v);
+    }
+
+    @Override public void outProjectionForward(Tensor out, Tensor x, Tensor ag, Tensor wOut, Tensor bOut) {
+        OutProjection.forward(out, x, ag, wOut, bOut);
+    }
+
+    @Override public void outProjectionBackward(Tensor dag, Tensor dwOut, Tensor dbOut, Tensor dout, Tensor ag, Tensor wOut) {
+        OutProjection.backward(dag, dwOut, dbOut, dout, ag, wOut);
+    }
+
+    @Override public double lossForwardBackward(Tensor logits, Tensor targets, Tensor dlogits, LossKind kind) {
+        return Loss.forwardBackward(logits, targets, dlogits, kind);
+    }
+
+    @Override public void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2,
+                                float eps, float weightDecay, float gradScale, int step) {
+        AdamW.update(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, gradScale, step);
+    }
 
     @Override public void close() { }
-
-    private static UnsupportedOperationException todo() {
-        return new UnsupportedOperationException("CPU op not implemented yet");
-    }
 }

@@ -1,0 +1,105 @@
+package vit22b.train;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import vit22b.backend.Backend;
+import vit22b.model.ParamLayout;
+import vit22b.tensor.Tensor;
+
+/**
+ * AdamW (decoupled weight decay, PyTorch's semantics) over a flat parameter buffer: moments m
+ * and v in the same layout, weight decay per {@link ParamLayout.Decay} group (NONE is never
+ * decayed), and global-norm gradient clipping. The step counter and moments are the state a
+ * checkpoint saves.
+ */
+public final class AdamW implements AutoCloseable {
+
+    /**
+     * Hyper-parameters. {@code clipNorm} <= 0 disables clipping; {@code bodyDecay} and
+     * {@code headDecay} are the decoupled decay factors of the BODY and HEAD groups.
+     */
+    public record Config(float beta1, float beta2, float eps, float bodyDecay, float headDecay, float clipNorm) {
+        public Config {
+            if (!(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1))
+                throw new IllegalArgumentException("Adam betas must lie in [0, 1), got " + beta1 + ", " + beta2);
+            if (!(eps > 0)) throw new IllegalArgumentException("Adam eps must be positive, got " + eps);
+            if (bodyDecay < 0 || headDecay < 0)
+                throw new IllegalArgumentException("weight decay must be >= 0, got body " + bodyDecay + ", head " + headDecay);
+        }
+    }
+
+    /** A maximal run of consecutive parameters sharing one decay group. */
+    private record Range(long offset, long size, ParamLayout.Decay decay) {}
+
+    private final Backend backend;
+    private final Config config;
+    private final Tensor params, grads, m, v;
+    private final List<Range> ranges = new ArrayList<>();
+    private int step;
+
+    public AdamW(Backend backend, ParamLayout layout, Tensor params, Tensor grads, Config config) {
+        if (params.size() != layout.total() || grads.size() != layout.total())
+            throw new IllegalArgumentException("params " + params + " and grads " + grads
+                    + " must both hold the layout's " + layout.total() + " floats");
+        this.backend = backend;
+        this.config = config;
+        this.params = params;
+        this.grads = grads;
+        this.m = backend.allocate(params.shape());
+        this.v = backend.allocate(params.shape());
+        for (ParamLayout.Entry e : layout.entries()) {
+            Range last = ranges.isEmpty() ? null : ranges.getLast();
+            if (last != null && last.decay() == e.decay() && last.offset() + last.size() == e.offset())
+                ranges.set(ranges.size() - 1, new Range(last.offset(), last.size() + e.size(), last.decay()));
+            else
+                ranges.add(new Range(e.offset(), e.size(), e.decay()));
+        }
+    }
+
+    /**
+     * One update with learning rate {@code lr} from the gradients now in the buffer. Returns
+     * the global gradient norm before clipping.
+     */
+    public double step(float lr) {
+        double norm = Math.sqrt(backend.sumSquares(grads));
+        if (!Double.isFinite(norm))
+            throw new IllegalStateException("gradient norm is " + norm + " at step " + (step + 1)
+                    + "; lower the learning rate or check the inputs");
+        float gradScale = config.clipNorm() > 0 && norm > config.clipNorm() ? (float) (config.clipNorm() / norm) : 1f;
+        step++;
+        for (Range r : ranges) {
+            float wd = switch (r.decay()) {
+                case NONE -> 0f;
+                case BODY -> config.bodyDecay();
+                case HEAD -> config.headDecay();
+            };
+            int n = Math.toIntExact(r.size());
+            backend.adamw(params.view(r.offset(), n), grads.view(r.offset(), n), m.view(r.offset(), n),
+                    v.view(r.offset(), n), lr, config.beta1(), config.beta2(), config.eps(), wd, gradScale, step);
+        }
+        return norm;
+    }
+
+    public Config config() { return config; }
+
+    /** First moments, in the parameters' layout. */
+    public Tensor m() { return m; }
+
+    /** Second moments, in the parameters' layout. */
+    public Tensor v() { return v; }
+
+    /** Updates done so far (bias correction uses it). */
+    public int step() { return step; }
+
+    /** Restores the step counter from a checkpoint (upload m and v into {@link #m()}, {@link #v()}). */
+    public void setStep(int step) {
+        if (step < 0) throw new IllegalArgumentException("step must be >= 0, got " + step);
+        this.step = step;
+    }
+
+    @Override public void close() {
+        backend.free(m);
+        backend.free(v);
+    }
+}
