@@ -80,7 +80,7 @@ public final class Checkpoints {
         try (Stream<Path> s = Files.list(dir)) {
             s.forEach(p -> {
                 Matcher mm = NAME.matcher(p.getFileName().toString());
-                if (mm.matches()) out.add(Long.parseLong(mm.group(1)));
+                if (mm.matches() && Files.isRegularFile(p)) out.add(Long.parseLong(mm.group(1)));
             });
         }
         out.sort(null);

@@ -33,7 +33,7 @@ class TrainerTest {
         Init.init(be, model.layout(), model.params(), 42);
         AdamW opt = new AdamW(be, model.layout(), model.params(), model.grads(),
                 new AdamW.Config(0.9f, 0.999f, 1e-8f, 0.03f, 3.0f, 1.0f));
-        var s = new Trainer.Settings(steps, BATCH, LrSchedule.of("rsqrt", 3e-3, steps, 2, 2), 1, 0, ckptEvery, 16);
+        var s = new Trainer.Settings(steps, BATCH, LrSchedule.of("rsqrt", 3e-3, steps, Math.min(2, steps - 1), Math.min(2, steps)), 1, 0, ckptEvery, 16);
         return new Run(model, opt, new Trainer(model, opt, s, ckpts, null, null, null, Map.of("vit22b.seed", "7")));
     }
 
@@ -117,10 +117,10 @@ class TrainerTest {
     }
 
     @Test void learnsTheSyntheticBands() throws IOException {
-        try (CpuBackend be = new CpuBackend(); Run r = run(be, 60, null, 0)) {
+        try (CpuBackend be = new CpuBackend(); Run r = run(be, 100, null, 0)) {
             SyntheticBatches d = data(0, -1);
             var evalSet = d.evalSet(100);
-            var s = new Trainer.Settings(60, BATCH, LrSchedule.of("rsqrt", 3e-3, 60, 5, 10), 10, 30, 0, 50);
+            var s = new Trainer.Settings(100, BATCH, LrSchedule.of("rsqrt", 1e-2, 100, 10, 20), 10, 50, 0, 50);
             var res = new Trainer(r.model(), r.opt(), s, null, null, null, evalSet, Map.of()).run(d);
             assertTrue(res.lastEval().accuracy() > 0.8, "accuracy " + res.lastEval().accuracy());
             assertTrue(res.losses().getLast() < res.losses().getFirst() * 0.6, "loss " + res.losses());

@@ -69,6 +69,8 @@ public final class TrainCommand implements Callable<Integer> {
     float wd;
     @Option(names = "--head-wd", description = "decoupled weight decay of the head (default 3.0, the paper's)")
     Float headWd;
+    @Option(names = "--head-bias-init", description = "classifier bias at init (default: -ln(classes - 1) for sigmoid, 0 for softmax)")
+    Float headBiasInit;
     @Option(names = "--clip", defaultValue = "1.0", description = "global gradient-norm clip, 0 for none (default: ${DEFAULT-VALUE})")
     float clip;
     @Option(names = "--loss", defaultValue = "sigmoid", description = "sigmoid or softmax cross-entropy (default: ${DEFAULT-VALUE})")
@@ -119,6 +121,11 @@ public final class TrainCommand implements Callable<Integer> {
         int size = imageSize != null ? imageSize : preset.imageSize();
         ModelConfig cfg = preset.withImage(size, train.channels()).withClasses(train.numClasses())
                 .withLoss(parseLoss(loss));
+        // Sigmoid loss: start each class at the prior 1/classes (the paper's -10 for JFT's ~30k
+        // classes is the same idea); otherwise the first steps only push all logits down.
+        float bias = headBiasInit != null ? headBiasInit
+                : cfg.loss() == LossKind.SIGMOID && cfg.classes() > 1 ? (float) -Math.log(cfg.classes() - 1) : 0f;
+        cfg = cfg.withHeadBiasInit(bias);
         int b = pick(batch, DEMO_BATCH, 256);
         long total = steps != null ? steps
                 : Math.max(1, Math.round(pick(epochs, (double) DEMO_EPOCHS, Double.NaN) * train.size() / b));
