@@ -42,6 +42,7 @@ import vit22b.train.Weights;
 public final class TrainCommand implements Callable<Integer> {
     /** The demo's recipe: see the README; every value can still be overridden by its flag. */
     static final String DEMO_MODEL = "vit-micro-fmnist";
+    static final Integer DEMO_PATCH = 7;
     static final int DEMO_EPOCHS = 3, DEMO_BATCH = 128, DEMO_WARMUP = 200;
     static final double DEMO_LR = 2e-3, DEMO_MIN_AREA = 0.6, DEMO_HEAD_WD = 0.03;
 
@@ -95,6 +96,8 @@ public final class TrainCommand implements Callable<Integer> {
     boolean skipBad;
     @Option(names = "--finetune-from", description = "start from this checkpoint or model file (new resolution and classes allowed)")
     Path finetuneFrom;
+    @Option(names = "--patch", description = "patch size (default: the preset's)")
+    Integer patch;
     @Option(names = "--image-size", description = "training resolution (default: the preset's; with --finetune-from, the new one)")
     Integer imageSize;
     @Option(names = "--log-every", defaultValue = "50", description = "metrics line every N steps (default: ${DEFAULT-VALUE})")
@@ -118,6 +121,8 @@ public final class TrainCommand implements Callable<Integer> {
         Dataset test = DataPaths.open(dataName, Split.TEST);
 
         ModelConfig preset = Presets.get(modelName);
+        Integer patchSize = pick(patch, DEMO_PATCH, null);
+        if (patchSize != null) preset = preset.withPatch(patchSize);
         int size = imageSize != null ? imageSize : preset.imageSize();
         ModelConfig cfg = preset.withImage(size, train.channels()).withClasses(train.numClasses())
                 .withLoss(parseLoss(loss));
@@ -141,7 +146,7 @@ public final class TrainCommand implements Callable<Integer> {
 
         // Everything that decides the numbers: a resumed run must be started with the same.
         Map<String, Object> recipe = new LinkedHashMap<>();
-        recipe.put("model", cfg.name()); recipe.put("data", dataName); recipe.put("train_images", train.size());
+        recipe.put("model", cfg.toString()); recipe.put("data", dataName); recipe.put("train_images", train.size());
         recipe.put("steps", total); recipe.put("batch", b); recipe.put("lr", peak);
         recipe.put("schedule", sched.toString()); recipe.put("wd", wd); recipe.put("head_wd", headDecay);
         recipe.put("clip", clip); recipe.put("loss", cfg.loss().name()); recipe.put("aug", aug.toString());
