@@ -46,8 +46,13 @@ public record Augmentation(int size, int channels, Crop crop, double minArea, do
         return new Augmentation(size, channels, Crop.CENTER, 1.0, 1.0, false);
     }
 
-    /** The model input for {@code img}; {@code rng} is only used by random steps. */
+    /** True if {@link #apply} draws from its generator (random crop or flip). */
+    public boolean isRandom() { return crop == Crop.INCEPTION || flip; }
+
+    /** The model input for {@code img}; {@code rng} may be null when {@link #isRandom()} is false. */
     public Image apply(Image img, SplittableRandom rng) {
+        if (rng == null && isRandom())
+            throw new IllegalArgumentException("a random augmentation (inception crop or flip) needs a generator");
         // Channel conversion is linear, so do it where the image is smaller.
         if (channels < img.channels()) img = Images.convert(img, channels);
         Image out;

@@ -9,6 +9,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.NoSuchElementException;
 import java.util.SplittableRandom;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -90,6 +91,7 @@ public final class BatchLoader implements AutoCloseable {
     private DataPosition consumed;                // position of the next batch handed out
     private DataPosition planned;                 // position of the next batch to submit
     private long skipped;
+    private Exception failure;                    // set once next() failed: the stream has a hole
 
     public BatchLoader(Dataset data, Augmentation aug, Options opt) {
         this.data = data;
@@ -140,6 +142,8 @@ public final class BatchLoader implements AutoCloseable {
      * skipBad), and NoSuchElementException after the last epoch.
      */
     public Batch next() throws IOException {
+        if (failure != null)
+            throw new IllegalStateException("the data loader stopped at an error and cannot continue: " + failure.getMessage(), failure);
         if (!hasNext()) throw new NoSuchElementException("the loader delivered its " + opt.epochs() + " epoch(s)");
         fill();
         Pending p = pending.removeFirst();
@@ -148,17 +152,23 @@ public final class BatchLoader implements AutoCloseable {
             b = p.batch().get();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw new IOException("interrupted while waiting for a data batch", e);
+            throw fail(new IOException("interrupted while waiting for a data batch", e));
         } catch (ExecutionException e) {
             Throwable c = e.getCause();
-            if (c instanceof IOException io) throw new IOException(io.getMessage(), io);
-            if (c instanceof RuntimeException re) throw re;
-            throw new IllegalStateException("data worker failed: " + c, c);
+            if (c instanceof IOException io) throw fail(new IOException(io.getMessage(), io));
+            if (c instanceof RuntimeException re) throw fail(re);
+            throw fail(new IllegalStateException("data worker failed: " + c, c));
         }
         consumed = p.after();
         skipped += b.skipped().size();
-        fill();   // keep workers busy while the caller computes
+        if (pool != null) fill();   // keep workers busy while the caller computes
         return b;
+    }
+
+    private <E extends Exception> E fail(E e) {
+        failure = e;
+        close();
+        return e;
     }
 
     private void fill() {
@@ -175,7 +185,7 @@ public final class BatchLoader implements AutoCloseable {
     }
 
     private Future<Batch> runInline(int epoch, int[] idx) {
-        java.util.concurrent.CompletableFuture<Batch> f = new java.util.concurrent.CompletableFuture<>();
+        CompletableFuture<Batch> f = new CompletableFuture<>();
         try {
             f.complete(build(epoch, idx));
         } catch (IOException | RuntimeException e) {

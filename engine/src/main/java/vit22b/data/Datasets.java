@@ -45,9 +45,51 @@ public final class Datasets {
     /** The first min(n, size) examples. */
     public static Dataset first(Dataset base, int n) {
         if (n <= 0) throw new IllegalArgumentException("subset size must be positive, got " + n);
-        if (n >= base.size()) return base;
-        int[] idx = new int[n];
-        Arrays.setAll(idx, i -> i);
+        return n >= base.size() ? base : range(base, 0, n);
+    }
+
+    /** Examples from (inclusive) .. to (exclusive), e.g. to hold out the end of a training set. */
+    public static Dataset range(Dataset base, int from, int to) {
+        if (from < 0 || to > base.size() || from >= to)
+            throw new IllegalArgumentException("range [" + from + ", " + to + ") is empty or outside the "
+                    + base.size() + " examples of " + base.name());
+        int[] idx = new int[to - from];
+        Arrays.setAll(idx, i -> from + i);
+        return new Subset(base, idx);
+    }
+
+    /**
+     * {@code shots} examples of every class drawn by {@code seed} (the few-shot protocol's
+     * training sets), kept in dataset order. Reads labels only.
+     */
+    public static Dataset perClass(Dataset base, int shots, long seed) {
+        if (shots <= 0) throw new IllegalArgumentException("shots per class must be positive, got " + shots);
+        int k = base.numClasses();
+        int[][] byClass = new int[k][];
+        int[] counts = new int[k];
+        for (int i = 0; i < base.size(); i++) counts[base.label(i)]++;
+        for (int c = 0; c < k; c++) {
+            if (counts[c] < shots)
+                throw new IllegalArgumentException("class " + base.classes().get(c) + " of " + base.name() + " has "
+                        + counts[c] + " examples, fewer than " + shots + " shots");
+            byClass[c] = new int[counts[c]];
+            counts[c] = 0;
+        }
+        for (int i = 0; i < base.size(); i++) {
+            int c = base.label(i);
+            byClass[c][counts[c]++] = i;
+        }
+        SplittableRandom r = new SplittableRandom(seed);
+        int[] idx = new int[k * shots];
+        for (int c = 0; c < k; c++) {
+            int[] all = byClass[c];
+            for (int i = 0; i < shots; i++) {         // partial Fisher-Yates
+                int j = i + r.nextInt(all.length - i);
+                int t = all[i]; all[i] = all[j]; all[j] = t;
+            }
+            System.arraycopy(all, 0, idx, c * shots, shots);
+        }
+        Arrays.sort(idx);
         return new Subset(base, idx);
     }
 

@@ -18,7 +18,8 @@ final class MapHead {
     // backward scratch
     private final Tensor dFeat, dg1, dh1, dz, dp, dAtt, dqh, dkh, dvh, dqLin, dLat, dkv;
 
-    MapHead(Buffers buf, ModelConfig c, int batch) {
+    /** Allocates the forward buffers, and the backward scratch when {@code training}. */
+    MapHead(Buffers buf, ModelConfig c, int batch, boolean training) {
         this.c = c;
         this.batch = batch;
         int b = batch, t = batch * c.tokens(), d = c.width(), m = c.mlp(), h = c.heads(), n = c.tokens(), hd = c.headDim();
@@ -36,18 +37,18 @@ final class MapHead {
         h1 = buf.get(b, m);
         g1 = buf.get(b, m);
         feat = buf.get(b, d);
-        dFeat = buf.get(b, d);
-        dg1 = buf.get(b, m);
-        dh1 = buf.get(b, m);
-        dz = buf.get(b, d);
-        dp = buf.get(b, d);
-        dAtt = buf.get(b, d);
-        dqh = buf.get(b, h, 1, hd);
-        dkh = buf.get(b, h, n, hd);
-        dvh = buf.get(b, h, n, hd);
-        dqLin = buf.get(b, d);
-        dLat = buf.get(b, d);
-        dkv = buf.get(t, 2 * d);
+        dFeat = training ? buf.get(b, d) : null;
+        dg1 = training ? buf.get(b, m) : null;
+        dh1 = training ? buf.get(b, m) : null;
+        dz = training ? buf.get(b, d) : null;
+        dp = training ? buf.get(b, d) : null;
+        dAtt = training ? buf.get(b, d) : null;
+        dqh = training ? buf.get(b, h, 1, hd) : null;
+        dkh = training ? buf.get(b, h, n, hd) : null;
+        dvh = training ? buf.get(b, h, n, hd) : null;
+        dqLin = training ? buf.get(b, d) : null;
+        dLat = training ? buf.get(b, d) : null;
+        dkv = training ? buf.get(t, 2 * d) : null;
     }
 
     /** feat (B, D) from the final-normed tokens xf (B*N, D). */

@@ -7,8 +7,9 @@ import vit22b.tensor.Tensor;
 
 /**
  * A ViT-22B-recipe model on one backend (DESIGN.md, "The model: exact semantics"). Parameters
- * live in one flat tensor laid out by {@link ParamLayout}, gradients in another of the same
- * layout. Activations are sized for the last batch size seen and reused; tensors returned by
+ * live in one flat tensor laid out by {@link ParamLayout}, gradients (allocated on first use)
+ * in another of the same layout. Activations are sized for the last batch size seen and
+ * reused; inference passes keep one layer's buffers only. Tensors returned by
  * {@link #forward} and {@link #features} are views into them, valid until the next call.
  * Parameters start at zero: fill them with {@link Init} or a checkpoint.
  */
@@ -16,9 +17,12 @@ public final class ViT implements AutoCloseable {
     private final Backend backend;
     private final ModelConfig config;
     private final ParamLayout layout;
-    private final Tensor params, grads;
-    private final BlockParams[] blockW, blockG;
-    private final HeadParams headW, headG;
+    private final Tensor params;
+    private final BlockParams[] blockW;
+    private final HeadParams headW;
+    private Tensor grads;
+    private BlockParams[] blockG;
+    private HeadParams headG;
     private Activations acts;
 
     public ViT(Backend backend, ModelConfig config) {
@@ -29,36 +33,42 @@ public final class ViT implements AutoCloseable {
             throw new IllegalArgumentException("model '" + config.name() + "' has " + layout.total()
                     + " parameters, more than one flat buffer of 2^31-1 floats holds; use fewer layers or shard it over a mesh");
         this.params = backend.allocate((int) layout.total());
-        this.grads = backend.allocate((int) layout.total());
         blockW = new BlockParams[config.depth()];
-        blockG = new BlockParams[config.depth()];
-        for (int i = 0; i < config.depth(); i++) {
-            blockW[i] = BlockParams.of(layout, params, i);
-            blockG[i] = BlockParams.of(layout, grads, i);
-        }
+        for (int i = 0; i < config.depth(); i++) blockW[i] = BlockParams.of(layout, params, i);
         headW = HeadParams.of(layout, params);
-        headG = HeadParams.of(layout, grads);
     }
 
     public Backend backend() { return backend; }
     public ModelConfig config() { return config; }
     public ParamLayout layout() { return layout; }
+
     /** All parameters, flat ({@link ParamLayout#view} names them). */
     public Tensor params() { return params; }
-    /** Gradients of the last {@link #forwardBackward}, in the parameters' layout. */
-    public Tensor grads() { return grads; }
+
+    /** Gradients of the last {@link #forwardBackward}, in the parameters' layout (allocated on first call). */
+    public Tensor grads() {
+        if (grads == null) {
+            grads = backend.allocate((int) layout.total());
+            blockG = new BlockParams[config.depth()];
+            for (int i = 0; i < config.depth(); i++) blockG[i] = BlockParams.of(layout, grads, i);
+            headG = HeadParams.of(layout, grads);
+        }
+        return grads;
+    }
 
     /** Logits (B, classes) of images (B, C, S, S). */
     public Tensor forward(Tensor images) {
-        requireClasses();
-        Activations a = run(images);
-        backend.linearForward(a.logits, a.head.feat, headW.headW(), headW.headB());
-        return a.logits;
+        return classify(run(images, false));
     }
 
     /** The MAP head's pooled output (B, D) before the classifier (frozen-feature evaluation). */
     public Tensor features(Tensor images) {
-        return run(images).head.feat;
+        return run(images, false).head.feat;
+    }
+
+    /** Mean loss (config's kind) of images against targets (B, classes), without backward. */
+    public double loss(Tensor images, Tensor targets) {
+        return lossOf(classify(run(images, false)), targets);
     }
 
     /**
@@ -66,13 +76,10 @@ public final class ViT implements AutoCloseable {
      * targets (B, classes) and backward. Returns the mean loss over the batch.
      */
     public double forwardBackward(Tensor images, Tensor targets) {
-        Tensor logits = forward(images);
-        Activations a = acts;
-        if (!Arrays.equals(targets.shape(), logits.shape()))
-            throw new IllegalArgumentException("targets " + targets + " do not match logits " + logits
-                    + "; give one row of " + config.classes() + " class weights per image");
-        backend.zero(grads);
-        double loss = backend.lossForwardBackward(logits, targets, a.dlogits, config.loss());
+        Tensor g = grads();
+        Activations a = run(images, true);
+        double loss = lossOf(classify(a), targets);
+        backend.zero(g);
         Tensor dFeat = a.head.dFeat();
         backend.zero(dFeat);
         backend.linearBackward(dFeat, headG.headW(), headG.headB(), a.dlogits, a.head.feat, headW.headW());
@@ -80,72 +87,92 @@ public final class ViT implements AutoCloseable {
         a.head.backward(backend, headW, headG, a.xf, a.dxf);
         int depth = config.depth();
         backend.zero(a.dx);
-        backend.normBackward(a.dx, layout.view(grads, "norm.weight"), null, a.dxf, a.x[depth],
+        backend.normBackward(a.dx, layout.view(g, "norm.weight"), null, a.dxf, a.x(depth),
                 layout.view(params, "norm.weight"), a.finalStats, config.norm() == NormKind.LAYER);
         for (int i = depth - 1; i >= 0; i--)
-            Block.backward(backend, config, a.batch, blockW[i], blockG[i], a.x[i], a.layers[i], a);
-        backend.patchEmbedBackward(layout.view(grads, "patch_embed.proj.weight"), layout.view(grads, "patch_embed.proj.bias"),
-                posEmbed(grads), a.dx, images, config.patch());
+            Block.backward(backend, config, a.batch, blockW[i], blockG[i], a.x(i), a.layer(i), a);
+        backend.patchEmbedBackward(layout.view(g, "patch_embed.proj.weight"), layout.view(g, "patch_embed.proj.bias"),
+                posEmbed(g), a.dx, images, config.patch());
         return loss;
     }
 
     /**
-     * Figure 1's statistics of the last forward pass, per block: the largest |attention logit|
-     * (after QK-norm and the 1/sqrt(hd) scale, i.e. what enters the softmax) and the mean
-     * entropy of the attention rows. Computed on the host from q and k.
+     * Figure 1's statistics of a forward pass over images, per block: the largest |attention
+     * logit| (after QK-norm and the 1/sqrt(hd) scale, i.e. what enters the softmax) and the
+     * mean entropy of the attention rows. Computed on the host from q and k.
+     */
+    public AttentionStats attentionStats(Tensor images) {
+        run(images, true);
+        return attentionStats();
+    }
+
+    /**
+     * {@link #attentionStats(Tensor)} of the last pass, free after {@link #forwardBackward}
+     * (whose activations keep every layer's q and k).
      */
     public AttentionStats attentionStats() {
-        if (acts == null) throw new IllegalStateException("attentionStats() needs a forward pass first");
+        if (acts == null || !acts.training)
+            throw new IllegalStateException("attentionStats() reads every layer's q and k of the last pass, "
+                    + "which only training passes keep; call it after forwardBackward, or use attentionStats(images)");
         int depth = config.depth();
         double[] maxLogit = new double[depth], entropy = new double[depth];
         for (int i = 0; i < depth; i++) {
-            Activations.Layer l = acts.layers[i];
-            AttentionStats.Layer s = AttentionStats.of(backend.download(l.q()), backend.download(l.k()),
-                    acts.batch * config.heads(), config.tokens(), config.headDim());
+            AttentionStats.Layer s = AttentionStats.of(backend.download(acts.layer(i).q()),
+                    backend.download(acts.layer(i).k()), acts.batch * config.heads(), config.tokens(), config.headDim());
             maxLogit[i] = s.maxAbsLogit();
             entropy[i] = s.meanEntropy();
         }
         return new AttentionStats(maxLogit, entropy);
     }
 
-    private Activations run(Tensor images) {
+    /** Forward to the MAP head's output; {@code training} keeps every layer's activations. */
+    Activations run(Tensor images, boolean training) {
         int s = config.imageSize();
         if (images.rank() != 4 || images.dim(1) != config.channels() || images.dim(2) != s || images.dim(3) != s)
             throw new IllegalArgumentException("images " + images + " do not fit model '" + config.name()
                     + "': expected (batch, " + config.channels() + ", " + s + ", " + s + ")");
         int batch = images.dim(0);
-        if (acts == null || acts.batch != batch) {
+        if (acts == null || acts.batch != batch || (training && !acts.training)) {
             if (acts != null) acts.close();
-            acts = new Activations(backend, config, batch);
+            acts = null;   // never left pointing at closed buffers if allocation fails
+            acts = new Activations(backend, config, batch, training);
         }
         Activations a = acts;
-        backend.patchEmbedForward(a.x[0], images, layout.view(params, "patch_embed.proj.weight"),
+        backend.patchEmbedForward(a.x(0), images, layout.view(params, "patch_embed.proj.weight"),
                 layout.view(params, "patch_embed.proj.bias"), posEmbed(params), config.patch());
         for (int i = 0; i < config.depth(); i++)
-            Block.forward(backend, config, batch, blockW[i], a.x[i], a.x[i + 1], a.layers[i]);
-        backend.normForward(a.xf, a.finalStats, a.x[config.depth()], layout.view(params, "norm.weight"), null,
+            Block.forward(backend, config, batch, blockW[i], a.x(i), a.x(i + 1), a.layer(i));
+        backend.normForward(a.xf, a.finalStats, a.x(config.depth()), layout.view(params, "norm.weight"), null,
                 config.norm() == NormKind.LAYER, ModelConfig.EPS);
         a.head.forward(backend, headW, a.xf);
         return a;
     }
 
-    /** Package-private for tests: the activations of the last pass. */
-    Activations activations() { return acts; }
-
-    private Tensor posEmbed(Tensor flat) {
-        return layout.view(flat, "pos_embed").reshape(config.tokens(), config.width());
-    }
-
-    private void requireClasses() {
+    private Tensor classify(Activations a) {
         if (config.classes() == 0)
             throw new IllegalArgumentException("model '" + config.name() + "' has no classifier (0 classes); "
                     + "use features() or give the model a number of classes");
+        backend.linearForward(a.logits, a.head.feat, headW.headW(), headW.headB());
+        return a.logits;
+    }
+
+    /** The loss of the logits; leaves d(loss)/d(logits) in the activations. */
+    private double lossOf(Tensor logits, Tensor targets) {
+        if (!Arrays.equals(targets.shape(), logits.shape()))
+            throw new IllegalArgumentException("targets " + targets + " do not match logits " + logits
+                    + "; give one row of " + config.classes() + " class weights per image");
+        return backend.lossForwardBackward(logits, targets, acts.dlogits, config.loss());
+    }
+
+    private Tensor posEmbed(Tensor flat) {
+        return layout.view(flat, "pos_embed").reshape(config.tokens(), config.width());
     }
 
     @Override public void close() {
         if (acts != null) acts.close();
         acts = null;
         backend.free(params);
-        backend.free(grads);
+        if (grads != null) backend.free(grads);
+        grads = null;
     }
 }

@@ -209,6 +209,19 @@ class DatasetsTest {
         assertEquals(12, srcA.size());
         assertNotEquals(srcA, srcC);
         assertSame(base, Datasets.first(base, 100));
+        Dataset tail = Datasets.range(base, 45, 50);
+        assertEquals(5, tail.size());
+        assertEquals(base.source(47), tail.source(2));
+        Dataset shots = Datasets.perClass(base, 3, 1);
+        assertEquals(15, shots.size());
+        int[] perClass = new int[5];
+        for (int i = 0; i < 15; i++) perClass[shots.label(i)]++;
+        assertArrayEquals(new int[] {3, 3, 3, 3, 3}, perClass);
+        Dataset other = Datasets.perClass(base, 3, 2);
+        List<String> s1 = new java.util.ArrayList<>(), s2 = new java.util.ArrayList<>();
+        for (int i = 0; i < 15; i++) { s1.add(shots.source(i)); s2.add(other.source(i)); }
+        assertNotEquals(s1, s2);
+        assertThrows(IllegalArgumentException.class, () -> Datasets.perClass(base, 11, 1));   // 10 per class
         assertThrows(IllegalArgumentException.class, () -> Datasets.subset(base, new int[] {50}));
     }
 }

@@ -76,6 +76,16 @@ class ImagesTest {
         }
     }
 
+    @Test void sixteenBitGrayScalesByItsDepth() throws IOException {
+        BufferedImage g = new BufferedImage(3, 2, BufferedImage.TYPE_USHORT_GRAY);
+        int[] v = {0, 65535, 1000, 30000, 50000, 12345};
+        for (int i = 0; i < 6; i++) g.getRaster().setSample(i % 3, i / 3, 0, v[i]);
+        Path file = dir.resolve("g16.png");
+        ImageIO.write(g, "png", file.toFile());
+        Image img = Images.read(file, 1);
+        for (int i = 0; i < 6; i++) assertEquals(v[i] / 65535.0 * 2 - 1, img.at(0, i / 3, i % 3), 1e-6);
+    }
+
     @Test void jpegDecodesCloseToSource() throws IOException {
         int[][][] px = new int[3][16][16];
         for (int c = 0; c < 3; c++) for (int y = 0; y < 16; y++) for (int x = 0; x < 16; x++)

@@ -23,7 +23,9 @@ class InitTest {
         try (CpuBackend be = new CpuBackend()) {
             Tensor p = be.allocate((int) l.total());
             Init.init(be, l, p, seed);
-            return be.download(p);
+            float[] out = be.download(p);
+            be.free(p);
+            return out;
         }
     }
 

@@ -61,6 +61,9 @@ class AdamWTest {
                     dRef[i] = p[i] - p0[i];
                 }
                 Check.assertClose("update", dGot, dRef, 1e-4);
+            } finally {
+                be.free(params);
+                be.free(grads);
             }
         }
     }

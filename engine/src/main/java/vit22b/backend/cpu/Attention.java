@@ -3,14 +3,27 @@ package vit22b.backend.cpu;
 import static vit22b.backend.cpu.CpuBackend.seg;
 import static vit22b.tensor.HostStorage.F32;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+
+import org.bytedeco.openblas.global.openblas;
 
 import vit22b.tensor.Tensor;
 
 /**
- * Softmax attention without mask, one (batch, head) pair per work item, parallel over the
- * pairs. Each pair's q, k, v are copied into per-chunk arrays (a few KB), worked on there.
- * The backward recomputes the probabilities from q, k and the saved log-sum-exp.
+ * Softmax attention without mask, one (batch, head) pair at a time: its products are
+ * sgemm calls straight on the tensors (QK^T, PV; in the backward dO V^T, P^T dO, dS K,
+ * dS^T Q, accumulating with beta = 1), the softmax in Vector API lanes on a per-chunk
+ * scratch of Nq x Nk scores. For N = 49, hd = 64 this ran about 1.5-2x faster than
+ * vectorised Java loops over L1-resident copies. The backward recomputes the probabilities
+ * from q, k and the saved log-sum-exp.
+ *
+ * <p>Pairs run in parallel on Java threads only while one pair's GEMMs are below OpenBLAS's
+ * own threading cutoff (m n k <= 65536 x GEMM_MULTITHREAD_THRESHOLD), so OpenBLAS runs them
+ * single-threaded; bigger pairs run one after another, each GEMM on all cores.
  */
 final class Attention {
     private Attention() {}
@@ -34,40 +47,37 @@ final class Attention {
         long outRow(int bb, int i, int hh) { return ((long) bb * nq + i) * stride + (long) hh * hd; }
     }
 
+    /** The largest m n k that OpenBLAS still runs on one thread. */
+    private static final double SINGLE_THREAD_MNK = 65536.0 * openblas.OPENBLAS_GEMM_MULTITHREAD_THRESHOLD;
+
+    /** Chunks over the (batch, head) pairs: all cores if each pair's GEMMs stay single-threaded, else one. */
+    private static int chunks(Dims s, long costPerPair) {
+        double mnk = (double) Math.max(s.nq, s.nk) * Math.max(s.nq, s.nk) * s.hd;
+        return mnk <= SINGLE_THREAD_MNK ? Parallel.chunks(s.b * s.h, costPerPair) : 1;
+    }
+
     static void forward(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v) {
         Dims s = Dims.of(out, lse, q, k, v, "attention");
         MemorySegment o = seg(out), l = seg(lse), qs = seg(q), ks = seg(k), vs = seg(v);
         float scale = (float) (1 / Math.sqrt(s.hd));
-        Parallel.range(s.b * s.h, 4L * s.nq * s.nk * s.hd, (ch, from, to) -> {
-            float[] qa = new float[s.nq * s.hd], ka = new float[s.nk * s.hd], va = new float[s.nk * s.hd];
-            float[] p = new float[s.nk], acc = new float[s.hd];
-            for (int bh = from; bh < to; bh++) {
-                MemorySegment.copy(qs, F32, (long) bh * qa.length * Float.BYTES, qa, 0, qa.length);
-                MemorySegment.copy(ks, F32, (long) bh * ka.length * Float.BYTES, ka, 0, ka.length);
-                MemorySegment.copy(vs, F32, (long) bh * va.length * Float.BYTES, va, 0, va.length);
-                for (int i = 0; i < s.nq; i++) {
-                    float max = Float.NEGATIVE_INFINITY;
-                    for (int j = 0; j < s.nk; j++) {
-                        p[j] = scale * dot(qa, i * s.hd, ka, j * s.hd, s.hd);
-                        max = Math.max(max, p[j]);
-                    }
-                    float sum = 0;
-                    for (int j = 0; j < s.nk; j++) {
-                        p[j] = (float) Math.exp(p[j] - max);
-                        sum += p[j];
-                    }
-                    float inv = 1 / sum;
-                    java.util.Arrays.fill(acc, 0f);
-                    for (int j = 0; j < s.nk; j++) axpy(p[j] * inv, va, j * s.hd, acc, 0, s.hd);
-                    MemorySegment.copy(acc, 0, o, F32, s.outRow(bh / s.h, i, bh % s.h) * Float.BYTES, s.hd);
-                    l.setAtIndex(F32, (long) bh * s.nq + i, max + (float) Math.log(sum));
+        int pairs = s.b * s.h;
+        Parallel.run(pairs, chunks(s, 4L * s.nq * s.nk * s.hd), (ch, from, to) -> {
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment p = arena.allocate((long) s.nq * s.nk * Float.BYTES, 64);
+                for (int bh = from; bh < to; bh++) {
+                    Blas.sgemm(false, true, s.nq, s.nk, s.hd, scale, qs, (long) bh * s.nq * s.hd, s.hd,
+                            ks, (long) bh * s.nk * s.hd, s.hd, 0f, p, 0, s.nk);
+                    for (int i = 0; i < s.nq; i++)
+                        l.setAtIndex(F32, (long) bh * s.nq + i, softmaxRow(p, (long) i * s.nk, s.nk));
+                    Blas.sgemm(false, false, s.nq, s.hd, s.nk, 1f, p, 0, s.nk, vs, (long) bh * s.nk * s.hd, s.hd,
+                            0f, o, s.outRow(bh / s.h, 0, bh % s.h), s.stride);
                 }
             }
         });
     }
 
     /**
-     * dv += P^T dO; dP = dO V^T; dS = P (dP - rowsum(dO * O)); dq += scale dS K; dk += scale dS^T Q.
+     * dv += P^T dO; dP = dO V^T; dS = P (dP - rowsum(dO * O)) scale; dq += dS K; dk += dS^T Q.
      */
     static void backward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor out, Tensor lse,
                          Tensor q, Tensor k, Tensor v) {
@@ -79,51 +89,76 @@ final class Attention {
         MemorySegment g = seg(dout), o = seg(out), l = seg(lse), qs = seg(q), ks = seg(k), vs = seg(v),
                 gq = seg(dq), gk = seg(dk), gv = seg(dv);
         float scale = (float) (1 / Math.sqrt(s.hd));
-        Parallel.range(s.b * s.h, 10L * s.nq * s.nk * s.hd, (ch, from, to) -> {
-            int nqd = s.nq * s.hd, nkd = s.nk * s.hd;
-            float[] qa = new float[nqd], ka = new float[nkd], va = new float[nkd];
-            float[] dqa = new float[nqd], dka = new float[nkd], dva = new float[nkd];
-            float[] go = new float[s.hd], oo = new float[s.hd], p = new float[s.nk];
-            for (int bh = from; bh < to; bh++) {
-                int bb = bh / s.h, hh = bh % s.h;
-                MemorySegment.copy(qs, F32, (long) bh * nqd * Float.BYTES, qa, 0, nqd);
-                MemorySegment.copy(ks, F32, (long) bh * nkd * Float.BYTES, ka, 0, nkd);
-                MemorySegment.copy(vs, F32, (long) bh * nkd * Float.BYTES, va, 0, nkd);
-                java.util.Arrays.fill(dqa, 0f);
-                java.util.Arrays.fill(dka, 0f);
-                java.util.Arrays.fill(dva, 0f);
-                for (int i = 0; i < s.nq; i++) {
-                    MemorySegment.copy(g, F32, s.outRow(bb, i, hh) * Float.BYTES, go, 0, s.hd);
-                    MemorySegment.copy(o, F32, s.outRow(bb, i, hh) * Float.BYTES, oo, 0, s.hd);
-                    float li = l.getAtIndex(F32, (long) bh * s.nq + i);
-                    float di = dot(go, 0, oo, 0, s.hd);
-                    for (int j = 0; j < s.nk; j++) {
-                        p[j] = (float) Math.exp(scale * dot(qa, i * s.hd, ka, j * s.hd, s.hd) - li);
-                        axpy(p[j], go, 0, dva, j * s.hd, s.hd);
-                        float ds = p[j] * (dot(go, 0, va, j * s.hd, s.hd) - di) * scale;
-                        axpy(ds, ka, j * s.hd, dqa, i * s.hd, s.hd);
-                        axpy(ds, qa, i * s.hd, dka, j * s.hd, s.hd);
+        int pairs = s.b * s.h;
+        Parallel.run(pairs, chunks(s, 10L * s.nq * s.nk * s.hd), (ch, from, to) -> {
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment p = arena.allocate((long) s.nq * s.nk * Float.BYTES, 64);
+                MemorySegment dp = arena.allocate((long) s.nq * s.nk * Float.BYTES, 64);
+                for (int bh = from; bh < to; bh++) {
+                    int bb = bh / s.h, hh = bh % s.h;
+                    long qo = (long) bh * s.nq * s.hd, ko = (long) bh * s.nk * s.hd, go = s.outRow(bb, 0, hh);
+                    Blas.sgemm(false, true, s.nq, s.nk, s.hd, scale, qs, qo, s.hd, ks, ko, s.hd, 0f, p, 0, s.nk);
+                    Blas.sgemm(false, true, s.nq, s.nk, s.hd, 1f, g, go, s.stride, vs, ko, s.hd, 0f, dp, 0, s.nk);
+                    for (int i = 0; i < s.nq; i++) {
+                        long row = s.outRow(bb, i, hh);
+                        float di = dot(g, row, o, row, s.hd);
+                        probabilitiesAndScores(p, dp, (long) i * s.nk, s.nk, l.getAtIndex(F32, (long) bh * s.nq + i), di, scale);
                     }
+                    Blas.sgemm(true, false, s.nk, s.hd, s.nq, 1f, p, 0, s.nk, g, go, s.stride, 1f, gv, ko, s.hd);
+                    Blas.sgemm(false, false, s.nq, s.hd, s.nk, 1f, dp, 0, s.nk, ks, ko, s.hd, 1f, gq, qo, s.hd);
+                    Blas.sgemm(true, false, s.nk, s.hd, s.nq, 1f, dp, 0, s.nk, qs, qo, s.hd, 1f, gk, ko, s.hd);
                 }
-                addInto(gq, (long) bh * nqd, dqa);
-                addInto(gk, (long) bh * nkd, dka);
-                addInto(gv, (long) bh * nkd, dva);
             }
         });
     }
 
-    static float dot(float[] a, int ao, float[] b, int bo, int n) {
-        float s = 0;
-        for (int e = 0; e < n; e++) s += a[ao + e] * b[bo + e];
-        return s;
+    /** Softmax of the n scores at p[off] in place; returns their log-sum-exp. */
+    private static float softmaxRow(MemorySegment p, long off, int n) {
+        int vEnd = Vec.S.loopBound(n);
+        FloatVector mv = FloatVector.broadcast(Vec.S, Float.NEGATIVE_INFINITY);
+        for (int j = 0; j < vEnd; j += Vec.L) mv = mv.max(Vec.load(p, off + j));
+        float max = mv.reduceLanes(VectorOperators.MAX);
+        for (int j = vEnd; j < n; j++) max = Math.max(max, p.getAtIndex(F32, off + j));
+        FloatVector sv = FloatVector.zero(Vec.S);
+        for (int j = 0; j < vEnd; j += Vec.L) {
+            FloatVector e = Vec.load(p, off + j).sub(max).lanewise(VectorOperators.EXP);
+            Vec.store(e, p, off + j);
+            sv = sv.add(e);
+        }
+        float sum = sv.reduceLanes(VectorOperators.ADD);
+        for (int j = vEnd; j < n; j++) {
+            float e = (float) Math.exp(p.getAtIndex(F32, off + j) - max);
+            p.setAtIndex(F32, off + j, e);
+            sum += e;
+        }
+        float inv = 1 / sum;
+        for (int j = 0; j < vEnd; j += Vec.L) Vec.store(Vec.load(p, off + j).mul(inv), p, off + j);
+        for (int j = vEnd; j < n; j++) p.setAtIndex(F32, off + j, p.getAtIndex(F32, off + j) * inv);
+        return max + (float) Math.log(sum);
     }
 
-    /** y[yo..] += alpha x[xo..]. */
-    static void axpy(float alpha, float[] x, int xo, float[] y, int yo, int n) {
-        for (int e = 0; e < n; e++) y[yo + e] += alpha * x[xo + e];
+    /** In place on one row: p = exp(scaled score - lse); dp becomes dS = p (dp - di) scale. */
+    private static void probabilitiesAndScores(MemorySegment p, MemorySegment dp, long off, int n, float lse,
+                                               float di, float scale) {
+        int j = 0;
+        for (int vEnd = Vec.S.loopBound(n); j < vEnd; j += Vec.L) {
+            FloatVector pv = Vec.load(p, off + j).sub(lse).lanewise(VectorOperators.EXP);
+            Vec.store(pv, p, off + j);
+            Vec.store(pv.mul(Vec.load(dp, off + j).sub(di)).mul(scale), dp, off + j);
+        }
+        for (; j < n; j++) {
+            float pv = (float) Math.exp(p.getAtIndex(F32, off + j) - lse);
+            p.setAtIndex(F32, off + j, pv);
+            dp.setAtIndex(F32, off + j, pv * (dp.getAtIndex(F32, off + j) - di) * scale);
+        }
     }
 
-    private static void addInto(MemorySegment dst, long off, float[] src) {
-        for (int e = 0; e < src.length; e++) dst.setAtIndex(F32, off + e, dst.getAtIndex(F32, off + e) + src[e]);
+    private static float dot(MemorySegment a, long ao, MemorySegment b, long bo, int n) {
+        FloatVector acc = FloatVector.zero(Vec.S);
+        int e = 0;
+        for (int end = Vec.S.loopBound(n); e < end; e += Vec.L) acc = Vec.load(a, ao + e).fma(Vec.load(b, bo + e), acc);
+        float sum = acc.reduceLanes(VectorOperators.ADD);
+        for (; e < n; e++) sum += a.getAtIndex(F32, ao + e) * b.getAtIndex(F32, bo + e);
+        return sum;
     }
 }

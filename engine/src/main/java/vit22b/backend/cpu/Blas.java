@@ -3,6 +3,7 @@ package vit22b.backend.cpu;
 import java.lang.foreign.MemorySegment;
 
 import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.Loader;
 import org.bytedeco.openblas.global.openblas;
 
 /**
@@ -14,7 +15,7 @@ final class Blas {
     private Blas() {}
 
     static {
-        openblas.blas_get_num_threads(); // loads the natives once, up front
+        Loader.load(openblas.class); // the natives, once, up front
     }
 
     /** A JavaCPP pointer aimed at an existing native address; owns nothing. */

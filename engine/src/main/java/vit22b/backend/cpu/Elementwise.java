@@ -5,18 +5,29 @@ import static vit22b.tensor.HostStorage.F32;
 
 import java.lang.foreign.MemorySegment;
 
+import jdk.incubator.vector.DoubleVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
 import vit22b.tensor.Tensor;
 
 /** Element-wise and layout ops: add, scale, sum of squares, row broadcast and sum, head reshuffles. */
 final class Elementwise {
     private Elementwise() {}
 
+    /** Doubles in vectors as wide as {@link Vec#S}: half its lanes. */
+    private static final VectorSpecies<Double> WIDE = VectorSpecies.of(double.class, Vec.S.vectorShape());
+
     /** dst += src. */
     static void add(Tensor dst, Tensor src) {
         Args.size(src, dst.size(), "add: src");
         MemorySegment d = seg(dst), s = seg(src);
         Parallel.range(Math.toIntExact(dst.size()), 1, (c, from, to) -> {
-            for (int i = from; i < to; i++) d.setAtIndex(F32, i, d.getAtIndex(F32, i) + s.getAtIndex(F32, i));
+            int i = from;
+            for (int end = from + Vec.S.loopBound(to - from); i < end; i += Vec.L)
+                Vec.store(Vec.load(d, i).add(Vec.load(s, i)), d, i);
+            for (; i < to; i++) d.setAtIndex(F32, i, d.getAtIndex(F32, i) + s.getAtIndex(F32, i));
         });
     }
 
@@ -24,19 +35,29 @@ final class Elementwise {
     static void scale(Tensor t, float s) {
         MemorySegment d = seg(t);
         Parallel.range(Math.toIntExact(t.size()), 1, (c, from, to) -> {
-            for (int i = from; i < to; i++) d.setAtIndex(F32, i, d.getAtIndex(F32, i) * s);
+            int i = from;
+            for (int end = from + Vec.S.loopBound(to - from); i < end; i += Vec.L) Vec.store(Vec.load(d, i).mul(s), d, i);
+            for (; i < to; i++) d.setAtIndex(F32, i, d.getAtIndex(F32, i) * s);
         });
     }
 
-    /** Sum of squares, accumulated in double (per chunk, then summed in chunk order). */
+    /** Sum of squares in double lanes (floats widened before squaring); chunks summed in order. */
     static double sumSquares(Tensor t) {
         MemorySegment d = seg(t);
         int n = Math.toIntExact(t.size());
         int chunks = Parallel.chunks(n, 2);
         double[] part = new double[chunks];
         Parallel.run(n, chunks, (c, from, to) -> {
-            double acc = 0;
-            for (int i = from; i < to; i++) {
+            DoubleVector lanes = DoubleVector.zero(WIDE);
+            int i = from;
+            for (int end = from + Vec.S.loopBound(to - from); i < end; i += Vec.L) {
+                FloatVector x = Vec.load(d, i);
+                DoubleVector lo = (DoubleVector) x.convertShape(VectorOperators.F2D, WIDE, 0);
+                DoubleVector hi = (DoubleVector) x.convertShape(VectorOperators.F2D, WIDE, 1);
+                lanes = lo.fma(lo, hi.fma(hi, lanes));
+            }
+            double acc = lanes.reduceLanes(VectorOperators.ADD);
+            for (; i < to; i++) {
                 double x = d.getAtIndex(F32, i);
                 acc += x * x;
             }
@@ -64,23 +85,35 @@ final class Elementwise {
 
     /**
      * dst[j] += sum over rows r of src[off + r * stride + j], j < w. Parallel over column
-     * blocks so that every sum keeps one summation order.
+     * blocks so that every sum keeps one summation order; float lanes flushed to double
+     * every {@link Norms#FLUSH} rows.
      */
     static void addColumnSums(MemorySegment dst, MemorySegment src, long off, int rows, int w, int stride) {
-        final int block = 64;
+        final int block = 4 * Vec.L;
         int blocks = (w + block - 1) / block;
         Parallel.range(blocks, (long) rows * block, (c, from, to) -> {
-            float[] acc = new float[block];
+            float[] part = new float[block];
+            double[] acc = new double[block];
             for (int bl = from; bl < to; bl++) {
-                int j0 = bl * block, n = Math.min(block, w - j0);
-                java.util.Arrays.fill(acc, 0f);
+                int j0 = bl * block, n = Math.min(block, w - j0), vn = Vec.S.loopBound(n);
+                java.util.Arrays.fill(acc, 0);
                 for (int r = 0; r < rows; r++) {
                     long base = off + (long) r * stride + j0;
-                    for (int j = 0; j < n; j++) acc[j] += src.getAtIndex(F32, base + j);
+                    for (int j = 0; j < vn; j += Vec.L)
+                        Vec.load(src, base + j).add(FloatVector.fromArray(Vec.S, part, j)).intoArray(part, j);
+                    for (int j = vn; j < n; j++) part[j] += src.getAtIndex(F32, base + j);
+                    if ((r + 1) % Norms.FLUSH == 0 || r == rows - 1) Norms.flush(part, acc);
                 }
-                for (int j = 0; j < n; j++) dst.setAtIndex(F32, j0 + j, dst.getAtIndex(F32, j0 + j) + acc[j]);
+                for (int j = 0; j < n; j++) dst.setAtIndex(F32, j0 + j, (float) (dst.getAtIndex(F32, j0 + j) + acc[j]));
             }
         });
+    }
+
+    /** out[oo..oo+n) = a[ao..ao+n) + b[0..n). */
+    static void addRow(MemorySegment out, long oo, MemorySegment a, long ao, MemorySegment b, int n) {
+        int j = 0;
+        for (int end = Vec.S.loopBound(n); j < end; j += Vec.L) Vec.store(Vec.load(a, ao + j).add(Vec.load(b, j)), out, oo + j);
+        for (; j < n; j++) out.setAtIndex(F32, oo + j, a.getAtIndex(F32, ao + j) + b.getAtIndex(F32, j));
     }
 
     /** dst (B, H, N, hd) = head-major copy of columns [col, col + H*hd) of src (B*N, W). */
@@ -107,7 +140,10 @@ final class Elementwise {
                 int b = bh / heads, h = bh % heads;
                 for (int i = 0; i < l.n; i++) {
                     long di = (long) (b * l.n + i) * l.w + col + (long) h * l.hd, si = ((long) bh * l.n + i) * l.hd;
-                    for (int e = 0; e < l.hd; e++) d.setAtIndex(F32, di + e, d.getAtIndex(F32, di + e) + s.getAtIndex(F32, si + e));
+                    int e = 0;
+                    for (int end = Vec.S.loopBound(l.hd); e < end; e += Vec.L)
+                        Vec.store(Vec.load(d, di + e).add(Vec.load(s, si + e)), d, di + e);
+                    for (; e < l.hd; e++) d.setAtIndex(F32, di + e, d.getAtIndex(F32, di + e) + s.getAtIndex(F32, si + e));
                 }
             }
         });

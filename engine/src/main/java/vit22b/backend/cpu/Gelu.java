@@ -5,10 +5,13 @@ import static vit22b.tensor.HostStorage.F32;
 
 import java.lang.foreign.MemorySegment;
 
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+
 import vit22b.model.GeluKind;
 import vit22b.tensor.Tensor;
 
-/** GELU, tanh approximation or exact (erf), forward and backward. */
+/** GELU, tanh approximation or exact (erf), forward and backward; Vector API lanes, scalar tails. */
 final class Gelu {
     private Gelu() {}
 
@@ -35,7 +38,13 @@ final class Gelu {
     /** out[oo + j] = gelu(in[io + j] + bias[j]) for j < n; bias nullable. */
     static void rowForward(MemorySegment in, long io, MemorySegment bias, int n, GeluKind kind,
                            MemorySegment out, long oo) {
-        for (int j = 0; j < n; j++) {
+        int j = 0;
+        for (int end = Vec.S.loopBound(n); j < end; j += Vec.L) {
+            FloatVector x = Vec.load(in, io + j);
+            if (bias != null) x = x.add(Vec.load(bias, j));
+            Vec.store(kind == GeluKind.TANH ? tanhValue(x) : exactValue(x), out, oo + j);
+        }
+        for (; j < n; j++) {
             float x = in.getAtIndex(F32, io + j);
             if (bias != null) x += bias.getAtIndex(F32, j);
             out.setAtIndex(F32, oo + j, value(x, kind));
@@ -45,13 +54,67 @@ final class Gelu {
     /** din[dio + j] (= or +=) dout[go + j] * gelu'(in[io + j] + bias[j]); bias nullable. */
     static void rowBackward(MemorySegment dout, long go, MemorySegment in, long io, MemorySegment bias, int n,
                             GeluKind kind, MemorySegment din, long dio, boolean accumulate) {
-        for (int j = 0; j < n; j++) {
+        int j = 0;
+        for (int end = Vec.S.loopBound(n); j < end; j += Vec.L) {
+            FloatVector x = Vec.load(in, io + j);
+            if (bias != null) x = x.add(Vec.load(bias, j));
+            FloatVector v = Vec.load(dout, go + j).mul(kind == GeluKind.TANH ? tanhGrad(x) : exactGrad(x));
+            if (accumulate) v = v.add(Vec.load(din, dio + j));
+            Vec.store(v, din, dio + j);
+        }
+        for (; j < n; j++) {
             float x = in.getAtIndex(F32, io + j);
             if (bias != null) x += bias.getAtIndex(F32, j);
             float v = dout.getAtIndex(F32, go + j) * grad(x, kind);
             if (accumulate) v += din.getAtIndex(F32, dio + j);
             din.setAtIndex(F32, dio + j, v);
         }
+    }
+
+    private static final float K0 = (float) SQRT_2_OVER_PI, KC = (float) C, K1 = (float) (SQRT_2_OVER_PI * C);
+
+    /**
+     * e^{-2u}, u = sqrt(2/pi) (x + C x^3), so that 0.5 (1 + tanh u) = 1 / (1 + e^{-2u}) without
+     * the cancellation of 1 + tanh u in the left tail; capped where the GELU is 0 anyway.
+     */
+    private static FloatVector expMinus2u(FloatVector x) {
+        return x.mul(x).mul(-2 * K1).sub(2 * K0).mul(x).min(80f).lanewise(VectorOperators.EXP);
+    }
+
+    private static FloatVector tanhValue(FloatVector x) {
+        return x.div(expMinus2u(x).add(1f));
+    }
+
+    /** s + 2 x s (1 - s) sqrt(2/pi) (1 + 3 C x^2), s = 1 / (1 + e) and 1 - s = e s, e = e^{-2u}. */
+    private static FloatVector tanhGrad(FloatVector x) {
+        FloatVector e = expMinus2u(x);
+        FloatVector s = FloatVector.broadcast(Vec.S, 1f).div(e.add(1f));
+        return s.add(x.mul(2 * K0).mul(s).mul(e.mul(s)).mul(x.mul(x).mul(3 * KC).add(1f)));
+    }
+
+    private static FloatVector exactValue(FloatVector x) { return x.mul(cdf(x)); }
+
+    private static FloatVector exactGrad(FloatVector x) {
+        FloatVector pdf = x.mul(x).mul(-0.5f).lanewise(VectorOperators.EXP).mul((float) INV_SQRT_2PI);
+        return cdf(x).add(x.mul(pdf));
+    }
+
+    /** Phi(x) = erfc(-x / sqrt 2) / 2 with the erfc of {@link #erfc}, in float lanes. */
+    private static FloatVector cdf(FloatVector x) {
+        FloatVector z = x.abs().mul((float) INV_SQRT_2);
+        FloatVector t = z.mul(0.5f).add(1f);
+        t = FloatVector.broadcast(Vec.S, 1f).div(t);
+        FloatVector p = t.mul(0.17087277f).add(-0.82215223f);
+        p = p.mul(t).add(1.48851587f);
+        p = p.mul(t).add(-1.13520398f);
+        p = p.mul(t).add(0.27886807f);
+        p = p.mul(t).add(-0.18628806f);
+        p = p.mul(t).add(0.09678418f);
+        p = p.mul(t).add(0.37409196f);
+        p = p.mul(t).add(1.00002368f);
+        p = p.mul(t).add(-1.26551223f);
+        FloatVector half = t.mul(z.mul(z).neg().add(p).lanewise(VectorOperators.EXP)).mul(0.5f); // erfc(|x|/sqrt2)/2
+        return half.neg().add(1f).blend(half, x.compare(VectorOperators.LT, 0f));
     }
 
     static float value(float x, GeluKind kind) {

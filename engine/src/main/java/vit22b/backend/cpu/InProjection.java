@@ -87,8 +87,10 @@ final class InProjection {
                 st = seg(qkStats), gq = seg(dq), gk = seg(dk), gv = seg(dv);
         int chunks = Parallel.chunks(s.t, 40L * s.r);
         double[][] dqs = new double[chunks][s.hd], dks = new double[chunks][s.hd];
+        int perFlush = Math.max(1, Norms.FLUSH / s.h);
         // dpre is scratch: every element is written (not accumulated) here.
         Parallel.run(s.t, chunks, (ch, from, to) -> {
+            float[] fq = new float[s.hd], fk = new float[s.hd];
             for (int tok = from; tok < to; tok++) {
                 int b = tok / s.n, i = tok % s.n;
                 long row = (long) tok * s.r;
@@ -96,11 +98,15 @@ final class InProjection {
                 for (int hh = 0; hh < s.h; hh++) {
                     long col = (long) hh * s.hd, hq = s.head(b, i, hh);
                     Norms.rowBackward(gq, hq, p, row + s.m + col, s.hd, qs, st, s.stat(0, b, i, hh), centered,
-                            dp, row + s.m + col, false, dqs[ch], null);
+                            dp, row + s.m + col, false, fq, null);
                     Norms.rowBackward(gk, hq, p, row + s.m + s.d + col, s.hd, ks, st, s.stat(1, b, i, hh), centered,
-                            dp, row + s.m + s.d + col, false, dks[ch], null);
+                            dp, row + s.m + s.d + col, false, fk, null);
                     MemorySegment.copy(gv, hq * Float.BYTES, dp, (row + s.m + 2L * s.d + col) * Float.BYTES,
                             (long) s.hd * Float.BYTES);
+                }
+                if ((tok - from + 1) % perFlush == 0 || tok == to - 1) { // float partials into double
+                    Norms.flush(fq, dqs[ch]);
+                    Norms.flush(fk, dks[ch]);
                 }
             }
         });

@@ -1,7 +1,6 @@
 package vit22b.backend.cpu;
 
 import static vit22b.backend.cpu.CpuBackend.seg;
-import static vit22b.tensor.HostStorage.F32;
 
 import java.lang.foreign.MemorySegment;
 
@@ -21,11 +20,7 @@ final class OutProjection {
         MemorySegment o = seg(out), xs = seg(x), b = seg(bOut);
         // out = x + b first (x may be out itself), then the GEMM accumulates onto it.
         Parallel.range(t, d, (c, from, to) -> {
-            for (int r = from; r < to; r++)
-                for (int j = 0; j < d; j++) {
-                    long i = (long) r * d + j;
-                    o.setAtIndex(F32, i, xs.getAtIndex(F32, i) + b.getAtIndex(F32, j));
-                }
+            for (int r = from; r < to; r++) Elementwise.addRow(o, (long) r * d, xs, (long) r * d, b, d);
         });
         Blas.sgemm(false, true, t, d, dm, 1f, seg(ag), 0, dm, seg(wOut), 0, dm, 1f, o, 0, d);
     }

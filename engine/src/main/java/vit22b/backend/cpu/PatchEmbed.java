@@ -1,7 +1,6 @@
 package vit22b.backend.cpu;
 
 import static vit22b.backend.cpu.CpuBackend.seg;
-import static vit22b.tensor.HostStorage.F32;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -38,8 +37,7 @@ final class PatchEmbed {
         MemorySegment o = seg(out), ps = seg(pos), bs = seg(b);
         Parallel.range(s.b * s.n, s.d, (ch, from, to) -> {
             for (int row = from; row < to; row++) {
-                long po = (long) (row % s.n) * s.d, oo = (long) row * s.d;
-                for (int j = 0; j < s.d; j++) o.setAtIndex(F32, oo + j, ps.getAtIndex(F32, po + j) + bs.getAtIndex(F32, j));
+                Elementwise.addRow(o, (long) row * s.d, ps, (long) (row % s.n) * s.d, bs, s.d);
             }
         });
         try (Arena arena = Arena.ofShared()) {

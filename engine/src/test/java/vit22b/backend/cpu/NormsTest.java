@@ -54,9 +54,9 @@ class NormsTest extends OpTest {
     }
 
     @ParameterizedTest
-    @CsvSource({"16, false, false", "16, true, false", "16, true, true", "64, false, true", "64, true, false"})
-    void backwardMatchesFiniteDifferences(int w, boolean centered, boolean withBias) {
-        int rows = 3;
+    @CsvSource({"3, 16, false, false", "3, 16, true, false", "3, 16, true, true", "3, 64, false, true",
+            "3, 64, true, false", "100, 64, true, true"}) // 100 rows: several threads and partial flushes
+    void backwardMatchesFiniteDifferences(int rows, int w, boolean centered, boolean withBias) {
         Tensor x = t(offset(randn(rows * w, 1), 0.7f), rows, w), scale = rand(1, w), bias = withBias ? rand(1, w) : null;
         Tensor out = rand(1, rows, w), stats = rand(1, rows, 2), dout = rand(1, rows, w);
         be.normForward(out, stats, x, scale, bias, centered, EPS);
