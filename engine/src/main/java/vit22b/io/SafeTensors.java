@@ -12,6 +12,7 @@ import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
@@ -72,6 +73,8 @@ public final class SafeTensors {
                 if (size < 8)
                     throw error(file, "truncated: " + size + " bytes, shorter than the 8-byte header length");
                 map = ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
+            } catch (NoSuchFileException e) {
+                throw error(file, "no such file");
             }
             long n = map.get(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0);
             if (n < 2 || n > MAX_HEADER)
