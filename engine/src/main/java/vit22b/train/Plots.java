@@ -20,7 +20,7 @@ import javax.imageio.ImageIO;
 public final class Plots {
     static { System.setProperty("java.awt.headless", "true"); }
 
-    private static final int W = 800, H = 500, LEFT = 80, RIGHT = 30, TOP = 40, BOTTOM = 60;
+    private static final int W = 800, H = 500, LEFT = 95, RIGHT = 30, TOP = 40, BOTTOM = 60;
     private static final Color[] COLORS = {new Color(0x1f77b4), new Color(0xd62728), new Color(0x2ca02c), new Color(0xff7f0e)};
 
     private Plots() {}
@@ -77,7 +77,10 @@ public final class Plots {
             g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 12));
             g.drawRect(LEFT, TOP, W - LEFT - RIGHT, H - TOP - BOTTOM);
             g.drawString(xLabel, W / 2, H - 15);
-            g.drawString(yLabel, 10, TOP - 15 + 20);
+            var rotate = g.getTransform();   // y label vertical, centred on the left margin
+            g.rotate(-Math.PI / 2);
+            g.drawString(yLabel, -(TOP + H - BOTTOM) / 2 - 20, 14);
+            g.setTransform(rotate);
             if (x0 > x1) {
                 g.drawString("no data yet", W / 2 - 30, H / 2);
             } else {
@@ -114,7 +117,7 @@ public final class Plots {
             g.drawLine(sx, H - BOTTOM, sx, H - BOTTOM + 5);
             g.drawString(fmt(x), sx - 15, H - BOTTOM + 20);
             g.drawLine(LEFT - 5, sy, LEFT, sy);
-            g.drawString(fmt(y), 5, sy + 4);
+            g.drawString(fmt(y), 22, sy + 4);
         }
     }
 

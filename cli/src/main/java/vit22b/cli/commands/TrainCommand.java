@@ -43,7 +43,7 @@ public final class TrainCommand implements Callable<Integer> {
     /** The demo's recipe: see the README; every value can still be overridden by its flag. */
     static final String DEMO_MODEL = "vit-micro-fmnist";
     static final Integer DEMO_PATCH = 7;
-    static final int DEMO_EPOCHS = 5, DEMO_BATCH = 128, DEMO_WARMUP = 300;
+    static final int DEMO_EPOCHS = 10, DEMO_BATCH = 128, DEMO_WARMUP = 300;
     static final double DEMO_LR = 4e-3, DEMO_MIN_AREA = 1.0, DEMO_HEAD_WD = 0.03;
 
     @Option(names = "--demo", description = "train the README's Fashion-MNIST demo (defaults below change to the demo's)")
