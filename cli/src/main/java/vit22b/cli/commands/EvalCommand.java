@@ -1,13 +1,39 @@
 package vit22b.cli.commands;
 
+import java.nio.file.Path;
+import java.util.Locale;
 import java.util.concurrent.Callable;
 
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import vit22b.backend.cpu.CpuBackend;
+import vit22b.eval.Evaluate;
+import vit22b.eval.LabeledImages;
+import vit22b.model.ViT;
+import vit22b.train.Weights;
 
-@Command(name = "eval", description = "(not implemented yet)")
+@Command(name = "eval", mixinStandardHelpOptions = true,
+        description = "Accuracy and loss of a model (checkpoint or weights file) on a dataset split.")
 public final class EvalCommand implements Callable<Integer> {
-    @Override public Integer call() {
-        System.err.println("vit eval: not implemented yet");
-        return 1;
+    @Option(names = "--ckpt", required = true, description = "checkpoint or model .safetensors file")
+    Path ckpt;
+    @Option(names = "--data", defaultValue = "fashion-mnist", description = "fashion-mnist, or a dataset directory (default: ${DEFAULT-VALUE})")
+    String data;
+    @Option(names = "--split", defaultValue = "test", description = "train or test (default: ${DEFAULT-VALUE})")
+    String split;
+    @Option(names = "--limit", defaultValue = "0", description = "only the first N examples (0: all)")
+    int limit;
+    @Option(names = "--batch", defaultValue = "256", description = "evaluation batch size (default: ${DEFAULT-VALUE})")
+    int batch;
+
+    @Override public Integer call() throws Exception {
+        try (CpuBackend be = new CpuBackend(); ViT model = Weights.load(ckpt, be)) {
+            var c = model.config();
+            var set = LabeledImages.of(DataPaths.open(data, DataPaths.split(split)), c.channels(), c.imageSize(), limit);
+            Evaluate.Score s = Evaluate.score(model, set, batch);
+            System.out.printf(Locale.ROOT, "%s on %s/%s (%d images): accuracy %.4f, loss %.4f%n",
+                    c.name(), data, split, s.count(), s.accuracy(), s.loss());
+        }
+        return 0;
     }
 }

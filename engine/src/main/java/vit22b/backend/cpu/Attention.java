@@ -126,7 +126,7 @@ final class Attention {
             Vec.store(e, p, off + j);
             sv = sv.add(e);
         }
-        float sum = sv.reduceLanes(VectorOperators.ADD);
+        float sum = Vec.sum(sv);
         for (int j = vEnd; j < n; j++) {
             float e = (float) Math.exp(p.getAtIndex(F32, off + j) - max);
             p.setAtIndex(F32, off + j, e);
@@ -158,7 +158,7 @@ final class Attention {
         FloatVector acc = FloatVector.zero(Vec.S);
         int e = 0;
         for (int end = Vec.S.loopBound(n); e < end; e += Vec.L) acc = Vec.load(a, ao + e).fma(Vec.load(b, bo + e), acc);
-        float sum = acc.reduceLanes(VectorOperators.ADD);
+        float sum = Vec.sum(acc);
         for (; e < n; e++) sum += a.getAtIndex(F32, ao + e) * b.getAtIndex(F32, bo + e);
         return sum;
     }

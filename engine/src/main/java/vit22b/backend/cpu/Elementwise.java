@@ -56,7 +56,7 @@ final class Elementwise {
                 DoubleVector hi = (DoubleVector) x.convertShape(VectorOperators.F2D, WIDE, 1);
                 lanes = lo.fma(lo, hi.fma(hi, lanes));
             }
-            double acc = lanes.reduceLanes(VectorOperators.ADD);
+            double acc = Vec.sum(lanes);
             for (; i < to; i++) {
                 double x = d.getAtIndex(F32, i);
                 acc += x * x;

@@ -77,7 +77,7 @@ final class Norms {
         if (centered) {
             FloatVector acc = FloatVector.zero(Vec.S);
             for (int j = 0; j < vEnd; j += Vec.L) acc = acc.add(Vec.load(x, xo + j));
-            float sum = acc.reduceLanes(VectorOperators.ADD);
+            float sum = Vec.sum(acc);
             for (int j = vEnd; j < w; j++) sum += x.getAtIndex(F32, xo + j);
             m = sum / w;
         }
@@ -86,7 +86,7 @@ final class Norms {
             FloatVector e = Vec.load(x, xo + j).sub(m);
             acc = e.fma(e, acc);
         }
-        float var = acc.reduceLanes(VectorOperators.ADD);
+        float var = Vec.sum(acc);
         for (int j = vEnd; j < w; j++) {
             float e = x.getAtIndex(F32, xo + j) - m;
             var += e * e;
@@ -128,7 +128,7 @@ final class Norms {
             g.fma(xhat, FloatVector.fromArray(Vec.S, dscale, j)).intoArray(dscale, j);
             if (dbias != null) g.add(FloatVector.fromArray(Vec.S, dbias, j)).intoArray(dbias, j);
         }
-        float sumD = aD.reduceLanes(VectorOperators.ADD), sumDX = aDX.reduceLanes(VectorOperators.ADD);
+        float sumD = Vec.sum(aD), sumDX = Vec.sum(aDX);
         for (int j = vEnd; j < w; j++) {
             float g = dout.getAtIndex(F32, go + j);
             float xhat = (x.getAtIndex(F32, xo + j) - mean) * rstd;

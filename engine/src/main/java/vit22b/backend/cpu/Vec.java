@@ -3,6 +3,7 @@ package vit22b.backend.cpu;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 
+import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -20,4 +21,22 @@ final class Vec {
     static FloatVector load(MemorySegment s, long off) { return FloatVector.fromMemorySegment(S, s, off * Float.BYTES, NATIVE); }
 
     static void store(FloatVector v, MemorySegment s, long off) { v.intoMemorySegment(s, off * Float.BYTES, NATIVE); }
+
+    /**
+     * Sum of the lanes in lane order. Not reduceLanes(ADD): its order is unspecified and does
+     * change between the interpreter and C2's intrinsic, which broke bit-exact resume.
+     */
+    static float sum(FloatVector v) {
+        float[] a = v.toArray();
+        float s = 0;
+        for (float x : a) s += x;
+        return s;
+    }
+
+    static double sum(DoubleVector v) {
+        double[] a = v.toArray();
+        double s = 0;
+        for (double x : a) s += x;
+        return s;
+    }
 }

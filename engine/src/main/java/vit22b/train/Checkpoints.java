@@ -1,0 +1,157 @@
+package vit22b.train;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+
+import vit22b.backend.Backend;
+import vit22b.io.ConfigJson;
+import vit22b.io.ModelFiles;
+import vit22b.io.SafeTensors;
+import vit22b.io.SafeTensorsFile;
+import vit22b.io.TensorData;
+import vit22b.model.ModelConfig;
+import vit22b.model.ParamLayout;
+import vit22b.model.ViT;
+
+/**
+ * Training checkpoints in one directory: {@code ckpt-<step>.safetensors}, each the model's
+ * parameters under their timm names plus the AdamW moments ({@value #M}, {@value #V}, flat,
+ * in the parameters' layout), with the config, step and data position in the metadata.
+ * Files are written atomically (temp file, fsync, rename), so a crash mid-save leaves the
+ * previous checkpoint intact; after a successful save only the newest {@code keep} remain.
+ */
+public final class Checkpoints {
+    public static final String M = "optimizer.m", V = "optimizer.v";
+    public static final String STEP_KEY = "vit22b.step", POSITION_KEY = "vit22b.data_position";
+    private static final Pattern NAME = Pattern.compile("ckpt-(\\d+)\\.safetensors");
+
+    private final Path dir;
+    private final int keep;
+
+    public Checkpoints(Path dir, int keep) throws IOException {
+        if (keep <= 0) throw new IllegalArgumentException("--keep must be at least 1, got " + keep);
+        this.dir = dir;
+        this.keep = keep;
+        Files.createDirectories(dir);
+    }
+
+    public Path dir() { return dir; }
+
+    /** The file of the checkpoint at {@code step}. */
+    public Path file(long step) { return dir.resolve(String.format("ckpt-%09d.safetensors", step)); }
+
+    /**
+     * Saves the model and optimiser at the optimiser's step, then removes checkpoints beyond
+     * the newest {@code keep}. {@code extra} metadata (the run's settings) is stored as given.
+     */
+    public Path save(ViT model, AdamW opt, String dataPosition, Map<String, String> extra) throws IOException {
+        Backend be = model.backend();
+        ParamLayout layout = model.layout();
+        float[] p = be.download(model.params()), m = be.download(opt.m()), v = be.download(opt.v());
+        Map<String, TensorData> tensors = new LinkedHashMap<>();
+        var seg = java.lang.foreign.MemorySegment.ofArray(p);
+        for (ParamLayout.Entry e : layout.entries())
+            tensors.put(e.name(), new TensorData(e.shape(), seg.asSlice(e.offset() * Float.BYTES, e.size() * Float.BYTES)));
+        tensors.put(M, TensorData.of(m, m.length));
+        tensors.put(V, TensorData.of(v, v.length));
+        Map<String, String> meta = new LinkedHashMap<>(extra);
+        meta.put(ModelFiles.CONFIG_KEY, ConfigJson.toJson(model.config()));
+        meta.put(STEP_KEY, Long.toString(opt.step()));
+        meta.put(POSITION_KEY, dataPosition);
+        Path f = file(opt.step());
+        SafeTensors.write(f, tensors, meta);
+        prune();
+        return f;
+    }
+
+    /** Steps of the checkpoints present, oldest first. */
+    public List<Long> steps() throws IOException {
+        List<Long> out = new ArrayList<>();
+        try (Stream<Path> s = Files.list(dir)) {
+            s.forEach(p -> {
+                Matcher mm = NAME.matcher(p.getFileName().toString());
+                if (mm.matches() && Files.isRegularFile(p)) out.add(Long.parseLong(mm.group(1)));
+            });
+        }
+        out.sort(null);
+        return out;
+    }
+
+    /** The newest checkpoint, if any. */
+    public Optional<Path> latest() {
+        try {
+            List<Long> s = steps();
+            return s.isEmpty() ? Optional.empty() : Optional.of(file(s.getLast()));
+        } catch (IOException e) {
+            return Optional.empty();
+        }
+    }
+
+    private void prune() throws IOException {
+        List<Long> s = steps();
+        for (int i = 0; i < s.size() - keep; i++) Files.deleteIfExists(file(s.get(i)));
+    }
+
+    /** A loaded training state: host copies of parameters and moments, with the metadata. */
+    public record State(ModelConfig config, float[] params, float[] m, float[] v, long step, String dataPosition,
+                        Map<String, String> metadata) {
+
+        /** Puts the parameters into {@code model} and the moments and step into {@code opt}. */
+        public void restore(ViT model, AdamW opt) {
+            if (!model.config().equals(config))
+                throw new IllegalArgumentException("checkpoint model " + config + " differs from the model being trained "
+                        + model.config() + "; use the checkpoint's --model settings");
+            Backend be = model.backend();
+            be.upload(model.params(), params);
+            be.upload(opt.m(), m);
+            be.upload(opt.v(), v);
+            opt.setStep(Math.toIntExact(step));
+        }
+    }
+
+    /** Reads and validates a checkpoint written by {@link #save}. */
+    public static State load(Path file) throws IOException {
+        try (SafeTensorsFile f = SafeTensors.open(file)) {
+            Map<String, String> meta = f.metadata();
+            for (String k : List.of(ModelFiles.CONFIG_KEY, STEP_KEY, POSITION_KEY))
+                if (!meta.containsKey(k))
+                    throw new IOException(file + ": metadata '" + k + "' is missing; this is not a training checkpoint "
+                            + "(a weights-only file can start a run with --finetune-from, not --resume)");
+            ModelConfig c;
+            long step;
+            try {
+                c = ConfigJson.fromJson(meta.get(ModelFiles.CONFIG_KEY));
+                step = Long.parseLong(meta.get(STEP_KEY));
+            } catch (IllegalArgumentException e) {
+                throw new IOException(file + ": bad checkpoint metadata: " + e.getMessage(), e);
+            }
+            ParamLayout layout = new ParamLayout(c);
+            float[] params = new float[Math.toIntExact(layout.total())];
+            var seg = java.lang.foreign.MemorySegment.ofArray(params);
+            for (ParamLayout.Entry e : layout.entries()) {
+                if (!f.has(e.name()) || !Arrays.equals(f.shape(e.name()), e.shape()))
+                    throw new IOException(file + ": tensor '" + e.name() + "' is missing or not of shape "
+                            + Arrays.toString(e.shape()) + "; the checkpoint does not match its own config");
+                f.read(e.name(), seg.asSlice(e.offset() * Float.BYTES, e.size() * Float.BYTES));
+            }
+            float[] m = moments(f, M, params.length), v = moments(f, V, params.length);
+            return new State(c, params, m, v, step, meta.get(POSITION_KEY), meta);
+        }
+    }
+
+    private static float[] moments(SafeTensorsFile f, String name, int n) throws IOException {
+        if (!f.has(name) || !Arrays.equals(f.shape(name), new int[] {n}))
+            throw new IOException(f.path() + ": optimizer tensor '" + name + "' is missing or not of " + n + " floats");
+        return f.floats(name);
+    }
+}

@@ -1,0 +1,158 @@
+package vit22b.train;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import vit22b.backend.Backend;
+import vit22b.eval.Evaluate;
+import vit22b.eval.LabeledImages;
+import vit22b.eval.OneHot;
+import vit22b.model.AttentionStats;
+import vit22b.model.ModelConfig;
+import vit22b.model.ViT;
+import vit22b.tensor.Tensor;
+
+/**
+ * The training loop: batches in, AdamW steps with the schedule's learning rate, metrics lines,
+ * periodic evaluation and checkpoints. A non-finite loss or gradient stops the run before any
+ * update or save, so the last checkpoint on disk is the last good state.
+ */
+public final class Trainer {
+
+    /**
+     * Loop settings. {@code logEvery}, {@code evalEvery} and {@code ckptEvery} count updates
+     * (0 disables; the last step is always logged, evaluated when there is an eval set, and
+     * checkpointed when there is a checkpoint directory).
+     */
+    public record Settings(long steps, int batch, LrSchedule schedule, int logEvery, int evalEvery, int ckptEvery,
+                           int evalBatch) {
+        public Settings {
+            if (steps <= 0 || batch <= 0 || evalBatch <= 0)
+                throw new IllegalArgumentException("steps, batch and eval batch must be positive: " + steps + ", " + batch + ", " + evalBatch);
+            if (logEvery < 0 || evalEvery < 0 || ckptEvery < 0)
+                throw new IllegalArgumentException("--log-every, --eval-every and --ckpt-every must be >= 0");
+            if (schedule.total() != steps)
+                throw new IllegalArgumentException("schedule spans " + schedule.total() + " steps but the run has " + steps);
+        }
+    }
+
+    /** The outcome: updates done, the loss of every step run in this process, the last eval. */
+    public record Result(long step, List<Double> losses, Evaluate.Score lastEval, Path lastCheckpoint) {}
+
+    private final ViT model;
+    private final AdamW opt;
+    private final Settings s;
+    private final Checkpoints ckpts;       // nullable: no checkpoints
+    private final MetricsWriter metrics;   // nullable
+    private final Progress progress;       // nullable
+    private final LabeledImages evalSet;   // nullable
+    private final Map<String, String> runInfo;
+
+    public Trainer(ViT model, AdamW opt, Settings settings, Checkpoints ckpts, MetricsWriter metrics,
+                   Progress progress, LabeledImages evalSet, Map<String, String> runInfo) {
+        this.model = model;
+        this.opt = opt;
+        this.s = settings;
+        this.ckpts = ckpts;
+        this.metrics = metrics;
+        this.progress = progress;
+        this.evalSet = evalSet;
+        this.runInfo = runInfo;
+    }
+
+    /** Runs from the optimiser's current step to {@code steps}, reading batches from {@code data}. */
+    public Result run(BatchSource data) throws IOException {
+        ModelConfig c = model.config();
+        Backend be = model.backend();
+        int per = c.channels() * c.imageSize() * c.imageSize();
+        List<Double> losses = new ArrayList<>();
+        Evaluate.Score lastEval = null;
+        Path lastCkpt = null;
+        long start = opt.step();
+        if (start >= s.steps())
+            throw new IllegalArgumentException("the run is already at step " + start + " of " + s.steps()
+                    + "; raise --steps to train further");
+        Tensor images = null, targets = null;
+        try {
+            long windowStart = System.nanoTime(), windowImages = 0;
+            for (long t = start + 1; t <= s.steps(); t++) {
+                BatchSource.Batch b = data.next();
+                int n = b.labels().length;
+                if (n == 0 || n > s.batch() || b.images().length != n * per)
+                    throw new IllegalStateException("data gave a batch of " + n + " labels and " + b.images().length
+                            + " pixel values; expected up to " + s.batch() + " images of " + per + " values");
+                if (images == null || images.dim(0) != n) {   // a short batch after skipped images
+                    if (images != null) { be.free(images); be.free(targets); }
+                    images = be.allocate(n, c.channels(), c.imageSize(), c.imageSize());
+                    targets = be.allocate(n, c.classes());
+                }
+                be.upload(images, b.images());
+                be.upload(targets, OneHot.of(b.labels(), c.classes()));
+                double loss = model.forwardBackward(images, targets);
+                if (!Double.isFinite(loss)) throw diverged("loss is " + loss, t, lastCkpt);
+                double lr = s.schedule().at(t);
+                double gradNorm;
+                try {
+                    gradNorm = opt.step((float) lr);
+                } catch (IllegalStateException e) {
+                    throw diverged(e.getMessage(), t, lastCkpt);
+                }
+                losses.add(loss);
+                                boolean last = t == s.steps();
+                double seconds = (System.nanoTime() - windowStart) / 1e9;
+                windowImages += n;
+                double imgPerSec = windowImages / Math.max(seconds, 1e-9);
+                if (progress != null) progress.update(t, loss, lr, imgPerSec);
+                Map<String, Object> row = null;
+                if (last || (s.logEvery() > 0 && t % s.logEvery() == 0)) {
+                    row = new LinkedHashMap<>();
+                    row.put("step", t);
+                    row.put("loss", loss);
+                    row.put("lr", lr);
+                    row.put("grad_norm", gradNorm);
+                    row.put("images_per_s", imgPerSec);
+                    row.put("tokens_per_s", imgPerSec * c.tokens());
+                    row.put("data_position", data.position());
+                    AttentionStats a = model.attentionStats();
+                    row.put("attn_max_abs_logit", a.maxAbsLogit());
+                    row.put("attn_mean_entropy", a.meanEntropy());
+                    windowStart = System.nanoTime();
+                    windowImages = 0;
+                }
+                if (evalSet != null && (last || (s.evalEvery() > 0 && t % s.evalEvery() == 0))) {
+                    lastEval = Evaluate.score(model, evalSet, s.evalBatch());
+                    if (row == null) { row = new LinkedHashMap<>(); row.put("step", t); }
+                    row.put("eval_accuracy", lastEval.accuracy());
+                    row.put("eval_loss", lastEval.loss());
+                    String line = String.format(java.util.Locale.ROOT, "step %d: eval accuracy %.4f, loss %.4f (%d images)",
+                            t, lastEval.accuracy(), lastEval.loss(), lastEval.count());
+                    if (progress != null) progress.println(line);
+                    windowStart = System.nanoTime();   // evaluation time is not training throughput
+                    windowImages = 0;
+                }
+                if (row != null && metrics != null) metrics.write(row);
+                if (ckpts != null && (last || (s.ckptEvery() > 0 && t % s.ckptEvery() == 0))) {
+                    lastCkpt = ckpts.save(model, opt, data.position(), runInfo);
+                    windowStart = System.nanoTime();
+                    windowImages = 0;
+                }
+            }
+        } finally {
+            if (progress != null) progress.finish();
+            if (images != null) { be.free(images); be.free(targets); }
+        }
+        return new Result(opt.step(), losses, lastEval, lastCkpt);
+    }
+
+    private TrainingDivergedException diverged(String what, long t, Path lastCkpt) {
+        String kept = lastCkpt != null ? "the last good checkpoint is " + lastCkpt
+                : ckpts != null ? ckpts.latest().map(p -> "the last good checkpoint is " + p).orElse("no checkpoint was written yet")
+                : "checkpoints are off";
+        return new TrainingDivergedException(what + " at step " + t + "; stopped without updating or saving ("
+                + kept + "). Lower --lr, raise --warmup or --clip, or check the data");
+    }
+}

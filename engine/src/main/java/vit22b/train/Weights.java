@@ -1,0 +1,74 @@
+package vit22b.train;
+
+import java.io.IOException;
+import java.nio.file.Path;
+
+import vit22b.backend.Backend;
+import vit22b.io.ModelFiles;
+import vit22b.io.SafeTensors;
+import vit22b.io.SafeTensorsFile;
+import vit22b.model.ModelConfig;
+import vit22b.model.ParamLayout;
+import vit22b.model.ViT;
+
+/**
+ * Model weights from a file for evaluation or fine-tuning: a training checkpoint (with
+ * optimiser state, which is ignored here) or a weights-only file (ours or timm's layout).
+ */
+public final class Weights {
+    private Weights() {}
+
+    /** The config and flat parameters (host copy) of a model file. */
+    public record Host(ModelConfig config, float[] params) {}
+
+    public static Host read(Path file) throws IOException {
+        boolean checkpoint;
+        try (SafeTensorsFile f = SafeTensors.open(file)) { checkpoint = f.has(Checkpoints.M); }
+        if (checkpoint) {
+            Checkpoints.State s = Checkpoints.load(file);
+            return new Host(s.config(), s.params());
+        }
+        try (ModelFiles.Loaded l = ModelFiles.load(file, ModelFiles.Flags.NONE)) {
+            float[] p = new float[Math.toIntExact(l.layout().total())];
+            java.lang.foreign.MemorySegment.copy(l.params().segment(), java.lang.foreign.ValueLayout.JAVA_FLOAT, 0, p, 0, p.length);
+            return new Host(l.config(), p);
+        }
+    }
+
+    /** A model on {@code backend} holding the file's weights. */
+    public static ViT load(Path file, Backend backend) throws IOException {
+        Host h = read(file);
+        ViT model = new ViT(backend, h.config());
+        backend.upload(model.params(), h.params());
+        return model;
+    }
+
+    /**
+     * Fine-tuning start (paper section 2): copies every parameter of {@code src} into the
+     * matching one of {@code dst}'s config; the position embedding is resampled bilinearly to
+     * the new patch grid; the classifier is left at its initial value when the class count
+     * changed. Sizes other than resolution and classes must agree.
+     */
+    public static float[] adapt(Host src, ModelConfig dst, float[] dstInit) {
+        ModelConfig s = src.config();
+        if (s.width() != dst.width() || s.depth() != dst.depth() || s.mlp() != dst.mlp() || s.heads() != dst.heads()
+                || s.patch() != dst.patch() || s.channels() != dst.channels())
+            throw new IllegalArgumentException("cannot fine-tune " + s + " as " + dst
+                    + ": width, depth, MLP, heads, patch and channels must match; only resolution and classes may change");
+        ParamLayout from = new ParamLayout(s), to = new ParamLayout(dst);
+        float[] out = dstInit.clone();
+        for (ParamLayout.Entry e : to.entries()) {
+            if (!from.has(e.name())) continue;
+            ParamLayout.Entry f = from.entry(e.name());
+            boolean head = e.name().startsWith("head.");
+            if (head && s.classes() != dst.classes()) continue;
+            float[] values = java.util.Arrays.copyOfRange(src.params(), (int) f.offset(), (int) (f.offset() + f.size()));
+            if (e.name().equals("pos_embed"))
+                values = PosEmbedResize.bilinear(values, s.grid(), dst.grid(), dst.width());
+            if (values.length != e.size())
+                throw new IllegalArgumentException("parameter " + e.name() + " has " + values.length + " values, expected " + e.size());
+            System.arraycopy(values, 0, out, (int) e.offset(), values.length);
+        }
+        return out;
+    }
+}
