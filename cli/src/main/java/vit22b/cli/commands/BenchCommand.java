@@ -68,7 +68,8 @@ public final class BenchCommand implements Callable<Integer> {
         Result r = switch (backend.toLowerCase(Locale.ROOT)) {
             case "cpu" -> runCpu(c);
             case "cuda" -> throw new IllegalArgumentException(
-                    "the CUDA backend is not available in this build yet; use --backend cpu");
+                    "vit bench measures the cpu backend; GPU steps and kernels are measured by bench/gpu/run-all.sh "
+                    + "(StepBench, GemmBench) on a GPU host; use --backend cpu");
             default -> throw new IllegalArgumentException("unknown backend '" + backend + "'; use cpu or cuda");
         };
         PrintWriter out = spec.commandLine().getOut();

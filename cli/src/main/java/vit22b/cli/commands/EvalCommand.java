@@ -6,7 +6,8 @@ import java.util.concurrent.Callable;
 
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
-import vit22b.backend.cpu.CpuBackend;
+import vit22b.backend.Backend;
+import vit22b.backend.Backends;
 import vit22b.eval.Evaluate;
 import vit22b.eval.LabeledImages;
 import vit22b.model.ViT;
@@ -15,6 +16,8 @@ import vit22b.train.Weights;
 @Command(name = "eval", mixinStandardHelpOptions = true,
         description = "Accuracy and loss of a model (checkpoint or weights file) on a dataset split.")
 public final class EvalCommand implements Callable<Integer> {
+    @Option(names = "--backend", defaultValue = "cpu", description = "cpu or cuda (default: ${DEFAULT-VALUE})")
+    String backend;
     @Option(names = "--ckpt", required = true, description = "checkpoint or model .safetensors file")
     Path ckpt;
     @Option(names = "--data", defaultValue = "fashion-mnist", description = "fashion-mnist, or a dataset directory (default: ${DEFAULT-VALUE})")
@@ -27,7 +30,7 @@ public final class EvalCommand implements Callable<Integer> {
     int batch;
 
     @Override public Integer call() throws Exception {
-        try (CpuBackend be = new CpuBackend(); ViT model = Weights.load(ckpt, be)) {
+        try (Backend be = Backends.open(backend, System.err); ViT model = Weights.load(ckpt, be)) {
             var c = model.config();
             var set = LabeledImages.of(DataPaths.open(data, DataPaths.split(split)), c.channels(), c.imageSize(), limit);
             Evaluate.Score s = Evaluate.score(model, set, batch);

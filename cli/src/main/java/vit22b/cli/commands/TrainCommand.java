@@ -12,7 +12,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
-import vit22b.backend.cpu.CpuBackend;
+import vit22b.backend.Backend;
+import vit22b.backend.Backends;
 import vit22b.data.Augmentation;
 import vit22b.data.Dataset;
 import vit22b.data.Datasets;
@@ -46,6 +47,8 @@ public final class TrainCommand implements Callable<Integer> {
     static final int DEMO_EPOCHS = 10, DEMO_BATCH = 128, DEMO_WARMUP = 300;
     static final double DEMO_LR = 4e-3, DEMO_MIN_AREA = 1.0, DEMO_HEAD_WD = 0.03;
 
+    @Option(names = "--backend", defaultValue = "cpu", description = "cpu or cuda (default: ${DEFAULT-VALUE})")
+    String backend;
     @Option(names = "--demo", description = "train the README's Fashion-MNIST demo (defaults below change to the demo's)")
     boolean demo;
     @Option(names = "--model", description = "preset (vit info lists them); default vit-micro-fmnist")
@@ -159,7 +162,7 @@ public final class TrainCommand implements Callable<Integer> {
         System.out.printf(Locale.ROOT, "train %s (%d params) on %s: %d train images, %d steps of %d, %s%n",
                 cfg.name(), new vit22b.model.ParamLayout(cfg).total(), dataName, train.size(), total, b, sched);
 
-        try (CpuBackend be = new CpuBackend(); ViT vit = new ViT(be, cfg);
+        try (Backend be = Backends.open(backend, System.err); ViT vit = new ViT(be, cfg);
              AdamW opt = new AdamW(be, vit.layout(), vit.params(), vit.grads(), new AdamW.Config(0.9f, 0.999f, 1e-8f, wd, headDecay, clip))) {
             String start = null;
             if (resume) {
