@@ -3,7 +3,8 @@
 # (java on PATH, $CP = the jars packed by bench/gpu/prepare.sh). No Maven needed there.
 # Usage: bench/gpu/run-all.sh [STAGE...]   (default: all stages, in this order)
 #   tests     environment, `vit doctor`, the GPU tests (every CUDA op vs the CPU backend,
-#             a whole training pass vs the CPU, allocator, graph capture, cuBLASLt, bf16 GEMM)
+#             a whole training pass vs the CPU, allocator, graph capture, cuBLASLt, bf16 GEMM,
+#             NCCL collectives of the mesh on the GPUs present: needs libnccl.so.2 on LD_LIBRARY_PATH)
 #   sanitize  compute-sanitizer memcheck and racecheck on the op-level GPU tests
 #   gemm      fused in-/out-projection GEMMs vs cuBLASLt (ViT-B, ViT-L, ViT-e, ViT-22B widths)
 #   step      whole training steps, ViT-B/16 at 224 and a 3-block ViT-22B-width stack, same

@@ -49,6 +49,11 @@ public final class CudaBackend implements Backend {
 
     public CudaStream stream() { return stream; }
 
+    /** Makes this GPU's context current on the calling thread: needed when one thread drives several GPUs. */
+    public void makeCurrent() {
+        Cuda.check(JCudaDriver.cuCtxSetCurrent(context), "cuCtxSetCurrent");
+    }
+
     public CachingAllocator allocator() { return allocator; }
 
     Kernels kernels() { return k; }

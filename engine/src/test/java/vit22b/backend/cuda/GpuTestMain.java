@@ -12,16 +12,22 @@ import org.junit.platform.launcher.core.LauncherFactory;
 import org.junit.platform.launcher.listeners.SummaryGeneratingListener;
 
 /**
- * Runs this package's tests on a GPU host without Maven (bench/gpu/run-all.sh); arguments,
- * if any, are test class names of this package (e.g. CudaOpsTest) to run instead. Exit status 1
+ * Runs this package's tests and the mesh's NCCL test on a GPU host without Maven
+ * (bench/gpu/run-all.sh); arguments, if any, are test classes to run instead: a simple name
+ * is of this package (e.g. CudaOpsTest), a dotted one fully qualified (vit22b.mesh.NcclMeshTest). Exit status 1
  * on any failure, 2 when tests were skipped (on a GPU host, a skip means the GPU path is
  * broken, not absent).
  */
 public final class GpuTestMain {
+    /** Outside this package, so not found by the package selector. */
+    private static final String NCCL_TEST = "vit22b.mesh.NcclMeshTest";
+
     public static void main(String[] args) {
         var builder = LauncherDiscoveryRequestBuilder.request();
-        if (args.length == 0) builder.selectors(selectPackage(GpuTestMain.class.getPackageName()));
-        for (String a : args) builder.selectors(selectClass(GpuTestMain.class.getPackageName() + "." + a));
+        if (args.length == 0)
+            builder.selectors(selectPackage(GpuTestMain.class.getPackageName()), selectClass(NCCL_TEST));
+        for (String a : args)
+            builder.selectors(selectClass(a.contains(".") ? a : GpuTestMain.class.getPackageName() + "." + a));
         LauncherDiscoveryRequest req = builder.build();
         Launcher launcher = LauncherFactory.create();
         SummaryGeneratingListener listener = new SummaryGeneratingListener();
