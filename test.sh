@@ -16,4 +16,6 @@ for c in "${JAVA_HOME:-}" /usr/lib/jvm/temurin-25-jdk-amd64 /usr/lib/jvm/*; do
     export JAVA_HOME=$c; break
   fi
 done
+[ -n "${JAVA_HOME:-}" ] && "$JAVA_HOME/bin/java" -version 2>&1 | head -n1 | grep -Eq '"(2[5-9]|[3-9][0-9])' \
+  || { echo "test.sh: no JDK >= 25 found (JAVA_HOME, /usr/lib/jvm/*); install Temurin 25 or set JAVA_HOME" >&2; exit 1; }
 exec mvn -B -ntp verify "$@"

@@ -34,7 +34,7 @@ public final class Main implements Runnable {
         // Bad input is the user's to fix: print the message, not a stack trace.
         cl.setExecutionExceptionHandler((ex, cmd, parse) -> {
             if (ex instanceof IllegalArgumentException || ex instanceof java.io.IOException
-                    || ex instanceof IllegalStateException) {
+                    || ex instanceof IllegalStateException || ex instanceof vit22b.kernels.CudaException) {
                 cmd.getErr().println("error: " + ex.getMessage());
                 return 2;
             }

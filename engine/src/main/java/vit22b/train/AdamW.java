@@ -73,7 +73,7 @@ public final class AdamW implements AutoCloseable {
     public double step(float lr) {
         double norm = Math.sqrt(backend.sumSquares(grads));
         if (!Double.isFinite(norm))
-            throw new IllegalStateException("gradient norm is " + norm + " at step " + (step + 1)
+            throw new TrainingDivergedException("gradient norm is " + norm + " at step " + (step + 1)
                     + "; lower the learning rate or check the inputs");
         float gradScale = config.clipNorm() > 0 && norm > config.clipNorm() ? (float) (config.clipNorm() / norm) : 1f;
         step++;

@@ -58,6 +58,9 @@ public final class Checkpoints {
         Backend be = model.backend();
         ParamLayout layout = model.layout();
         float[] p = be.download(model.params()), m = be.download(opt.m()), v = be.download(opt.v());
+        requireFinite(p, "parameters", opt.step());
+        requireFinite(m, "Adam first moments", opt.step());
+        requireFinite(v, "Adam second moments", opt.step());
         Map<String, TensorData> tensors = new LinkedHashMap<>();
         var seg = java.lang.foreign.MemorySegment.ofArray(p);
         for (ParamLayout.Entry e : layout.entries())
@@ -70,8 +73,16 @@ public final class Checkpoints {
         meta.put(POSITION_KEY, dataPosition);
         Path f = file(opt.step());
         SafeTensors.write(f, tensors, meta);
-        prune();
+        prune(opt.step());
         return f;
+    }
+
+    /** A state with NaN or infinity is never written: the previous checkpoint stays the last good one. */
+    private static void requireFinite(float[] a, String what, long step) {
+        for (int i = 0; i < a.length; i++)
+            if (!Float.isFinite(a[i]))
+                throw new TrainingDivergedException("the " + what + " hold " + a[i] + " at step " + step
+                        + "; not saving this state, the previous checkpoint is the last good one (lower the learning rate)");
     }
 
     /** Steps of the checkpoints present, oldest first. */
@@ -88,17 +99,14 @@ public final class Checkpoints {
     }
 
     /** The newest checkpoint, if any. */
-    public Optional<Path> latest() {
-        try {
-            List<Long> s = steps();
-            return s.isEmpty() ? Optional.empty() : Optional.of(file(s.getLast()));
-        } catch (IOException e) {
-            return Optional.empty();
-        }
+    public Optional<Path> latest() throws IOException {
+        List<Long> s = steps();
+        return s.isEmpty() ? Optional.empty() : Optional.of(file(s.getLast()));
     }
 
-    private void prune() throws IOException {
-        List<Long> s = steps();
+    /** Keeps the newest {@code keep} checkpoints up to {@code saved}, which is never deleted. */
+    private void prune(long saved) throws IOException {
+        List<Long> s = steps().stream().filter(x -> x <= saved).toList();
         for (int i = 0; i < s.size() - keep; i++) Files.deleteIfExists(file(s.get(i)));
     }
 

@@ -98,7 +98,7 @@ public final class Trainer {
                 double gradNorm;
                 try {
                     gradNorm = opt.step((float) lr);
-                } catch (IllegalStateException e) {
+                } catch (TrainingDivergedException e) {
                     throw diverged(e.getMessage(), t, lastCkpt);
                 }
                 losses.add(loss);
@@ -148,9 +148,17 @@ public final class Trainer {
         return new Result(opt.step(), losses, lastEval, lastCkpt);
     }
 
+    private static String latestOf(Checkpoints ckpts) {
+        try {
+            return ckpts.latest().map(p -> "the last good checkpoint is " + p).orElse("no checkpoint was written yet");
+        } catch (java.io.IOException e) {
+            return "the checkpoint folder cannot be listed: " + e.getMessage();
+        }
+    }
+
     private TrainingDivergedException diverged(String what, long t, Path lastCkpt) {
         String kept = lastCkpt != null ? "the last good checkpoint is " + lastCkpt
-                : ckpts != null ? ckpts.latest().map(p -> "the last good checkpoint is " + p).orElse("no checkpoint was written yet")
+                : ckpts != null ? latestOf(ckpts)
                 : "checkpoints are off";
         return new TrainingDivergedException(what + " at step " + t + "; stopped without updating or saving ("
                 + kept + "). Lower --lr, raise --warmup or --clip, or check the data");

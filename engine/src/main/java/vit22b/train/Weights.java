@@ -55,6 +55,10 @@ public final class Weights {
                 || s.patch() != dst.patch() || s.channels() != dst.channels())
             throw new IllegalArgumentException("cannot fine-tune " + s + " as " + dst
                     + ": width, depth, MLP, heads, patch and channels must match; only resolution and classes may change");
+        if (s.gelu() != dst.gelu() || s.norm() != dst.norm())
+            throw new IllegalArgumentException("cannot fine-tune a model trained with GELU " + s.gelu() + " and norm "
+                    + s.norm() + " as GELU " + dst.gelu() + " and norm " + dst.norm()
+                    + ": the weights only mean something under the maths they were trained with; use the same --gelu/--norm");
         ParamLayout from = new ParamLayout(s), to = new ParamLayout(dst);
         float[] out = dstInit.clone();
         for (ParamLayout.Entry e : to.entries()) {

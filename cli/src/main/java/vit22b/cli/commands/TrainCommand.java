@@ -118,7 +118,8 @@ public final class TrainCommand implements Callable<Integer> {
         String modelName = pick(model, DEMO_MODEL, DEMO_MODEL);
         String dataName = pick(data, "fashion-mnist", null);
         if (dataName == null) throw new IllegalArgumentException("give --data (fashion-mnist or a directory), or use --demo");
-        Path outDir = pick(out, Path.of("runs/demo"), Path.of("runs/train"));
+        Path given = pick(out, Path.of("runs/demo"), Path.of("runs/train"));
+        Path outDir = resume ? given : freshRunDir(given, out != null);
         Dataset train = DataPaths.open(dataName, Split.TRAIN);
         if (trainLimit > 0) train = Datasets.first(train, trainLimit);
         Dataset test = DataPaths.open(dataName, Split.TEST);
@@ -207,6 +208,28 @@ public final class TrainCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    /**
+     * A new run never mixes with (or prunes) another run's checkpoints: an explicit --out that
+     * holds some is refused; the default folder moves on to the next free "-N" sibling.
+     */
+    private static Path freshRunDir(Path dir, boolean explicit) throws java.io.IOException {
+        if (!holdsCheckpoints(dir)) return dir;
+        if (explicit)
+            throw new IllegalArgumentException("--out " + dir + " already holds checkpoints of another run; pass --resume"
+                    + " to continue it, or choose another --out");
+        for (int i = 2; ; i++) {
+            Path next = dir.resolveSibling(dir.getFileName() + "-" + i);
+            if (!holdsCheckpoints(next)) {
+                System.out.println(dir + " holds an earlier run (kept as is); this run writes to " + next);
+                return next;
+            }
+        }
+    }
+
+    private static boolean holdsCheckpoints(Path dir) throws java.io.IOException {
+        return Files.isDirectory(dir) && !new Checkpoints(dir, 1).steps().isEmpty();
     }
 
     private <T> T pick(T given, T demoValue, T normal) { return given != null ? given : demo ? demoValue : normal; }

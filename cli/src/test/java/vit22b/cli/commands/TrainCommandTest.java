@@ -46,6 +46,9 @@ class TrainCommandTest {
                 "--log-every", "2", "--workers", "1", "--out", out};
         Out t = vit(common);
         assertEquals(0, t.code(), t.out() + t.err());
+        Out again = vit(common);   // a fresh run must not mix with (and prune) this run's checkpoints
+        assertEquals(2, again.code(), again.out() + again.err());
+        assertTrue(again.err().contains("already holds checkpoints") && again.err().contains("--resume"), again.err());
         assertTrue(t.out().contains("test accuracy") && t.out().contains("metrics.jsonl"), t.out());
         for (String f : new String[] {"metrics.jsonl", "loss.png", "accuracy.png", "model.safetensors", "ckpt-000000008.safetensors"})
             assertTrue(Files.exists(Path.of(out, f)), f + " missing; wrote: " + t.out());
@@ -76,6 +79,9 @@ class TrainCommandTest {
         Out t = vit("train", "--data", dir.resolve("nope").toString(), "--steps", "1");
         assertEquals(2, t.code());
         assertTrue(t.err().contains("does not exist"), t.err());
+        Out g = vit("eval", "--backend", "cuda", "--ckpt", dir.resolve("missing.safetensors").toString());
+        assertEquals(2, g.code());   // no GPU here, or no such file on a GPU host: a message either way
+        assertTrue(g.err().startsWith("error:") && !g.err().contains("\tat "), g.err());
         Out e = vit("eval", "--ckpt", dir.resolve("missing.safetensors").toString());
         assertEquals(2, e.code());
         assertTrue(e.err().startsWith("error:"), e.err());

@@ -25,16 +25,8 @@ final class OutProjection {
         Blas.sgemm(false, true, t, d, dm, 1f, seg(ag), 0, dm, seg(wOut), 0, dm, 1f, o, 0, d);
     }
 
-    /** dag += dout @ wOut; dwOut += dout^T @ ag; dbOut += column sums of dout. */
+    /** dag += dout @ wOut; dwOut += dout^T @ ag; dbOut += column sums of dout: the linear backward. */
     static void backward(Tensor dag, Tensor dwOut, Tensor dbOut, Tensor dout, Tensor ag, Tensor wOut) {
-        Args.require(wOut.rank() == 2, "out-projection backward: wOut must be (D, D+M), got " + wOut);
-        int d = wOut.dim(0), dm = wOut.dim(1);
-        int t = Args.div(dout.size(), d, "out-projection backward: dout size vs D");
-        Args.size(ag, (long) t * dm, "out-projection backward: ag");
-        Args.size(dag, ag.size(), "out-projection backward: dag");
-        Args.size(dwOut, wOut.size(), "out-projection backward: dwOut");
-        Blas.sgemm(false, false, t, dm, d, 1f, seg(dout), 0, d, seg(wOut), 0, dm, 1f, seg(dag), 0, dm);
-        Blas.sgemm(true, false, d, dm, t, 1f, seg(dout), 0, d, seg(ag), 0, dm, 1f, seg(dwOut), 0, dm);
-        Elementwise.sumRows(dbOut, dout);
+        Linear.backward(dag, dwOut, dbOut, dout, ag, wOut);
     }
 }
