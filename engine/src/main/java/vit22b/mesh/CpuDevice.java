@@ -30,11 +30,7 @@ public final class CpuDevice {
     public int index(Axis a) { return mesh.index(a, rank); }
 
     /** The host memory of {@code t}, for this package's copies and reductions. */
-    static MemorySegment seg(Tensor t) {
-        if (!(t.storage() instanceof HostStorage h))
-            throw new IllegalArgumentException("tensor " + t + " is not in host memory");
-        return h.segment().asSlice(t.offset() * Float.BYTES, t.size() * Float.BYTES);
-    }
+    static MemorySegment seg(Tensor t) { return HostStorage.segmentOf(t); }
 
     void send(Axis a, int steps, MemorySegment src) { fabric.send(rank, mesh.neighbour(a, rank, steps), src); }
 

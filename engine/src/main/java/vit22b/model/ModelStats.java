@@ -63,20 +63,30 @@ public record ModelStats(ModelConfig config, Params params, Flops flops, Memory 
         return new Params(backbone, map, cls);
     }
 
-    /** 2 x matmul MACs of one image's forward pass. */
-    static long forwardFlopsPerImage(ModelConfig c) {
+    /** 2 x matmul MACs of one image's forward pass (PaLM's accounting; the simulator and benchmarks use it too). */
+    public static long forwardFlopsPerImage(ModelConfig c) {
+        return embedAndHeadForwardFlops(c) + c.depth() * blockForwardFlops(c);
+    }
+
+    /** 2 x matmul MACs of one block's forward pass for one image. */
+    public static long blockForwardFlops(ModelConfig c) {
+        long d = c.width(), m = c.mlp(), n = c.tokens();
+        return 2 * (n * d * (m + 3 * d)                      // fused in-projection
+                + 2 * n * n * d                               // q k^T and p v over all heads
+                + n * (d + m) * d);                           // fused out-projection
+    }
+
+    /** 2 x matmul MACs of the patch embedding, MAP head and classifier for one image. */
+    public static long embedAndHeadForwardFlops(ModelConfig c) {
         long d = c.width(), m = c.mlp(), n = c.tokens();
         long patchIn = (long) c.channels() * c.patch() * c.patch();
         long patchEmbed = n * patchIn * d;                    // conv as (N x CP^2) @ (CP^2 x D)
-        long block = n * d * (m + 3 * d)                      // fused in-projection
-                + 2 * n * n * d                               // q k^T and p v over all heads
-                + n * (d + m) * d;                            // fused out-projection
         long mapHead = d * d                                  // probe query
                 + n * d * 2 * d                               // keys and values of the tokens
                 + 2 * n * d                                   // one query's attention
                 + d * d                                       // output projection
                 + 2 * d * m;                                  // MLP
         long classifier = d * c.classes();
-        return 2 * (patchEmbed + c.depth() * block + mapHead + classifier);
+        return 2 * (patchEmbed + mapHead + classifier);
     }
 }

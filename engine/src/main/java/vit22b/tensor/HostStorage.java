@@ -21,6 +21,13 @@ public final class HostStorage implements Storage {
 
     public MemorySegment segment() { return segment; }
 
+    /** The host memory of a tensor's view (offset applied); refuses a tensor that lives elsewhere. */
+    public static MemorySegment segmentOf(Tensor t) {
+        if (!(t.storage() instanceof HostStorage h))
+            throw new IllegalArgumentException("tensor " + t + " is not in host memory");
+        return h.segment.asSlice(t.offset() * Float.BYTES, t.size() * Float.BYTES);
+    }
+
     @Override public long floats() { return floats; }
 
     @Override public void close() { arena.close(); }

@@ -8,10 +8,10 @@ import org.junit.jupiter.api.Test;
 
 import vit22b.mesh.sim.Chip;
 import vit22b.mesh.sim.CostModel;
-import vit22b.mesh.sim.ModelFlops;
 import vit22b.mesh.sim.Simulation;
 import vit22b.mesh.sim.Simulator;
 import vit22b.mesh.sim.StepGraph;
+import vit22b.model.ModelStats;
 import vit22b.model.Presets;
 
 class SimulatorTest {
@@ -54,7 +54,7 @@ class SimulatorTest {
         var g = StepGraph.build(c, mesh, batch, true, false);
         double flops = 0;
         for (var t : g.tasks()) if (t.cost() instanceof Cost.Compute x) flops += x.flops();
-        double want = ModelFlops.train(c) * batch / mesh.devices();
+        double want = 3.0 * ModelStats.forwardFlopsPerImage(c) * batch / mesh.devices();
         assertTrue(Math.abs(flops / want - 1) < 0.03, "graph does " + flops + " FLOPs per device, model " + want);
     }
 

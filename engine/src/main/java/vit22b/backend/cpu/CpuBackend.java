@@ -15,11 +15,7 @@ public final class CpuBackend implements Backend {
     @Override public String name() { return "cpu"; }
 
     /** The host segment behind a tensor (offset applied), for the op classes of this package. */
-    static MemorySegment seg(Tensor t) {
-        if (!(t.storage() instanceof HostStorage h))
-            throw new IllegalArgumentException("tensor " + t + " is not in host memory");
-        return h.segment().asSlice(t.offset() * Float.BYTES, t.size() * Float.BYTES);
-    }
+    static MemorySegment seg(Tensor t) { return HostStorage.segmentOf(t); }
 
     @Override public Tensor allocate(int... shape) {
         return new Tensor(new HostStorage(Tensor.sizeOf(shape)), 0, shape);

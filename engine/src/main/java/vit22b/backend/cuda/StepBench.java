@@ -9,6 +9,7 @@ import java.util.List;
 import java.util.Locale;
 
 import vit22b.model.ModelConfig;
+import vit22b.model.ModelStats;
 import vit22b.model.Presets;
 import vit22b.model.ViT;
 import vit22b.tensor.Tensor;
@@ -19,21 +20,12 @@ import vit22b.train.AdamW;
  * the GPU, fp32 (the bf16 step is not written yet), with our GEMM kernels and with cuBLASLt's
  * (fp32, no TF32): ViT-B/16 at 224 px and a ViT-22B-width
  * stack of 3 blocks (4 would exceed one flat parameter buffer of 2^31 floats). Reports
- * images/s and MFU against 989 TFLOP/s, FLOPs counted as bench/gpu/torch_step.py counts them.
+ * images/s and MFU against 989 TFLOP/s, FLOPs from ModelStats (bench/gpu/torch_step.py counts alike).
  * Usage: StepBench [JSON_OUT].
  */
 public final class StepBench {
     static final double PEAK = 989e12;
     static final int WARMUP = 2, STEPS = 5;
-
-    /** Training FLOPs per image: 3 x forward, forward = 2 x matmul MACs including attention. */
-    static double trainFlopsPerImage(ModelConfig c) {
-        double d = c.width(), m = c.mlp(), n = c.tokens(), p = c.patch();
-        double block = n * (d * (m + 3 * d) + (d + m) * d) + 2 * n * n * d;
-        double head = d * d + n * 2 * d * d + 2 * n * d + d * d + 2 * d * m;
-        double macs = n * c.channels() * p * p * d + c.depth() * block + head + d * c.classes();
-        return 3 * 2 * macs;
-    }
 
     public static void main(String[] args) throws IOException {
         List<String> rows = new ArrayList<>();
@@ -71,7 +63,7 @@ public final class StepBench {
                 }
                 Arrays.sort(ms);
                 double step = ms[STEPS / 2], ips = batch / (step / 1e3);
-                double mfu = trainFlopsPerImage(c) * ips / PEAK;
+                double mfu = ModelStats.of(c).flops().trainingPerImage() * ips / PEAK;
                 be.free(images);
                 be.free(targets);
                 String r = String.format(Locale.ROOT, "{\"name\":\"%s\",\"engine\":\"%s\",\"batch\":%d,"

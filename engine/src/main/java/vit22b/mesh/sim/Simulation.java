@@ -5,6 +5,7 @@ import java.util.List;
 
 import vit22b.mesh.Mesh;
 import vit22b.model.ModelConfig;
+import vit22b.model.ModelStats;
 import vit22b.model.ParamLayout;
 
 /**
@@ -38,7 +39,7 @@ public final class Simulation {
         Simulator.Timeline tl = Simulator.run(StepGraph.build(c, mesh, batch, overlap, remat), cm);
         int chips = mesh.devices();
         double tokens = (double) batch * c.tokens();
-        double mfu = ModelFlops.train(c) * batch / (tl.step() * chips * chip.peakFlops());
+        double mfu = 3.0 * ModelStats.forwardFlopsPerImage(c) * batch / (tl.step() * chips * chip.peakFlops());
         return new Result(c.name(), chip, mesh, batch, overlap, remat, cm.topology(), tl.step(), tl.compute(),
                 tl.exposed(), tokens / tl.step() / chips, mfu, mem);
     }

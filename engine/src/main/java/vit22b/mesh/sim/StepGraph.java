@@ -7,6 +7,7 @@ import vit22b.mesh.Mesh;
 import vit22b.mesh.TaskGraph;
 import vit22b.mesh.TaskGraph.Task;
 import vit22b.model.ModelConfig;
+import vit22b.model.ModelStats;
 
 /**
  * The task graph of one training step of a ViT-22B-recipe model on one device of a t x k mesh
@@ -56,7 +57,7 @@ public final class StepGraph {
             layerEnd[l] = prev = blockForward(g, "fwd" + l, c, mesh, imgs, r, ml, dl, hl, hd, prev, gathered[l]);
         }
         Task head = g.comm("head.gather-tokens", Cost.collective(Cost.Kind.ALL_GATHER, Axis.MODEL, (double) rows * d * BF16), null, prev);
-        prev = g.compute("head", Cost.compute(3 * ModelFlops.embedAndHead(c) * imgs, 0), null, head);
+        prev = g.compute("head", Cost.compute(3.0 * ModelStats.embedAndHeadForwardFlops(c) * imgs, 0), null, head);
 
         // Backward, last layer first. The comm queue is in order, so layer l-1's weights are
         // requested before layer l's gradient reduce-scatter (else the gather would wait for it).
