@@ -11,9 +11,12 @@ import java.util.concurrent.Callable;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 import vit22b.backend.Backend;
-import vit22b.backend.Backends;
+import vit22b.cli.options.BackendOption;
 import vit22b.data.Augmentation;
 import vit22b.data.Dataset;
 import vit22b.data.Datasets;
@@ -47,37 +50,37 @@ public final class TrainCommand implements Callable<Integer> {
     static final int DEMO_EPOCHS = 10, DEMO_BATCH = 128, DEMO_WARMUP = 300;
     static final double DEMO_LR = 4e-3, DEMO_MIN_AREA = 1.0, DEMO_HEAD_WD = 0.03;
 
-    @Option(names = "--backend", defaultValue = "cpu", description = "cpu or cuda (default: ${DEFAULT-VALUE})")
-    String backend;
+    @Spec CommandSpec spec;
+    @Mixin BackendOption backend;
     @Option(names = "--demo", description = "train the README's Fashion-MNIST demo (defaults below change to the demo's)")
     boolean demo;
     @Option(names = "--model", description = "preset (vit info lists them); default vit-micro-fmnist")
     String model;
-    @Option(names = "--data", description = "fashion-mnist, or a directory: IDX files, CIFAR-10 batches or class folders")
+    @Option(names = "--data", description = "fashion-mnist, or a directory: IDX files, CIFAR-10 batches or class folders (no default: required unless --demo)")
     String data;
-    @Option(names = "--steps", description = "updates to run (or give --epochs)")
+    @Option(names = "--steps", description = "updates to run (no default: give --steps or --epochs; the demo runs 10 epochs)")
     Long steps;
-    @Option(names = "--epochs", description = "passes over the training set (sets --steps)")
+    @Option(names = "--epochs", description = "passes over the training set (sets --steps; no default, the demo runs 10)")
     Double epochs;
     @Option(names = "--batch", description = "images per update (default 256; demo 128)")
     Integer batch;
     @Option(names = "--lr", description = "peak learning rate (default 1e-3, the paper's)")
     Double lr;
-    @Option(names = "--warmup", description = "linear warmup steps (default 10000 capped at 10% of the run)")
+    @Option(names = "--warmup", description = "linear warmup steps (default 10000 capped at 10%% of the run)")
     Long warmup;
-    @Option(names = "--cooldown", description = "linear cooldown over the last N steps (default 30000 capped at 30% of the run)")
+    @Option(names = "--cooldown", description = "linear cooldown over the last N steps (default 30000 capped at 30%% of the run)")
     Long cooldown;
-    @Option(names = "--schedule", defaultValue = "rsqrt", description = "rsqrt or cosine (default: ${DEFAULT-VALUE})")
+    @Option(names = "--schedule", defaultValue = "rsqrt", description = "rsqrt or cosine")
     String schedule;
-    @Option(names = "--wd", defaultValue = "0.03", description = "decoupled weight decay of the body (default: ${DEFAULT-VALUE})")
+    @Option(names = "--wd", defaultValue = "0.03", description = "decoupled weight decay of the body")
     float wd;
     @Option(names = "--head-wd", description = "decoupled weight decay of the head (default 3.0, the paper's)")
     Float headWd;
     @Option(names = "--head-bias-init", description = "classifier bias at init (default: -ln(classes - 1) for sigmoid, 0 for softmax)")
     Float headBiasInit;
-    @Option(names = "--clip", defaultValue = "1.0", description = "global gradient-norm clip, 0 for none (default: ${DEFAULT-VALUE})")
+    @Option(names = "--clip", defaultValue = "1.0", description = "global gradient-norm clip, 0 for none")
     float clip;
-    @Option(names = "--loss", defaultValue = "sigmoid", description = "sigmoid or softmax cross-entropy (default: ${DEFAULT-VALUE})")
+    @Option(names = "--loss", defaultValue = "sigmoid", description = "sigmoid or softmax cross-entropy")
     String loss;
     @Option(names = "--no-flip", description = "no random horizontal flip")
     boolean noFlip;
@@ -85,27 +88,27 @@ public final class TrainCommand implements Callable<Integer> {
     Double minCropArea;
     @Option(names = "--out", description = "run directory: metrics, plots, checkpoints (default runs/train, demo runs/demo)")
     Path out;
-    @Option(names = "--ckpt-every", defaultValue = "1000", description = "checkpoint every N steps, 0 only at the end (default: ${DEFAULT-VALUE})")
+    @Option(names = "--ckpt-every", defaultValue = "1000", description = "checkpoint every N steps, 0 only at the end")
     int ckptEvery;
-    @Option(names = "--keep", defaultValue = "3", description = "checkpoints kept (default: ${DEFAULT-VALUE})")
+    @Option(names = "--keep", defaultValue = "3", description = "checkpoints kept")
     int keep;
     @Option(names = "--resume", description = "continue from the newest checkpoint in --out (same flags)")
     boolean resume;
-    @Option(names = "--seed", defaultValue = "0", description = "initialisation, data order and augmentation seed")
+    @Option(names = "--seed", defaultValue = "0", description = "Initialisation, data order and augmentation seed.")
     long seed;
     @Option(names = "--workers", description = "data threads (default: cores - 1)")
     Integer workers;
     @Option(names = "--skip-bad", description = "skip unreadable images (counted) instead of stopping")
     boolean skipBad;
-    @Option(names = "--finetune-from", description = "start from this checkpoint or model file (new resolution and classes allowed)")
+    @Option(names = "--finetune-from", description = "start from this checkpoint or model file (new resolution and classes allowed; default: none, a random initialisation)")
     Path finetuneFrom;
     @Option(names = "--patch", description = "patch size (default: the preset's)")
     Integer patch;
     @Option(names = "--image-size", description = "training resolution (default: the preset's; with --finetune-from, the new one)")
     Integer imageSize;
-    @Option(names = "--log-every", defaultValue = "50", description = "metrics line every N steps (default: ${DEFAULT-VALUE})")
+    @Option(names = "--log-every", defaultValue = "50", description = "metrics line every N steps")
     int logEvery;
-    @Option(names = "--eval-every", defaultValue = "500", description = "evaluate every N steps, 0 only at the end (default: ${DEFAULT-VALUE})")
+    @Option(names = "--eval-every", defaultValue = "500", description = "evaluate every N steps, 0 only at the end")
     int evalEvery;
     @Option(names = "--eval-limit", defaultValue = "2000", description = "test images for periodic evaluation, 0 all (the final one uses all)")
     int evalLimit;
@@ -163,7 +166,7 @@ public final class TrainCommand implements Callable<Integer> {
         System.out.printf(Locale.ROOT, "train %s (%d params) on %s: %d train images, %d steps of %d, %s%n",
                 cfg.name(), new vit22b.model.ParamLayout(cfg).total(), dataName, train.size(), total, b, sched);
 
-        try (Backend be = Backends.open(backend, System.err); ViT vit = new ViT(be, cfg);
+        try (Backend be = backend.open(spec.commandLine().getErr()); ViT vit = new ViT(be, cfg);
              AdamW opt = new AdamW(be, vit.layout(), vit.params(), vit.grads(), new AdamW.Config(0.9f, 0.999f, 1e-8f, wd, headDecay, clip))) {
             String start = null;
             if (resume) {
