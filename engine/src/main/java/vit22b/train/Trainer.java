@@ -109,8 +109,7 @@ public final class Trainer {
                 if (progress != null) progress.update(t, loss, lr, imgPerSec);
                 Map<String, Object> row = null;
                 if (last || (s.logEvery() > 0 && t % s.logEvery() == 0)) {
-                    row = new LinkedHashMap<>();
-                    row.put("step", t);
+                    row = newRow(t, data);
                     row.put("loss", loss);
                     row.put("lr", lr);
                     row.put("grad_norm", gradNorm);
@@ -125,7 +124,7 @@ public final class Trainer {
                 }
                 if (evalSet != null && (last || (s.evalEvery() > 0 && t % s.evalEvery() == 0))) {
                     lastEval = Evaluate.score(model, evalSet, s.evalBatch());
-                    if (row == null) { row = new LinkedHashMap<>(); row.put("step", t); }
+                    if (row == null) row = newRow(t, data);
                     row.put("eval_accuracy", lastEval.accuracy());
                     row.put("eval_loss", lastEval.loss());
                     String line = String.format(java.util.Locale.ROOT, "step %d: eval accuracy %.4f, loss %.4f (%d images)",
@@ -146,6 +145,16 @@ public final class Trainer {
             if (images != null) { be.free(images); be.free(targets); }
         }
         return new Result(opt.step(), losses, lastEval, lastCkpt);
+    }
+
+    /** A metrics row's common columns: the step, the wall-clock time (Unix seconds), epochs and images seen. */
+    private static Map<String, Object> newRow(long step, BatchSource data) {
+        Map<String, Object> row = new LinkedHashMap<>();
+        row.put("step", step);
+        row.put("time", System.currentTimeMillis() / 1000.0);
+        row.put("epoch", data.epoch());
+        row.put("images_seen", data.imagesSeen());
+        return row;
     }
 
     private static String latestOf(Checkpoints ckpts) {

@@ -17,6 +17,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 import vit22b.backend.Backend;
 import vit22b.cli.options.BackendOption;
+import vit22b.cli.options.TrackingOptions;
 import vit22b.data.Augmentation;
 import vit22b.data.Dataset;
 import vit22b.data.Datasets;
@@ -52,6 +53,7 @@ public final class TrainCommand implements Callable<Integer> {
 
     @Spec CommandSpec spec;
     @Mixin BackendOption backend;
+    @Mixin TrackingOptions tracking;
     @Option(names = "--demo", description = "train the README's Fashion-MNIST demo (defaults below change to the demo's)")
     boolean demo;
     @Option(names = "--model", description = "preset (vit info lists them); default vit-micro-fmnist")
@@ -191,6 +193,7 @@ public final class TrainCommand implements Callable<Integer> {
             var eval = LabeledImages.of(test, cfg.channels(), size, evalLimit);
             try (MetricsWriter metrics = new MetricsWriter(outDir.resolve("metrics.jsonl"), resume);
                  LoaderBatches batches = LoaderBatches.open(train, aug, b, seed, workers, skipBad, start)) {
+                tracking.attach(metrics, outDir, opt.step());
                 var settings = new Trainer.Settings(total, b, sched, logEvery, evalEvery, ckptEvery, 256);
                 var progress = new Progress(System.out, Progress.stdoutIsTerminal(), opt.step(), total, 30);
                 long t0 = System.nanoTime();
