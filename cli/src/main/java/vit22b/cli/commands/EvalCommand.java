@@ -14,7 +14,6 @@ import vit22b.cli.options.BackendOption;
 import vit22b.cli.options.JsonOption;
 import vit22b.cli.options.WeightsOptions;
 import vit22b.eval.Evaluate;
-import vit22b.eval.LabeledImages;
 import vit22b.model.ViT;
 
 @Command(name = "eval", mixinStandardHelpOptions = true,
@@ -36,7 +35,7 @@ public final class EvalCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         try (Backend be = backend.open(spec.commandLine().getErr()); ViT model = weights.load(be)) {
             var c = model.config();
-            var set = LabeledImages.of(data.open(DataPaths.split(split)), c.channels(), c.imageSize(), limit);
+            var set = data.load(DataPaths.split(split), c.channels(), c.imageSize(), limit, spec.commandLine().getErr());
             Evaluate.Score s = Evaluate.score(model, set, batch);
             if (json.json) {
                 JsonOption.print(out, JsonOption.object().put("model", c.name()).put("weights", weights.weights.toString())

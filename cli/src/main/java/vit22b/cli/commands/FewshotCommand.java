@@ -45,7 +45,7 @@ public final class FewshotCommand implements Callable<Integer> {
     @Override public Integer call() throws Exception {
         FrozenFeatures f;
         try (Backend be = backend.open(spec.commandLine().getErr())) {
-            f = FrozenFeatures.of(be, weights, data, pool, testLimit, batch);
+            f = FrozenFeatures.of(be, weights, data, pool, testLimit, batch, spec.commandLine().getErr());
         }
         List<FewShot.Result> res = FewShot.evaluate(f.train(), f.trainLabels(), f.test(), f.testLabels(), f.dim(),
                 f.classes(), shots, seeds, l2, seed);

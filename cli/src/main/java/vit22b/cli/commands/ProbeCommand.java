@@ -42,7 +42,7 @@ public final class ProbeCommand implements Callable<Integer> {
     @Override public Integer call() throws Exception {
         FrozenFeatures f;
         try (Backend be = backend.open(spec.commandLine().getErr())) {
-            f = FrozenFeatures.of(be, weights, data, trainLimit, testLimit, batch);
+            f = FrozenFeatures.of(be, weights, data, trainLimit, testLimit, batch, spec.commandLine().getErr());
         }
         var probe = LinearProbe.train(f.train(), f.trainLabels(), f.dim(), f.classes(),
                 new LinearProbe.Settings(lr, momentum, epochs, batch, seed));

@@ -17,6 +17,8 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 import vit22b.backend.Backend;
 import vit22b.cli.options.BackendOption;
+import vit22b.cli.options.AccumOption;
+import vit22b.cli.options.SplitOptions;
 import vit22b.cli.options.TrackingOptions;
 import vit22b.data.Augmentation;
 import vit22b.data.Dataset;
@@ -54,6 +56,8 @@ public final class TrainCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
     @Mixin BackendOption backend;
     @Mixin TrackingOptions tracking;
+    @Mixin SplitOptions splits;
+    @Mixin AccumOption accum;
     @Option(names = "--demo", description = "train the README's Fashion-MNIST demo (defaults below change to the demo's)")
     boolean demo;
     @Option(names = "--model", description = "preset (vit info lists them); default vit-micro-fmnist")
@@ -112,7 +116,7 @@ public final class TrainCommand implements Callable<Integer> {
     int logEvery;
     @Option(names = "--eval-every", defaultValue = "500", description = "evaluate every N steps, 0 only at the end")
     int evalEvery;
-    @Option(names = "--eval-limit", defaultValue = "2000", description = "test images for periodic evaluation, 0 all (the final one uses all)")
+    @Option(names = "--eval-limit", defaultValue = "2000", description = "validation images for periodic evaluation, 0 all")
     int evalLimit;
     @Option(names = "--test-limit", defaultValue = "0", description = "test images for the final evaluation (0: all)")
     int testLimit;
@@ -125,8 +129,8 @@ public final class TrainCommand implements Callable<Integer> {
         if (dataName == null) throw new IllegalArgumentException("give --data (fashion-mnist or a directory), or use --demo");
         Path given = pick(out, Path.of("runs/demo"), Path.of("runs/train"));
         Path outDir = resume ? given : freshRunDir(given, out != null);
-        Dataset train = DataPaths.open(dataName, Split.TRAIN);
-        if (trainLimit > 0) train = Datasets.first(train, trainLimit);
+        var held = splits.split(DataPaths.resolve(dataName), DataPaths.open(dataName, Split.TRAIN), seed);
+        Dataset train = trainLimit > 0 ? Datasets.first(held.train(), trainLimit) : held.train();
         Dataset test = DataPaths.open(dataName, Split.TEST);
 
         ModelConfig preset = Presets.get(modelName);
@@ -142,7 +146,7 @@ public final class TrainCommand implements Callable<Integer> {
         cfg = cfg.withHeadBiasInit(bias);
         int b = pick(batch, DEMO_BATCH, 256);
         long total = steps != null ? steps
-                : Math.max(1, Math.round(pick(epochs, (double) DEMO_EPOCHS, Double.NaN) * train.size() / b));
+                : Math.max(1, Math.round(pick(epochs, (double) DEMO_EPOCHS, Double.NaN) * train.size() / ((double) b * accum.accum)));
         if (steps == null && epochs == null && !demo) throw new IllegalArgumentException("give --steps or --epochs");
         long warm = pick(warmup, (long) DEMO_WARMUP, Math.min(10_000L, total / 10));
         long cool = pick(cooldown, total * 3 / 10, Math.min(30_000L, total * 3 / 10));
@@ -159,7 +163,7 @@ public final class TrainCommand implements Callable<Integer> {
         recipe.put("steps", total); recipe.put("batch", b); recipe.put("lr", peak);
         recipe.put("schedule", sched.toString()); recipe.put("wd", wd); recipe.put("head_wd", headDecay);
         recipe.put("clip", clip); recipe.put("loss", cfg.loss().name()); recipe.put("aug", aug.toString());
-        recipe.put("seed", seed); recipe.put("finetune_from", String.valueOf(finetuneFrom));
+        recipe.put("seed", seed); recipe.put("val_fraction", splits.valFraction); recipe.put("accum", accum.accum); recipe.put("finetune_from", String.valueOf(finetuneFrom));
         String recipeJson = new ObjectMapper().writeValueAsString(recipe);
         Map<String, String> runInfo = Map.of("vit22b.recipe", recipeJson);
 
@@ -190,17 +194,17 @@ public final class TrainCommand implements Callable<Integer> {
                     System.out.println("fine-tuning from " + finetuneFrom + " at " + size + " px");
                 }
             }
-            var eval = LabeledImages.of(test, cfg.channels(), size, evalLimit);
+            var eval = LabeledImages.of(held.val(), cfg.channels(), size, evalLimit, skipBad);
             try (MetricsWriter metrics = new MetricsWriter(outDir.resolve("metrics.jsonl"), resume);
                  LoaderBatches batches = LoaderBatches.open(train, aug, b, seed, workers, skipBad, start)) {
                 tracking.attach(metrics, outDir, opt.step());
-                var settings = new Trainer.Settings(total, b, sched, logEvery, evalEvery, ckptEvery, 256);
+                var settings = new Trainer.Settings(total, b, sched, logEvery, evalEvery, ckptEvery, 256, accum.accum);
                 var progress = new Progress(System.out, Progress.stdoutIsTerminal(), opt.step(), total, 30);
                 long t0 = System.nanoTime();
                 new Trainer(vit, opt, settings, ckpts, metrics, progress, eval, runInfo).run(batches);
                 double minutes = (System.nanoTime() - t0) / 60e9;
                 if (batches.skipped() > 0) System.out.println("skipped " + batches.skipped() + " unreadable images");
-                var full = evalLimit == testLimit ? eval : LabeledImages.of(test, cfg.channels(), size, testLimit);
+                var full = LabeledImages.of(test, cfg.channels(), size, testLimit, skipBad);
                 Evaluate.Score s = Evaluate.score(vit, full, 256);
                 metrics.write(Map.of("step", total, "test_accuracy", s.accuracy(), "test_loss", s.loss(),
                         "train_minutes", minutes));
