@@ -117,7 +117,7 @@ class ResampleTest {
                         "im = Image.frombytes('F', (" + w + ", " + h + "), d, 'raw', 'F;32F')",
                         "r = im.resize((" + s[1] + ", " + s[0] + "), Image." + f.name() + ", box=(3, 2, 3 + 30, 2 + 20))",
                         "open(sys.argv[2], 'wb').write(r.tobytes('raw', 'F;32F'))");
-                run("python3", "-c", script, raw.toString(), outFile.toString());
+                run(python, "-c", script, raw.toString(), outFile.toString());
                 java.nio.ByteBuffer o = java.nio.ByteBuffer.wrap(Files.readAllBytes(outFile)).order(java.nio.ByteOrder.LITTLE_ENDIAN);
                 float[] pil = new float[s[0] * s[1]];
                 for (int i = 0; i < pil.length; i++) pil[i] = o.getFloat();
@@ -125,12 +125,18 @@ class ResampleTest {
             }
     }
 
+    /** The first of python3 (PATH) and Debian's /usr/bin/python3 that imports PIL; null if none. */
+    private static String python;
+
     static boolean pilAvailable() {
-        try {
-            return run("python3", "-c", "import PIL") == 0;
-        } catch (IOException | InterruptedException e) {
-            return false;
+        for (String c : new String[] {"python3", "/usr/bin/python3"}) {
+            try {
+                if (run(c, "-c", "import PIL") == 0) { python = c; return true; }
+            } catch (IOException | InterruptedException e) {
+                // not this one
+            }
         }
+        return false;
     }
 
     private static int run(String... cmd) throws IOException, InterruptedException {
