@@ -2,9 +2,13 @@ package vit22b.train;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
 
 import vit22b.backend.Backend;
 import vit22b.io.ModelFiles;
+import vit22b.io.ModelMetadata;
 import vit22b.model.ModelConfig;
 import vit22b.model.ParamLayout;
 import vit22b.model.ViT;
@@ -16,8 +20,13 @@ import vit22b.model.ViT;
 public final class Weights {
     private Weights() {}
 
-    /** The config and flat parameters (host copy) of a model file. */
-    public record Host(ModelConfig config, float[] params) {}
+    /** The config, flat parameters (host copy) and metadata (class names...) of a model file. */
+    public record Host(ModelConfig config, float[] params, Map<String, String> metadata) {
+        public Host(ModelConfig config, float[] params) { this(config, params, Map.of()); }
+
+        /** The class names the file records, if any. */
+        public Optional<List<String>> classes() { return ModelMetadata.classes(metadata); }
+    }
 
     public static Host read(Path file) throws IOException { return read(file, ModelFiles.Flags.NONE); }
 
@@ -29,7 +38,7 @@ public final class Weights {
         try (ModelFiles.Loaded l = ModelFiles.load(file, flags)) {
             float[] p = new float[Math.toIntExact(l.layout().total())];
             java.lang.foreign.MemorySegment.copy(l.params().segment(), java.lang.foreign.ValueLayout.JAVA_FLOAT, 0, p, 0, p.length);
-            return new Host(l.config(), p);
+            return new Host(l.config(), p, l.metadata());
         }
     }
 

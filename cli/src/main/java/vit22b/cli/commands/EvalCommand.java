@@ -14,7 +14,10 @@ import vit22b.cli.options.BackendOption;
 import vit22b.cli.options.JsonOption;
 import vit22b.cli.options.WeightsOptions;
 import vit22b.eval.Evaluate;
+import vit22b.data.Dataset;
+import vit22b.io.ModelMetadata;
 import vit22b.model.ViT;
+import vit22b.train.Weights;
 
 @Command(name = "eval", mixinStandardHelpOptions = true,
         description = "Accuracy and loss of a model (checkpoint or weights file) on a dataset split.")
@@ -33,7 +36,11 @@ public final class EvalCommand implements Callable<Integer> {
 
     @Override public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
-        try (Backend be = backend.open(spec.commandLine().getErr()); ViT model = weights.load(be)) {
+        Weights.Host file = weights.read();
+        Dataset dataset = data.open(DataPaths.split(split));
+        ModelMetadata.requireSameClasses(file.classes(), file.config().classes(), dataset.classes(), data.data);
+        try (Backend be = backend.open(spec.commandLine().getErr()); ViT model = new ViT(be, file.config())) {
+            be.upload(model.params(), file.params());
             var c = model.config();
             var set = data.load(DataPaths.split(split), c.channels(), c.imageSize(), limit, spec.commandLine().getErr());
             Evaluate.Score s = Evaluate.score(model, set, batch);

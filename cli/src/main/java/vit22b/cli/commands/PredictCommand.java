@@ -55,6 +55,8 @@ public final class PredictCommand implements Callable<Integer> {
 
     /** The image files {@link #images} named, in order. */
     private List<Path> paths;
+    /** The class names the model file records (null: a file without them, classes are numbers). */
+    private List<String> names;
 
     @Override public Integer call() throws IOException {
         if (top < 1) throw new IllegalArgumentException("--top must be at least 1, got " + top);
@@ -73,6 +75,7 @@ public final class PredictCommand implements Callable<Integer> {
                 logits.addAll(forward(model, inputs));
             }
         }
+        names = file.classes().orElse(null);
         PrintWriter out = spec.commandLine().getOut();
         if (json.json) JsonOption.print(out, toJson(c, logits));
         else printText(out, c, logits);
@@ -142,7 +145,8 @@ public final class PredictCommand implements Callable<Integer> {
             for (float v : z) all.append(all.isEmpty() ? "" : ", ").append(String.format(Locale.ROOT, "%.6g", v));
             out.println("  logits: [" + all + "]");
             out.printf("  top %d (class, logit, %s probability):%n", Math.min(top, z.length), lower(c.loss()));
-            for (int k : topK(z, top)) out.printf(Locale.ROOT, "    %5d  %12.6g  %.4f%n", k, z[k], p[k]);
+            for (int k : topK(z, top))
+                out.printf(Locale.ROOT, "    %5d %-16s %12.6g  %.4f%n", k, names == null ? "" : names.get(k), z[k], p[k]);
         }
     }
 
@@ -150,6 +154,10 @@ public final class PredictCommand implements Callable<Integer> {
         ObjectNode root = JsonOption.object();
         root.set("model", JsonOption.MAPPER.readTree(ConfigJson.toJson(c)));
         root.put("weights", weights.weights.toString());
+        if (names != null) {
+            ArrayNode n = root.putArray("classes");
+            names.forEach(n::add);
+        }
         ArrayNode arr = root.putArray("images");
         for (int i = 0; i < logits.size(); i++) {
             float[] z = logits.get(i);
@@ -159,7 +167,11 @@ public final class PredictCommand implements Callable<Integer> {
             ArrayNode l = o.putArray("logits");
             for (float v : z) l.add(v);
             ArrayNode t = o.putArray("top");
-            for (int k : topK(z, top)) t.addObject().put("class", k).put("logit", z[k]).put("probability", p[k]);
+            for (int k : topK(z, top)) {
+                ObjectNode e = t.addObject().put("class", k);
+                if (names != null) e.put("name", names.get(k));
+                e.put("logit", z[k]).put("probability", p[k]);
+            }
         }
         return root;
     }

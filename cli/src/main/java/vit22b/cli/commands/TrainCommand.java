@@ -27,6 +27,7 @@ import vit22b.data.Split;
 import vit22b.eval.Evaluate;
 import vit22b.eval.LabeledImages;
 import vit22b.io.ModelFiles;
+import vit22b.io.ModelMetadata;
 import vit22b.model.Init;
 import vit22b.model.LossKind;
 import vit22b.model.ModelConfig;
@@ -165,7 +166,8 @@ public final class TrainCommand implements Callable<Integer> {
         recipe.put("clip", clip); recipe.put("loss", cfg.loss().name()); recipe.put("aug", aug.toString());
         recipe.put("seed", seed); recipe.put("val_fraction", splits.valFraction); recipe.put("accum", accum.accum); recipe.put("finetune_from", String.valueOf(finetuneFrom));
         String recipeJson = new ObjectMapper().writeValueAsString(recipe);
-        Map<String, String> runInfo = Map.of("vit22b.recipe", recipeJson);
+        Map<String, String> runInfo = new LinkedHashMap<>(ModelMetadata.of(cfg, train.classes()));
+        runInfo.put("vit22b.recipe", recipeJson);
 
         Files.createDirectories(outDir);
         Checkpoints ckpts = new Checkpoints(outDir, keep);
@@ -209,7 +211,7 @@ public final class TrainCommand implements Callable<Integer> {
                 metrics.write(Map.of("step", total, "test_accuracy", s.accuracy(), "test_loss", s.loss(),
                         "train_minutes", minutes));
                 Path weights = outDir.resolve("model.safetensors");
-                ModelFiles.save(weights, vit.layout(), be.download(vit.params()), Map.of());
+                ModelFiles.save(weights, vit.layout(), be.download(vit.params()), ModelMetadata.of(cfg, train.classes()));
                 var plots = Plots.fromMetrics(metrics.path());
                 System.out.printf(Locale.ROOT, "test accuracy %.4f (loss %.4f) on %d images after %.1f min of training%n",
                         s.accuracy(), s.loss(), s.count(), minutes);
