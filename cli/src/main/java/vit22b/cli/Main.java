@@ -10,6 +10,7 @@ import picocli.CommandLine.ScopeType;
 import vit22b.cli.commands.BenchCommand;
 import vit22b.cli.commands.DoctorCommand;
 import vit22b.cli.commands.EvalCommand;
+import vit22b.cli.commands.ExportCommand;
 import vit22b.cli.commands.FewshotCommand;
 import vit22b.cli.commands.InfoCommand;
 import vit22b.cli.commands.PredictCommand;
@@ -25,7 +26,7 @@ import vit22b.cli.commands.TrainCommand;
 @Command(name = "vit", mixinStandardHelpOptions = true, version = "vit 0.1.0",
         description = "Train, evaluate and measure Vision Transformers with the ViT-22B recipe.",
         subcommands = {TrainCommand.class, EvalCommand.class, ProbeCommand.class, FewshotCommand.class,
-                PredictCommand.class, InfoCommand.class, SimulateCommand.class, BenchCommand.class,
+                PredictCommand.class, ExportCommand.class, InfoCommand.class, SimulateCommand.class, BenchCommand.class,
                 DoctorCommand.class, CommandLine.HelpCommand.class})
 public final class Main {
     /** Exit code of a usage error (bad option, bad value, unknown command): picocli's own. */
