@@ -56,19 +56,19 @@ public final class LaunchTable {
     }
 
     /**
-     * Calls each wrapper once with the operand shapes a training step of {@code p} gives it
-     * (engine's CudaBackend makes the same calls). A new wrapper must be added here: the tests
+     * Calls each wrapper once with sizes of a training step of {@code p} (the GEMMs as the
+     * fused in-projection, the epilogue as the out-projection's). A new wrapper must be added here: the tests
      * fail on any public wrapper this does not call.
      */
     public static void callEveryWrapper(Kernels k, Problem p) {
         int B = p.batch(), N = p.tokens(), H = p.heads(), hd = p.headDim(), D = p.width(), M = p.mlp();
-        int rows = M + 3 * D, C = p.classes(), T = B * N, BH = B * H, K = p.channels() * p.patch() * p.patch();
+        int rows = M + 3 * D, C = p.classes(), T = B * N, BH = B * H;
         long n = (long) T * D;
         int[] next = {1};
         java.util.function.LongSupplier ptr = () -> 0x7f00_0000_0000L + 0x1_0000_0000L * next[0]++;
         float scale = (float) (1 / Math.sqrt(hd));
         int gk = 0;
-        k.gemm(ptr.getAsLong(), K, 1, ptr.getAsLong(), 1, K, ptr.getAsLong(), rows, T, rows, D, false,
+        k.gemm(ptr.getAsLong(), D, 1, ptr.getAsLong(), 1, D, ptr.getAsLong(), rows, T, rows, D, false,
                 ptr.getAsLong(), ptr.getAsLong(), D, T, ptr.getAsLong(), D + M, M, ptr.getAsLong(), gk);
         k.gemmBf16(ptr.getAsLong(), D, ptr.getAsLong(), D, ptr.getAsLong(), rows, T, rows, D,
                 ptr.getAsLong(), ptr.getAsLong(), rows, T, ptr.getAsLong(), D + M, M, ptr.getAsLong(), gk);
