@@ -54,13 +54,13 @@ public final class Kernels {
     }
 
     /** Dynamic shared memory of attn_fwd at head dim hd: K and V tiles [TILE][hd+1], q rows [ROWS][hd]. */
-    public static int attnFwdSmem(int hd) { return (2 * ATTN_TILE * (hd + 1) + ATTN_ROWS * hd) * Float.BYTES; }
+    static int attnFwdSmem(int hd) { return (2 * ATTN_TILE * (hd + 1) + ATTN_ROWS * hd) * Float.BYTES; }
 
     /** attn_bwd_dq: K and V tiles, then q and dout rows. */
-    public static int attnBwdDqSmem(int hd) { return (2 * ATTN_TILE * (hd + 1) + 2 * ATTN_ROWS * hd) * Float.BYTES; }
+    static int attnBwdDqSmem(int hd) { return (2 * ATTN_TILE * (hd + 1) + 2 * ATTN_ROWS * hd) * Float.BYTES; }
 
     /** attn_bwd_dkdv: q and dout tiles, lse and delta [TILE], then k and v rows. */
-    public static int attnBwdDkDvSmem(int hd) {
+    static int attnBwdDkDvSmem(int hd) {
         return (2 * ATTN_TILE * (hd + 1) + 2 * ATTN_TILE + 2 * ATTN_ROWS * hd) * Float.BYTES;
     }
 
