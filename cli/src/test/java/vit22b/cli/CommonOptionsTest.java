@@ -128,6 +128,21 @@ class CommonOptionsTest {
         assertTrue(dbg.err().contains("\tat vit22b."), "--debug prints the stack trace: " + dbg.err());
     }
 
+    /** Any command with subcommands (vit, and groups added later): none or an unknown one is a usage error. */
+    @Test void parentCommandsRefuseMissingAndUnknownSubcommands() {
+        for (CommandLine cl : commands(Main.commandLine())) {
+            if (cl.getSubcommands().isEmpty()) continue;
+            List<String> path = new ArrayList<>(List.of(cl.getCommandSpec().qualifiedName().split(" ")));
+            path.removeFirst();
+            var none = vit(path.toArray(String[]::new));
+            assertEquals(2, none.code(), cl.getCommandName() + " without a subcommand: " + none.out() + none.err());
+            path.add("no-such-command");
+            var unknown = vit(path.toArray(String[]::new));
+            assertEquals(2, unknown.code(), cl.getCommandName() + " no-such-command");
+            assertTrue(unknown.err().contains("no-such-command"), unknown.err());
+        }
+    }
+
     /** Every command, ours and those added later, recursively. */
     private static List<CommandLine> commands(CommandLine cl) {
         List<CommandLine> all = new ArrayList<>(List.of(cl));
