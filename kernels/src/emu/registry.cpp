@@ -52,6 +52,7 @@ const KernelEntry kTable[] = {
     EMU_KERNEL(loss_fwd_bwd),
     EMU_KERNEL(adamw_f32),
     EMU_KERNEL(f32_to_bf16),
+    EMU_KERNEL(fill_uniform),
     EMU_KERNEL(gemm_epilogue),
 };
 

@@ -25,14 +25,11 @@ void emu_set_workers(int n);
 
 namespace t {
 
-struct Test { const char* name; std::function<void()> fn; bool known_failing; };
+struct Test { const char* name; std::function<void()> fn; };
 std::vector<Test>& registry();
-struct Reg { Reg(const char* n, std::function<void()> f, bool kf = false) { registry().push_back({n, f, kf}); } };
+struct Reg { Reg(const char* n, std::function<void()> f) { registry().push_back({n, f}); } };
 // Tests named race_* race on purpose; the TSan build skips them unless named on the command line.
 #define TEST(name) static void test_##name(); static ::t::Reg reg_##name(#name, test_##name); static void test_##name()
-// A test that shows a known kernel bug: it must FAIL; it reports "KNOWN-FAILING" and does not fail
-// the suite, but a pass (the bug fixed) is reported so the marker gets removed.
-#define KNOWN_FAILING_TEST(name) static void test_##name(); static ::t::Reg reg_##name(#name, test_##name, true); static void test_##name()
 
 // Failure of the running test (it goes on, to report every problem).
 void failf(const char* fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -87,7 +87,8 @@ void run(int B, int H, int Nq, int Nk, int hd) {
     // forward: out is a column slice, the padding columns must keep their NaN bytes
     Buf<float> out((size_t)B * Nq * a.ldo), lse((size_t)BH * Nq);
     unsigned smem = (2 * TILE * (hd + 1) + ROWS * hd) * 4;
-    launch("attn_fwd", Dim{cdiv(Nq, ROWS), BH}, Dim{32 * ROWS}, smem, out.p(), a.ldo, lse.p(), (const float*)q.p(),
+    // grid.x = B*H * row tiles (one flat dimension: attention.cu)
+    launch("attn_fwd", Dim{BH * cdiv(Nq, ROWS)}, Dim{32 * ROWS}, smem, out.p(), a.ldo, lse.p(), (const float*)q.p(),
            (const float*)k.p(), (const float*)v.p(), H, Nq, Nk, hd, scale);
     std::vector<float> got;
     std::vector<double> want;
@@ -105,7 +106,7 @@ void run(int B, int H, int Nq, int Nk, int hd) {
 
     // delta from the kernel's own out (its value is what the backward consumes)
     Buf<float> delta((size_t)BH * Nq);
-    launch("attn_bwd_delta", Dim{cdiv(Nq, ROWS), BH}, Dim{32 * ROWS}, 0u, delta.p(), (const float*)out.p(),
+    launch("attn_bwd_delta", Dim{BH * cdiv(Nq, ROWS)}, Dim{32 * ROWS}, 0u, delta.p(), (const float*)out.p(),
            (const float*)dout.p(), a.ldo, H, Nq, hd);
     close((std::string("attn_bwd_delta ") + what).c_str(), delta.v, a.delta, 1e-4, 1e-4);
 
@@ -115,11 +116,11 @@ void run(int B, int H, int Nq, int Nk, int hd) {
     Buf<float> lseRef((size_t)BH * Nq), deltaRef((size_t)BH * Nq);
     for (size_t i = 0; i < lseRef.size(); i++) { lseRef[i] = (float)a.lse[i]; deltaRef[i] = (float)a.delta[i]; }
     unsigned smemDq = (2 * TILE * (hd + 1) + 2 * ROWS * hd) * 4;
-    launch("attn_bwd_dq", Dim{cdiv(Nq, ROWS), BH}, Dim{32 * ROWS}, smemDq, dq.p(), (const float*)dout.p(), a.ldo,
+    launch("attn_bwd_dq", Dim{BH * cdiv(Nq, ROWS)}, Dim{32 * ROWS}, smemDq, dq.p(), (const float*)dout.p(), a.ldo,
            (const float*)lseRef.p(), (const float*)deltaRef.p(), (const float*)q.p(), (const float*)k.p(),
            (const float*)v.p(), H, Nq, Nk, hd, scale);
     unsigned smemKv = (2 * TILE * (hd + 1) + 2 * TILE + 2 * ROWS * hd) * 4;
-    launch("attn_bwd_dkdv", Dim{cdiv(Nk, ROWS), BH}, Dim{32 * ROWS}, smemKv, dk.p(), dv.p(), (const float*)dout.p(), a.ldo,
+    launch("attn_bwd_dkdv", Dim{BH * cdiv(Nk, ROWS)}, Dim{32 * ROWS}, smemKv, dk.p(), dv.p(), (const float*)dout.p(), a.ldo,
            (const float*)lseRef.p(), (const float*)deltaRef.p(), (const float*)q.p(), (const float*)k.p(),
            (const float*)v.p(), H, Nq, Nk, hd, scale);
     std::vector<double> wq(a.dq), wk(a.dk), wv(a.dv);
