@@ -701,6 +701,11 @@ int launch_entry(const KernelEntry* k, const unsigned grid[3], const unsigned bl
                   grid[2], block[0], block[1], block[2], smem);
     if (threads == 0 || grid[0] == 0 || grid[1] == 0 || grid[2] == 0) { err = std::string(shape) + "empty launch"; return 1; }
     if (threads > 1024 || block[2] > 64) { err = std::string(shape) + "more than 1024 threads per block (or block.z > 64)"; return 1; }
+    if (k->max_threads && threads > k->max_threads) {
+        err = std::string(shape) + "more threads per block than the kernel's __launch_bounds__(" +
+              std::to_string(k->max_threads) + ")";
+        return 1;
+    }
     if (grid[0] > 2147483647u || grid[1] > 65535 || grid[2] > 65535) {
         err = std::string(shape) + "grid.x > 2^31-1 or grid.y/z > 65535";
         return 1;

@@ -170,6 +170,9 @@ TEST(emu_argument_and_shape_checks) {
     expect_error(launch_err("add_f32", Dim{1, 65536}, Dim{32}, 0u, f, f, ll), "grid.y/z > 65535", "grid.y");
     expect_error(launch_err("add_f32", Dim{1}, Dim{32}, 300u * 1024, f, f, ll), "over 227 KB", "shared memory");
     expect_error(launch_err("add_f32", Dim{0}, Dim{32}, 0u, f, f, ll), "empty launch", "empty grid");
+    // attn_fwd is __launch_bounds__(32 * ROWS) = 256: a GPU refuses 512 threads, so do we
+    expect_error(launch_err("attn_fwd", Dim{1}, Dim{512}, 0u, f, ll, f, f, f, f, i, i, i, i, 1.0f),
+                 "__launch_bounds__(256)", "launch bounds");
 }
 
 // A race the suite must catch: with the barrier the block reversal is right under every schedule,
