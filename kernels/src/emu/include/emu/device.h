@@ -23,8 +23,9 @@ struct ThreadRegs {
     void* dyn_smem;   // this block's dynamic shared memory (exactly the launch's bytes, NaN-filled)
 };
 
-// The fiber running on this OS thread (initial-exec: a pointer, fits dlopen's static TLS surplus).
-extern __thread ThreadRegs* tl_regs __attribute__((tls_model("initial-exec")));
+// The fiber running on this OS thread. Default TLS model: initial-exec would put the library's
+// whole TLS block (static __shared__ arrays included) in static TLS, which dlopen refuses.
+extern __thread ThreadRegs* tl_regs;
 
 using Site = std::source_location;
 
