@@ -105,6 +105,21 @@ public final class MeshTraining implements AutoCloseable {
         GraphRunner.run(Map.of(comm.rank(), graph()), trace, why -> abort.run());
     }
 
+    /**
+     * Runs the setup on every device of a mesh of CPU threads in this JVM, recording into
+     * {@code trace} (nullable); returns each step's loss (the same on every device).
+     */
+    public static double[] onThreads(Setup s, Mesh mesh, Trace trace) {
+        CpuMesh cm = new CpuMesh(mesh);
+        MeshTraining[] runs = new MeshTraining[mesh.devices()];
+        try {
+            cm.run(r -> (runs[r] = new MeshTraining(s, cm.device(r).backend(), cm.device(r).comm())).graph(), trace);
+            return runs[0].losses();
+        } finally {
+            for (MeshTraining m : runs) if (m != null) m.close();
+        }
+    }
+
     public ShardedViT model() { return model; }
 
     /** The mean loss over the global batch of each step. */
