@@ -125,6 +125,30 @@ class MultiProcessTest {
         joiner.join(5000);
     }
 
+    /** Every rank learns every listener and rank 0's payload (NCCL's unique id travels this way). */
+    @Test void theRendezvousDeliversAddressesAndRankZerosPayload() throws Exception {
+        int port = freePort();
+        long seed = System.nanoTime();
+        byte[] id = new byte[128];
+        new java.util.Random(seed).nextBytes(id);
+        System.out.println("payload seed " + seed);
+        Rendezvous.Result[] got = new Rendezvous.Result[3];
+        List<Thread> ranks = new ArrayList<>();
+        for (int r = 0; r < 3; r++) {
+            int rank = r;
+            ranks.add(Thread.ofPlatform().start(() -> got[rank] = Rendezvous.meet(
+                    new LaunchEnv(rank, 3, rank, "127.0.0.1", port, "torchrun"), 40000 + rank,
+                    rank == 0 ? id : new byte[0], Duration.ofSeconds(10))));
+        }
+        for (Thread t : ranks) t.join(15_000);
+        for (int r = 0; r < 3; r++) {
+            assertTrue(got[r] != null, "rank " + r + " finished the rendezvous");
+            org.junit.jupiter.api.Assertions.assertArrayEquals(id, got[r].payload(), "rank " + r + "'s payload");
+            for (int q = 0; q < 3; q++)
+                assertEquals(new Rendezvous.Peer("127.0.0.1", 40000 + q), got[r].peers().get(q), "rank " + r + " sees rank " + q);
+        }
+    }
+
     @Test void aRankWithoutItsMasterFailsWithinItsTimeout() {
         int port = freePort();
         long t0 = System.nanoTime();
