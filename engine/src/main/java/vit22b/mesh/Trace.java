@@ -29,9 +29,6 @@ public final class Trace {
         events.add(new Event(rank, t.queue(), t.name(), t.cost() instanceof Cost.Collective, start, end));
     }
 
-    /** Adds another process's events (a multi-process job writes one trace). */
-    public void addAll(List<Event> more) { events.addAll(more); }
-
     public List<Event> events() {
         return events.stream().sorted(Comparator.comparingLong(Event::start)).toList();
     }
