@@ -1,12 +1,15 @@
 package vit22b.cli.commands;
 
+import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.Callable;
 
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 import vit22b.backend.cpu.CpuBackend;
 import vit22b.mesh.Mesh;
 import vit22b.mesh.MeshTraining;
@@ -27,35 +30,38 @@ import vit22b.train.AdamW;
                 + "on seeded random data; print the losses, optionally write a Chrome trace of the steps.")
 public final class MeshTrainCommand implements Callable<Integer> {
 
-    @Option(names = "--mesh", required = true, description = "TxK: data x model devices")
+    @Option(names = "--mesh", required = true, description = "TxK: data x model devices.")
     String mesh;
 
-    @Option(names = "--model", defaultValue = "test-small", description = "preset (default: ${DEFAULT-VALUE})")
+    @Option(names = "--model", defaultValue = "test-small", description = "Model preset (vit info lists them).")
     String model;
 
-    @Option(names = "--batch", defaultValue = "8", description = "global batch in images (default: ${DEFAULT-VALUE})")
+    @Option(names = "--batch", defaultValue = "8", description = "Global batch in images.")
     int batch;
 
-    @Option(names = "--steps", defaultValue = "2", description = "training steps (default: ${DEFAULT-VALUE})")
+    @Option(names = "--steps", defaultValue = "2", description = "Training steps.")
     int steps;
 
-    @Option(names = "--lr", defaultValue = "1e-3", description = "learning rate (default: ${DEFAULT-VALUE})")
+    @Option(names = "--lr", defaultValue = "1e-3", description = "Learning rate.")
     float lr;
 
-    @Option(names = "--seed", defaultValue = "0", description = "initialisation and data seed (default: ${DEFAULT-VALUE})")
+    @Option(names = "--seed", defaultValue = "0", description = "Initialisation and data seed.")
     long seed;
 
-    @Option(names = "--no-overlap", description = "every transfer on the compute queue: nothing hides behind compute")
+    @Option(names = "--no-overlap", description = "Every transfer on the compute queue: nothing hides behind compute.")
     boolean noOverlap;
 
-    @Option(names = "--trace", description = "write a Chrome trace (chrome://tracing, ui.perfetto.dev); one file per rank "
-            + "(NAME.rankN.json) when the devices are processes")
+    @Option(names = "--trace", description = "Write a Chrome trace (chrome://tracing, ui.perfetto.dev); one file per rank "
+            + "(NAME.rankN.json) when the devices are processes.")
     Path trace;
 
-    @Option(names = "--timeout", defaultValue = "120", description = "seconds to wait for every rank at the rendezvous (default: ${DEFAULT-VALUE})")
+    @Option(names = "--timeout", defaultValue = "120", description = "Seconds to wait for every rank at the rendezvous.")
     int timeout;
 
+    @Spec CommandSpec spec;
+
     @Override public Integer call() throws Exception {
+        PrintWriter out = spec.commandLine().getOut();
         Mesh m = Mesh.parse(mesh);
         ModelConfig c = Presets.get(model);
         m.checkShards(c, batch);
@@ -70,7 +76,7 @@ public final class MeshTrainCommand implements Callable<Integer> {
         double[] losses;
         int rank = 0;
         if (!processes) {
-            System.out.printf("mesh %s of CPU threads in this JVM, model %s, batch %d, overlap %s%n", m, c.name(), batch, !noOverlap);
+            out.printf("mesh %s of CPU threads in this JVM, model %s, batch %d, overlap %s%n", m, c.name(), batch, !noOverlap);
             losses = MeshTraining.onThreads(s, m, t);
         } else {
             try (ProcessGroup pg = ProcessGroup.join(m, env, Duration.ofSeconds(timeout));
@@ -78,29 +84,27 @@ public final class MeshTrainCommand implements Callable<Integer> {
                  MeshTraining run = new MeshTraining(s, be, pg.comm())) {
                 rank = pg.env().rank();
                 if (rank == 0)
-                    System.out.printf("mesh %s of processes (%s, master %s:%d), model %s, batch %d, overlap %s%n", m,
+                    out.printf("mesh %s of processes (%s, master %s:%d), model %s, batch %d, overlap %s%n", m,
                             pg.env().launcher(), pg.env().masterAddr(), pg.env().masterPort(), c.name(), batch, !noOverlap);
                 run.runAlone(t, pg::close);
                 losses = run.losses();
-            } catch (IllegalStateException e) {
-                System.err.println("error: " + e.getMessage());
-                return 1;
             }
         }
         double secs = (System.nanoTime() - t0) / 1e9;
         if (rank == 0) {
-            for (int i = 0; i < losses.length; i++) System.out.printf("step %d  loss %.6f%n", i + 1, losses[i]);
-            System.out.printf("%d steps in %.2f s (including setup)%n", steps, secs);
+            for (int i = 0; i < losses.length; i++) out.printf("step %d  loss %.6f%n", i + 1, losses[i]);
+            out.printf("%d steps in %.2f s (including setup)%n", steps, secs);
         }
         if (t != null) {
             Path file = processes ? perRank(trace, rank) : trace;
             t.write(file);
             int[] ranks = processes ? new int[]{rank} : java.util.stream.IntStream.range(0, m.devices()).toArray();
             for (int r : ranks)
-                System.out.printf("device %d: communication %.3f s, of which exposed %.3f s; compute %.3f s%n", r,
+                out.printf("device %d: communication %.3f s, of which exposed %.3f s; compute %.3f s%n", r,
                         t.busy(r, true) / 1e9, t.exposedCommunication(r) / 1e9, t.busy(r, false) / 1e9);
-            System.out.println("trace written to " + file);
+            out.println("trace written to " + file);
         }
+        out.flush();
         return 0;
     }
 

@@ -3,8 +3,6 @@ package vit22b.cli.commands;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
@@ -19,16 +17,11 @@ import vit22b.cli.Main;
 
 class MeshTrainCommandTest {
     @Test void trainsOnAMeshOfThreadsAndWritesATrace(@TempDir Path dir) throws Exception {
-        PrintStream old = System.out;
-        ByteArrayOutputStream buf = new ByteArrayOutputStream();
-        System.setOut(new PrintStream(buf));
-        int rc;
+        StringWriter buf = new StringWriter();
+        var cl = Main.commandLine();
+        cl.setOut(new PrintWriter(buf));
         Path trace = dir.resolve("t.json");
-        try {
-            rc = Main.commandLine().execute("mesh-train", "--mesh", "2x2", "--steps", "2", "--trace", trace.toString());
-        } finally {
-            System.setOut(old);
-        }
+        int rc = cl.execute("mesh-train", "--mesh", "2x2", "--steps", "2", "--trace", trace.toString());
         String out = buf.toString();
         assertEquals(0, rc, out);
         assertTrue(out.contains("step 2  loss") && out.contains("device 3: communication"), out);
