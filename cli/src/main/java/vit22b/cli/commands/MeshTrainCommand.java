@@ -52,7 +52,7 @@ public final class MeshTrainCommand implements Callable<Integer> {
     boolean noOverlap;
 
     @Option(names = "--trace", description = "Write a Chrome trace (chrome://tracing, ui.perfetto.dev); one file per rank "
-            + "(NAME.rankN.json) when the devices are processes.")
+            + "(NAME.rankN.json) when the devices are processes (default: no trace).")
     Path trace;
 
     @Option(names = "--timeout", defaultValue = "120", description = "Seconds to wait for every rank at the rendezvous.")
