@@ -11,6 +11,7 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 import vit22b.backend.cpu.CpuBackend;
+import vit22b.cli.options.VectorModule;
 import vit22b.mesh.Mesh;
 import vit22b.mesh.MeshTraining;
 import vit22b.mesh.Trace;
@@ -62,6 +63,7 @@ public final class MeshTrainCommand implements Callable<Integer> {
 
     @Override public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
+        VectorModule.require();
         Mesh m = Mesh.parse(mesh);
         ModelConfig c = Presets.get(model);
         m.checkShards(c, batch);
