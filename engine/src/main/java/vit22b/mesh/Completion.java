@@ -14,8 +14,6 @@ public interface Completion {
     /** Blocks until the communication has finished; rethrows its failure. */
     void await();
 
-    boolean isDone();
-
     /** A completion over a future (the CPU transports run each operation on a communication thread). */
     static Completion of(CompletableFuture<?> f) {
         return new Completion() {
@@ -31,8 +29,6 @@ public interface Completion {
                     throw new IllegalStateException(c.getMessage(), c);
                 }
             }
-
-            @Override public boolean isDone() { return f.isDone(); }
         };
     }
 }

@@ -56,7 +56,7 @@ class ShardedViTTest {
     }
 
     @ParameterizedTest
-    @CsvSource({"1,1,overlap", "1,2,overlap", "2,1,overlap", "2,2,overlap", "1,4,overlap", "2,2,no-overlap",
+    @CsvSource({"1,1,overlap", "1,2,overlap", "2,1,overlap", "2,2,overlap", "1,4,overlap", "4,1,overlap", "2,2,no-overlap",
                 "2,2,layer-softmax"})
     void shardedTrainingStepEqualsTheUnshardedStep(int t, int k, String variant) {
         ModelConfig c = Presets.get("test-small");

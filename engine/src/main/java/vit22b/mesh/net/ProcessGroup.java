@@ -19,13 +19,11 @@ import vit22b.mesh.RingCommunicator;
  */
 public final class ProcessGroup implements AutoCloseable {
     private final LaunchEnv env;
-    private final Mesh mesh;
     private final SocketLink link;
     private final RingCommunicator comm;
 
     private ProcessGroup(LaunchEnv env, Mesh mesh, SocketLink link) {
         this.env = env;
-        this.mesh = mesh;
         this.link = link;
         this.comm = new RingCommunicator(mesh, env.rank(), link);
     }
@@ -51,8 +49,6 @@ public final class ProcessGroup implements AutoCloseable {
     }
 
     public LaunchEnv env() { return env; }
-
-    public Mesh mesh() { return mesh; }
 
     public Communicator comm() { return comm; }
 
