@@ -1,7 +1,5 @@
 package vit22b.kernels;
 
-import jcuda.driver.CUstream;
-
 /**
  * Typed launch wrappers, one per kernel of the fatbin, with the launch shape each kernel's
  * source comment documents. Pointers are raw device addresses (0 for null); every launch
@@ -11,11 +9,11 @@ public final class Kernels {
     public static final int ATTN_ROWS = 8, ATTN_TILE = 32, MAX_HEAD_DIM = 256;
     private static final int EW_BLOCK = 256, EW_MAX_GRID = 65535;
 
-    private final KernelModule m;
-    private final CUstream s;
+    private final KernelLauncher m;
+    private final DeviceStream s;
 
-    public Kernels(KernelModule module, CUstream stream) {
-        this.m = module;
+    public Kernels(KernelLauncher launcher, DeviceStream stream) {
+        this.m = launcher;
         this.s = stream;
     }
 

@@ -1,0 +1,30 @@
+package vit22b.kernels;
+
+/**
+ * Launches our kernels by name: on a GPU through JCuda ({@link KernelModule}), or on the
+ * emulated device ({@link vit22b.kernels.emu.EmulatedRuntime}). {@link Kernels} holds the
+ * typed wrappers; nothing else calls this.
+ */
+public interface KernelLauncher {
+    /**
+     * Queues kernel {@code name} on {@code stream}. Arguments are Long (device address or 64-bit
+     * integer), Integer or Float in the kernel's parameter order; null is a null pointer. A grid
+     * with an empty dimension launches nothing.
+     */
+    void launch(String name, int gx, int gy, int gz, int bx, int by, int bz, int sharedBytes,
+                DeviceStream stream, Object... args);
+
+    /** The bytes of one kernel argument as cuLaunchKernel and emu_launch take them. */
+    static byte[] argumentBytes(String kernel, int index, Object arg) {
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(8).order(java.nio.ByteOrder.nativeOrder());
+        switch (arg) {
+            case Long l -> b.putLong(l);
+            case Integer n -> b.putInt(n);
+            case Float x -> b.putFloat(x);
+            case null -> b.putLong(0L);
+            default -> throw new IllegalArgumentException("kernel " + kernel + ": argument " + index
+                    + " has unsupported type " + arg.getClass().getSimpleName() + "; pass Long, Integer or Float");
+        }
+        return java.util.Arrays.copyOf(b.array(), b.position());
+    }
+}
