@@ -22,7 +22,7 @@ import vit22b.tensor.Tensor;
  */
 public interface Backend extends AutoCloseable {
 
-    /** "cpu" or "cuda". */
+    /** "cpu", "cuda" or "cuda-emu". */
     String name();
 
     // ---- memory ---------------------------------------------------------------------------

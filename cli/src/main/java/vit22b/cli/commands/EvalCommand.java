@@ -16,7 +16,7 @@ import vit22b.train.Weights;
 @Command(name = "eval", mixinStandardHelpOptions = true,
         description = "Accuracy and loss of a model (checkpoint or weights file) on a dataset split.")
 public final class EvalCommand implements Callable<Integer> {
-    @Option(names = "--backend", defaultValue = "cpu", description = "cpu or cuda (default: ${DEFAULT-VALUE})")
+    @Option(names = "--backend", defaultValue = "cpu", description = "cpu, cuda or cuda-emu (the CUDA kernels on the emulated device: slow; default: ${DEFAULT-VALUE})")
     String backend;
     @Option(names = "--ckpt", required = true, description = "checkpoint or model .safetensors file")
     Path ckpt;
