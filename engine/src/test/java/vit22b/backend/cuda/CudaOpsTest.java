@@ -237,8 +237,12 @@ class CudaOpsTest {
         same("dkScale", dks);
     }
 
-    /** Sequence lengths up to 1024, head_dim up to 256, Nq != Nk (the MAP head's single query). */
-    @ParameterizedTest @CsvSource({"2,3,197,197,64", "1,2,1024,1024,64", "1,1,100,300,256", "2,4,1,196,32", "1,2,45,45,80"})
+    /**
+     * Nq not a multiple of the 8 query rows per block, Nk not a multiple of the 32-key tile (one,
+     * two and several tiles), head_dim up to 256, Nq != Nk (the MAP head's single query). Small,
+     * since the emulated device runs every CUDA thread (a 197 x 197 x 64 case takes ~30 s there).
+     */
+    @ParameterizedTest @CsvSource({"2,3,37,45,64", "1,1,130,161,32", "1,1,20,70,256", "2,4,1,196,32", "1,2,45,45,80"})
     void attention(int B, int H, int Nq, int Nk, int hd) {
         int stride = H * hd + 7;   // out is a column slice of a wider matrix, as in ag
         Tensor[] q = rand(B, H, Nq, hd), k = rand(B, H, Nk, hd), v = rand(B, H, Nk, hd);
