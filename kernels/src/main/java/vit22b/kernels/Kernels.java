@@ -162,6 +162,16 @@ public final class Kernels {
         m.launch("adamw_f32", ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, p, g, mm, v, n, lr, b1, b2, eps, wd, gscale, bc1, bc2);
     }
 
+    /** See misc.cu adamw_scalars: a step's clip scale and bias corrections into hp, on the device. */
+    public void adamwScalars(long hp, long step, long sumSquares, float clip, float b1, float b2) {
+        m.launch("adamw_scalars", 1, 1, 1, 1, 1, 1, 0, s, hp, step, sumSquares, clip, b1, b2);
+    }
+
+    /** adamw with its per-step scalars read from hp (see adamwScalars). */
+    public void adamwDevice(long p, long g, long mm, long v, long n, long hp, float b1, float b2, float eps, float wd) {
+        m.launch("adamw_f32_dev", ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, p, g, mm, v, n, hp, b1, b2, eps, wd);
+    }
+
     /** dst (bf16) = src (fp32), n elements. */
     public void toBf16(long dst, long src, long n) {
         m.launch("f32_to_bf16", ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, dst, src, n);

@@ -45,7 +45,11 @@ public final class CudaBackend implements Backend {
     private final DeviceStream stream;
     private final CachingAllocator allocator;
     private final Kernels k;
-    private final DeviceStorage scalar;   // one double for reductions returned to the host
+    /** Device registers, a double each (two float slots): results that stay on the device until read. */
+    private final DeviceStorage sumSquares, loss, gradNormSquared;
+    /** adamw_scalars' block: lr, clip scale, two bias corrections, "finite" flag, then the int step count. */
+    private final DeviceStorage adamwScalars;
+    private static final int ADAMW_SCALARS = 6;
     private final DeviceEvent stagingFree;  // the last copy through the staging buffer has run
     private final CublasLt lt;             // null unless GemmPath.CUBLASLT
     private final Map<Scratch, DeviceStorage> scratch = new EnumMap<>(Scratch.class);
@@ -69,22 +73,23 @@ public final class CudaBackend implements Backend {
         this.device = device;
         DeviceStream s = null;
         CachingAllocator al = null;
-        DeviceStorage sc = null;
         DeviceEvent ev = null;
         try {
             if (path == GemmPath.CUBLASLT) CublasLt.requireLoadable(device);
             s = device.createStream();
-            al = new CachingAllocator(device);
-            sc = al.allocate(2);
+            al = new CachingAllocator(device);   // closing it frees every register below too
+            sumSquares = al.allocate(2);
+            loss = al.allocate(2);
+            gradNormSquared = al.allocate(2);
+            adamwScalars = al.allocate(ADAMW_SCALARS);
             ev = device.createEvent();
             stream = s;
             allocator = al;
-            scalar = sc;
             stagingFree = ev;
             k = new Kernels(device.launcher(), s);
             lt = path == GemmPath.CUBLASLT ? new CublasLt(this) : null;
         } catch (RuntimeException | LinkageError e) {
-            closeAll(e, ev, sc, al, s, device);
+            closeAll(e, ev, al, s, device);
             throw e;
         }
     }
@@ -204,19 +209,20 @@ public final class CudaBackend implements Backend {
     @Override public void scale(Tensor t, float s) { k.scale(a(t), s, t.size()); }
 
     @Override public double sumSquares(Tensor t) {
-        zeroScalar();
-        k.sumSquares(scalar.address(), a(t), t.size());
-        return readScalar();
+        zeroScalar(sumSquares);
+        k.sumSquares(sumSquares.address(), a(t), t.size());
+        return readScalar(sumSquares);
     }
 
-    private void zeroScalar() {
-        device.fill32(scalar.address(), 0, 2, stream);
+    private void zeroScalar(DeviceStorage d) {
+        device.fill32(d.address(), 0, 2, stream);
     }
 
-    private double readScalar() {
+    /** The double a reduction left at {@code d} (waits for it). */
+    private double readScalar(DeviceStorage d) {
         notCapturing("reading a reduction's result");
         stagingFloats(2);
-        device.copyToHost(staging, scalar.address(), Double.BYTES, stream);
+        device.copyToHost(staging, d.address(), Double.BYTES, stream);
         stream.synchronize();
         return staging.get(ValueLayout.JAVA_DOUBLE_UNALIGNED, 0);
     }
@@ -400,12 +406,37 @@ public final class CudaBackend implements Backend {
     // ---- loss and optimiser ---------------------------------------------------------------
 
     @Override public double lossForwardBackward(Tensor logits, Tensor targets, Tensor dlogits, LossKind kind) {
+        queueLoss(logits, targets, dlogits, kind);
+        return queuedLoss();
+    }
+
+    @Override public void queueLoss(Tensor logits, Tensor targets, Tensor dlogits, LossKind kind) {
         sameSize(logits, targets, "lossForwardBackward");
         int B = logits.dim(0), C = Math.toIntExact(logits.size() / B);
-        zeroScalar();
-        k.loss(scalar.address(), a(dlogits), a(logits), a(targets), B, C, kind.ordinal());
-        return readScalar();
+        zeroScalar(loss);
+        k.loss(loss.address(), a(dlogits), a(logits), a(targets), B, C, kind.ordinal());
     }
+
+    @Override public double queuedLoss() { return readScalar(loss); }
+
+    @Override public void setAdamwStep(float lr, int stepsDone) {
+        upload(new Tensor(adamwScalars, 0, ADAMW_SCALARS), new float[] {lr, 0, 0, 0, 0, Float.intBitsToFloat(stepsDone)});
+    }
+
+    @Override public void queueAdamw(Tensor params, Tensor grads, Tensor m, Tensor v, List<AdamwRange> ranges,
+                                     float beta1, float beta2, float eps, float clipNorm) {
+        zeroScalar(gradNormSquared);
+        k.sumSquares(gradNormSquared.address(), a(grads), grads.size());
+        long hp = adamwScalars.address();
+        k.adamwScalars(hp, hp + 5L * Float.BYTES, gradNormSquared.address(), clipNorm, beta1, beta2);
+        for (AdamwRange r : ranges) {
+            int n = Math.toIntExact(r.size());
+            k.adamwDevice(a(params.view(r.offset(), n)), a(grads.view(r.offset(), n)), a(m.view(r.offset(), n)),
+                    a(v.view(r.offset(), n)), n, hp, beta1, beta2, eps, r.weightDecay());
+        }
+    }
+
+    @Override public double queuedGradNorm() { return Math.sqrt(readScalar(gradNormSquared)); }
 
     @Override public void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2,
                                 float eps, float weightDecay, float gradScale, int step) {

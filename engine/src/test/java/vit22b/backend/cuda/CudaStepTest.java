@@ -9,6 +9,7 @@ import java.util.SplittableRandom;
 
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -20,7 +21,9 @@ import vit22b.model.ModelConfig;
 import vit22b.model.NormKind;
 import vit22b.model.ParamLayout;
 import vit22b.model.ViT;
+import vit22b.kernels.DeviceGraph;
 import vit22b.tensor.Tensor;
+import vit22b.train.AdamW;
 import vit22b.testing.Check;
 
 /**
@@ -70,6 +73,71 @@ class CudaStepTest {
     void trainingPassMatchesCpu(int width, int depth, int heads, int image, int patch, NormKind norm, GeluKind gelu,
                                 LossKind loss, int batch) {
         checkPass(devices, cpu, width, depth, heads, image, patch, norm, gelu, loss, batch);
+    }
+
+    /**
+     * A whole training step (forward, loss, backward, AdamW with global-norm clipping) captured
+     * once as a graph after one eager step has sized every buffer, then replayed with a new
+     * learning rate per step, gives the losses, gradient norms and parameters of eager steps.
+     * Before the step kept its reductions on the device and its scratch for the backend's life,
+     * the capture failed (CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED: cuMemAlloc and the loss read back).
+     */
+    @Test void aCapturedTrainingStepReplaysLikeEagerSteps() {
+        ModelConfig c = config(32, 1, 2, 8, 4, NormKind.RMS, GeluKind.TANH, LossKind.SIGMOID);
+        int batch = 2;
+        long seed = System.nanoTime();
+        System.err.println("CudaStepTest.aCapturedTrainingStepReplaysLikeEagerSteps seed " + seed);
+        float[] p = randomParams(new ParamLayout(c), seed);
+        float[] img = Check.uniform(seed + 1, batch * 3 * 8 * 8, -1, 1);
+        float[] tgt = new float[batch * c.classes()];
+        for (int b = 0; b < batch; b++) tgt[b * c.classes() + (int) Math.floorMod(seed + b, c.classes())] = 1;
+        float[] lrs = {1e-2f, 2e-2f, 5e-3f, 1e-2f};
+        AdamW.Config oc = new AdamW.Config(0.9f, 0.999f, 1e-8f, 0.05f, 0.3f, 0.5f);   // clipping active: norms are > 0.5
+        for (CudaBackend gpu : devices) {
+            double[][] eager = new double[2][lrs.length], graphed = new double[2][lrs.length];
+            float[] eagerParams, graphedParams;
+            try (ViT vit = new ViT(gpu, c)) {
+                gpu.upload(vit.params(), p);
+                Tensor images = put(gpu, img, batch, 3, 8, 8), targets = put(gpu, tgt, batch, c.classes());
+                try (AdamW opt = new AdamW(gpu, vit.layout(), vit.params(), vit.grads(), oc)) {
+                    for (int s = 0; s < lrs.length; s++) {
+                        eager[0][s] = vit.forwardBackward(images, targets);
+                        eager[1][s] = opt.step(lrs[s]);
+                    }
+                }
+                eagerParams = gpu.download(vit.params());
+                gpu.upload(vit.params(), p);
+                try (AdamW opt = new AdamW(gpu, vit.layout(), vit.params(), vit.grads(), oc)) {
+                    graphed[0][0] = vit.forwardBackward(images, targets);   // eager: sizes every buffer
+                    graphed[1][0] = opt.step(lrs[0]);
+                    long allocs = gpu.allocator().driverAllocations();
+                    gpu.stream().beginCapture();
+                    vit.queueForwardBackward(images, targets);
+                    opt.queueUpdate();
+                    try (DeviceGraph step = gpu.stream().endCapture()) {
+                        for (int s = 1; s < lrs.length; s++) {
+                            opt.prepare(lrs[s]);
+                            step.launch(gpu.stream());
+                            graphed[0][s] = gpu.queuedLoss();
+                            graphed[1][s] = opt.finish();
+                        }
+                    }
+                    assertEquals(allocs, gpu.allocator().driverAllocations(), "the captured step allocated");
+                    assertEquals(lrs.length, opt.step(), "step count after the replays");
+                }
+                graphedParams = gpu.download(vit.params());
+                gpu.free(images);
+                gpu.free(targets);
+            }
+            for (int s = 0; s < lrs.length; s++) {
+                assertEquals(eager[0][s], graphed[0][s], 1e-6 * Math.abs(eager[0][s]), "loss of step " + (s + 1) + " on " + gpu.name());
+                assertEquals(eager[1][s], graphed[1][s], 1e-6 * eager[1][s], "gradient norm of step " + (s + 1) + " on " + gpu.name());
+                assertTrue(eager[1][s] > 0.5, "clipping was not exercised: norm " + eager[1][s]);
+            }
+            Check.assertClose("parameters after " + lrs.length + " steps, graph vs eager, on " + gpu.name(), graphedParams,
+                    Check.toDouble(eagerParams), 1e-6);
+            assertTrue(!Arrays.equals(p, eagerParams), "the steps changed no parameter");
+        }
     }
 
     static ModelConfig config(int width, int depth, int heads, int image, int patch, NormKind norm, GeluKind gelu, LossKind loss) {
