@@ -81,7 +81,7 @@ emu_fiber_start:
 
 namespace emu {
 
-__thread ThreadRegs* tl_regs __attribute__((tls_model("initial-exec"))) = nullptr;
+__thread ThreadRegs* tl_regs = nullptr;
 
 namespace {
 

@@ -23,8 +23,11 @@ struct ThreadRegs {
     void* dyn_smem;   // this block's dynamic shared memory (exactly the launch's bytes, NaN-filled)
 };
 
-// The fiber running on this OS thread (initial-exec: a pointer, fits dlopen's static TLS surplus).
-extern __thread ThreadRegs* tl_regs __attribute__((tls_model("initial-exec")));
+// The fiber running on this OS thread. Default TLS model: initial-exec would mark the whole
+// library STATIC_TLS, and its TLS block (every kernel's __shared__ arrays, ~64 KB) does not fit
+// the static TLS surplus, so dlopen (the JVM's loader) refuses it: "cannot allocate memory in
+// static TLS block".
+extern __thread ThreadRegs* tl_regs;
 
 using Site = std::source_location;
 

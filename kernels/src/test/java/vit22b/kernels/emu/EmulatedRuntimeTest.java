@@ -177,6 +177,14 @@ class EmulatedRuntimeTest {
         assertTrue(later.getMessage().contains("unusable after an earlier kernel failure"), later.getMessage());
     }
 
+    /** The library the build made loads into the JVM (dlopen) and knows the kernels the Java side launches. */
+    @Test void theBundledLibraryLoads() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(EmuLibrary.built(), "the emulated device is not built (no g++ at build time)");
+        EmuLibrary lib = EmuLibrary.bundled();
+        for (String kernel : new String[] {"gemm_f32", "attn_fwd", "adamw_scalars", "adamw_f32_dev"})
+            assertTrue(lib.signature(kernel) != null, kernel + " missing from " + lib.kernels());
+    }
+
     @Test void aMissingLibraryNamesTheFix() {
         CudaException e = assertThrows(CudaException.class, () -> EmuLibrary.load(Path.of("/nonexistent/libvit22b_emu.so")));
         assertTrue(e.getMessage().contains("rebuild"), e.getMessage());
