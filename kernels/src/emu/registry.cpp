@@ -55,6 +55,7 @@ const KernelEntry kTable[] = {
     EMU_KERNEL(adamw_scalars),
     EMU_KERNEL(f32_to_bf16),
     EMU_KERNEL(gemm_epilogue),
+    EMU_KERNEL(fill_uniform),
 };
 
 }  // namespace

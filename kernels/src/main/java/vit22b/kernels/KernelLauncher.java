@@ -1,9 +1,9 @@
 package vit22b.kernels;
 
 /**
- * Launches our kernels by name: on a GPU through JCuda ({@link KernelModule}), or on the
- * emulated device ({@link vit22b.kernels.emu.EmulatedRuntime}). {@link Kernels} holds the
- * typed wrappers; nothing else calls this.
+ * Launches our kernels by name: the one call {@link Kernels}' wrappers make, so the same wrappers
+ * drive a GPU through JCuda ({@link KernelModule}), the emulated device
+ * ({@link vit22b.kernels.emu.EmulatedRuntime}) or a recording launcher ({@link LaunchTable}).
  */
 public interface KernelLauncher {
     /**
