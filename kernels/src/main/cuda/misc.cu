@@ -175,11 +175,12 @@ extern "C" __global__ void adamw_f32(float* p, const float* __restrict__ g, floa
 }
 
 // A training step's AdamW scalars computed on the device, so the step needs no host value and can
-// be captured in a graph and replayed. One thread. In: hp[0] = learning rate (written by the host
+// be captured in a graph and replayed. One warp, thread 0 does the work. In: hp[0] = learning rate (written by the host
 // before the step), *step = updates done, *sumsq = squared global gradient norm (sum_squares).
 // Out: hp[1] = clip scale min(1, clip / norm) (clip <= 0: 1), hp[2], hp[3] = bias corrections of
 // update *step + 1, hp[4] = 1 when the norm is finite (the update runs and *step advances), else 0.
 extern "C" __global__ void adamw_scalars(float* hp, int* step, const double* sumsq, float clip, float b1, float b2) {
+    if (threadIdx.x != 0) return;
     double norm = sqrt(*sumsq);
     bool finite = norm == norm && norm <= 1.7976931348623157e308;
     int t = *step + (finite ? 1 : 0);

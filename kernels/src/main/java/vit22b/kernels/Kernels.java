@@ -186,7 +186,7 @@ public final class Kernels {
 
     /** See misc.cu adamw_scalars: a step's clip scale and bias corrections into hp, on the device. */
     public void adamwScalars(long hp, long step, long sumSquares, float clip, float b1, float b2) {
-        m.launch("adamw_scalars", 1, 1, 1, 1, 1, 1, 0, s, hp, step, sumSquares, clip, b1, b2);
+        m.launch("adamw_scalars", 1, 1, 1, 32, 1, 1, 0, s, hp, step, sumSquares, clip, b1, b2);
     }
 
     /** adamw with its per-step scalars read from hp (see adamwScalars). */
