@@ -54,8 +54,8 @@ const KernelEntry kTable[] = {
     EMU_KERNEL(adamw_f32_dev),
     EMU_KERNEL(adamw_scalars),
     EMU_KERNEL(f32_to_bf16),
-    EMU_KERNEL(gemm_epilogue),
     EMU_KERNEL(fill_uniform),
+    EMU_KERNEL(gemm_epilogue),
 };
 
 }  // namespace

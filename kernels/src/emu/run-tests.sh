@@ -39,5 +39,18 @@ for f in $flavours; do
     fi
   done
 done
+# TSan must see the races the race_* tests make on purpose (a missing __syncthreads / __syncwarp).
+if [[ " $flavours " == *" tsan "* ]]; then
+  for r in race_missing_syncthreads race_missing_syncwarp; do
+    log=$B/tsan/$r.log
+    if "$B/tsan/emu_tests" 0 "$r" > "$log" 2>&1; then
+      echo "[emu] tsan $r: ThreadSanitizer reported NO race: $log"; failed=1
+    elif grep -q "WARNING: ThreadSanitizer: data race" "$log"; then
+      echo "[emu] tsan  $r: the race is reported, as it must be"
+    else
+      echo "[emu] tsan $r failed without a race report: $log"; tail -20 "$log"; failed=1
+    fi
+  done
+fi
 echo "[emu] seed $seed; total $(( $(date +%s) - start )) s"
 exit $failed

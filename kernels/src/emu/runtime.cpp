@@ -247,6 +247,7 @@ void resume(Worker* w, Fiber* f) {
     Fiber* f = w->cur;
     if (w->error.empty()) w->error = "thread " + tid_str(*f) + ": " + msg;
     f->state = DONE;
+    TSAN_RELEASE(&w->end_sync);
     switch_to_sched(f, true);
     __builtin_trap();
 }
@@ -381,6 +382,15 @@ void run_block(Worker* w, unsigned long long linear) {
         if (!ran && w->error.empty() && w->done < w->n) w->error = deadlock_message(w);
     }
     TSAN_ACQUIRE(&w->end_sync);
+    if (!w->error.empty()) {
+        // Abandoned fibers last released at the barrier they wait at.
+        TSAN_ACQUIRE(&w->bar_sync[0]);
+        TSAN_ACQUIRE(&w->bar_sync[1]);
+        for (Warp& W : w->warps) {
+            TSAN_ACQUIRE(&W.sync[0]);
+            TSAN_ACQUIRE(&W.sync[1]);
+        }
+    }
     for (unsigned i = 0; i < w->n; i++) {
         Fiber& f = w->fibers[i];
 #ifdef EMU_ASAN

@@ -25,18 +25,25 @@ void emu_set_workers(int n);
 
 namespace t {
 
-struct Test { const char* name; std::function<void()> fn; bool known_failing; };
+struct Test { const char* name; std::function<void()> fn; };
 std::vector<Test>& registry();
-struct Reg { Reg(const char* n, std::function<void()> f, bool kf = false) { registry().push_back({n, f, kf}); } };
+struct Reg { Reg(const char* n, std::function<void()> f) { registry().push_back({n, f}); } };
+// Tests named race_* race on purpose; the TSan build skips them unless named on the command line.
 #define TEST(name) static void test_##name(); static ::t::Reg reg_##name(#name, test_##name); static void test_##name()
-// A test that shows a known kernel bug: it must FAIL; it reports "KNOWN-FAILING" and does not fail
-// the suite, but a pass (the bug fixed) is reported so the marker gets removed.
-#define KNOWN_FAILING_TEST(name) static void test_##name(); static ::t::Reg reg_##name(#name, test_##name, true); static void test_##name()
 
 // Failure of the running test (it goes on, to report every problem).
 void failf(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 std::mt19937_64& rng();
 uint64_t seed();
+// True in the ASan and TSan builds, which run smaller shapes (the same tile edges, fewer blocks).
+constexpr bool sanitized() {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    return true;
+#else
+    return false;
+#endif
+}
+int schedule();   // the schedule this run uses (0 in order, 1 reversed, 2 warp 0 far ahead)
 
 // Device buffers: host memory filled with NaN bytes, as the Java side does for fresh allocations.
 template <class T> struct Buf {
