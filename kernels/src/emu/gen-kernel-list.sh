@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Lists the extern "C" __global__ kernels of src/main/cuda with their parameter names, as
-# EMU_SOURCE_KERNEL(name, "p0,p1,...") lines for registry.cpp, and fails when registry.cpp's
+# Lists the extern "C" __global__ kernels of src/main/cuda with their parameter names and their
+# __launch_bounds__ (an expression of the sources' macros, 0 when absent), as
+# EMU_SOURCE_KERNEL(name, "p0,p1,...", bound) lines for registry.cpp, and fails when registry.cpp's
 # table (its EMU_KERNEL lines) and the sources disagree in either direction.
 # Usage: gen-kernel-list.sh CUDA_SRC_DIR REGISTRY_CPP OUT_INC
 set -euo pipefail
@@ -8,10 +9,11 @@ src=$1 reg=$2 out=$3
 tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
 cat "$src"/*.cu | perl -0777 -ne '
-  while (/extern\s+"C"\s+__global__\s+void\s+(?:__launch_bounds__\s*\([^)]*\)\s*)?(\w+)\s*\(([^)]*)\)/g) {
-    my ($n, $p) = ($1, $2);
+  while (/extern\s+"C"\s+__global__\s+void\s+(?:__launch_bounds__\s*\(([^)]*)\)\s*)?(\w+)\s*\(([^)]*)\)/g) {
+    my ($b, $n, $p) = ($1 // "0", $2, $3);
+    $b =~ s/,.*//s;   # __launch_bounds__(maxThreads, minBlocks): the first is the limit
     my @names = map { /(\w+)\s*$/ ? $1 : "?" } split /,/, $p;
-    print "EMU_SOURCE_KERNEL($n, \"", join(",", @names), "\")\n";
+    print "EMU_SOURCE_KERNEL($n, \"", join(",", @names), "\", $b)\n";
   }' | sort > "$tmp"
 src_names=$(sed 's/EMU_SOURCE_KERNEL(\([a-z_0-9A-Z]*\),.*/\1/' "$tmp" | sort)
 tab_names=$(grep -v '^#define' "$reg" | grep -o 'EMU_KERNEL([A-Za-z_0-9]*)' | sed 's/EMU_KERNEL(\(.*\))/\1/' | sort)

@@ -1,7 +1,8 @@
 // The kernel table: every extern "C" __global__ kernel of src/main/cuda, compiled for the host,
 // with its parameter sizes deduced from the function's type (so a Java caller passing a long
 // where the kernel takes an int is refused). gen-kernel-list.sh fails the build when this table
-// and the sources' kernels differ, and supplies the parameter names used in error messages.
+// and the sources' kernels differ, and supplies the parameter names used in error messages and
+// each kernel's __launch_bounds__ (a bigger block is refused, as the GPU refuses it).
 #include "vit22b.cu"
 
 #include <cstring>
@@ -11,19 +12,20 @@
 namespace emu {
 namespace {
 
-struct SourceKernel { const char* name; const char* params; };
-#define EMU_SOURCE_KERNEL(name, params) {#name, params},
+struct SourceKernel { const char* name; const char* params; unsigned max_threads; };
+#define EMU_SOURCE_KERNEL(name, params, bound) {#name, params, (bound)},
 constexpr SourceKernel kSources[] = {
 #include "kernel_sources.inc"
 };
 
-const char* params_of(const char* name) {
+const SourceKernel& source_of(const char* name) {
     for (const SourceKernel& s : kSources)
-        if (std::strcmp(s.name, name) == 0) return s.params;
-    return "";
+        if (std::strcmp(s.name, name) == 0) return s;
+    static const SourceKernel none{"", "", 0};   // gen-kernel-list.sh fails the build first
+    return none;
 }
 
-#define EMU_KERNEL(name) make_entry<&name>(#name, params_of(#name))
+#define EMU_KERNEL(name) make_entry<&name>(#name, source_of(#name).params, source_of(#name).max_threads)
 // One line per kernel (kernel_sources.inc is the sources' list; the build checks they agree).
 const KernelEntry kTable[] = {
     EMU_KERNEL(gemm_f32),

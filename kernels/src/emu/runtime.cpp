@@ -8,6 +8,7 @@
 //
 // This file is compiled without -fsanitize=thread even in the TSan build: the scheduler's own
 // bookkeeping is touched by every fiber of a block and must not look like a race between them.
+#include <link.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -173,6 +174,48 @@ struct Worker {
 
 thread_local Worker* tl_worker = nullptr;
 
+// Static __shared__ variables are thread_local, so they live in this module's TLS block (with
+// tl_worker and tl_regs, nothing else). Filling that block with NaN bytes before each block makes
+// a read of static shared memory nobody wrote this block read NaN, as dynamic shared memory does.
+struct TlsBlock {
+    void* data = nullptr;
+    size_t size = 0;
+};
+TlsBlock this_threads_tls_block() {
+    struct Q {
+        const void* addr;
+        TlsBlock found;
+    } q{reinterpret_cast<const void*>(&emu_switch), {}};
+    dl_iterate_phdr(
+        [](dl_phdr_info* info, size_t, void* arg) -> int {
+            Q* q = static_cast<Q*>(arg);
+            bool mine = false;
+            size_t tls = 0;
+            for (int i = 0; i < info->dlpi_phnum; i++) {
+                const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+                uintptr_t lo = info->dlpi_addr + ph.p_vaddr, a = reinterpret_cast<uintptr_t>(q->addr);
+                if (ph.p_type == PT_LOAD && a >= lo && a < lo + ph.p_memsz) mine = true;
+                if (ph.p_type == PT_TLS) tls = ph.p_memsz;
+            }
+            if (!mine) return 0;
+            q->found = {info->dlpi_tls_data, tls};
+            return 1;
+        },
+        &q);
+    return q.found;
+}
+void poison_static_shared(const TlsBlock& tls) {
+    if (!tls.data) return;
+    Worker* w = tl_worker;
+    ThreadRegs* r = tl_regs;
+    // The compiler must see that memset may write these two (it cannot tell tls.data points at them).
+    asm volatile("" : : "r"(&tl_worker), "r"(&tl_regs) : "memory");
+    std::memset(tls.data, 0xff, tls.size);
+    asm volatile("" : : : "memory");
+    tl_worker = w;
+    tl_regs = r;
+}
+
 std::atomic<int> g_schedule{-1};
 std::atomic<int> g_workers{0};
 
@@ -324,7 +367,7 @@ std::string deadlock_message(Worker* w) {
     return m;
 }
 
-void run_block(Worker* w, unsigned long long linear) {
+void run_block(Worker* w, unsigned long long linear, const TlsBlock& tls) {
     Launch* L = w->L;
     const dim3 g = L->grid, bd = L->block;
     w->bid = uint3{unsigned(linear % g.x), unsigned((linear / g.x) % g.y), unsigned(linear / ((unsigned long long)g.x * g.y))};
@@ -364,6 +407,7 @@ void run_block(Worker* w, unsigned long long linear) {
 #endif
     }
     make_order(w, L->schedule);
+    poison_static_shared(tls);
     TSAN_RELEASE(&w->start_sync);
     while (w->error.empty() && w->done < w->n) {
         bool ran = false;
@@ -417,7 +461,8 @@ void run_block(Worker* w, unsigned long long linear) {
 void worker_loop(Launch* L) {
     Worker* w = take_worker();
     w->L = L;
-    tl_worker = w;
+    tl_worker = w;   // also makes sure this thread's TLS block exists
+    const TlsBlock tls = this_threads_tls_block();
 #ifdef EMU_TSAN
     w->sched_tsan = __tsan_get_current_fiber();
 #endif
@@ -426,7 +471,7 @@ void worker_loop(Launch* L) {
         if (L->failed) break;
         unsigned long long b = L->next.fetch_add(1);
         if (b >= blocks) break;
-        run_block(w, b);
+        run_block(w, b, tls);
     }
     tl_worker = nullptr;
     w->L = nullptr;
@@ -701,6 +746,11 @@ int launch_entry(const KernelEntry* k, const unsigned grid[3], const unsigned bl
                   grid[2], block[0], block[1], block[2], smem);
     if (threads == 0 || grid[0] == 0 || grid[1] == 0 || grid[2] == 0) { err = std::string(shape) + "empty launch"; return 1; }
     if (threads > 1024 || block[2] > 64) { err = std::string(shape) + "more than 1024 threads per block (or block.z > 64)"; return 1; }
+    if (k->max_threads && threads > k->max_threads) {
+        err = std::string(shape) + "more threads per block than the kernel's __launch_bounds__(" +
+              std::to_string(k->max_threads) + ")";
+        return 1;
+    }
     if (grid[0] > 2147483647u || grid[1] > 65535 || grid[2] > 65535) {
         err = std::string(shape) + "grid.x > 2^31-1 or grid.y/z > 65535";
         return 1;

@@ -106,6 +106,12 @@ __global__ void dyn_smem_kernel(float* out, int n) {
     if (threadIdx.x < n) s[threadIdx.x] = 1.0f;
 }
 
+__global__ void static_smem_kernel(float* out) {
+    __shared__ float s[64];
+    out[blockIdx.x * 64 + threadIdx.x] = s[threadIdx.x];   // never written in this block: NaN
+    s[threadIdx.x] = 1.0f;                                 // (the next block must not see it)
+}
+
 using namespace nvcuda;
 // One 16x16x16 product with the operands' memory layouts chosen by the arguments.
 __global__ void wmma_kernel(float* d, const __nv_bfloat16* a, const __nv_bfloat16* b, const float* c, int aCol, int bRow,
@@ -170,6 +176,9 @@ TEST(emu_argument_and_shape_checks) {
     expect_error(launch_err("add_f32", Dim{1, 65536}, Dim{32}, 0u, f, f, ll), "grid.y/z > 65535", "grid.y");
     expect_error(launch_err("add_f32", Dim{1}, Dim{32}, 300u * 1024, f, f, ll), "over 227 KB", "shared memory");
     expect_error(launch_err("add_f32", Dim{0}, Dim{32}, 0u, f, f, ll), "empty launch", "empty grid");
+    // attn_fwd is __launch_bounds__(32 * ROWS) = 256: a GPU refuses 512 threads, so do we
+    expect_error(launch_err("attn_fwd", Dim{1}, Dim{512}, 0u, f, ll, f, f, f, f, i, i, i, i, 1.0f),
+                 "__launch_bounds__(256)", "launch bounds");
 }
 
 // A race the suite must catch: with the barrier the block reversal is right under every schedule,
@@ -273,6 +282,15 @@ TEST(emu_dynamic_shared_is_nan_and_exact) {
     expect_ok(RUN(dyn_smem_kernel, Dim{1}, Dim{64}, 64u * 4, Out.p(), 64), "dynamic shared");
     for (int k = 0; k < 64; k++)
         if (!std::isnan(Out[k])) { failf("dynamic shared memory [%d] = %g before any write, want NaN", k, Out[k]); break; }
+}
+
+TEST(emu_static_shared_is_nan_each_block) {
+    Buf<float> Out(4 * 64);
+    emu_set_workers(1);   // all four blocks on one worker: each still starts from NaN
+    expect_ok(RUN(static_smem_kernel, Dim{4}, Dim{64}, 0u, Out.p()), "static shared");
+    emu_set_workers(0);
+    for (int k = 0; k < 4 * 64; k++)
+        if (!std::isnan(Out[k])) { failf("static shared memory [%d] = %g before any write in its block, want NaN", k, Out[k]); break; }
 }
 
 TEST(emu_wmma_layouts) {

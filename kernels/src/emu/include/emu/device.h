@@ -23,10 +23,8 @@ struct ThreadRegs {
     void* dyn_smem;   // this block's dynamic shared memory (exactly the launch's bytes, NaN-filled)
 };
 
-// The fiber running on this OS thread. Default TLS model: initial-exec would mark the whole
-// library STATIC_TLS, and its TLS block (every kernel's __shared__ arrays, ~64 KB) does not fit
-// the static TLS surplus, so dlopen (the JVM's loader) refuses it: "cannot allocate memory in
-// static TLS block".
+// The fiber running on this OS thread. Default TLS model: initial-exec would put the library's
+// whole TLS block (static __shared__ arrays included) in static TLS, which dlopen refuses.
 extern __thread ThreadRegs* tl_regs;
 
 using Site = std::source_location;
