@@ -53,6 +53,8 @@ const KernelEntry kTable[] = {
     EMU_KERNEL(sum_squares),
     EMU_KERNEL(loss_fwd_bwd),
     EMU_KERNEL(adamw_f32),
+    EMU_KERNEL(adamw_f32_dev),
+    EMU_KERNEL(adamw_scalars),
     EMU_KERNEL(f32_to_bf16),
     EMU_KERNEL(fill_uniform),
     EMU_KERNEL(gemm_epilogue),

@@ -201,6 +201,41 @@ TEST(adamw_f32) {
     close("adamw_f32 p", P.v, wp, 1e-7, 1e-6);
 }
 
+// The capturable AdamW: adamw_scalars turns the squared norm and step count into the clip scale and
+// bias corrections (or a skip on a non-finite norm); adamw_f32_dev applies them like adamw_f32.
+TEST(adamw_scalars_and_f32_dev) {
+    const float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f, wd = 0.05f, clip = 1.0f, lr = 2e-3f;
+    for (double sumsq : {9.0, 0.25, std::nan("")}) {
+        auto p = uniform(n), g = uniform(n), m = uniform(n, -0.1f, 0.1f), v = uniform(n, 0, 0.01f);
+        Buf<float> P = buf(p), G = buf(g), M = buf(m), V = buf(v);
+        Buf<float> HP = buf(std::vector<float>{lr, 0, 0, 0, 0});
+        Buf<int> Step(1);
+        Buf<double> S(1);
+        Step[0] = 4;
+        S[0] = sumsq;
+        launch("adamw_scalars", Dim{1}, Dim{32}, 0u, HP.p(), Step.p(), (const double*)S.p(), clip, b1, b2);
+        launch("adamw_f32_dev", small_grid, blk, 0u, P.p(), (const float*)G.p(), M.p(), V.p(), n, (const float*)HP.p(),
+               b1, b2, eps, wd);
+        bool finite = sumsq == sumsq;
+        double norm = std::sqrt(sumsq), gscale = finite && norm > clip ? clip / norm : 1.0;
+        int t = finite ? 5 : 4;
+        if (Step.v[0] != t) failf("adamw_scalars: step %d, want %d", Step.v[0], t);
+        std::vector<double> hp = {lr, gscale, 1 - std::pow((double)b1, t), 1 - std::pow((double)b2, t), finite ? 1.0 : 0.0};
+        close("adamw_scalars hp", HP.v, hp, 0, 1e-6);
+        std::vector<double> wp(n), wm(n), wv(n);
+        for (int i = 0; i < n; i++) {
+            if (!finite) { wp[i] = p[i]; wm[i] = m[i]; wv[i] = v[i]; continue; }   // skipped update
+            double gi = (double)g[i] * (float)gscale;
+            wm[i] = b1 * (double)m[i] + (1 - (double)b1) * gi;
+            wv[i] = b2 * (double)v[i] + (1 - (double)b2) * gi * gi;
+            wp[i] = p[i] - lr * ((wm[i] / (float)hp[2]) / (std::sqrt(wv[i] / (float)hp[3]) + eps) + wd * (double)p[i]);
+        }
+        close("adamw_f32_dev m", M.v, wm, 1e-8, 1e-5);
+        close("adamw_f32_dev v", V.v, wv, 1e-10, 1e-5);
+        close("adamw_f32_dev p", P.v, wp, 1e-7, 1e-6);
+    }
+}
+
 namespace {
 std::vector<uint16_t> run_f32_to_bf16(const std::vector<float>& x) {
     Buf<float> X = buf(x);
