@@ -25,6 +25,12 @@ public interface Backend extends AutoCloseable {
     /** "cpu" or "cuda". */
     String name();
 
+    /**
+     * Throws an IllegalArgumentException, naming what and the fix, when this backend cannot run
+     * model {@code c} (e.g. a block variant its kernels do not cover). The CPU runs every model.
+     */
+    default void requireSupported(ModelConfig c) {}
+
     // ---- memory ---------------------------------------------------------------------------
 
     /** A new zero-filled tensor of {@code shape}; close it with {@link #free}. */

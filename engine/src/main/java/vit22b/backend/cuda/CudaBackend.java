@@ -45,6 +45,13 @@ public final class CudaBackend implements Backend {
 
     public CudaBackend() { this(0, GemmPath.KERNELS); }
 
+    /** The fused kernels are the paper's block; the variants' composed path has not run on a GPU. */
+    @Override public void requireSupported(ModelConfig c) {
+        if (!c.variant().isPaper())
+            throw new IllegalArgumentException("the CUDA backend runs only the paper's block, and model '" + c.name()
+                    + "' uses " + c.variant().flags() + "; use --backend cpu for block variants");
+    }
+
     @Override public String name() { return "cuda"; }
 
     public CudaStream stream() { return stream; }
