@@ -5,6 +5,7 @@ import picocli.CommandLine.Command;
 import vit22b.cli.commands.BenchCommand;
 import vit22b.cli.commands.DoctorCommand;
 import vit22b.cli.commands.EvalCommand;
+import vit22b.cli.commands.ExperimentCommand;
 import vit22b.cli.commands.FewshotCommand;
 import vit22b.cli.commands.InfoCommand;
 import vit22b.cli.commands.PredictCommand;
@@ -17,7 +18,7 @@ import vit22b.cli.commands.TrainCommand;
         description = "Train, evaluate and measure Vision Transformers with the ViT-22B recipe.",
         subcommands = {TrainCommand.class, EvalCommand.class, ProbeCommand.class, FewshotCommand.class,
                 PredictCommand.class, InfoCommand.class, SimulateCommand.class, BenchCommand.class,
-                DoctorCommand.class, CommandLine.HelpCommand.class})
+                DoctorCommand.class, ExperimentCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;

@@ -21,6 +21,7 @@ import vit22b.model.LossKind;
 import vit22b.model.ModelConfig;
 import vit22b.model.NormKind;
 import vit22b.model.ParamLayout;
+import vit22b.model.Variant;
 import vit22b.model.Presets;
 import vit22b.testing.Check;
 
@@ -51,6 +52,30 @@ class ModelFilesTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> ModelFiles.load(f, new Flags(GeluKind.TANH, null, null)));
         assertTrue(e.getMessage().contains("records gelu exact but tanh"), e.getMessage());
+    }
+
+    /** A variant's flags travel in the checkpoint; a config written before variants existed reads as the paper's block. */
+    @Test void variantsAreRecordedAndOldFilesReadAsThePapersBlock() throws IOException {
+        for (Variant v : new Variant[] {Variant.PAPER.withQkNorm(false), Variant.PAPER.withParallel(false).withBiases(true),
+                new Variant(false, false, true)}) {
+            ModelConfig c = Presets.get("test-tiny").withVariant(v);
+            assertEquals(c, ConfigJson.fromJson(ConfigJson.toJson(c)));
+            ParamLayout layout = new ParamLayout(c);
+            float[] flat = Check.randn(8, (int) layout.total(), 1);
+            Path f = dir.resolve("variant.safetensors");
+            ModelFiles.save(f, layout, flat, Map.of());
+            try (ModelFiles.Loaded m = ModelFiles.load(f, Flags.NONE)) {
+                assertEquals(v, m.config().variant());
+                assertArrayEquals(flat, m.params().segment().toArray(ValueLayout.JAVA_FLOAT));
+            }
+        }
+        ModelConfig c = Presets.get("test-small");
+        String old = ConfigJson.toJson(c).replaceAll(",\\s*\"(qk_norm|parallel|biases)\":\\s*(true|false)", "");
+        assertFalse(old.contains("qk_norm") || old.contains("parallel") || old.contains("biases"), old);
+        assertEquals(c, ConfigJson.fromJson(old));
+        var e = assertThrows(IllegalArgumentException.class,
+                () -> ConfigJson.fromJson(ConfigJson.toJson(c).replace("\"biases\":false", "\"biases\":\"no\"")));
+        assertTrue(e.getMessage().contains("'biases' must be true or false"), e.getMessage());
     }
 
     /** The tensors of {@code c}'s layout, random, as a timm-layout file would hold them. */

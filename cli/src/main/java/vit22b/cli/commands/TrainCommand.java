@@ -11,6 +11,7 @@ import java.util.concurrent.Callable;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import vit22b.backend.Backend;
 import vit22b.backend.Backends;
@@ -47,6 +48,7 @@ public final class TrainCommand implements Callable<Integer> {
     static final int DEMO_EPOCHS = 10, DEMO_BATCH = 128, DEMO_WARMUP = 300;
     static final double DEMO_LR = 4e-3, DEMO_MIN_AREA = 1.0, DEMO_HEAD_WD = 0.03;
 
+    @Mixin VariantOptions variant;
     @Option(names = "--backend", defaultValue = "cpu", description = "cpu or cuda (default: ${DEFAULT-VALUE})")
     String backend;
     @Option(names = "--demo", description = "train the README's Fashion-MNIST demo (defaults below change to the demo's)")
@@ -129,7 +131,7 @@ public final class TrainCommand implements Callable<Integer> {
         if (patchSize != null) preset = preset.withPatch(patchSize);
         int size = imageSize != null ? imageSize : preset.imageSize();
         ModelConfig cfg = preset.withImage(size, train.channels()).withClasses(train.numClasses())
-                .withLoss(parseLoss(loss));
+                .withLoss(parseLoss(loss)).withVariant(variant.variant());
         // Sigmoid loss: start each class at the prior 1/classes (the paper's -10 for JFT's ~30k
         // classes is the same idea); otherwise the first steps only push all logits down.
         float bias = headBiasInit != null ? headBiasInit
