@@ -111,7 +111,7 @@ public final class SweepReport {
             loss.add(new Plots.Series(arm, x, y));
         }
         Path lossPng = dir.resolve(prefix + "-final-loss.png");
-        Plots.line(lossPng, "final training loss vs peak learning rate (" + r.compare().flag() + ")",
+        Plots.line(lossPng, "final training loss vs peak learning rate",
                 "log10 peak learning rate", "final loss (non-finite runs at " + String.format(java.util.Locale.ROOT, "%.2f", cap) + ")", loss);
 
         String other = r.compare().otherArm;
@@ -130,7 +130,7 @@ public final class SweepReport {
             }
         }
         Path logitPng = dir.resolve(prefix + "-attn-logit.png");
-        Plots.line(logitPng, "largest |attention logit| over layers (" + other + ": highest stable, lowest unstable lr)",
+        Plots.line(logitPng, "max |attention logit| over layers; " + other + "'s highest stable, lowest unstable lr",
                 "step", "log10 max |attention logit|", logit);
         return List.of(lossPng, logitPng);
     }

@@ -87,6 +87,25 @@ class ModelFilesTest {
         return t;
     }
 
+    /** A timm file's block variant comes from its tensor names; without q_norm the head count cannot. */
+    @Test void timmFileVariantComesFromTheNames() throws IOException {
+        for (Variant v : new Variant[] {Variant.PAPER.withBiases(true), Variant.PAPER.withParallel(false),
+                Variant.PAPER.withParallel(false).withBiases(true)}) {
+            ModelConfig c = Presets.get("test-small").withVariant(v);
+            Path f = dir.resolve("timm-variant.safetensors");
+            SafeTensors.write(f, timmTensors(c), Map.of());
+            try (ModelFiles.Loaded m = ModelFiles.load(f, Flags.NONE)) {
+                assertEquals(v, m.config().variant());
+                assertEquals(c.mlp(), m.config().mlp());
+                assertEquals(c.heads(), m.config().heads());
+            }
+        }
+        Path f = dir.resolve("timm-no-qk.safetensors");
+        SafeTensors.write(f, timmTensors(Presets.get("test-small").withVariant(Variant.PAPER.withQkNorm(false))), Map.of());
+        var e = assertThrows(IllegalArgumentException.class, () -> ModelFiles.load(f, Flags.NONE));
+        assertTrue(e.getMessage().contains("head count is not in the tensor shapes"), e.getMessage());
+    }
+
     @Test void timmFileSizesComeFromShapesAndFlags() throws IOException {
         ModelConfig c = Presets.get("test-small").withImage(24, 1).withPatch(6);
         Path f = dir.resolve("timm-model.safetensors");

@@ -47,7 +47,7 @@ public final class LrSweepCommand implements Callable<Integer> {
     double lrMax;
     @Option(names = "--points", defaultValue = "6", description = "log-spaced rates from --lr-min to --lr-max (default: ${DEFAULT-VALUE})")
     int points;
-    @Option(names = "--steps", defaultValue = "600", description = "updates per run (default: ${DEFAULT-VALUE})")
+    @Option(names = "--steps", defaultValue = "400", description = "updates per run (default: ${DEFAULT-VALUE})")
     long steps;
     @Option(names = "--batch", defaultValue = "128", description = "images per update (default: ${DEFAULT-VALUE})")
     int batch;

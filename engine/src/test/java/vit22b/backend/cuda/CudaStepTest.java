@@ -41,6 +41,14 @@ class CudaStepTest {
         if (cpu != null) cpu.close();
     }
 
+    /** The kernels are the paper's block: a variant is refused by name, before any allocation. */
+    @org.junit.jupiter.api.Test void blockVariantsAreRefused() {
+        var c = vit22b.model.Presets.get("test-tiny").withVariant(vit22b.model.Variant.PAPER.withQkNorm(false).withBiases(true));
+        var e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> new vit22b.model.ViT(gpu, c));
+        org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains("--no-qk-norm --biases")
+                && e.getMessage().contains("--backend cpu"), e.getMessage());
+    }
+
     /** Every parameter random (Init would zero the classifier, and with it every other gradient). */
     static float[] randomParams(ParamLayout layout, long seed) {
         float[] p = new float[(int) layout.total()];
