@@ -39,7 +39,7 @@ public final class LrSweep {
      */
     public record Settings(ModelConfig model, List<Double> lrs, long steps, int batch, long warmup, long cooldown,
                            float wd, float headWd, float clip, long seed, int logEvery, double threshold,
-                           Integer workers) {
+                           Integer workers, boolean skipBad) {
         public Settings {
             if (lrs.isEmpty()) throw new IllegalArgumentException("give at least one learning rate");
             for (double lr : lrs)
@@ -102,7 +102,7 @@ public final class LrSweep {
              AdamW opt = new AdamW(be, vit.layout(), vit.params(), vit.grads(),
                      new AdamW.Config(0.9f, 0.999f, 1e-8f, s.wd(), s.headWd(), s.clip()));
              MetricsWriter metrics = new MetricsWriter(metricsFile, false);
-             LoaderBatches data = LoaderBatches.open(train, aug, s.batch(), s.seed(), s.workers(), false, null)) {
+             LoaderBatches data = LoaderBatches.open(train, aug, s.batch(), s.seed(), s.workers(), s.skipBad(), null)) {
             Init.init(be, vit.layout(), vit.params(), s.seed());
             try {
                 new Trainer(vit, opt, ts, null, metrics, null, null, Map.of()).run(data);

@@ -27,6 +27,8 @@ import vit22b.tensor.HostStorage;
  */
 public final class ModelFiles {
     public static final String CONFIG_KEY = "vit22b.config";
+    /** Tensors under this prefix are a checkpoint's optimizer state: not part of the model, skipped when loading one. */
+    public static final String OPTIMIZER_PREFIX = "optimizer.";
     private static final Pattern BLOCK = Pattern.compile("blocks\\.(\\d+)\\..*");
 
     private ModelFiles() {}
@@ -164,7 +166,7 @@ public final class ModelFiles {
                         + ", expected " + Arrays.toString(e.shape()) + " for model " + describe(layout.config()));
         }
         for (String name : f.names())
-            if (!layout.has(name))
+            if (!layout.has(name) && !name.startsWith(OPTIMIZER_PREFIX))
                 throw SafeTensors.error(f.path(), "unexpected tensor '" + name + "' (shape "
                         + Arrays.toString(f.shape(name)) + ") is not part of model " + describe(layout.config()));
     }

@@ -10,6 +10,7 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -31,50 +32,49 @@ import vit22b.model.Presets;
                 + "min attention entropy per run), DIR/lr-sweep-COMPARE-final-loss.png and -attn-logit.png."})
 public final class LrSweepCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
-    @Option(names = "--compare", required = true, description = "the choice to vary: qk-norm, parallel or biases")
+    @Option(names = "--compare", required = true, description = "The choice to vary: qk-norm, parallel or biases.")
     String compare;
-    @Option(names = "--model", defaultValue = "vit-micro-fmnist", description = "preset (default: ${DEFAULT-VALUE})")
+    @Option(names = "--model", defaultValue = "vit-micro-fmnist", description = "Preset.")
     String model;
-    @Option(names = "--patch", defaultValue = "7", description = "patch size (default: ${DEFAULT-VALUE}, the demo's 16 tokens)")
+    @Option(names = "--patch", defaultValue = "7", description = "Patch size (the demo's 16 tokens).")
     int patch;
-    @Option(names = "--data", defaultValue = "fashion-mnist", description = "fashion-mnist or a directory (default: ${DEFAULT-VALUE})")
-    String data;
-    @Option(names = "--lrs", split = ",", description = "peak learning rates (overrides --lr-min/--lr-max/--points)")
+    @Mixin DataOptions data;
+    @Option(names = "--lrs", split = ",", description = "Peak learning rates (overrides --lr-min/--lr-max/--points).")
     List<Double> lrs;
-    @Option(names = "--lr-min", defaultValue = "1e-3", description = "smallest peak rate (default: ${DEFAULT-VALUE})")
+    @Option(names = "--lr-min", defaultValue = "1e-3", description = "Smallest peak rate.")
     double lrMin;
-    @Option(names = "--lr-max", defaultValue = "3e-1", description = "largest peak rate (default: ${DEFAULT-VALUE})")
+    @Option(names = "--lr-max", defaultValue = "3e-1", description = "Largest peak rate.")
     double lrMax;
-    @Option(names = "--points", defaultValue = "6", description = "log-spaced rates from --lr-min to --lr-max (default: ${DEFAULT-VALUE})")
+    @Option(names = "--points", defaultValue = "6", description = "Log-spaced rates from --lr-min to --lr-max.")
     int points;
-    @Option(names = "--steps", defaultValue = "400", description = "updates per run (default: ${DEFAULT-VALUE})")
+    @Option(names = "--steps", defaultValue = "400", description = "Updates per run.")
     long steps;
-    @Option(names = "--batch", defaultValue = "128", description = "images per update (default: ${DEFAULT-VALUE})")
+    @Option(names = "--batch", defaultValue = "128", description = "Images per update.")
     int batch;
-    @Option(names = "--warmup", description = "linear warmup steps (default: 10% of --steps)")
+    @Option(names = "--warmup", description = "Linear warmup steps (default: 10% of --steps).")
     Long warmup;
-    @Option(names = "--cooldown", description = "linear cooldown steps (default: 30% of --steps)")
+    @Option(names = "--cooldown", description = "Linear cooldown steps (default: 30% of --steps).")
     Long cooldown;
-    @Option(names = "--wd", defaultValue = "0.03", description = "body weight decay (default: ${DEFAULT-VALUE})")
+    @Option(names = "--wd", defaultValue = "0.03", description = "Body weight decay.")
     float wd;
-    @Option(names = "--head-wd", defaultValue = "0.03", description = "head weight decay (default: ${DEFAULT-VALUE}, the demo's)")
+    @Option(names = "--head-wd", defaultValue = "0.03", description = "Head weight decay (the demo's).")
     float headWd;
-    @Option(names = "--clip", defaultValue = "1.0", description = "global gradient-norm clip, 0 for none (default: ${DEFAULT-VALUE})")
+    @Option(names = "--clip", defaultValue = "1.0", description = "Global gradient-norm clip, 0 for none.")
     float clip;
-    @Option(names = "--seed", defaultValue = "0", description = "initialisation and data-order seed, the same for every run")
+    @Option(names = "--seed", defaultValue = "0", description = "Initialisation and data-order seed, the same for every run.")
     long seed;
-    @Option(names = "--log-every", defaultValue = "5", description = "steps between loss and attention measurements (default: ${DEFAULT-VALUE})")
+    @Option(names = "--log-every", defaultValue = "5", description = "Steps between loss and attention measurements.")
     int logEvery;
-    @Option(names = "--threshold", defaultValue = "1.0", description = "a run trains when its final loss is below this (default: ${DEFAULT-VALUE})")
+    @Option(names = "--threshold", defaultValue = "1.0", description = "A run trains when its final loss is below this.")
     double threshold;
-    @Option(names = "--train-limit", defaultValue = "0", description = "use only the first N training images (0: all)")
+    @Option(names = "--train-limit", defaultValue = "0", description = "Use only the first N training images (0: all).")
     int trainLimit;
-    @Option(names = "--workers", description = "data threads (default: cores - 1)")
+    @Option(names = "--workers", description = "Data threads (default: cores - 1).")
     Integer workers;
-    @Option(names = "--quick", description = "a trimmed sweep for CI: 2 rates (--lr-min and --lr-max unless --lrs), 40 steps "
+    @Option(names = "--quick", description = "A trimmed sweep for CI: 2 rates (--lr-min and --lr-max unless --lrs), 40 steps "
             + "of 32 on 2048 images, measured every 2 steps (each unless given explicitly)")
     boolean quick;
-    @Option(names = "--out", description = "output folder (default: runs/lr-sweep-COMPARE)")
+    @Option(names = "--out", description = "Output folder (default: runs/lr-sweep-COMPARE).")
     Path out;
 
     @Override public Integer call() throws Exception {
@@ -88,7 +88,7 @@ public final class LrSweepCommand implements Callable<Integer> {
             if (!given.hasMatchedOption("--train-limit")) trainLimit = 2048;
         }
         List<Double> rates = lrs != null ? lrs : logSpaced(lrMin, lrMax, points);
-        Dataset train = DataPaths.open(data, Split.TRAIN);
+        Dataset train = data.open(Split.TRAIN);
         if (trainLimit > 0) train = Datasets.first(train, trainLimit);
         ModelConfig preset = Presets.get(model).withPatch(patch);
         ModelConfig cfg = preset.withImage(preset.imageSize(), train.channels()).withClasses(train.numClasses())
@@ -96,7 +96,8 @@ public final class LrSweepCommand implements Callable<Integer> {
         // Sigmoid loss starts each class at the prior 1/classes, as vit train does.
         cfg = cfg.withHeadBiasInit(cfg.classes() > 1 ? (float) -Math.log(cfg.classes() - 1) : 0f);
         var s = new LrSweep.Settings(cfg, rates, steps, batch, warmup != null ? warmup : steps / 10,
-                cooldown != null ? cooldown : steps * 3 / 10, wd, headWd, clip, seed, logEvery, threshold, workers);
+                cooldown != null ? cooldown : steps * 3 / 10, wd, headWd, clip, seed, logEvery, threshold, workers,
+                data.skipBad);
         Path dir = out != null ? out : Path.of("runs", "lr-sweep-" + cmp.flag());
         Files.createDirectories(dir);
         System.out.printf(Locale.ROOT, "lr-sweep %s vs %s: %s, %d rates x 2, %d steps of %d on %d images%n",
@@ -108,7 +109,7 @@ public final class LrSweepCommand implements Callable<Integer> {
         }
         double minutes = (System.nanoTime() - t0) / 60e9;
         Map<String, Object> extra = new LinkedHashMap<>();
-        extra.put("data", data);
+        extra.put("data", data.data);
         extra.put("train_images", train.size());
         extra.put("wall_minutes", minutes);
         extra.put("cpu_threads", Runtime.getRuntime().availableProcessors());
