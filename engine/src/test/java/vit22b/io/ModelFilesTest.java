@@ -78,6 +78,21 @@ class ModelFilesTest {
         assertTrue(e.getMessage().contains("'biases' must be true or false"), e.getMessage());
     }
 
+    /** timm's model_args follow the variant; norm biases cannot go into timm's RmsNorm and are refused. */
+    @Test void timmExportFollowsTheVariant() {
+        var c = Presets.get("test-small").withNorm(NormKind.LAYER).withVariant(new Variant(false, false, true));
+        var o = TimmExport.config(c, null);
+        assertFalse(o.get("model_args").get("qk_norm").asBoolean());
+        assertTrue(o.get("model_args").get("qkv_bias").asBoolean());
+        assertTrue(o.get("vit22b").get("block_fn").asText().startsWith("timm.models.vision_transformer.Block"), o.toString());
+        var paper = TimmExport.config(Presets.get("test-small"), null);
+        assertTrue(paper.get("model_args").get("qk_norm").asBoolean() && !paper.get("model_args").get("qkv_bias").asBoolean());
+        var rms = Presets.get("test-small").withVariant(Variant.PAPER.withBiases(true));
+        var e = assertThrows(IllegalArgumentException.class,
+                () -> TimmExport.write(dir.resolve("x"), rms, new float[(int) new ParamLayout(rms).total()], null));
+        assertTrue(e.getMessage().contains("RmsNorm"), e.getMessage());
+    }
+
     /** The tensors of {@code c}'s layout, random, as a timm-layout file would hold them. */
     private static Map<String, TensorData> timmTensors(ModelConfig c) {
         Map<String, TensorData> t = new LinkedHashMap<>();
