@@ -39,7 +39,7 @@ public final class LrSweepCommand implements Callable<Integer> {
     @Option(names = "--patch", defaultValue = "7", description = "Patch size (the demo's 16 tokens).")
     int patch;
     @Mixin DataOptions data;
-    @Option(names = "--lrs", split = ",", description = "Peak learning rates (overrides --lr-min/--lr-max/--points).")
+    @Option(names = "--lrs", split = ",", description = "Peak learning rates, comma-separated (default: --points log-spaced from --lr-min to --lr-max).")
     List<Double> lrs;
     @Option(names = "--lr-min", defaultValue = "1e-3", description = "Smallest peak rate.")
     double lrMin;
@@ -51,9 +51,9 @@ public final class LrSweepCommand implements Callable<Integer> {
     long steps;
     @Option(names = "--batch", defaultValue = "128", description = "Images per update.")
     int batch;
-    @Option(names = "--warmup", description = "Linear warmup steps (default: 10% of --steps).")
+    @Option(names = "--warmup", description = "Linear warmup steps (default: 10%% of --steps).")
     Long warmup;
-    @Option(names = "--cooldown", description = "Linear cooldown steps (default: 30% of --steps).")
+    @Option(names = "--cooldown", description = "Linear cooldown steps (default: 30%% of --steps).")
     Long cooldown;
     @Option(names = "--wd", defaultValue = "0.03", description = "Body weight decay.")
     float wd;
