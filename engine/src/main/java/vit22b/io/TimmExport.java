@@ -38,8 +38,8 @@ public final class TimmExport {
     public static List<Path> write(Path dir, ModelConfig c, float[] params, List<String> classNames) throws IOException {
         if (c.classes() == 0) throw new IllegalArgumentException("the model has no classifier; timm's model needs num_classes > 0");
         if (c.variant().biases() && c.norm() == NormKind.RMS)
-            throw new IllegalArgumentException("the --biases model has norm biases, which timm's RmsNorm lacks; "
-                    + "export a --biases model trained with the layer norm instead");
+            throw new IllegalArgumentException("the --biases model has norm biases, which timm's RmsNorm lacks, so timm "
+                    + "cannot hold it; only a --biases model with the layer norm (centred) exports to timm");
         if ((int) ((double) c.mlp() / c.width() * c.width()) != c.mlp())
             throw new IllegalArgumentException("MLP width " + c.mlp() + " is not mlp_ratio x " + c.width() + " for any float ratio timm accepts");
         Files.createDirectories(dir);
