@@ -22,7 +22,7 @@ import vit22b.tensor.Tensor;
  * each rank's backend stream, queued only (call {@link #synchronize} or download to wait).
  * One communicator per axis group, made with ncclCommInitAll: NCCL rank = position on the
  * axis, so chunk c of a gathered/scattered buffer belongs to position c, as in
- * {@link Collectives}. Methods take one tensor per mesh rank (index = rank): one host thread
+ * {@link RingCommunicator}. Methods take one tensor per mesh rank (index = rank): one host thread
  * drives every GPU, which NCCL requires to be a single group call (ncclGroupStart/End).
  */
 public final class NcclMesh implements AutoCloseable {
