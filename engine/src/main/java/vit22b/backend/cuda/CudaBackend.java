@@ -65,7 +65,6 @@ public final class CudaBackend implements Backend {
     /** Our kernels on the emulated device (slow: each CUDA thread is a fiber). */
     public static CudaBackend emulated() { return new CudaBackend(EmulatedRuntime.open(), GemmPath.KERNELS); }
 
-
     /**
      * A backend on {@code device}, which it owns from now on: closed with the backend, or at once
      * (with everything taken so far) when a later step of this constructor fails.
