@@ -125,13 +125,14 @@ public final class Trainer {
                     throw diverged(e.getMessage(), t, lastCkpt);
                 }
                 losses.add(loss);
-                                boolean last = t == s.steps();
+                boolean last = t == s.steps();
                 double seconds = (System.nanoTime() - windowStart) / 1e9;
                 windowImages += n;
                 double imgPerSec = windowImages / Math.max(seconds, 1e-9);
                 if (progress != null) progress.update(t, loss, lr, imgPerSec);
                 Map<String, Object> row = null;
-                if (last || (s.logEvery() > 0 && t % s.logEvery() == 0)) {
+                // Step 1 too: its loss is the loss at initialisation, where every curve starts.
+                if (last || t == 1 || (s.logEvery() > 0 && t % s.logEvery() == 0)) {
                     row = newRow(t, data);
                     row.put("loss", loss);
                     row.put("lr", lr);

@@ -54,6 +54,7 @@ public final class TrainCommand implements Callable<Integer> {
     static final int DEMO_EPOCHS = 10, DEMO_BATCH = 128, DEMO_WARMUP = 300;
     static final double DEMO_LR = 4e-3, DEMO_MIN_AREA = 1.0, DEMO_HEAD_WD = 0.03;
 
+    @Mixin VariantOptions variant;
     @Spec CommandSpec spec;
     @Mixin BackendOption backend;
     @Mixin TrackingOptions tracking;
@@ -139,7 +140,7 @@ public final class TrainCommand implements Callable<Integer> {
         if (patchSize != null) preset = preset.withPatch(patchSize);
         int size = imageSize != null ? imageSize : preset.imageSize();
         ModelConfig cfg = preset.withImage(size, train.channels()).withClasses(train.numClasses())
-                .withLoss(parseLoss(loss));
+                .withLoss(parseLoss(loss)).withVariant(variant.variant());
         // Sigmoid loss: start each class at the prior 1/classes (the paper's -10 for JFT's ~30k
         // classes is the same idea); otherwise the first steps only push all logits down.
         float bias = headBiasInit != null ? headBiasInit
