@@ -5,6 +5,7 @@ import java.nio.ByteOrder;
 
 import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -21,6 +22,18 @@ final class Vec {
     static FloatVector load(MemorySegment s, long off) { return FloatVector.fromMemorySegment(S, s, off * Float.BYTES, NATIVE); }
 
     static void store(FloatVector v, MemorySegment s, long off) { v.intoMemorySegment(s, off * Float.BYTES, NATIVE); }
+
+    /** The first {@code n} (< L) lanes of a vector, for loop tails computed by the same lane code as the body. */
+    static VectorMask<Float> first(int n) { return S.indexInRange(0, n); }
+
+    /** Loads the lanes of {@code m} from s[off...], the others 0. */
+    static FloatVector load(MemorySegment s, long off, VectorMask<Float> m) {
+        return FloatVector.fromMemorySegment(S, s, off * Float.BYTES, NATIVE, m);
+    }
+
+    static void store(FloatVector v, MemorySegment s, long off, VectorMask<Float> m) {
+        v.intoMemorySegment(s, off * Float.BYTES, NATIVE, m);
+    }
 
     /**
      * Sum of the lanes in lane order. Not reduceLanes(ADD): its order is unspecified and does
