@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
@@ -128,9 +129,17 @@ public final class TrainCommand implements Callable<Integer> {
 
     @Spec CommandSpec spec;
 
-    /** Settings a resumed run may change: how long, how fast from here on, and what is only bookkeeping. */
-    static final Set<String> RESUME_MAY_CHANGE = Set.of("steps", "lr", "out", "backend", "workers", "skip-bad", "ckpt-every",
-            "keep", "log-every", "eval-every", "eval-limit", "test-limit");
+    /** Settings a resumed run may change: how long, the learning-rate schedule from here on (recorded in the metrics). */
+    static final Set<String> RESUME_MAY_CHANGE_SCHEDULE = Set.of("steps", "lr", "warmup", "cooldown", "schedule");
+    /** ... and what is only bookkeeping. */
+    static final Set<String> RESUME_MAY_CHANGE = union(RESUME_MAY_CHANGE_SCHEDULE, Set.of("out", "backend", "workers",
+            "skip-bad", "ckpt-every", "keep", "log-every", "eval-every", "eval-limit", "test-limit"));
+
+    private static Set<String> union(Set<String> a, Set<String> b) {
+        Set<String> u = new java.util.TreeSet<>(a);
+        u.addAll(b);
+        return Set.copyOf(u);
+    }
 
     @Override public Integer call() throws Exception {
         boolean resuming = resume != null;
@@ -240,8 +249,13 @@ public final class TrainCommand implements Callable<Integer> {
                 int cut = MetricsWriter.cutBack(outDir.resolve(RunFolder.METRICS), st.step(), total == st.step());
                 System.out.println("resumed from " + ckpts.file(st.step()) + " at step " + st.step()
                         + (cut > 0 ? " (" + cut + " metrics line(s) after it dropped; they are logged again)" : ""));
-                resumedChange = saved.path("lr").equals(recipe.path("lr")) ? null
-                        : Map.of("step", st.step(), "event", "resume", "lr", peak, "previous_lr", saved.path("lr").asDouble());
+                Map<String, Object> changed = new java.util.TreeMap<>();
+                for (String k : RESUME_MAY_CHANGE_SCHEDULE)
+                    if (!saved.path(k).equals(recipe.path(k))) changed.put(k, List.of(saved.path(k), recipe.path(k)));
+                if (!changed.isEmpty()) {
+                    resumedChange = Map.of("step", st.step(), "event", "resume", "changed", changed);
+                    System.out.println("changed from the checkpoint's settings ([then, now]): " + changed);
+                }
             } else {
                 Init.init(be, vit.layout(), vit.params(), seed);
                 if (finetuneFrom != null) {
