@@ -64,17 +64,41 @@ public final class ModelFiles {
         save(file, layout, MemorySegment.ofArray(flat), extra);
     }
 
-    /** Reads a model file (ours or timm layout) into host memory, checking every tensor's name and shape. */
-    public static Loaded load(Path file, Flags flags) throws IOException {
+    /**
+     * Reads a model file (ours or timm layout) into host memory, checking every tensor's name and
+     * shape; weights holding NaN or infinity are refused (they would only give NaN outputs).
+     */
+    public static Loaded load(Path file, Flags flags) throws IOException { return load(file, flags, false); }
+
+    /** As {@link #load(Path, Flags)}; {@code allowNonfinite} loads NaN or infinite weights as they are. */
+    public static Loaded load(Path file, Flags flags, boolean allowNonfinite) throws IOException {
         try (SafeTensorsFile f = SafeTensors.open(file)) {
             boolean timm = !f.metadata().containsKey(CONFIG_KEY);
             ModelConfig c = timm ? inferTimm(f, flags) : recorded(f, flags);
             ParamLayout layout = new ParamLayout(c);
             checkTensors(f, layout);
             HostStorage params = new HostStorage(layout.total());
-            for (ParamLayout.Entry e : layout.entries())
-                f.read(e.name(), params.segment().asSlice(e.offset() * Float.BYTES, e.size() * Float.BYTES));
+            try {
+                for (ParamLayout.Entry e : layout.entries()) {
+                    MemorySegment dst = params.segment().asSlice(e.offset() * Float.BYTES, e.size() * Float.BYTES);
+                    f.read(e.name(), dst);
+                    if (!allowNonfinite) requireFinite(file, e.name(), dst);
+                }
+            } catch (IOException | RuntimeException e) {
+                params.close();
+                throw e;
+            }
             return new Loaded(c, layout, params, f.metadata(), timm);
+        }
+    }
+
+    private static void requireFinite(Path file, String name, MemorySegment floats) throws IOException {
+        long n = floats.byteSize() / Float.BYTES;
+        for (long i = 0; i < n; i++) {
+            float x = floats.getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i);
+            if (!Float.isFinite(x))
+                throw new IOException(file + ": tensor '" + name + "' holds " + x + " at element " + i + "; the weights are "
+                        + "damaged or from a diverged run (use an earlier checkpoint, or --allow-nonfinite to load them anyway)");
         }
     }
 

@@ -53,6 +53,21 @@ class ModelFilesTest {
         assertTrue(e.getMessage().contains("records gelu exact but tanh"), e.getMessage());
     }
 
+    @Test void nonFiniteWeightsAreRefusedUnlessAllowed(@TempDir Path dir) throws IOException {
+        ParamLayout layout = new ParamLayout(Presets.get("test-tiny"));
+        float[] flat = Check.randn(8, (int) layout.total(), 1);
+        ParamLayout.Entry victim = layout.entries().get(layout.entries().size() / 2);
+        flat[(int) victim.offset() + 3] = Float.NaN;
+        Path f = dir.resolve("nan.safetensors");
+        ModelFiles.save(f, layout, flat, Map.of());
+        IOException e = assertThrows(IOException.class, () -> ModelFiles.load(f, Flags.NONE));
+        assertTrue(e.getMessage().contains("'" + victim.name() + "' holds NaN at element 3") && e.getMessage().contains("--allow-nonfinite"),
+                e.getMessage());
+        try (ModelFiles.Loaded m = ModelFiles.load(f, Flags.NONE, true)) {
+            assertTrue(Float.isNaN(m.params().segment().getAtIndex(ValueLayout.JAVA_FLOAT, victim.offset() + 3)));
+        }
+    }
+
     /** The tensors of {@code c}'s layout, random, as a timm-layout file would hold them. */
     private static Map<String, TensorData> timmTensors(ModelConfig c) {
         Map<String, TensorData> t = new LinkedHashMap<>();

@@ -62,6 +62,9 @@ public final class PredictCommand implements Callable<Integer> {
     @Option(names = "--json", description = "One JSON object instead of text.")
     boolean json;
 
+    @Option(names = "--allow-nonfinite", description = "load weights holding NaN or infinity instead of refusing them")
+    boolean allowNonfinite;
+
     @Spec CommandSpec spec;
 
     @Override public Integer call() throws IOException {
@@ -70,7 +73,7 @@ public final class PredictCommand implements Callable<Integer> {
                 gelu == null ? null : ConfigJson.parse(GeluKind.class, gelu),
                 norm == null ? null : ConfigJson.parse(NormKind.class, norm),
                 loss == null ? null : ConfigJson.parse(LossKind.class, loss));
-        try (ModelFiles.Loaded file = ModelFiles.load(weights, flags)) {
+        try (ModelFiles.Loaded file = ModelFiles.load(weights, flags, allowNonfinite)) {
             ModelConfig c = file.config();
             if (c.classes() == 0)
                 throw new IllegalArgumentException(weights + " has no classifier (head.weight); predict needs a model with classes");

@@ -158,6 +158,7 @@ public final class TrainCommand implements Callable<Integer> {
             }
             out = runDir;
         }
+        checkRanges();
         String modelName = pick(model, DEMO_MODEL, DEMO_MODEL);
         String dataName = pick(data, "fashion-mnist", null);
         if (dataName == null) throw new IllegalArgumentException("give --data (fashion-mnist or a directory), or use --demo");
@@ -169,6 +170,24 @@ public final class TrainCommand implements Callable<Integer> {
                         + folder.removedTemporaries());
             return train(folder, dataName, modelName, saved);
         }
+    }
+
+    /** Every numeric setting in its range, whether from a flag or a config file. */
+    private void checkRanges() {
+        Ranges.positive("--steps", steps);
+        Ranges.positive("--epochs", epochs);
+        Ranges.positive("--batch", batch);
+        Ranges.positive("--lr", lr);
+        Ranges.positive("--patch", patch);
+        Ranges.positive("--image-size", imageSize);
+        Ranges.positive("--workers", workers);
+        Ranges.positive("--keep", keep);
+        Ranges.fraction("--min-crop-area", minCropArea);
+        Ranges.finite("--head-bias-init", headBiasInit);
+        for (var f : new Object[][] {{"--warmup", warmup}, {"--cooldown", cooldown}, {"--wd", wd}, {"--head-wd", headWd},
+                {"--clip", clip}, {"--ckpt-every", ckptEvery}, {"--log-every", logEvery}, {"--eval-every", evalEvery},
+                {"--eval-limit", evalLimit}, {"--test-limit", testLimit}, {"--train-limit", trainLimit}})
+            Ranges.atLeastZero((String) f[0], (Number) f[1]);
     }
 
     /** --epochs on the command line wins over a config's steps. */

@@ -86,4 +86,16 @@ class TrainCommandTest {
         assertEquals(2, e.code());
         assertTrue(e.err().startsWith("error:"), e.err());
     }
+
+    @Test void everyNumericFlagIsRangeChecked(@TempDir Path dir) {
+        String[][] bad = {{"--batch", "0"}, {"--steps", "-3"}, {"--epochs", "NaN"}, {"--lr", "Infinity"}, {"--lr", "0"},
+                {"--clip", "NaN"}, {"--wd", "-0.1"}, {"--warmup", "-1"}, {"--keep", "0"}, {"--min-crop-area", "1.5"},
+                {"--eval-limit", "-2"}, {"--workers", "0"}, {"--head-bias-init", "NaN"}};
+        for (String[] b : bad) {
+            Out t = vit("train", "--data", dir.toString(), b[0], b[1], "--out", dir.resolve("run").toString());
+            assertEquals(2, t.code(), String.join(" ", b) + ": " + t.err());
+            assertTrue(t.err().contains(b[0] + " must be") && t.err().contains(b[1]) && t.err().lines().count() == 1,
+                    String.join(" ", b) + ": " + t.err());
+        }
+    }
 }
