@@ -1,7 +1,10 @@
 # GPU container for the vit command: CUDA 13 + Java 25 + the built CLI with its kernels fatbin.
 #   docker build -t vit22b .
 #   docker run --gpus all vit22b doctor
-#   docker run --gpus all -v $PWD/runs:/runs vit22b train ...
+#   docker run --gpus all -v "$PWD/runs:/runs" -v /path/to/dataset:/data:ro vit22b train --data /data --steps 1000
+# Runs go to the volume /runs (train's default --out runs/train is /runs/train: WORKDIR is /);
+# datasets are mounted read-only (e.g. at /data). Computing commands pick --backend cuda when a GPU
+# is visible and say so (docker/entrypoint.sh); files under /runs belong to /runs' owner.
 # Stage 1 builds with nvcc (kernels fatbin: sm_80, sm_90a, PTX compute_90), Maven and a JDK 25;
 # stage 2 is NVIDIA's CUDA 13 runtime image (cuBLAS/cuBLASLt and NCCL included) plus a Java 25
 # runtime and the jars.
@@ -35,9 +38,10 @@ COPY --from=jre /opt/java/openjdk /opt/java/openjdk
 ENV JAVA_HOME=/opt/java/openjdk PATH=/opt/java/openjdk/bin:$PATH
 COPY --from=build /src/cli/target/vit.jar /opt/vit/vit.jar
 COPY --from=build /src/cli/target/lib /opt/vit/lib
-RUN printf '%s\n' '#!/bin/sh' \
-      'exec java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED ${VIT_JAVA_OPTS:-} -jar /opt/vit/vit.jar "$@"' \
-      > /usr/local/bin/vit && chmod +x /usr/local/bin/vit
-WORKDIR /work
+COPY scripts/jvm.sh /opt/vit/jvm.sh
+COPY docker/entrypoint.sh /usr/local/bin/vit
+RUN mkdir -p /runs
+VOLUME /runs
+WORKDIR /
 ENTRYPOINT ["vit"]
 CMD ["--help"]

@@ -19,4 +19,7 @@ unzip -l kernels/target/vit22b-kernels-*.jar 2>/dev/null | grep -q vit22b.fatbin
   || { echo "prepare: the kernels jar holds no fatbin (nvcc missing?)" >&2; exit 1; }
 pack=${PACK:-../shared/gpu-host/pack.sh}
 [ -f "$pack" ] || pack=/work/shared/gpu-host/pack.sh
-bash "$pack" target/gpu-jars
+# pack.sh's default modules plus jdk.zipfs: GpuTestMain's package selection has JUnit open the
+# jars as zip file systems; without it the scan finds no test class and only named ones run.
+MODULES=${MODULES:-java.base,java.logging,java.management,jdk.unsupported,jdk.incubator.vector,jdk.zipfs} \
+  bash "$pack" target/gpu-jars

@@ -1,77 +1,171 @@
 #!/usr/bin/env bash
-# The one GPU script: run on the GPU host from the project root, after `source .device/env.sh`
-# (java on PATH, $CP = the jars packed by bench/gpu/prepare.sh). No Maven needed there.
-# Usage: bench/gpu/run-all.sh [STAGE...]   (default: all stages, in this order)
-#   tests     environment, `vit doctor`, the GPU tests (every CUDA op vs the CPU backend,
-#             a whole training pass vs the CPU, allocator, graph capture, cuBLASLt, bf16 GEMM,
-#             NCCL collectives of the mesh on the GPUs present: needs libnccl.so.2 on LD_LIBRARY_PATH)
-#   sanitize  compute-sanitizer memcheck and racecheck on the op-level GPU tests
-#   gemm      fused in-/out-projection GEMMs vs cuBLASLt (ViT-B, ViT-L, ViT-e, ViT-22B widths)
-#   step      whole training steps, ViT-B/16 at 224 and a 3-block ViT-22B-width stack, same
-#             batch: ours (fp32; the bf16 step is not written yet) and PyTorch (bf16 autocast)
-# Prints a short table last. $OUT (default bench/results/tmp) receives summary.txt, gemm.json,
-# step.json, torch_step.json and logs.tgz (every log): few files, as the device tool returns
-# at most 8. All stages take about 10-20 minutes; on a device with a 10-minute limit per call
-# run `tests gemm step` and `sanitize` as two calls.
+# The one GPU check: a single run of at most 7 minutes (RUN_ALL_BUDGET_S, default 420) on the GPU
+# host, from the project root, after bench/gpu/prepare.sh packed .device/ here. No Maven there.
+# Usage: bench/gpu/run-all.sh [--dry-run]
+# Stages, most valuable verdict first (bench/gpu/NOTES.md gives the planned seconds and why):
+#   env        GPU, driver, java, CUDA 13 libraries (cuBLASLt, cudart, NCCL), `vit doctor`
+#   op-tests   every CUDA op vs the CPU backend and the whole training step vs the CPU
+#              (CudaOpsTest, CudaStepTest; each also against the emulator where it is built)
+#   gpu-tests  the remaining GPU tests: bf16 GEMM, cuBLASLt path, diagnostics, NCCL mesh
+#   memcheck   compute-sanitizer memcheck on the op tests (--report-api-errors no: one test
+#              fails a function lookup on purpose)
+#   gemm       fused in-/out-projection GEMMs vs cuBLASLt, speed and agreement (GemmBench)
+#   step       whole training steps, ours (StepBench) beside PyTorch (torch_step.py)
+#   racecheck  compute-sanitizer racecheck on the op tests, only if time is left
+# Each stage has a time budget and appends its verdict to $OUT/summary.txt as soon as it ends,
+# and the logs so far go to $OUT/logs.tgz: a run stopped at its limit still leaves what ran.
+# $OUT (default bench/results/tmp) gets at most 5 files: summary.txt, logs.tgz, gemm.json,
+# step.json, torch_step.json. Without nvidia-smi (or with --dry-run) every stage reports
+# "skipped: no GPU" and the summary is still written.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-bench/results/tmp}
-LOGS=$OUT/logs
-mkdir -p "$LOGS"
-: "${CP:?source .device/env.sh first (it sets CP to the packed jars)}"
-stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(tests sanitize gemm step)
-JAVA=(java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx16g -cp "$CP")
-status=()
-step() { # name, timeout seconds, command...
-  local name=$1 t=$2; shift 2
-  echo "=== $name" | tee -a "$LOGS/run-all.log"
+BUDGET=${RUN_ALL_BUDGET_S:-420}
+START=$(date +%s)
+dry=""   # why the stages are skipped, if they are
+case "${1:-}" in
+  --dry-run) dry="no GPU (--dry-run)" ;;
+  "") command -v nvidia-smi >/dev/null 2>&1 || dry="no GPU (nvidia-smi not found)" ;;
+  *) echo "usage: $0 [--dry-run]" >&2; exit 2 ;;
+esac
+mkdir -p "$OUT"
+SUMMARY=$OUT/summary.txt
+LOGS=$(mktemp -d /tmp/run-all.XXXXXX)
+rm -f "$SUMMARY" "$OUT/logs.tgz" "$OUT/gemm.json" "$OUT/step.json" "$OUT/torch_step.json"
+failed=0
+
+say() { echo "$*" | tee -a "$SUMMARY"; }
+left() { echo $(( BUDGET - ($(date +%s) - START) )); }
+pack_logs() { tar -C "$LOGS" -czf "$OUT/logs.tgz" . 2>/dev/null; }
+
+# stage NAME BUDGET_S|rest [--if-left MIN_S] COMMAND...: runs COMMAND for at most min(BUDGET,
+# time left - 5 s) (rest: all the time left), only if at least MIN_S are left; logs to
+# $LOGS/NAME.log, appends one verdict line and the log's key lines to the summary.
+stage() {
+  local name=$1 budget=$2 min=1; shift 2
+  [ "$1" = --if-left ] && { min=$2; shift 2; }
+  local shown="${budget}s"; [ "$budget" = rest ] && shown="what is left, at least ${min}s"
+  if [ -n "$dry" ]; then say "$(printf '%-10s skipped: %s; budget %s' "$name" "$dry" "$shown")"; return; fi
+  local t; t=$(( $(left) - 5 )); [ "$budget" != rest ] && [ "$t" -gt "$budget" ] && t=$budget
+  if [ "$t" -lt "$min" ]; then
+    say "$(printf '%-10s skipped: not enough time, %ss left of the %ss run (needs %ss)' "$name" "$(left)" "$BUDGET" "$((min + 5))")"
+    return
+  fi
+  echo "=== $name (up to ${t}s)"
   echo "$*" > "$LOGS/$name.log"
-  local s=$(date +%s)
-  timeout "$t" "$@" >> "$LOGS/$name.log" 2>&1
-  local rc=$?
-  tail -n 20 "$LOGS/$name.log"
-  status+=("$(printf '%-12s rc=%-3s %4ss' "$name" "$rc" "$(( $(date +%s) - s ))")")
+  local s; s=$(date +%s)
+  timeout -k 5 "$t" "$@" >> "$LOGS/$name.log" 2>&1
+  local rc=$? took=$(( $(date +%s) - s )) verdict
+  case $rc in
+    0) verdict=pass ;;
+    124|137) verdict="TIMEOUT after ${t}s"; failed=1 ;;
+    *) verdict="FAIL (exit $rc)"; failed=1 ;;
+  esac
+  say "$(printf '%-10s %-22s %4ss of %4ss' "$name" "$verdict" "$took" "$t")"
+  grep -hE "tests (successful|failed|aborted|skipped)|containers failed|ERROR SUMMARY|MISMATCH|disagree|^\[kernels\]|Exception|^GPU tests skipped" \
+    "$LOGS/$name.log" | head -n 12 | sed 's/^/    /' | tee -a "$SUMMARY"
+  pack_logs
 }
 
-for st in "${stages[@]}"; do
-  case $st in
-    tests)
-      { nvidia-smi; java -version; command -v nvcc && nvcc --version; } > "$LOGS/env.txt" 2>&1
-      step doctor 120 "${JAVA[@]}" vit22b.cli.Main doctor
-      step gpu-tests 480 "${JAVA[@]}" vit22b.backend.cuda.GpuTestMain ;;
-    sanitize)
-      if command -v compute-sanitizer >/dev/null; then
-        step memcheck 300 compute-sanitizer --tool memcheck --error-exitcode 9 "${JAVA[@]}" \
-             vit22b.backend.cuda.GpuTestMain CudaOpsTest Bf16GemmTest
-        step racecheck 280 compute-sanitizer --tool racecheck --error-exitcode 9 "${JAVA[@]}" \
-             vit22b.backend.cuda.GpuTestMain CudaOpsTest Bf16GemmTest
-      else
-        status+=("sanitize     compute-sanitizer not on PATH: skipped")
-      fi ;;
-    gemm) step gemm-bench 400 "${JAVA[@]}" vit22b.backend.cuda.GemmBench 8192 "$OUT/gemm.json" ;;
-    step)
-      step step-bench 400 "${JAVA[@]}" vit22b.backend.cuda.StepBench "$OUT/step.json"
-      PYTHONUNBUFFERED=1 step torch-step 400 python3 bench/gpu/torch_step.py --out "$OUT/torch_step.json" ;;
-    *) echo "unknown stage '$st'; stages: tests sanitize gemm step" >&2; exit 2 ;;
-  esac
-done
+# The CUDA 13 libraries without walking whole trees: known toolkit folders, the linker cache,
+# and the folders of python3's nvidia wheels (where PyTorch's CUDA lives on the GPU host).
+find_cuda_libs() {
+  local cands=() d lib found
+  for d in /usr/local/cuda/lib64 /usr/local/cuda-13*/lib64 /usr/local/cuda/targets/x86_64-linux/lib \
+           /usr/lib/x86_64-linux-gnu /usr/local/nvidia/lib64 /usr/local/lib; do
+    [ -d "$d" ] && cands+=("$d")
+  done
+  while read -r d; do cands+=("$d"); done < <(ldconfig -p 2>/dev/null \
+    | awk '/lib(cublasLt\.so\.13|cudart\.so\.13|nccl\.so\.2)/ {print $NF}' | xargs -r -n1 dirname | sort -u)
+  while read -r d; do cands+=("$d"); done < <(python3 -c '
+import glob, os
+try:
+    import nvidia
+    roots = list(nvidia.__path__)
+except Exception:
+    roots = []
+for r in roots:
+    for pat in ("*/lib/lib%s.so*", "*/*/lib/lib%s.so*"):
+        for n in ("cublasLt", "cudart", "nccl"):
+            for f in glob.glob(os.path.join(r, pat % n)): print(os.path.dirname(f))
+' 2>/dev/null | sort -u)
+  for lib in libcublasLt.so.13 libcudart.so.13 libnccl.so.2; do
+    found=""
+    for d in "${cands[@]}"; do
+      if compgen -G "$d/$lib*" >/dev/null; then found=$d; break; fi
+    done
+    if [ -n "$found" ]; then
+      case ":${LD_LIBRARY_PATH:-}:" in *":$found:"*) ;; *) export LD_LIBRARY_PATH=$found${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} ;; esac
+      say "    $lib: $found"
+    else
+      say "    $lib: NOT FOUND (known folders, ldconfig -p, python3 nvidia wheels)"
+    fi
+  done
+}
 
-{
-echo "================ summary ($(date -u +%FT%TZ), $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -n1)) ================"
-printf '%s\n' "${status[@]}"
-grep -hE "tests (successful|failed|aborted)|containers aborted|ERROR SUMMARY" "$LOGS"/gpu-tests.log "$LOGS"/memcheck.log "$LOGS"/racecheck.log 2>/dev/null
-python3 - "$OUT" <<'PY'
+# Java 25 and the packed jars: from PATH and $CP if set, else from .device/ (prepare.sh).
+setup_java() {
+  if ! command -v java >/dev/null 2>&1 || ! java -version 2>&1 | grep -q '"2[5-9]'; then
+    [ -f .device/jre.tar.xz ] || { say "    no Java 25 and no .device/jre.tar.xz: run bench/gpu/prepare.sh here first"; return 1; }
+    [ -x /tmp/jre/bin/java ] || tar -C /tmp -xJf .device/jre.tar.xz
+    export PATH=/tmp/jre/bin:$PATH
+  fi
+  if [ -z "${CP:-}" ]; then
+    compgen -G ".device/jars/*.jar" >/dev/null || { say "    no .device/jars: run bench/gpu/prepare.sh here first"; return 1; }
+    CP=$(ls .device/jars/*.jar | tr '\n' ':')
+  fi
+  JAVA=(java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx16g -cp "$CP")
+}
+
+# compute-sanitizer from PATH or the toolkit's known folders.
+sanitizer() {
+  local c
+  for c in "$(command -v compute-sanitizer 2>/dev/null)" /usr/local/cuda/bin/compute-sanitizer \
+           /usr/local/cuda/compute-sanitizer/compute-sanitizer; do
+    [ -n "$c" ] && [ -x "$c" ] && { echo "$c"; return; }
+  done
+}
+
+say "================ run-all $(date -u +%FT%TZ), budget ${BUDGET}s ================"
+if [ -n "$dry" ]; then
+  say "device: none, $dry"
+  JAVA=(java); SAN=compute-sanitizer
+else
+  say "device: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | head -n 1)"
+  setup_java || { failed=1; dry="no Java runtime or jars"; }   # then every stage says so
+  find_cuda_libs
+  [ -z "$dry" ] && say "    java: $(java -version 2>&1 | head -n 1)"
+  SAN=$(sanitizer)
+fi
+
+stage env        15 "${JAVA[@]}" vit22b.cli.Main doctor
+stage op-tests   90 "${JAVA[@]}" vit22b.backend.cuda.GpuTestMain CudaOpsTest CudaStepTest
+stage gpu-tests  60 "${JAVA[@]}" vit22b.backend.cuda.GpuTestMain '!CudaOpsTest' '!CudaStepTest'
+if [ -n "$dry" ] || [ -n "$SAN" ]; then
+  stage memcheck 80 "$SAN" --tool memcheck --report-api-errors no --error-exitcode 9 \
+        "${JAVA[@]}" vit22b.backend.cuda.GpuTestMain CudaOpsTest
+else
+  say "memcheck   skipped: compute-sanitizer not found (PATH, /usr/local/cuda)"
+fi
+stage gemm       60 "${JAVA[@]}" vit22b.backend.cuda.GemmBench 8192 "$OUT/gemm.json"
+stage step-bench 60 "${JAVA[@]}" vit22b.backend.cuda.StepBench "$OUT/step.json"
+stage torch-step 40 env PYTHONUNBUFFERED=1 python3 bench/gpu/torch_step.py --steps 10 --out "$OUT/torch_step.json"
+if [ -n "$dry" ] || [ -n "$SAN" ]; then
+  stage racecheck rest --if-left 45 "$SAN" --tool racecheck --report-api-errors no --error-exitcode 9 \
+        "${JAVA[@]}" vit22b.backend.cuda.GpuTestMain CudaOpsTest
+fi
+
+[ -z "$dry" ] && python3 - "$OUT" <<'PY' | tee -a "$SUMMARY"
 import json, os, sys
 out = sys.argv[1]
 try:
     rows = json.load(open(os.path.join(out, "gemm.json")))
     print(f"{'model':8} {'op':8} {'M':>6} {'N':>6} {'K':>6} {'ours f32':>9} {'Lt f32':>7} {'ratio':>6} "
-          f"{'ours bf16':>9} {'Lt bf16':>8} {'ratio':>6}  TFLOP/s")
+          f"{'ours bf16':>9} {'Lt bf16':>8} {'ratio':>6} {'err f32':>8} {'err bf16':>8}  TFLOP/s")
     for r in rows:
         print(f"{r['model']:8} {r['op']:8} {r['M']:6} {r['N']:6} {r['K']:6} {r['ours_tflops']:9.1f} "
               f"{r['cublaslt_f32_tflops']:7.1f} {r['ratio_vs_f32']:6.2f} {r['ours_bf16_tflops']:9.1f} "
-              f"{r['cublaslt_bf16_tflops']:8.1f} {r['ratio_vs_bf16']:6.2f}")
+              f"{r['cublaslt_bf16_tflops']:8.1f} {r['ratio_vs_bf16']:6.2f} {r['max_rel_err_f32']:8.1e} {r['max_rel_err_bf16']:8.1e}")
 except Exception as e:
     print("gemm.json: no results:", e)
 for f in ("step.json", "torch_step.json"):
@@ -82,5 +176,8 @@ for f in ("step.json", "torch_step.json"):
     except Exception as e:
         print(f"{f}: no results:", e)
 PY
-} | tee "$OUT/summary.txt"
-tar -C "$OUT" -czf "$OUT/logs.tgz" logs && rm -rf "$LOGS"
+say "total $(( $(date +%s) - START ))s of ${BUDGET}s; $([ $failed = 0 ] && echo 'no stage failed' || echo 'SOME STAGE FAILED')"
+pack_logs
+rm -rf "$LOGS"
+[ -n "$dry" ] && [ $failed = 0 ] && exit 0
+exit $failed

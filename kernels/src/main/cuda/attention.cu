@@ -7,7 +7,10 @@
 // Lane j scores key j of a tile, an online softmax rescales the running output.
 // Backward, without atomics: attn_bwd_dq walks keys per query row like the forward;
 // attn_bwd_dkdv walks queries per key row (lane i takes query i of a 32-query tile).
-// Launch: grid (ceil(Nq/ROWS), B*H) [dkdv: ceil(Nk/ROWS)], block 32*ROWS.
+// Launch: grid.x = B*H * ceil(Nq/ROWS) [dkdv: ceil(Nk/ROWS)] (block x covers head bh = x / tiles,
+// rows (x % tiles) * ROWS ...), block 32*ROWS. One flat x dimension, not (tiles, B*H) on (x, y):
+// grid.y stops at 65,535 = 1,365 images of 48 heads; x reaches 2^31-1. Row tiles of one head are
+// adjacent block ids, so blocks running together share that head's K and V in L2.
 #include "common.cuh"
 
 #define ROWS 8
@@ -23,7 +26,8 @@ attn_fwd(float* out, long long ldo, float* lse, const float* __restrict__ q, con
     float* Vs = sm + TILE * P;      // [TILE][P]
     float* Qs = Vs + TILE * P;      // [ROWS][hd]
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
-    const int bh = blockIdx.y, row = blockIdx.x * ROWS + w;
+    const int tiles = (Nq + ROWS - 1) / ROWS;
+    const int bh = blockIdx.x / tiles, row = (blockIdx.x % tiles) * ROWS + w;
     const bool live = row < Nq;
     const float* qb = q + ((long long)bh * Nq) * hd;
     const float* kb = k + ((long long)bh * Nk) * hd;
@@ -76,12 +80,13 @@ attn_fwd(float* out, long long ldo, float* lse, const float* __restrict__ q, con
 }
 
 // delta (B, H, Nq) = rowsum(dout * out) per head: the softmax backward's correction term.
-// Launch: grid (ceil(Nq/ROWS), B*H), block 32*ROWS; one warp per row.
+// Launch: grid.x = B*H * ceil(Nq/ROWS) as above, block 32*ROWS; one warp per row.
 extern "C" __global__ void __launch_bounds__(32 * ROWS)
 attn_bwd_delta(float* delta, const float* __restrict__ out, const float* __restrict__ dout, long long ldo,
                int H, int Nq, int hd) {
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
-    const int bh = blockIdx.y, row = blockIdx.x * ROWS + w;
+    const int tiles = (Nq + ROWS - 1) / ROWS;
+    const int bh = blockIdx.x / tiles, row = (blockIdx.x % tiles) * ROWS + w;
     if (row >= Nq) return;
     const int b = bh / H, h = bh % H;
     long long base = ((long long)b * Nq + row) * ldo + (long long)h * hd;
@@ -104,7 +109,8 @@ attn_bwd_dq(float* dq, const float* __restrict__ dout, long long ldo, const floa
     float* Qs = Vs + TILE * P;
     float* Ds = Qs + ROWS * hd;
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
-    const int bh = blockIdx.y, row = blockIdx.x * ROWS + w;
+    const int tiles = (Nq + ROWS - 1) / ROWS;
+    const int bh = blockIdx.x / tiles, row = (blockIdx.x % tiles) * ROWS + w;
     const bool live = row < Nq;
     const int b = bh / H, h = bh % H;
     const float* kb = k + ((long long)bh * Nk) * hd;
@@ -172,7 +178,8 @@ attn_bwd_dkdv(float* dk, float* dv, const float* __restrict__ dout, long long ld
     float* Kr = Dl + TILE;
     float* Vr = Kr + ROWS * hd;
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
-    const int bh = blockIdx.y, key = blockIdx.x * ROWS + w;
+    const int tiles = (Nk + ROWS - 1) / ROWS;
+    const int bh = blockIdx.x / tiles, key = (blockIdx.x % tiles) * ROWS + w;
     const bool live = key < Nk;
     const int b = bh / H, h = bh % H;
     const float* qb = q + ((long long)bh * Nq) * hd;

@@ -5,6 +5,9 @@
 //   v = acc (+ C_old if beta != 0) (+ bias[n]) (+ res[(m % resRows)*ldr + n]); C = v;
 //   and, for n < geluCols, gout[m*ldg + n] = GELU(v + gbias[n])   (the in-projection's MLP
 //   part: pre stays bias-free, as the Backend contract saves it).
+// res may alias C (the out-projection adds the residual x in place, out == x): each element's
+// res read and C write happen in one thread, in that order, so aliasing is safe, and res is
+// therefore not __restrict__ (restrict would let the compiler assume the two never overlap).
 // Launch: grid (ceil(N/128), ceil(M/128)), block 256. The 128 x 128 block tile walks K in steps
 // of 16 through shared memory; each thread owns an 8 x 8 micro-tile made of rows
 // {r, r+64} x 4 and columns {c, c+64} x 4, so that a warp's 16-byte shared-memory reads of a
@@ -20,7 +23,7 @@ extern "C" __global__ void __launch_bounds__(256)
 gemm_f32(const float* __restrict__ A, long long sam, long long sak,
          const float* __restrict__ B, long long sbk, long long sbn,
          float* C, long long ldc, int M, int N, int K, float beta,
-         const float* __restrict__ bias, const float* __restrict__ res, long long ldr, int resRows,
+         const float* __restrict__ bias, const float* res, long long ldr, int resRows,
          float* gout, long long ldg, int geluCols, const float* __restrict__ gbias, int geluKind) {
     __shared__ __align__(16) float As[BK][BM + 4];
     __shared__ __align__(16) float Bs[BK][BN + 4];

@@ -3,6 +3,7 @@
 // row-major (lda) and W is N x K row-major (ldw, PyTorch's Linear layout), both bf16.
 // Epilogue in fp32: v = acc (+ bias[n], fp32) (+ res[(m % resRows)*ldr + n], bf16);
 // C[m*ldc + n] = bf16(v); for n < geluCols also gout[m*ldg + n] = bf16(GELU(v + gbias[n])).
+// res may alias C (in-place residual), so it is not __restrict__: see gemm.cu.
 // Needs K % 32 == 0 and lda, ldw % 8 == 0 (16-byte loads); any M, N.
 // Launch: grid (ceil(N/128), ceil(M/128)), block 256 = 8 warps as 2 (m) x 4 (n), each warp a
 // 64 x 32 tile (4 x 2 fragments); K in steps of 32 through a 2-stage cp.async pipeline
@@ -20,7 +21,7 @@
 extern "C" __global__ void __launch_bounds__(256)
 gemm_bf16(const __nv_bfloat16* __restrict__ A, long long lda, const __nv_bfloat16* __restrict__ W, long long ldw,
           __nv_bfloat16* C, long long ldc, int M, int N, int K,
-          const float* __restrict__ bias, const __nv_bfloat16* __restrict__ res, long long ldr, int resRows,
+          const float* __restrict__ bias, const __nv_bfloat16* res, long long ldr, int resRows,
           __nv_bfloat16* gout, long long ldg, int geluCols, const float* __restrict__ gbias, int geluKind) {
     using namespace nvcuda;
     __shared__ __align__(128) __nv_bfloat16 smem[2][2][TB_M * TB_LD];   // [stage][A or W][row * TB_LD + k]

@@ -1,9 +1,10 @@
 // Elementwise and reduction kernels, fp32: add, scale, GELU forward/backward, row broadcast and
 // column sums, head-major <-> token-major copies, patch im2col and position-gradient, sum of
-// squares, losses, AdamW, fp32 -> bf16 conversion, the stand-alone GEMM epilogue (cuBLASLt
-// path). Unless said otherwise: 1D grid-stride loops, block 256, grid
-// min(ceil(n/256), 65535); long long sizes so 22B-width tensors index safely.
+// squares, losses, AdamW, fp32 -> bf16 conversion, uniform random fill (benchmark data), the
+// stand-alone GEMM epilogue (cuBLASLt path). Unless said otherwise: 1D grid-stride loops,
+// block 256, grid min(ceil(n/256), 65535); long long sizes so 22B-width tensors index safely.
 #include "common.cuh"
+#include "bf16.cuh"
 
 #define GRID_STRIDE(i, n) for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (n); i += (long long)gridDim.x * blockDim.x)
 
@@ -169,20 +170,29 @@ extern "C" __global__ void adamw_f32(float* p, const float* __restrict__ g, floa
     }
 }
 
-// dst (bf16, round to nearest even) = src (fp32): operands for the cuBLASLt bf16 peer.
+// dst (bf16, round to nearest even, NaN stays NaN: bf16.cuh) = src (fp32).
 extern "C" __global__ void f32_to_bf16(unsigned short* dst, const float* __restrict__ src, long long n) {
+    GRID_STRIDE(i, n) dst[i] = bf16_bits_rne(src[i]);
+}
+
+// t[i] = lo + (hi - lo) * u(seed, i), u uniform in [0, 1) from a counter-based hash (splitmix64
+// of seed + i): benchmark data made on the GPU, the same for any grid, no host upload.
+extern "C" __global__ void fill_uniform(float* t, long long n, unsigned long long seed, float lo, float hi) {
     GRID_STRIDE(i, n) {
-        unsigned int u = __float_as_uint(src[i]);
-        u += 0x7fffu + ((u >> 16) & 1u);
-        dst[i] = (unsigned short)(u >> 16);
+        unsigned long long z = seed + 0x9e3779b97f4a7c15ull * (unsigned long long)(i + 1);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        z ^= z >> 31;
+        t[i] = lo + (hi - lo) * (float)(z >> 40) * (1.0f / 16777216.0f);
     }
 }
 
 // The GEMM epilogue on its own, for the cuBLASLt GEMM path (same order as gemm_f32's):
 // v = C[m, n] (+ bias[n]) (+ res[(m % resRows)*ldr + n]); C = v; for n < geluCols
 // gout[m*ldg + n] = GELU(v + gbias[n]). One thread per element of the M x N tile of C.
+// res may alias C (in-place residual), so it is not __restrict__: see gemm.cu.
 extern "C" __global__ void gemm_epilogue(float* C, long long ldc, int M, int N, const float* __restrict__ bias,
-                                         const float* __restrict__ res, long long ldr, int resRows,
+                                         const float* res, long long ldr, int resRows,
                                          float* gout, long long ldg, int geluCols, const float* __restrict__ gbias,
                                          int geluKind) {
     GRID_STRIDE(i, (long long)M * N) {

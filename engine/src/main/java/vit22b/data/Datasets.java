@@ -14,9 +14,10 @@ public final class Datasets {
 
     /**
      * Opens the split of the dataset at {@code path}: IDX files (MNIST; Fashion-MNIST class names
-     * when the path mentions "fashion"), CIFAR-10 binary batches, or class folders. For class
-     * folders, {@code path/train} (resp. {@code path/test}, else {@code path/val}) is used when it
-     * exists, otherwise {@code path} itself holds the class folders (whatever the split).
+     * when the path mentions "fashion"), CIFAR-10 binary batches, or class folders under
+     * {@code path/train} and {@code path/test} (else {@code path/val}, ImageNet's layout). Class
+     * folders directly under {@code path} are refused: a run needs a test split that training
+     * never sees, and a silent reuse of the training images would report training accuracy.
      */
     public static Dataset open(Path path, Split split) throws IOException {
         if (!Files.isDirectory(path))
@@ -31,7 +32,48 @@ public final class Datasets {
         List<String> names = split == Split.TRAIN ? List.of("train") : List.of("test", "val");
         for (String n : names)
             if (Files.isDirectory(path.resolve(n))) return FolderDataset.open(path.resolve(n));
-        return FolderDataset.open(path);
+        throw new IOException("class-folder dataset " + path + " has no " + String.join("/ or ", names)
+                + "/ folder: arrange it as " + path + "/train/CLASS/*.png and " + path + "/test/CLASS/*.png "
+                + "(periodic evaluation holds out --val-fraction of train/ unless " + path + "/val/ exists beside test/)");
+    }
+
+    /**
+     * A validation split the dataset itself provides, distinct from its test split: class
+     * folders {@code path/val} (or {@code path/validation}) beside {@code path/test}. Empty for
+     * IDX and CIFAR-10 files, which have none.
+     */
+    public static java.util.Optional<Dataset> validation(Path path) throws IOException {
+        if (!Files.isDirectory(path.resolve("test"))) return java.util.Optional.empty();
+        for (String n : List.of("val", "validation"))
+            if (Files.isDirectory(path.resolve(n))) return java.util.Optional.of(FolderDataset.open(path.resolve(n)));
+        return java.util.Optional.empty();
+    }
+
+    /** A training set and the validation examples held out of it. */
+    public record Held(Dataset train, Dataset val) {}
+
+    /**
+     * Holds out {@code round(fraction x size)} examples drawn by {@code seed} (at least one) as a
+     * validation split; the rest is the training set. Both keep dataset order.
+     */
+    public static Held holdOut(Dataset base, double fraction, long seed) {
+        if (!(fraction > 0 && fraction < 1))
+            throw new IllegalArgumentException("--val-fraction must be in (0, 1), got " + fraction);
+        int k = (int) Math.max(1, Math.round(fraction * base.size()));
+        if (k >= base.size())
+            throw new IllegalArgumentException("--val-fraction " + fraction + " of " + base.size()
+                    + " examples leaves none to train on; lower it");
+        int[] all = new int[base.size()];
+        Arrays.setAll(all, i -> i);
+        SplittableRandom r = new SplittableRandom(seed);
+        for (int i = 0; i < k; i++) {                 // partial Fisher-Yates: the first k are held out
+            int j = i + r.nextInt(all.length - i);
+            int t = all[i]; all[i] = all[j]; all[j] = t;
+        }
+        int[] val = Arrays.copyOf(all, k), train = Arrays.copyOfRange(all, k, all.length);
+        Arrays.sort(val);
+        Arrays.sort(train);
+        return new Held(new Subset(base, train), new Subset(base, val));
     }
 
     /** The examples at the given indices of {@code base}, in that order. */

@@ -10,10 +10,10 @@ import javax.imageio.ImageIO;
 
 /**
  * Image decoding (PNG/JPEG through ImageIO) and the geometric operations the data pipeline
- * needs: channel conversion, bilinear resize, crops, flips. All operations return new images.
+ * needs: channel conversion, resizing, crops, flips. All operations return new images.
  *
- * <p>Bilinear resampling uses half-pixel centres (source coordinate (i + 0.5) * in / out - 0.5,
- * clamped to the edge), as tf.image.resize and PIL do, without antialiasing.
+ * <p>Resizing is PIL's anti-aliased resampling ({@link Resample}): bilinear for the training
+ * crop, bicubic for evaluation, as timm's transforms do.
  */
 public final class Images {
     private Images() {}
@@ -119,55 +119,20 @@ public final class Images {
                 + channels + " channels (supported: 1 and 3)");
     }
 
-    /** Bilinear resize of the whole image to outH x outW. */
+    /** Anti-aliased bilinear resize of the whole image to outH x outW (PIL's BILINEAR). */
     public static Image resize(Image img, int outH, int outW) {
         if (img.height() == outH && img.width() == outW) return img;
         return cropResize(img, 0, 0, img.height(), img.width(), outH, outW);
     }
 
     /**
-     * The window (top, left, h, w) resampled bilinearly to outH x outW; equal to
-     * {@code resize(crop(img, top, left, h, w), outH, outW)} without the intermediate copy.
+     * The window (top, left, h, w) resampled to outH x outW with PIL's anti-aliased BILINEAR
+     * filter, as {@code img.resize((outW, outH), BILINEAR, box=(left, top, left + w, top + h))}:
+     * the inception crop of torchvision/timm's RandomResizedCrop.
      */
     public static Image cropResize(Image img, int top, int left, int h, int w, int outH, int outW) {
         checkWindow(img, top, left, h, w);
-        if (outH <= 0 || outW <= 0) throw new IllegalArgumentException("output size must be positive, got " + outH + "x" + outW);
-        // Per output column: the two source columns and the weight of the right one.
-        int[] x0 = new int[outW], x1 = new int[outW];
-        float[] fx = new float[outW];
-        axis(w, outW, left, x0, x1, fx);
-        int[] y0 = new int[outH], y1 = new int[outH];
-        float[] fy = new float[outH];
-        axis(h, outH, top, y0, y1, fy);
-        int C = img.channels(), H = img.height(), W = img.width();
-        float[] src = img.pixels(), out = new float[C * outH * outW];
-        for (int c = 0; c < C; c++) {
-            int base = c * H * W;
-            for (int y = 0; y < outH; y++) {
-                int r0 = base + y0[y] * W, r1 = base + y1[y] * W;
-                float wy = fy[y];
-                int o = (c * outH + y) * outW;
-                for (int x = 0; x < outW; x++) {
-                    float a = src[r0 + x0[x]] + (src[r0 + x1[x]] - src[r0 + x0[x]]) * fx[x];
-                    float b = src[r1 + x0[x]] + (src[r1 + x1[x]] - src[r1 + x0[x]]) * fx[x];
-                    out[o + x] = a + (b - a) * wy;
-                }
-            }
-        }
-        return new Image(C, outH, outW, out);
-    }
-
-    /** Sample positions along one axis: in pixels starting at {@code start}, out samples. */
-    private static void axis(int in, int out, int start, int[] i0, int[] i1, float[] frac) {
-        double scale = (double) in / out;
-        for (int i = 0; i < out; i++) {
-            double s = Math.min(Math.max((i + 0.5) * scale - 0.5, 0), in - 1);
-            int lo = (int) Math.floor(s);
-            int hi = Math.min(lo + 1, in - 1);
-            i0[i] = start + lo;
-            i1[i] = start + hi;
-            frac[i] = (float) (s - lo);
-        }
+        return Resample.resize(img, top, left, h, w, outH, outW, Resample.Filter.BILINEAR);
     }
 
     /** The h x w window whose top-left corner is (top, left). */
@@ -191,9 +156,9 @@ public final class Images {
     }
 
     /**
-     * Evaluation transform: resize so the shorter side is {@code size} (bilinear, aspect ratio
-     * kept, the longer side rounded), then take the central size x size crop. An image already
-     * size x size is returned as is.
+     * Evaluation transform: resize so the shorter side is {@code size} (PIL's anti-aliased
+     * BICUBIC, timm's evaluation interpolation; aspect ratio kept, the longer side rounded), then
+     * take the central size x size crop. An image already size x size is returned as is.
      */
     public static Image resizeShorterCenterCrop(Image img, int size) {
         if (size <= 0) throw new IllegalArgumentException("size must be positive, got " + size);
@@ -207,7 +172,7 @@ public final class Images {
             nw = size;
             nh = Math.max(size, (int) Math.round((double) h * size / w));
         }
-        return centerCrop(resize(img, nh, nw), size, size);
+        return centerCrop(Resample.resize(img, 0, 0, h, w, nh, nw, Resample.Filter.BICUBIC), size, size);
     }
 
     /** Mirror left-right. */

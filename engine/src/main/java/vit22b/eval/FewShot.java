@@ -67,30 +67,15 @@ public final class FewShot {
         double[] w;
         if (n >= e) {
             // Primal: (A^T A + l2 I) W = A^T T, an e x e system.
-            double[] g = new double[e * e], r = new double[e * classes];
-            for (int i = 0; i < n; i++)
-                for (int p = 0; p < e; p++) {
-                    double ap = a[i * e + p];
-                    for (int q = 0; q < e; q++) g[p * e + q] += ap * a[i * e + q];
-                    for (int c = 0; c < classes; c++) r[p * classes + c] += ap * t[i * classes + c];
-                }
-            for (int p = 0; p < e; p++) g[p * e + p] += l2;
-            w = Cholesky.solve(g, r, e, classes);
+            double[] g = Lapack.gramOfColumns(a, n, e);
+            Lapack.addDiagonal(g, e, l2);
+            w = Lapack.solveSpd(g, Lapack.transposeTimes(a, t, n, e, classes), e, classes);
         } else {
             // Dual (fewer points than features): W = A^T (A A^T + l2 I)^-1 T, an n x n system.
-            double[] k = new double[n * n];
-            for (int i = 0; i < n; i++)
-                for (int j = 0; j < n; j++) {
-                    double s = 0;
-                    for (int p = 0; p < e; p++) s += a[i * e + p] * a[j * e + p];
-                    k[i * n + j] = s;
-                }
-            for (int i = 0; i < n; i++) k[i * n + i] += l2;
-            double[] alpha = Cholesky.solve(k, t, n, classes);
-            w = new double[e * classes];
-            for (int i = 0; i < n; i++)
-                for (int p = 0; p < e; p++)
-                    for (int c = 0; c < classes; c++) w[p * classes + c] += a[i * e + p] * alpha[i * classes + c];
+            double[] k = Lapack.gramOfRows(a, n, e);
+            Lapack.addDiagonal(k, n, l2);
+            double[] alpha = Lapack.solveSpd(k, t, n, classes);
+            w = Lapack.transposeTimes(a, alpha, n, e, classes);
         }
         return new Classifier(dim, classes, mean, std, w);
     }

@@ -25,6 +25,8 @@ import vit22b.tensor.HostStorage;
  */
 public final class ModelFiles {
     public static final String CONFIG_KEY = "vit22b.config";
+    /** Tensors under this prefix are a checkpoint's optimizer state: not part of the model, skipped when loading one. */
+    public static final String OPTIMIZER_PREFIX = "optimizer.";
     private static final Pattern BLOCK = Pattern.compile("blocks\\.(\\d+)\\..*");
 
     private ModelFiles() {}
@@ -34,8 +36,11 @@ public final class ModelFiles {
      * choose (defaults: tanh GELU, RMS norm, sigmoid loss); for our files they must agree
      * with the recorded config.
      */
-    public record Flags(GeluKind gelu, NormKind norm, LossKind loss) {
+    public record Flags(GeluKind gelu, NormKind norm, LossKind loss, boolean allowNonfinite) {
         public static final Flags NONE = new Flags(null, null, null);
+
+        /** Weights holding NaN or infinity refused. */
+        public Flags(GeluKind gelu, NormKind norm, LossKind loss) { this(gelu, norm, loss, false); }
     }
 
     /** A loaded model: config, layout, and the flat parameter buffer (host memory, owned). */
@@ -66,12 +71,10 @@ public final class ModelFiles {
 
     /**
      * Reads a model file (ours or timm layout) into host memory, checking every tensor's name and
-     * shape; weights holding NaN or infinity are refused (they would only give NaN outputs).
+     * shape; weights holding NaN or infinity are refused (they would only give NaN outputs) unless
+     * {@code flags.allowNonfinite()}.
      */
-    public static Loaded load(Path file, Flags flags) throws IOException { return load(file, flags, false); }
-
-    /** As {@link #load(Path, Flags)}; {@code allowNonfinite} loads NaN or infinite weights as they are. */
-    public static Loaded load(Path file, Flags flags, boolean allowNonfinite) throws IOException {
+    public static Loaded load(Path file, Flags flags) throws IOException {
         try (SafeTensorsFile f = SafeTensors.open(file)) {
             boolean timm = !f.metadata().containsKey(CONFIG_KEY);
             ModelConfig c = timm ? inferTimm(f, flags) : recorded(f, flags);
@@ -82,7 +85,7 @@ public final class ModelFiles {
                 for (ParamLayout.Entry e : layout.entries()) {
                     MemorySegment dst = params.segment().asSlice(e.offset() * Float.BYTES, e.size() * Float.BYTES);
                     f.read(e.name(), dst);
-                    if (!allowNonfinite) requireFinite(file, e.name(), dst);
+                    if (!flags.allowNonfinite()) requireFinite(file, e.name(), dst);
                 }
             } catch (IOException | RuntimeException e) {
                 params.close();
@@ -175,7 +178,7 @@ public final class ModelFiles {
                         + ", expected " + Arrays.toString(e.shape()) + " for model " + describe(layout.config()));
         }
         for (String name : f.names())
-            if (!layout.has(name))
+            if (!layout.has(name) && !name.startsWith(OPTIMIZER_PREFIX))
                 throw SafeTensors.error(f.path(), "unexpected tensor '" + name + "' (shape "
                         + Arrays.toString(f.shape(name)) + ") is not part of model " + describe(layout.config()));
     }

@@ -18,5 +18,11 @@ public interface BatchSource extends AutoCloseable {
     /** Where the next batch comes from. */
     String position();
 
+    /** Images drawn from the training stream so far (skipped unreadable ones included), for the metrics. */
+    long imagesSeen();
+
+    /** {@link #imagesSeen()} in passes over the training set (fractional). */
+    double epoch();
+
     @Override void close();
 }

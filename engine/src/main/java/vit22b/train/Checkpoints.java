@@ -36,7 +36,7 @@ import vit22b.model.ViT;
  * previous checkpoint intact; after a successful save only the newest {@code keep} remain.
  */
 public final class Checkpoints {
-    public static final String M = "optimizer.m", V = "optimizer.v";
+    public static final String M = ModelFiles.OPTIMIZER_PREFIX + "m", V = ModelFiles.OPTIMIZER_PREFIX + "v";
     public static final String STEP_KEY = "vit22b.step", POSITION_KEY = "vit22b.data_position";
     /** CRC-32C of parameters, then first and second moments, as little-endian floats: catches damage the header cannot show. */
     public static final String CRC_KEY = "vit22b.crc32c";

@@ -10,8 +10,9 @@ import vit22b.data.Dataset;
 /** The training stream of a dataset: an endless, shuffled, augmented {@link BatchLoader}. */
 public final class LoaderBatches implements BatchSource {
     private final BatchLoader loader;
+    private final int size;
 
-    private LoaderBatches(BatchLoader loader) { this.loader = loader; }
+    private LoaderBatches(BatchLoader loader, int size) { this.loader = loader; this.size = size; }
 
     /**
      * Opens the stream at {@code start} (a {@link #position()} saved in a checkpoint; null: the
@@ -22,7 +23,7 @@ public final class LoaderBatches implements BatchSource {
         BatchLoader.Options o = BatchLoader.Options.training(batch, seed).withSkipBad(skipBad)
                 .withStart(start == null ? DataPosition.START : parse(start));
         if (workers != null) o = o.withWorkers(workers, Math.max(2, 2 * workers));
-        return new LoaderBatches(new BatchLoader(data, aug, o));
+        return new LoaderBatches(new BatchLoader(data, aug, o), data.size());
     }
 
     static DataPosition parse(String s) {
@@ -47,6 +48,13 @@ public final class LoaderBatches implements BatchSource {
         DataPosition p = loader.position();
         return p.epoch() + ":" + p.index();
     }
+
+    @Override public long imagesSeen() {
+        DataPosition p = loader.position();
+        return (long) p.epoch() * size + p.index();
+    }
+
+    @Override public double epoch() { return (double) imagesSeen() / size; }
 
     /** Unreadable images skipped so far (with --skip-bad). */
     public long skipped() { return loader.skipped(); }

@@ -15,13 +15,15 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 
 /**
  * The metrics file: one JSON object per line, flushed per line so that a killed run keeps
- * everything logged so far. Appends when resuming.
+ * everything logged so far. Appends when resuming. Each row then goes to the added
+ * {@link MetricsSink}s (metrics.csv, TensorBoard events, plots), closed with this writer.
  */
 public final class MetricsWriter implements AutoCloseable {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final Path path;
     private final BufferedWriter out;
+    private final List<MetricsSink> sinks = new ArrayList<>();
 
     public MetricsWriter(Path path, boolean append) throws IOException {
         this.path = path;
@@ -32,12 +34,16 @@ public final class MetricsWriter implements AutoCloseable {
 
     public Path path() { return path; }
 
+    /** Rows written from now on also go to {@code sink}. */
+    public void addSink(MetricsSink sink) { sinks.add(sink); }
+
     /** Writes one record (a map of names to numbers, strings or lists) as one line. */
     public void write(Map<String, ?> record) {
         try {
             out.write(JSON.writeValueAsString(record));
             out.newLine();
             out.flush();
+            for (MetricsSink s : sinks) s.write(record);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write metrics to " + path + ": " + e.getMessage(), e);
         }
@@ -94,5 +100,9 @@ public final class MetricsWriter implements AutoCloseable {
         return out;
     }
 
-    @Override public void close() throws IOException { out.close(); }
+    @Override public void close() throws IOException {
+        try (out) {
+            for (MetricsSink s : sinks) s.close();
+        }
+    }
 }

@@ -26,17 +26,25 @@ public final class Trainer {
     /**
      * Loop settings. {@code logEvery}, {@code evalEvery} and {@code ckptEvery} count updates
      * (0 disables; the last step is always logged, evaluated when there is an eval set, and
-     * checkpointed when there is a checkpoint directory).
+     * checkpointed when there is a checkpoint directory). {@code accum}: gradient accumulation,
+     * each update averages the gradients of that many batches of {@code batch} images (an
+     * update then sees batch x accum images, as one batch of that size would).
      */
     public record Settings(long steps, int batch, LrSchedule schedule, int logEvery, int evalEvery, int ckptEvery,
-                           int evalBatch) {
+                           int evalBatch, int accum) {
         public Settings {
             if (steps <= 0 || batch <= 0 || evalBatch <= 0)
                 throw new IllegalArgumentException("steps, batch and eval batch must be positive: " + steps + ", " + batch + ", " + evalBatch);
+            if (accum <= 0) throw new IllegalArgumentException("--accum must be at least 1, got " + accum);
             if (logEvery < 0 || evalEvery < 0 || ckptEvery < 0)
                 throw new IllegalArgumentException("--log-every, --eval-every and --ckpt-every must be >= 0");
             if (schedule.total() != steps)
                 throw new IllegalArgumentException("schedule spans " + schedule.total() + " steps but the run has " + steps);
+        }
+
+        /** Without gradient accumulation. */
+        public Settings(long steps, int batch, LrSchedule schedule, int logEvery, int evalEvery, int ckptEvery, int evalBatch) {
+            this(steps, batch, schedule, logEvery, evalEvery, ckptEvery, evalBatch, 1);
         }
     }
 
@@ -87,23 +95,38 @@ public final class Trainer {
         if (start > s.steps())
             throw new IllegalArgumentException("the checkpoint is at step " + start + ", past --steps " + s.steps()
                     + "; give --steps " + start + " or more");
-        Tensor images = null, targets = null;
+        Tensor images = null, targets = null, accumulated = null;
         try {
+            if (s.accum() > 1) accumulated = be.allocate(model.grads().shape());
             long windowStart = System.nanoTime(), windowImages = 0;
             for (long t = start + 1; t <= s.steps(); t++) {
-                BatchSource.Batch b = data.next();
-                int n = b.labels().length;
-                if (n == 0 || n > s.batch() || b.images().length != n * per)
-                    throw new IllegalStateException("data gave a batch of " + n + " labels and " + b.images().length
-                            + " pixel values; expected up to " + s.batch() + " images of " + per + " values");
-                if (images == null || images.dim(0) != n) {   // a short batch after skipped images
-                    if (images != null) { be.free(images); be.free(targets); }
-                    images = be.allocate(n, c.channels(), c.imageSize(), c.imageSize());
-                    targets = be.allocate(n, c.classes());
+                double loss = 0;
+                int n = 0;
+                for (int micro = 0; micro < s.accum(); micro++) {
+                    BatchSource.Batch b = data.next();
+                    int m = b.labels().length;
+                    if (m == 0 || m > s.batch() || b.images().length != m * per)
+                        throw new IllegalStateException("data gave a batch of " + m + " labels and " + b.images().length
+                                + " pixel values; expected up to " + s.batch() + " images of " + per + " values");
+                    if (images == null || images.dim(0) != m) {   // a short batch after skipped images
+                        if (images != null) { be.free(images); be.free(targets); }
+                        images = be.allocate(m, c.channels(), c.imageSize(), c.imageSize());
+                        targets = be.allocate(m, c.classes());
+                    }
+                    be.upload(images, b.images());
+                    be.upload(targets, OneHot.of(b.labels(), c.classes()));
+                    loss += model.forwardBackward(images, targets) / s.accum();
+                    n += m;
+                    // Each batch's gradient is a mean over its images; the update uses the mean of those means.
+                    if (accumulated != null) {
+                        if (micro == 0) be.copy(accumulated, model.grads());
+                        else be.add(accumulated, model.grads());
+                    }
                 }
-                be.upload(images, b.images());
-                be.upload(targets, OneHot.of(b.labels(), c.classes()));
-                double loss = model.forwardBackward(images, targets);
+                if (accumulated != null) {
+                    be.copy(model.grads(), accumulated);
+                    be.scale(model.grads(), 1f / s.accum());
+                }
                 if (!Double.isFinite(loss)) throw diverged("loss is " + loss, t, lastCkpt);
                 double lr = s.schedule().at(t);
                 double gradNorm;
@@ -121,8 +144,7 @@ public final class Trainer {
                 if (progress != null) progress.update(t, loss, lr, imgPerSec);
                 Map<String, Object> row = null;
                 if (last || (s.logEvery() > 0 && t % s.logEvery() == 0)) {
-                    row = new LinkedHashMap<>();
-                    row.put("step", t);
+                    row = newRow(t, data);
                     row.put("loss", loss);
                     row.put("lr", lr);
                     row.put("grad_norm", gradNorm);
@@ -137,7 +159,7 @@ public final class Trainer {
                 }
                 if (evalSet != null && (last || (s.evalEvery() > 0 && t % s.evalEvery() == 0))) {
                     lastEval = Evaluate.score(model, evalSet, s.evalBatch());
-                    if (row == null) { row = new LinkedHashMap<>(); row.put("step", t); }
+                    if (row == null) row = newRow(t, data);
                     row.put("eval_accuracy", lastEval.accuracy());
                     row.put("eval_loss", lastEval.loss());
                     String line = String.format(java.util.Locale.ROOT, "step %d: eval accuracy %.4f, loss %.4f (%d images)",
@@ -161,8 +183,19 @@ public final class Trainer {
         } finally {
             if (progress != null) progress.finish();
             if (images != null) { be.free(images); be.free(targets); }
+            if (accumulated != null) be.free(accumulated);
         }
         return new Result(opt.step(), losses, lastEval, lastCkpt, false);
+    }
+
+    /** A metrics row's common columns: the step, the wall-clock time (Unix seconds), epochs and images seen. */
+    private static Map<String, Object> newRow(long step, BatchSource data) {
+        Map<String, Object> row = new LinkedHashMap<>();
+        row.put("step", step);
+        row.put("time", System.currentTimeMillis() / 1000.0);
+        row.put("epoch", data.epoch());
+        row.put("images_seen", data.imagesSeen());
+        return row;
     }
 
     private static String latestOf(Checkpoints ckpts) {

@@ -2,11 +2,13 @@ package vit22b.train;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
 
 import vit22b.backend.Backend;
 import vit22b.io.ModelFiles;
-import vit22b.io.SafeTensors;
-import vit22b.io.SafeTensorsFile;
+import vit22b.io.ModelMetadata;
 import vit22b.model.ModelConfig;
 import vit22b.model.ParamLayout;
 import vit22b.model.ViT;
@@ -18,26 +20,33 @@ import vit22b.model.ViT;
 public final class Weights {
     private Weights() {}
 
-    /** The config and flat parameters (host copy) of a model file. */
-    public record Host(ModelConfig config, float[] params) {}
+    /** The config, flat parameters (host copy) and metadata (class names...) of a model file. */
+    public record Host(ModelConfig config, float[] params, Map<String, String> metadata) {
+        public Host(ModelConfig config, float[] params) { this(config, params, Map.of()); }
 
-    public static Host read(Path file) throws IOException {
-        boolean checkpoint;
-        try (SafeTensorsFile f = SafeTensors.open(file)) { checkpoint = f.has(Checkpoints.M); }
-        if (checkpoint) {
-            Checkpoints.State s = Checkpoints.load(file);
-            return new Host(s.config(), s.params());
-        }
-        try (ModelFiles.Loaded l = ModelFiles.load(file, ModelFiles.Flags.NONE)) {
+        /** The class names the file records, if any. */
+        public Optional<List<String>> classes() { return ModelMetadata.classes(metadata); }
+    }
+
+    public static Host read(Path file) throws IOException { return read(file, ModelFiles.Flags.NONE); }
+
+    /**
+     * The model in any of our files or a timm-layout file; a checkpoint's optimizer tensors are
+     * skipped (not read), so loading one costs the model's memory only.
+     */
+    public static Host read(Path file, ModelFiles.Flags flags) throws IOException {
+        try (ModelFiles.Loaded l = ModelFiles.load(file, flags)) {
             float[] p = new float[Math.toIntExact(l.layout().total())];
             java.lang.foreign.MemorySegment.copy(l.params().segment(), java.lang.foreign.ValueLayout.JAVA_FLOAT, 0, p, 0, p.length);
-            return new Host(l.config(), p);
+            return new Host(l.config(), p, l.metadata());
         }
     }
 
     /** A model on {@code backend} holding the file's weights. */
-    public static ViT load(Path file, Backend backend) throws IOException {
-        Host h = read(file);
+    public static ViT load(Path file, Backend backend) throws IOException { return load(file, ModelFiles.Flags.NONE, backend); }
+
+    public static ViT load(Path file, ModelFiles.Flags flags, Backend backend) throws IOException {
+        Host h = read(file, flags);
         ViT model = new ViT(backend, h.config());
         backend.upload(model.params(), h.params());
         return model;

@@ -189,8 +189,27 @@ class DatasetsTest {
         assertEquals(20 / 127.5 - 1, ds.image(2).at(0, 3, 3), 1e-6);
         assertEquals(1, ds.channels());
         assertEquals(9, ds.height());   // the first image's
-        IOException e = assertThrows(IOException.class, () -> Datasets.open(dir.resolve("imgs/train/bird"), Split.TRAIN));
+        IOException e = assertThrows(IOException.class, () -> FolderDataset.open(dir.resolve("imgs/train/bird")));
         assertTrue(e.getMessage().contains("no class subdirectories"), e.getMessage());
+        // Class folders without a split: refused, naming the layout that works.
+        IOException flat = assertThrows(IOException.class, () -> Datasets.open(dir.resolve("imgs/train"), Split.TEST));
+        assertTrue(flat.getMessage().contains("/train/CLASS/*.png") && flat.getMessage().contains("/test/CLASS/*.png"),
+                flat.getMessage());
+        assertTrue(Datasets.validation(dir.resolve("imgs")).isEmpty());
+    }
+
+    @Test void holdOutSplitsWithoutOverlap() {
+        Dataset base = new SyntheticDataset(50, 3, 4, 4, 5);
+        Datasets.Held h = Datasets.holdOut(base, 0.2, 11);
+        assertEquals(10, h.val().size());
+        assertEquals(40, h.train().size());
+        java.util.Set<String> seen = new java.util.HashSet<>();
+        for (Dataset d : new Dataset[] {h.train(), h.val()})
+            for (int i = 0; i < d.size(); i++) assertTrue(seen.add(d.source(i)), "example " + d.source(i) + " in both splits");
+        assertEquals(50, seen.size());
+        assertEquals(Datasets.holdOut(base, 0.2, 11).val().source(3), h.val().source(3), "seeded");
+        assertThrows(IllegalArgumentException.class, () -> Datasets.holdOut(base, 0, 1));
+        assertThrows(IllegalArgumentException.class, () -> Datasets.holdOut(base, 0.99, 1));
     }
 
     @Test void subsets() {

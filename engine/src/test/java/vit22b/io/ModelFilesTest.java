@@ -63,7 +63,7 @@ class ModelFilesTest {
         IOException e = assertThrows(IOException.class, () -> ModelFiles.load(f, Flags.NONE));
         assertTrue(e.getMessage().contains("'" + victim.name() + "' holds NaN at element 3") && e.getMessage().contains("--allow-nonfinite"),
                 e.getMessage());
-        try (ModelFiles.Loaded m = ModelFiles.load(f, Flags.NONE, true)) {
+        try (ModelFiles.Loaded m = ModelFiles.load(f, new Flags(null, null, null, true))) {
             assertTrue(Float.isNaN(m.params().segment().getAtIndex(ValueLayout.JAVA_FLOAT, victim.offset() + 3)));
         }
     }

@@ -54,6 +54,25 @@ public final class Check {
         assertTrue(e < tol, what + ": relative error " + e + " >= " + tol);
     }
 
+    /**
+     * Every element within {@code rel * |ref[i]| + abs[i]}; NaN fails. Names the count and the
+     * worst elements, so that one wrong element among many cannot hide behind a norm.
+     */
+    public static void assertElementwise(String what, float[] out, double[] ref, double rel, double[] abs) {
+        if (out.length != ref.length || abs.length != ref.length)
+            throw new AssertionError(what + ": lengths " + out.length + ", " + ref.length + ", " + abs.length);
+        int bad = 0;
+        StringBuilder worst = new StringBuilder();
+        for (int i = 0; i < out.length; i++) {
+            double err = Math.abs(out[i] - ref[i]), bound = rel * Math.abs(ref[i]) + abs[i];
+            if (!(err <= bound)) {
+                if (bad++ < 5) worst.append(String.format(java.util.Locale.ROOT, "%n  [%d] got %.7g, want %.7g (error %.3g > bound %.3g)",
+                        i, out[i], ref[i], err, bound));
+            }
+        }
+        assertTrue(bad == 0, what + ": " + bad + " of " + out.length + " elements outside " + rel + " relative + floor:" + worst);
+    }
+
     /** Central finite-difference gradient of f at x (x is perturbed in place and restored). */
     public static double[] fdGrad(double[] x, ToDoubleFunction<double[]> f, double h) {
         double[] g = new double[x.length];

@@ -128,6 +128,8 @@ class RunFolderTest {
                 int n;
                 @Override public Batch next() throws IOException { if (++n == 2) r.trainer().requestStop(); return d.next(); }
                 @Override public String position() { return d.position(); }
+                @Override public long imagesSeen() { return d.imagesSeen(); }
+                @Override public double epoch() { return d.epoch(); }
                 @Override public void close() {}
             };
             var res = r.trainer().run(stopAfterTwo);

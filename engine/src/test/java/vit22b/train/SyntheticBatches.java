@@ -23,6 +23,11 @@ final class SyntheticBatches implements BatchSource {
         this.nanAt = nanAt;
     }
 
+    @Override public long imagesSeen() { return position * batch; }
+
+    /** An endless synthetic stream has no passes: always epoch 0. */
+    @Override public double epoch() { return 0; }
+
     @Override public Batch next() {
         SplittableRandom r = new SplittableRandom(seed * 1_000_003L + position);
         int[] labels = new int[batch];

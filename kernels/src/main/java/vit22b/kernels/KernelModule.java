@@ -17,7 +17,7 @@ import jcuda.driver.JCudaDriver;
  * current CUDA context with cuModuleLoadData. {@link #launch} checks the launch and names the
  * kernel in any error. Typed wrappers for each kernel live in {@link Kernels}.
  */
-public final class KernelModule implements AutoCloseable {
+public final class KernelModule implements KernelLauncher, AutoCloseable {
     public static final String RESOURCE = "/vit22b/kernels/vit22b.fatbin";
     private static final int CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8;
 
@@ -63,7 +63,7 @@ public final class KernelModule implements AutoCloseable {
      * Integer or Float, in the kernel's parameter order. Dynamic shared memory above 48 KB is
      * opted into once per kernel.
      */
-    public void launch(String name, int gx, int gy, int gz, int bx, int by, int bz, int sharedBytes,
+    @Override public void launch(String name, int gx, int gy, int gz, int bx, int by, int bz, int sharedBytes,
                        CUstream stream, Object... args) {
         CUfunction f = function(name);
         if (sharedBytes > 48 * 1024 && sharedLimit.getOrDefault(name, 0) < sharedBytes) {

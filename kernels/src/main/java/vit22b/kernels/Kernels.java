@@ -11,10 +11,10 @@ public final class Kernels {
     public static final int ATTN_ROWS = 8, ATTN_TILE = 32, MAX_HEAD_DIM = 256;
     private static final int EW_BLOCK = 256, EW_MAX_GRID = 65535;
 
-    private final KernelModule m;
+    private final KernelLauncher m;
     private final CUstream s;
 
-    public Kernels(KernelModule module, CUstream stream) {
+    public Kernels(KernelLauncher module, CUstream stream) {
         this.m = module;
         this.s = stream;
     }
@@ -40,39 +40,61 @@ public final class Kernels {
      */
     public void gemmBf16(long a, long lda, long w, long ldw, long c, long ldc, int M, int N, int K,
                          long bias, long res, long ldr, int resRows, long gout, long ldg, int geluCols, long gbias, int geluKind) {
-        if (K % 32 != 0 || lda % 8 != 0 || ldw % 8 != 0)
-            throw new IllegalArgumentException("gemm_bf16 needs K % 32 == 0 and row strides % 8 == 0; got K=" + K
-                    + ", lda=" + lda + ", ldw=" + ldw);
+        // The kernel copies A and W 16 bytes (8 bf16) at a time with cp.async from the first k
+        // on: K = 0 would still read a chunk, and a misaligned base or stride faults.
+        if (K <= 0 || K % 32 != 0 || lda % 8 != 0 || ldw % 8 != 0)
+            throw new IllegalArgumentException("gemm_bf16 needs K > 0, K % 32 == 0 and row strides lda, ldw % 8 == 0"
+                    + " (16-byte rows); got K=" + K + ", lda=" + lda + ", ldw=" + ldw);
+        if (a % 16 != 0 || w % 16 != 0)
+            throw new IllegalArgumentException(String.format("gemm_bf16 needs A and W at 16-byte aligned addresses "
+                    + "(start operands at a multiple of 8 bf16 elements); got A=0x%x, W=0x%x", a, w));
         if (M == 0 || N == 0) return;
         m.launch("gemm_bf16", cdiv(N, 128), cdiv(M, 128), 1, 256, 1, 1, 0, s,
                 a, lda, w, ldw, c, ldc, M, N, K, bias, res, ldr, Math.max(1, resRows), gout, ldg, geluCols, gbias, geluKind);
     }
 
+    /** Dynamic shared memory of attn_fwd at head dim hd: K and V tiles [TILE][hd+1], q rows [ROWS][hd]. */
+    static int attnFwdSmem(int hd) { return (2 * ATTN_TILE * (hd + 1) + ATTN_ROWS * hd) * Float.BYTES; }
+
+    /** attn_bwd_dq: K and V tiles, then q and dout rows. */
+    static int attnBwdDqSmem(int hd) { return (2 * ATTN_TILE * (hd + 1) + 2 * ATTN_ROWS * hd) * Float.BYTES; }
+
+    /** attn_bwd_dkdv: q and dout tiles, lse and delta [TILE], then k and v rows. */
+    static int attnBwdDkDvSmem(int hd) {
+        return (2 * ATTN_TILE * (hd + 1) + 2 * ATTN_TILE + 2 * ATTN_ROWS * hd) * Float.BYTES;
+    }
+
+    /** Attention's flat grid.x: BH heads times row tiles of ATTN_ROWS (attention.cu says why flat). */
+    static int attnGrid(int BH, int rows) {
+        long blocks = (long) BH * cdiv(rows, ATTN_ROWS);
+        if (blocks > Integer.MAX_VALUE)
+            throw new IllegalArgumentException("attention over " + BH + " heads x " + rows + " rows needs " + blocks
+                    + " blocks, over the grid's 2^31-1; split the batch");
+        return (int) blocks;
+    }
+
     public void attnFwd(long out, long ldo, long lse, long q, long k, long v, int BH, int H, int Nq, int Nk, int hd, float scale) {
         checkHd(hd);
-        int smem = (2 * ATTN_TILE * (hd + 1) + ATTN_ROWS * hd) * Float.BYTES;
-        m.launch("attn_fwd", cdiv(Nq, ATTN_ROWS), BH, 1, 32 * ATTN_ROWS, 1, 1, smem, s,
+        m.launch("attn_fwd", attnGrid(BH, Nq), 1, 1, 32 * ATTN_ROWS, 1, 1, attnFwdSmem(hd), s,
                 out, ldo, lse, q, k, v, H, Nq, Nk, hd, scale);
     }
 
     public void attnBwdDelta(long delta, long out, long dout, long ldo, int BH, int H, int Nq, int hd) {
-        m.launch("attn_bwd_delta", cdiv(Nq, ATTN_ROWS), BH, 1, 32 * ATTN_ROWS, 1, 1, 0, s,
+        m.launch("attn_bwd_delta", attnGrid(BH, Nq), 1, 1, 32 * ATTN_ROWS, 1, 1, 0, s,
                 delta, out, dout, ldo, H, Nq, hd);
     }
 
     public void attnBwdDq(long dq, long dout, long ldo, long lse, long delta, long q, long k, long v,
                           int BH, int H, int Nq, int Nk, int hd, float scale) {
         checkHd(hd);
-        int smem = (2 * ATTN_TILE * (hd + 1) + 2 * ATTN_ROWS * hd) * Float.BYTES;
-        m.launch("attn_bwd_dq", cdiv(Nq, ATTN_ROWS), BH, 1, 32 * ATTN_ROWS, 1, 1, smem, s,
+        m.launch("attn_bwd_dq", attnGrid(BH, Nq), 1, 1, 32 * ATTN_ROWS, 1, 1, attnBwdDqSmem(hd), s,
                 dq, dout, ldo, lse, delta, q, k, v, H, Nq, Nk, hd, scale);
     }
 
     public void attnBwdDkDv(long dk, long dv, long dout, long ldo, long lse, long delta, long q, long k, long v,
                             int BH, int H, int Nq, int Nk, int hd, float scale) {
         checkHd(hd);
-        int smem = (2 * ATTN_TILE * (hd + 1) + 2 * ATTN_TILE + 2 * ATTN_ROWS * hd) * Float.BYTES;
-        m.launch("attn_bwd_dkdv", cdiv(Nk, ATTN_ROWS), BH, 1, 32 * ATTN_ROWS, 1, 1, smem, s,
+        m.launch("attn_bwd_dkdv", attnGrid(BH, Nk), 1, 1, 32 * ATTN_ROWS, 1, 1, attnBwdDkDvSmem(hd), s,
                 dk, dv, dout, ldo, lse, delta, q, k, v, H, Nq, Nk, hd, scale);
     }
 
@@ -164,9 +186,14 @@ public final class Kernels {
         m.launch("adamw_f32", ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, p, g, mm, v, n, lr, b1, b2, eps, wd, gscale, bc1, bc2);
     }
 
-    /** dst (bf16) = src (fp32), n elements. */
+    /** dst (bf16) = src (fp32), n elements; round to nearest even, NaN stays NaN (bf16.cuh). */
     public void toBf16(long dst, long src, long n) {
         m.launch("f32_to_bf16", ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, dst, src, n);
+    }
+
+    /** t = uniform [lo, hi) from a counter-based hash of (seed, index): benchmark data made on the GPU. */
+    public void fillUniform(long t, long n, long seed, float lo, float hi) {
+        m.launch("fill_uniform", ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, t, n, seed, lo, hi);
     }
 
     /** See misc.cu gemm_epilogue: gemm_f32's epilogue applied to a C computed elsewhere (cuBLASLt). */

@@ -6,16 +6,17 @@ import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
-import vit22b.backend.cpu.CpuBackend;
+import vit22b.backend.Backend;
 import vit22b.backend.cpu.HostInfo;
+import vit22b.cli.options.BackendOption;
+import vit22b.cli.options.JsonOption;
 import vit22b.backend.cpu.SgemmRate;
 import vit22b.model.ModelConfig;
 import vit22b.model.ModelStats;
@@ -24,39 +25,39 @@ import vit22b.train.SyntheticStep;
 
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Times whole training steps (forward, backward, AdamW) on a random batch after warm-up: "
-                + "images/s, tokens/s, achieved model GFLOP/s and its fraction of the sgemm rate measured in the same run.")
+                + "images/s, tokens/s, achieved model GFLOP/s and, on the cpu, its fraction of the OpenBLAS sgemm rate "
+                + "measured in the same run (GPU kernels and GEMMs: bench/gpu/run-all.sh).")
 public final class BenchCommand implements Callable<Integer> {
 
     @Spec CommandSpec spec;
 
-    @Option(names = "--backend", defaultValue = "cpu", description = "cpu or cuda (default ${DEFAULT-VALUE})")
-    String backend;
+    @Mixin BackendOption backend;
 
-    @Option(names = "--model", required = true, description = "preset name, e.g. vit-s-fmnist")
+    @Option(names = "--model", required = true, description = "Preset name, e.g. vit-s-fmnist.")
     String model;
 
-    @Option(names = "--batch", required = true, description = "images per step")
+    @Option(names = "--batch", required = true, description = "Images per step.")
     int batch;
 
-    @Option(names = "--steps", defaultValue = "10", description = "timed steps (default ${DEFAULT-VALUE})")
+    @Option(names = "--steps", defaultValue = "10", description = "Timed steps.")
     int steps;
 
-    @Option(names = "--warmup", defaultValue = "3", description = "untimed steps first (default ${DEFAULT-VALUE})")
+    @Option(names = "--warmup", defaultValue = "3", description = "Untimed steps first.")
     int warmup;
 
-    @Option(names = "--seed", defaultValue = "0", description = "seed of the model and the batch")
+    @Option(names = "--seed", defaultValue = "0", description = "Seed of the model and the batch.")
     long seed;
 
-    @Option(names = "--json", description = "print one JSON object")
-    boolean json;
+    @Mixin JsonOption json;
 
-    /** What one run measured. */
-    record Result(ModelConfig config, int batch, int warmup, List<Double> stepSeconds, double firstLoss, double lastLoss,
-                  SgemmRate.Measurement sgemmModel, SgemmRate.Measurement sgemmSquare, HostInfo host) {
+    /** What one run measured; the sgemm rates are measured on the cpu backend only (null on cuda). */
+    record Result(String backend, ModelConfig config, int batch, int warmup, List<Double> stepSeconds, double firstLoss,
+                  double lastLoss, SgemmRate.Measurement sgemmModel, SgemmRate.Measurement sgemmSquare, HostInfo host) {
         double totalSeconds() { return stepSeconds.stream().mapToDouble(Double::doubleValue).sum(); }
         double imagesPerSecond() { return batch * stepSeconds.size() / totalSeconds(); }
         double tokensPerSecond() { return imagesPerSecond() * config.tokens(); }
         double achievedGflops() { return ModelStats.of(config).flops().trainingPerImage() * imagesPerSecond() / 1e9; }
+        boolean hasSgemm() { return sgemmModel != null; }
         double peakGflops() { return Math.max(sgemmModel.gflops(), sgemmSquare.gflops()); }
         double fractionOfSgemm() { return achievedGflops() / peakGflops(); }
     }
@@ -65,25 +66,21 @@ public final class BenchCommand implements Callable<Integer> {
         if (batch <= 0 || steps <= 0 || warmup < 0)
             throw new IllegalArgumentException("--batch and --steps must be positive and --warmup >= 0");
         ModelConfig c = Presets.get(model);
-        Result r = switch (backend.toLowerCase(Locale.ROOT)) {
-            case "cpu" -> runCpu(c);
-            case "cuda" -> throw new IllegalArgumentException(
-                    "vit bench measures the cpu backend; GPU steps and kernels are measured by bench/gpu/run-all.sh "
-                    + "(StepBench, GemmBench) on a GPU host; use --backend cpu");
-            default -> throw new IllegalArgumentException("unknown backend '" + backend + "'; use cpu or cuda");
-        };
+        Result r = run(c);
         PrintWriter out = spec.commandLine().getOut();
-        if (json) out.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(toJson(r)));
+        if (json.json) JsonOption.print(out, toJson(r));
         else printText(out, r);
         out.flush();
         return 0;
     }
 
-    private Result runCpu(ModelConfig c) {
+    private Result run(ModelConfig c) {
         PrintWriter err = spec.commandLine().getErr();
         List<Double> times = new ArrayList<>();
         double first, last;
-        try (CpuBackend be = new CpuBackend(); SyntheticStep step = new SyntheticStep(be, c, batch, seed)) {
+        String name;
+        try (Backend be = backend.open(err); SyntheticStep step = new SyntheticStep(be, c, batch, seed)) {
+            name = be.name();
             for (int i = 0; i < warmup; i++) {
                 long t0 = System.nanoTime();
                 double loss = step.run();
@@ -92,17 +89,21 @@ public final class BenchCommand implements Callable<Integer> {
             first = last = Double.NaN;
             for (int i = 0; i < steps; i++) {
                 long t0 = System.nanoTime();
-                last = step.run();
+                last = step.run();   // returns the loss on the host, so the step has finished on the device
                 times.add((System.nanoTime() - t0) / 1e9);
                 if (i == 0) first = last;
                 progress(err, "step %d/%d: %.3f s, loss %.4f", i + 1, steps, times.getLast(), last);
             }
         }
+        if (!name.equals("cpu")) {
+            progress(err, "no sgemm reference on %s: GPU kernels and GEMM rates are measured by bench/gpu/run-all.sh", name);
+            return new Result(name, c, batch, warmup, times, first, last, null, null, HostInfo.current());
+        }
         // The model's dominant GEMM (the fused in-projection) and a square one, timed now.
         progress(err, "timing OpenBLAS sgemm");
         var model = SgemmRate.measure(batch * c.tokens(), c.inProjRows(), c.width(), 1.0);
         var square = SgemmRate.measure(1024, 1024, 1024, 1.0);
-        return new Result(c, batch, warmup, times, first, last, model, square, HostInfo.current());
+        return new Result(name, c, batch, warmup, times, first, last, model, square, HostInfo.current());
     }
 
     private static void progress(PrintWriter err, String fmt, Object... args) {
@@ -111,9 +112,8 @@ public final class BenchCommand implements Callable<Integer> {
     }
 
     private ObjectNode toJson(Result r) {
-        ObjectMapper om = new ObjectMapper();
-        ObjectNode o = om.createObjectNode();
-        o.put("backend", "cpu").put("model", r.config().name()).put("batch", r.batch())
+        ObjectNode o = JsonOption.object();
+        o.put("backend", r.backend()).put("model", r.config().name()).put("batch", r.batch())
                 .put("tokens_per_image", r.config().tokens()).put("warmup_steps", r.warmup()).put("steps", r.stepSeconds().size());
         var st = o.putArray("step_seconds");
         r.stepSeconds().forEach(st::add);
@@ -121,11 +121,13 @@ public final class BenchCommand implements Callable<Integer> {
         o.put("images_per_second", r.imagesPerSecond()).put("tokens_per_second", r.tokensPerSecond());
         o.put("training_flops_per_image", ModelStats.of(r.config()).flops().trainingPerImage());
         o.put("achieved_gflops", r.achievedGflops());
-        ObjectNode s = o.putObject("sgemm");
-        sgemm(s.putObject("model_shape"), r.sgemmModel());
-        sgemm(s.putObject("square_1024"), r.sgemmSquare());
-        s.put("peak_gflops", r.peakGflops());
-        o.put("fraction_of_sgemm", r.fractionOfSgemm());
+        if (r.hasSgemm()) {
+            ObjectNode s = o.putObject("sgemm");
+            sgemm(s.putObject("model_shape"), r.sgemmModel());
+            sgemm(s.putObject("square_1024"), r.sgemmSquare());
+            s.put("peak_gflops", r.peakGflops());
+            o.put("fraction_of_sgemm", r.fractionOfSgemm());
+        }
         o.put("first_loss", r.firstLoss()).put("last_loss", r.lastLoss());
         HostInfo h = r.host();
         o.putObject("machine").put("cores", h.cores()).put("cpu_model", h.cpuModel()).put("os", h.os())
@@ -142,15 +144,17 @@ public final class BenchCommand implements Callable<Integer> {
     private static void printText(PrintWriter out, Result r) {
         ModelConfig c = r.config();
         HostInfo h = r.host();
-        out.printf(Locale.ROOT, "%s on cpu, batch %d (%d tokens/image): %d timed steps after %d warm-up%n",
-                c.name(), r.batch(), c.tokens(), r.stepSeconds().size(), r.warmup());
+        out.printf(Locale.ROOT, "%s on %s, batch %d (%d tokens/image): %d timed steps after %d warm-up%n",
+                c.name(), r.backend(), r.batch(), c.tokens(), r.stepSeconds().size(), r.warmup());
         out.printf(Locale.ROOT, "  step            %10.3f s (mean)%n", r.totalSeconds() / r.stepSeconds().size());
         out.printf(Locale.ROOT, "  images/s        %10.1f%n", r.imagesPerSecond());
         out.printf(Locale.ROOT, "  tokens/s        %10.0f%n", r.tokensPerSecond());
         out.printf(Locale.ROOT, "  model GFLOP/s   %10.1f   (training = 3 x forward FLOPs per image)%n", r.achievedGflops());
-        out.printf(Locale.ROOT, "  sgemm GFLOP/s   %10.1f   model shape %dx%dx%d; %.1f on 1024^3; peak = the larger%n",
-                r.sgemmModel().gflops(), r.sgemmModel().m(), r.sgemmModel().n(), r.sgemmModel().k(), r.sgemmSquare().gflops());
-        out.printf(Locale.ROOT, "  of sgemm peak   %10.1f %%%n", 100 * r.fractionOfSgemm());
+        if (r.hasSgemm()) {
+            out.printf(Locale.ROOT, "  sgemm GFLOP/s   %10.1f   model shape %dx%dx%d; %.1f on 1024^3; peak = the larger%n",
+                    r.sgemmModel().gflops(), r.sgemmModel().m(), r.sgemmModel().n(), r.sgemmModel().k(), r.sgemmSquare().gflops());
+            out.printf(Locale.ROOT, "  of sgemm peak   %10.1f %%%n", 100 * r.fractionOfSgemm());
+        }
         out.printf(Locale.ROOT, "  loss            %.4f -> %.4f%n", r.firstLoss(), r.lastLoss());
         out.printf(Locale.ROOT, "machine: %d cores, %s, %s, Java %s, OpenBLAS %d threads (%s)%n",
                 h.cores(), h.cpuModel(), h.os(), h.javaVersion(), h.openblasThreads(), h.openblasConfig());

@@ -1,41 +1,57 @@
 package vit22b.cli.commands;
 
-import java.nio.file.Path;
+import java.io.PrintWriter;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 import vit22b.backend.Backend;
-import vit22b.backend.Backends;
+import vit22b.cli.options.BackendOption;
+import vit22b.cli.options.JsonOption;
+import vit22b.cli.options.WeightsOptions;
 import vit22b.eval.Evaluate;
-import vit22b.eval.LabeledImages;
+import vit22b.data.Dataset;
+import vit22b.io.ModelMetadata;
 import vit22b.model.ViT;
 import vit22b.train.Weights;
 
 @Command(name = "eval", mixinStandardHelpOptions = true,
         description = "Accuracy and loss of a model (checkpoint or weights file) on a dataset split.")
 public final class EvalCommand implements Callable<Integer> {
-    @Option(names = "--backend", defaultValue = "cpu", description = "cpu or cuda (default: ${DEFAULT-VALUE})")
-    String backend;
-    @Option(names = "--ckpt", required = true, description = "checkpoint or model .safetensors file")
-    Path ckpt;
-    @Option(names = "--data", defaultValue = "fashion-mnist", description = "fashion-mnist, or a dataset directory (default: ${DEFAULT-VALUE})")
-    String data;
-    @Option(names = "--split", defaultValue = "test", description = "train or test (default: ${DEFAULT-VALUE})")
+    @Spec CommandSpec spec;
+    @Mixin WeightsOptions weights;
+    @Mixin BackendOption backend;
+    @Mixin JsonOption json;
+    @Mixin DataOptions data;
+    @Option(names = "--split", defaultValue = "test", description = "train or test.")
     String split;
-    @Option(names = "--limit", defaultValue = "0", description = "only the first N examples (0: all)")
+    @Option(names = "--limit", defaultValue = "0", description = "Only the first N examples (0: all).")
     int limit;
-    @Option(names = "--batch", defaultValue = "256", description = "evaluation batch size (default: ${DEFAULT-VALUE})")
+    @Option(names = "--batch", defaultValue = "256", description = "Evaluation batch size.")
     int batch;
 
     @Override public Integer call() throws Exception {
-        try (Backend be = Backends.open(backend, System.err); ViT model = Weights.load(ckpt, be)) {
+        PrintWriter out = spec.commandLine().getOut();
+        Weights.Host file = weights.read();
+        Dataset dataset = data.open(DataPaths.split(split));
+        ModelMetadata.requireSameClasses(file.classes(), file.config().classes(), dataset.classes(), data.data);
+        try (Backend be = backend.open(spec.commandLine().getErr()); ViT model = new ViT(be, file.config())) {
+            be.upload(model.params(), file.params());
             var c = model.config();
-            var set = LabeledImages.of(DataPaths.open(data, DataPaths.split(split)), c.channels(), c.imageSize(), limit);
+            var set = data.load(DataPaths.split(split), c.channels(), c.imageSize(), limit, spec.commandLine().getErr());
             Evaluate.Score s = Evaluate.score(model, set, batch);
-            System.out.printf(Locale.ROOT, "%s on %s/%s (%d images): accuracy %.4f, loss %.4f%n",
-                    c.name(), data, split, s.count(), s.accuracy(), s.loss());
+            if (json.json) {
+                JsonOption.print(out, JsonOption.object().put("model", c.name()).put("weights", weights.weights.toString())
+                        .put("data", data.data).put("split", split).put("images", s.count())
+                        .put("accuracy", s.accuracy()).put("loss", s.loss()));
+            } else {
+                out.printf(Locale.ROOT, "%s on %s/%s (%d images): accuracy %.4f, loss %.4f%n",
+                        c.name(), data.data, split, s.count(), s.accuracy(), s.loss());
+            }
         }
         return 0;
     }

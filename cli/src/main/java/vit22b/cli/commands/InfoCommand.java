@@ -6,13 +6,14 @@ import java.util.Optional;
 import java.util.concurrent.Callable;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
+import vit22b.cli.options.JsonOption;
 import vit22b.model.ModelConfig;
 import vit22b.model.ModelStats;
 import vit22b.model.PaperTable1;
@@ -25,19 +26,18 @@ public final class InfoCommand implements Callable<Integer> {
 
     @Spec CommandSpec spec;
 
-    @Option(names = "--model", required = true, description = "preset name (e.g. vit-22b, vit-e, vit-g, vit-s-fmnist)")
+    @Option(names = "--model", required = true, description = "Preset name (e.g. vit-22b, vit-e, vit-g, vit-s-fmnist).")
     String model;
 
-    @Option(names = "--json", description = "print one JSON object")
-    boolean json;
+    @Mixin JsonOption json;
 
-    @Option(names = "--classes", description = "classifier outputs (0: none)")
+    @Option(names = "--classes", description = "Classifier outputs, 0 for none (default: the preset's).")
     Integer classes;
 
-    @Option(names = "--image-size", description = "square image side in pixels")
+    @Option(names = "--image-size", description = "Square image side in pixels (default: the preset's).")
     Integer imageSize;
 
-    @Option(names = "--patch", description = "patch side in pixels")
+    @Option(names = "--patch", description = "Patch side in pixels (default: the preset's).")
     Integer patch;
 
     @Override public Integer call() throws Exception {
@@ -51,8 +51,7 @@ public final class InfoCommand implements Callable<Integer> {
         // Table 1 describes the preset as it is; with sizes changed there is nothing to compare.
         Optional<PaperTable1.Row> row = c.equals(preset) ? PaperTable1.row(preset.name()) : Optional.empty();
         PrintWriter out = spec.commandLine().getOut();
-        if (json) out.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT)
-                .writeValueAsString(toJson(s, row)));
+        if (json.json) JsonOption.print(out, toJson(s, row));
         else printText(out, s, row);
         out.flush();
         return 0;

@@ -11,85 +11,74 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 import java.util.stream.IntStream;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
-import vit22b.backend.cpu.CpuBackend;
+import vit22b.backend.Backend;
+import vit22b.cli.options.BackendOption;
+import vit22b.cli.options.JsonOption;
+import vit22b.cli.options.WeightsOptions;
 import vit22b.data.Image;
 import vit22b.data.Images;
 import vit22b.io.ConfigJson;
-import vit22b.io.ModelFiles;
-import vit22b.model.GeluKind;
 import vit22b.model.LossKind;
 import vit22b.model.ModelConfig;
-import vit22b.model.NormKind;
 import vit22b.model.ViT;
 import vit22b.tensor.Tensor;
+import vit22b.train.Weights;
 
 @Command(name = "predict", mixinStandardHelpOptions = true,
-        description = "Classify images with a safetensors model file (ours, or a timm-layout file written elsewhere) "
-                + "on the CPU backend; prints the logits and the top classes per image.")
+        description = "Classify images with a safetensors model file (ours, or a timm-layout file written elsewhere); "
+                + "prints the logits and the top classes per image.")
 public final class PredictCommand implements Callable<Integer> {
-    /** Images per forward pass: bounds activation memory for long image lists. */
-    private static final int BATCH = 16;
+    @Mixin WeightsOptions weights;
+    @Mixin BackendOption backend;
+    @Mixin JsonOption json;
 
-    @Option(names = "--weights", required = true, paramLabel = "FILE", description = "Model file (.safetensors).")
-    Path weights;
+    @Option(names = "--image", required = true, arity = "1..*", paramLabel = "IMG",
+            description = "PNG or JPEG images, folders of them, or globs such as 'photos/*.jpg'.")
+    List<String> images;
 
-    @Option(names = "--image", required = true, arity = "1..*", paramLabel = "IMG", description = "PNG or JPEG images.")
-    List<Path> images;
-
-    @Option(names = "--gelu", paramLabel = "tanh|exact",
-            description = "GELU of a timm-layout file (default tanh); our files record it.")
-    String gelu;
-
-    @Option(names = "--norm", paramLabel = "rms|layer",
-            description = "Norm of a timm-layout file (default rms); our files record it.")
-    String norm;
-
-    @Option(names = "--loss", paramLabel = "sigmoid|softmax",
-            description = "How a timm-layout file's logits become probabilities (default sigmoid); our files record it.")
-    String loss;
-
-    @Option(names = "--top", defaultValue = "5", paramLabel = "K", description = "Classes listed per image (default 5).")
+    @Option(names = "--top", defaultValue = "5", paramLabel = "K", description = "Classes listed per image.")
     int top;
 
-    @Option(names = "--json", description = "One JSON object instead of text.")
-    boolean json;
-
-    @Option(names = "--allow-nonfinite", description = "load weights holding NaN or infinity instead of refusing them")
-    boolean allowNonfinite;
+    @Option(names = "--batch", defaultValue = "16", paramLabel = "N",
+            description = "Images per forward pass (bounds activation memory for long image lists).")
+    int batch;
 
     @Spec CommandSpec spec;
 
+    /** The image files {@link #images} named, in order. */
+    private List<Path> paths;
+    /** The class names the model file records (null: a file without them, classes are numbers). */
+    private List<String> names;
+
     @Override public Integer call() throws IOException {
         if (top < 1) throw new IllegalArgumentException("--top must be at least 1, got " + top);
-        ModelFiles.Flags flags = new ModelFiles.Flags(
-                gelu == null ? null : ConfigJson.parse(GeluKind.class, gelu),
-                norm == null ? null : ConfigJson.parse(NormKind.class, norm),
-                loss == null ? null : ConfigJson.parse(LossKind.class, loss));
-        try (ModelFiles.Loaded file = ModelFiles.load(weights, flags, allowNonfinite)) {
-            ModelConfig c = file.config();
-            if (c.classes() == 0)
-                throw new IllegalArgumentException(weights + " has no classifier (head.weight); predict needs a model with classes");
-            List<Image> inputs = new ArrayList<>();
-            for (Path p : images) inputs.add(prepare(p, c));   // all decoded first: a bad image fails fast
-            List<float[]> logits = new ArrayList<>();
-            try (CpuBackend backend = new CpuBackend(); ViT model = new ViT(backend, c)) {
-                backend.copy(model.params(), new Tensor(file.params(), 0, model.params().shape()));
-                for (int i = 0; i < inputs.size(); i += BATCH)
-                    logits.addAll(forward(model, inputs.subList(i, Math.min(inputs.size(), i + BATCH))));
+        if (batch < 1) throw new IllegalArgumentException("--batch must be at least 1, got " + batch);
+        paths = ImagePaths.expand(images);
+        Weights.Host file = weights.read();
+        ModelConfig c = file.config();
+        if (c.classes() == 0)
+            throw new IllegalArgumentException(weights.weights + " has no classifier (head.weight); predict needs a model with classes");
+        List<float[]> logits = new ArrayList<>();
+        try (Backend be = backend.open(spec.commandLine().getErr()); ViT model = new ViT(be, c)) {
+            be.upload(model.params(), file.params());
+            for (int i = 0; i < paths.size(); i += batch) {
+                List<Image> inputs = new ArrayList<>();   // one batch decoded at a time: memory stays bounded
+                for (Path p : paths.subList(i, Math.min(paths.size(), i + batch))) inputs.add(prepare(p, c));
+                logits.addAll(forward(model, inputs));
             }
-            PrintWriter out = spec.commandLine().getOut();
-            if (json) out.println(toJson(c, logits));
-            else printText(out, c, logits);
-            out.flush();
         }
+        names = file.classes().orElse(null);
+        PrintWriter out = spec.commandLine().getOut();
+        if (json.json) JsonOption.print(out, toJson(c, logits));
+        else printText(out, c, logits);
         return 0;
     }
 
@@ -151,31 +140,39 @@ public final class PredictCommand implements Callable<Integer> {
         for (int i = 0; i < logits.size(); i++) {
             float[] z = logits.get(i);
             double[] p = probabilities(z, c.loss());
-            out.println(images.get(i));
+            out.println(paths.get(i));
             StringBuilder all = new StringBuilder();
             for (float v : z) all.append(all.isEmpty() ? "" : ", ").append(String.format(Locale.ROOT, "%.6g", v));
             out.println("  logits: [" + all + "]");
             out.printf("  top %d (class, logit, %s probability):%n", Math.min(top, z.length), lower(c.loss()));
-            for (int k : topK(z, top)) out.printf(Locale.ROOT, "    %5d  %12.6g  %.4f%n", k, z[k], p[k]);
+            for (int k : topK(z, top))
+                out.printf(Locale.ROOT, "    %5d %-16s %12.6g  %.4f%n", k, names == null ? "" : names.get(k), z[k], p[k]);
         }
     }
 
-    private String toJson(ModelConfig c, List<float[]> logits) throws IOException {
-        ObjectMapper m = new ObjectMapper();
-        ObjectNode root = m.createObjectNode();
-        root.set("model", m.readTree(ConfigJson.toJson(c)));
-        root.put("weights", weights.toString());
+    private ObjectNode toJson(ModelConfig c, List<float[]> logits) throws IOException {
+        ObjectNode root = JsonOption.object();
+        root.set("model", JsonOption.MAPPER.readTree(ConfigJson.toJson(c)));
+        root.put("weights", weights.weights.toString());
+        if (names != null) {
+            ArrayNode n = root.putArray("classes");
+            names.forEach(n::add);
+        }
         ArrayNode arr = root.putArray("images");
         for (int i = 0; i < logits.size(); i++) {
             float[] z = logits.get(i);
             double[] p = probabilities(z, c.loss());
             ObjectNode o = arr.addObject();
-            o.put("image", images.get(i).toString());
+            o.put("image", paths.get(i).toString());
             ArrayNode l = o.putArray("logits");
             for (float v : z) l.add(v);
             ArrayNode t = o.putArray("top");
-            for (int k : topK(z, top)) t.addObject().put("class", k).put("logit", z[k]).put("probability", p[k]);
+            for (int k : topK(z, top)) {
+                ObjectNode e = t.addObject().put("class", k);
+                if (names != null) e.put("name", names.get(k));
+                e.put("logit", z[k]).put("probability", p[k]);
+            }
         }
-        return m.writeValueAsString(root);
+        return root;
     }
 }

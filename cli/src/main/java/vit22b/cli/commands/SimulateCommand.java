@@ -1,14 +1,18 @@
 package vit22b.cli.commands;
 
+import java.io.PrintWriter;
 import java.util.LinkedHashMap;
+import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
 
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+import vit22b.cli.options.JsonOption;
 import vit22b.mesh.Mesh;
 import vit22b.mesh.sim.Chip;
 import vit22b.mesh.sim.Simulation;
@@ -20,26 +24,27 @@ import vit22b.model.Presets;
                 + "step time, tokens/s per chip, MFU, exposed communication, memory per chip.")
 public final class SimulateCommand implements Callable<Integer> {
 
-    @Option(names = "--model", required = true, description = "model preset, e.g. vit-22b, vit-e")
+    @Option(names = "--model", required = true, description = "Model preset, e.g. vit-22b, vit-e.")
     String model;
 
-    @Option(names = "--chips", required = true, description = "number of chips")
+    @Option(names = "--chips", required = true, description = "Number of chips.")
     int chips;
 
-    @Option(names = "--chip", defaultValue = "tpuv4", description = "tpuv4, h100 or h200 (default: ${DEFAULT-VALUE})")
+    @Option(names = "--chip", defaultValue = "tpuv4", description = "tpuv4, h100 or h200.")
     String chip;
 
-    @Option(names = "--mesh", description = "TxK (data x model); default: search the best mesh that fits")
+    @Option(names = "--mesh", description = "TxK (data x model) (default: search the best mesh that fits).")
     String mesh;
 
-    @Option(names = "--batch", defaultValue = "65536", description = "global batch in images (default: ${DEFAULT-VALUE})")
+    @Option(names = "--batch", defaultValue = "65536", description = "Global batch in images.")
     int batch;
 
-    @Option(names = "--no-overlap", description = "no collective matmul, no prefetch: every transfer blocks compute")
+    @Option(names = "--no-overlap", description = "No collective matmul, no prefetch: every transfer blocks compute.")
     boolean noOverlap;
 
-    @Option(names = "--json", description = "print one JSON object")
-    boolean json;
+    @Mixin JsonOption json;
+
+    @Spec CommandSpec spec;
 
     /** The paper's measured MFU and tokens/s per chip (Dehghani et al. 2023, section 3) on TPU v4. */
     private static final Map<String, double[]> PAPER = Map.of(
@@ -61,7 +66,8 @@ public final class SimulateCommand implements Callable<Integer> {
             r = Simulation.run(c, hw, m, batch, !noOverlap);
         }
         double[] paper = hw == Chip.TPUV4 ? PAPER.get(c.name()) : null;
-        if (json) {
+        PrintWriter out = spec.commandLine().getOut();
+        if (json.json) {
             Map<String, Object> o = new LinkedHashMap<>();
             o.put("model", r.model());
             o.put("chip", hw.name());
@@ -82,24 +88,24 @@ public final class SimulateCommand implements Callable<Integer> {
                 o.put("paper_mfu", paper[0]);
                 if (!Double.isNaN(paper[1])) o.put("paper_tokens_per_s_per_chip", paper[1]);
             }
-            System.out.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(o));
+            JsonOption.print(out, o);
             return 0;
         }
-        System.out.printf("model %s, %d x %s, batch %d, mesh %s%s, overlap %s, recompute %s%n", r.model(), chips,
+        out.printf(Locale.ROOT, "model %s, %d x %s, batch %d, mesh %s%s, overlap %s, recompute %s%n", r.model(), chips,
                 hw.name(), r.batch(), r.mesh(), mesh == null ? " (best found)" : "", r.overlap() ? "on" : "off",
                 r.remat() ? "on" : "off");
-        System.out.printf("topology           %s%n", r.topology());
-        System.out.printf("step time          %.3f s%n", r.stepSeconds());
-        System.out.printf("compute time       %.3f s%n", r.computeSeconds());
-        System.out.printf("exposed comm       %.3f s%n", r.exposedCommSeconds());
-        System.out.printf("tokens/s per chip  %.0f%n", r.tokensPerSecondPerChip());
-        System.out.printf("MFU                %.1f%%%n", 100 * r.mfu());
-        System.out.printf("memory per chip    %.2f GiB (state %.2f, weights %.2f, activations %.2f) of %.1f GiB%n",
+        out.printf(Locale.ROOT, "topology           %s%n", r.topology());
+        out.printf(Locale.ROOT, "step time          %.3f s%n", r.stepSeconds());
+        out.printf(Locale.ROOT, "compute time       %.3f s%n", r.computeSeconds());
+        out.printf(Locale.ROOT, "exposed comm       %.3f s%n", r.exposedCommSeconds());
+        out.printf(Locale.ROOT, "tokens/s per chip  %.0f%n", r.tokensPerSecondPerChip());
+        out.printf(Locale.ROOT, "MFU                %.1f%%%n", 100 * r.mfu());
+        out.printf(Locale.ROOT, "memory per chip    %.2f GiB (state %.2f, weights %.2f, activations %.2f) of %.1f GiB%n",
                 r.memory().total() / GIB, r.memory().state() / GIB, r.memory().weights() / GIB,
                 r.memory().activations() / GIB, hw.hbmBytes() / GIB);
         if (paper != null)
-            System.out.printf("paper (TPU v4)     MFU %.1f%%%s%n", 100 * paper[0],
-                    Double.isNaN(paper[1]) ? "" : String.format(", %.0f tokens/s per chip", paper[1]));
+            out.printf(Locale.ROOT, "paper (TPU v4)     MFU %.1f%%%s%n", 100 * paper[0],
+                    Double.isNaN(paper[1]) ? "" : String.format(Locale.ROOT, ", %.0f tokens/s per chip", paper[1]));
         return 0;
     }
 

@@ -15,11 +15,15 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 import vit22b.backend.Backend;
-import vit22b.backend.Backends;
+import vit22b.cli.options.BackendOption;
+import vit22b.cli.options.AccumOption;
+import vit22b.cli.options.SplitOptions;
+import vit22b.cli.options.TrackingOptions;
 import vit22b.data.Augmentation;
 import vit22b.data.Dataset;
 import vit22b.data.Datasets;
@@ -27,6 +31,7 @@ import vit22b.data.Split;
 import vit22b.eval.Evaluate;
 import vit22b.eval.LabeledImages;
 import vit22b.io.ModelFiles;
+import vit22b.io.ModelMetadata;
 import vit22b.model.Init;
 import vit22b.model.LossKind;
 import vit22b.model.ModelConfig;
@@ -55,37 +60,52 @@ public final class TrainCommand implements Callable<Integer> {
     static final double DEMO_LR = 4e-3, DEMO_MIN_AREA = 1.0, DEMO_HEAD_WD = 0.03;
     static final String RECIPE_KEY = "vit22b.recipe";
 
-    @Option(names = "--backend", defaultValue = "cpu", description = "cpu or cuda (default: ${DEFAULT-VALUE})")
-    String backend;
+    /** Settings a resumed run may change: how long, the learning-rate schedule from here on (recorded in the metrics). */
+    static final Set<String> RESUME_MAY_CHANGE_SCHEDULE = Set.of("steps", "lr", "warmup", "cooldown", "schedule");
+    /** ... and what is only bookkeeping. */
+    static final Set<String> RESUME_MAY_CHANGE = union(RESUME_MAY_CHANGE_SCHEDULE, Set.of("out", "backend", "workers",
+            "skip-bad", "ckpt-every", "keep", "log-every", "eval-every", "eval-limit", "test-limit", "tensorboard"));
+
+    private static Set<String> union(Set<String> a, Set<String> b) {
+        Set<String> u = new java.util.TreeSet<>(a);
+        u.addAll(b);
+        return Set.copyOf(u);
+    }
+
+    @Spec CommandSpec spec;
+    @Mixin BackendOption backend;
+    @Mixin TrackingOptions tracking;
+    @Mixin SplitOptions splits;
+    @Mixin AccumOption accum;
     @Option(names = "--demo", description = "train the README's Fashion-MNIST demo (defaults below change to the demo's)")
     boolean demo;
     @Option(names = "--model", description = "preset (vit info lists them); default vit-micro-fmnist")
     String model;
-    @Option(names = "--data", description = "fashion-mnist, or a directory: IDX files, CIFAR-10 batches or class folders")
+    @Option(names = "--data", description = "fashion-mnist, or a directory: IDX files, CIFAR-10 batches or class folders (no default: required unless --demo)")
     String data;
-    @Option(names = "--steps", description = "updates to run (or give --epochs)")
+    @Option(names = "--steps", description = "updates to run (no default: give --steps or --epochs; the demo runs 10 epochs)")
     Long steps;
-    @Option(names = "--epochs", description = "passes over the training set (sets --steps)")
+    @Option(names = "--epochs", description = "passes over the training set (sets --steps; no default, the demo runs 10)")
     Double epochs;
     @Option(names = "--batch", description = "images per update (default 256; demo 128)")
     Integer batch;
     @Option(names = "--lr", description = "peak learning rate (default 1e-3, the paper's)")
     Double lr;
-    @Option(names = "--warmup", description = "linear warmup steps (default 10000 capped at 10% of the run)")
+    @Option(names = "--warmup", description = "linear warmup steps (default 10000 capped at 10%% of the run)")
     Long warmup;
-    @Option(names = "--cooldown", description = "linear cooldown over the last N steps (default 30000 capped at 30% of the run)")
+    @Option(names = "--cooldown", description = "linear cooldown over the last N steps (default 30000 capped at 30%% of the run)")
     Long cooldown;
-    @Option(names = "--schedule", defaultValue = "rsqrt", description = "rsqrt or cosine (default: ${DEFAULT-VALUE})")
+    @Option(names = "--schedule", defaultValue = "rsqrt", description = "rsqrt or cosine")
     String schedule;
-    @Option(names = "--wd", defaultValue = "0.03", description = "decoupled weight decay of the body (default: ${DEFAULT-VALUE})")
+    @Option(names = "--wd", defaultValue = "0.03", description = "decoupled weight decay of the body")
     float wd;
     @Option(names = "--head-wd", description = "decoupled weight decay of the head (default 3.0, the paper's)")
     Float headWd;
     @Option(names = "--head-bias-init", description = "classifier bias at init (default: -ln(classes - 1) for sigmoid, 0 for softmax)")
     Float headBiasInit;
-    @Option(names = "--clip", defaultValue = "1.0", description = "global gradient-norm clip, 0 for none (default: ${DEFAULT-VALUE})")
+    @Option(names = "--clip", defaultValue = "1.0", description = "global gradient-norm clip, 0 for none")
     float clip;
-    @Option(names = "--loss", defaultValue = "sigmoid", description = "sigmoid or softmax cross-entropy (default: ${DEFAULT-VALUE})")
+    @Option(names = "--loss", defaultValue = "sigmoid", description = "sigmoid or softmax cross-entropy")
     String loss;
     @Option(names = "--no-flip", description = "no random horizontal flip")
     boolean noFlip;
@@ -93,9 +113,9 @@ public final class TrainCommand implements Callable<Integer> {
     Double minCropArea;
     @Option(names = "--out", description = "run directory: metrics, plots, checkpoints (default runs/train, demo runs/demo)")
     Path out;
-    @Option(names = "--ckpt-every", defaultValue = "1000", description = "checkpoint every N steps, 0 only at the end (default: ${DEFAULT-VALUE})")
+    @Option(names = "--ckpt-every", defaultValue = "1000", description = "checkpoint every N steps, 0 only at the end")
     int ckptEvery;
-    @Option(names = "--keep", defaultValue = "3", description = "checkpoints kept (default: ${DEFAULT-VALUE})")
+    @Option(names = "--keep", defaultValue = "3", description = "checkpoints kept")
     int keep;
     @Option(names = "--resume", arity = "0..1", fallbackValue = "", paramLabel = "RUN_DIR",
             description = "continue the run in RUN_DIR (default: --out) from its newest whole checkpoint; its config.json "
@@ -104,58 +124,40 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--config", paramLabel = "FILE",
             description = "settings from a JSON or YAML file (keys: these options' long names); flags given override it")
     Path config;
-    @Option(names = "--seed", defaultValue = "0", description = "initialisation, data order and augmentation seed")
+    @Option(names = "--seed", defaultValue = "0", description = "Initialisation, data order and augmentation seed.")
     long seed;
     @Option(names = "--workers", description = "data threads (default: cores - 1)")
     Integer workers;
     @Option(names = "--skip-bad", description = "skip unreadable images (counted) instead of stopping")
     boolean skipBad;
-    @Option(names = "--finetune-from", description = "start from this checkpoint or model file (new resolution and classes allowed)")
+    @Option(names = "--finetune-from", description = "start from this checkpoint or model file (new resolution and classes allowed; default: none, a random initialisation)")
     Path finetuneFrom;
     @Option(names = "--patch", description = "patch size (default: the preset's)")
     Integer patch;
     @Option(names = "--image-size", description = "training resolution (default: the preset's; with --finetune-from, the new one)")
     Integer imageSize;
-    @Option(names = "--log-every", defaultValue = "50", description = "metrics line every N steps (default: ${DEFAULT-VALUE})")
+    @Option(names = "--log-every", defaultValue = "50", description = "metrics line every N steps")
     int logEvery;
-    @Option(names = "--eval-every", defaultValue = "500", description = "evaluate every N steps, 0 only at the end (default: ${DEFAULT-VALUE})")
+    @Option(names = "--eval-every", defaultValue = "500", description = "evaluate every N steps, 0 only at the end")
     int evalEvery;
-    @Option(names = "--eval-limit", defaultValue = "2000", description = "test images for periodic evaluation, 0 all (the final one uses all)")
+    @Option(names = "--eval-limit", defaultValue = "2000", description = "validation images for periodic evaluation, 0 all")
     int evalLimit;
     @Option(names = "--test-limit", defaultValue = "0", description = "test images for the final evaluation (0: all)")
     int testLimit;
     @Option(names = "--train-limit", defaultValue = "0", description = "use only the first N training images (0: all)")
     int trainLimit;
 
-    @Spec CommandSpec spec;
-
-    /** Settings a resumed run may change: how long, the learning-rate schedule from here on (recorded in the metrics). */
-    static final Set<String> RESUME_MAY_CHANGE_SCHEDULE = Set.of("steps", "lr", "warmup", "cooldown", "schedule");
-    /** ... and what is only bookkeeping. */
-    static final Set<String> RESUME_MAY_CHANGE = union(RESUME_MAY_CHANGE_SCHEDULE, Set.of("out", "backend", "workers",
-            "skip-bad", "ckpt-every", "keep", "log-every", "eval-every", "eval-limit", "test-limit"));
-
-    private static Set<String> union(Set<String> a, Set<String> b) {
-        Set<String> u = new java.util.TreeSet<>(a);
-        u.addAll(b);
-        return Set.copyOf(u);
-    }
-
     @Override public Integer call() throws Exception {
         boolean resuming = resume != null;
         Path runDir = resuming && !resume.isEmpty() ? Path.of(resume) : null;
         if (resuming && runDir == null && out != null) runDir = out;
         if (config != null) RunConfig.apply(spec, RunConfig.read(config), config, epochsOverride());
-        ObjectNode saved = null;   // the run's config.json when resuming
         if (resuming) {
             if (runDir == null) runDir = pick(null, Path.of("runs/demo"), Path.of("runs/train"));
             if (!Files.isDirectory(runDir))
                 throw new IllegalArgumentException("--resume: " + runDir + " is not a run folder; give the folder a run wrote");
             Path cfgFile = runDir.resolve(RunFolder.CONFIG);
-            if (Files.exists(cfgFile)) {
-                saved = RunConfig.read(cfgFile);
-                RunConfig.apply(spec, saved, cfgFile, epochsOverride());
-            }
+            if (Files.exists(cfgFile)) RunConfig.apply(spec, RunConfig.read(cfgFile), cfgFile, epochsOverride());
             out = runDir;
         }
         checkRanges();
@@ -168,7 +170,7 @@ public final class TrainCommand implements Callable<Integer> {
             if (!folder.removedTemporaries().isEmpty())
                 System.out.println("removed " + folder.removedTemporaries().size() + " temporary file(s) of an interrupted save: "
                         + folder.removedTemporaries());
-            return train(folder, dataName, modelName, saved);
+            return train(folder, dataName, modelName);
         }
     }
 
@@ -195,10 +197,11 @@ public final class TrainCommand implements Callable<Integer> {
         return spec.commandLine().getParseResult().hasMatchedOption("--epochs") ? Set.of("steps") : Set.of();
     }
 
-    private int train(RunFolder folder, String dataName, String modelName, ObjectNode savedConfig) throws Exception {
+    private int train(RunFolder folder, String dataName, String modelName) throws Exception {
         Path outDir = folder.dir();
-        Dataset train = DataPaths.open(dataName, Split.TRAIN);
-        if (trainLimit > 0) train = Datasets.first(train, trainLimit);
+        boolean resuming = resume != null;
+        var held = splits.split(DataPaths.resolve(dataName), DataPaths.open(dataName, Split.TRAIN), seed);
+        Dataset train = trainLimit > 0 ? Datasets.first(held.train(), trainLimit) : held.train();
         Dataset test = DataPaths.open(dataName, Split.TEST);
 
         ModelConfig preset = Presets.get(modelName);
@@ -214,7 +217,7 @@ public final class TrainCommand implements Callable<Integer> {
         cfg = cfg.withHeadBiasInit(bias);
         int b = pick(batch, DEMO_BATCH, 256);
         long total = steps != null ? steps
-                : Math.max(1, Math.round(pick(epochs, (double) DEMO_EPOCHS, Double.NaN) * train.size() / b));
+                : Math.max(1, Math.round(pick(epochs, (double) DEMO_EPOCHS, Double.NaN) * train.size() / ((double) b * accum.accum)));
         if (steps == null && epochs == null && !demo) throw new IllegalArgumentException("give --steps or --epochs");
         long warm = pick(warmup, (long) DEMO_WARMUP, Math.min(10_000L, total / 10));
         long cool = pick(cooldown, total * 3 / 10, Math.min(30_000L, total * 3 / 10));
@@ -229,27 +232,29 @@ public final class TrainCommand implements Callable<Integer> {
         // metadata, which a resume compares with its own.
         Map<String, Object> r = new LinkedHashMap<>();
         r.put("model", modelName); r.put("patch", patchSize); r.put("image-size", size); r.put("data", dataName);
-        r.put("train-limit", trainLimit); r.put("steps", total); r.put("batch", b); r.put("lr", peak);
-        r.put("schedule", schedule); r.put("warmup", warm); r.put("cooldown", cool); r.put("wd", wd);
-        r.put("head-wd", headDecay); r.put("head-bias-init", bias); r.put("clip", clip); r.put("loss", loss);
-        r.put("no-flip", noFlip); r.put("min-crop-area", minArea); r.put("seed", seed);
-        r.put("finetune-from", finetuneFrom == null ? null : finetuneFrom.toString()); r.put("backend", backend);
+        r.put("train-limit", trainLimit); r.put("val-fraction", splits.valFraction); r.put("steps", total);
+        r.put("batch", b); r.put("accum", accum.accum); r.put("lr", peak); r.put("schedule", schedule);
+        r.put("warmup", warm); r.put("cooldown", cool); r.put("wd", wd); r.put("head-wd", headDecay);
+        r.put("head-bias-init", bias); r.put("clip", clip); r.put("loss", loss); r.put("no-flip", noFlip);
+        r.put("min-crop-area", minArea); r.put("seed", seed);
+        r.put("finetune-from", finetuneFrom == null ? null : finetuneFrom.toString()); r.put("backend", backend.backend);
         r.put("workers", workers); r.put("skip-bad", skipBad); r.put("out", outDir.toString());
         r.put("ckpt-every", ckptEvery); r.put("keep", keep); r.put("log-every", logEvery); r.put("eval-every", evalEvery);
-        r.put("eval-limit", evalLimit); r.put("test-limit", testLimit);
+        r.put("eval-limit", evalLimit); r.put("test-limit", testLimit); r.put("tensorboard", tracking.tensorboard);
         r.put("train_images", train.size()); r.put("architecture", cfg);
         ObjectNode recipe = RunConfig.JSON.readValue(RunConfig.JSON.writeValueAsString(r), ObjectNode.class);
         String recipeJson = RunConfig.JSON.writer().without(SerializationFeature.INDENT_OUTPUT).writeValueAsString(recipe);
-        Map<String, String> runInfo = Map.of(RECIPE_KEY, recipeJson);
+        Map<String, String> runInfo = new LinkedHashMap<>(ModelMetadata.of(cfg, train.classes()));
+        runInfo.put(RECIPE_KEY, recipeJson);
 
         Checkpoints ckpts = new Checkpoints(outDir, keep);
         System.out.printf(Locale.ROOT, "train %s (%d params) on %s: %d train images, %d steps of %d, %s%n",
                 cfg.name(), new vit22b.model.ParamLayout(cfg).total(), dataName, train.size(), total, b, sched);
 
-        try (Backend be = Backends.open(backend, System.err); ViT vit = new ViT(be, cfg);
+        try (Backend be = backend.open(spec.commandLine().getErr()); ViT vit = new ViT(be, cfg);
              AdamW opt = new AdamW(be, vit.layout(), vit.params(), vit.grads(), new AdamW.Config(0.9f, 0.999f, 1e-8f, wd, headDecay, clip))) {
             String start = null;
-            boolean resuming = resume != null;
+            Map<String, Object> resumedChange = null;   // logged as a metrics row
             if (resuming) {
                 Checkpoints.State st = ckpts.loadNewestGood(System.out::println).orElseThrow(() -> new IOException(
                         "--resume: no checkpoint in " + outDir + "; start the run without --resume"));
@@ -284,19 +289,19 @@ public final class TrainCommand implements Callable<Integer> {
                 }
             }
             folder.writeConfig(RunConfig.JSON.writeValueAsBytes(recipe));
-            var eval = LabeledImages.of(test, cfg.channels(), size, evalLimit);
+            var eval = LabeledImages.of(held.val(), cfg.channels(), size, evalLimit, skipBad);
             try (MetricsWriter metrics = new MetricsWriter(outDir.resolve(RunFolder.METRICS), resuming);
                  LoaderBatches batches = LoaderBatches.open(train, aug, b, seed, workers, skipBad, start)) {
+                tracking.attach(metrics, outDir, opt.step());
                 if (resumedChange != null) metrics.write(resumedChange);
-                var settings = new Trainer.Settings(total, b, sched, logEvery, evalEvery, ckptEvery, 256);
+                var settings = new Trainer.Settings(total, b, sched, logEvery, evalEvery, ckptEvery, 256, accum.accum);
                 var progress = new Progress(System.out, Progress.stdoutIsTerminal(), opt.step(), total, 30);
                 if (opt.step() == total) System.out.println("training is complete at step " + total
                         + "; finishing the run (final evaluation, model.safetensors)");
                 long t0 = System.nanoTime();
                 var trainer = new Trainer(vit, opt, settings, ckpts, metrics, progress, eval, runInfo);
-                Trainer.Result done;
                 try (StopSignals signals = new StopSignals(trainer::requestStop)) {
-                    done = trainer.run(batches);
+                    Trainer.Result done = trainer.run(batches);
                     if (done.stopped()) {
                         System.out.println("stopped by " + signals.received() + " at step " + done.step() + "; checkpoint "
                                 + done.lastCheckpoint() + "; continue with: vit train --resume " + outDir);
@@ -305,12 +310,12 @@ public final class TrainCommand implements Callable<Integer> {
                 }
                 double minutes = (System.nanoTime() - t0) / 60e9;
                 if (batches.skipped() > 0) System.out.println("skipped " + batches.skipped() + " unreadable images");
-                var full = evalLimit == testLimit ? eval : LabeledImages.of(test, cfg.channels(), size, testLimit);
+                var full = LabeledImages.of(test, cfg.channels(), size, testLimit, skipBad);
                 Evaluate.Score s = Evaluate.score(vit, full, 256);
                 metrics.write(Map.of("step", total, "test_accuracy", s.accuracy(), "test_loss", s.loss(),
                         "train_minutes", minutes));
                 Path weights = outDir.resolve("model.safetensors");
-                ModelFiles.save(weights, vit.layout(), be.download(vit.params()), Map.of());
+                ModelFiles.save(weights, vit.layout(), be.download(vit.params()), ModelMetadata.of(cfg, train.classes()));
                 var plots = Plots.fromMetrics(metrics.path());
                 System.out.printf(Locale.ROOT, "test accuracy %.4f (loss %.4f) on %d images after %.1f min of training%n",
                         s.accuracy(), s.loss(), s.count(), minutes);
@@ -320,9 +325,6 @@ public final class TrainCommand implements Callable<Integer> {
         }
         return 0;
     }
-
-    /** The resume's change of learning rate, logged as a metrics row; null when none. */
-    private Map<String, Object> resumedChange;
 
     /**
      * A new run never mixes with (or prunes) another run's checkpoints: an explicit --out that

@@ -49,10 +49,19 @@ class BenchCommandTest {
         assertTrue(j.at("/machine/java_version").asText().startsWith("2"));
     }
 
-    @Test void cudaPointsToTheGpuBenchmarks() {
-        String[] r = run("bench", "--backend", "cuda", "--model", "test-tiny", "--batch", "2");
-        assertEquals("2", r[0]);
-        assertTrue(r[2].contains("bench/gpu/run-all.sh"), r[2]);
+    /** On a GPU host the steps run on cuda (no sgemm reference); elsewhere a one-line error, exit 1. */
+    @Test void cudaRunsOrSaysWhyNot() throws Exception {
+        String[] r = run("bench", "--backend", "cuda", "--model", "test-tiny", "--batch", "2", "--steps", "1",
+                "--warmup", "0", "--json");
+        if (r[0].equals("0")) {
+            JsonNode j = new ObjectMapper().readTree(r[1]);
+            assertEquals("cuda", j.at("/backend").asText());
+            assertTrue(j.at("/sgemm").isMissingNode() && j.at("/images_per_second").asDouble() > 0, r[1]);
+            assertTrue(r[2].contains("bench/gpu/run-all.sh"), r[2]);
+        } else {
+            assertEquals("1", r[0], r[2]);
+            assertTrue(r[2].contains("error: ") && !r[2].contains("\tat "), r[2]);
+        }
     }
 
     @Test void badBatchIsRefused() {

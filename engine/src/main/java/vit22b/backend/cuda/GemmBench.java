@@ -7,7 +7,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
-import java.util.SplittableRandom;
 
 import jcuda.driver.CUevent;
 import jcuda.driver.JCudaDriver;
@@ -22,14 +21,21 @@ import vit22b.tensor.Tensor;
  * out-projection (tokens x (D+M) x D, bias and residual) of our kernels, against cuBLASLt on
  * the same shapes (plain GEMM, fp32 and bf16; ours in bf16 is gemm_bf16 with the same epilogues), for the widths of ViT-B, ViT-L, ViT-e and
  * ViT-22B. Times with CUDA events, median of {@value #REPS} after {@value #WARMUP} warm-ups,
- * random inputs. Usage: GemmBench [TOKENS] [JSON_OUT].
+ * random inputs made on the GPU. Each of our results is also compared with cuBLASLt's on
+ * {@value #SAMPLE_ROWS} rows spread over the output (cuBLASLt's plain GEMM plus our epilogue
+ * kernel where ours fuses one): the largest |ours - Lt| / max |Lt row| is reported per row of
+ * the table and must stay under {@value #TOL_F32} (fp32, no TF32 on either side) and
+ * {@value #TOL_BF16} (bf16 outputs, one rounding each); exit status 1 otherwise.
+ * Usage: GemmBench [TOKENS] [JSON_OUT].
  */
 public final class GemmBench {
-    static final int WARMUP = 3, REPS = 20;
+    static final int WARMUP = 3, REPS = 20, SAMPLE_ROWS = 64;
+    static final double TOL_F32 = 1e-3, TOL_BF16 = 1e-2;
 
     record Row(String model, String op, int m, int n, int k, double oursTflops, double lt32Tflops,
-               double ours16Tflops, double lt16Tflops) {
+               double ours16Tflops, double lt16Tflops, double errF32, double errBf16) {
         double ratio() { return oursTflops / lt32Tflops; }
+        boolean agrees() { return errF32 < TOL_F32 && errBf16 < TOL_BF16; }
     }
 
     public static void main(String[] args) throws IOException {
@@ -43,22 +49,29 @@ public final class GemmBench {
             }
         }
         StringBuilder json = new StringBuilder("[\n");
-        System.out.printf(Locale.ROOT, "%-8s %-8s %6s %6s %6s %9s %9s %6s %9s %9s %6s  (TFLOP/s)%n", "model", "op", "M", "N", "K",
-                "ours f32", "Lt f32", "ratio", "ours bf16", "Lt bf16", "ratio");
+        System.out.printf(Locale.ROOT, "%-8s %-8s %6s %6s %6s %9s %9s %6s %9s %9s %6s %9s %9s  (TFLOP/s; err = max |ours-Lt|/max|Lt| per row)%n",
+                "model", "op", "M", "N", "K", "ours f32", "Lt f32", "ratio", "ours bf16", "Lt bf16", "ratio", "err f32", "err bf16");
         for (Row r : rows) {
-            System.out.printf(Locale.ROOT, "%-8s %-8s %6d %6d %6d %9.1f %9.1f %6.2f %9.1f %9.1f %6.2f%n", r.model(), r.op(),
+            System.out.printf(Locale.ROOT, "%-8s %-8s %6d %6d %6d %9.1f %9.1f %6.2f %9.1f %9.1f %6.2f %9.2e %9.2e%s%n", r.model(), r.op(),
                     r.m(), r.n(), r.k(), r.oursTflops(), r.lt32Tflops(), r.ratio(), r.ours16Tflops(), r.lt16Tflops(),
-                    r.ours16Tflops() / r.lt16Tflops());
+                    r.ours16Tflops() / r.lt16Tflops(), r.errF32(), r.errBf16(), r.agrees() ? "" : "  MISMATCH");
             json.append(String.format(Locale.ROOT,
                     "  {\"model\":\"%s\",\"op\":\"%s\",\"M\":%d,\"N\":%d,\"K\":%d,\"ours_tflops\":%.3f,"
                             + "\"cublaslt_f32_tflops\":%.3f,\"ratio_vs_f32\":%.4f,\"ours_bf16_tflops\":%.3f,"
-                            + "\"cublaslt_bf16_tflops\":%.3f,\"ratio_vs_bf16\":%.4f},\n",
+                            + "\"cublaslt_bf16_tflops\":%.3f,\"ratio_vs_bf16\":%.4f,\"max_rel_err_f32\":%.3e,"
+                            + "\"max_rel_err_bf16\":%.3e},\n",
                     r.model(), r.op(), r.m(), r.n(), r.k(), r.oursTflops(), r.lt32Tflops(), r.ratio(), r.ours16Tflops(),
-                    r.lt16Tflops(), r.ours16Tflops() / r.lt16Tflops()));
+                    r.lt16Tflops(), r.ours16Tflops() / r.lt16Tflops(), r.errF32(), r.errBf16()));
         }
         if (!rows.isEmpty()) json.setLength(json.length() - 2);
         json.append("\n]\n");
         if (args.length > 1) Files.writeString(Path.of(args[1]), json);
+        long bad = rows.stream().filter(r -> !r.agrees()).count();
+        if (bad > 0) {
+            System.err.printf(Locale.ROOT, "GemmBench: %d of %d rows disagree with cuBLASLt (tolerance %.0e fp32, %.0e bf16)%n",
+                    bad, rows.size(), TOL_F32, TOL_BF16);
+            System.exit(1);
+        }
     }
 
     private static List<Row> bench(CudaBackend be, CublasLt lt, ModelConfig c, int batch, int T) {
@@ -81,14 +94,17 @@ public final class GemmBench {
         Tensor y16 = bf16(be, y, all), wIn16 = bf16(be, wIn, all), pre16 = bf16(be, pre, all);
         Tensor ag16 = bf16(be, ag, all), wOut16 = bf16(be, wOut, all), out16 = bf16(be, out, all);
         Tensor x16 = bf16(be, x, all);
+        // cuBLASLt writes its own outputs, compared with ours after the timing
+        Tensor preLt = rnd.apply(new int[] {T, c.inProjRows()}), outLt = rnd.apply(new int[] {T, D});
+        Tensor pre16Lt = bf16(be, preLt, all), out16Lt = bf16(be, outLt, all);
         Kernels kk = be.kernels();
         int rowsIn = c.inProjRows();
 
         double fIn = 2.0 * T * c.inProjRows() * D, fOut = 2.0 * T * (D + M) * D;
         double oursIn = fIn / time(be, () -> be.inProjectionForward(c, batch, y, wIn, bMlp, qs, ks, pre, ag, q, k, v, st));
-        double ltIn32 = fIn / time(be, () -> lt.matmulNT(CudaBackend.a(pre), CudaBackend.a(y), CudaBackend.a(wIn),
+        double ltIn32 = fIn / time(be, () -> lt.matmulNT(CudaBackend.a(preLt), CudaBackend.a(y), CudaBackend.a(wIn),
                 T, c.inProjRows(), D, 0f, CublasLt.Type.F32));
-        double ltIn16 = fIn / time(be, () -> lt.matmulNT(CudaBackend.a(pre16), CudaBackend.a(y16), CudaBackend.a(wIn16),
+        double ltIn16 = fIn / time(be, () -> lt.matmulNT(CudaBackend.a(pre16Lt), CudaBackend.a(y16), CudaBackend.a(wIn16),
                 T, c.inProjRows(), D, 0f, CublasLt.Type.BF16));
         // bf16 in-projection: GEMM + bias + GELU epilogue (QK-norm has no bf16 kernel yet)
         double oursIn16 = fIn / time(be, () -> kk.gemmBf16(CudaBackend.a(y16), D, CudaBackend.a(wIn16), D,
@@ -97,13 +113,59 @@ public final class GemmBench {
         double oursOut16 = fOut / time(be, () -> kk.gemmBf16(CudaBackend.a(ag16), D + M, CudaBackend.a(wOut16), D + M,
                 CudaBackend.a(out16), D, T, D, D + M, CudaBackend.a(bOut), CudaBackend.a(x16), D, T, 0, 0, 0, 0, 0));
         double oursOut = fOut / time(be, () -> be.outProjectionForward(out, x, ag, wOut, bOut));
-        double ltOut32 = fOut / time(be, () -> lt.matmulNT(CudaBackend.a(out), CudaBackend.a(ag), CudaBackend.a(wOut),
+        double ltOut32 = fOut / time(be, () -> lt.matmulNT(CudaBackend.a(outLt), CudaBackend.a(ag), CudaBackend.a(wOut),
                 T, D, D + M, 0f, CublasLt.Type.F32));
-        double ltOut16 = fOut / time(be, () -> lt.matmulNT(CudaBackend.a(out16), CudaBackend.a(ag16), CudaBackend.a(wOut16),
+        double ltOut16 = fOut / time(be, () -> lt.matmulNT(CudaBackend.a(out16Lt), CudaBackend.a(ag16), CudaBackend.a(wOut16),
                 T, D, D + M, 0f, CublasLt.Type.BF16));
+
+        // Correctness against cuBLASLt. pre (ours, no epilogue on it) vs Lt's plain GEMM; the fp32
+        // out-projection fuses bias and residual, so Lt's output gets our epilogue kernel first;
+        // the bf16 one is rerun without them (Lt's bf16 output has no epilogue kernel here).
+        kk.gemmEpilogue(CudaBackend.a(outLt), D, T, D, CudaBackend.a(bOut), CudaBackend.a(x), D, T, 0, 0, 0, 0, 0);
+        kk.gemmBf16(CudaBackend.a(ag16), D + M, CudaBackend.a(wOut16), D + M, CudaBackend.a(out16), D, T, D, D + M,
+                0, 0, 0, 1, 0, 0, 0, 0, 0);
+        double errIn32 = maxRowError(be, pre, preLt, T, rowsIn, false), errIn16 = maxRowError(be, pre16, pre16Lt, T, rowsIn, true);
+        double errOut32 = maxRowError(be, out, outLt, T, D, false), errOut16 = maxRowError(be, out16, out16Lt, T, D, true);
         for (Tensor t : all) be.free(t);
-        return List.of(new Row(c.name(), "in-proj", T, c.inProjRows(), D, oursIn / 1e12, ltIn32 / 1e12, oursIn16 / 1e12, ltIn16 / 1e12),
-                new Row(c.name(), "out-proj", T, D, D + M, oursOut / 1e12, ltOut32 / 1e12, oursOut16 / 1e12, ltOut16 / 1e12));
+        return List.of(new Row(c.name(), "in-proj", T, c.inProjRows(), D, oursIn / 1e12, ltIn32 / 1e12, oursIn16 / 1e12,
+                        ltIn16 / 1e12, errIn32, errIn16),
+                new Row(c.name(), "out-proj", T, D, D + M, oursOut / 1e12, ltOut32 / 1e12, oursOut16 / 1e12,
+                        ltOut16 / 1e12, errOut32, errOut16));
+    }
+
+    /**
+     * max over {@value #SAMPLE_ROWS} rows spread over [0, rows) (first and last included) of
+     * max |ours - lt| / max |lt| within the row; bf16 matrices are packed two per float slot.
+     * NaN anywhere gives NaN (which fails the tolerance).
+     */
+    static double maxRowError(CudaBackend be, Tensor ours, Tensor lt, int rows, int cols, boolean bf16) {
+        if (bf16 && cols % 2 != 0) throw new IllegalArgumentException("bf16 rows of odd width " + cols + " are not slot-aligned");
+        int slots = bf16 ? cols / 2 : cols, n = Math.min(SAMPLE_ROWS, rows);
+        double worst = 0;
+        for (int i = 0; i < n; i++) {
+            long r = n == 1 ? 0 : (long) i * (rows - 1) / (n - 1);
+            float[] a = values(be.download(ours.view(r * slots, slots)), bf16), b = values(be.download(lt.view(r * slots, slots)), bf16);
+            double diff = 0, scale = 0;
+            for (int j = 0; j < cols; j++) {
+                diff = Math.max(diff, Math.abs((double) a[j] - b[j]));
+                scale = Math.max(scale, Math.abs(b[j]));
+                if (Float.isNaN(a[j]) || Float.isNaN(b[j])) return Double.NaN;
+            }
+            worst = Math.max(worst, diff / Math.max(scale, Float.MIN_NORMAL));
+        }
+        return worst;
+    }
+
+    /** The row's values: itself, or two bf16 per float slot (low half first) widened to float. */
+    private static float[] values(float[] slots, boolean bf16) {
+        if (!bf16) return slots;
+        float[] out = new float[2 * slots.length];
+        for (int i = 0; i < slots.length; i++) {
+            int bits = Float.floatToRawIntBits(slots[i]);
+            out[2 * i] = Float.intBitsToFloat(bits << 16);
+            out[2 * i + 1] = Float.intBitsToFloat(bits & 0xffff0000);
+        }
+        return out;
     }
 
     private static Tensor bf16(CudaBackend be, Tensor src, List<Tensor> all) {
@@ -113,16 +175,9 @@ public final class GemmBench {
         return t;
     }
 
-    /** Uniform(-1, 1) host data uploaded in slices (keeps the host array small). */
+    /** Uniform [-1, 1) made on the GPU (fill_uniform): no host data, no upload of gigabytes. */
     static void fillRandom(CudaBackend be, Tensor t, long seed) {
-        SplittableRandom r = new SplittableRandom(seed);
-        int chunk = 1 << 22;
-        for (long off = 0; off < t.size(); off += chunk) {
-            int n = (int) Math.min(chunk, t.size() - off);
-            float[] a = new float[n];
-            for (int i = 0; i < n; i++) a[i] = (float) (r.nextDouble() * 2 - 1);
-            be.upload(t.view(off, n), a);
-        }
+        be.kernels().fillUniform(CudaBackend.a(t), t.size(), seed, -1f, 1f);
     }
 
     /** Median seconds of one run of {@code op}, timed with CUDA events on the backend's stream. */

@@ -1,0 +1,32 @@
+package vit22b.cli.commands;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+
+import picocli.CommandLine.Option;
+import vit22b.data.Dataset;
+import vit22b.data.Split;
+import vit22b.eval.LabeledImages;
+
+/** {@code --data} and {@code --skip-bad} of the commands that evaluate a model on a labelled dataset. */
+public final class DataOptions {
+    @Option(names = "--data", defaultValue = "fashion-mnist", paramLabel = "NAME|DIR",
+            description = "fashion-mnist, or a dataset directory (IDX files, CIFAR-10 batches, or class folders "
+                    + "under train/ and test/).")
+    String data;
+
+    @Option(names = "--skip-bad", description = "Skip unreadable images (counted) instead of stopping.")
+    boolean skipBad;
+
+    Dataset open(Split split) throws IOException { return DataPaths.open(data, split); }
+
+    /** The split as the model sees it (first {@code limit}, 0 all); skipped images are reported on {@code log}. */
+    LabeledImages load(Split split, int channels, int size, int limit, PrintWriter log) throws IOException {
+        LabeledImages l = LabeledImages.of(open(split), channels, size, limit, skipBad);
+        if (l.skipped() > 0) {
+            log.println("skipped " + l.skipped() + " unreadable images of the " + split.name().toLowerCase(java.util.Locale.ROOT) + " split");
+            log.flush();
+        }
+        return l;
+    }
+}

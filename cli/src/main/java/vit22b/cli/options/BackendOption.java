@@ -1,0 +1,20 @@
+package vit22b.cli.options;
+
+import java.io.PrintWriter;
+
+import picocli.CommandLine.Option;
+import vit22b.backend.Backend;
+import vit22b.backend.Backends;
+
+/** {@code --backend}: where a computing command runs. */
+public final class BackendOption {
+    @Option(names = "--backend", defaultValue = "cpu", paramLabel = "NAME",
+            description = "cpu (OpenBLAS + the Java Vector API) or cuda (our kernels on GPU 0).")
+    public String backend;
+
+    /** Opens the backend; the line saying which one runs goes to {@code log}. */
+    public Backend open(PrintWriter log) {
+        if (backend.equalsIgnoreCase("cpu")) VectorModule.require();
+        return Backends.open(backend, Streams.printStream(log));
+    }
+}

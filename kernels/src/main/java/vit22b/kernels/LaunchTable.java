@@ -1,0 +1,124 @@
+package vit22b.kernels;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
+
+import jcuda.driver.CUstream;
+
+/**
+ * Every wrapper of {@link Kernels} called once on one model-shaped problem against a recording
+ * launcher: the launch shapes exactly as the wrappers compute them, with no GPU. Read by the
+ * build's resource check ({@code kernels/check-resources.sh} runs {@link #main}: threads per block
+ * and dynamic shared memory per kernel at the largest head dim) and by the tests (argument lists
+ * against the CUDA signatures, grid limits at ViT-22B sizes). Device addresses are fake and
+ * 256-byte aligned.
+ */
+public final class LaunchTable {
+    private LaunchTable() {}
+
+    /**
+     * One model's sizes: batch, image side, patch side, channels, width, heads, MLP width,
+     * classes. Tokens and head dim follow.
+     */
+    public record Problem(int batch, int image, int patch, int channels, int width, int heads, int mlp, int classes) {
+        public int tokens() { return (image / patch) * (image / patch); }
+        public int headDim() { return width / heads; }
+    }
+
+    /** One recorded launch; {@code wrapper} is the {@link Kernels} method that made it. */
+    public record Launch(String wrapper, String kernel, int[] grid, int[] block, int sharedBytes, Object[] args) {
+        public long threads() { return (long) block[0] * block[1] * block[2]; }
+    }
+
+    /** Records launches instead of running them. */
+    public static final class Recorder implements KernelLauncher {
+        private final List<Launch> launches = new ArrayList<>();
+
+        @Override public void launch(String name, int gx, int gy, int gz, int bx, int by, int bz, int sharedBytes,
+                                     CUstream stream, Object... args) {
+            String wrapper = StackWalker.getInstance(StackWalker.Option.RETAIN_CLASS_REFERENCE)
+                    .walk(f -> f.filter(x -> x.getDeclaringClass() == Kernels.class).findFirst())
+                    .map(StackWalker.StackFrame::getMethodName).orElse("?");
+            launches.add(new Launch(wrapper, name, new int[] {gx, gy, gz}, new int[] {bx, by, bz}, sharedBytes, args.clone()));
+        }
+
+        public List<Launch> launches() { return launches; }
+    }
+
+    /** The launches of every wrapper on problem {@code p}. */
+    public static List<Launch> record(Problem p) {
+        Recorder r = new Recorder();
+        callEveryWrapper(new Kernels(r, null), p);
+        return r.launches();
+    }
+
+    /**
+     * Calls each wrapper once with sizes of a training step of {@code p} (the GEMMs as the
+     * fused in-projection, the epilogue as the out-projection's). A new wrapper must be added here: the tests
+     * fail on any public wrapper this does not call.
+     */
+    public static void callEveryWrapper(Kernels k, Problem p) {
+        int B = p.batch(), N = p.tokens(), H = p.heads(), hd = p.headDim(), D = p.width(), M = p.mlp();
+        int rows = M + 3 * D, C = p.classes(), T = B * N, BH = B * H;
+        long n = (long) T * D;
+        int[] next = {1};
+        java.util.function.LongSupplier ptr = () -> 0x7f00_0000_0000L + 0x1_0000_0000L * next[0]++;
+        float scale = (float) (1 / Math.sqrt(hd));
+        int gk = 0;
+        k.gemm(ptr.getAsLong(), D, 1, ptr.getAsLong(), 1, D, ptr.getAsLong(), rows, T, rows, D, false,
+                ptr.getAsLong(), ptr.getAsLong(), D, T, ptr.getAsLong(), D + M, M, ptr.getAsLong(), gk);
+        k.gemmBf16(ptr.getAsLong(), D, ptr.getAsLong(), D, ptr.getAsLong(), rows, T, rows, D,
+                ptr.getAsLong(), ptr.getAsLong(), rows, T, ptr.getAsLong(), D + M, M, ptr.getAsLong(), gk);
+        k.gemmEpilogue(ptr.getAsLong(), D, T, D, ptr.getAsLong(), ptr.getAsLong(), D, T, 0, 0, 0, 0, gk);
+        k.attnFwd(ptr.getAsLong(), D, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), BH, H, N, N, hd, scale);
+        k.attnBwdDelta(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), D, BH, H, N, hd);
+        k.attnBwdDq(ptr.getAsLong(), ptr.getAsLong(), D, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(),
+                ptr.getAsLong(), ptr.getAsLong(), BH, H, N, N, hd, scale);
+        k.attnBwdDkDv(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), D, ptr.getAsLong(), ptr.getAsLong(),
+                ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), BH, H, N, N, hd, scale);
+        k.normFwd(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), T, D, true, 1e-6f);
+        k.normBwdDx(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), T, D, true);
+        k.normBwdParams(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), T, D);
+        k.qknormFwd(ptr.getAsLong(), rows, M, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(),
+                ptr.getAsLong(), ptr.getAsLong(), B, N, H, hd, false, 1e-6f);
+        k.qknormBwd(ptr.getAsLong(), rows, M, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(),
+                ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), B, N, H, hd, false);
+        k.add(ptr.getAsLong(), ptr.getAsLong(), n);
+        k.scale(ptr.getAsLong(), 0.5f, n);
+        k.geluFwd(ptr.getAsLong(), ptr.getAsLong(), (long) T * M, gk);
+        k.geluBwd(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), (long) T * M, gk);
+        k.geluBwdCols(ptr.getAsLong(), rows, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), D + M, D, T, M, gk);
+        k.broadcastRows(ptr.getAsLong(), ptr.getAsLong(), T, D);
+        k.colSum(ptr.getAsLong(), ptr.getAsLong(), T, D, D);
+        k.toHeads(ptr.getAsLong(), ptr.getAsLong(), rows, M, B, N, H, hd);
+        k.fromHeads(ptr.getAsLong(), D, 0, ptr.getAsLong(), B, N, H, hd);
+        k.im2col(ptr.getAsLong(), ptr.getAsLong(), B, p.channels(), p.image(), p.patch());
+        k.posGrad(ptr.getAsLong(), ptr.getAsLong(), B, (long) N * D);
+        k.sumSquares(ptr.getAsLong(), ptr.getAsLong(), n);
+        k.loss(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), B, C, 0);
+        k.adamw(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), n,
+                1e-3f, 0.9f, 0.999f, 1e-8f, 0.05f, 1f, 0.1f, 0.001f);
+        k.toBf16(ptr.getAsLong(), ptr.getAsLong(), n);
+        k.fillUniform(ptr.getAsLong(), n, 42L, -1f, 1f);
+    }
+
+    /** The problem whose launches bound every kernel's resources: head dim at its limit. */
+    public static Problem largestSharedMemory() {
+        return new Problem(2, 64, 16, 3, 2 * Kernels.MAX_HEAD_DIM, 2, 4 * Kernels.MAX_HEAD_DIM, 10);
+    }
+
+    /**
+     * Prints "kernel threads_per_block dynamic_shared_bytes" for every kernel, the largest over
+     * its launches on {@link #largestSharedMemory()}: the input of check-resources.sh.
+     */
+    public static void main(String[] args) {
+        Map<String, long[]> byKernel = new TreeMap<>();
+        for (Launch l : record(largestSharedMemory()))
+            byKernel.merge(l.kernel(), new long[] {l.threads(), l.sharedBytes()},
+                    (a, b) -> new long[] {Math.max(a[0], b[0]), Math.max(a[1], b[1])});
+        byKernel.forEach((name, v) -> System.out.println(String.format(Locale.ROOT, "%s %d %d", name, v[0], v[1])));
+    }
+}

@@ -1,0 +1,176 @@
+package vit22b.kernels;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.lang.reflect.Method;
+import java.lang.reflect.Modifier;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import vit22b.kernels.LaunchTable.Launch;
+import vit22b.kernels.LaunchTable.Problem;
+
+/**
+ * The Java wrappers against the CUDA sources, without a GPU: every {@code extern "C" __global__}
+ * signature is parsed from src/main/cuda, every wrapper of {@link Kernels} is called on a
+ * recording launcher ({@link LaunchTable}), and each launch must pass exactly the kernel's
+ * parameters: Long for a pointer or long long (8 bytes), Integer for int, Float for float. JCuda
+ * accepts any mismatch silently (a Long where the kernel takes an int shifts every later
+ * argument). Also: every kernel has a wrapper, every wrapper is exercised, grids stay inside the
+ * device limits at ViT-22B sizes.
+ */
+class KernelSignaturesTest {
+    enum Kind { POINTER, LONG, INT, FLOAT }
+
+    record Param(String decl, Kind kind, boolean restrict) {}
+
+    static Map<String, List<Param>> signatures;
+
+    /** A small odd-sized model and ViT-22B (48 heads of 128, 256 tokens) at 4,096 images. */
+    static final Problem SMALL = new Problem(3, 40, 8, 3, 96, 3, 200, 7);
+    static final Problem VIT_22B = new Problem(4096, 224, 14, 3, 6144, 48, 24576, 1000);
+
+    @BeforeAll static void parse() throws IOException {
+        signatures = parseSignatures(Path.of("src/main/cuda"));
+    }
+
+    static Map<String, List<Param>> parseSignatures(Path dir) throws IOException {
+        Map<String, List<Param>> out = new TreeMap<>();
+        List<Path> files;
+        try (Stream<Path> s = Files.list(dir)) {
+            files = s.filter(p -> p.toString().endsWith(".cu") || p.toString().endsWith(".cuh")).sorted().toList();
+        }
+        Pattern kernel = Pattern.compile("extern\\s+\"C\"\\s+__global__([^{;]*)\\{", Pattern.DOTALL);
+        Pattern nameAndParams = Pattern.compile("(\\w+)\\s*\\((.*)\\)\\s*$", Pattern.DOTALL);
+        for (Path f : files) {
+            String src = Files.readString(f).replaceAll("(?s)/\\*.*?\\*/", " ").replaceAll("//[^\n]*", " ");
+            Matcher m = kernel.matcher(src);
+            while (m.find()) {
+                String head = m.group(1).replaceAll("__launch_bounds__\\s*\\([^)]*\\)", " ").strip();
+                Matcher np = nameAndParams.matcher(head);
+                assertTrue(np.find(), f + ": cannot parse kernel declaration: " + head);
+                List<Param> params = new ArrayList<>();
+                for (String p : np.group(2).split(","))
+                    if (!p.isBlank()) params.add(param(f.getFileName() + " " + np.group(1), p.strip().replaceAll("\\s+", " ")));
+                assertTrue(out.put(np.group(1), params) == null, "kernel " + np.group(1) + " declared twice");
+            }
+        }
+        assertFalse(out.isEmpty(), "no extern \"C\" __global__ kernels found under " + dir.toAbsolutePath());
+        return out;
+    }
+
+    static Param param(String where, String decl) {
+        boolean restrict = decl.contains("__restrict__");
+        if (decl.contains("*")) return new Param(decl, Kind.POINTER, restrict);
+        String type = decl.substring(0, decl.lastIndexOf(' ')).replace("const ", "").strip();
+        Kind k = switch (type) {
+            case "long long", "unsigned long long" -> Kind.LONG;
+            case "int", "unsigned int" -> Kind.INT;
+            case "float" -> Kind.FLOAT;
+            default -> throw new AssertionError(where + ": parameter '" + decl + "' has a type this check does not map"
+                    + " to a Java argument (pointer, long long, int, float)");
+        };
+        return new Param(decl, k, false);
+    }
+
+    /** Every mismatch between one launch's arguments and its kernel's parameters. */
+    static List<String> mismatches(Launch l) {
+        List<Param> params = signatures.get(l.kernel());
+        String at = "Kernels." + l.wrapper() + " -> " + l.kernel();
+        if (params == null) return List.of(at + ": no such kernel in src/main/cuda");
+        List<String> bad = new ArrayList<>();
+        if (params.size() != l.args().length)
+            bad.add(at + ": passes " + l.args().length + " arguments, the kernel takes " + params.size());
+        for (int i = 0; i < Math.min(params.size(), l.args().length); i++) {
+            Object a = l.args()[i];
+            Kind want = params.get(i).kind();
+            boolean ok = switch (a) {
+                case null -> want == Kind.POINTER;
+                case Long x -> want == Kind.POINTER || want == Kind.LONG;
+                case Integer x -> want == Kind.INT;
+                case Float x -> want == Kind.FLOAT;
+                default -> false;
+            };
+            if (!ok)
+                bad.add(at + ": argument " + i + " is " + (a == null ? "null" : a.getClass().getSimpleName() + " (" + bytes(a)
+                        + " bytes)") + " but parameter '" + params.get(i).decl() + "' needs " + javaType(want));
+        }
+        return bad;
+    }
+
+    static int bytes(Object a) { return a instanceof Long ? 8 : 4; }
+
+    static String javaType(Kind k) {
+        return switch (k) {
+            case POINTER, LONG -> "Long (8 bytes)";
+            case INT -> "Integer (4 bytes)";
+            case FLOAT -> "Float (4 bytes)";
+        };
+    }
+
+    @Test void everyLaunchMatchesItsKernelSignature() {
+        for (Problem p : List.of(SMALL, VIT_22B)) {
+            List<String> bad = LaunchTable.record(p).stream().flatMap(l -> mismatches(l).stream()).toList();
+            assertTrue(bad.isEmpty(), "wrapper/kernel argument mismatches:\n  " + String.join("\n  ", bad));
+        }
+    }
+
+    @Test void everyKernelHasAWrapperAndEveryWrapperIsExercised() {
+        List<Launch> launches = LaunchTable.record(SMALL);
+        Set<String> launched = launches.stream().map(Launch::kernel).collect(Collectors.toCollection(TreeSet::new));
+        Set<String> unwrapped = new TreeSet<>(signatures.keySet());
+        unwrapped.removeAll(launched);
+        assertTrue(unwrapped.isEmpty(), "kernels without a Java wrapper call in LaunchTable: " + unwrapped);
+        Set<String> wrappers = new TreeSet<>();
+        for (Method m : Kernels.class.getDeclaredMethods())
+            if (Modifier.isPublic(m.getModifiers()) && !Modifier.isStatic(m.getModifiers())) wrappers.add(m.getName());
+        wrappers.removeAll(launches.stream().map(Launch::wrapper).collect(Collectors.toSet()));
+        assertTrue(wrappers.isEmpty(), "public wrappers that LaunchTable.callEveryWrapper never calls: " + wrappers);
+    }
+
+    @Test void gridsStayInsideDeviceLimitsAtVit22bSizes() {
+        for (Launch l : LaunchTable.record(VIT_22B)) {
+            String at = "Kernels." + l.wrapper() + " -> " + l.kernel() + " grid " + l.grid()[0] + "x" + l.grid()[1] + "x" + l.grid()[2];
+            assertTrue(l.grid()[0] >= 1 && l.grid()[1] >= 1 && l.grid()[2] >= 1, at + ": empty grid");
+            assertTrue(l.grid()[1] <= 65535 && l.grid()[2] <= 65535, at + ": grid.y and grid.z stop at 65,535");
+            assertTrue(l.threads() >= 32 && l.threads() <= 1024, at + ": " + l.threads() + " threads per block");
+        }
+    }
+
+    @Test void attentionGridCoversEveryHeadAndRowTileOnX() {
+        for (int batch : new int[] {1, 1365, 1366, 4096}) {
+            Problem p = new Problem(batch, 224, 14, 3, 6144, 48, 24576, 1000);
+            long heads = (long) batch * p.heads(), tiles = (p.tokens() + Kernels.ATTN_ROWS - 1) / Kernels.ATTN_ROWS;
+            for (Launch l : LaunchTable.record(p))
+                if (l.kernel().startsWith("attn_")) {
+                    assertEquals(heads * tiles, l.grid()[0], l.kernel() + " at batch " + batch + ": grid.x = heads x row tiles");
+                    assertEquals(1, l.grid()[1] * l.grid()[2], l.kernel() + " at batch " + batch + ": grid.y, grid.z");
+                }
+        }
+    }
+
+    /** The GEMM epilogues add a residual that may be the output itself (out = x + ...): no restrict on it. */
+    @Test void residualsThatMayAliasTheOutputAreNotRestrict() {
+        for (String k : List.of("gemm_f32", "gemm_bf16", "gemm_epilogue")) {
+            List<Param> res = signatures.get(k).stream().filter(p -> p.decl().endsWith(" res")).toList();
+            assertEquals(1, res.size(), k + ": one parameter named res");
+            assertFalse(res.get(0).restrict(), k + ": res may alias C, so it must not be __restrict__: " + res.get(0).decl());
+        }
+    }
+}
