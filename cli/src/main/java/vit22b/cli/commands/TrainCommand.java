@@ -165,6 +165,7 @@ public final class TrainCommand implements Callable<Integer> {
         String dataName = pick(data, "fashion-mnist", null);
         if (dataName == null) throw new IllegalArgumentException("give --data (fashion-mnist or a directory), or use --demo");
         Path given = pick(out, Path.of("runs/demo"), Path.of("runs/train"));
+        DataPaths.resolve(dataName);   // a missing dataset fails before any folder is made
         Path outDir = resuming ? given : freshRunDir(given, out != null);
         try (RunFolder folder = RunFolder.open(outDir)) {
             if (!folder.removedTemporaries().isEmpty())
