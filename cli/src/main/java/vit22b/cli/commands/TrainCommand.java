@@ -119,10 +119,12 @@ public final class TrainCommand implements Callable<Integer> {
     int keep;
     @Option(names = "--resume", arity = "0..1", fallbackValue = "", paramLabel = "RUN_DIR",
             description = "continue the run in RUN_DIR (default: --out) from its newest whole checkpoint; its config.json "
-                    + "gives every setting, flags override it (--steps N extends the run, --lr changes the peak rate from here on)")
+                    + "gives every setting, flags override it (--steps N extends the run, --lr changes the peak rate from here on; "
+                    + "default: a new run)")
     String resume;
     @Option(names = "--config", paramLabel = "FILE",
-            description = "settings from a JSON or YAML file (keys: these options' long names); flags given override it")
+            description = "settings from a JSON or YAML file (keys: these options' long names); flags given override it "
+                    + "(default: none)")
     Path config;
     @Option(names = "--seed", defaultValue = "0", description = "Initialisation, data order and augmentation seed.")
     long seed;
