@@ -88,7 +88,8 @@ class RunFolderCliTest {
             boolean hasCkpt = Files.isDirectory(killed) && new vit22b.train.Checkpoints(killed, 1).latest().isPresent();
             Process p = hasCkpt ? TrainProcess.start(log, "train", "--resume", killed.toString())
                     : TrainProcess.start(log, args(data, killed, steps));
-            long waitMs = kills < 6 ? (long) (r.nextDouble() * wholeSeconds * 1000) : 600_000;
+            // within 70% of a whole run's time, so that at least the first (full-length) run is killed
+            long waitMs = kills < 6 ? (long) ((0.05 + 0.65 * r.nextDouble()) * wholeSeconds * 1000) : 600_000;
             if (!p.waitFor(waitMs, TimeUnit.MILLISECONDS)) {
                 p.destroyForcibly();   // SIGKILL
                 p.waitFor();
@@ -99,6 +100,7 @@ class RunFolderCliTest {
             break;
         }
         System.out.printf("uninterrupted run %.1f s; %d kills%n", wholeSeconds, kills);
+        assertTrue(kills >= 1, "no kill happened: the test proved nothing (seed " + seed + ")");
         assertTrue(Files.exists(killed.resolve("model.safetensors")), log(log));
         assertEquals(TrainProcess.bits(whole.resolve("model.safetensors")), TrainProcess.bits(killed.resolve("model.safetensors")),
                 "weights after kills and resumes differ from the uninterrupted run's (seed " + seed + ")");
