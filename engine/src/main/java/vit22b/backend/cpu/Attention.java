@@ -7,7 +7,6 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 
 import org.bytedeco.openblas.global.openblas;
@@ -122,23 +121,19 @@ final class Attention {
     private static float softmaxRow(MemorySegment p, long off, int n) {
         FloatVector mv = FloatVector.broadcast(Vec.S, Float.NEGATIVE_INFINITY);
         for (int j = 0; j < n; j += Vec.L) {
-            VectorMask<Float> m = Vec.first(Math.min(Vec.L, n - j));
-            mv = mv.max(Vec.load(p, off + j, m).blend(Float.NEGATIVE_INFINITY, m.not()));
+            FloatVector x = Vec.load(p, off + j, n - j);
+            mv = mv.max(n - j >= Vec.L ? x : x.blend(Float.NEGATIVE_INFINITY, Vec.S.indexInRange(0, n - j).not()));
         }
         float max = mv.reduceLanes(VectorOperators.MAX);
         FloatVector sv = FloatVector.zero(Vec.S);
         for (int j = 0; j < n; j += Vec.L) {
-            VectorMask<Float> m = Vec.first(Math.min(Vec.L, n - j));
-            FloatVector e = LaneMath.exp(Vec.load(p, off + j, m).sub(max));
-            Vec.store(e, p, off + j, m);
-            sv = sv.add(e, m);
+            FloatVector e = LaneMath.exp(Vec.load(p, off + j, n - j).sub(max));
+            Vec.store(e, p, off + j, n - j);
+            sv = n - j >= Vec.L ? sv.add(e) : sv.add(e, Vec.S.indexInRange(0, n - j));
         }
         float sum = Vec.sum(sv);
         float inv = 1 / sum;
-        for (int j = 0; j < n; j += Vec.L) {
-            VectorMask<Float> m = Vec.first(Math.min(Vec.L, n - j));
-            Vec.store(Vec.load(p, off + j, m).mul(inv), p, off + j, m);
-        }
+        for (int j = 0; j < n; j += Vec.L) Vec.store(Vec.load(p, off + j, n - j).mul(inv), p, off + j, n - j);
         return max + (float) StrictMath.log(sum);   // StrictMath: the same bits in every JIT tier
     }
 
@@ -146,10 +141,9 @@ final class Attention {
     private static void probabilitiesAndScores(MemorySegment p, MemorySegment dp, long off, int n, float lse,
                                                float di, float scale) {
         for (int j = 0; j < n; j += Vec.L) {
-            VectorMask<Float> m = Vec.first(Math.min(Vec.L, n - j));
-            FloatVector pv = LaneMath.exp(Vec.load(p, off + j, m).sub(lse));
-            Vec.store(pv, p, off + j, m);
-            Vec.store(pv.mul(Vec.load(dp, off + j, m).sub(di)).mul(scale), dp, off + j, m);
+            FloatVector pv = LaneMath.exp(Vec.load(p, off + j, n - j).sub(lse));
+            Vec.store(pv, p, off + j, n - j);
+            Vec.store(pv.mul(Vec.load(dp, off + j, n - j).sub(di)).mul(scale), dp, off + j, n - j);
         }
     }
 

@@ -4,7 +4,6 @@ import static vit22b.backend.cpu.CpuBackend.seg;
 import java.lang.foreign.MemorySegment;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 
 import vit22b.model.GeluKind;
@@ -41,10 +40,9 @@ final class Gelu {
     static void rowForward(MemorySegment in, long io, MemorySegment bias, int n, GeluKind kind,
                            MemorySegment out, long oo) {
         for (int j = 0; j < n; j += Vec.L) {
-            VectorMask<Float> m = Vec.first(Math.min(Vec.L, n - j));
-            FloatVector x = Vec.load(in, io + j, m);
-            if (bias != null) x = x.add(Vec.load(bias, j, m));
-            Vec.store(kind == GeluKind.TANH ? tanhValue(x) : exactValue(x), out, oo + j, m);
+            FloatVector x = Vec.load(in, io + j, n - j);
+            if (bias != null) x = x.add(Vec.load(bias, j, n - j));
+            Vec.store(kind == GeluKind.TANH ? tanhValue(x) : exactValue(x), out, oo + j, n - j);
         }
     }
 
@@ -52,12 +50,12 @@ final class Gelu {
     static void rowBackward(MemorySegment dout, long go, MemorySegment in, long io, MemorySegment bias, int n,
                             GeluKind kind, MemorySegment din, long dio, boolean accumulate) {
         for (int j = 0; j < n; j += Vec.L) {
-            VectorMask<Float> m = Vec.first(Math.min(Vec.L, n - j));
-            FloatVector x = Vec.load(in, io + j, m);
-            if (bias != null) x = x.add(Vec.load(bias, j, m));
-            FloatVector v = Vec.load(dout, go + j, m).mul(kind == GeluKind.TANH ? tanhGrad(x) : exactGrad(x));
-            if (accumulate) v = v.add(Vec.load(din, dio + j, m));
-            Vec.store(v, din, dio + j, m);
+            int left = n - j;
+            FloatVector x = Vec.load(in, io + j, left);
+            if (bias != null) x = x.add(Vec.load(bias, j, left));
+            FloatVector v = Vec.load(dout, go + j, left).mul(kind == GeluKind.TANH ? tanhGrad(x) : exactGrad(x));
+            if (accumulate) v = v.add(Vec.load(din, dio + j, left));
+            Vec.store(v, din, dio + j, left);
         }
     }
 

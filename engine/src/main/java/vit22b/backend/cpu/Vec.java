@@ -5,7 +5,6 @@ import java.nio.ByteOrder;
 
 import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -23,16 +22,19 @@ final class Vec {
 
     static void store(FloatVector v, MemorySegment s, long off) { v.intoMemorySegment(s, off * Float.BYTES, NATIVE); }
 
-    /** The first {@code n} (< L) lanes of a vector, for loop tails computed by the same lane code as the body. */
-    static VectorMask<Float> first(int n) { return S.indexInRange(0, n); }
-
-    /** Loads the lanes of {@code m} from s[off...], the others 0. */
-    static FloatVector load(MemorySegment s, long off, VectorMask<Float> m) {
-        return FloatVector.fromMemorySegment(S, s, off * Float.BYTES, NATIVE, m);
+    /**
+     * Loads min(left, L) floats from s[off...], the other lanes 0: loop tails run through the
+     * same lane code as the body, so an element's result never depends on where it falls. Only
+     * the tail pays for the mask.
+     */
+    static FloatVector load(MemorySegment s, long off, int left) {
+        return left >= L ? load(s, off) : FloatVector.fromMemorySegment(S, s, off * Float.BYTES, NATIVE, S.indexInRange(0, left));
     }
 
-    static void store(FloatVector v, MemorySegment s, long off, VectorMask<Float> m) {
-        v.intoMemorySegment(s, off * Float.BYTES, NATIVE, m);
+    /** Stores the first min(left, L) lanes of v at s[off...]. */
+    static void store(FloatVector v, MemorySegment s, long off, int left) {
+        if (left >= L) store(v, s, off);
+        else v.intoMemorySegment(s, off * Float.BYTES, NATIVE, S.indexInRange(0, left));
     }
 
     /**
