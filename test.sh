@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the test suite: installs what it needs (JDK 25 is expected under /usr/lib/jvm; Maven and
-# the Fashion-MNIST data come from apt), then `mvn verify`. GPU tests skip without a GPU.
+# the Fashion-MNIST data come from apt), then `mvn verify`. The CUDA tests run on the emulated
+# device (built with g++), and on GPU 0 as well where one is present.
 set -euo pipefail
 cd "$(dirname "$0")"
 . scripts/jvm.sh

@@ -38,7 +38,7 @@ vit_subcommand() {
 vit_jvm_flags() {
   local flags=(--enable-native-access=ALL-UNNAMED -XX:+UseParallelGC -Djava.awt.headless=true) a
   local computes=1
-  case "$(vit_subcommand "$@")" in train|eval|probe|fewshot|predict|bench|experiment) ;; *) computes=0 ;; esac
+  case "$(vit_subcommand "$@")" in train|eval|probe|fewshot|predict|bench|experiment|mesh-train) ;; *) computes=0 ;; esac
   for a in "$@"; do case "$a" in -h|--help|-V|--version) computes=0 ;; esac; done
   [ $computes = 1 ] && flags+=(--add-modules jdk.incubator.vector)
   echo "${flags[@]}"

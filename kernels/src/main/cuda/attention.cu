@@ -20,7 +20,7 @@
 extern "C" __global__ void __launch_bounds__(32 * ROWS)
 attn_fwd(float* out, long long ldo, float* lse, const float* __restrict__ q, const float* __restrict__ k,
          const float* __restrict__ v, int H, int Nq, int Nk, int hd, float scale) {
-    extern __shared__ float sm[];
+    DYNAMIC_SHARED(float, sm);
     const int P = hd + 1;
     float* Ks = sm;                 // [TILE][P]
     float* Vs = sm + TILE * P;      // [TILE][P]
@@ -102,7 +102,7 @@ extern "C" __global__ void __launch_bounds__(32 * ROWS)
 attn_bwd_dq(float* dq, const float* __restrict__ dout, long long ldo, const float* __restrict__ lse,
             const float* __restrict__ delta, const float* __restrict__ q, const float* __restrict__ k,
             const float* __restrict__ v, int H, int Nq, int Nk, int hd, float scale) {
-    extern __shared__ float sm[];
+    DYNAMIC_SHARED(float, sm);
     const int P = hd + 1;
     float* Ks = sm;
     float* Vs = Ks + TILE * P;
@@ -169,7 +169,7 @@ extern "C" __global__ void __launch_bounds__(32 * ROWS)
 attn_bwd_dkdv(float* dk, float* dv, const float* __restrict__ dout, long long ldo, const float* __restrict__ lse,
               const float* __restrict__ delta, const float* __restrict__ q, const float* __restrict__ k,
               const float* __restrict__ v, int H, int Nq, int Nk, int hd, float scale) {
-    extern __shared__ float sm[];
+    DYNAMIC_SHARED(float, sm);
     const int P = hd + 1;
     float* Qs = sm;
     float* Os = Qs + TILE * P;

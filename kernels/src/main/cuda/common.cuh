@@ -4,6 +4,14 @@
 #include <cuda_runtime.h>
 #include <math.h>
 
+// Dynamic shared memory (the launch's byte count), one spelling for both compilers: nvcc's extern
+// array; the host emulator's (kernels/src/emu) exact-size, NaN-filled buffer of the running block.
+#ifdef __CUDACC__
+#define DYNAMIC_SHARED(T, name) extern __shared__ T name[]
+#else
+#define DYNAMIC_SHARED(T, name) T* const name = static_cast<T*>(emu_dynamic_shared())
+#endif
+
 #define GELU_TANH 0
 #define GELU_EXACT 1
 

@@ -156,18 +156,47 @@ loss_fwd_bwd(double* loss, float* dlogits, const float* __restrict__ logits, con
     if (threadIdx.x == 0) atomicAdd(loss, (double)l * invB);
 }
 
-// AdamW (PyTorch semantics) with gradient pre-scale; bc1 = 1 - b1^t, bc2 = 1 - b2^t.
+// AdamW (PyTorch semantics) of element i with gradient pre-scale; bc1 = 1 - b1^t, bc2 = 1 - b2^t.
+__device__ __forceinline__ void adamw_element(float* p, const float* __restrict__ g, float* m, float* v, long long i,
+                                              float lr, float b1, float b2, float eps, float wd, float gscale,
+                                              float bc1, float bc2) {
+    float gi = g[i] * gscale;
+    float mi = b1 * m[i] + (1.0f - b1) * gi;
+    float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+    m[i] = mi; v[i] = vi;
+    float pi = p[i];
+    p[i] = pi - lr * ((mi / bc1) / (sqrtf(vi / bc2) + eps) + wd * pi);
+}
+
 extern "C" __global__ void adamw_f32(float* p, const float* __restrict__ g, float* m, float* v, long long n,
                                      float lr, float b1, float b2, float eps, float wd, float gscale,
                                      float bc1, float bc2) {
-    GRID_STRIDE(i, n) {
-        float gi = g[i] * gscale;
-        float mi = b1 * m[i] + (1.0f - b1) * gi;
-        float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
-        m[i] = mi; v[i] = vi;
-        float pi = p[i];
-        p[i] = pi - lr * ((mi / bc1) / (sqrtf(vi / bc2) + eps) + wd * pi);
-    }
+    GRID_STRIDE(i, n) adamw_element(p, g, m, v, i, lr, b1, b2, eps, wd, gscale, bc1, bc2);
+}
+
+// A training step's AdamW scalars computed on the device, so the step needs no host value and can
+// be captured in a graph and replayed. One warp, thread 0 does the work. In: hp[0] = learning rate (written by the host
+// before the step), *step = updates done, *sumsq = squared global gradient norm (sum_squares).
+// Out: hp[1] = clip scale min(1, clip / norm) (clip <= 0: 1), hp[2], hp[3] = bias corrections of
+// update *step + 1, hp[4] = 1 when the norm is finite (the update runs and *step advances), else 0.
+extern "C" __global__ void adamw_scalars(float* hp, int* step, const double* sumsq, float clip, float b1, float b2) {
+    if (threadIdx.x != 0) return;
+    double norm = sqrt(*sumsq);
+    bool finite = norm == norm && norm <= 1.7976931348623157e308;
+    int t = *step + (finite ? 1 : 0);
+    hp[1] = clip > 0.0f && norm > clip ? (float)(clip / norm) : 1.0f;
+    hp[2] = (float)(1.0 - pow((double)b1, (double)t));
+    hp[3] = (float)(1.0 - pow((double)b2, (double)t));
+    hp[4] = finite ? 1.0f : 0.0f;
+    *step = t;
+}
+
+// adamw_f32 with its per-step scalars hp from adamw_scalars; does nothing when hp[4] == 0.
+extern "C" __global__ void adamw_f32_dev(float* p, const float* __restrict__ g, float* m, float* v, long long n,
+                                         const float* __restrict__ hp, float b1, float b2, float eps, float wd) {
+    if (hp[4] == 0.0f) return;
+    float lr = hp[0], gscale = hp[1], bc1 = hp[2], bc2 = hp[3];
+    GRID_STRIDE(i, n) adamw_element(p, g, m, v, i, lr, b1, b2, eps, wd, gscale, bc1, bc2);
 }
 
 // dst (bf16, round to nearest even, NaN stays NaN: bf16.cuh) = src (fp32).

@@ -63,7 +63,7 @@ public class CollectiveMatmulBench {
             Tensor x = b.allocate(rows, inner), w = b.allocate(cols, inner);
             b.upload(x, random(rnd, rows * inner));
             b.upload(w, random(rnd, cols * inner));
-            var bind = CollectiveMatmul.matmul(d, x, b.allocate(devices * rows, inner), w, b.allocate(devices * rows, cols));
+            var bind = CollectiveMatmul.matmul(d.backend(), d.comm(), x, b.allocate(devices * rows, inner), w, b.allocate(devices * rows, cols));
             graphs[r] = new TaskGraph(overlap);
             CollectiveMatmul.allGatherMatmul(graphs[r], "in-proj", m, Axis.MODEL,
                     new CollectiveMatmul.Shape(rows, inner, cols, Float.BYTES), null, bind);

@@ -13,6 +13,7 @@ import vit22b.cli.commands.EvalCommand;
 import vit22b.cli.commands.ExportCommand;
 import vit22b.cli.commands.FewshotCommand;
 import vit22b.cli.commands.InfoCommand;
+import vit22b.cli.commands.MeshTrainCommand;
 import vit22b.cli.commands.PredictCommand;
 import vit22b.cli.commands.ProbeCommand;
 import vit22b.cli.commands.SimulateCommand;
@@ -26,7 +27,8 @@ import vit22b.cli.commands.TrainCommand;
 @Command(name = "vit", mixinStandardHelpOptions = true, version = "vit 0.1.0",
         description = "Train, evaluate and measure Vision Transformers with the ViT-22B recipe.",
         subcommands = {TrainCommand.class, EvalCommand.class, ProbeCommand.class, FewshotCommand.class,
-                PredictCommand.class, ExportCommand.class, InfoCommand.class, SimulateCommand.class, BenchCommand.class,
+                PredictCommand.class, ExportCommand.class, InfoCommand.class, SimulateCommand.class, MeshTrainCommand.class,
+                BenchCommand.class,
                 DoctorCommand.class, CommandLine.HelpCommand.class})
 public final class Main {
     /** Exit code of a usage error (bad option, bad value, unknown command): picocli's own. */

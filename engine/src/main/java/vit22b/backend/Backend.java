@@ -22,7 +22,7 @@ import vit22b.tensor.Tensor;
  */
 public interface Backend extends AutoCloseable {
 
-    /** "cpu" or "cuda". */
+    /** "cpu", "cuda" or "cuda-emu". */
     String name();
 
     // ---- memory ---------------------------------------------------------------------------
@@ -158,6 +158,35 @@ public interface Backend extends AutoCloseable {
      */
     void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2,
                float eps, float weightDecay, float gradScale, int step);
+
+    // ---- a training step without host round trips (on CUDA: capturable into a graph) ---------
+
+    /** {@link #lossForwardBackward} without waiting: the mean loss stays on the device until {@link #queuedLoss}. */
+    void queueLoss(Tensor logits, Tensor targets, Tensor dlogits, LossKind kind);
+
+    /** The mean loss of the last {@link #queueLoss} (waits for it). */
+    double queuedLoss();
+
+    /** A range of a flat parameter buffer and its decoupled weight decay. */
+    record AdamwRange(long offset, long size, float weightDecay) {}
+
+    /**
+     * The host's part of the next {@link #queueAdamw}: learning rate and updates done so far
+     * (bias correction). A host-to-device write, so outside any graph.
+     */
+    void setAdamwStep(float lr, int stepsDone);
+
+    /**
+     * One AdamW update ({@link #adamw}) of every range of the flat buffers with global-norm
+     * clipping (clipNorm <= 0: none), computed without the host: the squared gradient norm, the
+     * clip scale and the bias corrections stay on the device. When the norm is not finite nothing
+     * is updated and the step count stays. Read the norm with {@link #queuedGradNorm}.
+     */
+    void queueAdamw(Tensor params, Tensor grads, Tensor m, Tensor v, java.util.List<AdamwRange> ranges,
+                    float beta1, float beta2, float eps, float clipNorm);
+
+    /** The global gradient norm (before clipping) of the last {@link #queueAdamw} (waits for it). */
+    double queuedGradNorm();
 
     @Override
     void close();

@@ -10,16 +10,22 @@ import vit22b.backend.cuda.CudaBackend;
 public final class Backends {
     private Backends() {}
 
-    /** "cpu" or "cuda" (GPU 0, our kernels); the choice is logged to {@code log}. */
+    /**
+     * "cpu", "cuda" (GPU 0, our kernels) or "cuda-emu" (the same kernels and backend code on the
+     * emulated device: slow, for checking without a GPU); the choice is logged to {@code log}.
+     */
     public static Backend open(String name, PrintStream log) {
         Backend b = switch (name.toLowerCase(Locale.ROOT)) {
             case "cpu" -> new CpuBackend();
             case "cuda" -> new CudaBackend();
-            default -> throw new IllegalArgumentException("unknown backend '" + name + "'; use cpu or cuda");
+            case "cuda-emu" -> CudaBackend.emulated();
+            default -> throw new IllegalArgumentException("unknown backend '" + name + "'; use cpu, cuda or cuda-emu");
         };
-        log.println("backend: " + b.name() + (b.name().equals("cpu")
-                ? " (OpenBLAS sgemm + Java Vector API, " + Runtime.getRuntime().availableProcessors() + " cores)"
-                : " (our CUDA kernels on GPU 0)"));
+        log.println("backend: " + b.name() + switch (b) {
+            case CudaBackend c -> " (our CUDA kernels on " + c.device().description()
+                    + (b.name().equals("cuda-emu") ? "; every CUDA thread emulated on the CPU: slow)" : ")");
+            default -> " (OpenBLAS sgemm + Java Vector API, " + Runtime.getRuntime().availableProcessors() + " cores)";
+        });
         return b;
     }
 }

@@ -1,5 +1,6 @@
 package vit22b.mesh;
 
+import vit22b.backend.Backend;
 import vit22b.mesh.TaskGraph.Task;
 import vit22b.tensor.Tensor;
 
@@ -32,27 +33,28 @@ public final class CollectiveMatmul {
      * One device's side of {@link #allGatherMatmul}: its rows x (r, K); gathered (p*r, K) receives
      * every device's rows (and is kept: backward needs them); op consumes each block of rows.
      */
-    public record AgBind(CpuDevice dev, Tensor x, Tensor gathered, ChunkOp op) {}
+    public record AgBind(Backend be, Communicator comm, Tensor x, Tensor gathered, ChunkOp op) {}
 
     /**
      * One device's side of {@link #matmulReduceScatter}: op writes the partial result for a
      * block of rows into the tensor it is given; y (r, N) receives the reduced own chunk;
      * part0, part1, recv (r, N) are scratch with overlap; full (p*r, N) without.
      */
-    public record RsBind(CpuDevice dev, ChunkOp op, Tensor y, Tensor part0, Tensor part1, Tensor recv, Tensor full) {}
+    public record RsBind(Backend be, Communicator comm, ChunkOp op, Tensor y, Tensor part0, Tensor part1, Tensor recv,
+                         Tensor full) {}
 
     /** The all-gather matmul's bind for y = gather(x) @ w^T (y: (p*r, n)). */
-    public static AgBind matmul(CpuDevice dev, Tensor x, Tensor gathered, Tensor w, Tensor y) {
+    public static AgBind matmul(Backend be, Communicator comm, Tensor x, Tensor gathered, Tensor w, Tensor y) {
         int n = y.dim(1);
-        return new AgBind(dev, x, gathered, (row, rows) ->
-                dev.backend().linearForward(y.view((long) row * n, rows.dim(0), n), rows, w, null));
+        return new AgBind(be, comm, x, gathered, (row, rows) ->
+                be.linearForward(y.view((long) row * n, rows.dim(0), n), rows, w, null));
     }
 
     /** The matmul reduce-scatter's bind for y = own chunk of sum(a @ w^T) (a: (p*r, K)). */
-    public static RsBind matmul(CpuDevice dev, Tensor a, Tensor w, Tensor y, Tensor part0, Tensor part1, Tensor recv,
-                                Tensor full) {
+    public static RsBind matmul(Backend be, Communicator comm, Tensor a, Tensor w, Tensor y, Tensor part0, Tensor part1,
+                                Tensor recv, Tensor full) {
         int k = a.dim(1);
-        return new RsBind(dev, (row, out) -> dev.backend().linearForward(out, a.view((long) row * k, out.dim(0), k), w, null),
+        return new RsBind(be, comm, (row, out) -> be.linearForward(out, a.view((long) row * k, out.dim(0), k), w, null),
                 y, part0, part1, recv, full);
     }
 
@@ -76,30 +78,30 @@ public final class CollectiveMatmul {
         double chunkBytes = (double) chunkFloats * s.bytesPer();
         if (!g.overlap()) {
             Task ag = g.comm(name + ".all-gather", Cost.collective(Cost.Kind.ALL_GATHER, axis, chunkBytes * p),
-                    b == null ? null : () -> Collectives.allGather(b.dev(), axis, b.gathered(), b.x()), deps);
+                    b == null ? null : () -> b.comm().allGather(axis, b.gathered(), b.x()).await(), deps);
             Cost all = plus(Cost.matmul((double) p * r, s.inner(), s.cols(), s.bytesPer()), extra, p);
             return g.compute(name + ".matmul", all, b == null ? null : () -> {
                 for (int c = 0; c < p; c++) b.op().apply(c * r, b.gathered().view(c * chunkFloats, r, s.inner()));
             }, ag);
         }
-        int me = b == null ? 0 : b.dev().index(axis);
+        int me = b == null ? 0 : b.comm().index(axis);
         int rings = rings(p, r), h = r / rings;
         Cost mm = plus(Cost.matmul(r, s.inner(), s.cols(), s.bytesPer()), extra, 1);
         Cost hop = rings == 1 ? Cost.collective(Cost.Kind.SHIFT, axis, chunkBytes)
                 : Cost.collective(Cost.Kind.EXCHANGE, axis, chunkBytes / 2);
         // Each chunk has its own slot in gathered, so a receive never waits for a multiply.
         Task own = g.compute(name + ".keep-own", Cost.elementwise(chunkFloats, 1, 1, s.bytesPer(), 0),
-                b == null ? null : () -> b.dev().backend().copy(b.gathered().view(me * chunkFloats, r, s.inner()), b.x()), deps);
+                b == null ? null : () -> b.be().copy(b.gathered().view(me * chunkFloats, r, s.inner()), b.x()), deps);
         Task prevComm = own, last = own;
         for (int step = 0; step < p; step++) {
             final int st = step;
             Task comm = null;
             if (st < p - 1)
                 comm = g.comm(name + ".shift" + st, hop, b == null ? null : () -> {
-                    for (int q = 0; q < rings; q++)
-                        b.dev().send(axis, dir(q), CpuDevice.seg(half(b, at(me, q, st, p), q, h, s)));
-                    for (int q = 0; q < rings; q++)
-                        b.dev().recv(axis, -dir(q), CpuDevice.seg(half(b, at(me, q, st + 1, p), q, h, s)));
+                    for (int q = 0; q < rings; q++) b.comm().send(axis, dir(q), half(b, at(me, q, st, p), q, h, s));
+                    Completion got = null;
+                    for (int q = 0; q < rings; q++) got = b.comm().recv(axis, -dir(q), half(b, at(me, q, st + 1, p), q, h, s));
+                    got.await();
                 }, prevComm);
             last = g.compute(name + ".chunk" + st, mm, b == null ? null : () -> {
                 for (int q = 0; q < rings; q++) {
@@ -135,9 +137,9 @@ public final class CollectiveMatmul {
                         for (int c = 0; c < p; c++) b.op().apply(c * r, b.full().view(c * n, r, s.cols()));
                     }, deps);
             return g.comm(name + ".reduce-scatter", Cost.collective(Cost.Kind.REDUCE_SCATTER, axis, partBytes * p),
-                    b == null ? null : () -> Collectives.reduceScatter(b.dev(), axis, b.y(), b.full()), mm);
+                    b == null ? null : () -> b.comm().reduceScatter(axis, b.y(), b.full()).await(), mm);
         }
-        int me = b == null ? 0 : b.dev().index(axis);
+        int me = b == null ? 0 : b.comm().index(axis);
         int rings = rings(p, r), h = r / rings;
         Cost mm = Cost.matmul(r, s.inner(), s.cols(), s.bytesPer());
         Cost add = Cost.elementwise((double) r * s.cols(), 2, 1, s.bytesPer(), 1);
@@ -155,12 +157,14 @@ public final class CollectiveMatmul {
             }, concat(deps, st >= 2 ? comm[st - 2] : null));
             if (st > 0)
                 c = g.compute(name + ".add" + st, add,
-                        b == null ? null : () -> Collectives.addInto(CpuDevice.seg(part), CpuDevice.seg(b.recv())),
+                        b == null ? null : () -> b.be().add(part, b.recv()),
                         c, comm[st - 1]);
             if (st < p - 1)
                 comm[st] = g.comm(name + ".shift" + st, hop, b == null ? null : () -> {
-                    for (int q = 0; q < rings; q++) b.dev().send(axis, dir(q), CpuDevice.seg(rows(part, q, h)));
-                    for (int q = 0; q < rings; q++) b.dev().recv(axis, -dir(q), CpuDevice.seg(rows(b.recv(), q, h)));
+                    for (int q = 0; q < rings; q++) b.comm().send(axis, dir(q), rows(part, q, h));
+                    Completion got = null;
+                    for (int q = 0; q < rings; q++) got = b.comm().recv(axis, -dir(q), rows(b.recv(), q, h));
+                    got.await();
                 }, c);
             last = c;
         }

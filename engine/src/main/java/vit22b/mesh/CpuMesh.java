@@ -1,24 +1,28 @@
 package vit22b.mesh;
 
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.atomic.AtomicReference;
+import java.util.Map;
 import java.util.function.IntFunction;
 
+import vit22b.backend.cpu.CpuBackend;
+
 /**
- * The CPU executor: a mesh of CPU-thread devices, each with its own memory. {@link #run} runs
- * every rank's task graph for real, with one thread per (device, queue): a queue takes its
- * tasks in order and starts each once its dependencies have finished.
+ * A mesh of CPU-thread devices in one JVM, each with its own memory and a
+ * {@link RingCommunicator} over one {@link Fabric}. {@link #run} runs every rank's task graph
+ * for real on the {@link GraphRunner}.
  */
 public final class CpuMesh {
     private final Mesh mesh;
+    private final Fabric fabric;
     private final List<CpuDevice> devices = new ArrayList<>();
 
     public CpuMesh(Mesh mesh) {
         this.mesh = mesh;
-        Fabric f = new Fabric(mesh.devices());
-        for (int r = 0; r < mesh.devices(); r++) devices.add(new CpuDevice(mesh, r, f));
+        this.fabric = new Fabric(mesh.devices());
+        for (int r = 0; r < mesh.devices(); r++)
+            devices.add(new CpuDevice(new CpuBackend(), new RingCommunicator(mesh, r, fabric.link(r))));
     }
 
     public Mesh mesh() { return mesh; }
@@ -26,51 +30,12 @@ public final class CpuMesh {
     public CpuDevice device(int rank) { return devices.get(rank); }
 
     /** Runs graph(rank) on every device and waits; the first failure of any task is rethrown. */
-    public void run(IntFunction<TaskGraph> graphOf) {
-        List<TaskGraph> graphs = new ArrayList<>();
-        for (int r = 0; r < mesh.devices(); r++) graphs.add(graphOf.apply(r));
-        AtomicReference<Throwable> failure = new AtomicReference<>();
-        List<Thread> threads = new ArrayList<>();
-        for (int r = 0; r < graphs.size(); r++) {
-            TaskGraph g = graphs.get(r);
-            CountDownLatch[] done = new CountDownLatch[g.size()];
-            for (int i = 0; i < done.length; i++) done[i] = new CountDownLatch(1);
-            for (TaskGraph.Queue q : TaskGraph.Queue.values()) {
-                List<TaskGraph.Task> mine = g.tasks().stream().filter(t -> t.queue() == q).toList();
-                if (mine.isEmpty()) continue;
-                int rank = r;
-                threads.add(Thread.ofPlatform().name("device-" + r + "-" + q).start(() -> {
-                    try {
-                        for (TaskGraph.Task t : mine) {
-                            if (t.body() == null)
-                                throw new IllegalStateException("task '" + t.name() + "' has no body: this graph was built for simulation only");
-                            for (int dep : t.deps()) done[dep].await();
-                            t.body().run();
-                            done[t.id()].countDown();
-                        }
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                    } catch (Throwable e) {
-                        failure.compareAndSet(null, new IllegalStateException("device " + rank + ": " + e.getMessage(), e));
-                    }
-                }));
-            }
-        }
-        // A failed device leaves its peers blocked on the fabric: interrupt them all.
-        for (Thread t : threads) {
-            while (t.isAlive()) {
-                try {
-                    t.join(20);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    threads.forEach(Thread::interrupt);
-                    throw new IllegalStateException("interrupted while running the mesh", e);
-                }
-                if (failure.get() != null) threads.forEach(Thread::interrupt);
-            }
-        }
-        Throwable f = failure.get();
-        if (f instanceof RuntimeException re) throw re;
-        if (f != null) throw new IllegalStateException(f);
+    public void run(IntFunction<TaskGraph> graphOf) { run(graphOf, null); }
+
+    /** As {@link #run(IntFunction)}, recording every task in {@code trace} (nullable). */
+    public void run(IntFunction<TaskGraph> graphOf, Trace trace) {
+        Map<Integer, TaskGraph> graphs = new LinkedHashMap<>();
+        for (int r = 0; r < mesh.devices(); r++) graphs.put(r, graphOf.apply(r));
+        GraphRunner.run(graphs, trace, fabric::abort);
     }
 }

@@ -13,29 +13,46 @@ import vit22b.backend.cuda.CudaBackend;
 import vit22b.backend.cuda.DeviceStorage;
 import vit22b.kernels.Cuda;
 import vit22b.kernels.CudaException;
+import vit22b.kernels.DeviceEvent;
+import vit22b.kernels.DeviceRuntime;
+import vit22b.kernels.DeviceStream;
 import vit22b.tensor.Tensor;
 
 /**
  * The GPU executor of the mesh's collectives: NCCL (Bytedeco's CUDA 13 preset), one rank per
  * GPU in this process, GPU ordinal = mesh rank (so a model group, contiguous in rank, stays
  * inside one NVLink node). Each rank has its own {@link CudaBackend}; every collective runs on
- * each rank's backend stream, queued only (call {@link #synchronize} or download to wait).
+ * that rank's own communication stream, ordered after the compute stream's earlier work and
+ * before its later work by events, so the compute stream sees the same order as if NCCL ran on
+ * it while communication can overlap other streams. Queued only (call {@link #synchronize}
+ * or download to wait).
  * One communicator per axis group, made with ncclCommInitAll: NCCL rank = position on the
  * axis, so chunk c of a gathered/scattered buffer belongs to position c, as in
- * {@link Collectives}. Methods take one tensor per mesh rank (index = rank): one host thread
+ * {@link RingCommunicator}. Methods take one tensor per mesh rank (index = rank): one host thread
  * drives every GPU, which NCCL requires to be a single group call (ncclGroupStart/End).
  */
 public final class NcclMesh implements AutoCloseable {
     private final Mesh mesh;
     private final CudaBackend[] gpus;
-    private final CUstream_st[] streams;
+    private final DeviceStream[] comm;             // each rank's communication stream
+    private final DeviceEvent[] computed, communicated;
+    private final CUstream_st[] streams;          // comm[r] as NCCL takes it
     private final ncclComm[][] comms;   // [axis][rank]
 
     private NcclMesh(Mesh mesh, CudaBackend[] gpus) {
         this.mesh = mesh;
         this.gpus = gpus;
+        this.comm = new DeviceStream[gpus.length];
+        this.computed = new DeviceEvent[gpus.length];
+        this.communicated = new DeviceEvent[gpus.length];
         this.streams = new CUstream_st[gpus.length];
-        for (int r = 0; r < gpus.length; r++) streams[r] = new CUstream_st(at(gpus[r].stream().raw()));
+        for (int r = 0; r < gpus.length; r++) {
+            DeviceRuntime d = gpus[r].device();
+            comm[r] = d.createStream();
+            computed[r] = d.createEvent();
+            communicated[r] = d.createEvent();
+            streams[r] = new CUstream_st(at(comm[r].raw()));
+        }
         this.comms = new ncclComm[Axis.values().length][gpus.length];
         for (Axis a : Axis.values())
             for (int r = 0; r < gpus.length; r++)
@@ -60,10 +77,7 @@ public final class NcclMesh implements AutoCloseable {
             for (int r = 0; r < gpus.length; r++) gpus[r] = new CudaBackend(r, CudaBackend.GemmPath.KERNELS);
             return new NcclMesh(mesh, gpus);
         } catch (RuntimeException e) {
-            for (CudaBackend g : gpus) if (g != null) {
-                g.makeCurrent();
-                g.close();
-            }
+            for (CudaBackend g : gpus) if (g != null) g.close();
             throw e;
         }
     }
@@ -164,16 +178,25 @@ public final class NcclMesh implements AutoCloseable {
         });
     }
 
-    /** Waits for every rank's stream. */
+    /** Waits for every rank's streams. */
     public void synchronize() {
-        for (int r = 0; r < gpus.length; r++) gpu(r).synchronize();
+        for (int r = 0; r < gpus.length; r++) {
+            gpu(r).synchronize();
+            comm[r].synchronize();
+        }
     }
 
     @Override public void close() {
         synchronize();
         for (ncclComm[] byRank : comms)
             for (ncclComm c : byRank) if (c != null) check(ncclCommDestroy(c), "ncclCommDestroy");
-        for (int r = 0; r < gpus.length; r++) gpu(r).close();
+        for (int r = 0; r < gpus.length; r++) {
+            gpu(r);
+            computed[r].close();
+            communicated[r].close();
+            comm[r].close();
+            gpus[r].close();
+        }
     }
 
     // ---- internals ------------------------------------------------------------------------
@@ -198,13 +221,25 @@ public final class NcclMesh implements AutoCloseable {
                 "ncclRecv on rank " + rank);
     }
 
-    /** Issues body(r) for every rank as one NCCL group: one thread drives all GPUs. */
+    /**
+     * Issues body(r) for every rank as one NCCL group (one thread drives all GPUs) on the
+     * communication streams: each waits for its compute stream's work so far, and the compute
+     * stream's later work waits for the collective.
+     */
     private void group(String what, IntConsumer body) {
+        for (int r = 0; r < gpus.length; r++) {
+            computed[r].record(gpu(r).stream());
+            comm[r].waitFor(computed[r]);
+        }
         check(ncclGroupStart(), "ncclGroupStart (" + what + ")");
         try {
             for (int r = 0; r < gpus.length; r++) body.accept(r);
         } finally {
             check(ncclGroupEnd(), "ncclGroupEnd (" + what + ")");
+        }
+        for (int r = 0; r < gpus.length; r++) {
+            communicated[r].record(comm[r]);
+            gpu(r).stream().waitFor(communicated[r]);
         }
     }
 

@@ -2,7 +2,7 @@ package vit22b.mesh;
 
 import java.util.function.DoubleSupplier;
 
-import vit22b.backend.cpu.CpuBackend;
+import vit22b.backend.Backend;
 import vit22b.mesh.TaskGraph.Task;
 import vit22b.model.Buffers;
 import vit22b.model.ModelConfig;
@@ -33,8 +33,8 @@ import vit22b.train.AdamW;
  * model shard before compute ({@link #gatherParams}).
  */
 public final class ShardedBlock implements AutoCloseable {
-    private final CpuDevice dev;
-    private final CpuBackend be;
+    private final Backend be;
+    private final Communicator comm;
     private final ModelConfig c;
     private final Mesh mesh;
     private final ShardLayout lay;
@@ -52,14 +52,14 @@ public final class ShardedBlock implements AutoCloseable {
     private final Tensor part0, part1, recv, doutFull, dag, dq, dk, dv, dgC, dhb, dqh, dkh, dpre, dyLoc, fullDy, rep, repScratch;
 
     /** Imports one block for shard (i, j) from the unsharded parameters (ParamLayout order). */
-    public ShardedBlock(CpuDevice dev, ModelConfig c, int batch, float[] fullBlockParams) {
-        this.dev = dev;
-        this.be = dev.backend();
+    public ShardedBlock(Backend be, Communicator comm, ModelConfig c, int batch, float[] fullBlockParams) {
+        this.be = be;
+        this.comm = comm;
         this.c = c;
-        this.mesh = dev.mesh();
+        this.mesh = comm.mesh();
         mesh.checkShards(c, batch);
         int k = mesh.model(), t = mesh.data();
-        this.lay = new ShardLayout(c, k, dev.index(Axis.MODEL));
+        this.lay = new ShardLayout(c, k, comm.index(Axis.MODEL));
         this.imgs = batch / t;
         this.rows = imgs * c.tokens();
         this.r = rows / k;
@@ -75,7 +75,7 @@ public final class ShardedBlock implements AutoCloseable {
         // Parameters are sharded over the data axis too: this device stores only its piece until
         // gatherParams() assembles the model shard for compute.
         float[] p = java.util.Arrays.copyOf(lay.extract(fullBlockParams), padded);
-        int i = dev.index(Axis.DATA);
+        int i = comm.index(Axis.DATA);
         java.util.Arrays.fill(p, 0, i * piece, 0f);
         java.util.Arrays.fill(p, (i + 1) * piece, padded, 0f);
         be.upload(params, p);
@@ -121,7 +121,7 @@ public final class ShardedBlock implements AutoCloseable {
         Task t = g.compute("norm", Cost.elementwise((double) r * d, 1, 1, 4, 4),
                 () -> be.normForward(yLoc, normStats, x, inNorm, null, centered, ModelConfig.EPS), dep);
         t = CollectiveMatmul.allGatherMatmul(g, "in-proj", mesh, Axis.MODEL, new CollectiveMatmul.Shape(r, d, in, 4), null,
-                new CollectiveMatmul.AgBind(dev, yLoc, yFull, (row, rowsT) ->
+                new CollectiveMatmul.AgBind(be, comm, yLoc, yFull, (row, rowsT) ->
                         be.linearForward(pre.view((long) row * in, rowsT.dim(0), in), rowsT, wIn, null)), t);
         t = g.compute("gelu+qk-norm", Cost.elementwise((double) rows * (ml + 3 * dl), 1, 2, 4, 10), () -> {
             be.toHeads(hC, pre, 0, imgs, 1);
@@ -140,7 +140,7 @@ public final class ShardedBlock implements AutoCloseable {
             be.fromHeads(ag, dl, gC, imgs, 1);
         }, t);
         t = CollectiveMatmul.matmulReduceScatter(g, "out-proj", mesh, Axis.MODEL, new CollectiveMatmul.Shape(r, oc, d, 4),
-                new CollectiveMatmul.RsBind(dev, (row, o) -> be.linearForward(o, ag.view((long) row * oc, o.dim(0), oc), wOut, null),
+                new CollectiveMatmul.RsBind(be, comm, (row, o) -> be.linearForward(o, ag.view((long) row * oc, o.dim(0), oc), wOut, null),
                         proj, part0, part1, recv, fullOut), t);
         return g.compute("residual", Cost.elementwise((double) r * d, 3, 1, 4, 2), () -> {
             be.broadcastRows(out, bOut);
@@ -162,7 +162,7 @@ public final class ShardedBlock implements AutoCloseable {
             be.zero(dag);
         }, dep);
         t = CollectiveMatmul.allGatherMatmul(g, "out-proj.bwd", mesh, Axis.MODEL, new CollectiveMatmul.Shape(r, d, oc, 4),
-                Cost.matmul(oc, r, d, 4), new CollectiveMatmul.AgBind(dev, dout, doutFull, (row, rowsT) ->
+                Cost.matmul(oc, r, d, 4), new CollectiveMatmul.AgBind(be, comm, dout, doutFull, (row, rowsT) ->
                         be.linearBackward(dag.view((long) row * oc, rowsT.dim(0), oc), gWOut, null, rowsT,
                                 ag.view((long) row * oc, rowsT.dim(0), oc), wOut)), t);
         t = g.compute("attention.bwd", Cost.compute(8.0 * imgs * hl * c.tokens() * c.tokens() * c.headDim(), 0), () -> {
@@ -187,7 +187,7 @@ public final class ShardedBlock implements AutoCloseable {
             be.fromHeads(dpre, ml + 2 * dl, dv, imgs, hl);
         }, t);
         t = CollectiveMatmul.matmulReduceScatter(g, "in-proj.bwd", mesh, Axis.MODEL, new CollectiveMatmul.Shape(r, in, d, 4),
-                new CollectiveMatmul.RsBind(dev, (row, o) -> {
+                new CollectiveMatmul.RsBind(be, comm, (row, o) -> {
                     be.zero(o);
                     be.linearBackward(o, gWIn, null, dpre.view((long) row * in, o.dim(0), in),
                             yFull.view((long) row * d, o.dim(0), d), wIn);
@@ -207,14 +207,14 @@ public final class ShardedBlock implements AutoCloseable {
             be.copy(rep.view(d, hd), gQS);
             be.copy(rep.view(d + hd, hd), gKS);
             be.copy(rep.view(d + 2L * hd, d), gBOut);
-            Collectives.allReduce(dev, Axis.MODEL, rep, repScratch);
+            comm.allReduce(Axis.MODEL, rep, repScratch).await();
             be.copy(gInNorm, rep.view(0, d));
             be.copy(gQS, rep.view(d, hd));
             be.copy(gKS, rep.view(d + hd, hd));
             be.copy(gBOut, rep.view(d + 2L * hd, d));
         }, dep);
         return g.comm("grads.reduce-scatter.data", Cost.collective(Cost.Kind.REDUCE_SCATTER, Axis.DATA, grads.size() * 4.0),
-                () -> Collectives.reduceScatter(dev, Axis.DATA, gradPiece(), grads), t);
+                () -> comm.reduceScatter(Axis.DATA, gradPiece(), grads).await(), t);
     }
 
     /**
@@ -223,11 +223,11 @@ public final class ShardedBlock implements AutoCloseable {
      * model index 0.
      */
     public double gradSumSquares() {
-        long start = (long) dev.index(Axis.DATA) * piece;
+        long start = (long) comm.index(Axis.DATA) * piece;
         long[] cuts = {0, lay.wIn(), lay.qScale(), lay.wOut(), lay.bOut(), lay.size()};
         double s = 0;
         for (int q = 0; q + 1 < cuts.length; q++) {
-            if (lay.replicated(cuts[q]) && dev.index(Axis.MODEL) != 0) continue;
+            if (lay.replicated(cuts[q]) && comm.index(Axis.MODEL) != 0) continue;
             long from = Math.max(start, cuts[q]), to = Math.min(start + piece, cuts[q + 1]);
             if (from < to) s += be.sumSquares(gPiece.view(from - start, (int) (to - from)));
         }
@@ -241,7 +241,7 @@ public final class ShardedBlock implements AutoCloseable {
      */
     public Task gatherParams(TaskGraph g, Task after) {
         return g.comm("params.all-gather.data", Cost.collective(Cost.Kind.ALL_GATHER, Axis.DATA, params.size() * 2.0),
-                () -> Collectives.allGather(dev, Axis.DATA, params, ownPiece()), after);
+                () -> comm.allGather(Axis.DATA, params, ownPiece()).await(), after);
     }
 
     /**
@@ -251,10 +251,10 @@ public final class ShardedBlock implements AutoCloseable {
      */
     public Task optimizerStep(TaskGraph g, Task dep, AdamW.Config cfg, float lr, DoubleSupplier gradScale, int step) {
         return g.compute("adamw", Cost.elementwise(piece, 4, 3, 4, 12), () -> ShardedAdamW.step(be, lay.decayRuns(),
-                (long) dev.index(Axis.DATA) * piece, ownPiece(), gradPiece(), m, v, cfg, lr, (float) gradScale.getAsDouble(), step), dep);
+                (long) comm.index(Axis.DATA) * piece, ownPiece(), gradPiece(), m, v, cfg, lr, (float) gradScale.getAsDouble(), step), dep);
     }
 
-    private Tensor ownPiece() { return params.view((long) dev.index(Axis.DATA) * piece, piece); }
+    private Tensor ownPiece() { return params.view((long) comm.index(Axis.DATA) * piece, piece); }
 
     @Override public void close() { buf.close(); }
 

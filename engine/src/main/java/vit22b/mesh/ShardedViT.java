@@ -3,7 +3,7 @@ package vit22b.mesh;
 import java.util.Arrays;
 import java.util.List;
 
-import vit22b.backend.cpu.CpuBackend;
+import vit22b.backend.Backend;
 import vit22b.mesh.TaskGraph.Task;
 import vit22b.model.Buffers;
 import vit22b.model.HeadParams;
@@ -39,8 +39,8 @@ import vit22b.train.AdamW;
  * all-gathers them ({@link #gatherParams}), block l's gather queued ahead of its compute.
  */
 public final class ShardedViT implements AutoCloseable {
-    private final CpuDevice dev;
-    private final CpuBackend be;
+    private final Backend be;
+    private final Communicator comm;
     private final ModelConfig c;
     private final Mesh mesh;
     private final AdamW.Config opt;
@@ -65,11 +65,11 @@ public final class ShardedViT implements AutoCloseable {
     private final MapHead head;
 
     /** Imports the model for device {@code dev} from its unsharded parameters (ParamLayout order). */
-    public ShardedViT(CpuDevice dev, ModelConfig c, int batch, float[] fullParams, AdamW.Config opt) {
-        this.dev = dev;
-        this.be = dev.backend();
+    public ShardedViT(Backend be, Communicator comm, ModelConfig c, int batch, float[] fullParams, AdamW.Config opt) {
+        this.be = be;
+        this.comm = comm;
         this.c = c;
-        this.mesh = dev.mesh();
+        this.mesh = comm.mesh();
         this.opt = opt;
         mesh.checkShards(c, batch);
         if (c.classes() == 0)
@@ -89,7 +89,7 @@ public final class ShardedViT implements AutoCloseable {
         this.blocks = new ShardedBlock[c.depth()];
         this.buf = new Buffers(be);
         try {
-            for (int l = 0; l < blocks.length; l++) blocks[l] = new ShardedBlock(dev, c, batch, blockParams(full, fullParams, l));
+            for (int l = 0; l < blocks.length; l++) blocks[l] = new ShardedBlock(be, comm, c, batch, blockParams(full, fullParams, l));
             restPiece = (int) ((restLayout.total() + t - 1) / t);
             rest = buf.get(restPiece * t);
             restGrads = buf.get(restPiece * t);
@@ -98,7 +98,7 @@ public final class ShardedViT implements AutoCloseable {
             restV = buf.get(restPiece);
             // Stored sharded over the data axis like the blocks: only this device's piece until gathered.
             float[] p = Arrays.copyOf(restParams(full, fullParams), restPiece * t);
-            int i = dev.index(Axis.DATA);
+            int i = comm.index(Axis.DATA);
             Arrays.fill(p, 0, i * restPiece, 0f);
             Arrays.fill(p, (i + 1) * restPiece, p.length, 0f);
             be.upload(rest, p);
@@ -172,7 +172,7 @@ public final class ShardedViT implements AutoCloseable {
     private Task[] gatherEach(TaskGraph g, Task after) {
         Task[] w = new Task[blocks.length + 1];
         w[0] = g.comm("rest.params.all-gather.data", Cost.collective(Cost.Kind.ALL_GATHER, Axis.DATA, rest.size() * 4.0),
-                () -> Collectives.allGather(dev, Axis.DATA, rest, ownRestPiece()), after);
+                () -> comm.allGather(Axis.DATA, rest, ownRestPiece()).await(), after);
         for (int l = 0; l < blocks.length; l++) w[l + 1] = blocks[l].gatherParams(g, after);
         return w;
     }
@@ -203,7 +203,7 @@ public final class ShardedViT implements AutoCloseable {
         for (int l = 0; l < depth; l++)
             f = blocks[l].forward(g, x[l], x[l + 1], g.compute("join", Cost.compute(0, 0), () -> {}, f, w[l + 1]));
         f = g.comm("tokens.all-gather.model", Cost.collective(Cost.Kind.ALL_GATHER, Axis.MODEL, (double) rows * d * 4),
-                () -> Collectives.allGather(dev, Axis.MODEL, xLFull, x[depth]), f);
+                () -> comm.allGather(Axis.MODEL, xLFull, x[depth]).await(), f);
         // kv projection and pooling attention over the tokens, then per image q, proj, MLP and classifier; backward 2x.
         double headFlops = 2.0 * rows * d * 2 * d + 4.0 * rows * d + 2.0 * imgs * (2.0 * d * d + 2.0 * d * c.mlp() + d * c.classes());
         Task b = g.compute("head+loss", Cost.compute(3 * headFlops, 4.0 * rows * d * 6), () -> headForwardBackward(targets), f);
@@ -217,18 +217,18 @@ public final class ShardedViT implements AutoCloseable {
         }
         Tensor d0 = dout;
         b = g.comm("embed-grad.all-gather.model", Cost.collective(Cost.Kind.ALL_GATHER, Axis.MODEL, (double) rows * d * 4),
-                () -> Collectives.allGather(dev, Axis.MODEL, dEmbed, d0), b);
+                () -> comm.allGather(Axis.MODEL, dEmbed, d0).await(), b);
         b = g.compute("patch-embed.bwd", Cost.matmul(cpp, rows, d, 4),
                 () -> be.patchEmbedBackward(gPatchW, gPatchB, gPos, dEmbed, images, c.patch()), b);
         reduced[depth] = g.comm("rest.grads.reduce-scatter.data",
                 Cost.collective(Cost.Kind.REDUCE_SCATTER, Axis.DATA, restGrads.size() * 4.0),
-                () -> Collectives.reduceScatter(dev, Axis.DATA, restGPiece, restGrads), b);
+                () -> comm.reduceScatter(Axis.DATA, restGPiece, restGrads).await(), b);
         Task norm = g.comm("grad-norm+loss.all-gather", Cost.collective(Cost.Kind.ALL_GATHER, Axis.DATA, 8.0 * t),
                 () -> globalNormAndLoss(t), reduced);
         Task o = norm;
         for (ShardedBlock blk : blocks) o = blk.optimizerStep(g, o, opt, lr, () -> gradScale, stepNo);
         return g.compute("rest.adamw", Cost.elementwise(restPiece, 4, 3, 4, 12), () -> ShardedAdamW.step(be, restRuns,
-                (long) dev.index(Axis.DATA) * restPiece, ownRestPiece(), restGPiece, restM, restV, opt, lr, gradScale, stepNo), o);
+                (long) comm.index(Axis.DATA) * restPiece, ownRestPiece(), restGPiece, restM, restV, opt, lr, gradScale, stepNo), o);
     }
 
     /** Final norm, MAP head, classifier and loss forward and backward, as ViT.forwardBackward does them. */
@@ -257,14 +257,14 @@ public final class ShardedViT implements AutoCloseable {
      * Sets the clipping factor the AdamW tasks read.
      */
     private void globalNormAndLoss(int t) {
-        double sq = dev.index(Axis.MODEL) == 0 ? be.sumSquares(restGPiece) : 0;
+        double sq = comm.index(Axis.MODEL) == 0 ? be.sumSquares(restGPiece) : 0;
         for (ShardedBlock blk : blocks) sq += blk.gradSumSquares();
         be.upload(scalar.view(0, 1), new float[]{(float) sq});
-        Collectives.allGather(dev, Axis.MODEL, rowSums, scalar.view(0, 1));
+        comm.allGather(Axis.MODEL, rowSums, scalar.view(0, 1)).await();
         double row = 0;
         for (float s : be.download(rowSums)) row += s;
         be.upload(scalar, new float[]{(float) loss, (float) row});
-        Collectives.allGather(dev, Axis.DATA, dataSums, scalar);
+        comm.allGather(Axis.DATA, dataSums, scalar).await();
         float[] all = be.download(dataSums);
         double total = 0, lossSum = 0;
         for (int i = 0; i < t; i++) {
@@ -279,9 +279,9 @@ public final class ShardedViT implements AutoCloseable {
         gradScale = opt.clipNorm() > 0 && gradNorm > opt.clipNorm() ? (float) (opt.clipNorm() / gradNorm) : 1f;
     }
 
-    private Tensor ownRows(Tensor full) { return full.view((long) dev.index(Axis.MODEL) * r * c.width(), r, c.width()); }
+    private Tensor ownRows(Tensor full) { return full.view((long) comm.index(Axis.MODEL) * r * c.width(), r, c.width()); }
 
-    private Tensor ownRestPiece() { return rest.view((long) dev.index(Axis.DATA) * restPiece, restPiece); }
+    private Tensor ownRestPiece() { return rest.view((long) comm.index(Axis.DATA) * restPiece, restPiece); }
 
     @Override public void close() {
         for (ShardedBlock blk : blocks) if (blk != null) blk.close();

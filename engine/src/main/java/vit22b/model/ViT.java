@@ -76,9 +76,19 @@ public final class ViT implements AutoCloseable {
      * targets (B, classes) and backward. Returns the mean loss over the batch.
      */
     public double forwardBackward(Tensor images, Tensor targets) {
+        queueForwardBackward(images, targets);
+        return backend.queuedLoss();
+    }
+
+    /**
+     * {@link #forwardBackward} without waiting for the loss ({@link Backend#queuedLoss} reads it):
+     * after a first pass at this batch size has sized every buffer, it neither allocates nor
+     * waits, so a CUDA graph can hold it.
+     */
+    public void queueForwardBackward(Tensor images, Tensor targets) {
         Tensor g = grads();
         Activations a = run(images, true);
-        double loss = lossOf(classify(a), targets);
+        queueLoss(classify(a), targets);
         backend.zero(g);
         Tensor dFeat = a.head.dFeat();
         backend.zero(dFeat);
@@ -93,7 +103,6 @@ public final class ViT implements AutoCloseable {
             Block.backward(backend, config, a.batch, blockW[i], blockG[i], a.x(i), a.layer(i), a);
         backend.patchEmbedBackward(layout.view(g, "patch_embed.proj.weight"), layout.view(g, "patch_embed.proj.bias"),
                 posEmbed(g), a.dx, images, config.patch());
-        return loss;
     }
 
     /**
@@ -158,10 +167,16 @@ public final class ViT implements AutoCloseable {
 
     /** The loss of the logits; leaves d(loss)/d(logits) in the activations. */
     private double lossOf(Tensor logits, Tensor targets) {
+        queueLoss(logits, targets);
+        return backend.queuedLoss();
+    }
+
+    /** Queues the loss of the logits (read it with Backend.queuedLoss); d(loss)/d(logits) into the activations. */
+    private void queueLoss(Tensor logits, Tensor targets) {
         if (!Arrays.equals(targets.shape(), logits.shape()))
             throw new IllegalArgumentException("targets " + targets + " do not match logits " + logits
                     + "; give one row of " + config.classes() + " class weights per image");
-        return backend.lossForwardBackward(logits, targets, acts.dlogits, config.loss());
+        backend.queueLoss(logits, targets, acts.dlogits, config.loss());
     }
 
     private Tensor posEmbed(Tensor flat) {

@@ -38,13 +38,10 @@ public final class AdamW implements AutoCloseable {
         }
     }
 
-    /** A maximal run of consecutive parameters sharing one decay group. */
-    private record Range(long offset, long size, ParamLayout.Decay decay) {}
-
     private final Backend backend;
     private final Config config;
     private final Tensor params, grads, m, v;
-    private final List<Range> ranges = new ArrayList<>();
+    private final List<Backend.AdamwRange> ranges = new ArrayList<>();
     private int step;
 
     public AdamW(Backend backend, ParamLayout layout, Tensor params, Tensor grads, Config config) {
@@ -57,12 +54,15 @@ public final class AdamW implements AutoCloseable {
         this.grads = grads;
         this.m = backend.allocate(params.shape());
         this.v = backend.allocate(params.shape());
+        // maximal runs of consecutive parameters sharing one decay group: one update each
+        ParamLayout.Decay lastDecay = null;
         for (ParamLayout.Entry e : layout.entries()) {
-            Range last = ranges.isEmpty() ? null : ranges.getLast();
-            if (last != null && last.decay() == e.decay() && last.offset() + last.size() == e.offset())
-                ranges.set(ranges.size() - 1, new Range(last.offset(), last.size() + e.size(), last.decay()));
+            Backend.AdamwRange last = ranges.isEmpty() ? null : ranges.getLast();
+            if (last != null && lastDecay == e.decay() && last.offset() + last.size() == e.offset())
+                ranges.set(ranges.size() - 1, new Backend.AdamwRange(last.offset(), last.size() + e.size(), last.weightDecay()));
             else
-                ranges.add(new Range(e.offset(), e.size(), e.decay()));
+                ranges.add(new Backend.AdamwRange(e.offset(), e.size(), config.decay(e.decay())));
+            lastDecay = e.decay();
         }
     }
 
@@ -71,18 +71,29 @@ public final class AdamW implements AutoCloseable {
      * the global gradient norm before clipping.
      */
     public double step(float lr) {
-        double norm = Math.sqrt(backend.sumSquares(grads));
+        prepare(lr);
+        queueUpdate();
+        return finish();
+    }
+
+    /** The host's part of a step (learning rate, step count): before {@link #queueUpdate}, outside any graph. */
+    public void prepare(float lr) { backend.setAdamwStep(lr, step); }
+
+    /** The device's part of a step: needs no host value, so a CUDA graph can hold it. */
+    public void queueUpdate() {
+        backend.queueAdamw(params, grads, m, v, ranges, config.beta1(), config.beta2(), config.eps(), config.clipNorm());
+    }
+
+    /**
+     * Ends a step: the global gradient norm before clipping. A non-finite norm left the parameters
+     * as they were and fails the run.
+     */
+    public double finish() {
+        double norm = backend.queuedGradNorm();
         if (!Double.isFinite(norm))
             throw new TrainingDivergedException("gradient norm is " + norm + " at step " + (step + 1)
                     + "; lower the learning rate or check the inputs");
-        float gradScale = config.clipNorm() > 0 && norm > config.clipNorm() ? (float) (config.clipNorm() / norm) : 1f;
         step++;
-        for (Range r : ranges) {
-            float wd = config.decay(r.decay());
-            int n = Math.toIntExact(r.size());
-            backend.adamw(params.view(r.offset(), n), grads.view(r.offset(), n), m.view(r.offset(), n),
-                    v.view(r.offset(), n), lr, config.beta1(), config.beta2(), config.eps(), wd, gradScale, step);
-        }
         return norm;
     }
 

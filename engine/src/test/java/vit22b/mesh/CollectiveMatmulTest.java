@@ -27,7 +27,7 @@ class CollectiveMatmulTest {
             Tensor x = b.allocate(R, K), w = b.allocate(NL, K), out = b.allocate(k * R, NL);
             b.upload(x, Check.randn(10 + r, R * K, 1));
             b.upload(w, Check.randn(50 + r, NL * K, 1));
-            var bind = CollectiveMatmul.matmul(d, x, b.allocate(k * R, K), w, out);
+            var bind = CollectiveMatmul.matmul(d.backend(), d.comm(), x, b.allocate(k * R, K), w, out);
             TaskGraph g = new TaskGraph(overlap);
             Tensor o = out;
             CollectiveMatmul.allGatherMatmul(g, "ag", m, Axis.MODEL, new CollectiveMatmul.Shape(R, K, NL, 4), null, bind);
@@ -64,7 +64,7 @@ class CollectiveMatmulTest {
             Tensor a = b.allocate(k * R, K), w = b.allocate(NL, K), out = b.allocate(R, NL);
             b.upload(a, Check.randn(10 + r, k * R * K, 1));
             b.upload(w, Check.randn(50 + r, NL * K, 1));
-            var bind = CollectiveMatmul.matmul(d, a, w, out, b.allocate(R, NL), b.allocate(R, NL), b.allocate(R, NL),
+            var bind = CollectiveMatmul.matmul(d.backend(), d.comm(), a, w, out, b.allocate(R, NL), b.allocate(R, NL), b.allocate(R, NL),
                     b.allocate(k * R, NL));
             TaskGraph g = new TaskGraph(overlap);
             CollectiveMatmul.matmulReduceScatter(g, "rs", m, Axis.MODEL, new CollectiveMatmul.Shape(R, K, NL, 4), bind);

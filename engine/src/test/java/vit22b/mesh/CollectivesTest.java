@@ -43,7 +43,7 @@ class CollectivesTest {
     void allGatherConcatenatesTheGroupInRingOrder(int t, int k, Axis a) {
         Mesh m = new Mesh(t, k);
         int p = m.size(a);
-        float[][] outs = run(m, N, N * p, (d, io) -> Collectives.allGather(d, a, io[1], io[0]));
+        float[][] outs = run(m, N, N * p, (d, io) -> d.comm().allGather(a, io[1], io[0]).await());
         for (int r = 0; r < m.devices(); r++) {
             float[] want = new float[N * p];
             int[] g = m.group(a, r);
@@ -57,7 +57,7 @@ class CollectivesTest {
     void reduceScatterSumsOwnChunk(int t, int k, Axis a) {
         Mesh m = new Mesh(t, k);
         int p = m.size(a);
-        float[][] outs = run(m, N * p, N, (d, io) -> Collectives.reduceScatter(d, a, io[1], io[0]));
+        float[][] outs = run(m, N * p, N, (d, io) -> d.comm().reduceScatter(a, io[1], io[0]).await());
         for (int r = 0; r < m.devices(); r++) {
             int me = m.index(a, r);
             double[] want = new double[N];
@@ -83,7 +83,7 @@ class CollectivesTest {
             d.backend().upload(x, input(r, n));
             TaskGraph g = new TaskGraph(true);
             g.comm("all-reduce", Cost.collective(Cost.Kind.ALL_REDUCE, a, n * 4.0), () -> {
-                Collectives.allReduce(d, a, x, scratch);
+                d.comm().allReduce(a, x, scratch).await();
                 outs[r] = d.backend().download(x);
             });
             return g;
@@ -102,7 +102,7 @@ class CollectivesTest {
     @CsvSource({"1,4,MODEL", "2,2,DATA", "1,2,MODEL", "3,1,DATA"})
     void shiftAndExchangeDeliverTheNeighboursData(int t, int k, Axis a) {
         Mesh m = new Mesh(t, k);
-        float[][] shifted = run(m, N, N, (d, io) -> Collectives.shift(d, a, io[0], io[1]));
+        float[][] shifted = run(m, N, N, (d, io) -> d.comm().shift(a, io[0], io[1]).await());
         CpuMesh cm = new CpuMesh(m);
         float[][] prev = new float[m.devices()][], next = new float[m.devices()][];
         cm.run(r -> {
@@ -111,7 +111,7 @@ class CollectivesTest {
             d.backend().upload(s, input(r, N));
             TaskGraph g = new TaskGraph(true);
             g.comm("exchange", Cost.collective(Cost.Kind.EXCHANGE, a, N * 4.0), () -> {
-                Collectives.exchange(d, a, s, p, q);
+                d.comm().exchange(a, s, p, q).await();
                 prev[r] = d.backend().download(p);
                 next[r] = d.backend().download(q);
             });
@@ -131,7 +131,7 @@ class CollectivesTest {
             CpuDevice d = cm.device(r);
             Tensor x = d.backend().allocate(4), y = d.backend().allocate(r == 0 ? 4 : 5);
             TaskGraph g = new TaskGraph(true);
-            g.comm("shift", Cost.collective(Cost.Kind.SHIFT, Axis.MODEL, 16), () -> Collectives.shift(d, Axis.MODEL, x, y));
+            g.comm("shift", Cost.collective(Cost.Kind.SHIFT, Axis.MODEL, 16), () -> d.comm().shift(Axis.MODEL, x, y).await());
             return g;
         }));
         assertTrue(e.getMessage().contains("device 1"), e.getMessage());

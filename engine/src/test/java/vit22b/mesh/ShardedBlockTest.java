@@ -109,7 +109,7 @@ class ShardedBlockTest {
         cm.run(rank -> {
             CpuDevice dev = cm.device(rank);
             CpuBackend be = dev.backend();
-            ShardedBlock b = blocks[rank] = new ShardedBlock(dev, cfg, BATCH, params);
+            ShardedBlock b = blocks[rank] = new ShardedBlock(dev.backend(), dev.comm(), cfg, BATCH, params);
             int row0 = mesh.dataIndex(rank) * shardRows + mesh.modelIndex(rank) * r;
             Tensor xl = be.allocate(r, d), ol = be.allocate(r, d), gl = be.allocate(r, d), dxl = be.allocate(r, d);
             be.upload(xl, Arrays.copyOfRange(x, row0 * d, (row0 + r) * d));
@@ -171,8 +171,8 @@ class ShardedBlockTest {
         cm.run(rank -> {
             CpuDevice dev = cm.device(rank);
             CpuBackend be = dev.backend();
-            ShardedBlock b0 = blocks[rank][0] = new ShardedBlock(dev, c, BATCH, p0);
-            ShardedBlock b1 = blocks[rank][1] = new ShardedBlock(dev, c, BATCH, p1);
+            ShardedBlock b0 = blocks[rank][0] = new ShardedBlock(dev.backend(), dev.comm(), c, BATCH, p0);
+            ShardedBlock b1 = blocks[rank][1] = new ShardedBlock(dev.backend(), dev.comm(), c, BATCH, p1);
             int row0 = mesh.dataIndex(rank) * shardRows + mesh.modelIndex(rank) * r;
             Tensor xl = be.allocate(r, d), hl = be.allocate(r, d), ol = be.allocate(r, d), gl = be.allocate(r, d),
                     dhl = be.allocate(r, d), dxl = be.allocate(r, d);
@@ -221,7 +221,7 @@ class ShardedBlockTest {
             Mesh mesh = new Mesh(1, 4);
             CpuMesh cm = new CpuMesh(mesh);
             CpuDevice dev = cm.device(0);
-            ShardedBlock b = new ShardedBlock(dev, c, BATCH, params);
+            ShardedBlock b = new ShardedBlock(dev.backend(), dev.comm(), c, BATCH, params);
             Tensor x = dev.backend().allocate(b.localRows(), c.width()), y = dev.backend().allocate(b.localRows(), c.width());
             TaskGraph g = new TaskGraph(overlap);
             b.backward(g, x, y, x, b.forward(g, x, y, b.gatherParams(g, null)));

@@ -56,7 +56,7 @@ class ShardedViTTest {
     }
 
     @ParameterizedTest
-    @CsvSource({"1,1,overlap", "1,2,overlap", "2,1,overlap", "2,2,overlap", "1,4,overlap", "2,2,no-overlap",
+    @CsvSource({"1,1,overlap", "1,2,overlap", "2,1,overlap", "2,2,overlap", "1,4,overlap", "4,1,overlap", "2,2,no-overlap",
                 "2,2,layer-softmax"})
     void shardedTrainingStepEqualsTheUnshardedStep(int t, int k, String variant) {
         ModelConfig c = Presets.get("test-small");
@@ -79,7 +79,7 @@ class ShardedViTTest {
         try {
             cm.run(rank -> {
                 CpuBackend be = cm.device(rank).backend();
-                ShardedViT m = models[rank] = new ShardedViT(cm.device(rank), cfg, BATCH, params, OPT);
+                ShardedViT m = models[rank] = new ShardedViT(cm.device(rank).backend(), cm.device(rank).comm(), cfg, BATCH, params, OPT);
                 int i = mesh.dataIndex(rank);
                 Tensor images = be.allocate(imgs, cfg.channels(), cfg.imageSize(), cfg.imageSize());
                 Tensor targets = be.allocate(imgs, cfg.classes());
@@ -183,7 +183,7 @@ class ShardedViTTest {
         try {
             cm.run(rank -> {
                 CpuBackend be = cm.device(rank).backend();
-                ShardedViT m = models[rank] = new ShardedViT(cm.device(rank), c, BATCH, params, OPT);
+                ShardedViT m = models[rank] = new ShardedViT(cm.device(rank).backend(), cm.device(rank).comm(), c, BATCH, params, OPT);
                 Buffers in = inputs[rank] = new Buffers(be);
                 int i = mesh.dataIndex(rank);
                 TaskGraph g = new TaskGraph(true);
@@ -234,17 +234,23 @@ class ShardedViTTest {
         Check.assertClose(what, Arrays.copyOfRange(got, o, o + s), Check.toDouble(Arrays.copyOfRange(ref, o, o + s)), 1e-5);
     }
 
+    /** Imports the model on device 0 of a CPU mesh. */
+    private static ShardedViT firstDevice(Mesh m, ModelConfig c, int batch, float[] params, AdamW.Config opt) {
+        CpuDevice d = new CpuMesh(m).device(0);
+        return new ShardedViT(d.backend(), d.comm(), c, batch, params, opt);
+    }
+
     @Test void meshesThatCannotShardTheStepAreRefused() {
         ModelConfig c = Presets.get("test-small");
         float[] params = new float[(int) new ParamLayout(c).total()];
         var batch = assertThrows(IllegalArgumentException.class,
-                () -> new ShardedViT(new CpuMesh(new Mesh(3, 1)).device(0), c, BATCH, params, OPT));
+                () -> firstDevice(new Mesh(3, 1), c, BATCH, params, OPT));
         assertTrue(batch.getMessage().contains("data axis 3 does not divide the batch 4"), batch.getMessage());
         var heads = assertThrows(IllegalArgumentException.class,
-                () -> new ShardedViT(new CpuMesh(new Mesh(1, 3)).device(0), c, BATCH, params, OPT));
+                () -> firstDevice(new Mesh(1, 3), c, BATCH, params, OPT));
         assertTrue(heads.getMessage().contains("does not divide the 4 heads"), heads.getMessage());
         var noClasses = assertThrows(IllegalArgumentException.class,
-                () -> new ShardedViT(new CpuMesh(new Mesh(1, 1)).device(0), c.withClasses(0), BATCH,
+                () -> firstDevice(new Mesh(1, 1), c.withClasses(0), BATCH,
                         new float[(int) new ParamLayout(c.withClasses(0)).total()], OPT));
         assertTrue(noClasses.getMessage().contains("no classifier"), noClasses.getMessage());
     }

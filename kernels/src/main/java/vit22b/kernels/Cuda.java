@@ -13,7 +13,14 @@ public final class Cuda {
         if (rc != 0) throw new CudaException(what, rc);
     }
 
+    /** CUresult names of the codes the emulated device reports (it runs where libcuda may be absent). */
+    private static final java.util.Map<Integer, String> KNOWN = java.util.Map.of(
+            1, "CUDA_ERROR_INVALID_VALUE", 2, "CUDA_ERROR_OUT_OF_MEMORY", 500, "CUDA_ERROR_NOT_FOUND",
+            719, "CUDA_ERROR_LAUNCH_FAILED", 900, "CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED",
+            901, "CUDA_ERROR_STREAM_CAPTURE_INVALIDATED", 905, "CUDA_ERROR_STREAM_CAPTURE_ISOLATION");
+
     public static String errorName(int code) {
+        if (KNOWN.containsKey(code)) return KNOWN.get(code);
         String[] name = new String[1];
         try {
             if (JCudaDriver.cuGetErrorName(code, name) == 0 && name[0] != null) return name[0];
@@ -55,7 +62,11 @@ public final class Cuda {
         check(JCudaDriver.cuDeviceGet(dev, ordinal), "cuDeviceGet(" + ordinal + ")");
         CUcontext ctx = new CUcontext();
         check(JCudaDriver.cuDevicePrimaryCtxRetain(ctx, dev), "cuDevicePrimaryCtxRetain");
-        check(JCudaDriver.cuCtxSetCurrent(ctx), "cuCtxSetCurrent");
+        int rc = JCudaDriver.cuCtxSetCurrent(ctx);
+        if (rc != 0) {
+            JCudaDriver.cuDevicePrimaryCtxRelease(dev);
+            check(rc, "cuCtxSetCurrent");
+        }
         return ctx;
     }
 }

@@ -1,18 +1,30 @@
 package vit22b.kernels;
 
-import jcuda.driver.CUstream;
-
 /**
- * Launches a kernel of the fatbin by name: the one call {@link Kernels}' wrappers make, so that
- * the same wrappers can drive the GPU ({@link KernelModule}) or anything else that implements it
- * (a recording launcher in the tests, an emulated device).
+ * Launches our kernels by name: the one call {@link Kernels}' wrappers make, so the same wrappers
+ * drive a GPU through JCuda ({@link KernelModule}), the emulated device
+ * ({@link vit22b.kernels.emu.EmulatedRuntime}) or a recording launcher ({@link LaunchTable}).
  */
 public interface KernelLauncher {
     /**
-     * Launches {@code name} with grid (gx, gy, gz), block (bx, by, bz) and {@code sharedBytes} of
-     * dynamic shared memory on {@code stream}; args are Long (device address or 64-bit integer),
-     * Integer or Float, in the kernel's parameter order, null for an absent pointer.
+     * Queues kernel {@code name} on {@code stream}. Arguments are Long (device address or 64-bit
+     * integer), Integer or Float in the kernel's parameter order; null is a null pointer. A grid
+     * with an empty dimension launches nothing.
      */
     void launch(String name, int gx, int gy, int gz, int bx, int by, int bz, int sharedBytes,
-                CUstream stream, Object... args);
+                DeviceStream stream, Object... args);
+
+    /** The bytes of one kernel argument as cuLaunchKernel and emu_launch take them. */
+    static byte[] argumentBytes(String kernel, int index, Object arg) {
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(8).order(java.nio.ByteOrder.nativeOrder());
+        switch (arg) {
+            case Long l -> b.putLong(l);
+            case Integer n -> b.putInt(n);
+            case Float x -> b.putFloat(x);
+            case null -> b.putLong(0L);
+            default -> throw new IllegalArgumentException("kernel " + kernel + ": argument " + index
+                    + " has unsupported type " + arg.getClass().getSimpleName() + "; pass Long, Integer or Float");
+        }
+        return java.util.Arrays.copyOf(b.array(), b.position());
+    }
 }

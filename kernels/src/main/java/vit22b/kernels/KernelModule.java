@@ -9,13 +9,12 @@ import jcuda.NativePointerObject;
 import jcuda.Pointer;
 import jcuda.driver.CUfunction;
 import jcuda.driver.CUmodule;
-import jcuda.driver.CUstream;
 import jcuda.driver.JCudaDriver;
 
 /**
  * The kernels fatbin ({@value #RESOURCE}, built by nvcc during the Maven build) loaded into the
- * current CUDA context with cuModuleLoadData. {@link #launch} checks the launch and names the
- * kernel in any error. Typed wrappers for each kernel live in {@link Kernels}.
+ * current CUDA context with cuModuleLoadData: the GPU's {@link KernelLauncher} (see
+ * {@link JCudaRuntime}). {@link #launch} checks the launch and names the kernel in any error.
  */
 public final class KernelModule implements KernelLauncher, AutoCloseable {
     public static final String RESOURCE = "/vit22b/kernels/vit22b.fatbin";
@@ -58,13 +57,9 @@ public final class KernelModule implements KernelLauncher, AutoCloseable {
         });
     }
 
-    /**
-     * Launches {@code name} on {@code stream}; args are Long (device address or 64-bit int),
-     * Integer or Float, in the kernel's parameter order. Dynamic shared memory above 48 KB is
-     * opted into once per kernel.
-     */
+    /** Dynamic shared memory above 48 KB is opted into once per kernel. */
     @Override public void launch(String name, int gx, int gy, int gz, int bx, int by, int bz, int sharedBytes,
-                       CUstream stream, Object... args) {
+                                 DeviceStream stream, Object... args) {
         CUfunction f = function(name);
         if (sharedBytes > 48 * 1024 && sharedLimit.getOrDefault(name, 0) < sharedBytes) {
             Cuda.check(JCudaDriver.cuFuncSetAttribute(f, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, sharedBytes),
@@ -72,18 +67,9 @@ public final class KernelModule implements KernelLauncher, AutoCloseable {
             sharedLimit.put(name, sharedBytes);
         }
         NativePointerObject[] params = new NativePointerObject[args.length];
-        for (int i = 0; i < args.length; i++) {
-            params[i] = switch (args[i]) {
-                case Long l -> Pointer.to(new long[] {l});
-                case Integer n -> Pointer.to(new int[] {n});
-                case Float x -> Pointer.to(new float[] {x});
-                case null -> Pointer.to(new long[] {0L});
-                default -> throw new IllegalArgumentException("kernel " + name + ": argument " + i
-                        + " has unsupported type " + args[i].getClass().getSimpleName());
-            };
-        }
+        for (int i = 0; i < args.length; i++) params[i] = Pointer.to(KernelLauncher.argumentBytes(name, i, args[i]));
         if (gx <= 0 || gy <= 0 || gz <= 0) return;   // empty problem: nothing to launch
-        int rc = JCudaDriver.cuLaunchKernel(f, gx, gy, gz, bx, by, bz, sharedBytes, stream,
+        int rc = JCudaDriver.cuLaunchKernel(f, gx, gy, gz, bx, by, bz, sharedBytes, JCudaRuntime.handle(stream),
                 Pointer.to(params), null);
         if (rc != 0) throw new CudaException("kernel " + name + " launch (grid " + gx + "x" + gy + "x" + gz
                 + ", block " + bx + "x" + by + "x" + bz + ", smem " + sharedBytes + ")", rc);

@@ -1,7 +1,5 @@
 package vit22b.kernels;
 
-import jcuda.driver.CUstream;
-
 /**
  * Typed launch wrappers, one per kernel of the fatbin, with the launch shape each kernel's
  * source comment documents. Pointers are raw device addresses (0 for null); every launch
@@ -12,10 +10,10 @@ public final class Kernels {
     private static final int EW_BLOCK = 256, EW_MAX_GRID = 65535;
 
     private final KernelLauncher m;
-    private final CUstream s;
+    private final DeviceStream s;
 
-    public Kernels(KernelLauncher module, CUstream stream) {
-        this.m = module;
+    public Kernels(KernelLauncher launcher, DeviceStream stream) {
+        this.m = launcher;
         this.s = stream;
     }
 
@@ -184,6 +182,16 @@ public final class Kernels {
     public void adamw(long p, long g, long mm, long v, long n, float lr, float b1, float b2, float eps, float wd,
                       float gscale, float bc1, float bc2) {
         m.launch("adamw_f32", ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, p, g, mm, v, n, lr, b1, b2, eps, wd, gscale, bc1, bc2);
+    }
+
+    /** See misc.cu adamw_scalars: a step's clip scale and bias corrections into hp, on the device. */
+    public void adamwScalars(long hp, long step, long sumSquares, float clip, float b1, float b2) {
+        m.launch("adamw_scalars", 1, 1, 1, 32, 1, 1, 0, s, hp, step, sumSquares, clip, b1, b2);
+    }
+
+    /** adamw with its per-step scalars read from hp (see adamwScalars). */
+    public void adamwDevice(long p, long g, long mm, long v, long n, long hp, float b1, float b2, float eps, float wd) {
+        m.launch("adamw_f32_dev", ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, p, g, mm, v, n, hp, b1, b2, eps, wd);
     }
 
     /** dst (bf16) = src (fp32), n elements; round to nearest even, NaN stays NaN (bf16.cuh). */

@@ -6,7 +6,6 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
 
-import jcuda.driver.CUstream;
 
 /**
  * Every wrapper of {@link Kernels} called once on one model-shaped problem against a recording
@@ -38,7 +37,7 @@ public final class LaunchTable {
         private final List<Launch> launches = new ArrayList<>();
 
         @Override public void launch(String name, int gx, int gy, int gz, int bx, int by, int bz, int sharedBytes,
-                                     CUstream stream, Object... args) {
+                                     DeviceStream stream, Object... args) {
             String wrapper = StackWalker.getInstance(StackWalker.Option.RETAIN_CLASS_REFERENCE)
                     .walk(f -> f.filter(x -> x.getDeclaringClass() == Kernels.class).findFirst())
                     .map(StackWalker.StackFrame::getMethodName).orElse("?");
@@ -101,6 +100,9 @@ public final class LaunchTable {
         k.loss(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), B, C, 0);
         k.adamw(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), n,
                 1e-3f, 0.9f, 0.999f, 1e-8f, 0.05f, 1f, 0.1f, 0.001f);
+        k.adamwScalars(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), 1f, 0.9f, 0.999f);
+        k.adamwDevice(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), n, ptr.getAsLong(),
+                0.9f, 0.999f, 1e-8f, 0.05f);
         k.toBf16(ptr.getAsLong(), ptr.getAsLong(), n);
         k.fillUniform(ptr.getAsLong(), n, 42L, -1f, 1f);
     }

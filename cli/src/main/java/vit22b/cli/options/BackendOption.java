@@ -9,7 +9,7 @@ import vit22b.backend.Backends;
 /** {@code --backend}: where a computing command runs. */
 public final class BackendOption {
     @Option(names = "--backend", defaultValue = "cpu", paramLabel = "NAME",
-            description = "cpu (OpenBLAS + the Java Vector API) or cuda (our kernels on GPU 0).")
+            description = "cpu (OpenBLAS + the Java Vector API), cuda (our kernels on GPU 0) or cuda-emu (the same kernels on the emulated device, slow: for checking without a GPU).")
     public String backend;
 
     /** Opens the backend; the line saying which one runs goes to {@code log}. */

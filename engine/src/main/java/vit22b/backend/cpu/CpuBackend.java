@@ -114,5 +114,37 @@ public final class CpuBackend implements Backend {
         AdamW.update(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, gradScale, step);
     }
 
+    // ---- the "queued" step: on the CPU everything runs at once; the values wait in fields ----
+
+    private double loss = Double.NaN, gradNorm = Double.NaN;
+    private float stepLr;
+    private int stepsDone;
+
+    @Override public void queueLoss(Tensor logits, Tensor targets, Tensor dlogits, LossKind kind) {
+        loss = lossForwardBackward(logits, targets, dlogits, kind);
+    }
+
+    @Override public double queuedLoss() { return loss; }
+
+    @Override public void setAdamwStep(float lr, int stepsDone) {
+        this.stepLr = lr;
+        this.stepsDone = stepsDone;
+    }
+
+    @Override public void queueAdamw(Tensor params, Tensor grads, Tensor m, Tensor v, java.util.List<AdamwRange> ranges,
+                                     float beta1, float beta2, float eps, float clipNorm) {
+        gradNorm = Math.sqrt(sumSquares(grads));
+        if (!Double.isFinite(gradNorm)) return;
+        float gradScale = clipNorm > 0 && gradNorm > clipNorm ? (float) (clipNorm / gradNorm) : 1f;
+        stepsDone++;
+        for (AdamwRange r : ranges) {
+            int n = Math.toIntExact(r.size());
+            adamw(params.view(r.offset(), n), grads.view(r.offset(), n), m.view(r.offset(), n), v.view(r.offset(), n),
+                    stepLr, beta1, beta2, eps, r.weightDecay(), gradScale, stepsDone);
+        }
+    }
+
+    @Override public double queuedGradNorm() { return gradNorm; }
+
     @Override public void close() { }
 }

@@ -6,26 +6,29 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
-import jcuda.driver.JCudaDriver;
-import vit22b.kernels.Cuda;
 import vit22b.kernels.CudaException;
+import vit22b.kernels.DeviceRuntime;
 
 /**
  * Device memory with a per-size free list, so a training step that allocates and frees the
  * same sizes each time calls cuMemAlloc only during its first step (and a CUDA graph capture
  * never sees an allocation). Sizes are rounded up (512 B under 1 MiB, 2 MiB above) so that
- * nearby sizes share blocks. Blocks go back to the driver only in {@link #close}. All work is
- * on one stream, so a block freed and reused is ordered by that stream.
+ * nearby sizes share blocks. Blocks go back to the driver only in {@link #close}, after which
+ * every storage still handed out refuses to be used (it would point at freed memory). All work
+ * is on one stream, so a block freed and reused is ordered by that stream.
  */
 public final class CachingAllocator implements AutoCloseable {
-    record Block(DevicePointer pointer, long bytes) {
-        long address() { return pointer.address(); }
-    }
+    record Block(long address, long bytes) {}
 
+    private final DeviceRuntime device;
     private final Map<Long, ArrayDeque<Block>> free = new HashMap<>();
     private final List<Block> all = new ArrayList<>();
     private long driverAllocations;
     private long bytesHeld;
+    private long live;
+    private boolean closed;
+
+    public CachingAllocator(DeviceRuntime device) { this.device = device; }
 
     static long roundUp(long bytes) {
         long g = bytes < (1L << 20) ? 512 : (2L << 20);
@@ -33,39 +36,56 @@ public final class CachingAllocator implements AutoCloseable {
     }
 
     public DeviceStorage allocate(long floats) {
+        if (closed) throw new IllegalStateException("allocation from a closed CUDA backend");
         long bytes = roundUp(floats * Float.BYTES);
         ArrayDeque<Block> q = free.get(bytes);
         Block b = q == null ? null : q.poll();
         if (b == null) {
-            DevicePointer p = new DevicePointer();
-            int rc = JCudaDriver.cuMemAlloc(p, bytes);
-            if (rc != 0) {
-                long[] fr = new long[1], tot = new long[1];
-                JCudaDriver.cuMemGetInfo(fr, tot);
-                throw new CudaException("cuMemAlloc of " + bytes + " bytes (" + bytesHeld + " held by this allocator, "
-                        + fr[0] + " free of " + tot[0] + " on the device); use a smaller batch or model", rc);
+            long address;
+            try {
+                address = device.allocate(bytes);
+            } catch (CudaException e) {
+                throw new CudaException(e.getMessage() + "; " + bytesHeld + " bytes held by this allocator: "
+                        + "use a smaller batch or model");
             }
-            b = new Block(p, bytes);
+            b = new Block(address, bytes);
             all.add(b);
             driverAllocations++;
             bytesHeld += bytes;
         }
+        live++;
         return new DeviceStorage(this, b, floats);
     }
 
     void release(Block b) {
-        free.computeIfAbsent(b.bytes(), k -> new ArrayDeque<>()).push(b);
+        live--;
+        if (!closed) free.computeIfAbsent(b.bytes(), k -> new ArrayDeque<>()).push(b);
     }
+
+    boolean closed() { return closed; }
 
     /** How many times cuMemAlloc was called: constant once a step's sizes have been seen. */
     public long driverAllocations() { return driverAllocations; }
 
     public long bytesHeld() { return bytesHeld; }
 
+    /** Storages handed out and not yet closed. */
+    public long live() { return live; }
+
+    /** Frees every block; storages still live become unusable (their use throws, instead of touching freed memory). */
     @Override public void close() {
-        for (Block b : all) Cuda.check(JCudaDriver.cuMemFree(b.pointer()), "cuMemFree");
+        if (closed) return;
+        closed = true;
+        RuntimeException first = null;
+        for (Block b : all)
+            try {
+                device.free(b.address());
+            } catch (RuntimeException e) {
+                if (first == null) first = e;
+            }
         all.clear();
         free.clear();
         bytesHeld = 0;
+        if (first != null) throw first;
     }
 }

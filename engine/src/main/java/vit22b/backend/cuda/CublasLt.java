@@ -15,6 +15,8 @@ import org.bytedeco.javacpp.IntPointer;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.PointerPointer;
 import vit22b.kernels.CudaException;
+import vit22b.kernels.DeviceRuntime;
+import vit22b.kernels.emu.EmulatedRuntime;
 
 /**
  * cuBLASLt (Bytedeco's CUDA 13 preset) as a peer GEMM path on a {@link CudaBackend}'s stream:
@@ -30,7 +32,7 @@ public final class CublasLt implements AutoCloseable {
 
     private static final long WORKSPACE_BYTES = 32L << 20;
 
-    private final cublasLtContext handle = new cublasLtContext();
+    private final cublasLtContext handle;
     private final CUstream_st stream;
     private final DeviceStorage workspace;
     private final Map<String, Plan> plans = new HashMap<>();
@@ -38,15 +40,34 @@ public final class CublasLt implements AutoCloseable {
     private record Plan(cublasLtMatmulDescOpaque_t desc, cublasLtMatrixLayoutOpaque_t a,
                         cublasLtMatrixLayoutOpaque_t b, cublasLtMatrixLayoutOpaque_t c) {}
 
+    /** cuBLASLt on the backend's stream; the backend must run on a GPU with libcublasLt loadable. */
     public CublasLt(CudaBackend backend) {
+        requireLoadable(backend.device());
+        handle = new cublasLtContext();
+        check(cublasLtCreate(handle), "cublasLtCreate");
         try {
-            check(cublasLtCreate(handle), "cublasLtCreate");
-        } catch (UnsatisfiedLinkError | NoClassDefFoundError e) {
-            throw new CudaException("cannot load cuBLASLt (" + e.getMessage() + "): put the CUDA 13 libraries "
-                    + "(libcublasLt.so.13) on LD_LIBRARY_PATH or use the Docker image");
+            stream = new CUstream_st(at(backend.stream().raw()));
+            workspace = backend.allocator().allocate(WORKSPACE_BYTES / Float.BYTES);
+        } catch (RuntimeException e) {
+            cublasLtDestroy(handle);
+            throw e;
         }
-        stream = new CUstream_st(at(backend.stream().raw()));
-        workspace = backend.allocator().allocate(WORKSPACE_BYTES / Float.BYTES);
+    }
+
+    /**
+     * Fails with the fix unless cuBLASLt can run on {@code device}: its library loads (a missing
+     * libcublasLt.so.13 surfaces from JavaCPP's loader as a linkage error of any kind) and the
+     * device is a GPU.
+     */
+    static void requireLoadable(DeviceRuntime device) {
+        try {
+            cublasLtGetVersion();
+        } catch (LinkageError e) {
+            throw new CudaException("cannot load cuBLASLt (" + String.valueOf(e.getMessage()).lines().findFirst().orElse(e.toString())
+                    + "): put the CUDA 13 libraries (libcublasLt.so.13) on LD_LIBRARY_PATH or use the Docker image");
+        }
+        if (device instanceof EmulatedRuntime)
+            throw new CudaException("cuBLASLt runs only on a GPU, not on the emulated device; use our GEMM kernels (GemmPath.KERNELS)");
     }
 
     /** A JavaCPP pointer at a raw device address. */
@@ -104,7 +125,7 @@ public final class CublasLt implements AutoCloseable {
     public static long version() {
         try {
             return cublasLtGetVersion();
-        } catch (UnsatisfiedLinkError | NoClassDefFoundError e) {
+        } catch (LinkageError e) {
             throw new CudaException("cuBLASLt does not load (" + e.getMessage() + ")");
         }
     }

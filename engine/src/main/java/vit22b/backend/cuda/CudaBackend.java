@@ -1,12 +1,19 @@
 package vit22b.backend.cuda;
 
-import jcuda.Pointer;
-import jcuda.driver.CUcontext;
-import jcuda.driver.JCudaDriver;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+
 import vit22b.backend.Backend;
-import vit22b.kernels.Cuda;
-import vit22b.kernels.KernelModule;
+import vit22b.kernels.DeviceEvent;
+import vit22b.kernels.DeviceRuntime;
+import vit22b.kernels.DeviceStream;
+import vit22b.kernels.JCudaRuntime;
 import vit22b.kernels.Kernels;
+import vit22b.kernels.emu.EmulatedRuntime;
 import vit22b.model.GeluKind;
 import vit22b.model.LossKind;
 import vit22b.model.ModelConfig;
@@ -14,10 +21,14 @@ import vit22b.model.NormKind;
 import vit22b.tensor.Tensor;
 
 /**
- * The GPU backend, fp32: every op is one or a few of our kernels (kernels module) queued on one
- * stream; memory comes from a {@link CachingAllocator}. Calls that return host values
- * (download, sumSquares, lossForwardBackward) synchronise; everything else only queues work, so
- * a step without them can be captured into a CUDA graph ({@link #stream()}).
+ * The CUDA backend, fp32: every op is one or a few of our kernels (kernels module) queued on one
+ * non-blocking stream of a {@link DeviceRuntime}: a GPU ({@link JCudaRuntime}) or the emulated
+ * device ({@link EmulatedRuntime}), with the same code. Memory comes from a
+ * {@link CachingAllocator}; scratch buffers are kept for the backend's life. Uploads and
+ * downloads go through page-locked staging memory on the same stream, so they are ordered
+ * with the kernels. Calls that return host values (download, sumSquares, lossForwardBackward)
+ * synchronise; everything else only queues work, so such work can be captured into a graph
+ * ({@link #stream()}): once a first eager run has sized the caches, nothing in it allocates.
  * {@link GemmPath#CUBLASLT} runs the GEMMs through cuBLASLt instead of gemm_f32, with the same
  * epilogues as a separate kernel: the peer our GEMM kernel is measured against in whole steps.
  */
@@ -25,39 +36,88 @@ public final class CudaBackend implements Backend {
     /** Who computes the GEMMs: our gemm_f32 kernel (fused epilogues) or cuBLASLt + an epilogue kernel. */
     public enum GemmPath { KERNELS, CUBLASLT }
 
-    private final CUcontext context;
-    private final CudaStream stream;
-    private final CachingAllocator allocator = new CachingAllocator();
-    private final KernelModule module;
-    private final Kernels k;
-    private final DeviceStorage scalar;   // one double for reductions returned to the host
-    private final CublasLt lt;             // null unless GemmPath.CUBLASLT
+    /** Scratch roles: one persistent buffer each, grown on demand outside capture. */
+    private enum Scratch { IM2COL, ATTN_DELTA }
 
-    /** Opens device {@code ordinal}; fails with the fix when there is no GPU or no kernels. */
-    public CudaBackend(int ordinal, GemmPath path) {
-        context = Cuda.primaryContext(ordinal);
-        stream = new CudaStream();
-        module = new KernelModule();
-        k = new Kernels(module, stream.handle());
-        scalar = allocator.allocate(2);
-        lt = path == GemmPath.CUBLASLT ? new CublasLt(this) : null;
-    }
+    private static final long STAGING_BYTES = 64L << 20;
+
+    private final DeviceRuntime device;
+    private final DeviceStream stream;
+    private final CachingAllocator allocator;
+    private final Kernels k;
+    /** Device registers, a double each (two float slots): results that stay on the device until read. */
+    private final DeviceStorage sumSquares, loss, gradNormSquared;
+    /** adamw_scalars' block: lr, clip scale, two bias corrections, "finite" flag, then the int step count. */
+    private final DeviceStorage adamwScalars;
+    private static final int ADAMW_SCALARS = 6;
+    private final DeviceEvent stagingFree;  // the last copy through the staging buffer has run
+    private final CublasLt lt;             // null unless GemmPath.CUBLASLT
+    private final Map<Scratch, DeviceStorage> scratch = new EnumMap<>(Scratch.class);
+    private final List<DeviceStorage> retired = new ArrayList<>();   // outgrown scratch a graph may still use
+    private MemorySegment staging;
+    private boolean closed;
+
+    /** GPU {@code ordinal} through JCuda; fails with the fix when there is no GPU or no kernels. */
+    public CudaBackend(int ordinal, GemmPath path) { this(new JCudaRuntime(ordinal), path); }
 
     public CudaBackend() { this(0, GemmPath.KERNELS); }
 
-    @Override public String name() { return "cuda"; }
+    /** Our kernels on the emulated device (slow: each CUDA thread is a fiber). */
+    public static CudaBackend emulated() { return new CudaBackend(EmulatedRuntime.open(), GemmPath.KERNELS); }
 
-    public CudaStream stream() { return stream; }
+    /**
+     * A backend on {@code device}, which it owns from now on: closed with the backend, or at once
+     * (with everything taken so far) when a later step of this constructor fails.
+     */
+    public CudaBackend(DeviceRuntime device, GemmPath path) {
+        this.device = device;
+        DeviceStream s = null;
+        CachingAllocator al = null;
+        DeviceEvent ev = null;
+        try {
+            if (path == GemmPath.CUBLASLT) CublasLt.requireLoadable(device);
+            s = device.createStream();
+            al = new CachingAllocator(device);   // closing it frees every register below too
+            sumSquares = al.allocate(2);
+            loss = al.allocate(2);
+            gradNormSquared = al.allocate(2);
+            adamwScalars = al.allocate(ADAMW_SCALARS);
+            ev = device.createEvent();
+            stream = s;
+            allocator = al;
+            stagingFree = ev;
+            k = new Kernels(device.launcher(), s);
+            lt = path == GemmPath.CUBLASLT ? new CublasLt(this) : null;
+        } catch (RuntimeException | LinkageError e) {
+            closeAll(e, ev, al, s, device);
+            throw e;
+        }
+    }
+
+    /** Closes each of {@code parts} (nulls skipped), adding later failures to {@code first}'s suppressed list. */
+    private static void closeAll(Throwable first, AutoCloseable... parts) {
+        for (AutoCloseable c : parts)
+            if (c != null)
+                try {
+                    c.close();
+                } catch (Exception | LinkageError e) {
+                    if (first != null) first.addSuppressed(e);
+                }
+    }
+
+    @Override public String name() { return device instanceof EmulatedRuntime ? "cuda-emu" : "cuda"; }
+
+    /** The device under this backend (a GPU or the emulator). */
+    public DeviceRuntime device() { return device; }
+
+    public DeviceStream stream() { return stream; }
 
     /** Makes this GPU's context current on the calling thread: needed when one thread drives several GPUs. */
-    public void makeCurrent() {
-        Cuda.check(JCudaDriver.cuCtxSetCurrent(context), "cuCtxSetCurrent");
-    }
+    public void makeCurrent() { device.makeCurrent(); }
 
     public CachingAllocator allocator() { return allocator; }
 
     Kernels kernels() { return k; }
-
     static DeviceStorage dev(Tensor t) {
         if (!(t.storage() instanceof DeviceStorage d))
             throw new IllegalArgumentException("tensor " + t + " is not in GPU memory; allocate it with the cuda backend");
@@ -81,27 +141,64 @@ public final class CudaBackend implements Backend {
 
     @Override public void free(Tensor t) { dev(t).close(); }
 
+    /**
+     * Copies through the page-locked staging buffer on the backend's stream: ordered with the
+     * kernels before and after it, and asynchronous for the host (the staging buffer is only
+     * rewritten once its previous copy has run).
+     */
     @Override public void upload(Tensor dst, float[] src) {
         if (src.length != dst.size()) throw new IllegalArgumentException("upload of " + src.length + " floats into " + dst);
-        stream.synchronize();
-        Cuda.check(JCudaDriver.cuMemcpyHtoD(dev(dst).pointer(dst.offset()), Pointer.to(src), dst.size() * Float.BYTES), "cuMemcpyHtoD");
+        notCapturing("upload");
+        long base = a(dst);
+        for (int off = 0; off < src.length; ) {
+            int n = stagingFloats(src.length - off);
+            stagingFree.synchronize();
+            MemorySegment.copy(src, off, staging, ValueLayout.JAVA_FLOAT_UNALIGNED, 0, n);
+            device.copyToDevice(base + (long) off * Float.BYTES, staging, (long) n * Float.BYTES, stream);
+            stagingFree.record(stream);
+            off += n;
+        }
     }
 
     @Override public float[] download(Tensor src) {
         float[] out = new float[Math.toIntExact(src.size())];
-        stream.synchronize();
-        Cuda.check(JCudaDriver.cuMemcpyDtoH(Pointer.to(out), dev(src).pointer(src.offset()), src.size() * Float.BYTES), "cuMemcpyDtoH");
+        notCapturing("download");
+        long base = a(src);
+        for (int off = 0; off < out.length; ) {
+            int n = stagingFloats(out.length - off);
+            device.copyToHost(staging, base + (long) off * Float.BYTES, (long) n * Float.BYTES, stream);
+            stream.synchronize();
+            MemorySegment.copy(staging, ValueLayout.JAVA_FLOAT_UNALIGNED, 0, out, off, n);
+            off += n;
+        }
         return out;
     }
 
+    /** How many of {@code want} floats fit the staging buffer, grown (up to 64 MiB) when it is smaller. */
+    private int stagingFloats(long want) {
+        long bytes = Math.min(want * Float.BYTES, STAGING_BYTES);
+        if (staging == null || staging.byteSize() < bytes) {
+            stagingFree.synchronize();
+            if (staging != null) device.freeHost(staging);
+            staging = null;
+            staging = device.allocateHost(Math.max(bytes, 1 << 16));
+        }
+        return (int) Math.min(want, staging.byteSize() / Float.BYTES);
+    }
+
+    private void notCapturing(String what) {
+        if (stream.capturing())
+            throw new IllegalStateException(what + " while the backend's stream is being captured into a graph: "
+                    + "a graph replays device work only; move host transfers outside the capture");
+    }
+
     @Override public void zero(Tensor t) {
-        Cuda.check(JCudaDriver.cuMemsetD32Async(dev(t).pointer(t.offset()), 0, t.size(), stream.handle()), "cuMemsetD32Async");
+        device.fill32(a(t), 0, t.size(), stream);
     }
 
     @Override public void copy(Tensor dst, Tensor src) {
         sameSize(dst, src, "copy");
-        Cuda.check(JCudaDriver.cuMemcpyDtoDAsync(dev(dst).pointer(dst.offset()), dev(src).pointer(src.offset()),
-                src.size() * Float.BYTES, stream.handle()), "cuMemcpyDtoDAsync");
+        device.copy(a(dst), a(src), src.size() * Float.BYTES, stream);
     }
 
     @Override public void add(Tensor dst, Tensor src) {
@@ -112,20 +209,37 @@ public final class CudaBackend implements Backend {
     @Override public void scale(Tensor t, float s) { k.scale(a(t), s, t.size()); }
 
     @Override public double sumSquares(Tensor t) {
-        zeroScalar();
-        k.sumSquares(scalar.address(), a(t), t.size());
-        return readScalar();
+        zeroScalar(sumSquares);
+        k.sumSquares(sumSquares.address(), a(t), t.size());
+        return readScalar(sumSquares);
     }
 
-    private void zeroScalar() {
-        Cuda.check(JCudaDriver.cuMemsetD32Async(scalar.pointer(0), 0, 2, stream.handle()), "cuMemsetD32Async");
+    private void zeroScalar(DeviceStorage d) {
+        device.fill32(d.address(), 0, 2, stream);
     }
 
-    private double readScalar() {
-        double[] d = new double[1];
+    /** The double a reduction left at {@code d} (waits for it). */
+    private double readScalar(DeviceStorage d) {
+        notCapturing("reading a reduction's result");
+        stagingFloats(2);
+        device.copyToHost(staging, d.address(), Double.BYTES, stream);
         stream.synchronize();
-        Cuda.check(JCudaDriver.cuMemcpyDtoH(Pointer.to(d), scalar.pointer(0), Double.BYTES), "cuMemcpyDtoH");
-        return d[0];
+        return staging.get(ValueLayout.JAVA_DOUBLE_UNALIGNED, 0);
+    }
+
+    /**
+     * A scratch buffer of at least {@code floats}, kept for the backend's life so that a captured
+     * graph can keep using it. Growing allocates (refused during capture: run the work once
+     * eagerly first); the outgrown buffer is kept too, since an earlier graph may use it.
+     */
+    private long scratch(Scratch role, long floats) {
+        DeviceStorage s = scratch.get(role);
+        if (s == null || s.floats() < floats) {
+            if (s != null) retired.add(s);
+            s = allocator.allocate(floats);
+            scratch.put(role, s);
+        }
+        return s.address();
     }
 
     @Override public void synchronize() { stream.synchronize(); }
@@ -163,19 +277,17 @@ public final class CudaBackend implements Backend {
     @Override public void patchEmbedForward(Tensor out, Tensor images, Tensor w, Tensor b, Tensor pos, int patch) {
         int B = images.dim(0), C = images.dim(1), S = images.dim(2), D = w.dim(0), K = C * patch * patch;
         int N = (S / patch) * (S / patch);
-        try (DeviceStorage cols = allocator.allocate((long) B * N * K)) {
-            k.im2col(cols.address(), a(images), B, C, S, patch);
-            gemmNT(a(out), D, cols.address(), a(w), B * N, D, K, false, a(b), a(pos), D, N, 0, 0, 0, 0, 0);
-        }
+        long cols = scratch(Scratch.IM2COL, (long) B * N * K);
+        k.im2col(cols, a(images), B, C, S, patch);
+        gemmNT(a(out), D, cols, a(w), B * N, D, K, false, a(b), a(pos), D, N, 0, 0, 0, 0, 0);
     }
 
     @Override public void patchEmbedBackward(Tensor dw, Tensor db, Tensor dpos, Tensor dout, Tensor images, int patch) {
         int B = images.dim(0), C = images.dim(1), S = images.dim(2), D = dw.dim(0), K = C * patch * patch;
         int N = (S / patch) * (S / patch);
-        try (DeviceStorage cols = allocator.allocate((long) B * N * K)) {
-            k.im2col(cols.address(), a(images), B, C, S, patch);
-            gemmTN(a(dw), a(dout), D, cols.address(), B * N, D, K);
-        }
+        long cols = scratch(Scratch.IM2COL, (long) B * N * K);
+        k.im2col(cols, a(images), B, C, S, patch);
+        gemmTN(a(dw), a(dout), D, cols, B * N, D, K);
         if (db != null) k.colSum(a(db), a(dout), (long) B * N, D, D);
         if (dpos != null) k.posGrad(a(dpos), a(dout), B, (long) N * D);
     }
@@ -275,11 +387,10 @@ public final class CudaBackend implements Backend {
         int B = q.dim(0), H = q.dim(1), Nq = q.dim(2), hd = q.dim(3), Nk = kk.dim(2);
         long ldo = out.size() / ((long) B * Nq);
         float scale = (float) (1.0 / Math.sqrt(hd));
-        try (DeviceStorage delta = allocator.allocate((long) B * H * Nq)) {
-            k.attnBwdDelta(delta.address(), a(out), a(dout), ldo, B * H, H, Nq, hd);
-            k.attnBwdDq(a(dq), a(dout), ldo, a(lse), delta.address(), a(q), a(kk), a(v), B * H, H, Nq, Nk, hd, scale);
-            k.attnBwdDkDv(a(dk), a(dv), a(dout), ldo, a(lse), delta.address(), a(q), a(kk), a(v), B * H, H, Nq, Nk, hd, scale);
-        }
+        long delta = scratch(Scratch.ATTN_DELTA, (long) B * H * Nq);
+        k.attnBwdDelta(delta, a(out), a(dout), ldo, B * H, H, Nq, hd);
+        k.attnBwdDq(a(dq), a(dout), ldo, a(lse), delta, a(q), a(kk), a(v), B * H, H, Nq, Nk, hd, scale);
+        k.attnBwdDkDv(a(dk), a(dv), a(dout), ldo, a(lse), delta, a(q), a(kk), a(v), B * H, H, Nq, Nk, hd, scale);
     }
 
     @Override public void outProjectionForward(Tensor out, Tensor x, Tensor ag, Tensor wOut, Tensor bOut) {
@@ -295,33 +406,70 @@ public final class CudaBackend implements Backend {
     // ---- loss and optimiser ---------------------------------------------------------------
 
     @Override public double lossForwardBackward(Tensor logits, Tensor targets, Tensor dlogits, LossKind kind) {
+        queueLoss(logits, targets, dlogits, kind);
+        return queuedLoss();
+    }
+
+    @Override public void queueLoss(Tensor logits, Tensor targets, Tensor dlogits, LossKind kind) {
         sameSize(logits, targets, "lossForwardBackward");
         int B = logits.dim(0), C = Math.toIntExact(logits.size() / B);
-        zeroScalar();
-        k.loss(scalar.address(), a(dlogits), a(logits), a(targets), B, C, kind.ordinal());
-        return readScalar();
+        zeroScalar(loss);
+        k.loss(loss.address(), a(dlogits), a(logits), a(targets), B, C, kind.ordinal());
     }
+
+    @Override public double queuedLoss() { return readScalar(loss); }
+
+    @Override public void setAdamwStep(float lr, int stepsDone) {
+        upload(new Tensor(adamwScalars, 0, ADAMW_SCALARS), new float[] {lr, 0, 0, 0, 0, Float.intBitsToFloat(stepsDone)});
+    }
+
+    @Override public void queueAdamw(Tensor params, Tensor grads, Tensor m, Tensor v, List<AdamwRange> ranges,
+                                     float beta1, float beta2, float eps, float clipNorm) {
+        zeroScalar(gradNormSquared);
+        k.sumSquares(gradNormSquared.address(), a(grads), grads.size());
+        long hp = adamwScalars.address();
+        k.adamwScalars(hp, hp + 5L * Float.BYTES, gradNormSquared.address(), clipNorm, beta1, beta2);
+        for (AdamwRange r : ranges) {
+            int n = Math.toIntExact(r.size());
+            k.adamwDevice(a(params.view(r.offset(), n)), a(grads.view(r.offset(), n)), a(m.view(r.offset(), n)),
+                    a(v.view(r.offset(), n)), n, hp, beta1, beta2, eps, r.weightDecay());
+        }
+    }
+
+    @Override public double queuedGradNorm() { return Math.sqrt(readScalar(gradNormSquared)); }
 
     @Override public void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2,
                                 float eps, float weightDecay, float gradScale, int step) {
         sameSize(param, grad, "adamw");
+        if (step < 1) throw new IllegalArgumentException("adamw: step must be >= 1 (bias correction), got " + step);
         float bc1 = (float) (1 - Math.pow(beta1, step)), bc2 = (float) (1 - Math.pow(beta2, step));
         k.adamw(a(param), a(grad), a(m), a(v), param.size(), lr, beta1, beta2, eps, weightDecay, gradScale, bc1, bc2);
     }
 
+    /** Waits for the stream, then releases everything in this backend's own device context; idempotent. */
     @Override public void close() {
-        stream.synchronize();
-        if (lt != null) lt.close();
-        scalar.close();
-        module.close();
-        allocator.close();
-        stream.close();
-        Cuda.check(JCudaDriver.cuDevicePrimaryCtxRelease(deviceOf()), "cuDevicePrimaryCtxRelease");
-    }
-
-    private jcuda.driver.CUdevice deviceOf() {
-        jcuda.driver.CUdevice d = new jcuda.driver.CUdevice();
-        Cuda.check(JCudaDriver.cuCtxGetDevice(d), "cuCtxGetDevice");
-        return d;
+        if (closed) return;
+        closed = true;
+        RuntimeException first = null;
+        try {
+            stream.synchronize();
+        } catch (RuntimeException e) {
+            first = e;   // still release what we hold
+        }
+        List<AutoCloseable> parts = new ArrayList<>();
+        if (lt != null) parts.add(lt);
+        parts.add(() -> { if (staging != null) device.freeHost(staging); });
+        parts.add(stagingFree);
+        parts.add(allocator);
+        parts.add(stream);
+        parts.add(device);
+        for (AutoCloseable c : parts)
+            try {
+                c.close();
+            } catch (Exception e) {
+                if (first == null) first = e instanceof RuntimeException r ? r : new IllegalStateException(e);
+                else first.addSuppressed(e);
+            }
+        if (first != null) throw first;
     }
 }

@@ -7,6 +7,7 @@ import jcuda.driver.CUdevice;
 import jcuda.driver.JCudaDriver;
 import vit22b.kernels.Cuda;
 import vit22b.kernels.KernelModule;
+import vit22b.kernels.emu.EmuLibrary;
 
 /**
  * What the GPU path needs, probed one piece at a time without ever failing: driver, GPUs,
@@ -57,6 +58,7 @@ public final class CudaDiagnostics {
         } else {
             out.add(new Finding("kernels", "fatbin built (sm_80, sm_90a, PTX compute_90); not loaded: no driver", null));
         }
+        out.add(emulator());
         out.add(library("cublasLt", () -> "version " + CublasLt.version(),
                 "put the CUDA 13 libraries (libcublasLt.so.13) on LD_LIBRARY_PATH, or use the Docker image"));
         out.add(library("nccl", () -> {
@@ -65,6 +67,17 @@ public final class CudaDiagnostics {
             return "version " + v[0];
         }, "install NCCL for CUDA 13 (libnccl.so.2) and put it on LD_LIBRARY_PATH (needed only for several GPUs)"));
         return out;
+    }
+
+    /** The emulated device (--backend cuda-emu, the CUDA tests in CI): built, and loads with its kernel table. */
+    private static Finding emulator() {
+        String fix = "install g++ (apt-get install g++) and rebuild (./vit rebuilds; mvn -pl kernels package)";
+        if (!EmuLibrary.built()) return new Finding("cuda-emu", "emulated device not built (no g++ at build time)", fix);
+        try {
+            return new Finding("cuda-emu", "emulated device built, " + EmuLibrary.bundled().kernels().size() + " kernels", null);
+        } catch (RuntimeException e) {
+            return new Finding("cuda-emu", "emulated device built but does not load: " + firstLine(e), fix);
+        }
     }
 
     private static Finding gpu(int i) {

@@ -1,11 +1,11 @@
 package vit22b.backend.cuda;
 
-import jcuda.driver.CUdeviceptr;
 import vit22b.tensor.Storage;
 
 /**
  * float32 device memory handed out by a {@link CachingAllocator}; closing returns the block to
- * the allocator's cache (no cuMemFree until the allocator closes).
+ * the allocator's cache (no cuMemFree until the allocator closes). Use after either close
+ * fails rather than reach freed device memory.
  */
 public final class DeviceStorage implements Storage {
     private final CachingAllocator owner;
@@ -22,13 +22,8 @@ public final class DeviceStorage implements Storage {
     /** The device address of element 0. */
     public long address() {
         if (closed) throw new IllegalStateException("device storage used after close");
+        if (owner.closed()) throw new IllegalStateException("device storage used after its CUDA backend was closed");
         return block.address();
-    }
-
-    /** The driver pointer, offset by {@code floatOffset} elements, for memcpy/memset calls. */
-    CUdeviceptr pointer(long floatOffset) {
-        if (closed) throw new IllegalStateException("device storage used after close");
-        return block.pointer().withByteOffset(floatOffset * Float.BYTES);
     }
 
     @Override public long floats() { return floats; }

@@ -8,9 +8,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 
-import jcuda.driver.CUevent;
-import jcuda.driver.JCudaDriver;
-import vit22b.kernels.Cuda;
+import vit22b.kernels.DeviceEvent;
 import vit22b.kernels.Kernels;
 import vit22b.model.ModelConfig;
 import vit22b.model.Presets;
@@ -183,21 +181,16 @@ public final class GemmBench {
     /** Median seconds of one run of {@code op}, timed with CUDA events on the backend's stream. */
     static double time(CudaBackend be, Runnable op) {
         for (int i = 0; i < WARMUP; i++) op.run();
-        CUevent start = new CUevent(), stop = new CUevent();
-        Cuda.check(JCudaDriver.cuEventCreate(start, 0), "cuEventCreate");
-        Cuda.check(JCudaDriver.cuEventCreate(stop, 0), "cuEventCreate");
         double[] ms = new double[REPS];
-        float[] e = new float[1];
-        for (int i = 0; i < REPS; i++) {
-            Cuda.check(JCudaDriver.cuEventRecord(start, be.stream().handle()), "cuEventRecord");
-            op.run();
-            Cuda.check(JCudaDriver.cuEventRecord(stop, be.stream().handle()), "cuEventRecord");
-            Cuda.check(JCudaDriver.cuEventSynchronize(stop), "cuEventSynchronize");
-            Cuda.check(JCudaDriver.cuEventElapsedTime(e, start, stop), "cuEventElapsedTime");
-            ms[i] = e[0];
+        try (DeviceEvent start = be.device().createEvent(); DeviceEvent stop = be.device().createEvent()) {
+            for (int i = 0; i < REPS; i++) {
+                start.record(be.stream());
+                op.run();
+                stop.record(be.stream());
+                stop.synchronize();
+                ms[i] = stop.millisSince(start);
+            }
         }
-        JCudaDriver.cuEventDestroy(start);
-        JCudaDriver.cuEventDestroy(stop);
         Arrays.sort(ms);
         return ms[REPS / 2] / 1e3;
     }

@@ -15,16 +15,17 @@ import vit22b.testing.Check;
 /**
  * gemm_bf16 (tensor cores, bf16 in and out, fp32 accumulate) with both epilogues (in-projection:
  * GELU part; out-projection: bias + residual) against a float64 GEMM of the same bf16-rounded
- * inputs (read back from the GPU after f32_to_bf16), element by element: within 2e-3 relative
- * (the bf16 output rounding is at most 2^-9 = 1.95e-3) plus a floor for fp32 accumulation,
- * K * 2^-23 * sum |terms| (DESIGN.md, tolerances). Fresh random inputs; seed printed. Skips
- * without a GPU.
+ * inputs (read back from the GPU after f32_to_bf16), element by element: within 2^-8 = 3.9e-3
+ * relative (bf16 keeps 8 significant bits, so rounding to nearest errs by up to half an ulp,
+ * 2^-8 of the value; 2^-9 failed correctly rounded outputs on the emulated device) plus a floor
+ * for fp32 accumulation, K * 2^-23 * sum |terms| (DESIGN.md, tolerances). Fresh random inputs; seed printed. Runs on
+ * GPU 0, else on the emulated device.
  */
 class Bf16GemmTest {
-    static final double REL = 2e-3;
+    static final double REL = Math.scalb(1.0, -8);
     static CudaBackend gpu;
 
-    @BeforeAll static void open() { gpu = Gpu.backendOrSkip(); }
+    @BeforeAll static void open() { gpu = Gpu.oneOrSkip(); }
 
     @AfterAll static void close() { if (gpu != null) gpu.close(); }
 

@@ -10,7 +10,7 @@ import org.junit.jupiter.api.Test;
 class CudaDiagnosticsTest {
     @Test void reportsEveryPieceAndAFixForWhatIsMissing() {
         List<CudaDiagnostics.Finding> f = CudaDiagnostics.run();
-        for (String what : new String[] {"java", "cuda driver", "kernels", "cublasLt", "nccl"})
+        for (String what : new String[] {"java", "cuda driver", "kernels", "cuda-emu", "cublasLt", "nccl"})
             assertTrue(f.stream().anyMatch(x -> x.what().equals(what)), "no finding for " + what + ": " + f);
         for (CudaDiagnostics.Finding x : f)
             assertTrue(x.ok() || !x.fix().isBlank(), "missing piece without a fix: " + x);

@@ -3,10 +3,13 @@ package vit22b.backend.cuda;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.util.Arrays;
+import java.util.List;
 import java.util.SplittableRandom;
 
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -18,26 +21,29 @@ import vit22b.model.ModelConfig;
 import vit22b.model.NormKind;
 import vit22b.model.ParamLayout;
 import vit22b.model.ViT;
+import vit22b.kernels.DeviceGraph;
 import vit22b.tensor.Tensor;
+import vit22b.train.AdamW;
 import vit22b.testing.Check;
 
 /**
  * A whole training pass (forward, loss, backward) of the same ViT with the same random
- * parameters, images and targets on the CPU and on the GPU: the loss and every parameter
- * tensor's gradient agree within 1e-3 (relative). Then a repeated pass calls cuMemAlloc no
- * more. Skips without a GPU.
+ * parameters, images and targets (seed printed) on the CPU and on each device of
+ * {@link Gpu#devicesOrSkip} (the emulated device; GPU 0 too when present, then also against the
+ * emulator): the loss and every parameter tensor's gradient agree within 1e-3 (relative). Then
+ * a repeated pass calls cuMemAlloc no more.
  */
 class CudaStepTest {
-    static CudaBackend gpu;
+    static List<CudaBackend> devices;
     static Backend cpu;
 
     @BeforeAll static void open() {
-        gpu = Gpu.backendOrSkip();
+        devices = Gpu.devicesOrSkip();
         cpu = new CpuBackend();
     }
 
     @AfterAll static void close() {
-        if (gpu != null) gpu.close();
+        if (devices != null) for (CudaBackend d : devices) d.close();
         if (cpu != null) cpu.close();
     }
 
@@ -63,39 +69,128 @@ class CudaStepTest {
 
     @ParameterizedTest
     @CsvSource({"64, 2, 4, 32, 4, RMS, TANH, SIGMOID, 3", "48, 2, 3, 16, 2, LAYER, EXACT, SOFTMAX, 2",
-                "128, 1, 2, 56, 4, RMS, TANH, SIGMOID, 2"})
+                "96, 1, 2, 28, 4, RMS, TANH, SIGMOID, 2"})
     void trainingPassMatchesCpu(int width, int depth, int heads, int image, int patch, NormKind norm, GeluKind gelu,
                                 LossKind loss, int batch) {
-        checkPass(gpu, cpu, width, depth, heads, image, patch, norm, gelu, loss, batch);
+        checkPass(devices, cpu, width, depth, heads, image, patch, norm, gelu, loss, batch);
     }
 
-    static void checkPass(CudaBackend gpu, Backend cpu, int width, int depth, int heads, int image, int patch,
-                          NormKind norm, GeluKind gelu, LossKind loss, int batch) {
-        ModelConfig c = new ModelConfig("step-test", width, depth, 2 * width, heads, patch, image, 3, 11, norm, gelu, loss, 0f);
+    /**
+     * A whole training step (forward, loss, backward, AdamW with global-norm clipping) captured
+     * once as a graph after one eager step has sized every buffer, then replayed with a new
+     * learning rate per step, gives the losses, gradient norms and parameters of eager steps.
+     * Before the step kept its reductions on the device and its scratch for the backend's life,
+     * the capture failed (CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED: cuMemAlloc and the loss read back).
+     */
+    @Test void aCapturedTrainingStepReplaysLikeEagerSteps() {
+        ModelConfig c = config(32, 1, 2, 8, 4, NormKind.RMS, GeluKind.TANH, LossKind.SIGMOID);
+        int batch = 2;
         long seed = System.nanoTime();
+        System.err.println("CudaStepTest.aCapturedTrainingStepReplaysLikeEagerSteps seed " + seed);
+        float[] p = randomParams(new ParamLayout(c), seed);
+        float[] img = Check.uniform(seed + 1, batch * 3 * 8 * 8, -1, 1);
+        float[] tgt = new float[batch * c.classes()];
+        for (int b = 0; b < batch; b++) tgt[b * c.classes() + (int) Math.floorMod(seed + b, c.classes())] = 1;
+        float[] lrs = {1e-2f, 2e-2f, 5e-3f, 1e-2f};
+        AdamW.Config oc = new AdamW.Config(0.9f, 0.999f, 1e-8f, 0.05f, 0.3f, 0.5f);   // clipping active: norms are > 0.5
+        for (CudaBackend gpu : devices) {
+            double[][] eager = new double[2][lrs.length], graphed = new double[2][lrs.length];
+            float[] eagerParams, graphedParams;
+            try (ViT vit = new ViT(gpu, c)) {
+                gpu.upload(vit.params(), p);
+                Tensor images = put(gpu, img, batch, 3, 8, 8), targets = put(gpu, tgt, batch, c.classes());
+                try (AdamW opt = new AdamW(gpu, vit.layout(), vit.params(), vit.grads(), oc)) {
+                    for (int s = 0; s < lrs.length; s++) {
+                        eager[0][s] = vit.forwardBackward(images, targets);
+                        eager[1][s] = opt.step(lrs[s]);
+                    }
+                }
+                eagerParams = gpu.download(vit.params());
+                gpu.upload(vit.params(), p);
+                try (AdamW opt = new AdamW(gpu, vit.layout(), vit.params(), vit.grads(), oc)) {
+                    graphed[0][0] = vit.forwardBackward(images, targets);   // eager: sizes every buffer
+                    graphed[1][0] = opt.step(lrs[0]);
+                    long allocs = gpu.allocator().driverAllocations();
+                    gpu.stream().beginCapture();
+                    vit.queueForwardBackward(images, targets);
+                    opt.queueUpdate();
+                    try (DeviceGraph step = gpu.stream().endCapture()) {
+                        for (int s = 1; s < lrs.length; s++) {
+                            opt.prepare(lrs[s]);
+                            step.launch(gpu.stream());
+                            graphed[0][s] = gpu.queuedLoss();
+                            graphed[1][s] = opt.finish();
+                        }
+                    }
+                    assertEquals(allocs, gpu.allocator().driverAllocations(), "the captured step allocated");
+                    assertEquals(lrs.length, opt.step(), "step count after the replays");
+                }
+                graphedParams = gpu.download(vit.params());
+                gpu.free(images);
+                gpu.free(targets);
+            }
+            for (int s = 0; s < lrs.length; s++) {
+                assertEquals(eager[0][s], graphed[0][s], 1e-6 * Math.abs(eager[0][s]), "loss of step " + (s + 1) + " on " + gpu.name());
+                assertEquals(eager[1][s], graphed[1][s], 1e-6 * eager[1][s], "gradient norm of step " + (s + 1) + " on " + gpu.name());
+                assertTrue(eager[1][s] > 0.5, "clipping was not exercised: norm " + eager[1][s]);
+            }
+            Check.assertClose("parameters after " + lrs.length + " steps, graph vs eager, on " + gpu.name(), graphedParams,
+                    Check.toDouble(eagerParams), 1e-6);
+            assertTrue(!Arrays.equals(p, eagerParams), "the steps changed no parameter");
+        }
+    }
+
+    static ModelConfig config(int width, int depth, int heads, int image, int patch, NormKind norm, GeluKind gelu, LossKind loss) {
+        return new ModelConfig("step-test", width, depth, 2 * width, heads, patch, image, 3, 11, norm, gelu, loss, 0f);
+    }
+
+    /** The CPU's pass once, then each device's against it; with two devices also the GPU's gradients against the emulator's. */
+    static void checkPass(List<CudaBackend> devices, Backend cpu, int width, int depth, int heads, int image, int patch,
+                          NormKind norm, GeluKind gelu, LossKind loss, int batch) {
+        ModelConfig c = config(width, depth, heads, image, patch, norm, gelu, loss);
+        long seed = System.nanoTime();
+        System.err.println("CudaStepTest.checkPass(" + c + ", batch " + batch + ") seed " + seed);
         float[] p = randomParams(new ParamLayout(c), seed);
         float[] img = Check.uniform(seed + 1, batch * 3 * image * image, -1, 1);
         float[] tgt = new float[batch * c.classes()];
         SplittableRandom r = new SplittableRandom(seed + 2);
         for (int b = 0; b < batch; b++) tgt[b * c.classes() + r.nextInt(c.classes())] = 1;
-        try (ViT onCpu = new ViT(cpu, c); ViT onGpu = new ViT(gpu, c)) {
+        float[] gc;
+        double lc;
+        try (ViT onCpu = new ViT(cpu, c)) {
             cpu.upload(onCpu.params(), p);
-            gpu.upload(onGpu.params(), p);
-            Tensor ic = put(cpu, img, batch, 3, image, image), ig = put(gpu, img, batch, 3, image, image);
-            Tensor tc = put(cpu, tgt, batch, c.classes()), tg = put(gpu, tgt, batch, c.classes());
-            double lc = onCpu.forwardBackward(ic, tc), lg = onGpu.forwardBackward(ig, tg);
-            assertEquals(lc, lg, 1e-3 * Math.abs(lc), "loss");
-            float[] gc = cpu.download(onCpu.grads()), gg = gpu.download(onGpu.grads());
-            for (ParamLayout.Entry e : onCpu.layout().entries()) {
-                int from = (int) e.offset(), n = (int) e.size();
-                float[] want = java.util.Arrays.copyOfRange(gc, from, from + n), got = java.util.Arrays.copyOfRange(gg, from, from + n);
-                Check.assertClose("gradient of " + e.name(), got, Check.toDouble(want), 1e-3);
+            Tensor ic = put(cpu, img, batch, 3, image, image), tc = put(cpu, tgt, batch, c.classes());
+            lc = onCpu.forwardBackward(ic, tc);
+            gc = cpu.download(onCpu.grads());
+            cpu.free(ic);
+            cpu.free(tc);
+        }
+        ParamLayout layout = new ParamLayout(c);
+        float[] first = null;
+        for (CudaBackend gpu : devices)
+            try (ViT onGpu = new ViT(gpu, c)) {
+                gpu.upload(onGpu.params(), p);
+                Tensor ig = put(gpu, img, batch, 3, image, image), tg = put(gpu, tgt, batch, c.classes());
+                double lg = onGpu.forwardBackward(ig, tg);
+                assertEquals(lc, lg, 1e-3 * Math.abs(lc), "loss on " + gpu.name());
+                float[] gg = gpu.download(onGpu.grads());
+                compareGradients(layout, gg, gc, "on " + gpu.name() + " vs the CPU");
+                if (first != null) compareGradients(layout, gg, first, "on the GPU vs the emulator");
+                first = gg;
+                long allocs = gpu.allocator().driverAllocations();
+                double again = onGpu.forwardBackward(ig, tg);
+                assertEquals(lg, again, 1e-6 * Math.abs(lg), "a repeated pass changes the loss on " + gpu.name());
+                assertTrue(gpu.allocator().driverAllocations() == allocs, "the second training pass called cuMemAlloc on " + gpu.name());
+                gpu.free(ig);
+                gpu.free(tg);
             }
-            long allocs = gpu.allocator().driverAllocations();
-            double again = onGpu.forwardBackward(ig, tg);
-            assertEquals(lg, again, 1e-6 * Math.abs(lg), "a repeated pass changes the loss");
-            assertTrue(gpu.allocator().driverAllocations() == allocs, "the second training pass called cuMemAlloc");
-            cpu.free(ic); cpu.free(tc); gpu.free(ig); gpu.free(tg);
+    }
+
+    static void compareGradients(ParamLayout layout, float[] got, float[] want, String where) {
+        for (ParamLayout.Entry e : layout.entries()) {
+            int from = (int) e.offset(), n = (int) e.size();
+            Check.assertClose("gradient of " + e.name() + " " + where, Arrays.copyOfRange(got, from, from + n),
+                    Check.toDouble(Arrays.copyOfRange(want, from, from + n)), 1e-3);
         }
     }
 }

@@ -2,43 +2,81 @@ package vit22b.backend.cuda;
 
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import java.util.ArrayList;
+import java.util.List;
+
 import jcuda.driver.JCudaDriver;
 import vit22b.kernels.Cuda;
 import vit22b.kernels.CudaException;
 import vit22b.kernels.KernelModule;
+import vit22b.kernels.emu.EmuLibrary;
+import vit22b.kernels.emu.EmulatedRuntime;
 
-/** Opens the GPU backend, or skips the calling test (JUnit assumption) saying why. Public for the mesh's NCCL tests. */
+/**
+ * The devices the CUDA tests run on: the emulated device always (CI has no GPU), and GPU 0
+ * through JCuda when one is usable; then the tests also compare the GPU with the emulator,
+ * which checks the emulator itself. Public for the mesh's NCCL tests.
+ */
 public final class Gpu {
     private Gpu() {}
 
     public static void skip(String why) {
-        System.err.println("GPU tests skipped: " + why);
+        System.err.println("CUDA tests skipped: " + why);
         assumeTrue(false, why);
     }
 
-    static CudaBackend backendOrSkip() { return backendOrSkip(CudaBackend.GemmPath.KERNELS); }
-
-    static CudaBackend backendOrSkip(CudaBackend.GemmPath path) {
-        if (!KernelModule.built()) skip("CUDA kernels not built (no nvcc at build time)");
+    /** Why GPU 0 cannot run our kernels here, or null when it can. */
+    private static String gpuMissing() {
+        if (!KernelModule.built()) return "CUDA kernels not built (no nvcc at build time)";
         try {
-            return new CudaBackend(0, path);
-        } catch (CudaException | UnsatisfiedLinkError | NoClassDefFoundError e) {
-            skip("no usable GPU: " + e.getMessage());
-            throw new AssertionError("unreachable");
+            Cuda.init();
+            return null;
+        } catch (CudaException | LinkageError e) {
+            return "no usable GPU: " + e.getMessage();
         }
+    }
+
+    /**
+     * The emulated device, then GPU 0 when present (its backends use {@code path} where they
+     * can); skips only when neither is usable. Says on stderr which devices run.
+     */
+    static List<CudaBackend> devicesOrSkip() {
+        List<CudaBackend> out = new ArrayList<>();
+        if (EmuLibrary.built()) out.add(emulated());
+        else System.err.println("CUDA tests: the emulated device is not built (no g++ at build time)");
+        String missing = gpuMissing();
+        if (missing == null) out.add(new CudaBackend(0, CudaBackend.GemmPath.KERNELS));
+        else System.err.println("CUDA tests: " + missing + "; testing on the emulated device only");
+        if (out.isEmpty()) skip("neither the emulated device nor a GPU is available");
+        System.err.println("CUDA tests run on: " + out.stream().map(b -> b.device().description()).toList());
+        return out;
+    }
+
+    /** A backend on a fresh emulated device. */
+    static CudaBackend emulated() {
+        return new CudaBackend(new EmulatedRuntime(EmuLibrary.bundled()), CudaBackend.GemmPath.KERNELS);
+    }
+
+    /** GPU 0 through JCuda, or skips the test saying why (for what only a GPU has: cuBLASLt). */
+    static CudaBackend gpuOrSkip(CudaBackend.GemmPath path) {
+        String missing = gpuMissing();
+        if (missing != null) skip(missing);
+        return new CudaBackend(0, path);
+    }
+
+    /** GPU 0 when present, else the emulated device: for tests that check one device. */
+    static CudaBackend oneOrSkip() {
+        if (gpuMissing() == null) return new CudaBackend(0, CudaBackend.GemmPath.KERNELS);
+        if (!EmuLibrary.built()) skip("neither a GPU nor the emulated device (no g++ at build time)");
+        return emulated();
     }
 
     /** The number of visible GPUs (at least 1), or skips when the kernels or the GPU are missing. */
     public static int countOrSkip() {
-        if (!KernelModule.built()) skip("CUDA kernels not built (no nvcc at build time)");
-        try {
-            Cuda.init();
-            int[] n = new int[1];
-            Cuda.check(JCudaDriver.cuDeviceGetCount(n), "cuDeviceGetCount");
-            return n[0];
-        } catch (CudaException | UnsatisfiedLinkError | NoClassDefFoundError e) {
-            skip("no usable GPU: " + e.getMessage());
-            throw new AssertionError("unreachable");
-        }
+        String missing = gpuMissing();
+        if (missing != null) skip(missing);
+        int[] n = new int[1];
+        Cuda.check(JCudaDriver.cuDeviceGetCount(n), "cuDeviceGetCount");
+        return n[0];
     }
 }

@@ -1,0 +1,120 @@
+package vit22b.cli.commands;
+
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+import vit22b.backend.cpu.CpuBackend;
+import vit22b.cli.options.VectorModule;
+import vit22b.mesh.Mesh;
+import vit22b.mesh.MeshTraining;
+import vit22b.mesh.Trace;
+import vit22b.mesh.net.ProcessGroup;
+import vit22b.model.ModelConfig;
+import vit22b.model.Presets;
+import vit22b.train.AdamW;
+
+/**
+ * Training steps of the sharded model on a mesh of CPU devices, on seeded random data: all
+ * devices as threads of this JVM, or one process per device when started by torchrun or srun
+ * (the launcher's environment gives the rank). Checks a cluster's setup and writes a trace.
+ */
+@Command(name = "mesh-train", mixinStandardHelpOptions = true,
+        description = "Run training steps of the t x k sharded model on CPU devices (threads of this JVM, or one process "
+                + "per device under torchrun/srun: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT or SLURM_PROCID, ...) "
+                + "on seeded random data; print the losses, optionally write a Chrome trace of the steps.")
+public final class MeshTrainCommand implements Callable<Integer> {
+
+    @Option(names = "--mesh", required = true, description = "TxK: data x model devices.")
+    String mesh;
+
+    @Option(names = "--model", defaultValue = "test-small", description = "Model preset (vit info lists them).")
+    String model;
+
+    @Option(names = "--batch", defaultValue = "8", description = "Global batch in images.")
+    int batch;
+
+    @Option(names = "--steps", defaultValue = "2", description = "Training steps.")
+    int steps;
+
+    @Option(names = "--lr", defaultValue = "1e-3", description = "Learning rate.")
+    float lr;
+
+    @Option(names = "--seed", defaultValue = "0", description = "Initialisation and data seed.")
+    long seed;
+
+    @Option(names = "--no-overlap", description = "Every transfer on the compute queue: nothing hides behind compute.")
+    boolean noOverlap;
+
+    @Option(names = "--trace", description = "Write a Chrome trace (chrome://tracing, ui.perfetto.dev); one file per rank "
+            + "(NAME.rankN.json) when the devices are processes (default: no trace).")
+    Path trace;
+
+    @Option(names = "--timeout", defaultValue = "120", description = "Seconds to wait for every rank at the rendezvous.")
+    int timeout;
+
+    @Spec CommandSpec spec;
+
+    @Override public Integer call() throws Exception {
+        PrintWriter out = spec.commandLine().getOut();
+        VectorModule.require();
+        Mesh m = Mesh.parse(mesh);
+        ModelConfig c = Presets.get(model);
+        m.checkShards(c, batch);
+        if (timeout <= 0) throw new IllegalArgumentException("--timeout must be positive, got " + timeout);
+        // The paper's AdamW (beta2 0.999 as big_vision's default) with its global-norm clip of 1.
+        MeshTraining.Setup s = new MeshTraining.Setup(c, batch, steps, seed, lr,
+                new AdamW.Config(0.9f, 0.999f, 1e-8f, 0.03f, 3f, 1f), !noOverlap);
+        Map<String, String> env = System.getenv();
+        boolean processes = env.containsKey("RANK") || env.containsKey("SLURM_PROCID");
+        Trace t = trace == null ? null : new Trace();
+        long t0 = System.nanoTime();
+        double[] losses;
+        int rank = 0;
+        if (!processes) {
+            out.printf("mesh %s of CPU threads in this JVM, model %s, batch %d, overlap %s%n", m, c.name(), batch, !noOverlap);
+            losses = MeshTraining.onThreads(s, m, t);
+        } else {
+            try (ProcessGroup pg = ProcessGroup.join(m, env, Duration.ofSeconds(timeout));
+                 CpuBackend be = new CpuBackend();
+                 MeshTraining run = new MeshTraining(s, be, pg.comm())) {
+                rank = pg.env().rank();
+                if (rank == 0)
+                    out.printf("mesh %s of processes (%s, master %s:%d), model %s, batch %d, overlap %s%n", m,
+                            pg.env().launcher(), pg.env().masterAddr(), pg.env().masterPort(), c.name(), batch, !noOverlap);
+                run.runAlone(t, pg::close);
+                losses = run.losses();
+            }
+        }
+        double secs = (System.nanoTime() - t0) / 1e9;
+        if (rank == 0) {
+            for (int i = 0; i < losses.length; i++) out.printf("step %d  loss %.6f%n", i + 1, losses[i]);
+            out.printf("%d steps in %.2f s (including setup)%n", steps, secs);
+        }
+        if (t != null) {
+            Path file = processes ? perRank(trace, rank) : trace;
+            t.write(file);
+            int[] ranks = processes ? new int[]{rank} : java.util.stream.IntStream.range(0, m.devices()).toArray();
+            for (int r : ranks)
+                out.printf("device %d: communication %.3f s, of which exposed %.3f s; compute %.3f s%n", r,
+                        t.busy(r, true) / 1e9, t.exposedCommunication(r) / 1e9, t.busy(r, false) / 1e9);
+            out.println("trace written to " + file);
+        }
+        out.flush();
+        return 0;
+    }
+
+    /** trace.json -> trace.rank3.json */
+    private static Path perRank(Path p, int rank) {
+        String n = p.getFileName().toString();
+        int dot = n.lastIndexOf('.');
+        String name = dot > 0 ? n.substring(0, dot) + ".rank" + rank + n.substring(dot) : n + ".rank" + rank;
+        return p.resolveSibling(name);
+    }
+}

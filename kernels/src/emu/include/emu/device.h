@@ -1,0 +1,67 @@
+// The emulated device's interface between the CUDA headers in this folder (compiled into the kernels)
+// and the runtime (runtime.cpp: fibers, scheduler, barriers). Kernel code reads its thread's
+// registers through tl_regs; everything that involves other threads goes through a runtime call,
+// which is where barriers, schedules and error checks live.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <source_location>
+
+struct uint3 { unsigned x, y, z; };
+struct dim3 {
+    unsigned x, y, z;
+    constexpr dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
+};
+
+namespace emu {
+
+// What one CUDA thread (a fiber) sees of itself; the runtime's Fiber starts with it.
+struct ThreadRegs {
+    uint3 tid, bid;
+    dim3 bdim, gdim;
+    unsigned lane, warp;
+    void* dyn_smem;   // this block's dynamic shared memory (exactly the launch's bytes, NaN-filled)
+};
+
+// The fiber running on this OS thread. Default TLS model: initial-exec would put the library's
+// whole TLS block (static __shared__ arrays included) in static TLS, which dlopen refuses.
+extern __thread ThreadRegs* tl_regs;
+
+using Site = std::source_location;
+
+// Block-wide barrier (__syncthreads).
+void syncthreads(Site site);
+// Warp barrier over `mask` (__syncwarp).
+void syncwarp(unsigned mask, Site site);
+// Shuffle: mode 0 idx, 1 up, 2 down, 3 xor; returns the source lane's bits (CUDA's width rules).
+enum ShflMode { SHFL_IDX = 0, SHFL_UP = 1, SHFL_DOWN = 2, SHFL_XOR = 3 };
+uint64_t shfl(unsigned mask, uint64_t bits, int mode, int arg, int width, Site site);
+// Vote over `mask`: returns the ballot of `pred` over the lanes in mask.
+unsigned ballot(unsigned mask, int pred, Site site);
+// Whole-warp collective (wmma load/store): a barrier of all 32 lanes that also checks that every
+// lane passed the same (ptr, ldm, layout); `what` names the op in errors.
+void warp_collective(const char* what, const void* ptr, unsigned ldm, int layout, Site site);
+// wmma m16n16k16 bf16 -> fp32: d = a * b + c over the whole warp (fragments in PTX mma layouts).
+void wmma_mma_bf16(float* d, const uint16_t* a, const uint16_t* b, const float* c, Site site);
+// cp.async: the source is read now, the destination is NaN-poisoned until the wait retires it.
+void cp_async(void* dst, const void* src, size_t bytes, size_t zfill);
+void cp_commit();
+void cp_wait_prior(size_t prior);
+// WMMA fragment layout. PTX leaves it unspecified (ISA 9.7.14.4.1); we use the layouts PTX
+// documents for mma.m16n8k16 with bf16 (ISA 9.7.14.5.8), the instruction WMMA runs on from sm_80,
+// the 16 x 16 tile as two n8 halves. With g = lane >> 2, t = lane & 3, element i (0..7) of a lane:
+//   A (row x k):    row g + 8*((i>>1)&1),            k   2t + (i&1) + 8*(i>=4)
+//   B (k x col):    k   2t + (i&1) + 8*((i>>1)&1),   col g + 8*(i>=4)
+//   C, D:           row g + 8*((i>>1)&1),            col 2t + (i&1) + 8*(i>=4)
+// frag_row is the first index (k for B), frag_col the second (k for A).
+inline int wmma_frag_row(bool isB, int lane, int i) {
+    return isB ? 2 * (lane & 3) + (i & 1) + 8 * ((i >> 1) & 1) : (lane >> 2) + 8 * ((i >> 1) & 1);
+}
+inline int wmma_frag_col(bool isB, int lane, int i) {
+    return isB ? (lane >> 2) + 8 * (i >= 4) : 2 * (lane & 3) + (i & 1) + 8 * (i >= 4);
+}
+
+// Ends the block with an error (returned by emu_launch); never returns.
+[[noreturn]] void fail(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+
+}  // namespace emu

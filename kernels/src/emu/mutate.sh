@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# Mutation check of the emulated-device test suite: injects realistic kernel bugs (dropped
+# barriers, tile-edge off-by-ones, wrong strides, a missing cp.async wait, a divergent shuffle,
+# out-of-bounds writes, a wrong fragment index, ...) one at a time into a temporary copy of the
+# sources, rebuilds the test binary and runs the C++ suite on it. A mutant is caught when the
+# suite fails (wrong results, an emulator error, a sanitizer report, or a hang). Prints caught /
+# not caught per mutant and writes the tally to bench/results/emu-mutations.txt.
+# The real sources are never modified. Mutants run in EMU_MUTATE_JOBS parallel slots (default:
+# the number of cores), each with its own copy of the sources and objects.
+# Usage: kernels/src/emu/mutate.sh [OUT_FILE]
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+kernels=$(cd "$here/../.." && pwd)
+repo=$(cd "$kernels/.." && pwd)
+out=${1:-$repo/bench/results/emu-mutations.txt}
+B=$kernels/target/emu
+jobs=${EMU_MUTATE_JOBS:-$(nproc)}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+start=$(date +%s)
+seed=${EMU_SEED:-$(od -An -N8 -tu8 /dev/urandom | tr -d ' ')}
+export EMU_SEED=$seed ASAN_OPTIONS=detect_leaks=0:halt_on_error=1 UBSAN_OPTIONS=halt_on_error=1
+
+# mutant FLAVOUR FILE DESCRIPTION FROM TO: FROM must occur exactly once in FILE. FLAVOUR is the
+# build that runs it: plain (all three schedules) or asan (for bugs that only corrupt memory).
+specs=()
+mutant() { specs+=("$1"$'\x1f'"$2"$'\x1f'"$3"$'\x1f'"$4"$'\x1f'"$5"); }
+
+mutant plain gemm.cu "dropped barrier between the tile loads and the FMA loop" \
+  $'        }\n        __syncthreads();\n        #pragma unroll\n        for (int kk' $'        }\n        #pragma unroll\n        for (int kk'
+mutant plain gemm.cu "dropped barrier before the next K tile overwrites shared memory" \
+  $'        }\n        __syncthreads();\n    }\n' $'        }\n    }\n'
+mutant plain gemm.cu "tile-edge off-by-one: A loads read k = K" \
+  '(gm < M && gk < K) ?' '(gm < M && gk <= K) ?'
+mutant plain gemm.cu "epilogue writes one column past N" \
+  'if (n >= N) continue;' 'if (n > N) continue;'
+mutant plain gemm.cu "residual read with C's stride (ldc for ldr)" \
+  'res[(long long)(m % resRows) * ldr + n]' 'res[(long long)(m % resRows) * ldc + n]'
+mutant plain gemm_bf16.cu "missing cp.async wait before a stage is used" \
+  '__pipeline_wait_prior(1); }' '}'
+mutant plain gemm_bf16.cu "last stage's cp.async group left outstanding (wait_prior(1))" \
+  'else __pipeline_wait_prior(0);' 'else __pipeline_wait_prior(1);'
+mutant plain gemm_bf16.cu "wrong fragment index in mma_sync (fa[j] for fa[i])" \
+  'wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j])' 'wmma::mma_sync(acc[i][j], fa[j], fb[j], acc[i][j])'
+mutant plain gemm_bf16.cu "dropped __syncwarp between the staging store and its reads" \
+  $'wmma::mem_row_major);\n            __syncwarp();' 'wmma::mem_row_major);'
+mutant plain gemm_bf16.cu "dropped barrier before a stage is reloaded" \
+  $'        __syncthreads();   // the stage just read is overwritten by the load two steps on\n' ''
+mutant asan gemm_bf16.cu "A tile loads one row past M (out-of-bounds read)" \
+  'if (m0 + row < M) __pipeline_memcpy_async(da' 'if (m0 + row <= M) __pipeline_memcpy_async(da'
+mutant plain attention.cu "divergent shuffle: only lanes with a key enter warp_max" \
+  'float mNew = fmaxf(mx, warp_max(s));' 'float mNew = fmaxf(mx, t0 + lane < Nk ? warp_max(s) : s);'
+mutant plain attention.cu "off-by-one: dkdv drops the last query of each tile" \
+  'int in = min(TILE, Nq - t0);' 'int in = min(TILE, Nq - t0 - 1);'
+mutant plain attention.cu "delta reads out/dout with the unpadded row stride" \
+  '    long long base = ((long long)b * Nq + row) * ldo + (long long)h * hd;' \
+  '    long long base = ((long long)b * Nq + row) * (H * hd) + (long long)h * hd;'
+mutant asan attention.cu "rows past Nq write output and lse (out-of-bounds write)" \
+  $'    if (!live) return;\n    const int b = bh / H, h = bh % H;\n    float* o' $'    const int b = bh / H, h = bh % H;\n    float* o'
+mutant plain attention.cu "dropped barrier before the K/V tile is overwritten" \
+  $'    for (int t0 = 0; t0 < Nk; t0 += TILE) {\n        __syncthreads();\n        for (int e = threadIdx.x; e < TILE * hd; e += blockDim.x) {\n            int j = e / hd, d = e % hd, key = t0 + j;\n            Ks[j * P + d] = key < Nk ? kb[(long long)key * hd + d] : 0.0f;\n            Vs[j * P + d] = key < Nk ? vb[(long long)key * hd + d] : 0.0f;\n        }\n        __syncthreads();\n        float s = -INFINITY;' \
+  $'    for (int t0 = 0; t0 < Nk; t0 += TILE) {\n        for (int e = threadIdx.x; e < TILE * hd; e += blockDim.x) {\n            int j = e / hd, d = e % hd, key = t0 + j;\n            Ks[j * P + d] = key < Nk ? kb[(long long)key * hd + d] : 0.0f;\n            Vs[j * P + d] = key < Nk ? vb[(long long)key * hd + d] : 0.0f;\n        }\n        __syncthreads();\n        float s = -INFINITY;'
+mutant plain common.cuh "block_sum: dropped barrier before warp 0 reads the partial sums" \
+  $'    if (lane == 0) part[warp] = v;\n    __syncthreads();' '    if (lane == 0) part[warp] = v;'
+mutant plain norm.cu "norm_bwd_params: wrong grid stride over row chunks" \
+  'r < R; r += (long long)gridDim.y * 8) {' 'r < R; r += (long long)gridDim.y) {'
+mutant plain norm.cu "qknorm_fwd: token-major offset for the head-major outputs" \
+  'const long long hm = ((b * H + h) * N + n) * hd;                   // head-major' \
+  'const long long hm = ((b * N + n) * H + h) * hd;                   // head-major'
+mutant plain misc.cu "col_sum: dropped barrier before the column partials are combined" \
+  $'    ps[threadIdx.y][threadIdx.x] = s;\n    __syncthreads();' '    ps[threadIdx.y][threadIdx.x] = s;'
+mutant plain misc.cu "AdamW: bias corrections swapped" \
+  '(mi / bc1) / (sqrtf(vi / bc2)' '(mi / bc2) / (sqrtf(vi / bc1)'
+mutant plain misc.cu "sum_squares: tree reduction starts at 64 (half the block ignored)" \
+  'for (int o = 128; o > 0; o >>= 1)' 'for (int o = 64; o > 0; o >>= 1)'
+mutant asan misc.cu "gemm_epilogue: grid-stride bound over ldc (out-of-bounds write)" \
+  'GRID_STRIDE(i, (long long)M * N) {' 'GRID_STRIDE(i, (long long)M * ldc) {'
+
+
+# The unmutated objects come from the normal build; a mutant rebuilds only the objects that
+# include the kernel sources (registry.o, test_emulator.o).
+make -s -C "$here" B="$B" -j"$(nproc)" plain asan   # plain runs the lib objects
+for ((k = 0; k < jobs; k++)); do
+  d=$tmp/slot$k
+  mkdir -p "$d/src" "$d/build/gen"
+  cp -rp "$kernels/src/main" "$kernels/src/emu" "$d/src/"
+  for f in lib plain asan; do
+    mkdir -p "$d/build/$f/tests"
+    cp -p "$B/$f/"*.o "$d/build/$f/" 2>/dev/null || true
+    cp -p "$B/$f/tests/"*.o "$d/build/$f/tests/" 2>/dev/null || true
+  done
+  cp -p "$B/gen/kernel_sources.inc" "$d/build/gen/"
+done
+
+# Runs mutant $1 in slot $2; writes its verdict to $tmp/result.$1.
+run_mutant() {
+  local i=$1 d=$tmp/slot$2
+  local flavour file desc from to
+  IFS=$'\x1f' read -r -d '' flavour file desc from to < <(printf '%s\0' "${specs[$i]}") || true
+  local src=$d/src/main/cuda objs=$flavour verdict="NOT caught" how=""
+  [ "$flavour" = plain ] && objs=lib
+  cp -p "$src/$file" "$d/$file.orig"
+  if ! FROM=$from TO=$to perl -0777 -i -pe '$n = s/\Q$ENV{FROM}\E/$ENV{TO}/g; END { exit($n == 1 ? 0 : 3) }' "$src/$file"; then
+    echo "DOES-NOT-APPLY $file: $desc" > "$tmp/result.$i"
+    cp -p "$d/$file.orig" "$src/$file"
+    return
+  fi
+  rm -f "$d/build/$objs/registry.o"
+  [ "$file" = common.cuh ] && rm -f "$d/build/$flavour/tests/test_emulator.o"   # includes it
+  if ! make -s -C "$d/src/emu" B="$d/build" "$flavour" > "$d/make.log" 2>&1; then
+    verdict="caught"; how="does not compile"
+  else
+    local schedules="0 1 2"
+    [ "$flavour" = asan ] && schedules=0
+    for s in $schedules; do
+      if ! timeout 120 "$d/build/$flavour/emu_tests" "$s" > "$d/run.log" 2>&1; then
+        verdict="caught"
+        how=$(grep -m1 -E "FAIL:|ERROR: AddressSanitizer|runtime error" "$d/run.log" | sed 's/^ *//' | cut -c1-150 || true)
+        [ -z "$how" ] && how="exit status (crash or hang)"
+        how="schedule $s, $flavour: $how"
+        break
+      fi
+    done
+  fi
+  cp -p "$d/$file.orig" "$src/$file"
+  { printf '%2d %-10s %-13s %s\n' "$((i + 1))" "$verdict" "$file" "$desc"; [ -n "$how" ] && echo "      $how"; } > "$tmp/result.$i"
+}
+
+for ((k = 0; k < jobs; k++)); do
+  ( for ((i = k; i < ${#specs[@]}; i += jobs)); do run_mutant "$i" "$k"; done ) &
+done
+wait
+
+total=${#specs[@]} caught=0
+for ((i = 0; i < total; i++)); do
+  if grep -q '^DOES-NOT-APPLY' "$tmp/result.$i"; then
+    echo "mutant $((i + 1)) does not apply (the source changed; update mutate.sh): $(cut -d' ' -f2- "$tmp/result.$i")" >&2
+    exit 1
+  fi
+  cat "$tmp/result.$i"
+  grep -q '^ *[0-9]* caught' "$tmp/result.$i" && caught=$((caught + 1))
+done
+secs=$(( $(date +%s) - start ))
+summary="caught $caught of $total mutants"
+echo "[emu] $summary in $secs s (seed $seed)"
+mkdir -p "$(dirname "$out")"
+{
+  echo "# Mutation check of the emulated-device C++ suite (kernels/src/emu/mutate.sh)"
+  echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -m), $(nproc) cores, g++ $(g++ -dumpfullversion), seed $seed"
+  echo "# plain mutants: plain -O2 build under schedules 0, 1, 2; asan mutants: ASan+UBSan build, schedule 0"
+  echo "# $summary in $secs s"
+  for ((i = 0; i < total; i++)); do cat "$tmp/result.$i"; done
+} > "$out"
+echo "[emu] wrote $out"
+[ "$caught" -eq "$total" ]

@@ -1,0 +1,832 @@
+// The emulated device: every CUDA thread is a fiber with its own stack, a block's fibers take turns
+// on one OS thread (cooperatively: a fiber runs until it waits at a barrier or exits), blocks run
+// in parallel on worker threads. Barriers and warp exchanges are real rendezvous that report
+// deadlock, divergence (two call sites meeting), exited threads and bad masks as errors of
+// emu_launch. Context switches are a few instructions of x86-64 assembly (swapcontext would make
+// a sigprocmask system call per switch); ASan and TSan are told about every switch, and under
+// TSan only barriers order one fiber's accesses before another's.
+//
+// This file is compiled without -fsanitize=thread even in the TSan build: the scheduler's own
+// bookkeeping is touched by every fiber of a block and must not look like a race between them.
+#include <link.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "emu/device.h"
+#include "emu/runtime.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define EMU_ASAN 1
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+#if defined(EMU_TSAN)
+#include <sanitizer/tsan_interface.h>
+#define TSAN_RELEASE(p) __tsan_release(p)
+#define TSAN_ACQUIRE(p) __tsan_acquire(p)
+#else
+#define TSAN_RELEASE(p) ((void)0)
+#define TSAN_ACQUIRE(p) ((void)0)
+#endif
+
+#if !defined(__x86_64__)
+#error "the emulator's context switch is written for x86-64"
+#endif
+
+// emu_switch(save, to): pushes the callee-saved registers, stores the stack pointer in *save,
+// loads `to` and pops the other context's registers. A new fiber's stack is prepared so that
+// the pops land in emu_fiber_start with the Fiber* in r12 and the entry function in r13.
+extern "C" void emu_switch(void** save, void* to);
+extern "C" void emu_fiber_start();
+asm(R"(
+    .text
+    .p2align 4
+    .type emu_switch, @function
+emu_switch:
+    pushq %rbp
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    movq %rsp, (%rdi)
+    movq %rsi, %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
+    .size emu_switch, .-emu_switch
+    .p2align 4
+    .type emu_fiber_start, @function
+emu_fiber_start:
+    movq %r12, %rdi
+    callq *%r13
+    ud2
+    .size emu_fiber_start, .-emu_fiber_start
+)");
+
+namespace emu {
+
+__thread ThreadRegs* tl_regs = nullptr;
+
+namespace {
+
+#if defined(EMU_ASAN) || defined(EMU_TSAN)
+constexpr size_t kStack = 1 << 20;
+#else
+constexpr size_t kStack = 256 << 10;
+#endif
+constexpr size_t kGuard = 4096;
+
+struct Copy {
+    void* dst;
+    size_t bytes;
+    unsigned char data[16];
+};
+
+enum State { READY, BLOCK_WAIT, WARP_WAIT, DONE };
+
+struct Fiber {
+    ThreadRegs regs{};
+    void* sp = nullptr;
+    char* stack = nullptr;   // lowest usable byte (a guard page below)
+    State state = DONE;
+    Site wait_site;
+    const char* wait_what = "";
+    uint64_t result = 0;
+    unsigned block_epoch = 0, warp_epoch = 0;   // parity picks the TSan sync object of a barrier
+    int linear = 0;
+    std::vector<Copy> batch;                    // cp.async issued since the last commit
+    std::deque<std::vector<Copy>> groups;       // committed, not yet retired
+    void* asan_fake = nullptr;
+    void* tsan_fiber = nullptr;
+};
+
+enum Kind { K_SYNCWARP, K_SHFL, K_BALLOT, K_COLLECTIVE, K_MMA };
+
+// One warp-level rendezvous in progress: the lanes of `mask` meet at one call site.
+struct Episode {
+    unsigned mask = 0, arrived = 0;
+    Kind kind = K_SYNCWARP;
+    Site site;
+    const char* what = "";
+    int first = 0;                // the lane that opened it
+    uint64_t v[32][4];            // per-lane operands
+};
+
+struct Warp {
+    std::vector<Episode> open;
+    unsigned exited = 0, present = 0;
+    char sync[2];                 // TSan sync objects (addresses only)
+};
+
+struct Launch {
+    const KernelEntry* kernel;
+    dim3 grid, block;
+    unsigned smem;
+    std::vector<uint64_t> argbuf;
+    std::vector<void*> argv;
+    int schedule;
+    std::atomic<unsigned long long> next{0};
+    std::atomic<bool> failed{false};
+    std::mutex mu;
+    unsigned long long err_block = ~0ull;
+    std::string error;
+};
+
+struct Worker {
+    Launch* L = nullptr;
+    std::vector<Fiber> fibers;
+    std::vector<Warp> warps;
+    std::vector<int> order;
+    unsigned n = 0, done = 0;
+    uint3 bid{};
+    void* smem = nullptr;
+    // block barrier
+    unsigned bar_count = 0;
+    Site bar_site;
+    int bar_first = 0;
+    char bar_sync[2];
+    char start_sync, end_sync;
+    std::string error;
+    Fiber* cur = nullptr;
+    void* sched_sp = nullptr;
+    const void* sched_lo = nullptr;
+    size_t sched_size = 0;
+    void* sched_fake = nullptr;
+    void* sched_tsan = nullptr;
+};
+
+thread_local Worker* tl_worker = nullptr;
+
+// Static __shared__ variables are thread_local, so they live in this module's TLS block (with
+// tl_worker and tl_regs, nothing else). Filling that block with NaN bytes before each block makes
+// a read of static shared memory nobody wrote this block read NaN, as dynamic shared memory does.
+struct TlsBlock {
+    void* data = nullptr;
+    size_t size = 0;
+};
+TlsBlock this_threads_tls_block() {
+    struct Q {
+        const void* addr;
+        TlsBlock found;
+    } q{reinterpret_cast<const void*>(&emu_switch), {}};
+    dl_iterate_phdr(
+        [](dl_phdr_info* info, size_t, void* arg) -> int {
+            Q* q = static_cast<Q*>(arg);
+            bool mine = false;
+            size_t tls = 0;
+            for (int i = 0; i < info->dlpi_phnum; i++) {
+                const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+                uintptr_t lo = info->dlpi_addr + ph.p_vaddr, a = reinterpret_cast<uintptr_t>(q->addr);
+                if (ph.p_type == PT_LOAD && a >= lo && a < lo + ph.p_memsz) mine = true;
+                if (ph.p_type == PT_TLS) tls = ph.p_memsz;
+            }
+            if (!mine) return 0;
+            q->found = {info->dlpi_tls_data, tls};
+            return 1;
+        },
+        &q);
+    return q.found;
+}
+void poison_static_shared(const TlsBlock& tls) {
+    if (!tls.data) return;
+    Worker* w = tl_worker;
+    ThreadRegs* r = tl_regs;
+    // The compiler must see that memset may write these two (it cannot tell tls.data points at them).
+    asm volatile("" : : "r"(&tl_worker), "r"(&tl_regs) : "memory");
+    std::memset(tls.data, 0xff, tls.size);
+    asm volatile("" : : : "memory");
+    tl_worker = w;
+    tl_regs = r;
+}
+
+std::atomic<int> g_schedule{-1};
+std::atomic<int> g_workers{0};
+
+// Fiber stacks are kept for reuse by later launches (mmap per launch would dominate small ones).
+std::mutex g_pool_mu;
+std::vector<Worker*> g_pool;
+
+Worker* take_worker() {
+    std::lock_guard<std::mutex> g(g_pool_mu);
+    if (g_pool.empty()) return new Worker();
+    Worker* w = g_pool.back();
+    g_pool.pop_back();
+    return w;
+}
+void give_worker(Worker* w) {
+    std::lock_guard<std::mutex> g(g_pool_mu);
+    g_pool.push_back(w);
+}
+
+const char* base_name(const char* f) {
+    const char* s = std::strrchr(f, '/');
+    return s ? s + 1 : f;
+}
+std::string where(const Site& s) {
+    return std::string(base_name(s.file_name())) + ":" + std::to_string(s.line()) + ":" + std::to_string(s.column());
+}
+bool same_site(const Site& a, const Site& b) {
+    return a.line() == b.line() && a.column() == b.column() && std::strcmp(a.file_name(), b.file_name()) == 0;
+}
+std::string tid_str(const Fiber& f) {
+    char b[64];
+    std::snprintf(b, sizeof b, "(%u,%u,%u)", f.regs.tid.x, f.regs.tid.y, f.regs.tid.z);
+    return b;
+}
+
+void switch_to_sched(Fiber* f, bool exiting) {
+    Worker* w = tl_worker;
+#ifdef EMU_ASAN
+    __sanitizer_start_switch_fiber(exiting ? nullptr : &f->asan_fake, w->sched_lo, w->sched_size);
+#else
+    (void)exiting;
+#endif
+#ifdef EMU_TSAN
+    __tsan_switch_to_fiber(w->sched_tsan, __tsan_switch_to_fiber_no_sync);
+#endif
+    emu_switch(&f->sp, w->sched_sp);
+#ifdef EMU_ASAN
+    __sanitizer_finish_switch_fiber(f->asan_fake, &w->sched_lo, &w->sched_size);
+#endif
+}
+
+void resume(Worker* w, Fiber* f) {
+    w->cur = f;
+    tl_regs = &f->regs;
+#ifdef EMU_ASAN
+    __sanitizer_start_switch_fiber(&w->sched_fake, f->stack, kStack);
+#endif
+#ifdef EMU_TSAN
+    __tsan_switch_to_fiber(f->tsan_fiber, __tsan_switch_to_fiber_no_sync);
+#endif
+    emu_switch(&w->sched_sp, f->sp);
+#ifdef EMU_ASAN
+    __sanitizer_finish_switch_fiber(w->sched_fake, nullptr, nullptr);
+#endif
+    w->cur = nullptr;
+    tl_regs = nullptr;
+}
+
+// Records the block's error (the first one) and leaves the fiber for good.
+[[noreturn]] void fail_fiber(const std::string& msg) {
+    Worker* w = tl_worker;
+    Fiber* f = w->cur;
+    if (w->error.empty()) w->error = "thread " + tid_str(*f) + ": " + msg;
+    f->state = DONE;
+    TSAN_RELEASE(&w->end_sync);
+    switch_to_sched(f, true);
+    __builtin_trap();
+}
+
+void fiber_main(Fiber* f) {
+    Worker* w = tl_worker;
+#ifdef EMU_ASAN
+    __sanitizer_finish_switch_fiber(nullptr, &w->sched_lo, &w->sched_size);
+#endif
+    TSAN_ACQUIRE(&w->start_sync);
+    w->L->kernel->invoke(w->L->argv.data());
+    // The thread exits: barriers it was named in can no longer complete.
+    Warp& W = w->warps[f->regs.warp];
+    unsigned bit = 1u << f->regs.lane;
+    for (const Episode& e : W.open)
+        if (e.mask & bit)
+            fail_fiber(std::string("exited while lane ") + std::to_string(e.first) + " of its warp waits at " + e.what +
+                       " (" + where(e.site) + ") with mask " + std::to_string(e.mask));
+    if (w->bar_count > 0)
+        fail_fiber("exited while thread " + tid_str(w->fibers[w->bar_first]) + " waits at __syncthreads (" +
+                   where(w->bar_site) + ")");
+    W.exited |= bit;
+    f->batch.clear();
+    f->groups.clear();
+    f->state = DONE;
+    w->done++;
+    TSAN_RELEASE(&w->end_sync);
+    switch_to_sched(f, true);
+    __builtin_trap();
+}
+
+void init_fiber(Fiber* f) {
+    if (!f->stack) {
+        void* m = mmap(nullptr, kStack + kGuard, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (m == MAP_FAILED) {
+            std::perror("emu: mmap of a fiber stack");
+            std::abort();
+        }
+        mprotect(m, kGuard, PROT_NONE);
+        f->stack = static_cast<char*>(m) + kGuard;
+    }
+    // Initial frame: six callee-saved registers (r12 = fiber, r13 = entry) then emu_fiber_start as
+    // the return address, placed so that the call in emu_fiber_start sees a 16-byte aligned stack.
+    uintptr_t top = reinterpret_cast<uintptr_t>(f->stack + kStack) & ~uintptr_t(15);
+    uint64_t* sp = reinterpret_cast<uint64_t*>(top - 72);
+    sp[0] = 0;                                                   // r15
+    sp[1] = 0;                                                   // r14
+    sp[2] = reinterpret_cast<uint64_t>(&fiber_main);             // r13
+    sp[3] = reinterpret_cast<uint64_t>(f);                       // r12
+    sp[4] = 0;                                                   // rbx
+    sp[5] = 0;                                                   // rbp (ends frame-pointer walks)
+    sp[6] = reinterpret_cast<uint64_t>(&emu_fiber_start);        // return address
+    f->sp = sp;
+}
+
+void make_order(Worker* w, int schedule) {
+    w->order.resize(w->n);
+    for (unsigned i = 0; i < w->n; i++) w->order[i] = (int)i;
+    // 1: reversed. 2: warp 0 runs first as far as it can (see run_block), the rest reversed.
+    if (schedule == 1 || schedule == 2) std::reverse(w->order.begin(), w->order.end());
+}
+
+std::string deadlock_message(Worker* w) {
+    const Fiber* a = nullptr;
+    const Fiber* b = nullptr;
+    for (const Fiber& f : w->fibers) {
+        if (f.state == DONE || (&f - w->fibers.data()) >= (long)w->n) continue;
+        if (!a) a = &f;
+        else if (!same_site(f.wait_site, a->wait_site) || std::strcmp(f.wait_what, a->wait_what) != 0) { b = &f; break; }
+    }
+    std::string m = "deadlock: thread " + tid_str(*a) + " waits at " + a->wait_what + " (" + where(a->wait_site) + ")";
+    if (b) m += " while thread " + tid_str(*b) + " waits at " + b->wait_what + " (" + where(b->wait_site) + ")";
+    else m += "; no thread can reach it";
+    return m;
+}
+
+void run_block(Worker* w, unsigned long long linear, const TlsBlock& tls) {
+    Launch* L = w->L;
+    const dim3 g = L->grid, bd = L->block;
+    w->bid = uint3{unsigned(linear % g.x), unsigned((linear / g.x) % g.y), unsigned(linear / ((unsigned long long)g.x * g.y))};
+    w->n = bd.x * bd.y * bd.z;
+    w->done = 0;
+    w->bar_count = 0;
+    w->error.clear();
+    if (w->fibers.size() < w->n) w->fibers.resize(w->n);
+    unsigned nw = (w->n + 31) / 32;
+    w->warps.assign(nw, Warp{});
+    for (unsigned i = 0; i < nw; i++)
+        w->warps[i].present = (i + 1) * 32 <= w->n ? 0xffffffffu : ((1u << (w->n - i * 32)) - 1);
+    if (L->smem) {
+        // Exact size (ASan sees an overrun past the launch's bytes), NaN bytes until written.
+        w->smem = std::malloc(L->smem);
+        std::memset(w->smem, 0xff, L->smem);
+    }
+    for (unsigned i = 0; i < w->n; i++) {
+        Fiber& f = w->fibers[i];
+        f.regs.tid = uint3{i % bd.x, (i / bd.x) % bd.y, i / (bd.x * bd.y)};
+        f.regs.bid = w->bid;
+        f.regs.bdim = bd;
+        f.regs.gdim = g;
+        f.regs.lane = i & 31;
+        f.regs.warp = i >> 5;
+        f.regs.dyn_smem = w->smem;
+        f.state = READY;
+        f.linear = (int)i;
+        f.block_epoch = f.warp_epoch = 0;
+        f.batch.clear();
+        f.groups.clear();
+        f.asan_fake = nullptr;
+        init_fiber(&f);
+#ifdef EMU_TSAN
+        // Kept for later blocks: they are ordered after this one anyway (end_sync, start_sync).
+        if (!f.tsan_fiber) f.tsan_fiber = __tsan_create_fiber(0);
+#endif
+    }
+    make_order(w, L->schedule);
+    poison_static_shared(tls);
+    TSAN_RELEASE(&w->start_sync);
+    while (w->error.empty() && w->done < w->n) {
+        bool ran = false;
+        for (unsigned k = 0; k < w->n && w->error.empty(); k++) {
+            if (L->schedule == 2) {
+                // Warp 0 first, as far as it gets, before anyone else takes a step.
+                for (bool again = true; again && w->error.empty();) {
+                    again = false;
+                    for (unsigned l = 0; l < std::min(32u, w->n) && w->error.empty(); l++)
+                        if (w->fibers[l].state == READY) { resume(w, &w->fibers[l]); again = ran = true; }
+                }
+            }
+            Fiber* f = &w->fibers[w->order[k]];
+            if (f->state == READY && w->error.empty()) { resume(w, f); ran = true; }
+        }
+        if (!ran && w->error.empty() && w->done < w->n) w->error = deadlock_message(w);
+    }
+    TSAN_ACQUIRE(&w->end_sync);
+    if (!w->error.empty()) {
+        // Abandoned fibers last released at the barrier they wait at.
+        TSAN_ACQUIRE(&w->bar_sync[0]);
+        TSAN_ACQUIRE(&w->bar_sync[1]);
+        for (Warp& W : w->warps) {
+            TSAN_ACQUIRE(&W.sync[0]);
+            TSAN_ACQUIRE(&W.sync[1]);
+        }
+    }
+    for (unsigned i = 0; i < w->n; i++) {
+        Fiber& f = w->fibers[i];
+#ifdef EMU_ASAN
+        // A fiber abandoned mid-kernel leaves its frames' redzones poisoned; its stack is reused.
+        if (!w->error.empty()) ASAN_UNPOISON_MEMORY_REGION(f.stack, kStack);
+#endif
+        f.batch.clear();
+        f.groups.clear();
+    }
+    std::free(w->smem);
+    w->smem = nullptr;
+    if (!w->error.empty()) {
+        char b[96];
+        std::snprintf(b, sizeof b, "%s block (%u,%u,%u) ", L->kernel->name, w->bid.x, w->bid.y, w->bid.z);
+        std::lock_guard<std::mutex> lk(L->mu);
+        if (linear < L->err_block) {
+            L->err_block = linear;
+            L->error = b + w->error;
+        }
+        L->failed = true;
+    }
+}
+
+void worker_loop(Launch* L) {
+    Worker* w = take_worker();
+    w->L = L;
+    tl_worker = w;   // also makes sure this thread's TLS block exists
+    const TlsBlock tls = this_threads_tls_block();
+#ifdef EMU_TSAN
+    w->sched_tsan = __tsan_get_current_fiber();
+#endif
+    const unsigned long long blocks = (unsigned long long)L->grid.x * L->grid.y * L->grid.z;
+    for (;;) {
+        if (L->failed) break;
+        unsigned long long b = L->next.fetch_add(1);
+        if (b >= blocks) break;
+        run_block(w, b, tls);
+    }
+    tl_worker = nullptr;
+    w->L = nullptr;
+    give_worker(w);
+}
+
+// ---- warp rendezvous
+
+Worker* current(Fiber** f) {
+    Worker* w = tl_worker;
+    if (!w || !w->cur) {
+        std::fprintf(stderr, "emu: a device function was called outside a kernel launch\n");
+        std::abort();
+    }
+    *f = w->cur;
+    return w;
+}
+
+std::string hex(unsigned m) {
+    char b[16];
+    std::snprintf(b, sizeof b, "0x%08x", m);
+    return b;
+}
+
+void complete(Worker* w, Warp& W, Episode& e);
+
+// Lane of `f` arrives at a warp-level op; returns once every lane of the mask has arrived and
+// the op is complete. Checks the mask, divergence and exited lanes first.
+void warp_arrive(Kind kind, const char* what, unsigned mask, const Site& site, const uint64_t v[4]) {
+    Fiber* f;
+    Worker* w = current(&f);
+    Warp& W = w->warps[f->regs.warp];
+    const unsigned lane = f->regs.lane, bit = 1u << lane;
+    const std::string at = std::string(what) + " (" + where(site) + ")";
+    if (!(mask & bit)) fail_fiber(at + ": mask " + hex(mask) + " excludes the calling lane " + std::to_string(lane));
+    if (mask & ~W.present)
+        fail_fiber(at + ": mask " + hex(mask) + " names lanes that do not exist (block of " + std::to_string(w->n) +
+                   " threads)");
+    if (mask & W.exited)
+        fail_fiber(at + ": mask " + hex(mask) + " names lane " + std::to_string(__builtin_ctz(mask & W.exited)) +
+                   ", which has exited");
+    Episode* e = nullptr;
+    for (Episode& o : W.open)
+        if (o.mask & mask) { e = &o; break; }
+    if (e) {
+        if (e->mask != mask || e->kind != kind || !same_site(e->site, site) || std::strcmp(e->what, what) != 0)
+            fail_fiber("divergent warp op: lane " + std::to_string(lane) + " at " + at + " with mask " + hex(mask) +
+                       ", lane " + std::to_string(e->first) + " waits at " + e->what + " (" + where(e->site) +
+                       ") with mask " + hex(e->mask));
+    } else {
+        W.open.emplace_back();
+        e = &W.open.back();
+        e->mask = mask;
+        e->kind = kind;
+        e->site = site;
+        e->what = what;
+        e->first = (int)lane;
+    }
+    std::memcpy(e->v[lane], v, sizeof e->v[lane]);
+    e->arrived |= bit;
+    TSAN_RELEASE(&W.sync[f->warp_epoch & 1]);
+    if (e->arrived == e->mask) {
+        Episode done = *e;
+        W.open.erase(W.open.begin() + (e - W.open.data()));
+        complete(w, W, done);
+        for (unsigned l = 0; l < 32; l++)
+            if ((done.mask >> l) & 1) w->fibers[f->regs.warp * 32 + l].state = READY;
+    } else {
+        f->state = WARP_WAIT;
+        f->wait_site = site;
+        f->wait_what = what;
+        switch_to_sched(f, false);
+    }
+    TSAN_ACQUIRE(&W.sync[f->warp_epoch & 1]);
+    f->warp_epoch++;
+}
+
+void complete(Worker* w, Warp& W, Episode& e) {
+    Fiber* lanes = &w->fibers[(&W - w->warps.data()) * 32];
+    switch (e.kind) {
+    case K_SYNCWARP:
+        break;
+    case K_SHFL:
+        for (int l = 0; l < 32; l++) {
+            if (!((e.mask >> l) & 1)) continue;
+            const int mode = (int)e.v[l][1], arg = (int)e.v[l][2], width = (int)e.v[l][3];
+            if (width < 1 || width > 32 || (width & (width - 1)))
+                fail_fiber(std::string(e.what) + " (" + where(e.site) + "): width " + std::to_string(width) +
+                           " is not a power of two up to 32");
+            const int base = l & ~(width - 1);
+            int src = l;
+            switch (mode) {
+            case SHFL_IDX: src = base + (arg & (width - 1)); break;
+            case SHFL_UP: src = l - arg >= base ? l - arg : l; break;
+            case SHFL_DOWN: src = l + arg < base + width ? l + arg : l; break;
+            case SHFL_XOR: src = (l ^ arg) < base + width ? (l ^ arg) : l; break;
+            }
+            if (!((e.mask >> src) & 1))
+                fail_fiber(std::string(e.what) + " (" + where(e.site) + "): lane " + std::to_string(l) + " reads lane " +
+                           std::to_string(src) + ", outside the mask " + hex(e.mask));
+            lanes[l].result = e.v[src][0];
+        }
+        break;
+    case K_BALLOT: {
+        unsigned bits = 0;
+        for (int l = 0; l < 32; l++)
+            if (((e.mask >> l) & 1) && e.v[l][0]) bits |= 1u << l;
+        for (int l = 0; l < 32; l++)
+            if ((e.mask >> l) & 1) lanes[l].result = bits;
+        break;
+    }
+    case K_COLLECTIVE:
+        for (int l = 1; l < 32; l++)
+            if (std::memcmp(e.v[l], e.v[0], 3 * sizeof(uint64_t)) != 0)
+                fail_fiber(std::string(e.what) + " (" + where(e.site) + "): lanes 0 and " + std::to_string(l) +
+                           " pass different pointer / ldm / layout");
+        break;
+    case K_MMA: {
+        // Gather A, B, C from the 32 lanes, D = A B + C with exact products summed in double (the
+        // tensor core's order is unspecified), then hand each lane its part of D.
+        float A[16][16], B[16][16], C[16][16];
+        for (int l = 0; l < 32; l++) {
+            const uint16_t* a = reinterpret_cast<const uint16_t*>(e.v[l][1]);
+            const uint16_t* b = reinterpret_cast<const uint16_t*>(e.v[l][2]);
+            const float* c = reinterpret_cast<const float*>(e.v[l][3]);
+            for (int i = 0; i < 8; i++) {
+                uint32_t ua = (uint32_t)a[i] << 16, ub = (uint32_t)b[i] << 16;
+                std::memcpy(&A[wmma_frag_row(false, l, i)][wmma_frag_col(false, l, i)], &ua, 4);
+                std::memcpy(&B[wmma_frag_row(true, l, i)][wmma_frag_col(true, l, i)], &ub, 4);
+                C[wmma_frag_row(false, l, i)][wmma_frag_col(false, l, i)] = c[i];
+            }
+        }
+        for (int l = 0; l < 32; l++) {
+            float* d = reinterpret_cast<float*>(e.v[l][0]);
+            for (int i = 0; i < 8; i++) {
+                int r = wmma_frag_row(false, l, i), c = wmma_frag_col(false, l, i);
+                double s = C[r][c];
+                for (int k = 0; k < 16; k++) s += (double)A[r][k] * B[k][c];
+                d[i] = (float)s;
+            }
+        }
+        break;
+    }
+    }
+}
+
+}  // namespace
+
+// ---- the device functions the headers call
+
+void syncthreads(Site site) {
+    Fiber* f;
+    Worker* w = current(&f);
+    if (w->done > 0) {
+        for (const Fiber& o : w->fibers)
+            if (o.state == DONE && (&o - w->fibers.data()) < (long)w->n)
+                fail_fiber("__syncthreads (" + where(site) + ") after thread " + tid_str(o) + " exited");
+    }
+    if (w->bar_count > 0 && !same_site(w->bar_site, site))
+        fail_fiber("divergent __syncthreads: this thread at " + where(site) + ", thread " +
+                   tid_str(w->fibers[w->bar_first]) + " waits at " + where(w->bar_site));
+    if (w->bar_count == 0) {
+        w->bar_site = site;
+        w->bar_first = f->linear;
+    }
+    TSAN_RELEASE(&w->bar_sync[f->block_epoch & 1]);
+    if (++w->bar_count == w->n) {
+        w->bar_count = 0;
+        for (unsigned i = 0; i < w->n; i++)
+            if (w->fibers[i].state == BLOCK_WAIT) w->fibers[i].state = READY;
+    } else {
+        f->state = BLOCK_WAIT;
+        f->wait_site = site;
+        f->wait_what = "__syncthreads";
+        switch_to_sched(f, false);
+    }
+    TSAN_ACQUIRE(&w->bar_sync[f->block_epoch & 1]);
+    f->block_epoch++;
+}
+
+void syncwarp(unsigned mask, Site site) {
+    const uint64_t v[4] = {0, 0, 0, 0};
+    warp_arrive(K_SYNCWARP, "__syncwarp", mask, site, v);
+}
+
+uint64_t shfl(unsigned mask, uint64_t bits, int mode, int arg, int width, Site site) {
+    static const char* const names[] = {"__shfl_sync", "__shfl_up_sync", "__shfl_down_sync", "__shfl_xor_sync"};
+    const uint64_t v[4] = {bits, (uint64_t)mode, (uint64_t)(uint32_t)arg, (uint64_t)width};
+    warp_arrive(K_SHFL, names[mode & 3], mask, site, v);
+    return tl_worker->cur->result;
+}
+
+unsigned ballot(unsigned mask, int pred, Site site) {
+    const uint64_t v[4] = {(uint64_t)(pred != 0), 0, 0, 0};
+    warp_arrive(K_BALLOT, "__ballot_sync", mask, site, v);
+    return (unsigned)tl_worker->cur->result;
+}
+
+void warp_collective(const char* what, const void* ptr, unsigned ldm, int layout, Site site) {
+    const uint64_t v[4] = {reinterpret_cast<uint64_t>(ptr), ldm, (uint64_t)layout, 0};
+    warp_arrive(K_COLLECTIVE, what, 0xffffffffu, site, v);
+}
+
+void wmma_mma_bf16(float* d, const uint16_t* a, const uint16_t* b, const float* c, Site site) {
+    const uint64_t v[4] = {reinterpret_cast<uint64_t>(d), reinterpret_cast<uint64_t>(a), reinterpret_cast<uint64_t>(b),
+                           reinterpret_cast<uint64_t>(c)};
+    warp_arrive(K_MMA, "mma_sync", 0xffffffffu, site, v);
+}
+
+void cp_async(void* dst, const void* src, size_t bytes, size_t zfill) {
+    Fiber* f;
+    current(&f);
+    if (bytes != 4 && bytes != 8 && bytes != 16)
+        fail_fiber("__pipeline_memcpy_async of " + std::to_string(bytes) + " bytes (4, 8 or 16 allowed)");
+    if ((reinterpret_cast<uintptr_t>(dst) | reinterpret_cast<uintptr_t>(src)) & (bytes - 1))
+        fail_fiber("__pipeline_memcpy_async of " + std::to_string(bytes) + " bytes between addresses not aligned to it");
+    if (zfill > bytes) fail_fiber("__pipeline_memcpy_async: zero-fill exceeds the copy");
+    Copy c;
+    c.dst = dst;
+    c.bytes = bytes;
+    std::memcpy(c.data, src, bytes - zfill);
+    std::memset(c.data + (bytes - zfill), 0, zfill);
+    std::memset(dst, 0xff, bytes);
+    f->batch.push_back(c);
+}
+
+void cp_commit() {
+    Fiber* f;
+    current(&f);
+    f->groups.push_back(std::move(f->batch));
+    f->batch.clear();
+}
+
+void cp_wait_prior(size_t prior) {
+    Fiber* f;
+    current(&f);
+    while (f->groups.size() > prior) {
+        for (const Copy& c : f->groups.front()) std::memcpy(c.dst, c.data, c.bytes);
+        f->groups.pop_front();
+    }
+}
+
+void fail(const char* fmt, ...) {
+    char b[512];
+    va_list ap;
+    va_start(ap, fmt);
+    std::vsnprintf(b, sizeof b, fmt, ap);
+    va_end(ap);
+    Fiber* f;
+    current(&f);
+    fail_fiber(b);
+}
+
+// ---- launch
+
+int launch_entry(const KernelEntry* k, const unsigned grid[3], const unsigned block[3], unsigned smem,
+                 void* const* params, const unsigned long long* sizes, int n_params, std::string& err) {
+    const char* name = k->name;
+    if (n_params != k->n_params) {
+        err = std::string(name) + " takes " + std::to_string(k->n_params) + " arguments, got " + std::to_string(n_params);
+        return 1;
+    }
+    for (int i = 0; i < n_params; i++)
+        if (sizes[i] != k->sizes[i]) {
+            err = std::string(name) + " argument " + std::to_string(i) + " (" + k->param_name(i) + ") is " +
+                  std::to_string(sizes[i]) + " bytes, the kernel takes " + std::to_string(k->sizes[i]);
+            return 1;
+        }
+    const unsigned long long threads = (unsigned long long)block[0] * block[1] * block[2];
+    char shape[160];
+    std::snprintf(shape, sizeof shape, "%s: grid (%u,%u,%u) block (%u,%u,%u) shared %u bytes: ", name, grid[0], grid[1],
+                  grid[2], block[0], block[1], block[2], smem);
+    if (threads == 0 || grid[0] == 0 || grid[1] == 0 || grid[2] == 0) { err = std::string(shape) + "empty launch"; return 1; }
+    if (threads > 1024 || block[2] > 64) { err = std::string(shape) + "more than 1024 threads per block (or block.z > 64)"; return 1; }
+    if (k->max_threads && threads > k->max_threads) {
+        err = std::string(shape) + "more threads per block than the kernel's __launch_bounds__(" +
+              std::to_string(k->max_threads) + ")";
+        return 1;
+    }
+    if (grid[0] > 2147483647u || grid[1] > 65535 || grid[2] > 65535) {
+        err = std::string(shape) + "grid.x > 2^31-1 or grid.y/z > 65535";
+        return 1;
+    }
+    if (smem > 227u * 1024) { err = std::string(shape) + "dynamic shared memory over 227 KB"; return 1; }
+
+    Launch L;
+    L.kernel = k;
+    L.grid = dim3(grid[0], grid[1], grid[2]);
+    L.block = dim3(block[0], block[1], block[2]);
+    L.smem = smem;
+    int sched = g_schedule.load();
+    if (sched < 0) {
+        const char* e = std::getenv("EMU_SCHEDULE");
+        sched = e ? std::atoi(e) : 0;
+        if (sched < 0 || sched > 2) sched = 0;
+    }
+    L.schedule = sched;
+    // The arguments are copied, each into its own 8-byte aligned slot.
+    std::vector<size_t> off;
+    size_t words = 0;
+    for (int i = 0; i < n_params; i++) {
+        off.push_back(words);
+        words += (sizes[i] + 7) / 8;
+    }
+    L.argbuf.assign(words + 1, 0);
+    for (int i = 0; i < n_params; i++) {
+        std::memcpy(&L.argbuf[off[i]], params[i], sizes[i]);
+        L.argv.push_back(&L.argbuf[off[i]]);
+    }
+    const unsigned long long blocks = (unsigned long long)grid[0] * grid[1] * grid[2];
+    int nw = g_workers.load();
+    if (nw <= 0) nw = (int)std::max(1u, std::thread::hardware_concurrency());
+    if ((unsigned long long)nw > blocks) nw = (int)blocks;
+    std::vector<std::thread> threads_;
+    for (int i = 1; i < nw; i++) threads_.emplace_back(worker_loop, &L);
+    worker_loop(&L);
+    for (auto& t : threads_) t.join();
+    if (L.failed) { err = L.error; return 1; }
+    return 0;
+}
+
+}  // namespace emu
+
+// ---- C ABI (EMU_ABI.md)
+
+extern "C" __attribute__((visibility("default"))) int emu_launch(const char* name, const unsigned grid[3],
+                                                                  const unsigned block[3], unsigned smem_bytes,
+                                                                  void* const* params, const unsigned long long* sizes,
+                                                                  int n_params, char* err, unsigned long long errlen) {
+    std::string e;
+    int rc;
+    try {
+        const emu::KernelEntry* k = emu::find_kernel(name ? name : "");
+        if (!k) {
+            rc = 1;
+            e = std::string("unknown kernel ") + (name ? name : "(null)");
+        } else {
+            rc = emu::launch_entry(k, grid, block, smem_bytes, params, sizes, n_params, e);
+        }
+    } catch (const std::exception& x) {
+        rc = 1;
+        e = std::string("emulator: ") + x.what();
+    }
+    if (rc && err && errlen) {
+        std::snprintf(err, errlen, "%s", e.c_str());
+        for (char* p = err; *p; p++)
+            if (*p == '\n') *p = ' ';
+    }
+    return rc;
+}
+
+extern "C" __attribute__((visibility("default"))) int emu_set_schedule(int schedule) {
+    if (schedule < 0 || schedule > 2) return -1;
+    emu::g_schedule = schedule;
+    return 0;
+}
+
+extern "C" __attribute__((visibility("default"))) void emu_set_workers(int n) { emu::g_workers = n; }

@@ -1,0 +1,371 @@
+// The emulator's own behaviour: the kernel table, argument and launch-shape checks, barriers that
+// catch missing synchronisation and report deadlock / divergence / exited threads / bad masks,
+// shuffle semantics, wmma fragment layouts, cp.async poisoning, atomics, schedules, bf16.
+// Test kernels here are compiled with the same headers as the real ones and launched through
+// emu::launch_entry (the table holds only the real kernels).
+#include <cuda_bf16.h>
+#include <cuda_pipeline.h>
+#include <cuda_runtime.h>
+#include <mma.h>
+
+#include "common.cuh"   // DYNAMIC_SHARED, as the kernels use it
+#include "emu/runtime.h"
+#include "harness.h"
+
+using namespace t;
+
+namespace {
+
+template <auto F, class... A> std::string run_k(const char* name, Dim g, Dim b, unsigned smem, A... a) {
+    static const emu::KernelEntry e = emu::make_entry<F>(name, "");
+    void* params[] = {static_cast<void*>(&a)..., nullptr};
+    unsigned long long sizes[] = {sizeof(A)..., 0};
+    unsigned gg[3] = {g.x, g.y, g.z}, bb[3] = {b.x, b.y, b.z};
+    std::string err;
+    emu::launch_entry(&e, gg, bb, smem, params, sizes, (int)sizeof...(A), err);
+    return err;
+}
+#define RUN(k, ...) run_k<&k>(#k, __VA_ARGS__)
+
+void expect_error(const std::string& err, const char* contains, const char* what) {
+    if (err.empty()) failf("%s: no error reported", what);
+    else if (err.find(contains) == std::string::npos) failf("%s: error \"%s\" lacks \"%s\"", what, err.c_str(), contains);
+    else std::printf("    %s, as expected: %s\n", what, err.c_str());
+}
+void expect_ok(const std::string& err, const char* what) {
+    if (!err.empty()) failf("%s: %s", what, err.c_str());
+}
+
+// ---- kernels with and without the synchronisation they need
+
+__global__ void reverse_block(float* out, const float* in, int sync) {
+    __shared__ float s[256];
+    const int t = threadIdx.x, b = blockIdx.x;
+    s[t] = in[b * 256 + t];
+    if (sync) __syncthreads();
+    out[b * 256 + t] = s[255 - t];
+}
+__global__ void reverse_warp(float* out, const float* in, int sync) {
+    __shared__ float s[64];
+    const int t = threadIdx.x, lane = t & 31, base = t & ~31;
+    s[t] = in[blockIdx.x * 64 + t];
+    if (sync) __syncwarp();
+    out[blockIdx.x * 64 + t] = s[base + 31 - lane];
+}
+__global__ void deadlock_kernel(float* out) {
+    float v = threadIdx.x;
+    if ((threadIdx.x & 31) < 16) __syncthreads();
+    else v = __shfl_sync(0xffffffffu, v, 0);
+    out[threadIdx.x] = v;
+}
+__global__ void divergent_barrier(float* out) {
+    if (threadIdx.x & 1) __syncthreads();
+    else __syncthreads();
+    out[threadIdx.x] = 1;
+}
+__global__ void exit_before_barrier(float* out) {
+    if (threadIdx.x >= 64) return;
+    __syncthreads();
+    out[threadIdx.x] = 1;
+}
+__global__ void mask_excludes(float* out) {
+    float v = __shfl_sync(0x0000ffffu, (float)threadIdx.x, 0);
+    out[threadIdx.x] = v;
+}
+__global__ void divergent_shuffle(float* out) {
+    float v = threadIdx.x;
+    if (threadIdx.x & 1) v = __shfl_xor_sync(0xffffffffu, v, 1);
+    else v = __shfl_xor_sync(0xffffffffu, v, 1);
+    out[threadIdx.x] = v;
+}
+__global__ void shuffles(int* out, int width) {
+    const int l = threadIdx.x;
+    out[0 * 32 + l] = __shfl_sync(0xffffffffu, l * 10, (l * 7) & 31, width);
+    out[1 * 32 + l] = __shfl_up_sync(0xffffffffu, l * 10, 3, width);
+    out[2 * 32 + l] = __shfl_down_sync(0xffffffffu, l * 10, 5, width);
+    out[3 * 32 + l] = __shfl_xor_sync(0xffffffffu, l * 10, 6, width);
+    out[4 * 32 + l] = (int)__ballot_sync(0xffffffffu, l % 3 == 0);
+}
+__global__ void cp_async_kernel(float* out, const float* in, int wait) {
+    __shared__ __align__(16) float s[128];
+    const int l = threadIdx.x;
+    __pipeline_memcpy_async(&s[4 * l], &in[4 * l], 16);
+    __pipeline_commit();
+    if (wait) __pipeline_wait_prior(0);
+    __syncwarp();
+    for (int i = 0; i < 4; i++) out[4 * l + i] = s[(4 * l + 4 + i) % 128];   // the neighbour's copy
+}
+__global__ void atomics_kernel(float* f, double* d) {
+    atomicAdd(f, 1.0f);
+    atomicAdd(d, 0.5);
+}
+__global__ void ticket_kernel(int* tickets, int* counter) { tickets[threadIdx.x] = atomicAdd(counter, 1); }
+__global__ void dyn_smem_kernel(float* out, int n) {
+    DYNAMIC_SHARED(float, s);
+    out[threadIdx.x] = s[threadIdx.x];   // never written: NaN bytes
+    if (threadIdx.x < n) s[threadIdx.x] = 1.0f;
+}
+
+__global__ void static_smem_kernel(float* out) {
+    __shared__ float s[64];
+    out[blockIdx.x * 64 + threadIdx.x] = s[threadIdx.x];   // never written in this block: NaN
+    s[threadIdx.x] = 1.0f;                                 // (the next block must not see it)
+}
+
+using namespace nvcuda;
+// One 16x16x16 product with the operands' memory layouts chosen by the arguments.
+__global__ void wmma_kernel(float* d, const __nv_bfloat16* a, const __nv_bfloat16* b, const float* c, int aCol, int bRow,
+                            int cCol, float* fragOut) {
+    wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> ar;
+    wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::col_major> ac;
+    wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> br;
+    wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> bc;
+    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+    wmma::load_matrix_sync(acc, c, 16, cCol ? wmma::mem_col_major : wmma::mem_row_major);
+    if (aCol) wmma::load_matrix_sync(ac, a, 16); else wmma::load_matrix_sync(ar, a, 16);
+    if (bRow) wmma::load_matrix_sync(br, b, 16); else wmma::load_matrix_sync(bc, b, 16);
+    if (aCol && bRow) wmma::mma_sync(acc, ac, br, acc);
+    else if (aCol) wmma::mma_sync(acc, ac, bc, acc);
+    else if (bRow) wmma::mma_sync(acc, ar, br, acc);
+    else wmma::mma_sync(acc, ar, bc, acc);
+    wmma::store_matrix_sync(d, acc, 16, wmma::mem_row_major);
+    for (int i = 0; i < 8; i++) fragOut[threadIdx.x * 8 + i] = __bfloat162float(ar.x[i]);
+}
+__global__ void wmma_partial_warp(float* d, const __nv_bfloat16* a) {
+    wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> f;
+    if (threadIdx.x < 16) return;
+    wmma::load_matrix_sync(f, a, 16);
+    d[threadIdx.x] = __bfloat162float(f.x[0]);
+}
+
+std::vector<float> iota_in(int n) {
+    auto x = uniform(n);
+    return x;
+}
+
+}  // namespace
+
+TEST(emu_table_matches_sources) {
+    if (emu_kernel_count() != 30) failf("emu_kernel_count() = %d, the sources have 30 kernels", emu_kernel_count());
+    for (int i = 0; i < emu_kernel_count(); i++) {
+        const emu::KernelEntry* e = emu::find_kernel(emu_kernel_name(i));
+        int names = 1;
+        for (const char* p = e->params; *p; p++) names += *p == ',';
+        if (!*e->params || names != emu_kernel_param_count(i))
+            failf("%s: %d parameters by type, %d names in the sources", e->name, emu_kernel_param_count(i), names);
+    }
+    // gemm_f32(A, sam, sak, B, sbk, sbn, C, ldc, M, N, K, beta, bias, res, ldr, resRows, gout, ldg, geluCols, gbias, geluKind)
+    const unsigned long long want[] = {8, 8, 8, 8, 8, 8, 8, 8, 4, 4, 4, 4, 8, 8, 8, 4, 8, 8, 4, 8, 4};
+    for (int i = 0; i < emu_kernel_count(); i++)
+        if (std::string(emu_kernel_name(i)) == "gemm_f32")
+            for (int p = 0; p < 21; p++)
+                if (emu_kernel_param_size(i, p) != want[p])
+                    failf("gemm_f32 parameter %d: %llu bytes, want %llu", p, emu_kernel_param_size(i, p), want[p]);
+}
+
+TEST(emu_argument_and_shape_checks) {
+    float* f = nullptr;
+    long long ll = 0;
+    int i = 0;
+    // add_f32(float* dst, const float* src, long long n) given an int n
+    expect_error(launch_err("add_f32", Dim{1}, Dim{32}, 0u, f, f, i), "add_f32 argument 2 (n) is 4 bytes, the kernel takes 8",
+                 "int for long long");
+    expect_error(launch_err("add_f32", Dim{1}, Dim{32}, 0u, f, f), "takes 3 arguments, got 2", "argument count");
+    expect_error(launch_err("no_such_kernel", Dim{1}, Dim{32}, 0u, f), "unknown kernel no_such_kernel", "unknown kernel");
+    expect_error(launch_err("add_f32", Dim{1}, Dim{1025}, 0u, f, f, ll), "more than 1024 threads", "block size");
+    expect_error(launch_err("add_f32", Dim{1, 65536}, Dim{32}, 0u, f, f, ll), "grid.y/z > 65535", "grid.y");
+    expect_error(launch_err("add_f32", Dim{1}, Dim{32}, 300u * 1024, f, f, ll), "over 227 KB", "shared memory");
+    expect_error(launch_err("add_f32", Dim{0}, Dim{32}, 0u, f, f, ll), "empty launch", "empty grid");
+    // attn_fwd is __launch_bounds__(32 * ROWS) = 256: a GPU refuses 512 threads, so do we
+    expect_error(launch_err("attn_fwd", Dim{1}, Dim{512}, 0u, f, ll, f, f, f, f, i, i, i, i, 1.0f),
+                 "__launch_bounds__(256)", "launch bounds");
+}
+
+// A race the suite must catch: with the barrier the block reversal is right under every schedule,
+// without it every schedule reads slots not yet written (TSan reports it: run-tests.sh runs the
+// race_ tests of the TSan build on their own and expects the report).
+TEST(race_missing_syncthreads_changes_results) {
+    auto in = iota_in(4 * 256);
+    std::vector<double> want(in.size());
+    for (int b = 0; b < 4; b++)
+        for (int t = 0; t < 256; t++) want[b * 256 + t] = in[b * 256 + 255 - t];
+    Buf<float> In = buf(in), Out(in.size());
+    expect_ok(RUN(reverse_block, Dim{4}, Dim{256}, 0u, Out.p(), (const float*)In.p(), 1), "reverse_block");
+    close("reverse_block with __syncthreads", Out.v, want, 0, 0);
+    Buf<float> Out2(in.size());
+    expect_ok(RUN(reverse_block, Dim{4}, Dim{256}, 0u, Out2.p(), (const float*)In.p(), 0), "reverse_block");
+    size_t same = 0;
+    for (size_t k = 0; k < in.size(); k++) same += Out2[k] == (float)want[k];
+    if (same == in.size()) failf("schedule %d: the missing __syncthreads went unnoticed", schedule());
+}
+
+TEST(race_missing_syncwarp_changes_results) {
+    auto in = iota_in(2 * 64);
+    std::vector<double> want(in.size());
+    for (int b = 0; b < 2; b++)
+        for (int t = 0; t < 64; t++) want[b * 64 + t] = in[b * 64 + (t & ~31) + 31 - (t & 31)];
+    Buf<float> In = buf(in), Out(in.size()), Out2(in.size());
+    expect_ok(RUN(reverse_warp, Dim{2}, Dim{64}, 0u, Out.p(), (const float*)In.p(), 1), "reverse_warp");
+    close("reverse_warp with __syncwarp", Out.v, want, 0, 0);
+    expect_ok(RUN(reverse_warp, Dim{2}, Dim{64}, 0u, Out2.p(), (const float*)In.p(), 0), "reverse_warp");
+    size_t same = 0;
+    for (size_t k = 0; k < in.size(); k++) same += Out2[k] == (float)want[k];
+    if (same == in.size()) failf("schedule %d: the missing __syncwarp went unnoticed", schedule());
+}
+
+TEST(emu_barrier_errors) {
+    Buf<float> Out(256);
+    expect_error(RUN(deadlock_kernel, Dim{2}, Dim{64}, 0u, Out.p()), "deadlock", "deadlock");
+    expect_error(RUN(divergent_barrier, Dim{1}, Dim{64}, 0u, Out.p()), "divergent __syncthreads", "divergent barrier");
+    expect_error(RUN(exit_before_barrier, Dim{1}, Dim{128}, 0u, Out.p()), "exited", "exited thread");
+    expect_error(RUN(mask_excludes, Dim{1}, Dim{32}, 0u, Out.p()), "excludes the calling lane", "mask");
+    expect_error(RUN(divergent_shuffle, Dim{1}, Dim{32}, 0u, Out.p()), "divergent warp op", "divergent shuffle");
+    expect_error(RUN(mask_excludes, Dim{1}, Dim{48}, 0u, Out.p()), "excludes the calling lane", "partial warp");
+    // the error names kernel, block and thread
+    std::string e = RUN(exit_before_barrier, Dim{3}, Dim{128}, 0u, Out.p());
+    if (e.find("exit_before_barrier block (0,0,0) thread (") == std::string::npos)
+        failf("error does not name kernel, block and thread: %s", e.c_str());
+    // the emulator is usable after an error
+    Buf<float> In = buf(iota_in(256));
+    expect_ok(RUN(reverse_block, Dim{1}, Dim{256}, 0u, Out.p(), (const float*)In.p(), 1), "launch after errors");
+}
+
+TEST(emu_shuffle_semantics) {
+    for (int width : {32, 16, 8}) {
+        std::vector<int> out(5 * 32, -1);
+        expect_ok(RUN(shuffles, Dim{1}, Dim{32}, 0u, out.data(), width), "shuffles");
+        for (int l = 0; l < 32; l++) {
+            const int base = l / width * width;
+            const int idx = base + ((l * 7) & 31) % width;
+            const int up = l - 3 >= base ? l - 3 : l, down = l + 5 < base + width ? l + 5 : l;
+            const int x = (l ^ 6) < base + width ? (l ^ 6) : l;
+            const int want[4] = {idx * 10, up * 10, down * 10, x * 10};
+            for (int m = 0; m < 4; m++)
+                if (out[m * 32 + l] != want[m]) failf("width %d mode %d lane %d: %d, want %d", width, m, l, out[m * 32 + l], want[m]);
+            if ((unsigned)out[4 * 32 + l] != 0x49249249u) failf("ballot: 0x%08x", (unsigned)out[4 * 32 + l]);
+        }
+    }
+}
+
+TEST(emu_cp_async_poisons_until_wait) {
+    auto in = iota_in(128);
+    Buf<float> In = buf(in), Out(128), Out2(128);
+    expect_ok(RUN(cp_async_kernel, Dim{1}, Dim{32}, 0u, Out.p(), (const float*)In.p(), 1), "cp.async with wait");
+    for (int k = 0; k < 128; k++)
+        if (Out[k] != in[(k + 4) % 128]) { failf("cp.async with wait: [%d] = %g", k, Out[k]); break; }
+    expect_ok(RUN(cp_async_kernel, Dim{1}, Dim{32}, 0u, Out2.p(), (const float*)In.p(), 0), "cp.async without wait");
+    int nans = 0;
+    for (int k = 0; k < 128; k++) nans += std::isnan(Out2[k]);
+    if (nans != 128) failf("cp.async without wait: %d of 128 reads were NaN-poisoned", nans);
+}
+
+TEST(emu_atomics) {
+    std::vector<float> f(1, 0.0f);
+    std::vector<double> d(1, 0.0);
+    emu_set_workers(4);
+    expect_ok(RUN(atomics_kernel, Dim{64}, Dim{256}, 0u, f.data(), d.data()), "atomics");
+    emu_set_workers(0);
+    if (f[0] != 16384.0f || d[0] != 8192.0) failf("atomicAdd: float %g (want 16384), double %g (want 8192)", f[0], d[0]);
+}
+
+TEST(emu_schedule_order) {
+    std::vector<int> tickets(64, -1), counter(1, 0);
+    expect_ok(RUN(ticket_kernel, Dim{1}, Dim{64}, 0u, tickets.data(), counter.data()), "tickets");
+    for (int t = 0; t < 64; t++) {
+        int want = schedule() == 0 ? t : schedule() == 1 ? 63 - t : (t < 32 ? t : 32 + 63 - t);
+        if (tickets[t] != want) { failf("schedule %d: thread %d ran %d-th, want %d-th", schedule(), t, tickets[t], want); break; }
+    }
+}
+
+TEST(emu_dynamic_shared_is_nan_and_exact) {
+    Buf<float> Out(64);
+    expect_ok(RUN(dyn_smem_kernel, Dim{1}, Dim{64}, 64u * 4, Out.p(), 64), "dynamic shared");
+    for (int k = 0; k < 64; k++)
+        if (!std::isnan(Out[k])) { failf("dynamic shared memory [%d] = %g before any write, want NaN", k, Out[k]); break; }
+}
+
+TEST(emu_static_shared_is_nan_each_block) {
+    Buf<float> Out(4 * 64);
+    emu_set_workers(1);   // all four blocks on one worker: each still starts from NaN
+    expect_ok(RUN(static_smem_kernel, Dim{4}, Dim{64}, 0u, Out.p()), "static shared");
+    emu_set_workers(0);
+    for (int k = 0; k < 4 * 64; k++)
+        if (!std::isnan(Out[k])) { failf("static shared memory [%d] = %g before any write in its block, want NaN", k, Out[k]); break; }
+}
+
+TEST(emu_wmma_layouts) {
+    // Operands in bf16, stored row- or column-major as the flags say.
+    std::vector<float> A = uniform(256), B = uniform(256), C = uniform(256);
+    std::vector<__nv_bfloat16> a(256), b(256), ac(256), bc(256);
+    for (int r = 0; r < 16; r++)
+        for (int c = 0; c < 16; c++) {
+            a[r * 16 + c] = __float2bfloat16(A[r * 16 + c]);
+            ac[c * 16 + r] = a[r * 16 + c];
+            b[r * 16 + c] = __float2bfloat16(B[r * 16 + c]);   // B(k = r, n = c)
+            bc[c * 16 + r] = b[r * 16 + c];
+        }
+    std::vector<float> cc(256);
+    for (int r = 0; r < 16; r++)
+        for (int c = 0; c < 16; c++) cc[c * 16 + r] = C[r * 16 + c];
+    std::vector<double> want(256);
+    for (int r = 0; r < 16; r++)
+        for (int c = 0; c < 16; c++) {
+            double s = C[r * 16 + c];
+            for (int k = 0; k < 16; k++) s += (double)__bfloat162float(a[r * 16 + k]) * __bfloat162float(b[k * 16 + c]);
+            want[r * 16 + c] = s;
+        }
+    alignas(32) static __nv_bfloat16 sa[256], sb[256];
+    alignas(32) static float sc[256], d[256], frag[256];
+    for (int aCol = 0; aCol < 2; aCol++)
+        for (int bRow = 0; bRow < 2; bRow++)
+            for (int cCol = 0; cCol < 2; cCol++) {
+                std::copy((aCol ? ac : a).begin(), (aCol ? ac : a).end(), sa);
+                std::copy((bRow ? b : bc).begin(), (bRow ? b : bc).end(), sb);
+                std::copy((cCol ? cc : C).begin(), (cCol ? cc : C).end(), sc);
+                expect_ok(RUN(wmma_kernel, Dim{1}, Dim{32}, 0u, d, (const __nv_bfloat16*)sa, (const __nv_bfloat16*)sb,
+                              (const float*)sc, aCol, bRow, cCol, frag), "wmma");
+                char what[64];
+                std::snprintf(what, sizeof what, "wmma aCol=%d bRow=%d cCol=%d", aCol, bRow, cCol);
+                close(what, d, want.data(), 256, 1e-5, 1e-5);
+            }
+    // Which lane holds which element of A (PTX ISA, mma.m16n8k16 .bf16 fragment for matrix A):
+    // row = groupID (+8 for a2, a3, a6, a7), col = 2*threadID_in_group + (i & 1) (+8 for a4..a7).
+    std::copy(a.begin(), a.end(), sa);
+    expect_ok(RUN(wmma_kernel, Dim{1}, Dim{32}, 0u, d, (const __nv_bfloat16*)sa, (const __nv_bfloat16*)sb, (const float*)sc,
+                  0, 0, 0, frag), "wmma");
+    for (int lane = 0; lane < 32; lane++)
+        for (int i = 0; i < 8; i++) {
+            int g = lane / 4, tg = lane % 4;
+            int row = (i == 2 || i == 3 || i == 6 || i == 7) ? g + 8 : g;
+            int col = tg * 2 + (i % 2) + (i >= 4 ? 8 : 0);
+            if (frag[lane * 8 + i] != __bfloat162float(a[row * 16 + col]))
+                failf("matrix_a lane %d element %d is not A[%d][%d]", lane, i, row, col);
+        }
+}
+
+TEST(emu_wmma_errors) {
+    alignas(32) static __nv_bfloat16 sa[512];
+    static float d[64];
+    expect_error(RUN(wmma_partial_warp, Dim{1}, Dim{32}, 0u, d, (const __nv_bfloat16*)sa), "exited", "partial warp in wmma");
+    expect_error(RUN(wmma_partial_warp, Dim{1}, Dim{32}, 0u, d, (const __nv_bfloat16*)(sa + 8)), "not 256-bit aligned",
+                 "misaligned wmma pointer");
+}
+
+TEST(emu_bf16_conversions) {
+    struct { uint32_t in; uint16_t out; } cases[] = {
+        {0x3f800000u, 0x3f80}, {0x3f808000u, 0x3f80}, {0x3f818000u, 0x3f82}, {0x3f808001u, 0x3f81},
+        {0x7f7fffffu, 0x7f80}, {0xff7fffffu, 0xff80}, {0x7f800000u, 0x7f80}, {0x7fc00000u, 0x7fff},
+        {0x7f800001u, 0x7fff}, {0xffffffffu, 0x7fff}, {0x00000001u, 0x0000}, {0x80000000u, 0x8000}};
+    for (auto c : cases) {
+        float f;
+        std::memcpy(&f, &c.in, 4);
+        uint16_t got = __float2bfloat16(f).__x;
+        if (got != c.out) failf("__float2bfloat16(0x%08x) = 0x%04x, want 0x%04x", c.in, got, c.out);
+    }
+    for (uint32_t h : {0x3f80u, 0xc2f7u, 0x0001u, 0x7f80u}) {
+        float f = __bfloat162float(__ushort_as_bfloat16((unsigned short)h));
+        uint32_t u;
+        std::memcpy(&u, &f, 4);
+        if (u != h << 16) failf("__bfloat162float(0x%04x) = 0x%08x", h, u);
+    }
+}

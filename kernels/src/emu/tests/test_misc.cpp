@@ -1,0 +1,320 @@
+// The elementwise, layout, loss and optimizer kernels of misc.cu against float64 references.
+// Grid-stride kernels run with a grid too small for n (every thread loops) and n not a multiple
+// of the 256-thread block.
+#include "harness.h"
+
+using namespace t;
+
+namespace {
+constexpr long long n = 2000;
+const Dim small_grid{3}, blk{256};
+}  // namespace
+
+TEST(add_scale_f32) {
+    auto a = uniform(n), b = uniform(n);
+    Buf<float> A = buf(a), Bb = buf(b);
+    launch("add_f32", small_grid, blk, 0u, A.p(), (const float*)Bb.p(), n);
+    std::vector<double> w(n);
+    for (int i = 0; i < n; i++) w[i] = (double)a[i] + b[i];
+    close("add_f32", A.v, w, 0, 1e-7);
+    launch("scale_f32", small_grid, blk, 0u, A.p(), 0.37f, n - 1);   // the last element stays
+    for (int i = 0; i < n - 1; i++) w[i] = (double)(float)w[i] * 0.37f;
+    w[n - 1] = (float)w[n - 1];
+    close("scale_f32", A.v, w, 0, 1e-6);
+}
+
+TEST(gelu_fwd_bwd) {
+    for (int kind = 0; kind < 2; kind++) {
+        auto x = uniform(n, -5, 5), d = uniform(n), acc = uniform(n);
+        Buf<float> X = buf(x), D = buf(d), Out(n), Din = buf(acc);
+        launch("gelu_fwd", small_grid, blk, 0u, Out.p(), (const float*)X.p(), n, kind);
+        launch("gelu_bwd", small_grid, blk, 0u, Din.p(), (const float*)D.p(), (const float*)X.p(), n, kind);
+        std::vector<double> y(n), g(n);
+        for (int i = 0; i < n; i++) {
+            y[i] = gelu_ref(x[i], kind);
+            g[i] = acc[i] + d[i] * gelu_grad_ref(x[i], kind);
+        }
+        close(kind ? "gelu_fwd exact" : "gelu_fwd tanh", Out.v, y, 1e-6, 1e-5);
+        close(kind ? "gelu_bwd exact" : "gelu_bwd tanh", Din.v, g, 1e-5, 1e-5);
+    }
+}
+
+TEST(gelu_bwd_cols) {
+    const long long T = 13, ld = 40, ldag = 57;
+    const int Mcols = 29, col = 11, kind = 1;
+    auto pre = uniform(T * ld, -3, 3), b = uniform(Mcols), dag = uniform(T * ldag);
+    Buf<float> Pre = buf(pre), Bb = buf(b), Dag = buf(dag), Dpre(T * ld);
+    launch("gelu_bwd_cols", small_grid, blk, 0u, Dpre.p(), ld, (const float*)Pre.p(), (const float*)Bb.p(),
+           (const float*)Dag.p(), ldag, col, T, Mcols, kind);
+    std::vector<float> got;
+    std::vector<double> w;
+    for (long long t = 0; t < T; t++)
+        for (long long j = 0; j < ld; j++) {
+            if (j >= Mcols) {
+                if (!std::isnan(Dpre[t * ld + j])) failf("gelu_bwd_cols wrote column %lld >= Mcols", j);
+                continue;
+            }
+            got.push_back(Dpre[t * ld + j]);
+            w.push_back(dag[t * ldag + col + j] * gelu_grad_ref((double)pre[t * ld + j] + b[j], kind));
+        }
+    close("gelu_bwd_cols", got, w, 1e-5, 1e-5);
+}
+
+TEST(broadcast_rows_col_sum) {
+    const long long R = 45;
+    const int W = 70;
+    auto src = uniform(W);
+    Buf<float> S = buf(src), Dst(R * W);
+    launch("broadcast_rows", small_grid, blk, 0u, Dst.p(), (const float*)S.p(), R, W);
+    std::vector<double> w(R * W);
+    for (long long i = 0; i < R * W; i++) w[i] = src[i % W];
+    close("broadcast_rows", Dst.v, w, 0, 0);
+    const long long ld = W + 9;
+    auto m = uniform(R * ld), acc = uniform(W);
+    Buf<float> M = buf(m), Acc = buf(acc);
+    launch("col_sum", Dim{cdiv(W, 32), 2}, Dim{32, 8}, 0u, Acc.p(), (const float*)M.p(), R, W, ld);
+    std::vector<double> cs(W);
+    for (int j = 0; j < W; j++) {
+        cs[j] = acc[j];
+        for (long long r = 0; r < R; r++) cs[j] += m[r * ld + j];
+    }
+    close("col_sum", Acc.v, cs, 1e-5, 1e-5);
+}
+
+TEST(to_from_heads) {
+    const int B = 2, N = 7, H = 3, hd = 20, col = 4;
+    const long long ld = col + H * hd + 6;
+    auto src = uniform((size_t)B * N * ld);
+    Buf<float> S = buf(src), Dst((size_t)B * H * N * hd);
+    launch("to_heads", small_grid, blk, 0u, Dst.p(), (const float*)S.p(), ld, col, B, N, H, hd);
+    std::vector<double> w(Dst.size());
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++)
+            for (int nn = 0; nn < N; nn++)
+                for (int d = 0; d < hd; d++)
+                    w[(((size_t)b * H + h) * N + nn) * hd + d] = src[((size_t)b * N + nn) * ld + col + h * hd + d];
+    close("to_heads", Dst.v, w, 0, 0);
+    auto heads = uniform(Dst.size()), base = uniform((size_t)B * N * ld);
+    Buf<float> Hd = buf(heads), Tok = buf(base);
+    launch("from_heads", small_grid, blk, 0u, Tok.p(), ld, col, (const float*)Hd.p(), B, N, H, hd);
+    std::vector<double> t(base.begin(), base.end());
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++)
+            for (int nn = 0; nn < N; nn++)
+                for (int d = 0; d < hd; d++)
+                    t[((size_t)b * N + nn) * ld + col + h * hd + d] += heads[(((size_t)b * H + h) * N + nn) * hd + d];
+    close("from_heads", Tok.v, t, 0, 1e-7);
+}
+
+TEST(im2col_pos_grad) {
+    const int B = 2, C = 3, S = 10, P = 5, G = S / P, K = C * P * P;
+    auto img = uniform((size_t)B * C * S * S);
+    Buf<float> I = buf(img), Cols((size_t)B * G * G * K);
+    launch("im2col", small_grid, blk, 0u, Cols.p(), (const float*)I.p(), B, C, S, P);
+    std::vector<double> w(Cols.size());
+    for (int b = 0; b < B; b++)
+        for (int gy = 0; gy < G; gy++)
+            for (int gx = 0; gx < G; gx++)
+                for (int c = 0; c < C; c++)
+                    for (int i = 0; i < P; i++)
+                        for (int j = 0; j < P; j++)
+                            w[((size_t)b * G * G + gy * G + gx) * K + c * P * P + i * P + j] =
+                                img[(((size_t)b * C + c) * S + gy * P + i) * S + gx * P + j];
+    close("im2col", Cols.v, w, 0, 0);
+    const long long ND = 333;
+    auto dout = uniform(B * ND), pos = uniform(ND);
+    Buf<float> Do = buf(dout), Pos = buf(pos);
+    launch("pos_grad", small_grid, blk, 0u, Pos.p(), (const float*)Do.p(), B, ND);
+    std::vector<double> pw(ND);
+    for (long long i = 0; i < ND; i++) pw[i] = (double)pos[i] + dout[i] + dout[ND + i];
+    close("pos_grad", Pos.v, pw, 2e-7, 1e-6);   // two float roundings of terms up to 1
+}
+
+TEST(sum_squares) {
+    auto x = uniform(n * 3, -4, 4);
+    Buf<float> X = buf(x);
+    std::vector<double> out(1, 1.25);   // accumulates into what is there
+    launch("sum_squares", Dim{5}, blk, 0u, out.data(), (const float*)X.p(), n * 3);
+    double w = 1.25;
+    for (float v : x) w += (double)v * v;
+    if (!(std::fabs(out[0] - w) <= 1e-9 * w)) failf("sum_squares: got %.12g want %.12g", out[0], w);
+}
+
+TEST(loss_fwd_bwd) {
+    const int B = 3, C = 300;   // C over the 256-thread block
+    for (int kind = 0; kind < 2; kind++) {
+        auto x = uniform((size_t)B * C, -6, 6), tg = uniform((size_t)B * C, 0, 1);
+        if (kind == 1)   // softmax targets: rows summing to one
+            for (int r = 0; r < B; r++) {
+                double s = 0;
+                for (int i = 0; i < C; i++) s += tg[r * C + i];
+                for (int i = 0; i < C; i++) tg[r * C + i] = (float)(tg[r * C + i] / s);
+            }
+        Buf<float> X = buf(x), T = buf(tg), D((size_t)B * C);
+        std::vector<double> loss(1, 0.5);
+        launch("loss_fwd_bwd", Dim{(unsigned)B}, blk, 0u, loss.data(), D.p(), (const float*)X.p(), (const float*)T.p(), B,
+               C, kind);
+        double L = 0.5;
+        std::vector<double> d((size_t)B * C);
+        for (int r = 0; r < B; r++) {
+            const float* xr = &x[(size_t)r * C];
+            const float* tr = &tg[(size_t)r * C];
+            if (kind == 0) {
+                for (int i = 0; i < C; i++) {
+                    double xi = xr[i], ti = tr[i], sg = 1.0 / (1.0 + std::exp(-xi));
+                    L += (-(ti * std::log(sg) + (1 - ti) * std::log(1 - sg))) / B;
+                    d[(size_t)r * C + i] = (sg - ti) / B;
+                }
+            } else {
+                double mx = -1e300, z = 0, ts = 0;
+                for (int i = 0; i < C; i++) mx = std::max(mx, (double)xr[i]);
+                for (int i = 0; i < C; i++) { z += std::exp(xr[i] - mx); ts += tr[i]; }
+                double lse = mx + std::log(z);
+                for (int i = 0; i < C; i++) {
+                    L += tr[i] * (lse - xr[i]) / B;
+                    d[(size_t)r * C + i] = (std::exp(xr[i] - lse) * ts - tr[i]) / B;
+                }
+            }
+        }
+        if (!(std::fabs(loss[0] - L) <= 1e-5 * std::fabs(L))) failf("loss_fwd_bwd kind %d: loss %.9g want %.9g", kind, loss[0], L);
+        close(kind ? "loss_fwd_bwd softmax dlogits" : "loss_fwd_bwd sigmoid dlogits", D.v, d, 1e-7, 1e-5);
+    }
+}
+
+TEST(adamw_f32) {
+    auto p = uniform(n), g = uniform(n), m = uniform(n, -0.1f, 0.1f), v = uniform(n, 0, 0.01f);
+    const float lr = 1e-3f, b1 = 0.9f, b2 = 0.999f, eps = 1e-8f, wd = 0.05f, gscale = 0.5f;
+    const int step = 3;
+    const float bc1 = 1 - std::pow(b1, step), bc2 = 1 - std::pow(b2, step);
+    Buf<float> P = buf(p), G = buf(g), M = buf(m), V = buf(v);
+    launch("adamw_f32", small_grid, blk, 0u, P.p(), (const float*)G.p(), M.p(), V.p(), n, lr, b1, b2, eps, wd, gscale, bc1,
+           bc2);
+    std::vector<double> wp(n), wm(n), wv(n);
+    for (int i = 0; i < n; i++) {
+        double gi = (double)g[i] * gscale;
+        wm[i] = b1 * (double)m[i] + (1 - (double)b1) * gi;
+        wv[i] = b2 * (double)v[i] + (1 - (double)b2) * gi * gi;
+        wp[i] = p[i] - lr * ((wm[i] / bc1) / (std::sqrt(wv[i] / bc2) + eps) + wd * (double)p[i]);
+    }
+    close("adamw_f32 m", M.v, wm, 1e-8, 1e-5);
+    close("adamw_f32 v", V.v, wv, 1e-10, 1e-5);
+    close("adamw_f32 p", P.v, wp, 1e-7, 1e-6);
+}
+
+// The capturable AdamW: adamw_scalars turns the squared norm and step count into the clip scale and
+// bias corrections (or a skip on a non-finite norm); adamw_f32_dev applies them like adamw_f32.
+TEST(adamw_scalars_and_f32_dev) {
+    const float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f, wd = 0.05f, clip = 1.0f, lr = 2e-3f;
+    for (double sumsq : {9.0, 0.25, std::nan("")}) {
+        auto p = uniform(n), g = uniform(n), m = uniform(n, -0.1f, 0.1f), v = uniform(n, 0, 0.01f);
+        Buf<float> P = buf(p), G = buf(g), M = buf(m), V = buf(v);
+        Buf<float> HP = buf(std::vector<float>{lr, 0, 0, 0, 0});
+        Buf<int> Step(1);
+        Buf<double> S(1);
+        Step[0] = 4;
+        S[0] = sumsq;
+        launch("adamw_scalars", Dim{1}, Dim{32}, 0u, HP.p(), Step.p(), (const double*)S.p(), clip, b1, b2);
+        launch("adamw_f32_dev", small_grid, blk, 0u, P.p(), (const float*)G.p(), M.p(), V.p(), n, (const float*)HP.p(),
+               b1, b2, eps, wd);
+        bool finite = sumsq == sumsq;
+        double norm = std::sqrt(sumsq), gscale = finite && norm > clip ? clip / norm : 1.0;
+        int t = finite ? 5 : 4;
+        if (Step.v[0] != t) failf("adamw_scalars: step %d, want %d", Step.v[0], t);
+        std::vector<double> hp = {lr, gscale, 1 - std::pow((double)b1, t), 1 - std::pow((double)b2, t), finite ? 1.0 : 0.0};
+        close("adamw_scalars hp", HP.v, hp, 0, 1e-6);
+        std::vector<double> wp(n), wm(n), wv(n);
+        for (int i = 0; i < n; i++) {
+            if (!finite) { wp[i] = p[i]; wm[i] = m[i]; wv[i] = v[i]; continue; }   // skipped update
+            double gi = (double)g[i] * (float)gscale;
+            wm[i] = b1 * (double)m[i] + (1 - (double)b1) * gi;
+            wv[i] = b2 * (double)v[i] + (1 - (double)b2) * gi * gi;
+            wp[i] = p[i] - lr * ((wm[i] / (float)hp[2]) / (std::sqrt(wv[i] / (float)hp[3]) + eps) + wd * (double)p[i]);
+        }
+        close("adamw_f32_dev m", M.v, wm, 1e-8, 1e-5);
+        close("adamw_f32_dev v", V.v, wv, 1e-10, 1e-5);
+        close("adamw_f32_dev p", P.v, wp, 1e-7, 1e-6);
+    }
+}
+
+namespace {
+std::vector<uint16_t> run_f32_to_bf16(const std::vector<float>& x) {
+    Buf<float> X = buf(x);
+    std::vector<uint16_t> out(x.size(), 0xabcd);
+    launch("f32_to_bf16", small_grid, blk, 0u, out.data(), (const float*)X.p(), (long long)x.size());
+    return out;
+}
+uint16_t ref_bf16(float f) {   // round to nearest even; NaN stays NaN
+    if (std::isnan(f)) return 0x7fff;
+    double r = bf16_round(f);
+    float g = (float)r;
+    uint32_t u;
+    std::memcpy(&u, &g, 4);
+    return (uint16_t)(u >> 16);
+}
+}  // namespace
+
+TEST(f32_to_bf16_finite) {
+    auto x = uniform(n, -100, 100);
+    // ties: exactly halfway between two bf16 values, both parities; overflow to inf
+    const uint32_t ties[] = {0x3f808000u, 0x3f818000u, 0xbf808000u, 0x7f7fffffu, 0x00000001u};
+    for (int i = 0; i < 5; i++) std::memcpy(&x[i], &ties[i], 4);
+    auto out = run_f32_to_bf16(x);
+    for (size_t i = 0; i < x.size(); i++)
+        if (out[i] != ref_bf16(x[i])) { failf("f32_to_bf16(%a) = 0x%04x, want 0x%04x", x[i], out[i], ref_bf16(x[i])); break; }
+}
+
+// A NaN stays a NaN, also one whose mantissa would carry into the exponent when rounded
+// (0x7f800001 -> Inf, 0x7fffffff -> -0 before bf16.cuh's fix).
+TEST(f32_to_bf16_nan_stays_nan) {
+    const uint32_t nans[] = {0x7fc00000u, 0x7f800001u, 0x7fffffffu, 0xffc00000u, 0xff800001u};
+    std::vector<float> x(5);
+    for (int i = 0; i < 5; i++) std::memcpy(&x[i], &nans[i], 4);
+    auto out = run_f32_to_bf16(x);
+    for (int i = 0; i < 5; i++)
+        if ((out[i] & 0x7fff) <= 0x7f80) failf("f32_to_bf16(NaN 0x%08x) = 0x%04x, not a NaN", nans[i], out[i]);
+}
+
+TEST(gemm_epilogue) {
+    const int M = 37, N = 70, resRows = 5, geluCols = 33;
+    const long long ldc = N + 3, ldr = N + 1, ldg = geluCols + 2;
+    auto c = uniform(M * ldc), bias = uniform(N), res = uniform(resRows * ldr), gb = uniform(N);
+    Buf<float> C = buf(c), Bi = buf(bias), R = buf(res), Gb = buf(gb), G(M * ldg);
+    launch("gemm_epilogue", small_grid, blk, 0u, C.p(), ldc, M, N, (const float*)Bi.p(), (const float*)R.p(), ldr, resRows,
+           G.p(), ldg, geluCols, (const float*)Gb.p(), 0);
+    std::vector<double> wc(c.begin(), c.end());
+    std::vector<float> gg;
+    std::vector<double> wg;
+    for (int m = 0; m < M; m++)
+        for (int nn = 0; nn < N; nn++) {
+            double v = (double)c[m * ldc + nn] + bias[nn] + res[(m % resRows) * ldr + nn];
+            wc[m * ldc + nn] = v;
+            if (nn < geluCols) { gg.push_back(G[m * ldg + nn]); wg.push_back(gelu_ref(v + gb[nn], 0)); }
+        }
+    close("gemm_epilogue C", C.v, wc, 1e-6, 1e-6);
+    close("gemm_epilogue gout", gg, wg, 1e-6, 1e-5);
+}
+
+// fill_uniform: lo + (hi - lo) * (top 24 bits of splitmix64(seed + 0x9e3779b97f4a7c15 (i + 1))) / 2^24,
+// the same values whatever the grid.
+TEST(fill_uniform) {
+    const long long cnt = 3001;
+    const unsigned long long seed = rng()();
+    const float lo = -0.5f, hi = 2.0f;
+    Buf<float> A(cnt), B2(cnt);
+    launch("fill_uniform", small_grid, blk, 0u, A.p(), cnt, seed, lo, hi);
+    launch("fill_uniform", Dim{cdiv(cnt, 256)}, blk, 0u, B2.p(), cnt, seed, lo, hi);
+    std::vector<double> w(cnt);
+    double mean = 0;
+    for (long long i = 0; i < cnt; i++) {
+        uint64_t z = seed + 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        z ^= z >> 31;
+        w[i] = lo + (hi - lo) * ((double)(z >> 40) / 16777216.0);
+        if (!(A[i] >= lo && A[i] < hi)) failf("fill_uniform [%lld] = %g outside [%g, %g)", i, A[i], lo, hi);
+        mean += A[i] / (double)cnt;
+    }
+    close("fill_uniform", A.v, w, 1e-6, 0);   // float arithmetic near lo + ... = 0: absolute
+    if (std::memcmp(A.p(), B2.p(), cnt * sizeof(float)) != 0) failf("fill_uniform depends on the grid");
+    if (std::fabs(mean - 0.75) > 0.05) failf("fill_uniform mean %g, want about 0.75", mean);
+}

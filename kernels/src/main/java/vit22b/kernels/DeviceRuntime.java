@@ -1,0 +1,59 @@
+package vit22b.kernels;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * One CUDA device as a backend uses it: device memory, stream-ordered copies and memsets,
+ * streams, events, graph capture and the kernel launcher. {@link JCudaRuntime} drives a GPU
+ * through the driver API; {@link vit22b.kernels.emu.EmulatedRuntime} runs the same kernels
+ * compiled for the host, so backend code written against this interface runs on both.
+ *
+ * <p>Device memory is addressed by plain 64-bit addresses. Every copy and memset is queued on a
+ * stream: there is deliberately no synchronous legacy-stream copy, which a non-blocking stream
+ * does not wait for. Host memory passed to a copy must stay valid until the stream has run it;
+ * {@link #allocateHost} gives page-locked memory, which lets the copy run asynchronously.
+ */
+public interface DeviceRuntime extends AutoCloseable {
+    /** For logs: which device this is. */
+    String description();
+
+    /** The launcher for our kernels on this device. */
+    KernelLauncher launcher();
+
+    /** A new non-blocking stream. */
+    DeviceStream createStream();
+
+    DeviceEvent createEvent();
+
+    /** {@code bytes} of device memory (cuMemAlloc); fails with CUDA's error while a stream captures. */
+    long allocate(long bytes);
+
+    /** Returns memory from {@link #allocate} (cuMemFree: waits for the device first). */
+    void free(long address);
+
+    /** Page-locked host memory of {@code bytes} (cuMemAllocHost). */
+    MemorySegment allocateHost(long bytes);
+
+    void freeHost(MemorySegment host);
+
+    /** Queues dst (device) = src (host), {@code bytes} bytes. */
+    void copyToDevice(long dst, MemorySegment src, long bytes, DeviceStream stream);
+
+    /** Queues dst (host) = src (device), {@code bytes} bytes. */
+    void copyToHost(MemorySegment dst, long src, long bytes, DeviceStream stream);
+
+    /** Queues a device-to-device copy of {@code bytes} bytes. */
+    void copy(long dst, long src, long bytes, DeviceStream stream);
+
+    /** Queues {@code count} 32-bit words at dst = value (cuMemsetD32Async). */
+    void fill32(long dst, int value, long count, DeviceStream stream);
+
+    /** Makes this device current on the calling thread (one thread may drive several GPUs). */
+    void makeCurrent();
+
+    /** Free and total device memory, for error messages. */
+    String memoryReport();
+
+    /** Releases the device (in its own context, whichever is current on the calling thread). */
+    @Override void close();
+}

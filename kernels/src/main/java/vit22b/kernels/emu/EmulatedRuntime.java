@@ -1,0 +1,404 @@
+package vit22b.kernels.emu;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+import vit22b.kernels.CudaException;
+import vit22b.kernels.DeviceEvent;
+import vit22b.kernels.DeviceGraph;
+import vit22b.kernels.DeviceRuntime;
+import vit22b.kernels.DeviceStream;
+import vit22b.kernels.KernelLauncher;
+
+/**
+ * The emulated CUDA device: our kernels run on the host by {@link EmuLibrary}, device memory is
+ * host memory. It models what bites on a real GPU so that tests catch it without one:
+ * <ul>
+ * <li>fresh allocations hold NaN bytes (0xFF), so reading memory nobody wrote shows;</li>
+ * <li>streams are queues run lazily, only when someone waits (stream or event synchronize, a
+ *     wait on another stream's event, free): work that is not ordered by a stream or an event
+ *     does not run in the order it was issued;</li>
+ * <li>capture records a stream's work for replay and refuses, with CUDA's error, what a capture
+ *     forbids (synchronize, waiting for an event, allocation or freeing); after a refusal the
+ *     capture is invalidated and {@code endCapture} fails as CUDA's does;</li>
+ * <li>copies and memsets must lie inside one allocation (CUDA_ERROR_INVALID_VALUE otherwise);
+ *     a kernel is refused at launch when its arguments do not match the library's signature;</li>
+ * <li>a kernel failure (barrier deadlock, bad launch shape, ...) is reported when the stream
+ *     runs, and sticks: every later call fails, as a GPU context does after a fault.</li>
+ * </ul>
+ * One lock serialises all calls. Not for speed: each CUDA thread is a fiber.
+ */
+public final class EmulatedRuntime implements DeviceRuntime {
+    private static final int INVALID_VALUE = 1, NOT_FOUND = 500, LAUNCH_FAILED = 719,
+            CAPTURE_UNSUPPORTED = 900, CAPTURE_INVALIDATED = 901, CAPTURE_ISOLATION = 905;
+    private static final byte POISON = (byte) 0xFF;
+
+    private final EmuLibrary lib;
+    private final TreeMap<Long, Arena> memory = new TreeMap<>();
+    private final Map<Long, Long> sizes = new HashMap<>();
+    private final Map<Long, Arena> hostArenas = new HashMap<>();
+    private final List<Stream> streams = new ArrayList<>();
+    private final Launcher launcher = new Launcher();
+    private String fault;
+    private boolean closed;
+
+    public EmulatedRuntime(EmuLibrary lib) { this.lib = lib; }
+
+    /** The emulator built into the classpath. */
+    public static EmulatedRuntime open() { return new EmulatedRuntime(EmuLibrary.bundled()); }
+
+    public EmuLibrary library() { return lib; }
+
+    @Override public String description() {
+        return "emulated CUDA device (" + lib.kernels().size() + " kernels compiled for the host, " + lib.path().getFileName() + ")";
+    }
+
+    @Override public KernelLauncher launcher() { return launcher; }
+
+    @Override public synchronized DeviceStream createStream() {
+        usable();
+        Stream s = new Stream();
+        streams.add(s);
+        return s;
+    }
+
+    @Override public synchronized DeviceEvent createEvent() {
+        usable();
+        return new Event();
+    }
+
+    // ---- memory ---------------------------------------------------------------------------
+
+    @Override public synchronized long allocate(long bytes) {
+        usable();
+        refuseWhileCapturing("cuMemAlloc");
+        if (bytes <= 0) throw new CudaException("cuMemAlloc of " + bytes + " bytes", INVALID_VALUE);
+        Arena arena = Arena.ofShared();
+        MemorySegment s = arena.allocate(bytes, 256);
+        s.fill(POISON);
+        memory.put(s.address(), arena);
+        sizes.put(s.address(), bytes);
+        return s.address();
+    }
+
+    @Override public synchronized void free(long address) {
+        usable();
+        refuseWhileCapturing("cuMemFree");
+        Arena a = memory.remove(address);
+        if (a == null) throw new CudaException("cuMemFree(0x" + Long.toHexString(address) + "): not an allocation", INVALID_VALUE);
+        drainAll();   // cuMemFree waits for the device: no queued work may still use the block
+        sizes.remove(address);
+        a.close();
+    }
+
+    /** Bytes allocated and not freed (tests check that nothing leaks). */
+    public synchronized long bytesAllocated() {
+        return sizes.values().stream().mapToLong(Long::longValue).sum();
+    }
+
+    @Override public synchronized MemorySegment allocateHost(long bytes) {
+        usable();
+        refuseWhileCapturing("cuMemAllocHost");
+        Arena arena = Arena.ofShared();
+        MemorySegment s = arena.allocate(bytes, 256);
+        hostArenas.put(s.address(), arena);
+        return s;
+    }
+
+    @Override public synchronized void freeHost(MemorySegment host) {
+        usable();
+        refuseWhileCapturing("cuMemFreeHost");
+        Arena a = hostArenas.remove(host.address());
+        if (a == null) throw new IllegalArgumentException("host memory at 0x" + Long.toHexString(host.address())
+                + " was not allocated by allocateHost");
+        drainAll();
+        a.close();
+    }
+
+    /** The device memory [address, address + bytes) as a segment; it must lie inside one allocation. */
+    private MemorySegment device(long address, long bytes, String what) {
+        Map.Entry<Long, Arena> e = memory.floorEntry(address);
+        if (e == null || bytes < 0 || address + bytes > e.getKey() + sizes.get(e.getKey()))
+            throw new CudaException(what + " of " + bytes + " bytes at 0x" + Long.toHexString(address)
+                    + ": outside every allocation of the emulated device", INVALID_VALUE);
+        return MemorySegment.ofAddress(address).reinterpret(bytes);
+    }
+
+    @Override public synchronized void copyToDevice(long dst, MemorySegment src, long bytes, DeviceStream stream) {
+        MemorySegment d = device(dst, bytes, "cuMemcpyHtoDAsync");
+        MemorySegment s = src.asSlice(0, bytes);
+        queue(stream, "cuMemcpyHtoDAsync", () -> MemorySegment.copy(s, 0, d, 0, bytes));
+    }
+
+    @Override public synchronized void copyToHost(MemorySegment dst, long src, long bytes, DeviceStream stream) {
+        MemorySegment s = device(src, bytes, "cuMemcpyDtoHAsync");
+        MemorySegment d = dst.asSlice(0, bytes);
+        queue(stream, "cuMemcpyDtoHAsync", () -> MemorySegment.copy(s, 0, d, 0, bytes));
+    }
+
+    @Override public synchronized void copy(long dst, long src, long bytes, DeviceStream stream) {
+        MemorySegment s = device(src, bytes, "cuMemcpyDtoDAsync"), d = device(dst, bytes, "cuMemcpyDtoDAsync");
+        queue(stream, "cuMemcpyDtoDAsync", () -> MemorySegment.copy(s, 0, d, 0, bytes));
+    }
+
+    @Override public synchronized void fill32(long dst, int value, long count, DeviceStream stream) {
+        MemorySegment d = device(dst, count * 4, "cuMemsetD32Async");
+        queue(stream, "cuMemsetD32Async", () -> {
+            for (long i = 0; i < count; i++) d.setAtIndex(java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED, i, value);
+        });
+    }
+
+    @Override public void makeCurrent() {}
+
+    @Override public synchronized String memoryReport() {
+        return bytesAllocated() + " bytes allocated on the emulated device (host memory)";
+    }
+
+    @Override public synchronized void close() {
+        if (closed) return;
+        try {
+            if (fault == null) drainAll();
+        } finally {
+            closed = true;
+            for (Arena a : memory.values()) a.close();
+            for (Arena a : hostArenas.values()) a.close();
+            memory.clear();
+            sizes.clear();
+            hostArenas.clear();
+        }
+    }
+
+    // ---- queues -----------------------------------------------------------------------------
+
+    private void usable() {
+        if (closed) throw new IllegalStateException("the emulated device is closed");
+        if (fault != null)
+            throw new CudaException("the emulated device is unusable after an earlier kernel failure (" + fault + ")", LAUNCH_FAILED);
+    }
+
+    private Stream own(DeviceStream s) {
+        if (!(s instanceof Stream es) || !streams.contains(es))
+            throw new IllegalArgumentException("stream " + s + " does not belong to this emulated device");
+        return es;
+    }
+
+    private void queue(DeviceStream stream, String what, Runnable op) {
+        usable();
+        own(stream).add(new Op(what, op));
+    }
+
+    /** Work a capture forbids: every capturing stream's capture becomes invalid, and the call fails. */
+    private void refuseWhileCapturing(String call) {
+        boolean any = false;
+        for (Stream s : streams)
+            if (s.capture != null) {
+                s.invalidated = true;
+                any = true;
+            }
+        if (any) throw new CudaException(call + " while a stream is being captured into a graph", CAPTURE_UNSUPPORTED);
+    }
+
+    private void drainAll() {
+        for (Stream s : streams) s.drain();
+    }
+
+    private record Op(String what, Runnable body) {}
+
+    /** A point in a stream's queue: reached when the stream has run everything before it. */
+    private static final class Marker {
+        final Stream stream;
+        boolean reached;
+        long nanos;
+        Marker(Stream stream) { this.stream = stream; }
+    }
+
+    private final class Stream implements DeviceStream {
+        final ArrayDeque<Op> pending = new ArrayDeque<>();
+        List<Op> capture;        // non-null while capturing
+        boolean invalidated;
+        boolean closed;
+
+        void add(Op op) {
+            if (closed) throw new IllegalStateException("stream is closed");
+            if (capture != null) capture.add(op);
+            else pending.add(op);
+        }
+
+        /** Runs the oldest queued op; false when the queue is empty. */
+        boolean runOne() {
+            Op op = pending.poll();
+            if (op == null) return false;
+            try {
+                op.body().run();
+            } catch (RuntimeException e) {
+                fault = e.getMessage();
+                pending.clear();
+                throw e;
+            }
+            return true;
+        }
+
+        void drain() {
+            while (runOne()) { /* lazily: only now does the queued work run */ }
+        }
+
+        @Override public void synchronize() {
+            synchronized (EmulatedRuntime.this) {
+                usable();
+                if (capture != null) {
+                    invalidated = true;
+                    throw new CudaException("cuStreamSynchronize on a stream being captured", CAPTURE_UNSUPPORTED);
+                }
+                drain();
+            }
+        }
+
+        @Override public void waitFor(DeviceEvent event) {
+            synchronized (EmulatedRuntime.this) {
+                usable();
+                Marker m = ((Event) event).latest;
+                if (m == null) return;   // never recorded: CUDA treats the wait as satisfied
+                if (capture != null) {
+                    if (m.stream == this && ((Event) event).capturedBy == this) return;   // same stream: already ordered
+                    invalidated = true;
+                    throw new CudaException("cuStreamWaitEvent on a captured stream for an event recorded outside the capture",
+                            CAPTURE_ISOLATION);
+                }
+                add(new Op("cuStreamWaitEvent", () -> {
+                    while (!m.reached) {
+                        if (!m.stream.runOne()) throw new IllegalStateException("event's stream drained without reaching it");
+                    }
+                }));
+            }
+        }
+
+        @Override public void beginCapture() {
+            synchronized (EmulatedRuntime.this) {
+                usable();
+                if (capture != null) throw new CudaException("cuStreamBeginCapture on a stream already capturing", INVALID_VALUE);
+                capture = new ArrayList<>();
+                invalidated = false;
+            }
+        }
+
+        @Override public DeviceGraph endCapture() {
+            synchronized (EmulatedRuntime.this) {
+                if (capture == null) throw new CudaException("cuStreamEndCapture on a stream that is not capturing", INVALID_VALUE);
+                List<Op> ops = capture;
+                capture = null;
+                if (invalidated) {
+                    invalidated = false;
+                    throw new CudaException("cuStreamEndCapture: the capture was invalidated by a call it does not allow",
+                            CAPTURE_INVALIDATED);
+                }
+                return new Graph(List.copyOf(ops));
+            }
+        }
+
+        @Override public boolean capturing() { return capture != null; }
+
+        @Override public long raw() {
+            throw new UnsupportedOperationException("the emulated device has no cudaStream_t: cuBLASLt and NCCL need a GPU");
+        }
+
+        @Override public void close() {
+            synchronized (EmulatedRuntime.this) {
+                if (closed) return;
+                if (fault == null) drain();
+                closed = true;
+                streams.remove(this);
+            }
+        }
+    }
+
+    private final class Event implements DeviceEvent {
+        Marker latest;
+        Stream capturedBy;
+
+        @Override public void record(DeviceStream stream) {
+            synchronized (EmulatedRuntime.this) {
+                usable();
+                Stream s = own(stream);
+                Marker m = new Marker(s);
+                latest = m;
+                capturedBy = s.capture != null ? s : null;
+                s.add(new Op("cuEventRecord", () -> {
+                    m.reached = true;
+                    m.nanos = System.nanoTime();
+                }));
+            }
+        }
+
+        @Override public void synchronize() {
+            synchronized (EmulatedRuntime.this) {
+                usable();
+                if (latest == null) return;
+                if (capturedBy != null) refuseWhileCapturing("cuEventSynchronize");
+                while (!latest.reached) latest.stream.runOne();
+            }
+        }
+
+        @Override public float millisSince(DeviceEvent start) {
+            synchronized (EmulatedRuntime.this) {
+                Marker a = ((Event) start).latest, b = latest;
+                if (a == null || b == null || !a.reached || !b.reached)
+                    throw new CudaException("cuEventElapsedTime on an event not yet reached", INVALID_VALUE);
+                return (b.nanos - a.nanos) / 1e6f;
+            }
+        }
+
+        @Override public void close() {}
+    }
+
+    private final class Graph implements DeviceGraph {
+        final List<Op> ops;
+
+        Graph(List<Op> ops) { this.ops = ops; }
+
+        @Override public void launch(DeviceStream stream) {
+            synchronized (EmulatedRuntime.this) {
+                usable();
+                Stream s = own(stream);
+                for (Op op : ops) s.add(op);
+            }
+        }
+
+        @Override public void close() {}
+    }
+
+    // ---- kernels ----------------------------------------------------------------------------
+
+    private final class Launcher implements KernelLauncher {
+        @Override public void launch(String name, int gx, int gy, int gz, int bx, int by, int bz, int sharedBytes,
+                                     DeviceStream stream, Object... args) {
+            long[] want = lib.signature(name);
+            if (want == null)
+                throw new CudaException("kernel " + name + ": not in the emulated device's kernel table", NOT_FOUND);
+            if (want.length != args.length)
+                throw new CudaException("kernel " + name + " takes " + want.length + " arguments, the launch passes "
+                        + args.length, INVALID_VALUE);
+            byte[][] bytes = new byte[args.length][];
+            for (int i = 0; i < args.length; i++) {
+                bytes[i] = KernelLauncher.argumentBytes(name, i, args[i]);
+                if (bytes[i].length != want[i])
+                    throw new CudaException("kernel " + name + " argument " + i + " is " + bytes[i].length
+                            + " bytes, the kernel takes " + want[i], INVALID_VALUE);
+            }
+            if (gx <= 0 || gy <= 0 || gz <= 0) return;   // empty problem: nothing to launch
+            int[] grid = {gx, gy, gz}, block = {bx, by, bz};
+            String shape = " (grid " + gx + "x" + gy + "x" + gz + ", block " + bx + "x" + by + "x" + bz + ", smem " + sharedBytes + ")";
+            synchronized (EmulatedRuntime.this) {
+                queue(stream, "kernel " + name, () -> {
+                    String err = lib.run(name, grid, block, sharedBytes, bytes);
+                    if (err != null) throw new CudaException("kernel " + name + shape + ": " + err, LAUNCH_FAILED);
+                });
+            }
+        }
+    }
+}
