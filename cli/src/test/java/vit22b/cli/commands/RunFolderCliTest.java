@@ -52,10 +52,15 @@ class RunFolderCliTest {
         assertEquals(0, TrainProcess.run(log, "train", "--resume", run.toString(), "--steps", Long.toString(stoppedAt + 6),
                 "--warmup", "5", "--cooldown", "2"), log(log));
         assertEquals(LongStream.rangeClosed(1, stoppedAt + 6).boxed().toList(), TrainProcess.trainingSteps(metrics), log(log));
-        // extend the finished run
-        assertEquals(0, TrainProcess.run(log, "train", "--resume", run.toString(), "--steps", Long.toString(stoppedAt + 10)), log(log));
+        // extend the finished run, at a lower learning rate (as after a divergence): allowed and recorded
+        assertEquals(0, TrainProcess.run(log, "train", "--resume", run.toString(), "--steps", Long.toString(stoppedAt + 10),
+                "--lr", "1e-3"), log(log));
         assertEquals(LongStream.rangeClosed(1, stoppedAt + 10).boxed().toList(), TrainProcess.trainingSteps(metrics), log(log));
+        var event = vit22b.train.MetricsWriter.read(metrics).stream().filter(row -> "resume".equals(row.get("event"))).toList().getLast();
+        assertEquals(stoppedAt + 6, ((Number) event.get("step")).longValue(), event.toString());
+        assertEquals(List.of(0.003, 0.001), ((java.util.Map<?, ?>) event.get("changed")).get("lr"), event.toString());
         JsonNode cfg = RunConfig.read(run.resolve("config.json"));
+        assertEquals(1e-3, cfg.get("lr").asDouble());
         assertEquals(stoppedAt + 10, cfg.get("steps").asLong());
         assertEquals(2, cfg.get("cooldown").asLong());
         assertEquals("test-tiny", cfg.get("model").asText());
