@@ -10,6 +10,7 @@ import picocli.CommandLine.ScopeType;
 import vit22b.cli.commands.BenchCommand;
 import vit22b.cli.commands.DoctorCommand;
 import vit22b.cli.commands.EvalCommand;
+import vit22b.cli.commands.ExperimentCommand;
 import vit22b.cli.commands.ExportCommand;
 import vit22b.cli.commands.FewshotCommand;
 import vit22b.cli.commands.InfoCommand;
@@ -29,7 +30,7 @@ import vit22b.cli.commands.TrainCommand;
         subcommands = {TrainCommand.class, EvalCommand.class, ProbeCommand.class, FewshotCommand.class,
                 PredictCommand.class, ExportCommand.class, InfoCommand.class, SimulateCommand.class, MeshTrainCommand.class,
                 BenchCommand.class,
-                DoctorCommand.class, CommandLine.HelpCommand.class})
+                DoctorCommand.class, ExperimentCommand.class, CommandLine.HelpCommand.class})
 public final class Main {
     /** Exit code of a usage error (bad option, bad value, unknown command): picocli's own. */
     public static final int USAGE = 2;

@@ -11,6 +11,7 @@ import vit22b.model.GeluKind;
 import vit22b.model.LossKind;
 import vit22b.model.ModelConfig;
 import vit22b.model.NormKind;
+import vit22b.model.Variant;
 
 /** {@link ModelConfig} to and from a flat JSON object (enums in lower case). */
 public final class ConfigJson {
@@ -33,6 +34,9 @@ public final class ConfigJson {
         o.put("gelu", lower(c.gelu()));
         o.put("loss", lower(c.loss()));
         o.put("head_bias_init", c.headBiasInit());
+        o.put("qk_norm", c.variant().qkNorm());
+        o.put("parallel", c.variant().parallel());
+        o.put("biases", c.variant().biases());
         return o.toString();
     }
 
@@ -48,7 +52,17 @@ public final class ConfigJson {
         return new ModelConfig(text(o, "name"), integer(o, "width"), integer(o, "depth"), integer(o, "mlp"),
                 integer(o, "heads"), integer(o, "patch"), integer(o, "image_size"), integer(o, "channels"),
                 integer(o, "classes"), parse(NormKind.class, text(o, "norm")), parse(GeluKind.class, text(o, "gelu")),
-                parse(LossKind.class, text(o, "loss")), (float) number(o, "head_bias_init"));
+                parse(LossKind.class, text(o, "loss")), (float) number(o, "head_bias_init"),
+                new Variant(flag(o, "qk_norm", Variant.PAPER.qkNorm()), flag(o, "parallel", Variant.PAPER.parallel()),
+                        flag(o, "biases", Variant.PAPER.biases())));
+    }
+
+    /** A variant flag; files written before variants existed lack it and hold the paper's block. */
+    private static boolean flag(JsonNode o, String k, boolean absent) {
+        JsonNode v = o.get(k);
+        if (v == null || v.isNull()) return absent;
+        if (!v.isBoolean()) throw new IllegalArgumentException("model config field '" + k + "' must be true or false");
+        return v.booleanValue();
     }
 
     static String lower(Enum<?> e) { return e.name().toLowerCase(Locale.ROOT); }

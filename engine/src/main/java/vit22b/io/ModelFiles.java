@@ -15,13 +15,15 @@ import vit22b.model.LossKind;
 import vit22b.model.ModelConfig;
 import vit22b.model.NormKind;
 import vit22b.model.ParamLayout;
+import vit22b.model.Variant;
 import vit22b.tensor.HostStorage;
 
 /**
  * Model weights as safetensors files, under the timm names of {@link ParamLayout}.
  * Our files carry the config as JSON in metadata {@value #CONFIG_KEY}; a file without it is
- * read as a timm {@code ParallelScalingBlock} model whose sizes come from the tensor shapes
- * and whose GELU, norm and loss come from {@link Flags}.
+ * read as a timm model ({@code ParallelScalingBlock}, or {@code Block} for the sequential
+ * variant) whose sizes and block variant come from the tensor names and shapes and whose
+ * GELU, norm and loss come from {@link Flags}.
  */
 public final class ModelFiles {
     public static final String CONFIG_KEY = "vit22b.config";
@@ -144,17 +146,28 @@ public final class ModelFiles {
         }
         if (blocks.isEmpty()) throw SafeTensors.error(p, "no blocks.* tensors; this is not a ViT-22B-layout model");
         int depth = blocks.last() + 1;
-        int mlp = need(f, "blocks.0.mlp_bias", 1)[0];
-        int hd = need(f, "blocks.0.q_norm.weight", 1)[0];
+        // The block variant from the names present (ParamLayout's): timm's Block (sequential) or
+        // ParallelScalingBlock, qkv biases, q/k norms.
+        boolean parallel = !f.has("blocks.0.attn.qkv.weight");
+        String attn = parallel ? "blocks.0." : "blocks.0.attn.";
+        boolean biases = f.has(parallel ? "blocks.0.in_proj.bias" : "blocks.0.attn.qkv.bias");
+        boolean qkNorm = f.has(attn + "q_norm.weight");
+        int mlp = parallel
+                ? (biases ? need(f, "blocks.0.in_proj.weight", 2)[0] - 3 * d : need(f, "blocks.0.mlp_bias", 1)[0])
+                : need(f, "blocks.0.mlp.fc1.weight", 2)[0];
+        if (!qkNorm)
+            throw SafeTensors.error(p, "has no " + attn + "q_norm.weight, and without QK-norm the head count is not in "
+                    + "the tensor shapes; only files with QK-norm can be read without our metadata");
+        int hd = need(f, attn + "q_norm.weight", 1)[0];
         if (hd == 0 || d % hd != 0)
-            throw SafeTensors.error(p, "blocks.0.q_norm.weight has " + hd + " elements, which does not divide the width "
+            throw SafeTensors.error(p, attn + "q_norm.weight has " + hd + " elements, which does not divide the width "
                     + d + ", so the head count D / head_dim is not an integer; the file is not a valid model");
         int classes = f.has("head.weight") ? need(f, "head.weight", 2)[0] : 0;
         String name = p.getFileName().toString().replaceFirst("\\.safetensors$", "");
         return new ModelConfig(name, d, depth, mlp, d / hd, patch, grid * patch, channels, classes,
                 flags.norm() != null ? flags.norm() : NormKind.RMS,
                 flags.gelu() != null ? flags.gelu() : GeluKind.TANH,
-                flags.loss() != null ? flags.loss() : LossKind.SIGMOID, 0f);
+                flags.loss() != null ? flags.loss() : LossKind.SIGMOID, 0f, new Variant(true, parallel, biases));
     }
 
     private static int[] need(SafeTensorsFile f, String name, int rank) throws IOException {

@@ -37,6 +37,9 @@ public final class TimmExport {
     /** Writes dir/model.safetensors and dir/config.json; returns the two files. */
     public static List<Path> write(Path dir, ModelConfig c, float[] params, List<String> classNames) throws IOException {
         if (c.classes() == 0) throw new IllegalArgumentException("the model has no classifier; timm's model needs num_classes > 0");
+        if (c.variant().biases() && c.norm() == NormKind.RMS)
+            throw new IllegalArgumentException("the --biases model has norm biases, which timm's RmsNorm lacks, so timm "
+                    + "cannot hold it; only a --biases model with the layer norm (centred) exports to timm");
         if ((int) ((double) c.mlp() / c.width() * c.width()) != c.mlp())
             throw new IllegalArgumentException("MLP width " + c.mlp() + " is not mlp_ratio x " + c.width() + " for any float ratio timm accepts");
         Files.createDirectories(dir);
@@ -60,14 +63,18 @@ public final class TimmExport {
         a.put("img_size", c.imageSize()).put("patch_size", c.patch()).put("in_chans", c.channels())
                 .put("num_classes", c.classes()).put("embed_dim", c.width()).put("depth", c.depth())
                 .put("num_heads", c.heads()).put("mlp_ratio", (double) c.mlp() / c.width())
-                .put("qkv_bias", false).put("qk_norm", true).put("class_token", false).put("no_embed_class", true)
+                .put("qkv_bias", c.variant().biases()).put("qk_norm", c.variant().qkNorm())
+                .put("class_token", false).put("no_embed_class", true)
                 .put("global_pool", "map").put("fc_norm", false).put("pre_norm", false)
                 .put("act_layer", c.gelu() == GeluKind.TANH ? "gelu_tanh" : "gelu")
                 .put("norm_layer", c.norm() == NormKind.RMS ? "rmsnorm" : "layernorm");
         ObjectNode extra = o.putObject("vit22b");
-        extra.put("block_fn", "functools.partial(timm.models.vision_transformer.ParallelScalingBlock, fuse_out_proj=True)");
+        extra.put("block_fn", c.variant().parallel()
+                ? "functools.partial(timm.models.vision_transformer.ParallelScalingBlock, fuse_out_proj=True)"
+                : "timm.models.vision_transformer.Block (timm's default: the --sequential block)");
         extra.put("attn_pool_norm", "torch.nn.LayerNorm(" + c.width() + ", eps=1e-6)");
         extra.put("norm", c.norm() == NormKind.RMS ? "rms: x / sqrt(mean(x^2) + 1e-6) * weight"
+                : c.variant().biases() ? "layer: LayerNorm with bias (eps 1e-6), timm's own"
                 : "layer: centred LayerNorm without bias (eps 1e-6); timm needs norm_layer=partial(nn.LayerNorm, bias=False), torch >= 2.1");
         extra.put("loss", ConfigJson.lower(c.loss()));
         ObjectNode pre = ModelMetadata.preprocess(c);

@@ -57,10 +57,13 @@ public record Mesh(int data, int model) {
      * Refuses a mesh that cannot shard {@code c} with global batch {@code batch}: the model axis
      * must divide the heads and the MLP width (each shard holds whole heads and MLP units) and
      * the tokens per image (activations between blocks are sharded over tokens); the data axis
-     * must divide the batch.
+     * must divide the batch. The sharded block is the paper's: other block variants are refused.
      */
     public void checkShards(ModelConfig c, int batch) {
         String m = "mesh " + this + " cannot shard model '" + c.name() + "' with batch " + batch + ": ";
+        if (!c.variant().isPaper())
+            throw new IllegalArgumentException(m + "the sharded block is the paper's only, and this model uses "
+                    + c.variant().flags() + "; train the variant on one device (drop the mesh) or drop those flags");
         if (c.heads() % model != 0)
             throw new IllegalArgumentException(m + "model axis " + model + " does not divide the " + c.heads()
                     + " heads; use a model axis that divides " + c.heads() + " (e.g. " + divisorNear(c.heads(), model) + ")");

@@ -12,7 +12,8 @@ import vit22b.tensor.Tensor;
  * of the fused out-projection each get their own bound), MLP biases normal(1e-6), position
  * embedding normal(1/sqrt(D)), lecun-normal patch convolution, xavier MAP-head kernels and
  * latent, zero classifier kernel with bias {@link ModelConfig#headBiasInit}, norm scales 1,
- * other biases 0. Every tensor draws from its own stream split off the seed, in layout order.
+ * other biases 0. The variants' tensors ({@link Variant}) follow the same rules: each sequential
+ * matrix is its own Linear, q, k, v and norm biases start at 0. Every tensor draws from its own stream split off the seed, in layout order.
  */
 public final class Init {
     private Init() {}
@@ -30,8 +31,17 @@ public final class Init {
             switch (leaf) {
                 case "patch_embed.proj.weight" -> lecunNormal(a, c.channels() * c.patch() * c.patch(), r);
                 case "pos_embed" -> normal(a, 1 / Math.sqrt(d), r);
-                case "in_norm.weight", "q_norm.weight", "k_norm.weight", "norm.weight", "attn_pool.norm.weight" ->
-                        Arrays.fill(a, 1f);
+                case "in_norm.weight", "q_norm.weight", "k_norm.weight", "norm.weight", "attn_pool.norm.weight",
+                     "norm1.weight", "norm2.weight", "attn.q_norm.weight", "attn.k_norm.weight" -> Arrays.fill(a, 1f);
+                case "attn.qkv.weight" -> { for (int part = 0; part < 3; part++) xavier(a, part * d * d, d, d, r); }
+                case "attn.proj.weight" -> xavier(a, 0, d, d, r);
+                case "mlp.fc1.weight" -> xavier(a, 0, m, d, r);
+                case "mlp.fc2.weight" -> xavier(a, 0, d, m, r);
+                case "in_proj.bias" -> {   // [MLP | q | k | v]: the MLP part as mlp_bias, q, k, v zero
+                    float[] mlp = new float[m];
+                    normal(mlp, 1e-6, r);
+                    System.arraycopy(mlp, 0, a, 0, m);
+                }
                 case "in_proj.weight" -> {
                     // rows [MLP (M) | q (D) | k (D) | v (D)], each row of length D
                     xavier(a, 0, m, d, r);
@@ -42,7 +52,8 @@ public final class Init {
                     xavierColumns(a, d, d + m, 0, d, r);
                     xavierColumns(a, d, d + m, d, m, r);
                 }
-                case "mlp_bias", "attn_pool.mlp.fc1.bias", "attn_pool.mlp.fc2.bias" -> normal(a, 1e-6, r);
+                case "mlp_bias", "mlp.fc1.bias", "mlp.fc2.bias", "attn_pool.mlp.fc1.bias", "attn_pool.mlp.fc2.bias" ->
+                        normal(a, 1e-6, r);
                 case "attn_pool.latent" -> xavier(a, 0, 1, d, r);   // flax: shape (1, 1, D), fans 1 and D
                 case "attn_pool.q.weight", "attn_pool.proj.weight" -> xavier(a, 0, d, d, r);
                 case "attn_pool.kv.weight" -> {
@@ -54,7 +65,9 @@ public final class Init {
                 case "head.weight" -> { }
                 case "head.bias" -> Arrays.fill(a, c.headBiasInit());
                 case "patch_embed.proj.bias", "out_proj.bias", "attn_pool.q.bias", "attn_pool.kv.bias",
-                     "attn_pool.proj.bias", "attn_pool.norm.bias" -> { }
+                     "attn_pool.proj.bias", "attn_pool.norm.bias", "attn.qkv.bias", "attn.proj.bias", "in_norm.bias",
+                     "q_norm.bias", "k_norm.bias", "norm.bias", "norm1.bias", "norm2.bias", "attn.q_norm.bias",
+                     "attn.k_norm.bias" -> { }
                 default -> throw new IllegalStateException("no initialiser for parameter " + name);
             }
             backend.upload(layout.view(params, name), a);

@@ -12,6 +12,14 @@ import vit22b.tensor.Tensor;
  * Where each parameter lives in the one flat float32 buffer (llm.c style), under its timm
  * tensor name (DESIGN.md, "Files and formats"), with the shape PyTorch stores it in.
  * Gradients, Adam moments and checkpoints use the same layout.
+ *
+ * <p>Block names by {@link Variant}: the parallel block uses timm's {@code ParallelScalingBlock}
+ * names ({@code in_norm}, {@code in_proj}, {@code mlp_bias}, {@code q_norm}, {@code k_norm},
+ * {@code out_proj}); with biases, {@code in_proj.bias} (M+3D, timm's {@code qkv_bias=True}
+ * layout) replaces {@code mlp_bias} and every norm has a {@code .bias}. The sequential block
+ * uses timm's {@code Block} names ({@code norm1}, {@code attn.qkv}, {@code attn.q_norm},
+ * {@code attn.k_norm}, {@code attn.proj}, {@code norm2}, {@code mlp.fc1}, {@code mlp.fc2}).
+ * Without QK-norm the q/k norm tensors are absent (timm's {@code nn.Identity}).
  */
 public final class ParamLayout {
 
@@ -42,17 +50,32 @@ public final class ParamLayout {
         add("patch_embed.proj.weight", Decay.BODY, d, c.channels(), c.patch(), c.patch());
         add("patch_embed.proj.bias", Decay.NONE, d);
         add("pos_embed", Decay.NONE, 1, c.tokens(), d);
+        Variant v = c.variant();
         for (int i = 0; i < blocks; i++) {
             String b = "blocks." + i + ".";
-            add(b + "in_norm.weight", Decay.NONE, d);
-            add(b + "in_proj.weight", Decay.BODY, c.inProjRows(), d);   // rows: [MLP | q | k | v]
-            add(b + "mlp_bias", Decay.NONE, m);
-            add(b + "q_norm.weight", Decay.NONE, hd);
-            add(b + "k_norm.weight", Decay.NONE, hd);
-            add(b + "out_proj.weight", Decay.BODY, d, c.outProjCols()); // cols: [attention | MLP]
-            add(b + "out_proj.bias", Decay.NONE, d);
+            if (v.parallel()) {
+                norm(b + "in_norm", v.biases());
+                add(b + "in_proj.weight", Decay.BODY, c.inProjRows(), d);   // rows: [MLP | q | k | v]
+                if (v.biases()) add(b + "in_proj.bias", Decay.NONE, c.inProjRows());
+                else add(b + "mlp_bias", Decay.NONE, m);
+                if (v.qkNorm()) { norm(b + "q_norm", v.biases()); norm(b + "k_norm", v.biases()); }
+                add(b + "out_proj.weight", Decay.BODY, d, c.outProjCols()); // cols: [attention | MLP]
+                add(b + "out_proj.bias", Decay.NONE, d);
+            } else {   // timm's Block: the original ViT's names
+                norm(b + "norm1", v.biases());
+                add(b + "attn.qkv.weight", Decay.BODY, 3 * d, d);           // rows: [q | k | v]
+                if (v.biases()) add(b + "attn.qkv.bias", Decay.NONE, 3 * d);
+                if (v.qkNorm()) { norm(b + "attn.q_norm", v.biases()); norm(b + "attn.k_norm", v.biases()); }
+                add(b + "attn.proj.weight", Decay.BODY, d, d);
+                add(b + "attn.proj.bias", Decay.NONE, d);
+                norm(b + "norm2", v.biases());
+                add(b + "mlp.fc1.weight", Decay.BODY, m, d);
+                add(b + "mlp.fc1.bias", Decay.NONE, m);
+                add(b + "mlp.fc2.weight", Decay.BODY, d, m);
+                add(b + "mlp.fc2.bias", Decay.NONE, d);
+            }
         }
-        add("norm.weight", Decay.NONE, d);
+        norm("norm", v.biases());
         add("attn_pool.latent", Decay.NONE, 1, 1, d);
         add("attn_pool.q.weight", Decay.BODY, d, d);
         add("attn_pool.q.bias", Decay.NONE, d);
@@ -70,6 +93,13 @@ public final class ParamLayout {
             add("head.weight", Decay.HEAD, c.classes(), d);
             add("head.bias", Decay.NONE, c.classes());
         }
+    }
+
+    /** A norm's scale (width D, or hd for the q/k norms) and, with biases, its bias. */
+    private void norm(String prefix, boolean bias) {
+        int w = prefix.endsWith("q_norm") || prefix.endsWith("k_norm") ? config.headDim() : config.width();
+        add(prefix + ".weight", Decay.NONE, w);
+        if (bias) add(prefix + ".bias", Decay.NONE, w);
     }
 
     private void add(String name, Decay decay, int... shape) {

@@ -97,7 +97,7 @@ public final class ViT implements AutoCloseable {
         a.head.backward(backend, headW, headG, a.xf, a.dxf);
         int depth = config.depth();
         backend.zero(a.dx);
-        backend.normBackward(a.dx, layout.view(g, "norm.weight"), null, a.dxf, a.x(depth),
+        backend.normBackward(a.dx, layout.view(g, "norm.weight"), finalNormBias(g), a.dxf, a.x(depth),
                 layout.view(params, "norm.weight"), a.finalStats, config.norm() == NormKind.LAYER);
         for (int i = depth - 1; i >= 0; i--)
             Block.backward(backend, config, a.batch, blockW[i], blockG[i], a.x(i), a.layer(i), a);
@@ -151,7 +151,7 @@ public final class ViT implements AutoCloseable {
                 layout.view(params, "patch_embed.proj.bias"), posEmbed(params), config.patch());
         for (int i = 0; i < config.depth(); i++)
             Block.forward(backend, config, batch, blockW[i], a.x(i), a.x(i + 1), a.layer(i));
-        backend.normForward(a.xf, a.finalStats, a.x(config.depth()), layout.view(params, "norm.weight"), null,
+        backend.normForward(a.xf, a.finalStats, a.x(config.depth()), layout.view(params, "norm.weight"), finalNormBias(params),
                 config.norm() == NormKind.LAYER, ModelConfig.EPS);
         a.head.forward(backend, headW, a.xf);
         return a;
@@ -177,6 +177,11 @@ public final class ViT implements AutoCloseable {
             throw new IllegalArgumentException("targets " + targets + " do not match logits " + logits
                     + "; give one row of " + config.classes() + " class weights per image");
         backend.queueLoss(logits, targets, acts.dlogits, config.loss());
+    }
+
+    /** The final norm's bias (biases variant), or null. */
+    private Tensor finalNormBias(Tensor flat) {
+        return layout.has("norm.bias") ? layout.view(flat, "norm.bias") : null;
     }
 
     private Tensor posEmbed(Tensor flat) {

@@ -143,7 +143,8 @@ public final class Trainer {
                 double imgPerSec = windowImages / Math.max(seconds, 1e-9);
                 if (progress != null) progress.update(t, loss, lr, imgPerSec);
                 Map<String, Object> row = null;
-                if (last || (s.logEvery() > 0 && t % s.logEvery() == 0)) {
+                // Step 1 too: its loss is the loss at initialisation, where every curve starts.
+                if (last || t == 1 || (s.logEvery() > 0 && t % s.logEvery() == 0)) {
                     row = newRow(t, data);
                     row.put("loss", loss);
                     row.put("lr", lr);

@@ -21,6 +21,7 @@ import vit22b.model.LossKind;
 import vit22b.model.ModelConfig;
 import vit22b.model.NormKind;
 import vit22b.model.ParamLayout;
+import vit22b.model.Variant;
 import vit22b.model.Presets;
 import vit22b.testing.Check;
 
@@ -68,6 +69,45 @@ class ModelFilesTest {
         }
     }
 
+    /** A variant's flags travel in the checkpoint; a config written before variants existed reads as the paper's block. */
+    @Test void variantsAreRecordedAndOldFilesReadAsThePapersBlock() throws IOException {
+        for (Variant v : new Variant[] {Variant.PAPER.withQkNorm(false), Variant.PAPER.withParallel(false).withBiases(true),
+                new Variant(false, false, true)}) {
+            ModelConfig c = Presets.get("test-tiny").withVariant(v);
+            assertEquals(c, ConfigJson.fromJson(ConfigJson.toJson(c)));
+            ParamLayout layout = new ParamLayout(c);
+            float[] flat = Check.randn(8, (int) layout.total(), 1);
+            Path f = dir.resolve("variant.safetensors");
+            ModelFiles.save(f, layout, flat, Map.of());
+            try (ModelFiles.Loaded m = ModelFiles.load(f, Flags.NONE)) {
+                assertEquals(v, m.config().variant());
+                assertArrayEquals(flat, m.params().segment().toArray(ValueLayout.JAVA_FLOAT));
+            }
+        }
+        ModelConfig c = Presets.get("test-small");
+        String old = ConfigJson.toJson(c).replaceAll(",\\s*\"(qk_norm|parallel|biases)\":\\s*(true|false)", "");
+        assertFalse(old.contains("qk_norm") || old.contains("parallel") || old.contains("biases"), old);
+        assertEquals(c, ConfigJson.fromJson(old));
+        var e = assertThrows(IllegalArgumentException.class,
+                () -> ConfigJson.fromJson(ConfigJson.toJson(c).replace("\"biases\":false", "\"biases\":\"no\"")));
+        assertTrue(e.getMessage().contains("'biases' must be true or false"), e.getMessage());
+    }
+
+    /** timm's model_args follow the variant; norm biases cannot go into timm's RmsNorm and are refused. */
+    @Test void timmExportFollowsTheVariant() {
+        var c = Presets.get("test-small").withNorm(NormKind.LAYER).withVariant(new Variant(false, false, true));
+        var o = TimmExport.config(c, null);
+        assertFalse(o.get("model_args").get("qk_norm").asBoolean());
+        assertTrue(o.get("model_args").get("qkv_bias").asBoolean());
+        assertTrue(o.get("vit22b").get("block_fn").asText().startsWith("timm.models.vision_transformer.Block"), o.toString());
+        var paper = TimmExport.config(Presets.get("test-small"), null);
+        assertTrue(paper.get("model_args").get("qk_norm").asBoolean() && !paper.get("model_args").get("qkv_bias").asBoolean());
+        var rms = Presets.get("test-small").withVariant(Variant.PAPER.withBiases(true));
+        var e = assertThrows(IllegalArgumentException.class,
+                () -> TimmExport.write(dir.resolve("x"), rms, new float[(int) new ParamLayout(rms).total()], null));
+        assertTrue(e.getMessage().contains("RmsNorm"), e.getMessage());
+    }
+
     /** The tensors of {@code c}'s layout, random, as a timm-layout file would hold them. */
     private static Map<String, TensorData> timmTensors(ModelConfig c) {
         Map<String, TensorData> t = new LinkedHashMap<>();
@@ -75,6 +115,25 @@ class ModelFilesTest {
         for (ParamLayout.Entry e : new ParamLayout(c).entries())
             t.put(e.name(), TensorData.of(Check.randn(seed++, (int) e.size(), 1), e.shape()));
         return t;
+    }
+
+    /** A timm file's block variant comes from its tensor names; without q_norm the head count cannot. */
+    @Test void timmFileVariantComesFromTheNames() throws IOException {
+        for (Variant v : new Variant[] {Variant.PAPER.withBiases(true), Variant.PAPER.withParallel(false),
+                Variant.PAPER.withParallel(false).withBiases(true)}) {
+            ModelConfig c = Presets.get("test-small").withVariant(v);
+            Path f = dir.resolve("timm-variant.safetensors");
+            SafeTensors.write(f, timmTensors(c), Map.of());
+            try (ModelFiles.Loaded m = ModelFiles.load(f, Flags.NONE)) {
+                assertEquals(v, m.config().variant());
+                assertEquals(c.mlp(), m.config().mlp());
+                assertEquals(c.heads(), m.config().heads());
+            }
+        }
+        Path f = dir.resolve("timm-no-qk.safetensors");
+        SafeTensors.write(f, timmTensors(Presets.get("test-small").withVariant(Variant.PAPER.withQkNorm(false))), Map.of());
+        var e = assertThrows(IOException.class, () -> ModelFiles.load(f, Flags.NONE));
+        assertTrue(e.getMessage().contains("head count is not in the tensor shapes"), e.getMessage());
     }
 
     @Test void timmFileSizesComeFromShapesAndFlags() throws IOException {

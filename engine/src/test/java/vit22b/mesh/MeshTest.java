@@ -40,5 +40,9 @@ class MeshTest {
         assertTrue(batch.getMessage().contains("data axis 3 does not divide the batch 4")
                 && batch.getMessage().contains("multiple of 3"), batch.getMessage());
         assertThrows(IllegalArgumentException.class, () -> Mesh.parse("4by2"));
+        var variant = assertThrows(IllegalArgumentException.class,
+                () -> new Mesh(1, 2).checkShards(c.withVariant(vit22b.model.Variant.PAPER.withParallel(false)), 4));
+        assertTrue(variant.getMessage().contains("--sequential") && variant.getMessage().contains("paper's only"),
+                variant.getMessage());
     }
 }

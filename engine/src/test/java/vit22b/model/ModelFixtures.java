@@ -42,4 +42,19 @@ public final class ModelFixtures {
         }
         return t;
     }
+
+    /** A block variant from "paper" or '+'-joined "no-qk-norm", "sequential", "biases". */
+    public static Variant variant(String s) {
+        Variant v = Variant.PAPER;
+        for (String part : s.split("\\+")) {
+            switch (part.trim()) {
+                case "paper" -> { }
+                case "no-qk-norm" -> v = v.withQkNorm(false);
+                case "sequential" -> v = v.withParallel(false);
+                case "biases" -> v = v.withBiases(true);
+                default -> throw new IllegalArgumentException("unknown variant part '" + part + "'");
+            }
+        }
+        return v;
+    }
 }

@@ -47,6 +47,27 @@ class ModelStatsTest {
         assertEquals(new ParamLayout(c).total(), p.total());
     }
 
+    /** The backbone of every block variant against its count written out tensor by tensor. */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"paper", "no-qk-norm", "sequential", "biases",
+            "sequential+no-qk-norm", "sequential+biases", "no-qk-norm+biases", "sequential+no-qk-norm+biases"})
+    void variantBackboneMatchesAClosedForm(String name) {
+        Variant v = ModelFixtures.variant(name);
+        ModelConfig c = Presets.get("test-small").withClasses(11).withVariant(v);
+        long d = c.width(), m = c.mlp(), hd = c.headDim();
+        long norms = v.biases() ? 2 : 1;                 // a norm holds a scale, and a bias with --biases
+        long qk = v.qkNorm() ? 2 * norms * hd : 0;       // q_norm and k_norm over head_dim
+        long block = v.parallel()
+                ? norms * d + (m + 3 * d) * d + (v.biases() ? m + 3 * d : m) + qk + d * (d + m) + d
+                : norms * d + 3 * d * d + (v.biases() ? 3 * d : 0) + qk + d * d + d   // norm1, attn.qkv, q/k norm, attn.proj
+                  + norms * d + m * d + m + d * m + d;                                 // norm2, mlp.fc1, mlp.fc2
+        long backbone = d * c.channels() * c.patch() * c.patch() + d + (long) c.tokens() * d + c.depth() * block + norms * d;
+        ModelStats.Params p = ModelStats.of(c).params();
+        assertEquals(backbone, p.backbone(), name);
+        assertEquals(ModelStats.of(c.withVariant(Variant.PAPER)).params().mapHead(), p.mapHead(), name);
+        assertEquals(new ParamLayout(c).total(), p.total(), name);
+    }
+
     /** One GEMM the model performs: (m x k) @ (k x n). */
     record Gemm(String what, long m, long n, long k) {}
 

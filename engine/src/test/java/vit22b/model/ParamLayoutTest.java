@@ -2,6 +2,7 @@ package vit22b.model;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import org.junit.jupiter.api.Test;
 
@@ -32,6 +33,38 @@ class ParamLayoutTest {
         assertEquals(offset, rest.total());
         assertEquals(full.total() - 2 * full.entries().stream().filter(e -> e.name().startsWith("blocks.0."))
                 .mapToLong(ParamLayout.Entry::size).sum(), rest.total());
+    }
+
+    /**
+     * Block 0's names and shapes for each variant, written out from timm's modules
+     * (ParallelScalingBlock with qkv_bias / qk_norm; Block with qkv_bias / qk_norm; LayerNorm
+     * with bias when the variant has biases).
+     */
+    @Test void variantNamesAreTimms() {
+        ModelConfig c = Presets.get("test-small");   // D 32, MLP 64, 4 heads of 8
+        assertEquals("in_norm.weight 32|in_norm.bias 32|in_proj.weight 160x32|in_proj.bias 160|q_norm.weight 8|q_norm.bias 8|"
+                + "k_norm.weight 8|k_norm.bias 8|out_proj.weight 32x96|out_proj.bias 32", block0(c.withVariant(Variant.PAPER.withBiases(true))));
+        assertEquals("in_norm.weight 32|in_proj.weight 160x32|mlp_bias 64|out_proj.weight 32x96|out_proj.bias 32",
+                block0(c.withVariant(Variant.PAPER.withQkNorm(false))));
+        assertEquals("norm1.weight 32|attn.qkv.weight 96x32|attn.q_norm.weight 8|attn.k_norm.weight 8|attn.proj.weight 32x32|"
+                + "attn.proj.bias 32|norm2.weight 32|mlp.fc1.weight 64x32|mlp.fc1.bias 64|mlp.fc2.weight 32x64|mlp.fc2.bias 32",
+                block0(c.withVariant(Variant.PAPER.withParallel(false))));
+        assertEquals("norm1.weight 32|norm1.bias 32|attn.qkv.weight 96x32|attn.qkv.bias 96|attn.proj.weight 32x32|attn.proj.bias 32|"
+                + "norm2.weight 32|norm2.bias 32|mlp.fc1.weight 64x32|mlp.fc1.bias 64|mlp.fc2.weight 32x64|mlp.fc2.bias 32",
+                block0(c.withVariant(new Variant(false, false, true))));
+        assertTrue(new ParamLayout(c.withVariant(Variant.PAPER.withBiases(true))).has("norm.bias"));
+        assertTrue(!new ParamLayout(c).has("norm.bias"));
+    }
+
+    private static String block0(ModelConfig c) {
+        StringBuilder s = new StringBuilder();
+        for (var e : new ParamLayout(c).entries()) {
+            if (!e.name().startsWith("blocks.0.")) continue;
+            if (!s.isEmpty()) s.append('|');
+            s.append(e.name().substring(9)).append(' ');
+            s.append(String.join("x", java.util.Arrays.stream(e.shape()).mapToObj(String::valueOf).toList()));
+        }
+        return s.toString();
     }
 
     @Test void headsThatDoNotDivideTheWidthAreRefused() {

@@ -6,6 +6,8 @@ package vit22b.model;
  * backends. Parameters are a flat double array in {@link ParamLayout}'s layout; activations
  * are token-major (rows of width D, head h at columns [h*hd, (h+1)*hd)). The parallel block
  * is computed sequentially: attention and MLP with their own slices of the fused matrices.
+ * The block variants ({@link Variant}) follow their definitions: the sequential block as the
+ * original ViT's, QK-norm only where its tensors exist, biases wherever the layout has them.
  */
 final class RefModel {
     final ModelConfig c;
@@ -23,6 +25,9 @@ final class RefModel {
     }
 
     private int off(String name) { return (int) layout.entry(name).offset(); }
+
+    /** Offset of a bias the biases variant adds, -1 (none) without it. */
+    private int opt(String name) { return c.variant().biases() ? off(name) : -1; }
 
     /** Logits (B * classes) of images (B, C, S, S). */
     double[] logits(double[] p, double[] images, int batch) {
@@ -58,7 +63,7 @@ final class RefModel {
     double[] features(double[] p, double[] images, int batch) {
         double[] x = embed(p, images, batch);
         for (int i = 0; i < c.depth(); i++) x = block(p, i, x, batch);
-        double[] xf = norm(x, batch * n, d, p, off("norm.weight"), -1, c.norm() == NormKind.LAYER);
+        double[] xf = norm(x, batch * n, d, p, off("norm.weight"), opt("norm.bias"), centered());
         return mapHead(p, xf, batch);
     }
 
@@ -83,27 +88,64 @@ final class RefModel {
         return x;
     }
 
-    /** Block i, sequentially: x + Attention(Norm(x)) + MLP(Norm(x)). */
+    /** Block i of the model's variant. */
     double[] block(double[] p, int i, double[] x, int batch) {
+        return c.variant().parallel() ? parallelBlock(p, i, x, batch) : sequentialBlock(p, i, x, batch);
+    }
+
+    /** Parallel block i, sequentially: x + Attention(Norm(x)) + MLP(Norm(x)). */
+    private double[] parallelBlock(double[] p, int i, double[] x, int batch) {
         String pre = "blocks." + i + ".";
         int rows = batch * n, in = off(pre + "in_proj.weight"), out = off(pre + "out_proj.weight");
-        boolean centered = c.norm() == NormKind.LAYER;
-        double[] y = norm(x, rows, d, p, off(pre + "in_norm.weight"), -1, centered);
+        // biases variant: one bias over the in-projection's rows [MLP | q | k | v]; else the MLP's only
+        int inBias = opt(pre + "in_proj.bias");
+        int mlpBias = inBias >= 0 ? inBias : off(pre + "mlp_bias");
+        double[] y = norm(x, rows, d, p, off(pre + "in_norm.weight"), opt(pre + "in_norm.bias"), centered());
         // MLP: rows [0, M) of the in-projection, columns [D, D+M) of the out-projection
-        double[] g = gelu(linear(y, rows, d, p, in, d, m, off(pre + "mlp_bias")));
+        double[] g = gelu(linear(y, rows, d, p, in, d, m, mlpBias));
         double[] mlpOut = linear(g, rows, m, p, out + d, d + m, d, -1);
-        // attention: q, k, v rows of the in-projection, QK-norm per head, columns [0, D) out
-        double[] q = linear(y, rows, d, p, in + m * d, d, d, -1);
-        double[] k = linear(y, rows, d, p, in + (m + d) * d, d, d, -1);
-        double[] v = linear(y, rows, d, p, in + (m + 2 * d) * d, d, d, -1);
-        q = norm(q, rows * h, hd, p, off(pre + "q_norm.weight"), -1, centered);
-        k = norm(k, rows * h, hd, p, off(pre + "k_norm.weight"), -1, centered);
-        double[] a = attention(q, k, v, batch, n, n);
+        // attention: q, k, v rows of the in-projection, columns [0, D) out
+        double[] a = attention(p, pre, y, rows, batch, in + m * d, inBias < 0 ? -1 : inBias + m);
         double[] attOut = linear(a, rows, d, p, out, d + m, d, off(pre + "out_proj.bias"));
         double[] r = new double[rows * d];
         for (int j = 0; j < r.length; j++) r[j] = x[j] + attOut[j] + mlpOut[j];
         return r;
     }
+
+    /** Sequential block i (the original ViT's): x1 = x + Attention(Norm1(x)); x1 + MLP(Norm2(x1)). */
+    private double[] sequentialBlock(double[] p, int i, double[] x, int batch) {
+        String pre = "blocks." + i + ".";
+        int rows = batch * n;
+        double[] y = norm(x, rows, d, p, off(pre + "norm1.weight"), opt(pre + "norm1.bias"), centered());
+        double[] a = attention(p, pre + "attn.", y, rows, batch, off(pre + "attn.qkv.weight"), opt(pre + "attn.qkv.bias"));
+        double[] proj = linear(a, rows, d, p, off(pre + "attn.proj.weight"), d, d, off(pre + "attn.proj.bias"));
+        double[] x1 = new double[rows * d];
+        for (int j = 0; j < x1.length; j++) x1[j] = x[j] + proj[j];
+        double[] y2 = norm(x1, rows, d, p, off(pre + "norm2.weight"), opt(pre + "norm2.bias"), centered());
+        double[] g = gelu(linear(y2, rows, d, p, off(pre + "mlp.fc1.weight"), d, m, off(pre + "mlp.fc1.bias")));
+        double[] f = linear(g, rows, m, p, off(pre + "mlp.fc2.weight"), m, d, off(pre + "mlp.fc2.bias"));
+        double[] r = new double[rows * d];
+        for (int j = 0; j < r.length; j++) r[j] = x1[j] + f[j];
+        return r;
+    }
+
+    /**
+     * Self-attention of y: q, k, v from the three D x D matrices at {@code qkv} (rows q, k, v)
+     * with biases at {@code bias} (< 0: none), QK-norm per head when the model has it
+     * (scales {@code names + "q_norm.weight"}, ...), softmax attention.
+     */
+    private double[] attention(double[] p, String names, double[] y, int rows, int batch, int qkv, int bias) {
+        double[] q = linear(y, rows, d, p, qkv, d, d, bias);
+        double[] k = linear(y, rows, d, p, qkv + d * d, d, d, bias < 0 ? -1 : bias + d);
+        double[] v = linear(y, rows, d, p, qkv + 2 * d * d, d, d, bias < 0 ? -1 : bias + 2 * d);
+        if (c.variant().qkNorm()) {
+            q = norm(q, rows * h, hd, p, off(names + "q_norm.weight"), opt(names + "q_norm.bias"), centered());
+            k = norm(k, rows * h, hd, p, off(names + "k_norm.weight"), opt(names + "k_norm.bias"), centered());
+        }
+        return attention(q, k, v, batch, n, n);
+    }
+
+    private boolean centered() { return c.norm() == NormKind.LAYER; }
 
     double[] mapHead(double[] p, double[] xf, int batch) {
         String a = "attn_pool.";

@@ -29,6 +29,8 @@ public final class InfoCommand implements Callable<Integer> {
     @Option(names = "--model", required = true, description = "Preset name (e.g. vit-22b, vit-e, vit-g, vit-s-fmnist).")
     String model;
 
+    @Mixin VariantOptions variant;
+
     @Mixin JsonOption json;
 
     @Option(names = "--classes", description = "Classifier outputs, 0 for none (default: the preset's).")
@@ -46,7 +48,7 @@ public final class InfoCommand implements Callable<Integer> {
         ModelConfig c = new ModelConfig(preset.name(), preset.width(), preset.depth(), preset.mlp(), preset.heads(),
                 patch != null ? patch : preset.patch(), imageSize != null ? imageSize : preset.imageSize(),
                 preset.channels(), classes != null ? classes : preset.classes(),
-                preset.norm(), preset.gelu(), preset.loss(), preset.headBiasInit());
+                preset.norm(), preset.gelu(), preset.loss(), preset.headBiasInit(), variant.variant());
         ModelStats s = ModelStats.of(c);
         // Table 1 describes the preset as it is; with sizes changed there is nothing to compare.
         Optional<PaperTable1.Row> row = c.equals(preset) ? PaperTable1.row(preset.name()) : Optional.empty();
@@ -66,7 +68,8 @@ public final class InfoCommand implements Callable<Integer> {
         cfg.put("width", c.width()).put("depth", c.depth()).put("mlp", c.mlp()).put("heads", c.heads())
                 .put("head_dim", c.headDim()).put("patch", c.patch()).put("image_size", c.imageSize())
                 .put("channels", c.channels()).put("tokens", c.tokens()).put("classes", c.classes())
-                .put("norm", c.norm().name().toLowerCase(Locale.ROOT)).put("gelu", c.gelu().name().toLowerCase(Locale.ROOT));
+                .put("norm", c.norm().name().toLowerCase(Locale.ROOT)).put("gelu", c.gelu().name().toLowerCase(Locale.ROOT))
+                .put("qk_norm", c.variant().qkNorm()).put("parallel", c.variant().parallel()).put("biases", c.variant().biases());
         ObjectNode p = o.putObject("parameters");
         p.put("backbone", s.params().backbone()).put("map_head", s.params().mapHead())
                 .put("classifier", s.params().classifier()).put("total", s.params().total());
@@ -99,6 +102,7 @@ public final class InfoCommand implements Callable<Integer> {
         out.printf(Locale.ROOT, "model %s: width %d, depth %d, MLP %d, heads %d (head dim %d), patch %d, %dx%dx%d images -> %d tokens, %d classes%n",
                 c.name(), c.width(), c.depth(), c.mlp(), c.heads(), c.headDim(), c.patch(), c.imageSize(), c.imageSize(),
                 c.channels(), c.tokens(), c.classes());
+        if (!c.variant().isPaper()) out.println("block variant: " + c.variant().flags());
         out.println();
         out.println("parameters");
         out.printf(Locale.ROOT, "  backbone    %,17d   patch + pos embedding, %d blocks, final norm%n", p.backbone(), c.depth());

@@ -72,6 +72,7 @@ public final class TrainCommand implements Callable<Integer> {
         return Set.copyOf(u);
     }
 
+    @Mixin VariantOptions variant;
     @Spec CommandSpec spec;
     @Mixin BackendOption backend;
     @Mixin TrackingOptions tracking;
@@ -212,7 +213,7 @@ public final class TrainCommand implements Callable<Integer> {
         if (patchSize != null) preset = preset.withPatch(patchSize);
         int size = imageSize != null ? imageSize : preset.imageSize();
         ModelConfig cfg = preset.withImage(size, train.channels()).withClasses(train.numClasses())
-                .withLoss(parseLoss(loss));
+                .withLoss(parseLoss(loss)).withVariant(variant.variant());
         // Sigmoid loss: start each class at the prior 1/classes (the paper's -10 for JFT's ~30k
         // classes is the same idea); otherwise the first steps only push all logits down.
         float bias = headBiasInit != null ? headBiasInit
