@@ -30,6 +30,7 @@ import vit22b.data.Datasets;
 import vit22b.data.Split;
 import vit22b.eval.Evaluate;
 import vit22b.eval.LabeledImages;
+import vit22b.eval.StreamedImages;
 import vit22b.io.ModelFiles;
 import vit22b.io.ModelMetadata;
 import vit22b.model.Init;
@@ -314,7 +315,7 @@ public final class TrainCommand implements Callable<Integer> {
                 }
                 double minutes = (System.nanoTime() - t0) / 60e9;
                 if (batches.skipped() > 0) System.out.println("skipped " + batches.skipped() + " unreadable images");
-                var full = LabeledImages.of(test, cfg.channels(), size, testLimit, skipBad);
+                var full = StreamedImages.of(test, cfg.channels(), size, testLimit, skipBad);
                 Evaluate.Score s = Evaluate.score(vit, full, 256);
                 metrics.write(Map.of("step", total, "test_accuracy", s.accuracy(), "test_loss", s.loss(),
                         "train_minutes", minutes));
