@@ -3,13 +3,15 @@ package vit22b.cli.commands;
 import java.io.IOException;
 import java.io.PrintWriter;
 
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
+import vit22b.cli.options.ChannelsOption;
 import vit22b.data.Dataset;
 import vit22b.data.Split;
 import vit22b.eval.LabeledImages;
 import vit22b.eval.StreamedImages;
 
-/** {@code --data} and {@code --skip-bad} of the commands that evaluate a model on a labelled dataset. */
+/** {@code --data}, {@code --channels} and {@code --skip-bad} of the commands that evaluate a model on a labelled dataset. */
 public final class DataOptions {
     @Option(names = "--data", defaultValue = "fashion-mnist", paramLabel = "NAME|DIR",
             description = "fashion-mnist, or a dataset directory (IDX files, CIFAR-10 batches, or class folders "
@@ -19,7 +21,9 @@ public final class DataOptions {
     @Option(names = "--skip-bad", description = "Skip unreadable images (counted) instead of stopping.")
     boolean skipBad;
 
-    Dataset open(Split split) throws IOException { return DataPaths.open(data, split); }
+    @Mixin ChannelsOption channels;
+
+    Dataset open(Split split) throws IOException { return DataPaths.open(data, split, channels.value()); }
 
     /** The split as the model sees it (first {@code limit}, 0 all), decoded a batch at a time as it is read. */
     StreamedImages stream(Split split, int channels, int size, long limit) throws IOException {

@@ -23,6 +23,7 @@ import vit22b.backend.Backend;
 import vit22b.cli.options.BackendOption;
 import vit22b.cli.options.AccumOption;
 import vit22b.cli.options.SplitOptions;
+import vit22b.cli.options.ChannelsOption;
 import vit22b.cli.options.TrackingOptions;
 import vit22b.data.Augmentation;
 import vit22b.data.Dataset;
@@ -78,6 +79,7 @@ public final class TrainCommand implements Callable<Integer> {
     @Mixin BackendOption backend;
     @Mixin TrackingOptions tracking;
     @Mixin SplitOptions splits;
+    @Mixin ChannelsOption channels;
     @Mixin AccumOption accum;
     @Option(names = "--demo", description = "train the README's Fashion-MNIST demo (defaults below change to the demo's)")
     boolean demo;
@@ -205,9 +207,10 @@ public final class TrainCommand implements Callable<Integer> {
     private int train(RunFolder folder, String dataName, String modelName) throws Exception {
         Path outDir = folder.dir();
         boolean resuming = resume != null;
-        var held = splits.split(DataPaths.resolve(dataName), DataPaths.open(dataName, Split.TRAIN), seed);
+        int ch = channels.value();
+        var held = splits.split(DataPaths.resolve(dataName), DataPaths.open(dataName, Split.TRAIN, ch), seed, ch);
         Dataset train = trainLimit > 0 ? Datasets.first(held.train(), trainLimit) : held.train();
-        Dataset test = DataPaths.open(dataName, Split.TEST);
+        Dataset test = DataPaths.open(dataName, Split.TEST, ch);
 
         ModelConfig preset = Presets.get(modelName);
         Integer patchSize = pick(patch, DEMO_PATCH, null);
