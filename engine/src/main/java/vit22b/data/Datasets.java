@@ -63,13 +63,7 @@ public final class Datasets {
         if (k >= base.size())
             throw new IllegalArgumentException("--val-fraction " + fraction + " of " + base.size()
                     + " examples leaves none to train on; lower it");
-        int[] all = new int[base.size()];
-        Arrays.setAll(all, i -> i);
-        SplittableRandom r = new SplittableRandom(seed);
-        for (int i = 0; i < k; i++) {                 // partial Fisher-Yates: the first k are held out
-            int j = i + r.nextInt(all.length - i);
-            int t = all[i]; all[i] = all[j]; all[j] = t;
-        }
+        int[] all = drawn(base.size(), k, seed);      // the first k are held out
         int[] val = Arrays.copyOf(all, k), train = Arrays.copyOfRange(all, k, all.length);
         Arrays.sort(val);
         Arrays.sort(train);
@@ -139,16 +133,25 @@ public final class Datasets {
     public static Dataset random(Dataset base, int n, long seed) {
         if (n <= 0) throw new IllegalArgumentException("subset size must be positive, got " + n);
         if (n >= base.size()) return base;
-        int[] all = new int[base.size()];
-        Arrays.setAll(all, i -> i);
-        SplittableRandom r = new SplittableRandom(seed);
-        for (int i = 0; i < n; i++) {                 // partial Fisher-Yates: the first n are the sample
-            int j = i + r.nextInt(all.length - i);
-            int t = all[i]; all[i] = all[j]; all[j] = t;
-        }
-        int[] idx = Arrays.copyOf(all, n);
+        int[] idx = Arrays.copyOf(drawn(base.size(), n, seed), n);
         Arrays.sort(idx);
         return new Subset(base, idx);
+    }
+
+    /**
+     * 0..size-1 after a partial Fisher-Yates shuffle by {@code seed}: the first k entries are k
+     * indices drawn without replacement, the rest are the others (holdOut and random share it, so
+     * a seed draws the same examples for both).
+     */
+    private static int[] drawn(int size, int k, long seed) {
+        int[] all = new int[size];
+        Arrays.setAll(all, i -> i);
+        SplittableRandom r = new SplittableRandom(seed);
+        for (int i = 0; i < k; i++) {
+            int j = i + r.nextInt(size - i);
+            int t = all[i]; all[i] = all[j]; all[j] = t;
+        }
+        return all;
     }
 
     private record Subset(Dataset base, int[] indices) implements Dataset {
