@@ -40,12 +40,20 @@ public final class Datasets {
     /**
      * A validation split the dataset itself provides, distinct from its test split: class
      * folders {@code path/val} (or {@code path/validation}) beside {@code path/test}. Empty for
-     * IDX and CIFAR-10 files, which have none.
+     * IDX and CIFAR-10 files, which have none. Its class folders must be {@code train}'s: labels
+     * are indices into the sorted folder names, so a missing or extra class would silently
+     * relabel every class after it.
      */
-    public static java.util.Optional<Dataset> validation(Path path) throws IOException {
+    public static java.util.Optional<Dataset> validation(Path path, Dataset train) throws IOException {
         if (!Files.isDirectory(path.resolve("test"))) return java.util.Optional.empty();
         for (String n : List.of("val", "validation"))
-            if (Files.isDirectory(path.resolve(n))) return java.util.Optional.of(FolderDataset.open(path.resolve(n)));
+            if (Files.isDirectory(path.resolve(n))) {
+                Dataset val = FolderDataset.open(path.resolve(n));
+                if (!val.classes().equals(train.classes()))
+                    throw new IllegalArgumentException(path.resolve(n) + " has classes " + val.classes() + " but the training set has "
+                            + train.classes() + ": give it the same class folders (an empty folder for a class without images)");
+                return java.util.Optional.of(val);
+            }
         return java.util.Optional.empty();
     }
 
