@@ -22,7 +22,6 @@ void failf(const char* fmt, ...) {
     g_failures++;
 }
 std::mt19937_64& rng() { return g_rng; }
-uint64_t seed() { return g_seed; }
 static int g_schedule = 0;
 int schedule() { return g_schedule; }
 

@@ -34,7 +34,6 @@ struct Reg { Reg(const char* n, std::function<void()> f) { registry().push_back(
 // Failure of the running test (it goes on, to report every problem).
 void failf(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 std::mt19937_64& rng();
-uint64_t seed();
 // True in the ASan and TSan builds, which run smaller shapes (the same tile edges, fewer blocks).
 constexpr bool sanitized() {
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)

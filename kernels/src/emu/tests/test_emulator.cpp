@@ -138,11 +138,6 @@ __global__ void wmma_partial_warp(float* d, const __nv_bfloat16* a) {
     d[threadIdx.x] = __bfloat162float(f.x[0]);
 }
 
-std::vector<float> iota_in(int n) {
-    auto x = uniform(n);
-    return x;
-}
-
 }  // namespace
 
 TEST(emu_table_matches_sources) {
@@ -185,7 +180,7 @@ TEST(emu_argument_and_shape_checks) {
 // without it every schedule reads slots not yet written (TSan reports it: run-tests.sh runs the
 // race_ tests of the TSan build on their own and expects the report).
 TEST(race_missing_syncthreads_changes_results) {
-    auto in = iota_in(4 * 256);
+    auto in = uniform(4 * 256);
     std::vector<double> want(in.size());
     for (int b = 0; b < 4; b++)
         for (int t = 0; t < 256; t++) want[b * 256 + t] = in[b * 256 + 255 - t];
@@ -200,7 +195,7 @@ TEST(race_missing_syncthreads_changes_results) {
 }
 
 TEST(race_missing_syncwarp_changes_results) {
-    auto in = iota_in(2 * 64);
+    auto in = uniform(2 * 64);
     std::vector<double> want(in.size());
     for (int b = 0; b < 2; b++)
         for (int t = 0; t < 64; t++) want[b * 64 + t] = in[b * 64 + (t & ~31) + 31 - (t & 31)];
@@ -226,7 +221,7 @@ TEST(emu_barrier_errors) {
     if (e.find("exit_before_barrier block (0,0,0) thread (") == std::string::npos)
         failf("error does not name kernel, block and thread: %s", e.c_str());
     // the emulator is usable after an error
-    Buf<float> In = buf(iota_in(256));
+    Buf<float> In = buf(uniform(256));
     expect_ok(RUN(reverse_block, Dim{1}, Dim{256}, 0u, Out.p(), (const float*)In.p(), 1), "launch after errors");
 }
 
@@ -248,7 +243,7 @@ TEST(emu_shuffle_semantics) {
 }
 
 TEST(emu_cp_async_poisons_until_wait) {
-    auto in = iota_in(128);
+    auto in = uniform(128);
     Buf<float> In = buf(in), Out(128), Out2(128);
     expect_ok(RUN(cp_async_kernel, Dim{1}, Dim{32}, 0u, Out.p(), (const float*)In.p(), 1), "cp.async with wait");
     for (int k = 0; k < 128; k++)

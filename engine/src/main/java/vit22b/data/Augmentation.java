@@ -69,10 +69,10 @@ public record Augmentation(int size, int channels, Crop crop, double minArea, do
     /** An inception crop window {top, left, height, width} inside an h x w image. */
     static int[] inceptionWindow(int h, int w, double minArea, double maxArea, SplittableRandom rng) {
         double area = (double) h * w;
-        double logLo = Math.log(MIN_ASPECT), logHi = Math.log(MAX_ASPECT);
+        double logLo = StrictMath.log(MIN_ASPECT), logHi = StrictMath.log(MAX_ASPECT);   // StrictMath: same crops in every JIT tier
         for (int t = 0; t < TRIES; t++) {
             double target = area * (minArea + (maxArea - minArea) * rng.nextDouble());
-            double aspect = Math.exp(logLo + (logHi - logLo) * rng.nextDouble());   // width / height
+            double aspect = StrictMath.exp(logLo + (logHi - logLo) * rng.nextDouble());   // width / height
             int cw = (int) Math.round(Math.sqrt(target * aspect));
             int ch = (int) Math.round(Math.sqrt(target / aspect));
             if (cw > 0 && ch > 0 && cw <= w && ch <= h) {

@@ -6,7 +6,12 @@ import java.awt.image.Raster;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
 import javax.imageio.ImageIO;
+import javax.imageio.ImageReader;
+import javax.imageio.stream.ImageInputStream;
 
 /**
  * Image decoding (PNG/JPEG through ImageIO) and the geometric operations the data pipeline
@@ -46,16 +51,46 @@ public final class Images {
         return decodeNative(bytes, path.toString());
     }
 
-    /** Decodes in-memory PNG/JPEG bytes keeping their channels ({@code name} is used in errors only). */
+    /**
+     * The most pixels an image may declare: its header is read first, so that a small file
+     * claiming, say, 30000 x 30000 pixels is refused instead of exhausting the heap.
+     */
+    public static final long MAX_PIXELS = 1L << 26;   // 64 megapixels, 8192 x 8192
+
+    /**
+     * Decodes in-memory PNG/JPEG bytes keeping their channels ({@code name} is used in errors
+     * only). The size in the header is checked against {@link #MAX_PIXELS} before any pixel is
+     * decoded, and a file the decoder warns about (a JPEG cut short decodes to grey without an
+     * exception) is an error, not a silently wrong image.
+     */
     public static Image decodeNative(byte[] bytes, String name) throws IOException {
         BufferedImage img;
-        try {
-            img = ImageIO.read(new ByteArrayInputStream(bytes));
-        } catch (IOException | RuntimeException e) {
+        try (ImageInputStream in = ImageIO.createImageInputStream(new ByteArrayInputStream(bytes))) {
+            Iterator<ImageReader> readers = ImageIO.getImageReaders(in);
+            if (!readers.hasNext())
+                throw new IOException("could not decode image " + name + ": not a PNG or JPEG file ImageIO can read");
+            ImageReader reader = readers.next();
+            try {
+                reader.setInput(in, true, true);
+                long w = reader.getWidth(0), h = reader.getHeight(0);
+                if (w * h > MAX_PIXELS)
+                    throw new IOException("image " + name + " declares " + w + " x " + h + " pixels, over the budget of "
+                            + MAX_PIXELS + "; shrink it first (or it is corrupt)");
+                List<String> warnings = new ArrayList<>();
+                reader.addIIOReadWarningListener((src, message) -> warnings.add(message));
+                img = reader.read(0);
+                if (!warnings.isEmpty())
+                    throw new IOException("image " + name + " is damaged (" + warnings.getFirst() + "); replace it, or pass "
+                            + "--skip-bad to skip such images");
+            } finally {
+                reader.dispose();
+            }
+        } catch (IOException e) {
+            if (e.getMessage() != null && e.getMessage().startsWith("image " + name)) throw e;
             throw new IOException("could not decode image " + name + ": " + e.getMessage(), e);
+        } catch (RuntimeException e) {
+            throw new IOException("could not decode image " + name + ": " + e, e);
         }
-        if (img == null)
-            throw new IOException("could not decode image " + name + ": not a PNG or JPEG file ImageIO can read");
         return fromBuffered(img);
     }
 

@@ -38,8 +38,11 @@ public final class ModelFiles {
      * choose (defaults: tanh GELU, RMS norm, sigmoid loss); for our files they must agree
      * with the recorded config.
      */
-    public record Flags(GeluKind gelu, NormKind norm, LossKind loss) {
+    public record Flags(GeluKind gelu, NormKind norm, LossKind loss, boolean allowNonfinite) {
         public static final Flags NONE = new Flags(null, null, null);
+
+        /** Weights holding NaN or infinity refused. */
+        public Flags(GeluKind gelu, NormKind norm, LossKind loss) { this(gelu, norm, loss, false); }
     }
 
     /** A loaded model: config, layout, and the flat parameter buffer (host memory, owned). */
@@ -68,7 +71,11 @@ public final class ModelFiles {
         save(file, layout, MemorySegment.ofArray(flat), extra);
     }
 
-    /** Reads a model file (ours or timm layout) into host memory, checking every tensor's name and shape. */
+    /**
+     * Reads a model file (ours or timm layout) into host memory, checking every tensor's name and
+     * shape; weights holding NaN or infinity are refused (they would only give NaN outputs) unless
+     * {@code flags.allowNonfinite()}.
+     */
     public static Loaded load(Path file, Flags flags) throws IOException {
         try (SafeTensorsFile f = SafeTensors.open(file)) {
             boolean timm = !f.metadata().containsKey(CONFIG_KEY);
@@ -76,9 +83,27 @@ public final class ModelFiles {
             ParamLayout layout = new ParamLayout(c);
             checkTensors(f, layout);
             HostStorage params = new HostStorage(layout.total());
-            for (ParamLayout.Entry e : layout.entries())
-                f.read(e.name(), params.segment().asSlice(e.offset() * Float.BYTES, e.size() * Float.BYTES));
+            try {
+                for (ParamLayout.Entry e : layout.entries()) {
+                    MemorySegment dst = params.segment().asSlice(e.offset() * Float.BYTES, e.size() * Float.BYTES);
+                    f.read(e.name(), dst);
+                    if (!flags.allowNonfinite()) requireFinite(file, e.name(), dst);
+                }
+            } catch (IOException | RuntimeException e) {
+                params.close();
+                throw e;
+            }
             return new Loaded(c, layout, params, f.metadata(), timm);
+        }
+    }
+
+    private static void requireFinite(Path file, String name, MemorySegment floats) throws IOException {
+        long n = floats.byteSize() / Float.BYTES;
+        for (long i = 0; i < n; i++) {
+            float x = floats.getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i);
+            if (!Float.isFinite(x))
+                throw new IOException(file + ": tensor '" + name + "' holds " + x + " at element " + i + "; the weights are "
+                        + "damaged or from a diverged run (use an earlier checkpoint, or --allow-nonfinite to load them anyway)");
         }
     }
 

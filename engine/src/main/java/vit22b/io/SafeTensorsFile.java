@@ -1,5 +1,6 @@
 package vit22b.io;
 
+import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
@@ -49,7 +50,7 @@ public final class SafeTensorsFile implements AutoCloseable {
     public DType dtype(String name) { return entry(name).dtype(); }
 
     /** The tensor converted to float32 (for tensors of fewer than 2^31 elements). */
-    public float[] floats(String name) {
+    public float[] floats(String name) throws IOException {
         SafeTensors.Entry e = entry(name);
         if (e.elements() > Integer.MAX_VALUE - 8)
             throw new IllegalArgumentException(path + ": tensor '" + name + "' has " + e.elements()
@@ -59,13 +60,22 @@ public final class SafeTensorsFile implements AutoCloseable {
         return out;
     }
 
-    /** Converts the tensor to float32 (native order) into {@code dst}, which must hold exactly its elements. */
-    public void read(String name, MemorySegment dst) {
+    /**
+     * Converts the tensor to float32 (native order) into {@code dst}, which must hold exactly its
+     * elements. The file is memory-mapped: if another process cuts it short meanwhile, the page
+     * fault reaches Java as an InternalError, reported here as the I/O error it is.
+     */
+    public void read(String name, MemorySegment dst) throws IOException {
         SafeTensors.Entry e = entry(name);
         if (dst.byteSize() != e.elements() * Float.BYTES)
             throw new IllegalArgumentException(path + ": tensor '" + name + "' has " + e.elements()
                     + " elements; destination holds " + dst.byteSize() / Float.BYTES + " floats");
-        e.dtype().toFloats(data.asSlice(e.begin(), e.end() - e.begin()), dst, e.elements());
+        try {
+            e.dtype().toFloats(data.asSlice(e.begin(), e.end() - e.begin()), dst, e.elements());
+        } catch (InternalError fault) {
+            throw new IOException(path + ": the file changed or was cut short while being read (" + fault.getMessage()
+                    + "); do not modify a model file while it is in use, and check the disk", fault);
+        }
     }
 
     @Override public void close() { arena.close(); }

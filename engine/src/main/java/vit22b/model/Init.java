@@ -108,6 +108,6 @@ public final class Init {
 
     private static double gaussian(SplittableRandom r) {
         double u = 1.0 - r.nextDouble(), v = r.nextDouble();
-        return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+        return Math.sqrt(-2 * StrictMath.log(u)) * StrictMath.cos(2 * Math.PI * v);   // StrictMath: tier-independent bits
     }
 }

@@ -1,17 +1,22 @@
 package vit22b.train;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.function.Consumer;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
+import java.util.zip.CRC32C;
 
 import vit22b.backend.Backend;
 import vit22b.io.ConfigJson;
@@ -33,6 +38,8 @@ import vit22b.model.ViT;
 public final class Checkpoints {
     public static final String M = ModelFiles.OPTIMIZER_PREFIX + "m", V = ModelFiles.OPTIMIZER_PREFIX + "v";
     public static final String STEP_KEY = "vit22b.step", POSITION_KEY = "vit22b.data_position";
+    /** CRC-32C of parameters, then first and second moments, as little-endian floats: catches damage the header cannot show. */
+    public static final String CRC_KEY = "vit22b.crc32c";
     private static final Pattern NAME = Pattern.compile("ckpt-(\\d+)\\.safetensors");
 
     private final Path dir;
@@ -71,18 +78,19 @@ public final class Checkpoints {
         meta.put(ModelFiles.CONFIG_KEY, ConfigJson.toJson(model.config()));
         meta.put(STEP_KEY, Long.toString(opt.step()));
         meta.put(POSITION_KEY, dataPosition);
+        meta.put(CRC_KEY, crc(p, m, v));
         Path f = file(opt.step());
         SafeTensors.write(f, tensors, meta);
         prune(opt.step());
         return f;
     }
 
-    /** A state with NaN or infinity is never written: the previous checkpoint stays the last good one. */
+    /** A state with NaN or infinity is never written: whatever checkpoint there is stays the last good one. */
     private static void requireFinite(float[] a, String what, long step) {
         for (int i = 0; i < a.length; i++)
             if (!Float.isFinite(a[i]))
                 throw new TrainingDivergedException("the " + what + " hold " + a[i] + " at step " + step
-                        + "; not saving this state, the previous checkpoint is the last good one (lower the learning rate)");
+                        + "; not saving this state");
     }
 
     /** Steps of the checkpoints present, oldest first. */
@@ -102,6 +110,43 @@ public final class Checkpoints {
     public Optional<Path> latest() throws IOException {
         List<Long> s = steps();
         return s.isEmpty() ? Optional.empty() : Optional.of(file(s.getLast()));
+    }
+
+    /**
+     * Loads the newest checkpoint that is whole. A damaged newer one (cut short, or its CRC does
+     * not match) is renamed to NAME.damaged, and {@code say} is told, so that the run continues
+     * from the previous good one; empty when there is no checkpoint at all.
+     */
+    public Optional<State> loadNewestGood(Consumer<String> say) throws IOException {
+        List<Long> s = steps();
+        for (int i = s.size() - 1; i >= 0; i--) {
+            Path f = file(s.get(i));
+            try {
+                return Optional.of(load(f));
+            } catch (IOException e) {
+                Path aside = f.resolveSibling(f.getFileName() + ".damaged");
+                Files.move(f, aside, StandardCopyOption.REPLACE_EXISTING);
+                say.accept("checkpoint " + f + " is damaged (" + e.getMessage() + "); moved it to " + aside.getFileName()
+                        + (i > 0 ? " and resuming from the previous one" : ""));
+            }
+        }
+        if (!s.isEmpty()) throw new IOException("no whole checkpoint is left in " + dir + "; start the run again without --resume");
+        return Optional.empty();
+    }
+
+    static String crc(float[]... arrays) {
+        CRC32C crc = new CRC32C();
+        ByteBuffer b = ByteBuffer.allocate(1 << 16).order(ByteOrder.LITTLE_ENDIAN);
+        for (float[] a : arrays)
+            for (int i = 0; i < a.length; ) {
+                int n = Math.min(b.capacity() / Float.BYTES, a.length - i);
+                b.clear();
+                b.asFloatBuffer().put(a, i, n);
+                b.limit(n * Float.BYTES);
+                crc.update(b);
+                i += n;
+            }
+        return Long.toHexString(crc.getValue());
     }
 
     /** Keeps the newest {@code keep} checkpoints up to {@code saved}, which is never deleted. */
@@ -153,6 +198,9 @@ public final class Checkpoints {
                 f.read(e.name(), seg.asSlice(e.offset() * Float.BYTES, e.size() * Float.BYTES));
             }
             float[] m = moments(f, M, params.length), v = moments(f, V, params.length);
+            String want = meta.get(CRC_KEY);
+            if (want != null && !want.equals(crc(params, m, v)))
+                throw new IOException(file + ": its data does not match its CRC-32C (the file is damaged)");
             return new State(c, params, m, v, step, meta.get(POSITION_KEY), meta);
         }
     }

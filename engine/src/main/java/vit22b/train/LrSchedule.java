@@ -39,7 +39,7 @@ public sealed interface LrSchedule permits LrSchedule.Rsqrt, LrSchedule.Cosine {
         @Override public double at(long t) {
             if (t <= warmup) return base * warm(t, warmup);
             double progress = (double) (t - warmup) / (total - warmup + 1);
-            return base * 0.5 * (1 + Math.cos(Math.PI * progress));
+            return base * 0.5 * (1 + StrictMath.cos(Math.PI * progress));   // tier-independent bits (exact resume)
         }
     }
 

@@ -49,21 +49,55 @@ public final class MetricsWriter implements AutoCloseable {
         }
     }
 
-    /** Reads a metrics file back, one map per line (blank lines skipped). */
-    @SuppressWarnings("unchecked")
+    /**
+     * Reads a metrics file back, one map per line (blank lines skipped). A last line cut short
+     * (the process was killed while writing it) is left out; a bad line elsewhere is an error.
+     */
     public static List<Map<String, Object>> read(Path path) throws IOException {
         List<Map<String, Object>> rows = new ArrayList<>();
-        int n = 0;
-        for (String line : Files.readAllLines(path, StandardCharsets.UTF_8)) {
-            n++;
-            if (line.isBlank()) continue;
+        for (Line l : lines(path)) if (l.row() != null) rows.add(l.row());
+        return rows;
+    }
+
+    /**
+     * For a resumed run: keeps the rows up to {@code step}, the checkpoint's, since the run logs
+     * the later ones again (and the final test row at {@code step} too when {@code finalAgain});
+     * drops a torn last line. The file is replaced atomically. Returns the lines dropped.
+     */
+    public static int cutBack(Path path, long step, boolean finalAgain) throws IOException {
+        if (!Files.exists(path)) return 0;
+        StringBuilder kept = new StringBuilder();
+        int dropped = 0;
+        for (Line l : lines(path)) {
+            Object s = l.row() == null ? null : l.row().get("step");
+            boolean keep = s instanceof Number n && (n.longValue() < step
+                    || n.longValue() == step && !(finalAgain && l.row().containsKey("test_accuracy")));
+            if (keep) kept.append(l.text()).append('\n');
+            else dropped++;
+        }
+        RunFolder.writeAtomically(path, kept.toString().getBytes(StandardCharsets.UTF_8));
+        return dropped;
+    }
+
+    private record Line(String text, Map<String, Object> row) {}
+
+    /** Non-blank lines with their parsed rows; a torn last line has a null row. */
+    @SuppressWarnings("unchecked")
+    private static List<Line> lines(Path path) throws IOException {
+        String all = Files.readString(path, StandardCharsets.UTF_8);
+        String[] parts = all.split("\n", -1);
+        List<Line> out = new ArrayList<>();
+        for (int i = 0; i < parts.length; i++) {
+            if (parts[i].isBlank()) continue;
             try {
-                rows.add(JSON.readValue(line, Map.class));
+                out.add(new Line(parts[i], JSON.readValue(parts[i], Map.class)));
             } catch (IOException e) {
-                throw new IOException(path + " line " + n + " is not a JSON object: " + e.getMessage(), e);
+                if (i == parts.length - 1) out.add(new Line(parts[i], null));   // no newline after it: torn by a kill
+                else throw new IOException(path + " line " + (i + 1) + " is not a JSON object: " + e.getMessage()
+                        + "; remove or fix that line", e);
             }
         }
-        return rows;
+        return out;
     }
 
     @Override public void close() throws IOException {

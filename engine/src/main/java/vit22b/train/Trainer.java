@@ -48,8 +48,11 @@ public final class Trainer {
         }
     }
 
-    /** The outcome: updates done, the loss of every step run in this process, the last eval. */
-    public record Result(long step, List<Double> losses, Evaluate.Score lastEval, Path lastCheckpoint) {}
+    /**
+     * The outcome: updates done, the loss of every step run in this process, the last eval, and
+     * whether {@link #requestStop} ended the run early.
+     */
+    public record Result(long step, List<Double> losses, Evaluate.Score lastEval, Path lastCheckpoint, boolean stopped) {}
 
     private final ViT model;
     private final AdamW opt;
@@ -59,6 +62,7 @@ public final class Trainer {
     private final Progress progress;       // nullable
     private final LabeledImages evalSet;   // nullable
     private final Map<String, String> runInfo;
+    private volatile boolean stopRequested;
 
     public Trainer(ViT model, AdamW opt, Settings settings, Checkpoints ckpts, MetricsWriter metrics,
                    Progress progress, LabeledImages evalSet, Map<String, String> runInfo) {
@@ -72,7 +76,14 @@ public final class Trainer {
         this.runInfo = runInfo;
     }
 
-    /** Runs from the optimiser's current step to {@code steps}, reading batches from {@code data}. */
+    /** Asks the loop to end after the current step, writing a checkpoint first (callable from any thread). */
+    public void requestStop() { stopRequested = true; }
+
+    /**
+     * Runs from the optimiser's current step to {@code steps}, reading batches from {@code data};
+     * nothing to do when the run is already at {@code steps} (a run killed after its last
+     * checkpoint then only needs its final evaluation).
+     */
     public Result run(BatchSource data) throws IOException {
         ModelConfig c = model.config();
         Backend be = model.backend();
@@ -81,9 +92,9 @@ public final class Trainer {
         Evaluate.Score lastEval = null;
         Path lastCkpt = null;
         long start = opt.step();
-        if (start >= s.steps())
-            throw new IllegalArgumentException("the run is already at step " + start + " of " + s.steps()
-                    + "; raise --steps to train further");
+        if (start > s.steps())
+            throw new IllegalArgumentException("the checkpoint is at step " + start + ", past --steps " + s.steps()
+                    + "; give --steps " + start + " or more");
         Tensor images = null, targets = null, accumulated = null;
         try {
             if (s.accum() > 1) accumulated = be.allocate(model.grads().shape());
@@ -125,6 +136,7 @@ public final class Trainer {
                     throw diverged(e.getMessage(), t, lastCkpt);
                 }
                 losses.add(loss);
+                boolean stop = stopRequested;
                 boolean last = t == s.steps();
                 double seconds = (System.nanoTime() - windowStart) / 1e9;
                 windowImages += n;
@@ -158,18 +170,23 @@ public final class Trainer {
                     windowImages = 0;
                 }
                 if (row != null && metrics != null) metrics.write(row);
-                if (ckpts != null && (last || (s.ckptEvery() > 0 && t % s.ckptEvery() == 0))) {
-                    lastCkpt = ckpts.save(model, opt, data.position(), runInfo);
+                if (ckpts != null && (last || stop || (s.ckptEvery() > 0 && t % s.ckptEvery() == 0))) {
+                    try {
+                        lastCkpt = ckpts.save(model, opt, data.position(), runInfo);
+                    } catch (TrainingDivergedException e) {
+                        throw diverged(e.getMessage(), t, lastCkpt);
+                    }
                     windowStart = System.nanoTime();
                     windowImages = 0;
                 }
+                if (stop && !last) return new Result(opt.step(), losses, lastEval, lastCkpt, true);
             }
         } finally {
             if (progress != null) progress.finish();
             if (images != null) { be.free(images); be.free(targets); }
             if (accumulated != null) be.free(accumulated);
         }
-        return new Result(opt.step(), losses, lastEval, lastCkpt);
+        return new Result(opt.step(), losses, lastEval, lastCkpt, false);
     }
 
     /** A metrics row's common columns: the step, the wall-clock time (Unix seconds), epochs and images seen. */
@@ -194,7 +211,9 @@ public final class Trainer {
         String kept = lastCkpt != null ? "the last good checkpoint is " + lastCkpt
                 : ckpts != null ? latestOf(ckpts)
                 : "checkpoints are off";
+        boolean canResume = lastCkpt != null || kept.startsWith("the last good");
         return new TrainingDivergedException(what + " at step " + t + "; stopped without updating or saving ("
-                + kept + "). Lower --lr, raise --warmup or --clip, or check the data");
+                + kept + "). " + (canResume ? "Resume with --resume " + ckpts.dir() + " --lr SMALLER, or start again with"
+                : "Start again with") + " a lower --lr, a longer --warmup or a smaller --clip, or check the data");
     }
 }

@@ -54,6 +54,21 @@ class ModelFilesTest {
         assertTrue(e.getMessage().contains("records gelu exact but tanh"), e.getMessage());
     }
 
+    @Test void nonFiniteWeightsAreRefusedUnlessAllowed(@TempDir Path dir) throws IOException {
+        ParamLayout layout = new ParamLayout(Presets.get("test-tiny"));
+        float[] flat = Check.randn(8, (int) layout.total(), 1);
+        ParamLayout.Entry victim = layout.entries().get(layout.entries().size() / 2);
+        flat[(int) victim.offset() + 3] = Float.NaN;
+        Path f = dir.resolve("nan.safetensors");
+        ModelFiles.save(f, layout, flat, Map.of());
+        IOException e = assertThrows(IOException.class, () -> ModelFiles.load(f, Flags.NONE));
+        assertTrue(e.getMessage().contains("'" + victim.name() + "' holds NaN at element 3") && e.getMessage().contains("--allow-nonfinite"),
+                e.getMessage());
+        try (ModelFiles.Loaded m = ModelFiles.load(f, new Flags(null, null, null, true))) {
+            assertTrue(Float.isNaN(m.params().segment().getAtIndex(ValueLayout.JAVA_FLOAT, victim.offset() + 3)));
+        }
+    }
+
     /** A variant's flags travel in the checkpoint; a config written before variants existed reads as the paper's block. */
     @Test void variantsAreRecordedAndOldFilesReadAsThePapersBlock() throws IOException {
         for (Variant v : new Variant[] {Variant.PAPER.withQkNorm(false), Variant.PAPER.withParallel(false).withBiases(true),

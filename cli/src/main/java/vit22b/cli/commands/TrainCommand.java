@@ -4,11 +4,15 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.Callable;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -40,6 +44,7 @@ import vit22b.train.LrSchedule;
 import vit22b.train.MetricsWriter;
 import vit22b.train.Plots;
 import vit22b.train.Progress;
+import vit22b.train.RunFolder;
 import vit22b.train.Trainer;
 import vit22b.train.Weights;
 
@@ -53,6 +58,19 @@ public final class TrainCommand implements Callable<Integer> {
     static final Integer DEMO_PATCH = 7;
     static final int DEMO_EPOCHS = 10, DEMO_BATCH = 128, DEMO_WARMUP = 300;
     static final double DEMO_LR = 4e-3, DEMO_MIN_AREA = 1.0, DEMO_HEAD_WD = 0.03;
+    static final String RECIPE_KEY = "vit22b.recipe";
+
+    /** Settings a resumed run may change: how long, the learning-rate schedule from here on (recorded in the metrics). */
+    static final Set<String> RESUME_MAY_CHANGE_SCHEDULE = Set.of("steps", "lr", "warmup", "cooldown", "schedule");
+    /** ... and what is only bookkeeping. */
+    static final Set<String> RESUME_MAY_CHANGE = union(RESUME_MAY_CHANGE_SCHEDULE, Set.of("out", "backend", "workers",
+            "skip-bad", "ckpt-every", "keep", "log-every", "eval-every", "eval-limit", "test-limit", "tensorboard"));
+
+    private static Set<String> union(Set<String> a, Set<String> b) {
+        Set<String> u = new java.util.TreeSet<>(a);
+        u.addAll(b);
+        return Set.copyOf(u);
+    }
 
     @Mixin VariantOptions variant;
     @Spec CommandSpec spec;
@@ -100,8 +118,15 @@ public final class TrainCommand implements Callable<Integer> {
     int ckptEvery;
     @Option(names = "--keep", defaultValue = "3", description = "checkpoints kept")
     int keep;
-    @Option(names = "--resume", description = "continue from the newest checkpoint in --out (same flags)")
-    boolean resume;
+    @Option(names = "--resume", arity = "0..1", fallbackValue = "", paramLabel = "RUN_DIR",
+            description = "continue the run in RUN_DIR (default: --out) from its newest whole checkpoint; its config.json "
+                    + "gives every setting, flags override it (--steps N extends the run, --lr changes the peak rate from here on; "
+                    + "default: a new run)")
+    String resume;
+    @Option(names = "--config", paramLabel = "FILE",
+            description = "settings from a JSON or YAML file (keys: these options' long names); flags given override it "
+                    + "(default: none)")
+    Path config;
     @Option(names = "--seed", defaultValue = "0", description = "Initialisation, data order and augmentation seed.")
     long seed;
     @Option(names = "--workers", description = "data threads (default: cores - 1)")
@@ -126,11 +151,59 @@ public final class TrainCommand implements Callable<Integer> {
     int trainLimit;
 
     @Override public Integer call() throws Exception {
+        boolean resuming = resume != null;
+        Path runDir = resuming && !resume.isEmpty() ? Path.of(resume) : null;
+        if (resuming && runDir == null && out != null) runDir = out;
+        if (config != null) RunConfig.apply(spec, RunConfig.read(config), config, epochsOverride());
+        if (resuming) {
+            if (runDir == null) runDir = pick(null, Path.of("runs/demo"), Path.of("runs/train"));
+            if (!Files.isDirectory(runDir))
+                throw new IllegalArgumentException("--resume: " + runDir + " is not a run folder; give the folder a run wrote");
+            Path cfgFile = runDir.resolve(RunFolder.CONFIG);
+            if (Files.exists(cfgFile)) RunConfig.apply(spec, RunConfig.read(cfgFile), cfgFile, epochsOverride());
+            out = runDir;
+        }
+        checkRanges();
         String modelName = pick(model, DEMO_MODEL, DEMO_MODEL);
         String dataName = pick(data, "fashion-mnist", null);
         if (dataName == null) throw new IllegalArgumentException("give --data (fashion-mnist or a directory), or use --demo");
         Path given = pick(out, Path.of("runs/demo"), Path.of("runs/train"));
-        Path outDir = resume ? given : freshRunDir(given, out != null);
+        DataPaths.resolve(dataName);   // a missing dataset fails before any folder is made
+        Path outDir = resuming ? given : freshRunDir(given, out != null);
+        try (RunFolder folder = RunFolder.open(outDir)) {
+            if (!folder.removedTemporaries().isEmpty())
+                System.out.println("removed " + folder.removedTemporaries().size() + " temporary file(s) of an interrupted save: "
+                        + folder.removedTemporaries());
+            return train(folder, dataName, modelName);
+        }
+    }
+
+    /** Every numeric setting in its range, whether from a flag or a config file. */
+    private void checkRanges() {
+        Ranges.positive("--steps", steps);
+        Ranges.positive("--epochs", epochs);
+        Ranges.positive("--batch", batch);
+        Ranges.positive("--lr", lr);
+        Ranges.positive("--patch", patch);
+        Ranges.positive("--image-size", imageSize);
+        Ranges.positive("--workers", workers);
+        Ranges.positive("--keep", keep);
+        Ranges.fraction("--min-crop-area", minCropArea);
+        Ranges.finite("--head-bias-init", headBiasInit);
+        for (var f : new Object[][] {{"--warmup", warmup}, {"--cooldown", cooldown}, {"--wd", wd}, {"--head-wd", headWd},
+                {"--clip", clip}, {"--ckpt-every", ckptEvery}, {"--log-every", logEvery}, {"--eval-every", evalEvery},
+                {"--eval-limit", evalLimit}, {"--test-limit", testLimit}, {"--train-limit", trainLimit}})
+            Ranges.atLeastZero((String) f[0], (Number) f[1]);
+    }
+
+    /** --epochs on the command line wins over a config's steps. */
+    private Set<String> epochsOverride() {
+        return spec.commandLine().getParseResult().hasMatchedOption("--epochs") ? Set.of("steps") : Set.of();
+    }
+
+    private int train(RunFolder folder, String dataName, String modelName) throws Exception {
+        Path outDir = folder.dir();
+        boolean resuming = resume != null;
         var held = splits.split(DataPaths.resolve(dataName), DataPaths.open(dataName, Split.TRAIN), seed);
         Dataset train = trainLimit > 0 ? Datasets.first(held.train(), trainLimit) : held.train();
         Dataset test = DataPaths.open(dataName, Split.TEST);
@@ -159,18 +232,25 @@ public final class TrainCommand implements Callable<Integer> {
         var aug = minArea >= 1 ? Augmentation.trainingWithoutCrop(size, cfg.channels(), !noFlip)
                 : Augmentation.training(size, cfg.channels(), minArea, !noFlip);
 
-        // Everything that decides the numbers: a resumed run must be started with the same.
-        Map<String, Object> recipe = new LinkedHashMap<>();
-        recipe.put("model", cfg.toString()); recipe.put("data", dataName); recipe.put("train_images", train.size());
-        recipe.put("steps", total); recipe.put("batch", b); recipe.put("lr", peak);
-        recipe.put("schedule", sched.toString()); recipe.put("wd", wd); recipe.put("head_wd", headDecay);
-        recipe.put("clip", clip); recipe.put("loss", cfg.loss().name()); recipe.put("aug", aug.toString());
-        recipe.put("seed", seed); recipe.put("val_fraction", splits.valFraction); recipe.put("accum", accum.accum); recipe.put("finetune_from", String.valueOf(finetuneFrom));
-        String recipeJson = new ObjectMapper().writeValueAsString(recipe);
+        // The resolved recipe, under the options' names: config.json, and each checkpoint's
+        // metadata, which a resume compares with its own.
+        Map<String, Object> r = new LinkedHashMap<>();
+        r.put("model", modelName); r.put("patch", patchSize); r.put("image-size", size); r.put("data", dataName);
+        r.put("train-limit", trainLimit); r.put("val-fraction", splits.valFraction); r.put("steps", total);
+        r.put("batch", b); r.put("accum", accum.accum); r.put("lr", peak); r.put("schedule", schedule);
+        r.put("warmup", warm); r.put("cooldown", cool); r.put("wd", wd); r.put("head-wd", headDecay);
+        r.put("head-bias-init", bias); r.put("clip", clip); r.put("loss", loss); r.put("no-flip", noFlip);
+        r.put("min-crop-area", minArea); r.put("seed", seed);
+        r.put("finetune-from", finetuneFrom == null ? null : finetuneFrom.toString()); r.put("backend", backend.backend);
+        r.put("workers", workers); r.put("skip-bad", skipBad); r.put("out", outDir.toString());
+        r.put("ckpt-every", ckptEvery); r.put("keep", keep); r.put("log-every", logEvery); r.put("eval-every", evalEvery);
+        r.put("eval-limit", evalLimit); r.put("test-limit", testLimit); r.put("tensorboard", tracking.tensorboard);
+        r.put("train_images", train.size()); r.put("architecture", cfg);
+        ObjectNode recipe = RunConfig.JSON.readValue(RunConfig.JSON.writeValueAsString(r), ObjectNode.class);
+        String recipeJson = RunConfig.JSON.writer().without(SerializationFeature.INDENT_OUTPUT).writeValueAsString(recipe);
         Map<String, String> runInfo = new LinkedHashMap<>(ModelMetadata.of(cfg, train.classes()));
-        runInfo.put("vit22b.recipe", recipeJson);
+        runInfo.put(RECIPE_KEY, recipeJson);
 
-        Files.createDirectories(outDir);
         Checkpoints ckpts = new Checkpoints(outDir, keep);
         System.out.printf(Locale.ROOT, "train %s (%d params) on %s: %d train images, %d steps of %d, %s%n",
                 cfg.name(), new vit22b.model.ParamLayout(cfg).total(), dataName, train.size(), total, b, sched);
@@ -178,17 +258,32 @@ public final class TrainCommand implements Callable<Integer> {
         try (Backend be = backend.open(spec.commandLine().getErr()); ViT vit = new ViT(be, cfg);
              AdamW opt = new AdamW(be, vit.layout(), vit.params(), vit.grads(), new AdamW.Config(0.9f, 0.999f, 1e-8f, wd, headDecay, clip))) {
             String start = null;
-            if (resume) {
-                Path last = ckpts.latest().orElseThrow(() -> new IOException("--resume: no checkpoint in " + outDir
-                        + "; start without --resume"));
-                Checkpoints.State st = Checkpoints.load(last);
-                String saved = st.metadata().get("vit22b.recipe");
-                if (!recipeJson.equals(saved))
-                    throw new IllegalArgumentException("--resume: " + last + " was made with different settings:\n  saved: "
-                            + saved + "\n  now:   " + recipeJson + "\nrerun with the same flags");
+            Map<String, Object> resumedChange = null;   // logged as a metrics row
+            if (resuming) {
+                Checkpoints.State st = ckpts.loadNewestGood(System.out::println).orElseThrow(() -> new IOException(
+                        "--resume: no checkpoint in " + outDir + "; start the run without --resume"));
+                String savedJson = st.metadata().get(RECIPE_KEY);
+                JsonNode saved = savedJson == null ? RunConfig.JSON.createObjectNode() : RunConfig.JSON.readTree(savedJson);
+                var differ = RunConfig.differences(saved, recipe, RESUME_MAY_CHANGE);
+                if (!differ.isEmpty())
+                    throw new IllegalArgumentException("--resume: the checkpoint at step " + st.step() + " was made with other "
+                            + "settings: " + String.join(", ", differ) + "; drop those flags to continue the run, or start a new "
+                            + "run with another --out");
+                if (total < st.step())
+                    throw new IllegalArgumentException("--resume: the checkpoint is at step " + st.step() + ", past --steps "
+                            + total + "; give --steps " + st.step() + " or more");
                 st.restore(vit, opt);
                 start = st.dataPosition();
-                System.out.println("resumed from " + last + " at step " + st.step());
+                int cut = MetricsWriter.cutBack(outDir.resolve(RunFolder.METRICS), st.step(), total == st.step());
+                System.out.println("resumed from " + ckpts.file(st.step()) + " at step " + st.step()
+                        + (cut > 0 ? " (" + cut + " metrics line(s) after it dropped; they are logged again)" : ""));
+                Map<String, Object> changed = new java.util.TreeMap<>();
+                for (String k : RESUME_MAY_CHANGE_SCHEDULE)
+                    if (!saved.path(k).equals(recipe.path(k))) changed.put(k, List.of(saved.path(k), recipe.path(k)));
+                if (!changed.isEmpty()) {
+                    resumedChange = Map.of("step", st.step(), "event", "resume", "changed", changed);
+                    System.out.println("changed from the checkpoint's settings ([then, now]): " + changed);
+                }
             } else {
                 Init.init(be, vit.layout(), vit.params(), seed);
                 if (finetuneFrom != null) {
@@ -197,14 +292,26 @@ public final class TrainCommand implements Callable<Integer> {
                     System.out.println("fine-tuning from " + finetuneFrom + " at " + size + " px");
                 }
             }
+            folder.writeConfig(RunConfig.JSON.writeValueAsBytes(recipe));
             var eval = LabeledImages.of(held.val(), cfg.channels(), size, evalLimit, skipBad);
-            try (MetricsWriter metrics = new MetricsWriter(outDir.resolve("metrics.jsonl"), resume);
+            try (MetricsWriter metrics = new MetricsWriter(outDir.resolve(RunFolder.METRICS), resuming);
                  LoaderBatches batches = LoaderBatches.open(train, aug, b, seed, workers, skipBad, start)) {
                 tracking.attach(metrics, outDir, opt.step());
+                if (resumedChange != null) metrics.write(resumedChange);
                 var settings = new Trainer.Settings(total, b, sched, logEvery, evalEvery, ckptEvery, 256, accum.accum);
                 var progress = new Progress(System.out, Progress.stdoutIsTerminal(), opt.step(), total, 30);
+                if (opt.step() == total) System.out.println("training is complete at step " + total
+                        + "; finishing the run (final evaluation, model.safetensors)");
                 long t0 = System.nanoTime();
-                new Trainer(vit, opt, settings, ckpts, metrics, progress, eval, runInfo).run(batches);
+                var trainer = new Trainer(vit, opt, settings, ckpts, metrics, progress, eval, runInfo);
+                try (StopSignals signals = new StopSignals(trainer::requestStop)) {
+                    Trainer.Result done = trainer.run(batches);
+                    if (done.stopped()) {
+                        System.out.println("stopped by " + signals.received() + " at step " + done.step() + "; checkpoint "
+                                + done.lastCheckpoint() + "; continue with: vit train --resume " + outDir);
+                        return signals.exitCode();
+                    }
+                }
                 double minutes = (System.nanoTime() - t0) / 60e9;
                 if (batches.skipped() > 0) System.out.println("skipped " + batches.skipped() + " unreadable images");
                 var full = LabeledImages.of(test, cfg.channels(), size, testLimit, skipBad);

@@ -36,12 +36,16 @@ public final class WeightsOptions {
                     + "our files record it and must agree.")
     String loss;
 
+    @Option(names = "--allow-nonfinite",
+            description = "Load weights holding NaN or infinity instead of refusing them (they give NaN outputs).")
+    boolean allowNonfinite;
+
     /** What the user said about the model; null fields were not given. */
     public ModelFiles.Flags flags() {
         return new ModelFiles.Flags(
                 gelu == null ? null : ConfigJson.parse(GeluKind.class, gelu),
                 norm == null ? null : ConfigJson.parse(NormKind.class, norm),
-                loss == null ? null : ConfigJson.parse(LossKind.class, loss));
+                loss == null ? null : ConfigJson.parse(LossKind.class, loss), allowNonfinite);
     }
 
     /** The file's config and parameters in host memory. */

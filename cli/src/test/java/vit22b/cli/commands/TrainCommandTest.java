@@ -61,12 +61,12 @@ class TrainCommandTest {
         assertTrue(Files.readAllLines(Path.of(out, "metrics.jsonl")).getFirst().contains("attn_max_abs_logit"));
 
         String[] other = common.clone();
-        other[java.util.Arrays.asList(other).indexOf("--lr") + 1] = "1e-3";
+        other[java.util.Arrays.asList(other).indexOf("--batch") + 1] = "16";   // --lr may change on resume, --batch not
         String[] resumed = java.util.Arrays.copyOf(other, other.length + 1);
         resumed[other.length] = "--resume";
         Out r = vit(resumed);
         assertEquals(2, r.code());
-        assertTrue(r.err().contains("different settings"), r.err());
+        assertTrue(r.err().contains("other settings") && r.err().contains("batch (saved 32, now 16)"), r.err());
 
         String ckpt = Path.of(out, "ckpt-000000008.safetensors").toString();
         Out e = vit("eval", "--ckpt", ckpt, "--limit", "100");
@@ -90,5 +90,17 @@ class TrainCommandTest {
         Out e = vit("eval", "--ckpt", dir.resolve("missing.safetensors").toString());
         assertEquals(1, e.code());
         assertTrue(e.err().contains("error: "), e.err());
+    }
+
+    @Test void everyNumericFlagIsRangeChecked(@TempDir Path dir) {
+        String[][] bad = {{"--batch", "0"}, {"--steps", "-3"}, {"--epochs", "NaN"}, {"--lr", "Infinity"}, {"--lr", "0"},
+                {"--clip", "NaN"}, {"--wd", "-0.1"}, {"--warmup", "-1"}, {"--keep", "0"}, {"--min-crop-area", "1.5"},
+                {"--eval-limit", "-2"}, {"--workers", "0"}, {"--head-bias-init", "NaN"}};
+        for (String[] b : bad) {
+            Out t = vit("train", "--data", dir.toString(), b[0], b[1], "--out", dir.resolve("run").toString());
+            assertEquals(2, t.code(), String.join(" ", b) + ": " + t.err());
+            assertTrue(t.err().contains(b[0] + " must be") && t.err().contains(b[1]) && t.err().lines().count() == 1,
+                    String.join(" ", b) + ": " + t.err());
+        }
     }
 }

@@ -20,8 +20,9 @@ final class AdamW {
         Args.size(v, param.size(), "adamw: v");
         Args.require(step >= 1, "adamw: step must be >= 1 (bias correction), got " + step);
         MemorySegment p = seg(param), g = seg(grad), ms = seg(m), vs = seg(v);
-        float c1 = (float) (1 / (1 - Math.pow(beta1, step)));
-        float c2 = (float) (1 / (1 - Math.pow(beta2, step)));
+        // StrictMath: the same bits in every JIT tier (bit-exact resume)
+        float c1 = (float) (1 / (1 - StrictMath.pow(beta1, step)));
+        float c2 = (float) (1 / (1 - StrictMath.pow(beta2, step)));
         Parallel.range(Math.toIntExact(param.size()), 12, (ch, from, to) -> {
             int i = from;
             for (int end = from + Vec.S.loopBound(to - from); i < end; i += Vec.L) {

@@ -113,44 +113,37 @@ final class Attention {
         });
     }
 
-    /** Softmax of the n scores at p[off] in place; returns their log-sum-exp. */
+    /**
+     * Softmax of the n scores at p[off] in place; returns their log-sum-exp. The last partial
+     * vector runs masked through the same lane code, and exp is {@link LaneMath#exp}, so the
+     * bits do not depend on the JIT tier.
+     */
     private static float softmaxRow(MemorySegment p, long off, int n) {
-        int vEnd = Vec.S.loopBound(n);
         FloatVector mv = FloatVector.broadcast(Vec.S, Float.NEGATIVE_INFINITY);
-        for (int j = 0; j < vEnd; j += Vec.L) mv = mv.max(Vec.load(p, off + j));
+        for (int j = 0; j < n; j += Vec.L) {
+            FloatVector x = Vec.load(p, off + j, n - j);
+            mv = mv.max(n - j >= Vec.L ? x : x.blend(Float.NEGATIVE_INFINITY, Vec.S.indexInRange(0, n - j).not()));
+        }
         float max = mv.reduceLanes(VectorOperators.MAX);
-        for (int j = vEnd; j < n; j++) max = Math.max(max, p.getAtIndex(F32, off + j));
         FloatVector sv = FloatVector.zero(Vec.S);
-        for (int j = 0; j < vEnd; j += Vec.L) {
-            FloatVector e = Vec.load(p, off + j).sub(max).lanewise(VectorOperators.EXP);
-            Vec.store(e, p, off + j);
-            sv = sv.add(e);
+        for (int j = 0; j < n; j += Vec.L) {
+            FloatVector e = LaneMath.exp(Vec.load(p, off + j, n - j).sub(max));
+            Vec.store(e, p, off + j, n - j);
+            sv = n - j >= Vec.L ? sv.add(e) : sv.add(e, Vec.S.indexInRange(0, n - j));
         }
         float sum = Vec.sum(sv);
-        for (int j = vEnd; j < n; j++) {
-            float e = (float) Math.exp(p.getAtIndex(F32, off + j) - max);
-            p.setAtIndex(F32, off + j, e);
-            sum += e;
-        }
         float inv = 1 / sum;
-        for (int j = 0; j < vEnd; j += Vec.L) Vec.store(Vec.load(p, off + j).mul(inv), p, off + j);
-        for (int j = vEnd; j < n; j++) p.setAtIndex(F32, off + j, p.getAtIndex(F32, off + j) * inv);
-        return max + (float) Math.log(sum);
+        for (int j = 0; j < n; j += Vec.L) Vec.store(Vec.load(p, off + j, n - j).mul(inv), p, off + j, n - j);
+        return max + (float) StrictMath.log(sum);   // StrictMath: the same bits in every JIT tier
     }
 
     /** In place on one row: p = exp(scaled score - lse); dp becomes dS = p (dp - di) scale. */
     private static void probabilitiesAndScores(MemorySegment p, MemorySegment dp, long off, int n, float lse,
                                                float di, float scale) {
-        int j = 0;
-        for (int vEnd = Vec.S.loopBound(n); j < vEnd; j += Vec.L) {
-            FloatVector pv = Vec.load(p, off + j).sub(lse).lanewise(VectorOperators.EXP);
-            Vec.store(pv, p, off + j);
-            Vec.store(pv.mul(Vec.load(dp, off + j).sub(di)).mul(scale), dp, off + j);
-        }
-        for (; j < n; j++) {
-            float pv = (float) Math.exp(p.getAtIndex(F32, off + j) - lse);
-            p.setAtIndex(F32, off + j, pv);
-            dp.setAtIndex(F32, off + j, pv * (dp.getAtIndex(F32, off + j) - di) * scale);
+        for (int j = 0; j < n; j += Vec.L) {
+            FloatVector pv = LaneMath.exp(Vec.load(p, off + j, n - j).sub(lse));
+            Vec.store(pv, p, off + j, n - j);
+            Vec.store(pv.mul(Vec.load(dp, off + j, n - j).sub(di)).mul(scale), dp, off + j, n - j);
         }
     }
 

@@ -1,8 +1,6 @@
 package vit22b.backend.cpu;
 
 import static vit22b.backend.cpu.CpuBackend.seg;
-import static vit22b.tensor.HostStorage.F32;
-
 import java.lang.foreign.MemorySegment;
 
 import jdk.incubator.vector.FloatVector;
@@ -11,7 +9,7 @@ import jdk.incubator.vector.VectorOperators;
 import vit22b.model.GeluKind;
 import vit22b.tensor.Tensor;
 
-/** GELU, tanh approximation or exact (erf), forward and backward; Vector API lanes, scalar tails. */
+/** GELU, tanh approximation or exact (erf), forward and backward; in Vector API lanes (tails masked). */
 final class Gelu {
     private Gelu() {}
 
@@ -35,39 +33,29 @@ final class Gelu {
                 (c, from, to) -> rowBackward(g, from, x, from, null, to - from, kind, d, from, true));
     }
 
-    /** out[oo + j] = gelu(in[io + j] + bias[j]) for j < n; bias nullable. */
+    /**
+     * out[oo + j] = gelu(in[io + j] + bias[j]) for j < n; bias nullable. The tail runs through the
+     * same lane code under a mask, so an element's result never depends on where it falls.
+     */
     static void rowForward(MemorySegment in, long io, MemorySegment bias, int n, GeluKind kind,
                            MemorySegment out, long oo) {
-        int j = 0;
-        for (int end = Vec.S.loopBound(n); j < end; j += Vec.L) {
-            FloatVector x = Vec.load(in, io + j);
-            if (bias != null) x = x.add(Vec.load(bias, j));
-            Vec.store(kind == GeluKind.TANH ? tanhValue(x) : exactValue(x), out, oo + j);
-        }
-        for (; j < n; j++) {
-            float x = in.getAtIndex(F32, io + j);
-            if (bias != null) x += bias.getAtIndex(F32, j);
-            out.setAtIndex(F32, oo + j, value(x, kind));
+        for (int j = 0; j < n; j += Vec.L) {
+            FloatVector x = Vec.load(in, io + j, n - j);
+            if (bias != null) x = x.add(Vec.load(bias, j, n - j));
+            Vec.store(kind == GeluKind.TANH ? tanhValue(x) : exactValue(x), out, oo + j, n - j);
         }
     }
 
     /** din[dio + j] (= or +=) dout[go + j] * gelu'(in[io + j] + bias[j]); bias nullable. */
     static void rowBackward(MemorySegment dout, long go, MemorySegment in, long io, MemorySegment bias, int n,
                             GeluKind kind, MemorySegment din, long dio, boolean accumulate) {
-        int j = 0;
-        for (int end = Vec.S.loopBound(n); j < end; j += Vec.L) {
-            FloatVector x = Vec.load(in, io + j);
-            if (bias != null) x = x.add(Vec.load(bias, j));
-            FloatVector v = Vec.load(dout, go + j).mul(kind == GeluKind.TANH ? tanhGrad(x) : exactGrad(x));
-            if (accumulate) v = v.add(Vec.load(din, dio + j));
-            Vec.store(v, din, dio + j);
-        }
-        for (; j < n; j++) {
-            float x = in.getAtIndex(F32, io + j);
-            if (bias != null) x += bias.getAtIndex(F32, j);
-            float v = dout.getAtIndex(F32, go + j) * grad(x, kind);
-            if (accumulate) v += din.getAtIndex(F32, dio + j);
-            din.setAtIndex(F32, dio + j, v);
+        for (int j = 0; j < n; j += Vec.L) {
+            int left = n - j;
+            FloatVector x = Vec.load(in, io + j, left);
+            if (bias != null) x = x.add(Vec.load(bias, j, left));
+            FloatVector v = Vec.load(dout, go + j, left).mul(kind == GeluKind.TANH ? tanhGrad(x) : exactGrad(x));
+            if (accumulate) v = v.add(Vec.load(din, dio + j, left));
+            Vec.store(v, din, dio + j, left);
         }
     }
 
@@ -78,7 +66,7 @@ final class Gelu {
      * the cancellation of 1 + tanh u in the left tail; capped where the GELU is 0 anyway.
      */
     private static FloatVector expMinus2u(FloatVector x) {
-        return x.mul(x).mul(-2 * K1).sub(2 * K0).mul(x).min(80f).lanewise(VectorOperators.EXP);
+        return LaneMath.exp(x.mul(x).mul(-2 * K1).sub(2 * K0).mul(x).min(80f));
     }
 
     private static FloatVector tanhValue(FloatVector x) {
@@ -95,7 +83,7 @@ final class Gelu {
     private static FloatVector exactValue(FloatVector x) { return x.mul(cdf(x)); }
 
     private static FloatVector exactGrad(FloatVector x) {
-        FloatVector pdf = x.mul(x).mul(-0.5f).lanewise(VectorOperators.EXP).mul((float) INV_SQRT_2PI);
+        FloatVector pdf = LaneMath.exp(x.mul(x).mul(-0.5f)).mul((float) INV_SQRT_2PI);
         return cdf(x).add(x.mul(pdf));
     }
 
@@ -113,36 +101,8 @@ final class Gelu {
         p = p.mul(t).add(0.37409196f);
         p = p.mul(t).add(1.00002368f);
         p = p.mul(t).add(-1.26551223f);
-        FloatVector half = t.mul(z.mul(z).neg().add(p).lanewise(VectorOperators.EXP)).mul(0.5f); // erfc(|x|/sqrt2)/2
+        FloatVector half = t.mul(LaneMath.exp(z.mul(z).neg().add(p))).mul(0.5f); // erfc(|x|/sqrt2)/2
         return half.neg().add(1f).blend(half, x.compare(VectorOperators.LT, 0f));
     }
 
-    static float value(float x, GeluKind kind) {
-        if (kind == GeluKind.TANH) return (float) (0.5 * x * (1 + Math.tanh(SQRT_2_OVER_PI * (x + C * x * x * x))));
-        return (float) (x * cdf(x));
-    }
-
-    static float grad(float x, GeluKind kind) {
-        if (kind == GeluKind.TANH) {
-            double t = Math.tanh(SQRT_2_OVER_PI * (x + C * x * x * x));
-            return (float) (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * SQRT_2_OVER_PI * (1 + 3 * C * x * x));
-        }
-        return (float) (cdf(x) + x * INV_SQRT_2PI * Math.exp(-0.5 * x * x));
-    }
-
-    /** Standard normal CDF through erfc, so that its left tail keeps full relative precision. */
-    static double cdf(double x) {
-        return x >= 0 ? 1 - 0.5 * erfc(x * INV_SQRT_2) : 0.5 * erfc(-x * INV_SQRT_2);
-    }
-
-    /**
-     * erfc(z) for z >= 0 with relative error below 1.2e-7 everywhere: the Chebyshev-fitted
-     * t * exp(-z^2 + P(t)), t = 1 / (1 + z/2), of Numerical Recipes (2nd ed., section 6.2).
-     */
-    static double erfc(double z) {
-        double t = 1 / (1 + 0.5 * z);
-        double p = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806
-                + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
-        return t * Math.exp(-z * z + p);
-    }
 }

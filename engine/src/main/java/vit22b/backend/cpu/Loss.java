@@ -8,7 +8,10 @@ import java.lang.foreign.MemorySegment;
 import vit22b.model.LossKind;
 import vit22b.tensor.Tensor;
 
-/** Losses with their gradient in one pass, in double, stable for any logit size. */
+/**
+ * Losses with their gradient in one pass, in double, stable for any logit size. StrictMath, not
+ * Math: its results are fixed by specification, whatever the JIT tier (bit-exact resume).
+ */
 final class Loss {
     private Loss() {}
 
@@ -30,8 +33,8 @@ final class Loss {
         double loss = 0;
         for (int j = 0; j < c; j++) {
             double x = z.getAtIndex(F32, off + j), y = t.getAtIndex(F32, off + j);
-            double e = Math.exp(-Math.abs(x));
-            loss += Math.max(x, 0) - x * y + Math.log1p(e);
+            double e = StrictMath.exp(-Math.abs(x));
+            loss += Math.max(x, 0) - x * y + StrictMath.log1p(e);
             double sig = x >= 0 ? 1 / (1 + e) : e / (1 + e);
             g.setAtIndex(F32, off + j, (float) ((sig - y) / b));
         }
@@ -43,15 +46,15 @@ final class Loss {
         double max = Double.NEGATIVE_INFINITY;
         for (int j = 0; j < c; j++) max = Math.max(max, z.getAtIndex(F32, off + j));
         double sum = 0;
-        for (int j = 0; j < c; j++) sum += Math.exp(z.getAtIndex(F32, off + j) - max);
-        double lse = max + Math.log(sum), tsum = 0, loss = 0;
+        for (int j = 0; j < c; j++) sum += StrictMath.exp(z.getAtIndex(F32, off + j) - max);
+        double lse = max + StrictMath.log(sum), tsum = 0, loss = 0;
         for (int j = 0; j < c; j++) {
             double y = t.getAtIndex(F32, off + j);
             tsum += y;
             loss -= y * (z.getAtIndex(F32, off + j) - lse);
         }
         for (int j = 0; j < c; j++) {
-            double p = Math.exp(z.getAtIndex(F32, off + j) - lse);
+            double p = StrictMath.exp(z.getAtIndex(F32, off + j) - lse);
             g.setAtIndex(F32, off + j, (float) ((p * tsum - t.getAtIndex(F32, off + j)) / b));
         }
         return loss;

@@ -23,6 +23,21 @@ final class Vec {
     static void store(FloatVector v, MemorySegment s, long off) { v.intoMemorySegment(s, off * Float.BYTES, NATIVE); }
 
     /**
+     * Loads min(left, L) floats from s[off...], the other lanes 0: loop tails run through the
+     * same lane code as the body, so an element's result never depends on where it falls. Only
+     * the tail pays for the mask.
+     */
+    static FloatVector load(MemorySegment s, long off, int left) {
+        return left >= L ? load(s, off) : FloatVector.fromMemorySegment(S, s, off * Float.BYTES, NATIVE, S.indexInRange(0, left));
+    }
+
+    /** Stores the first min(left, L) lanes of v at s[off...]. */
+    static void store(FloatVector v, MemorySegment s, long off, int left) {
+        if (left >= L) store(v, s, off);
+        else v.intoMemorySegment(s, off * Float.BYTES, NATIVE, S.indexInRange(0, left));
+    }
+
+    /**
      * Sum of the lanes in lane order. Not reduceLanes(ADD): its order is unspecified and does
      * change between the interpreter and C2's intrinsic, which broke bit-exact resume.
      */
