@@ -7,7 +7,7 @@ import vit22b.data.FolderDataset;
 public final class ChannelsOption {
     @Option(names = "--channels", paramLabel = "1|3",
             description = "Convert every image to 1 (gray, by luma) or 3 (RGB) channels. Without it a class folder "
-                    + "must not mix gray and RGB images.")
+                    + "must not mix gray and RGB images. Default: each image's own channels, which must agree.")
     Integer channels;
 
     /** The requested count, or FolderDataset.NATIVE when none was given. */
