@@ -277,6 +277,9 @@ public final class TrainCommand implements Callable<Integer> {
                         "--resume: no checkpoint in " + outDir + "; start the run without --resume"));
                 String savedJson = st.metadata().get(RECIPE_KEY);
                 JsonNode saved = savedJson == null ? RunConfig.JSON.createObjectNode() : RunConfig.JSON.readTree(savedJson);
+                // Runs made before train took --norm/--gelu record them only under "architecture" (still compared).
+                for (String k : List.of("norm", "gelu"))
+                    if (saved instanceof ObjectNode o && !o.has(k)) o.set(k, recipe.get(k));
                 var differ = RunConfig.differences(saved, recipe, RESUME_MAY_CHANGE);
                 if (!differ.isEmpty())
                     throw new IllegalArgumentException("--resume: the checkpoint at step " + st.step() + " was made with other "
