@@ -5,11 +5,9 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-for c in "${JAVA_HOME:-}" /usr/lib/jvm/temurin-25-jdk-amd64 /usr/lib/jvm/*; do
-  if [ -n "$c" ] && [ -x "$c/bin/java" ] && "$c/bin/java" -version 2>&1 | head -n1 | grep -Eq '"(2[5-9]|[3-9][0-9])'; then
-    export JAVA_HOME=$c; break
-  fi
-done
+. scripts/jvm.sh   # the one JDK finder (vit and test.sh use it too)
+JAVA_HOME=$(vit_find_jdk 2>&1) || { echo "run-jmh.sh: $JAVA_HOME" >&2; exit 1; }
+export JAVA_HOME
 mvn -q -B -o -DskipTests package -pl bench -am >&2 || mvn -q -B -DskipTests package -pl bench -am >&2
 mkdir -p bench/results
 out=bench/results/jmh-cpu-$(date -u +%Y%m%dT%H%M%SZ).json

@@ -4,7 +4,9 @@
 # packs them with ../shared/gpu-host/pack.sh into .device/ (a jlink'd Java 25 runtime + jars).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-export JAVA_HOME=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}
+. scripts/jvm.sh   # the one JDK finder (vit and test.sh use it too)
+JAVA_HOME=$(vit_find_jdk 2>&1) || { echo "prepare.sh: $JAVA_HOME" >&2; exit 1; }
+export JAVA_HOME
 mvn -o -q -B -pl cli -am package -DskipTests
 mvn -o -q -B -pl engine -am test-compile dependency:copy-dependencies -DincludeScope=test \
     -DoutputDirectory=target/test-lib -DexcludeGroupIds=vit22b

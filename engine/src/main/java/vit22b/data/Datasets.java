@@ -40,12 +40,20 @@ public final class Datasets {
     /**
      * A validation split the dataset itself provides, distinct from its test split: class
      * folders {@code path/val} (or {@code path/validation}) beside {@code path/test}. Empty for
-     * IDX and CIFAR-10 files, which have none.
+     * IDX and CIFAR-10 files, which have none. Its class folders must be {@code train}'s: labels
+     * are indices into the sorted folder names, so a missing or extra class would silently
+     * relabel every class after it.
      */
-    public static java.util.Optional<Dataset> validation(Path path) throws IOException {
+    public static java.util.Optional<Dataset> validation(Path path, Dataset train) throws IOException {
         if (!Files.isDirectory(path.resolve("test"))) return java.util.Optional.empty();
         for (String n : List.of("val", "validation"))
-            if (Files.isDirectory(path.resolve(n))) return java.util.Optional.of(FolderDataset.open(path.resolve(n)));
+            if (Files.isDirectory(path.resolve(n))) {
+                Dataset val = FolderDataset.open(path.resolve(n));
+                if (!val.classes().equals(train.classes()))
+                    throw new IllegalArgumentException(path.resolve(n) + " has classes " + val.classes() + " but the training set has "
+                            + train.classes() + ": give it the same class folders (an empty folder for a class without images)");
+                return java.util.Optional.of(val);
+            }
         return java.util.Optional.empty();
     }
 
@@ -63,13 +71,7 @@ public final class Datasets {
         if (k >= base.size())
             throw new IllegalArgumentException("--val-fraction " + fraction + " of " + base.size()
                     + " examples leaves none to train on; lower it");
-        int[] all = new int[base.size()];
-        Arrays.setAll(all, i -> i);
-        SplittableRandom r = new SplittableRandom(seed);
-        for (int i = 0; i < k; i++) {                 // partial Fisher-Yates: the first k are held out
-            int j = i + r.nextInt(all.length - i);
-            int t = all[i]; all[i] = all[j]; all[j] = t;
-        }
+        int[] all = drawn(base.size(), k, seed);      // the first k are held out
         int[] val = Arrays.copyOf(all, k), train = Arrays.copyOfRange(all, k, all.length);
         Arrays.sort(val);
         Arrays.sort(train);
@@ -139,16 +141,25 @@ public final class Datasets {
     public static Dataset random(Dataset base, int n, long seed) {
         if (n <= 0) throw new IllegalArgumentException("subset size must be positive, got " + n);
         if (n >= base.size()) return base;
-        int[] all = new int[base.size()];
-        Arrays.setAll(all, i -> i);
-        SplittableRandom r = new SplittableRandom(seed);
-        for (int i = 0; i < n; i++) {                 // partial Fisher-Yates: the first n are the sample
-            int j = i + r.nextInt(all.length - i);
-            int t = all[i]; all[i] = all[j]; all[j] = t;
-        }
-        int[] idx = Arrays.copyOf(all, n);
+        int[] idx = Arrays.copyOf(drawn(base.size(), n, seed), n);
         Arrays.sort(idx);
         return new Subset(base, idx);
+    }
+
+    /**
+     * 0..size-1 after a partial Fisher-Yates shuffle by {@code seed}: the first k entries are k
+     * indices drawn without replacement, the rest are the others (holdOut and random share it, so
+     * a seed draws the same examples for both).
+     */
+    private static int[] drawn(int size, int k, long seed) {
+        int[] all = new int[size];
+        Arrays.setAll(all, i -> i);
+        SplittableRandom r = new SplittableRandom(seed);
+        for (int i = 0; i < k; i++) {
+            int j = i + r.nextInt(size - i);
+            int t = all[i]; all[i] = all[j]; all[j] = t;
+        }
+        return all;
     }
 
     private record Subset(Dataset base, int[] indices) implements Dataset {

@@ -107,7 +107,8 @@ public final class LrSweep {
             try {
                 new Trainer(vit, opt, ts, null, metrics, null, null, Map.of()).run(data);
             } catch (TrainingDivergedException e) {
-                stop = e.getMessage().substring(0, e.getMessage().indexOf(';'));
+                String why = String.valueOf(e.getMessage());   // "what at step N; the fix": keep what and where
+                stop = why.indexOf(';') < 0 ? why : why.substring(0, why.indexOf(';'));
             }
         }
         double seconds = (System.nanoTime() - t0) / 1e9;

@@ -75,12 +75,7 @@ final class Block {
                          Activations.Layer a, Activations s) {
         boolean centered = c.norm() == NormKind.LAYER;
         if (c.variant().isPaper()) {
-            be.zero(s.dag);
-            be.outProjectionBackward(s.dag, g.wOut(), g.bOut(), s.dx, a.ag(), w.wOut());
-            be.zero(s.dq);
-            be.zero(s.dk);
-            be.zero(s.dv);
-            be.attentionBackward(s.dq, s.dk, s.dv, s.dag, a.ag(), a.lse(), a.q(), a.k(), a.v());
+            attentionBackward(be, w, g, a, s);
             be.zero(s.dy);
             be.inProjectionBackward(c, batch, s.dag, s.dq, s.dk, s.dv, a.y(), w.wIn(), w.bMlp(), w.qScale(), w.kScale(),
                     a.pre(), a.qkStats(), s.dpre, s.dy, g.wIn(), g.bMlp(), g.qScale(), g.kScale());
@@ -98,12 +93,7 @@ final class Block {
             be.linearBackward(s.dy, g.wFc1(), g.bFc1(), s.dh, a.y2(), w.wFc1());
             be.normBackward(s.dx, g.norm2(), g.norm2B(), s.dy, a.x1(), w.norm2(), a.norm2Stats(), centered);
         }
-        be.zero(s.dag);
-        be.outProjectionBackward(s.dag, g.wOut(), g.bOut(), s.dx, a.ag(), w.wOut());
-        be.zero(s.dq);
-        be.zero(s.dk);
-        be.zero(s.dv);
-        be.attentionBackward(s.dq, s.dk, s.dv, s.dag, a.ag(), a.lse(), a.q(), a.k(), a.v());
+        attentionBackward(be, w, g, a, s);
         be.zero(s.dpre);   // fromHeads accumulates
         if (qkNorm) {
             be.zero(s.dqRaw);
@@ -124,6 +114,19 @@ final class Block {
         be.zero(s.dy);
         be.linearBackward(s.dy, g.wIn(), g.bIn(), s.dpre, a.y(), w.wIn());
         be.normBackward(s.dx, g.inNorm(), g.inNormB(), s.dy, x, w.inNorm(), a.normStats(), centered);
+    }
+
+    /**
+     * Every variant's attention half, backward: s.dx (dL/d(out) of the out-projection) gives s.dag
+     * and the out-projection's gradients, then s.dq, s.dk, s.dv through attention.
+     */
+    private static void attentionBackward(Backend be, BlockParams w, BlockParams g, Activations.Layer a, Activations s) {
+        be.zero(s.dag);
+        be.outProjectionBackward(s.dag, g.wOut(), g.bOut(), s.dx, a.ag(), w.wOut());
+        be.zero(s.dq);
+        be.zero(s.dk);
+        be.zero(s.dv);
+        be.attentionBackward(s.dq, s.dk, s.dv, s.dag, a.ag(), a.lse(), a.q(), a.k(), a.v());
     }
 
     /** A (T, M) MLP tensor as one "head" of M columns, the shape toHeads/fromHeads take. */

@@ -195,7 +195,22 @@ class DatasetsTest {
         IOException flat = assertThrows(IOException.class, () -> Datasets.open(dir.resolve("imgs/train"), Split.TEST));
         assertTrue(flat.getMessage().contains("/train/CLASS/*.png") && flat.getMessage().contains("/test/CLASS/*.png"),
                 flat.getMessage());
-        assertTrue(Datasets.validation(dir.resolve("imgs")).isEmpty());
+        assertTrue(Datasets.validation(dir.resolve("imgs"), ds).isEmpty());
+    }
+
+    /** val/ beside test/ is the validation split only with train/'s class folders: labels index the sorted names. */
+    @Test void aValidationFolderNeedsTheTrainingClasses() throws IOException {
+        Path root = dir.resolve("withval");
+        for (String split : List.of("train", "test"))
+            for (String c : List.of("cat", "dog")) writeGrayPng(root.resolve(split + "/" + c + "/a.png"), 4, 4, 10);
+        writeGrayPng(root.resolve("val/dog/a.png"), 4, 4, 10);
+        Dataset train = Datasets.open(root, Split.TRAIN);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Datasets.validation(root, train));
+        assertTrue(e.getMessage().contains("[dog]") && e.getMessage().contains("[cat, dog]"), e.getMessage());
+        Files.createDirectories(root.resolve("val/cat"));   // an empty class folder keeps the labels aligned
+        Dataset val = Datasets.validation(root, train).orElseThrow();
+        assertEquals(train.classes(), val.classes());
+        assertEquals(1, val.label(0), "dog is class 1 in both");
     }
 
     @Test void holdOutSplitsWithoutOverlap() {

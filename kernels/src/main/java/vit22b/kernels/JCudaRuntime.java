@@ -198,7 +198,12 @@ public final class JCudaRuntime implements DeviceRuntime {
 
         @Override public long raw() { return handle.raw(); }
 
+        private boolean closed;
+
+        /** Idempotent: destroying a destroyed stream is undefined in the driver. */
         @Override public void close() {
+            if (closed) return;
+            closed = true;
             makeCurrent();
             Cuda.check(JCudaDriver.cuStreamDestroy(handle), "cuStreamDestroy");
         }
@@ -225,7 +230,12 @@ public final class JCudaRuntime implements DeviceRuntime {
             return ms[0];
         }
 
+        private boolean closed;
+
+        /** Idempotent, as Stream.close. */
         @Override public void close() {
+            if (closed) return;
+            closed = true;
             makeCurrent();
             Cuda.check(JCudaDriver.cuEventDestroy(event), "cuEventDestroy");
         }
@@ -235,9 +245,16 @@ public final class JCudaRuntime implements DeviceRuntime {
         final CUgraph graph;
         final CUgraphExec exec = new CUgraphExec();
 
+        private boolean closed;
+
+        /** Takes {@code graph}: destroyed here when it cannot be instantiated, else by close. */
         Graph(CUgraph graph) {
             this.graph = graph;
-            Cuda.check(JCudaDriver.cuGraphInstantiate(exec, graph, 0), "cuGraphInstantiate");
+            int rc = JCudaDriver.cuGraphInstantiate(exec, graph, 0);
+            if (rc != 0) {
+                JCudaDriver.cuGraphDestroy(graph);
+                Cuda.check(rc, "cuGraphInstantiate");
+            }
         }
 
         @Override public void launch(DeviceStream stream) {
@@ -246,6 +263,8 @@ public final class JCudaRuntime implements DeviceRuntime {
         }
 
         @Override public void close() {
+            if (closed) return;
+            closed = true;
             makeCurrent();
             Cuda.check(JCudaDriver.cuGraphExecDestroy(exec), "cuGraphExecDestroy");
             Cuda.check(JCudaDriver.cuGraphDestroy(graph), "cuGraphDestroy");

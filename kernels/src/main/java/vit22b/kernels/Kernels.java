@@ -6,7 +6,10 @@ package vit22b.kernels;
  * goes to {@code stream}. Argument order and types mirror the CUDA signatures exactly.
  */
 public final class Kernels {
+    /** attention.cu's ROWS (warps, query rows, per block) and TILE (keys per shared-memory tile); hd limit. */
     public static final int ATTN_ROWS = 8, ATTN_TILE = 32, MAX_HEAD_DIM = 256;
+    /** gemm.cu's BM x BN and gemm_bf16.cu's TB_M x TB_N block tile, and their __launch_bounds__ threads. */
+    public static final int GEMM_TILE_M = 128, GEMM_TILE_N = 128, GEMM_THREADS = 256;
     private static final int EW_BLOCK = 256, EW_MAX_GRID = 65535;
 
     private final KernelLauncher m;
@@ -27,7 +30,7 @@ public final class Kernels {
                      int M, int N, int K, boolean accumulate, long bias, long res, long ldr, int resRows,
                      long gout, long ldg, int geluCols, long gbias, int geluKind) {
         if (M == 0 || N == 0) return;
-        m.launch("gemm_f32", cdiv(N, 128), cdiv(M, 128), 1, 256, 1, 1, 0, s,
+        m.launch("gemm_f32", cdiv(N, GEMM_TILE_N), cdiv(M, GEMM_TILE_M), 1, GEMM_THREADS, 1, 1, 0, s,
                 a, sam, sak, b, sbk, sbn, c, ldc, M, N, K, accumulate ? 1f : 0f,
                 bias, res, ldr, Math.max(1, resRows), gout, ldg, geluCols, gbias, geluKind);
     }
@@ -47,7 +50,7 @@ public final class Kernels {
             throw new IllegalArgumentException(String.format("gemm_bf16 needs A and W at 16-byte aligned addresses "
                     + "(start operands at a multiple of 8 bf16 elements); got A=0x%x, W=0x%x", a, w));
         if (M == 0 || N == 0) return;
-        m.launch("gemm_bf16", cdiv(N, 128), cdiv(M, 128), 1, 256, 1, 1, 0, s,
+        m.launch("gemm_bf16", cdiv(N, GEMM_TILE_N), cdiv(M, GEMM_TILE_M), 1, GEMM_THREADS, 1, 1, 0, s,
                 a, lda, w, ldw, c, ldc, M, N, K, bias, res, ldr, Math.max(1, resRows), gout, ldg, geluCols, gbias, geluKind);
     }
 

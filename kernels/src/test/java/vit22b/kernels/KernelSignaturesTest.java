@@ -165,6 +165,29 @@ class KernelSignaturesTest {
         }
     }
 
+    /**
+     * The Java side's tile sizes (grids, threads, shared memory) are the ones the kernels are
+     * compiled with: a change on one side only would launch too few blocks or overrun shared memory.
+     */
+    @Test void tileSizesInJavaMatchTheCudaDefines() throws IOException {
+        Map<String, Integer> want = Map.of("attention.cu ROWS", Kernels.ATTN_ROWS, "attention.cu TILE", Kernels.ATTN_TILE,
+                "attention.cu MAXC", Kernels.MAX_HEAD_DIM / 32, "gemm.cu BM", Kernels.GEMM_TILE_M,
+                "gemm.cu BN", Kernels.GEMM_TILE_N, "gemm_bf16.cu TB_M", Kernels.GEMM_TILE_M,
+                "gemm_bf16.cu TB_N", Kernels.GEMM_TILE_N);
+        for (var e : new TreeMap<>(want).entrySet()) {
+            String[] fileAndName = e.getKey().split(" ");
+            String src = Files.readString(Path.of("src/main/cuda", fileAndName[0]));
+            Matcher m = Pattern.compile("(?m)^#define\\s+" + fileAndName[1] + "\\s+(\\d+)").matcher(src);
+            assertTrue(m.find(), e.getKey() + ": no #define with a number");
+            assertEquals(e.getValue().intValue(), Integer.parseInt(m.group(1)), e.getKey() + " vs Kernels");
+        }
+        for (String f : List.of("gemm.cu", "gemm_bf16.cu")) {
+            Matcher m = Pattern.compile("__launch_bounds__\\((\\d+)\\)").matcher(Files.readString(Path.of("src/main/cuda", f)));
+            assertTrue(m.find(), f + ": no __launch_bounds__");
+            assertEquals(Kernels.GEMM_THREADS, Integer.parseInt(m.group(1)), f + " __launch_bounds__ vs Kernels.GEMM_THREADS");
+        }
+    }
+
     /** The GEMM epilogues add a residual that may be the output itself (out = x + ...): no restrict on it. */
     @Test void residualsThatMayAliasTheOutputAreNotRestrict() {
         for (String k : List.of("gemm_f32", "gemm_bf16", "gemm_epilogue")) {

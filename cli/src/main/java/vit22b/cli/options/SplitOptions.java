@@ -20,7 +20,7 @@ public final class SplitOptions {
 
     /** The images to train on and to evaluate on during training. */
     public Datasets.Held split(Path dataset, Dataset train, long seed) throws IOException {
-        var own = Datasets.validation(dataset);
+        var own = Datasets.validation(dataset, train);
         return own.isPresent() ? new Datasets.Held(train, own.get()) : Datasets.holdOut(train, valFraction, seed);
     }
 }

@@ -13,7 +13,8 @@ import vit22b.kernels.DeviceRuntime;
  * Device memory with a per-size free list, so a training step that allocates and frees the
  * same sizes each time calls cuMemAlloc only during its first step (and a CUDA graph capture
  * never sees an allocation). Sizes are rounded up (512 B under 1 MiB, 2 MiB above) so that
- * nearby sizes share blocks. Blocks go back to the driver only in {@link #close}, after which
+ * nearby sizes share blocks. Blocks go back to the driver when an allocation finds the device full
+ * (the unused cached ones, then it retries) and in {@link #close}, after which
  * every storage still handed out refuses to be used (it would point at freed memory). All work
  * is on one stream, so a block freed and reused is ordered by that stream.
  */
@@ -45,8 +46,14 @@ public final class CachingAllocator implements AutoCloseable {
             try {
                 address = device.allocate(bytes);
             } catch (CudaException e) {
-                throw new CudaException(e.getMessage() + "; " + bytesHeld + " bytes held by this allocator: "
-                        + "use a smaller batch or model");
+                // Out of memory while blocks of other sizes sit unused in the cache: give those back
+                // to the driver and try once more (only then is the device really full).
+                if (e.code() != OUT_OF_MEMORY || releaseCached() == 0) throw full(e);
+                try {
+                    address = device.allocate(bytes);
+                } catch (CudaException again) {
+                    throw full(again);
+                }
             }
             b = new Block(address, bytes);
             all.add(b);
@@ -55,6 +62,27 @@ public final class CachingAllocator implements AutoCloseable {
         }
         live++;
         return new DeviceStorage(this, b, floats);
+    }
+
+    private static final int OUT_OF_MEMORY = 2;   // CUDA_ERROR_OUT_OF_MEMORY
+
+    private CudaException full(CudaException e) {
+        return new CudaException(e.getMessage() + "; " + bytesHeld + " bytes held by this allocator, all in use: "
+                + "use a smaller batch or model");
+    }
+
+    /** Frees every cached (unused) block; returns the bytes given back. */
+    private long releaseCached() {
+        long freed = 0;
+        for (ArrayDeque<Block> q : free.values())
+            for (Block b : q) {
+                device.free(b.address());
+                all.remove(b);
+                freed += b.bytes();
+            }
+        free.clear();
+        bytesHeld -= freed;
+        return freed;
     }
 
     void release(Block b) {

@@ -26,7 +26,8 @@ import vit22b.kernels.KernelLauncher;
  *     does not run in the order it was issued;</li>
  * <li>capture records a stream's work for replay and refuses, with CUDA's error, what a capture
  *     forbids (synchronize, waiting for an event, allocation or freeing); after a refusal the
- *     capture is invalidated and {@code endCapture} fails as CUDA's does;</li>
+ *     capture is invalidated and {@code endCapture} fails as CUDA's does. An event recorded in a
+ *     capture is recorded afresh by each replay, on the stream the graph is launched on;</li>
  * <li>copies and memsets must lie inside one allocation (CUDA_ERROR_INVALID_VALUE otherwise);
  *     a kernel is refused at launch when its arguments do not match the library's signature;</li>
  * <li>a kernel failure (barrier deadlock, bad launch shape, ...) is reported when the stream
@@ -90,11 +91,13 @@ public final class EmulatedRuntime implements DeviceRuntime {
     @Override public synchronized void free(long address) {
         usable();
         refuseWhileCapturing("cuMemFree");
-        Arena a = memory.remove(address);
-        if (a == null) throw new CudaException("cuMemFree(0x" + Long.toHexString(address) + "): not an allocation", INVALID_VALUE);
-        drainAll();   // cuMemFree waits for the device: no queued work may still use the block
+        if (!memory.containsKey(address))
+            throw new CudaException("cuMemFree(0x" + Long.toHexString(address) + "): not an allocation", INVALID_VALUE);
+        // cuMemFree waits for the device: no queued work may still use the block. Drained before the
+        // block leaves the table, so that a kernel fault here leaves it for close() to release.
+        drainAll();
         sizes.remove(address);
-        a.close();
+        memory.remove(address).close();
     }
 
     /** Bytes allocated and not freed (tests check that nothing leaks). */
@@ -114,11 +117,11 @@ public final class EmulatedRuntime implements DeviceRuntime {
     @Override public synchronized void freeHost(MemorySegment host) {
         usable();
         refuseWhileCapturing("cuMemFreeHost");
-        Arena a = hostArenas.remove(host.address());
-        if (a == null) throw new IllegalArgumentException("host memory at 0x" + Long.toHexString(host.address())
-                + " was not allocated by allocateHost");
-        drainAll();
-        a.close();
+        if (!hostArenas.containsKey(host.address()))
+            throw new IllegalArgumentException("host memory at 0x" + Long.toHexString(host.address())
+                    + " was not allocated by allocateHost");
+        drainAll();   // as free: a fault here leaves the block for close()
+        hostArenas.remove(host.address()).close();
     }
 
     /** The device memory [address, address + bytes) as a segment; it must lie inside one allocation. */
@@ -208,7 +211,10 @@ public final class EmulatedRuntime implements DeviceRuntime {
         for (Stream s : streams) s.drain();
     }
 
-    private record Op(String what, Runnable body) {}
+    /** Queued work; {@code recorded} is non-null for an event record captured into a graph (see Graph.launch). */
+    private record Op(String what, Runnable body, Event recorded) {
+        Op(String what, Runnable body) { this(what, body, null); }
+    }
 
     /** A point in a stream's queue: reached when the stream has run everything before it. */
     private static final class Marker {
@@ -262,10 +268,14 @@ public final class EmulatedRuntime implements DeviceRuntime {
         @Override public void waitFor(DeviceEvent event) {
             synchronized (EmulatedRuntime.this) {
                 usable();
-                Marker m = ((Event) event).latest;
-                if (m == null) return;   // never recorded: CUDA treats the wait as satisfied
+                Event e = (Event) event;
+                if (capture != null && e.capturedBy == this) return;   // recorded earlier in this capture: already ordered
+                if (e.capturedBy != null && e.capturedBy.capture != null)   // CUDA would join this stream to the capture
+                    throw new CudaException("cuStreamWaitEvent on an event recorded in another stream's capture: the emulated "
+                            + "device does not model cross-stream capture; capture on one stream", INVALID_VALUE);
+                Marker m = e.latest;
+                if (m == null) return;   // never recorded (or only in a graph not yet launched): CUDA treats it as satisfied
                 if (capture != null) {
-                    if (m.stream == this && ((Event) event).capturedBy == this) return;   // same stream: already ordered
                     invalidated = true;
                     throw new CudaException("cuStreamWaitEvent on a captured stream for an event recorded outside the capture",
                             CAPTURE_ISOLATION);
@@ -325,22 +335,37 @@ public final class EmulatedRuntime implements DeviceRuntime {
             synchronized (EmulatedRuntime.this) {
                 usable();
                 Stream s = own(stream);
-                Marker m = new Marker(s);
-                latest = m;
-                capturedBy = s.capture != null ? s : null;
-                s.add(new Op("cuEventRecord", () -> {
-                    m.reached = true;
-                    m.nanos = System.nanoTime();
-                }));
+                if (s.capture == null) {
+                    mark(s);
+                    return;
+                }
+                // A captured record has no point in any queue yet: each launch of the graph makes its own
+                // (one marker shared by all replays would stay reached after the first and order nothing).
+                latest = null;
+                capturedBy = s;
+                s.capture.add(new Op("cuEventRecord", null, this));
             }
+        }
+
+        /** Records this event at the current end of {@code s}'s queue. */
+        void mark(Stream s) {
+            Marker m = new Marker(s);
+            latest = m;
+            capturedBy = null;
+            s.add(new Op("cuEventRecord", () -> {
+                m.reached = true;
+                m.nanos = System.nanoTime();
+            }));
         }
 
         @Override public void synchronize() {
             synchronized (EmulatedRuntime.this) {
                 usable();
-                if (latest == null) return;
                 if (capturedBy != null) refuseWhileCapturing("cuEventSynchronize");
-                while (!latest.reached) latest.stream.runOne();
+                if (latest == null) return;
+                while (!latest.reached)
+                    if (!latest.stream.runOne())
+                        throw new IllegalStateException("cuEventSynchronize: the event's stream drained without reaching it");
             }
         }
 
@@ -365,7 +390,10 @@ public final class EmulatedRuntime implements DeviceRuntime {
             synchronized (EmulatedRuntime.this) {
                 usable();
                 Stream s = own(stream);
-                for (Op op : ops) s.add(op);
+                for (Op op : ops) {
+                    if (op.recorded() != null) op.recorded().mark(s);
+                    else s.add(op);
+                }
             }
         }
 

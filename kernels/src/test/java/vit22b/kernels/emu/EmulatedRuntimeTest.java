@@ -3,12 +3,14 @@ package vit22b.kernels.emu;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Arrays;
 
 import org.junit.jupiter.api.AfterEach;
@@ -145,6 +147,38 @@ class EmulatedRuntimeTest {
         a.beginCapture();
         assertEquals(905, assertThrows(CudaException.class, () -> a.waitFor(outside)).code());
         assertEquals(901, assertThrows(CudaException.class, a::endCapture).code());
+    }
+
+    /**
+     * An event recorded in a capture is recorded by each replay, where the graph runs: waiting for
+     * it after the second replay waits for that replay (a marker shared by all replays would be
+     * reached already), and waiting before any replay, or for a replay on another stream, ends.
+     * On a runtime of its own: a hang would hold the runtime's lock.
+     */
+    @Test void anEventRecordedInACaptureIsRecordedByEachReplay() {
+        EmulatedRuntime own = new EmulatedRuntime(standIn);
+        DeviceStream s = own.createStream(), t = own.createStream();
+        long x = own.allocate(16 * 4), y = own.allocate(16 * 4);
+        own.launcher().launch("fill_f32", 1, 1, 1, 16, 1, 1, 0, s, x, 1f, 16L);
+        own.fill32(y, 0, 16, s);
+        s.synchronize();
+        DeviceEvent done = own.createEvent();
+        s.beginCapture();
+        own.launcher().launch("axpy_f32", 1, 1, 1, 1, 1, 1, 0, s, y, x, 1f, 16);
+        done.record(s);
+        DeviceGraph g = s.endCapture();
+        assertTimeoutPreemptively(Duration.ofSeconds(20), () -> {
+            done.synchronize();   // no replay yet: nothing to wait for
+            assertEquals(0f, peek(y, 16).getAtIndex(ValueLayout.JAVA_FLOAT, 0), "the capture ran");
+            g.launch(t);
+            done.synchronize();
+            assertEquals(1f, peek(y, 16).getAtIndex(ValueLayout.JAVA_FLOAT, 0), "first replay, on another stream");
+            g.launch(t);
+            done.synchronize();
+            assertEquals(2f, peek(y, 16).getAtIndex(ValueLayout.JAVA_FLOAT, 0), "the event did not wait for the second replay");
+        });
+        own.close();
+        assertEquals(0, own.bytesAllocated());
     }
 
     @Test void launchesAreCheckedAgainstTheKernelsSignature() {
