@@ -65,7 +65,7 @@ public final class ConfigJson {
         return v.booleanValue();
     }
 
-    static String lower(Enum<?> e) { return e.name().toLowerCase(Locale.ROOT); }
+    public static String lower(Enum<?> e) { return e.name().toLowerCase(Locale.ROOT); }
 
     /** The constant of {@code type} named {@code s}, case-insensitive; the error lists the choices. */
     public static <E extends Enum<E>> E parse(Class<E> type, String s) {

@@ -36,8 +36,8 @@ public final class Progress {
         double elapsed = (System.nanoTime() - startNanos) / 1e9;
         long done = step - startStep;
         double eta = done > 0 ? elapsed / done * (total - step) : Double.NaN;
-        String stats = String.format(Locale.ROOT, "step %d/%d  loss %.4f  lr %.2e  %.0f img/s  ETA %s",
-                step, total, loss, lr, imagesPerSecond, time(eta));
+        String stats = String.format(Locale.ROOT, "step %d/%d  loss %.4f  lr %.2e  %s img/s  ETA %s",
+                step, total, loss, lr, rate(imagesPerSecond), time(eta));
         if (tty) {
             int width = 24, filled = (int) (width * step / Math.max(1, total));
             out.print("\r[" + "#".repeat(filled) + ".".repeat(width - filled) + "] " + stats + "\u001b[K");
@@ -59,6 +59,17 @@ public final class Progress {
     public void finish() {
         if (drawn) out.println();
         drawn = false;
+    }
+
+    /**
+     * A rate with three significant digits (whole numbers from 100 up), so a slow run, e.g. on the
+     * emulated device, shows 0.423 img/s rather than 0.
+     */
+    public static String rate(double perSecond) {
+        if (!Double.isFinite(perSecond)) return "?";
+        if (Math.abs(perSecond) >= 100) return String.format(Locale.ROOT, "%.0f", perSecond);
+        if (perSecond == 0) return "0";
+        return new java.math.BigDecimal(perSecond).round(new java.math.MathContext(3)).stripTrailingZeros().toPlainString();
     }
 
     static String time(double seconds) {

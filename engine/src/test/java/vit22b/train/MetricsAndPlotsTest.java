@@ -80,4 +80,26 @@ class MetricsAndPlotsTest {
         assertTrue(tty.contains("ETA") && tty.contains("eval accuracy 0.5\n"), tty);
         assertEquals("1h01m", Progress.time(3_660));
     }
+
+    /** Slow rates (the emulated device trains well under 1 img/s) keep three significant digits, never "0". */
+    @Test void ratesKeepSignificantDigits() {
+        assertEquals("0.42", Progress.rate(0.42));
+        assertEquals("0.00123", Progress.rate(0.0012345));
+        assertEquals("12.3", Progress.rate(12.34));
+        assertEquals("1235", Progress.rate(1234.6));
+        assertEquals("0", Progress.rate(0));
+        assertEquals("?", Progress.rate(Double.NaN));
+        long seed = System.nanoTime();
+        var rnd = new java.util.Random(seed);
+        for (int i = 0; i < 1000; i++) {
+            double v = Math.pow(10, rnd.nextDouble(-5, 2));   // 1e-5 .. 100: the rounded range
+            String s = Progress.rate(v);
+            double back = Double.parseDouble(s);
+            assertTrue(Math.abs(back - v) <= 0.005 * v, "seed " + seed + ": " + v + " -> " + s);
+            assertTrue(s.replace(".", "").replaceFirst("^0+", "").length() <= 3, "seed " + seed + ": " + v + " -> " + s);
+        }
+        var buf = new ByteArrayOutputStream();
+        new Progress(new PrintStream(buf, true, StandardCharsets.UTF_8), false, 0, 10, 0).update(1, 1, 1e-3, 0.0423);
+        assertTrue(buf.toString(StandardCharsets.UTF_8).contains(" 0.0423 img/s "), buf.toString(StandardCharsets.UTF_8));
+    }
 }

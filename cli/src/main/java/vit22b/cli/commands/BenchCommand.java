@@ -26,7 +26,8 @@ import vit22b.train.SyntheticStep;
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Times whole training steps (forward, backward, AdamW) on a random batch after warm-up: "
                 + "images/s, tokens/s, achieved model GFLOP/s and, on the cpu, its fraction of the OpenBLAS sgemm rate "
-                + "measured in the same run (GPU kernels and GEMMs: bench/gpu/run-all.sh).")
+                + "measured in the same run (GPU kernels and GEMMs: bench/gpu/run-all.sh). "
+                + "On cuda-emu it checks that the kernels train, and times the emulator, not a GPU: no GFLOP/s then.")
 public final class BenchCommand implements Callable<Integer> {
 
     @Spec CommandSpec spec;
@@ -39,11 +40,17 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--batch", required = true, description = "Images per step.")
     int batch;
 
-    @Option(names = "--steps", defaultValue = "10", description = "Timed steps.")
-    int steps;
+    @Option(names = "--steps", description = "Timed steps (default 10; 2 on cuda-emu, which is slow).")
+    Integer stepsGiven;
 
-    @Option(names = "--warmup", defaultValue = "3", description = "Untimed steps first.")
-    int warmup;
+    @Option(names = "--warmup", description = "Untimed steps first (default 3; 1 on cuda-emu).")
+    Integer warmupGiven;
+
+    /** The emulator runs every CUDA thread on the CPU: far fewer steps by default, and its timings are no GPU's. */
+    static final String EMULATED = "cuda-emu";
+    static final String EMULATED_WARNING = "cuda-emu emulates every CUDA thread on the CPU: these timings check that the "
+            + "kernels run, they are not GPU timings (no GFLOP/s reported); time a GPU with --backend cuda";
+    private int steps, warmup;
 
     @Option(names = "--seed", defaultValue = "0", description = "Seed of the model and the batch.")
     long seed;
@@ -56,6 +63,7 @@ public final class BenchCommand implements Callable<Integer> {
         double totalSeconds() { return stepSeconds.stream().mapToDouble(Double::doubleValue).sum(); }
         double imagesPerSecond() { return batch * stepSeconds.size() / totalSeconds(); }
         double tokensPerSecond() { return imagesPerSecond() * config.tokens(); }
+        boolean emulated() { return backend.equals(EMULATED); }
         double achievedGflops() { return ModelStats.of(config).flops().trainingPerImage() * imagesPerSecond() / 1e9; }
         boolean hasSgemm() { return sgemmModel != null; }
         double peakGflops() { return Math.max(sgemmModel.gflops(), sgemmSquare.gflops()); }
@@ -63,6 +71,9 @@ public final class BenchCommand implements Callable<Integer> {
     }
 
     @Override public Integer call() throws Exception {
+        boolean emulated = backend.backend.equalsIgnoreCase(EMULATED);
+        steps = stepsGiven != null ? stepsGiven : emulated ? 2 : 10;
+        warmup = warmupGiven != null ? warmupGiven : emulated ? 1 : 3;
         if (batch <= 0 || steps <= 0 || warmup < 0)
             throw new IllegalArgumentException("--batch and --steps must be positive and --warmup >= 0");
         ModelConfig c = Presets.get(model);
@@ -81,6 +92,7 @@ public final class BenchCommand implements Callable<Integer> {
         String name;
         try (Backend be = backend.open(err); SyntheticStep step = new SyntheticStep(be, c, batch, seed)) {
             name = be.name();
+            if (name.equals(EMULATED)) progress(err, "%s", EMULATED_WARNING);
             for (int i = 0; i < warmup; i++) {
                 long t0 = System.nanoTime();
                 double loss = step.run();
@@ -95,7 +107,7 @@ public final class BenchCommand implements Callable<Integer> {
                 progress(err, "step %d/%d: %.3f s, loss %.4f", i + 1, steps, times.getLast(), last);
             }
         }
-        if (!name.equals("cpu")) {
+        if (!name.equals("cpu")) {   // on the emulator, this line follows the warning above
             progress(err, "no sgemm reference on %s: GPU kernels and GEMM rates are measured by bench/gpu/run-all.sh", name);
             return new Result(name, c, batch, warmup, times, first, last, null, null, HostInfo.current());
         }
@@ -120,7 +132,8 @@ public final class BenchCommand implements Callable<Integer> {
         o.put("mean_step_seconds", r.totalSeconds() / r.stepSeconds().size());
         o.put("images_per_second", r.imagesPerSecond()).put("tokens_per_second", r.tokensPerSecond());
         o.put("training_flops_per_image", ModelStats.of(r.config()).flops().trainingPerImage());
-        o.put("achieved_gflops", r.achievedGflops());
+        if (r.emulated()) o.put("emulated", true).put("warning", EMULATED_WARNING);
+        else o.put("achieved_gflops", r.achievedGflops());
         if (r.hasSgemm()) {
             ObjectNode s = o.putObject("sgemm");
             sgemm(s.putObject("model_shape"), r.sgemmModel());
@@ -149,7 +162,8 @@ public final class BenchCommand implements Callable<Integer> {
         out.printf(Locale.ROOT, "  step            %10.3f s (mean)%n", r.totalSeconds() / r.stepSeconds().size());
         out.printf(Locale.ROOT, "  images/s        %10.1f%n", r.imagesPerSecond());
         out.printf(Locale.ROOT, "  tokens/s        %10.0f%n", r.tokensPerSecond());
-        out.printf(Locale.ROOT, "  model GFLOP/s   %10.1f   (training = 3 x forward FLOPs per image)%n", r.achievedGflops());
+        if (r.emulated()) out.println("  note: " + EMULATED_WARNING);
+        else out.printf(Locale.ROOT, "  model GFLOP/s   %10.1f   (training = 3 x forward FLOPs per image)%n", r.achievedGflops());
         if (r.hasSgemm()) {
             out.printf(Locale.ROOT, "  sgemm GFLOP/s   %10.1f   model shape %dx%dx%d; %.1f on 1024^3; peak = the larger%n",
                     r.sgemmModel().gflops(), r.sgemmModel().m(), r.sgemmModel().n(), r.sgemmModel().k(), r.sgemmSquare().gflops());

@@ -1,5 +1,6 @@
 package vit22b.cli.commands;
 
+import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -15,6 +16,7 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 import vit22b.backend.cpu.CpuBackend;
+import vit22b.cli.options.Streams;
 import vit22b.data.Dataset;
 import vit22b.data.Datasets;
 import vit22b.data.Split;
@@ -100,12 +102,13 @@ public final class LrSweepCommand implements Callable<Integer> {
                 data.skipBad);
         Path dir = out != null ? out : Path.of("runs", "lr-sweep-" + cmp.flag());
         Files.createDirectories(dir);
-        System.out.printf(Locale.ROOT, "lr-sweep %s vs %s: %s, %d rates x 2, %d steps of %d on %d images%n",
+        PrintStream text = Streams.printStream(spec.commandLine().getOut());
+        text.printf(Locale.ROOT, "lr-sweep %s vs %s: %s, %d rates x 2, %d steps of %d on %d images%n",
                 cmp.paperArm, cmp.otherArm, cfg.name(), rates.size(), steps, batch, train.size());
         long t0 = System.nanoTime();
         LrSweep.Result r;
         try (CpuBackend be = new CpuBackend()) {
-            r = LrSweep.run(be, train, s, cmp, dir.resolve("runs"), System.out);
+            r = LrSweep.run(be, train, s, cmp, dir.resolve("runs"), text);
         }
         double minutes = (System.nanoTime() - t0) / 60e9;
         Map<String, Object> extra = new LinkedHashMap<>();
@@ -119,10 +122,10 @@ public final class LrSweepCommand implements Callable<Integer> {
         SweepReport.writeJson(r, json, extra);
         var pngs = SweepReport.plots(r, dir, "lr-sweep-" + cmp.flag());
         for (var g : SweepReport.ranges(r))
-            System.out.printf(Locale.ROOT, "%-11s trains (final loss < %.3g) at %d of %d rates%s%n", g.arm(), threshold,
+            text.printf(Locale.ROOT, "%-11s trains (final loss < %.3g) at %d of %d rates%s%n", g.arm(), threshold,
                     g.trained(), g.runs(), g.lowest().isEmpty() ? ""
                             : String.format(Locale.ROOT, ": %.3g to %.3g", g.lowest().get(), g.highest().get()));
-        System.out.printf(Locale.ROOT, "%.1f min; table: %s%nplots: %s, %s%n", minutes, json, pngs.get(0), pngs.get(1));
+        text.printf(Locale.ROOT, "%.1f min; table: %s%nplots: %s, %s%n", minutes, json, pngs.get(0), pngs.get(1));
         return 0;
     }
 

@@ -1,6 +1,7 @@
 package vit22b.cli.commands;
 
 import java.io.IOException;
+import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
@@ -22,6 +23,9 @@ import picocli.CommandLine.Spec;
 import vit22b.backend.Backend;
 import vit22b.cli.options.BackendOption;
 import vit22b.cli.options.AccumOption;
+import vit22b.cli.options.JsonOption;
+import vit22b.cli.options.ModelKindOptions;
+import vit22b.cli.options.Streams;
 import vit22b.cli.options.SplitOptions;
 import vit22b.cli.options.ChannelsOption;
 import vit22b.cli.options.TrackingOptions;
@@ -32,6 +36,7 @@ import vit22b.data.Split;
 import vit22b.eval.Evaluate;
 import vit22b.eval.LabeledImages;
 import vit22b.eval.StreamedImages;
+import vit22b.io.ConfigJson;
 import vit22b.io.ModelFiles;
 import vit22b.io.ModelMetadata;
 import vit22b.model.Init;
@@ -81,6 +86,10 @@ public final class TrainCommand implements Callable<Integer> {
     @Mixin SplitOptions splits;
     @Mixin ChannelsOption channels;
     @Mixin AccumOption accum;
+    @Mixin ModelKindOptions kinds;
+    @Mixin JsonOption json;
+    /** Text output: standard output, or standard error under --json, so stdout holds only the JSON result. */
+    private PrintStream text;
     @Option(names = "--demo", description = "train the README's Fashion-MNIST demo (defaults below change to the demo's)")
     boolean demo;
     @Option(names = "--model", description = "preset (vit info lists them); default vit-micro-fmnist")
@@ -109,8 +118,6 @@ public final class TrainCommand implements Callable<Integer> {
     Float headBiasInit;
     @Option(names = "--clip", defaultValue = "1.0", description = "global gradient-norm clip, 0 for none")
     float clip;
-    @Option(names = "--loss", defaultValue = "sigmoid", description = "sigmoid or softmax cross-entropy")
-    String loss;
     @Option(names = "--no-flip", description = "no random horizontal flip")
     boolean noFlip;
     @Option(names = "--min-crop-area", description = "inception crop's smallest area fraction (default 0.08; 1 = no crop)")
@@ -154,6 +161,7 @@ public final class TrainCommand implements Callable<Integer> {
     int trainLimit;
 
     @Override public Integer call() throws Exception {
+        text = Streams.printStream(json.json ? spec.commandLine().getErr() : spec.commandLine().getOut());
         boolean resuming = resume != null;
         Path runDir = resuming && !resume.isEmpty() ? Path.of(resume) : null;
         if (resuming && runDir == null && out != null) runDir = out;
@@ -175,7 +183,7 @@ public final class TrainCommand implements Callable<Integer> {
         Path outDir = resuming ? given : freshRunDir(given, out != null);
         try (RunFolder folder = RunFolder.open(outDir)) {
             if (!folder.removedTemporaries().isEmpty())
-                System.out.println("removed " + folder.removedTemporaries().size() + " temporary file(s) of an interrupted save: "
+                text.println("removed " + folder.removedTemporaries().size() + " temporary file(s) of an interrupted save: "
                         + folder.removedTemporaries());
             return train(folder, dataName, modelName);
         }
@@ -193,6 +201,7 @@ public final class TrainCommand implements Callable<Integer> {
         Ranges.positive("--keep", keep);
         Ranges.fraction("--min-crop-area", minCropArea);
         Ranges.finite("--head-bias-init", headBiasInit);
+        kinds.norm(); kinds.gelu(); kinds.loss();   // an unknown name fails here, before any folder is made
         for (var f : new Object[][] {{"--warmup", warmup}, {"--cooldown", cooldown}, {"--wd", wd}, {"--head-wd", headWd},
                 {"--clip", clip}, {"--ckpt-every", ckptEvery}, {"--log-every", logEvery}, {"--eval-every", evalEvery},
                 {"--eval-limit", evalLimit}, {"--test-limit", testLimit}, {"--train-limit", trainLimit}})
@@ -217,7 +226,10 @@ public final class TrainCommand implements Callable<Integer> {
         if (patchSize != null) preset = preset.withPatch(patchSize);
         int size = imageSize != null ? imageSize : preset.imageSize();
         ModelConfig cfg = preset.withImage(size, train.channels()).withClasses(train.numClasses())
-                .withLoss(parseLoss(loss)).withVariant(variant.variant());
+                .withVariant(variant.variant());
+        if (kinds.norm() != null) cfg = cfg.withNorm(kinds.norm());
+        if (kinds.gelu() != null) cfg = cfg.withGelu(kinds.gelu());
+        if (kinds.loss() != null) cfg = cfg.withLoss(kinds.loss());
         // Sigmoid loss: start each class at the prior 1/classes (the paper's -10 for JFT's ~30k
         // classes is the same idea); otherwise the first steps only push all logits down.
         float bias = headBiasInit != null ? headBiasInit
@@ -243,7 +255,8 @@ public final class TrainCommand implements Callable<Integer> {
         r.put("train-limit", trainLimit); r.put("val-fraction", splits.valFraction); r.put("steps", total);
         r.put("batch", b); r.put("accum", accum.accum); r.put("lr", peak); r.put("schedule", schedule);
         r.put("warmup", warm); r.put("cooldown", cool); r.put("wd", wd); r.put("head-wd", headDecay);
-        r.put("head-bias-init", bias); r.put("clip", clip); r.put("loss", loss); r.put("no-flip", noFlip);
+        r.put("head-bias-init", bias); r.put("clip", clip); r.put("loss", ConfigJson.lower(cfg.loss()));
+        r.put("norm", ConfigJson.lower(cfg.norm())); r.put("gelu", ConfigJson.lower(cfg.gelu())); r.put("no-flip", noFlip);
         r.put("min-crop-area", minArea); r.put("seed", seed);
         r.put("finetune-from", finetuneFrom == null ? null : finetuneFrom.toString()); r.put("backend", backend.backend);
         r.put("workers", workers); r.put("skip-bad", skipBad); r.put("out", outDir.toString());
@@ -256,7 +269,7 @@ public final class TrainCommand implements Callable<Integer> {
         runInfo.put(RECIPE_KEY, recipeJson);
 
         Checkpoints ckpts = new Checkpoints(outDir, keep);
-        System.out.printf(Locale.ROOT, "train %s (%d params) on %s: %d train images, %d steps of %d, %s%n",
+        text.printf(Locale.ROOT, "train %s (%d params) on %s: %d train images, %d steps of %d, %s%n",
                 cfg.name(), new vit22b.model.ParamLayout(cfg).total(), dataName, train.size(), total, b, sched);
 
         try (Backend be = backend.open(spec.commandLine().getErr()); ViT vit = new ViT(be, cfg);
@@ -264,10 +277,13 @@ public final class TrainCommand implements Callable<Integer> {
             String start = null;
             Map<String, Object> resumedChange = null;   // logged as a metrics row
             if (resuming) {
-                Checkpoints.State st = ckpts.loadNewestGood(System.out::println).orElseThrow(() -> new IOException(
+                Checkpoints.State st = ckpts.loadNewestGood(text::println).orElseThrow(() -> new IOException(
                         "--resume: no checkpoint in " + outDir + "; start the run without --resume"));
                 String savedJson = st.metadata().get(RECIPE_KEY);
                 JsonNode saved = savedJson == null ? RunConfig.JSON.createObjectNode() : RunConfig.JSON.readTree(savedJson);
+                // Runs made before train took --norm/--gelu record them only under "architecture" (still compared).
+                for (String k : List.of("norm", "gelu"))
+                    if (saved instanceof ObjectNode o && !o.has(k)) o.set(k, recipe.get(k));
                 var differ = RunConfig.differences(saved, recipe, RESUME_MAY_CHANGE);
                 if (!differ.isEmpty())
                     throw new IllegalArgumentException("--resume: the checkpoint at step " + st.step() + " was made with other "
@@ -279,21 +295,21 @@ public final class TrainCommand implements Callable<Integer> {
                 st.restore(vit, opt);
                 start = st.dataPosition();
                 int cut = MetricsWriter.cutBack(outDir.resolve(RunFolder.METRICS), st.step(), total == st.step());
-                System.out.println("resumed from " + ckpts.file(st.step()) + " at step " + st.step()
+                text.println("resumed from " + ckpts.file(st.step()) + " at step " + st.step()
                         + (cut > 0 ? " (" + cut + " metrics line(s) after it dropped; they are logged again)" : ""));
                 Map<String, Object> changed = new java.util.TreeMap<>();
                 for (String k : RESUME_MAY_CHANGE_SCHEDULE)
                     if (!saved.path(k).equals(recipe.path(k))) changed.put(k, List.of(saved.path(k), recipe.path(k)));
                 if (!changed.isEmpty()) {
                     resumedChange = Map.of("step", st.step(), "event", "resume", "changed", changed);
-                    System.out.println("changed from the checkpoint's settings ([then, now]): " + changed);
+                    text.println("changed from the checkpoint's settings ([then, now]): " + changed);
                 }
             } else {
                 Init.init(be, vit.layout(), vit.params(), seed);
                 if (finetuneFrom != null) {
                     float[] p = Weights.adapt(Weights.read(finetuneFrom), cfg, be.download(vit.params()));
                     be.upload(vit.params(), p);
-                    System.out.println("fine-tuning from " + finetuneFrom + " at " + size + " px");
+                    text.println("fine-tuning from " + finetuneFrom + " at " + size + " px");
                 }
             }
             folder.writeConfig(RunConfig.JSON.writeValueAsBytes(recipe));
@@ -303,21 +319,27 @@ public final class TrainCommand implements Callable<Integer> {
                 tracking.attach(metrics, outDir, opt.step());
                 if (resumedChange != null) metrics.write(resumedChange);
                 var settings = new Trainer.Settings(total, b, sched, logEvery, evalEvery, ckptEvery, 256, accum.accum);
-                var progress = new Progress(System.out, Progress.stdoutIsTerminal(), opt.step(), total, 30);
-                if (opt.step() == total) System.out.println("training is complete at step " + total
+                var progress = new Progress(text, !json.json && Progress.stdoutIsTerminal(), opt.step(), total, 30);
+                if (opt.step() == total) text.println("training is complete at step " + total
                         + "; finishing the run (final evaluation, model.safetensors)");
-                long t0 = System.nanoTime();
+                long t0 = System.nanoTime(), firstStep = opt.step();
+                double finalLoss;
                 var trainer = new Trainer(vit, opt, settings, ckpts, metrics, progress, eval, runInfo);
                 try (StopSignals signals = new StopSignals(trainer::requestStop)) {
                     Trainer.Result done = trainer.run(batches);
                     if (done.stopped()) {
-                        System.out.println("stopped by " + signals.received() + " at step " + done.step() + "; checkpoint "
+                        text.println("stopped by " + signals.received() + " at step " + done.step() + "; checkpoint "
                                 + done.lastCheckpoint() + "; continue with: vit train --resume " + outDir);
+                        if (json.json) JsonOption.print(spec.commandLine().getOut(), JsonOption.object()
+                                .put("run", outDir.toString()).put("stopped", String.valueOf(signals.received()))
+                                .put("step", done.step()).put("checkpoint", String.valueOf(done.lastCheckpoint())));
                         return signals.exitCode();
                     }
+                    finalLoss = done.losses().isEmpty() ? Double.NaN : done.losses().getLast();
                 }
-                double minutes = (System.nanoTime() - t0) / 60e9;
-                if (batches.skipped() > 0) System.out.println("skipped " + batches.skipped() + " unreadable images");
+                double seconds = (System.nanoTime() - t0) / 1e9, minutes = seconds / 60;
+                long imagesSeen = (total - firstStep) * b * accum.accum;
+                if (batches.skipped() > 0) text.println("skipped " + batches.skipped() + " unreadable images");
                 var full = StreamedImages.of(test, cfg.channels(), size, testLimit, skipBad);
                 Evaluate.Score s = Evaluate.score(vit, full, 256);
                 metrics.write(Map.of("step", total, "test_accuracy", s.accuracy(), "test_loss", s.loss(),
@@ -325,10 +347,16 @@ public final class TrainCommand implements Callable<Integer> {
                 Path weights = outDir.resolve("model.safetensors");
                 ModelFiles.save(weights, vit.layout(), be.download(vit.params()), ModelMetadata.of(cfg, train.classes()));
                 var plots = Plots.fromMetrics(metrics.path());
-                System.out.printf(Locale.ROOT, "test accuracy %.4f (loss %.4f) on %d images after %.1f min of training%n",
+                text.printf(Locale.ROOT, "test accuracy %.4f (loss %.4f) on %d images after %.1f min of training%n",
                         s.accuracy(), s.loss(), s.count(), minutes);
-                System.out.println("metrics: " + metrics.path() + "\nplots:   " + plots.get(0) + ", " + plots.get(1)
+                text.println("metrics: " + metrics.path() + "\nplots:   " + plots.get(0) + ", " + plots.get(1)
                         + "\nmodel:   " + weights + "\ncheckpoint: " + ckpts.latest().orElseThrow());
+                if (json.json) JsonOption.print(spec.commandLine().getOut(), JsonOption.object()
+                        .put("run", outDir.toString()).put("model", cfg.name()).put("steps", total)
+                        .put("steps_this_run", total - firstStep).put("final_loss", finalLoss)
+                        .put("test_accuracy", s.accuracy()).put("test_loss", s.loss()).put("test_images", s.count())
+                        .put("wall_seconds", seconds).put("images_per_second", seconds > 0 ? imagesSeen / seconds : Double.NaN)
+                        .put("model_file", weights.toString()).put("checkpoint", ckpts.latest().orElseThrow().toString()));
             }
         }
         return 0;
@@ -338,7 +366,7 @@ public final class TrainCommand implements Callable<Integer> {
      * A new run never mixes with (or prunes) another run's checkpoints: an explicit --out that
      * holds some is refused; the default folder moves on to the next free "-N" sibling.
      */
-    private static Path freshRunDir(Path dir, boolean explicit) throws java.io.IOException {
+    private Path freshRunDir(Path dir, boolean explicit) throws java.io.IOException {
         if (!holdsCheckpoints(dir)) return dir;
         if (explicit)
             throw new IllegalArgumentException("--out " + dir + " already holds checkpoints of another run; pass --resume"
@@ -346,7 +374,7 @@ public final class TrainCommand implements Callable<Integer> {
         for (int i = 2; ; i++) {
             Path next = dir.resolveSibling(dir.getFileName() + "-" + i);
             if (!holdsCheckpoints(next)) {
-                System.out.println(dir + " holds an earlier run (kept as is); this run writes to " + next);
+                text.println(dir + " holds an earlier run (kept as is); this run writes to " + next);
                 return next;
             }
         }
@@ -357,12 +385,4 @@ public final class TrainCommand implements Callable<Integer> {
     }
 
     private <T> T pick(T given, T demoValue, T normal) { return given != null ? given : demo ? demoValue : normal; }
-
-    static LossKind parseLoss(String s) {
-        return switch (s.toLowerCase(Locale.ROOT)) {
-            case "sigmoid" -> LossKind.SIGMOID;
-            case "softmax" -> LossKind.SOFTMAX;
-            default -> throw new IllegalArgumentException("unknown loss '" + s + "'; use sigmoid or softmax");
-        };
-    }
 }

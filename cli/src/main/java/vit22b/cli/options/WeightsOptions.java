@@ -3,13 +3,10 @@ package vit22b.cli.options;
 import java.io.IOException;
 import java.nio.file.Path;
 
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import vit22b.backend.Backend;
-import vit22b.io.ConfigJson;
 import vit22b.io.ModelFiles;
-import vit22b.model.GeluKind;
-import vit22b.model.LossKind;
-import vit22b.model.NormKind;
 import vit22b.model.ViT;
 import vit22b.train.Weights;
 
@@ -23,18 +20,7 @@ public final class WeightsOptions {
                     + "a model file of ours, or a timm-layout file written elsewhere.")
     public Path weights;
 
-    @Option(names = "--gelu", paramLabel = "tanh|exact",
-            description = "GELU of a timm-layout file (default: tanh); our files record it and must agree.")
-    String gelu;
-
-    @Option(names = "--norm", paramLabel = "rms|layer",
-            description = "Norm of a timm-layout file (default: rms); our files record it and must agree.")
-    String norm;
-
-    @Option(names = "--loss", paramLabel = "sigmoid|softmax",
-            description = "Loss (how logits become probabilities) of a timm-layout file (default: sigmoid); "
-                    + "our files record it and must agree.")
-    String loss;
+    @Mixin ModelKindOptions kinds;
 
     @Option(names = "--allow-nonfinite",
             description = "Load weights holding NaN or infinity instead of refusing them (they give NaN outputs).")
@@ -42,10 +28,7 @@ public final class WeightsOptions {
 
     /** What the user said about the model; null fields were not given. */
     public ModelFiles.Flags flags() {
-        return new ModelFiles.Flags(
-                gelu == null ? null : ConfigJson.parse(GeluKind.class, gelu),
-                norm == null ? null : ConfigJson.parse(NormKind.class, norm),
-                loss == null ? null : ConfigJson.parse(LossKind.class, loss), allowNonfinite);
+        return new ModelFiles.Flags(kinds.gelu(), kinds.norm(), kinds.loss(), allowNonfinite);
     }
 
     /** The file's config and parameters in host memory. */

@@ -64,6 +64,33 @@ class BenchCommandTest {
         }
     }
 
+    /**
+     * The emulated device benches (slow: defaults 2 steps after 1 warm-up) with a warning that its
+     * timings are no GPU's and no GFLOP/s; its first loss agrees with the cpu's on the same seed.
+     */
+    @Test void emulatorRunsWithAWarningAndNoGflops() throws Exception {
+        String[] r = run("bench", "--backend", "cuda-emu", "--model", "test-tiny", "--batch", "1", "--seed", "3", "--json");
+        assertEquals("0", r[0], r[2]);
+        assertTrue(r[2].contains("not GPU timings"), r[2]);
+        JsonNode j = new ObjectMapper().readTree(r[1]);
+        assertEquals("cuda-emu", j.at("/backend").asText());
+        assertEquals(2, j.at("/step_seconds").size(), "default steps on the emulator");
+        assertEquals(1, j.at("/warmup_steps").asInt(), "default warm-up on the emulator");
+        assertTrue(j.at("/emulated").asBoolean() && j.at("/warning").asText().contains("not GPU timings"), r[1]);
+        assertTrue(j.at("/achieved_gflops").isMissingNode() && j.at("/sgemm").isMissingNode(), r[1]);
+        assertTrue(j.at("/images_per_second").asDouble() > 0, r[1]);
+
+        String[] text = run("bench", "--backend", "cuda-emu", "--model", "test-tiny", "--batch", "1", "--seed", "3",
+                "--steps", "1", "--warmup", "0");
+        String[] cpu = run("bench", "--backend", "cpu", "--model", "test-tiny", "--batch", "1", "--seed", "3",
+                "--steps", "1", "--warmup", "0", "--json");
+        assertEquals("0", text[0], text[2]);
+        assertTrue(text[1].contains("not GPU timings") && !text[1].contains("model GFLOP/s"), text[1]);
+        double emuLoss = Double.parseDouble(text[1].replaceAll("(?s).*loss\\s+(\\S+) ->.*", "$1"));
+        double cpuLoss = new ObjectMapper().readTree(cpu[1]).at("/first_loss").asDouble();
+        assertEquals(cpuLoss, emuLoss, 1e-3 * Math.abs(cpuLoss), "seed 3: the emulator's first loss vs the cpu's");
+    }
+
     @Test void badBatchIsRefused() {
         String[] r = run("bench", "--model", "test-tiny", "--batch", "0");
         assertEquals("2", r[0]);

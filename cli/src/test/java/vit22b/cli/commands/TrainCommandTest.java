@@ -80,6 +80,59 @@ class TrainCommandTest {
         assertTrue(f.out().contains(" 5-shot: accuracy") && f.out().contains("±"), f.out());
     }
 
+    /**
+     * --json: standard output is exactly one JSON object whose figures agree with the run folder;
+     * --norm/--gelu/--loss train a timm-style model (biases, layer norm, exact GELU) that is
+     * recorded in config.json and the model file, exports to timm, and a resume with another norm is refused.
+     */
+    @Test void jsonResultAndModelKinds(@TempDir Path dir) throws Exception {
+        assumeTrue(Files.isDirectory(DataPaths.FASHION_MNIST), "Fashion-MNIST is not installed");
+        Path run = dir.resolve("run");
+        String[] args = {"train", "--model", "vit-micro-fmnist", "--data", "fashion-mnist", "--train-limit", "256",
+                "--steps", "4", "--batch", "16", "--eval-every", "0", "--eval-limit", "50", "--test-limit", "100",
+                "--log-every", "1", "--workers", "1", "--out", run.toString(), "--json",
+                "--biases", "--norm", "layer", "--gelu", "exact", "--loss", "softmax"};
+        Out t = vit(args);
+        assertEquals(0, t.code(), t.out() + t.err());
+        var mapper = new com.fasterxml.jackson.databind.ObjectMapper();
+        var parser = mapper.getFactory().createParser(t.out());
+        com.fasterxml.jackson.databind.JsonNode j = mapper.readTree(parser);
+        assertTrue(parser.nextToken() == null, "one JSON object and nothing else on stdout: " + t.out());
+        assertTrue(t.err().contains("test accuracy") && t.err().contains("step 4/4"), "text and progress on stderr: " + t.err());
+        assertEquals(run.toString(), j.at("/run").asText());
+        assertEquals(4, j.at("/steps").asLong());
+        var rows = Files.readAllLines(run.resolve("metrics.jsonl")).stream().map(l -> {
+            try { return mapper.readTree(l); } catch (Exception e) { throw new AssertionError(l, e); } }).toList();
+        var last = rows.stream().filter(r -> r.has("test_accuracy")).reduce((a, b) -> b).orElseThrow();
+        assertEquals(last.at("/test_accuracy").asDouble(), j.at("/test_accuracy").asDouble(), 1e-12);
+        assertEquals(last.at("/test_loss").asDouble(), j.at("/test_loss").asDouble(), 1e-12);
+        var step4 = rows.stream().filter(r -> r.path("step").asLong() == 4 && r.has("loss")).findFirst().orElseThrow();
+        assertEquals(step4.at("/loss").asDouble(), j.at("/final_loss").asDouble(), 1e-6 * Math.abs(step4.at("/loss").asDouble()));
+        double wall = j.at("/wall_seconds").asDouble();
+        assertTrue(wall > 0 && last.at("/train_minutes").asDouble() * 60 <= wall * 1.0001 + 1e-9, j.toString());
+        assertEquals(4 * 16 / wall, j.at("/images_per_second").asDouble(), 1e-9 * j.at("/images_per_second").asDouble());
+        assertTrue(Files.exists(Path.of(j.at("/model_file").asText())) && Files.exists(Path.of(j.at("/checkpoint").asText())));
+
+        var cfg = mapper.readTree(run.resolve("config.json").toFile());
+        assertEquals("layer", cfg.at("/norm").asText());
+        assertEquals("exact", cfg.at("/gelu").asText());
+        assertEquals("softmax", cfg.at("/loss").asText());
+        var model = vit22b.train.Weights.read(run.resolve("model.safetensors")).config();
+        assertEquals(vit22b.model.NormKind.LAYER, model.norm());
+        assertEquals(vit22b.model.GeluKind.EXACT, model.gelu());
+        assertEquals(vit22b.model.LossKind.SOFTMAX, model.loss());
+        assertTrue(model.variant().biases());
+        Out x = vit("export", "--weights", run.resolve("model.safetensors").toString(), "--timm", dir.resolve("timm").toString());
+        assertEquals(0, x.code(), x.out() + x.err());
+
+        Out r = vit("train", "--resume", run.toString(), "--norm", "rms");
+        assertEquals(2, r.code(), r.out() + r.err());
+        assertTrue(r.err().contains("norm (saved \"layer\", now \"rms\")"), r.err());
+        Out bad = vit("train", "--data", "fashion-mnist", "--steps", "1", "--norm", "batch", "--out", dir.resolve("b").toString());
+        assertEquals(2, bad.code(), bad.err());
+        assertTrue(bad.err().contains("unknown NormKind 'batch'") && bad.err().contains("rms, layer"), bad.err());
+    }
+
     @Test void badInputGetsAClearError(@TempDir Path dir) {
         Out t = vit("train", "--data", dir.resolve("nope").toString(), "--steps", "1");
         assertEquals(1, t.code());
