@@ -19,7 +19,7 @@ public interface Dataset {
 
     default int numClasses() { return classes().size(); }
 
-    /** Native channel count (1 or 3); for folder datasets, that of the first image. */
+    /** Channel count (1 or 3) of every image: the requested one, else the native one (a folder's must agree). */
     int channels();
 
     /** Native image height and width; for folder datasets, those of the first image. */

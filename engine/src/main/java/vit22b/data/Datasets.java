@@ -19,7 +19,18 @@ public final class Datasets {
      * folders directly under {@code path} are refused: a run needs a test split that training
      * never sees, and a silent reuse of the training images would report training accuracy.
      */
-    public static Dataset open(Path path, Split split) throws IOException {
+    public static Dataset open(Path path, Split split) throws IOException { return open(path, split, FolderDataset.NATIVE); }
+
+    /**
+     * As {@link #open(Path, Split)}, every image converted to {@code channels} (1 or 3), or
+     * {@link FolderDataset#NATIVE}: the dataset's own channels, which a class folder must not mix.
+     */
+    public static Dataset open(Path path, Split split, int channels) throws IOException {
+        Dataset d = openNative(path, split, channels);
+        return channels == FolderDataset.NATIVE || d.channels() == channels ? d : new Converted(d, channels);
+    }
+
+    private static Dataset openNative(Path path, Split split, int channels) throws IOException {
         if (!Files.isDirectory(path))
             throw new IOException("dataset directory " + path + " does not exist or is not a directory");
         if (IdxDataset.present(path, split)) {
@@ -31,7 +42,7 @@ public final class Datasets {
         if (CifarDataset.locate(path) != null) return CifarDataset.open(path, split);
         List<String> names = split == Split.TRAIN ? List.of("train") : List.of("test", "val");
         for (String n : names)
-            if (Files.isDirectory(path.resolve(n))) return FolderDataset.open(path.resolve(n));
+            if (Files.isDirectory(path.resolve(n))) return FolderDataset.open(path.resolve(n), channels);
         throw new IOException("class-folder dataset " + path + " has no " + String.join("/ or ", names)
                 + "/ folder: arrange it as " + path + "/train/CLASS/*.png and " + path + "/test/CLASS/*.png "
                 + "(periodic evaluation holds out --val-fraction of train/ unless " + path + "/val/ exists beside test/)");
@@ -45,10 +56,15 @@ public final class Datasets {
      * relabel every class after it.
      */
     public static java.util.Optional<Dataset> validation(Path path, Dataset train) throws IOException {
+        return validation(path, train, FolderDataset.NATIVE);
+    }
+
+    /** As {@link #validation(Path, Dataset)}, with {@code channels} as in {@link #open(Path, Split, int)}. */
+    public static java.util.Optional<Dataset> validation(Path path, Dataset train, int channels) throws IOException {
         if (!Files.isDirectory(path.resolve("test"))) return java.util.Optional.empty();
         for (String n : List.of("val", "validation"))
             if (Files.isDirectory(path.resolve(n))) {
-                Dataset val = FolderDataset.open(path.resolve(n));
+                Dataset val = FolderDataset.open(path.resolve(n), channels);
                 if (!val.classes().equals(train.classes()))
                     throw new IllegalArgumentException(path.resolve(n) + " has classes " + val.classes() + " but the training set has "
                             + train.classes() + ": give it the same class folders (an empty folder for a class without images)");
@@ -144,6 +160,18 @@ public final class Datasets {
         int[] idx = Arrays.copyOf(drawn(base.size(), n, seed), n);
         Arrays.sort(idx);
         return new Subset(base, idx);
+    }
+
+    /** IDX or CIFAR images (one channel count throughout) converted to the requested count. */
+    private record Converted(Dataset base, int channels) implements Dataset {
+        @Override public String name() { return base.name(); }
+        @Override public int size() { return base.size(); }
+        @Override public List<String> classes() { return base.classes(); }
+        @Override public int height() { return base.height(); }
+        @Override public int width() { return base.width(); }
+        @Override public int label(int i) { return base.label(i); }
+        @Override public Image image(int i) throws IOException { return Images.convert(base.image(i), channels); }
+        @Override public String source(int i) { return base.source(i); }
     }
 
     /**

@@ -66,10 +66,7 @@ public final class Images {
     public static Image decodeNative(byte[] bytes, String name) throws IOException {
         BufferedImage img;
         try (ImageInputStream in = ImageIO.createImageInputStream(new ByteArrayInputStream(bytes))) {
-            Iterator<ImageReader> readers = ImageIO.getImageReaders(in);
-            if (!readers.hasNext())
-                throw new IOException("could not decode image " + name + ": not a PNG or JPEG file ImageIO can read");
-            ImageReader reader = readers.next();
+            ImageReader reader = reader(in, name);
             try {
                 reader.setInput(in, true, true);
                 long w = reader.getWidth(0), h = reader.getHeight(0);
@@ -77,7 +74,9 @@ public final class Images {
                     throw new IOException("image " + name + " declares " + w + " x " + h + " pixels, over the budget of "
                             + MAX_PIXELS + "; shrink it first (or it is corrupt)");
                 List<String> warnings = new ArrayList<>();
-                reader.addIIOReadWarningListener((src, message) -> warnings.add(message));
+                reader.addIIOReadWarningListener((src, message) -> {
+                    if (!message.startsWith(NO_CMYK_PROFILE)) warnings.add(message);
+                });
                 img = reader.read(0);
                 if (!warnings.isEmpty())
                     throw new IOException("image " + name + " is damaged (" + warnings.getFirst() + "); replace it, or pass "
@@ -92,6 +91,35 @@ public final class Images {
             throw new IOException("could not decode image " + name + ": " + e, e);
         }
         return fromBuffered(img);
+    }
+
+    /** TwelveMonkeys' JPEG reader, which converts CMYK/YCCK (Adobe) JPEGs; the JDK's garbles their colours. */
+    static final String CMYK_JPEG_READER = "com.twelvemonkeys.imageio.plugins.jpeg.JPEGImageReader";
+
+    /**
+     * TwelveMonkeys' notice that a CMYK JPEG without an embedded profile is converted with a
+     * generic one: the normal case (not damage), and the conversion the tests check.
+     */
+    static final String NO_CMYK_PROFILE = "No embedded ICC color profile";
+
+    /**
+     * The reader for the stream: for JPEG, TwelveMonkeys' (whatever order the plugin registry
+     * gives), and an error if it is missing from the class path rather than wrong colours.
+     */
+    private static ImageReader reader(ImageInputStream in, String name) throws IOException {
+        Iterator<ImageReader> readers = ImageIO.getImageReaders(in);
+        if (!readers.hasNext())
+            throw new IOException("could not decode image " + name + ": not a PNG or JPEG file ImageIO can read");
+        List<ImageReader> all = new ArrayList<>();
+        readers.forEachRemaining(all::add);
+        ImageReader chosen = all.getFirst();
+        if ("jpeg".equalsIgnoreCase(chosen.getFormatName())) {
+            chosen = all.stream().filter(r -> r.getClass().getName().equals(CMYK_JPEG_READER)).findFirst()
+                    .orElseThrow(() -> new IOException("cannot decode JPEG " + name + " correctly: TwelveMonkeys' "
+                            + "imageio-jpeg is not on the class path (use the packaged vit launcher or its lib/)"));
+        }
+        for (ImageReader r : all) if (r != chosen) r.dispose();
+        return chosen;
     }
 
     /**

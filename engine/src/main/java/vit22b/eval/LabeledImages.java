@@ -10,7 +10,7 @@ import vit22b.data.Images;
  * An evaluation set held in memory: n images (C, S, S) in [-1, 1], flattened, with labels;
  * {@code skipped} unreadable images were left out (with skip-bad).
  */
-public record LabeledImages(float[] pixels, int[] labels, int channels, int size, int skipped) {
+public record LabeledImages(float[] pixels, int[] labels, int channels, int size, long skipped) implements EvalImages {
     public LabeledImages(float[] pixels, int[] labels, int channels, int size) { this(pixels, labels, channels, size, 0); }
 
     public LabeledImages {
@@ -20,11 +20,23 @@ public record LabeledImages(float[] pixels, int[] labels, int channels, int size
                     + labels.length + " x " + channels + " x " + size + " x " + size);
     }
 
-    public int count() { return labels.length; }
+    @Override public long count() { return labels.length; }
+
+    @Override public Chunk read(long start, int n) {
+        int from = (int) Math.min(start, labels.length), to = (int) Math.min((long) from + n, labels.length);
+        int per = channels * size * size;
+        return new Chunk(java.util.Arrays.copyOfRange(pixels, from * per, to * per),
+                java.util.Arrays.copyOfRange(labels, from, to));
+    }
+
+    /** Example i of {@code d} as the model sees it at evaluation: channels converted, shorter side resized, centre crop. */
+    static Image evalView(Dataset d, int i, int channels, int size) throws IOException {
+        return Images.resizeShorterCenterCrop(Images.convert(d.image(i), channels), size);
+    }
 
     /** The first {@code n} examples (all when n >= count). */
     public LabeledImages head(int n) {
-        if (n >= count()) return this;
+        if (n >= labels.length) return this;
         int per = channels * size * size;
         return new LabeledImages(java.util.Arrays.copyOf(pixels, n * per), java.util.Arrays.copyOf(labels, n), channels, size, skipped);
     }
@@ -44,13 +56,17 @@ public record LabeledImages(float[] pixels, int[] labels, int channels, int size
     public static LabeledImages of(Dataset d, int channels, int size, int limit, boolean skipBad) throws IOException {
         int n = limit > 0 ? Math.min(limit, d.size()) : d.size();
         int per = channels * size * size;
-        float[] px = new float[n * per];
+        long values = (long) n * per;
+        if (values > Integer.MAX_VALUE - 8)
+            throw new IllegalArgumentException(n + " images of " + channels + " x " + size + " x " + size
+                    + " are too many to hold in memory; evaluate them streamed (StreamedImages) or lower the limit");
+        float[] px = new float[(int) values];
         int[] labels = new int[n];
         int kept = 0;
         for (int i = 0; i < n; i++) {
             Image img;
             try {
-                img = Images.resizeShorterCenterCrop(Images.convert(d.image(i), channels), size);
+                img = evalView(d, i, channels, size);
             } catch (IOException e) {
                 if (!skipBad) throw new IOException(e.getMessage() + " (pass --skip-bad to skip unreadable images)", e);
                 continue;

@@ -252,7 +252,7 @@ public final class SafeTensors {
             Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
             done = true;
         } catch (IOException e) {
-            throw new IOException(file + ": write failed (" + e + "); any existing file is unchanged", e);
+            throw new IOException("cannot write " + file + ": " + WriteFailures.explain(e) + "; every earlier file is unchanged", e);
         } finally {
             if (!done) Files.deleteIfExists(tmp);
         }
@@ -260,6 +260,7 @@ public final class SafeTensors {
     }
 
     private static void writeFully(FileChannel ch, ByteBuffer b) throws IOException {
+        WriteFailures.reserve(b.remaining());
         while (b.hasRemaining()) ch.write(b);
     }
 

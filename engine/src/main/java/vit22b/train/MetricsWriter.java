@@ -13,6 +13,8 @@ import java.util.Map;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 
+import vit22b.io.WriteFailures;
+
 /**
  * The metrics file: one JSON object per line, flushed per line so that a killed run keeps
  * everything logged so far. Appends when resuming. Each row then goes to the added
@@ -40,12 +42,14 @@ public final class MetricsWriter implements AutoCloseable {
     /** Writes one record (a map of names to numbers, strings or lists) as one line. */
     public void write(Map<String, ?> record) {
         try {
-            out.write(JSON.writeValueAsString(record));
-            out.newLine();
+            String line = JSON.writeValueAsString(record) + System.lineSeparator();
+            WriteFailures.reserve(line.length());
+            out.write(line);
             out.flush();
             for (MetricsSink s : sinks) s.write(record);
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot write metrics to " + path + ": " + e.getMessage(), e);
+            throw new UncheckedIOException("cannot write metrics to " + path + ": " + WriteFailures.explain(e)
+                    + "; the checkpoints so far are intact", e);
         }
     }
 

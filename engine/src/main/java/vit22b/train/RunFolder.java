@@ -15,6 +15,8 @@ import java.util.List;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
+import vit22b.io.WriteFailures;
+
 /**
  * A run folder taken by one training process: an exclusive OS lock on {@value #LOCK} (holding
  * the owner's pid) for as long as the run lives, so that a second run or a second
@@ -104,13 +106,14 @@ public final class RunFolder implements AutoCloseable {
         try {
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
                 ByteBuffer b = ByteBuffer.wrap(bytes);
+                WriteFailures.reserve(bytes.length);
                 while (b.hasRemaining()) ch.write(b);
                 ch.force(true);
             }
             Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         } catch (IOException e) {
             Files.deleteIfExists(tmp);
-            throw new IOException("cannot write " + target + ": " + e.getMessage() + "; the previous file is unchanged", e);
+            throw new IOException("cannot write " + target + ": " + WriteFailures.explain(e) + "; the previous file is unchanged", e);
         }
         return target;
     }

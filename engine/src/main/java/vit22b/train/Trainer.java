@@ -9,7 +9,7 @@ import java.util.Map;
 
 import vit22b.backend.Backend;
 import vit22b.eval.Evaluate;
-import vit22b.eval.LabeledImages;
+import vit22b.eval.EvalImages;
 import vit22b.eval.OneHot;
 import vit22b.model.AttentionStats;
 import vit22b.model.ModelConfig;
@@ -60,12 +60,12 @@ public final class Trainer {
     private final Checkpoints ckpts;       // nullable: no checkpoints
     private final MetricsWriter metrics;   // nullable
     private final Progress progress;       // nullable
-    private final LabeledImages evalSet;   // nullable
+    private final EvalImages evalSet;   // nullable
     private final Map<String, String> runInfo;
     private volatile boolean stopRequested;
 
     public Trainer(ViT model, AdamW opt, Settings settings, Checkpoints ckpts, MetricsWriter metrics,
-                   Progress progress, LabeledImages evalSet, Map<String, String> runInfo) {
+                   Progress progress, EvalImages evalSet, Map<String, String> runInfo) {
         this.model = model;
         this.opt = opt;
         this.s = settings;

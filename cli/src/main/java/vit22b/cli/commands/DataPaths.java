@@ -30,8 +30,9 @@ final class DataPaths {
         return p;
     }
 
-    static Dataset open(String data, Split split) throws IOException {
-        return Datasets.open(resolve(data), split);
+    /** The split, images converted to {@code channels} (1 or 3) or FolderDataset.NATIVE. */
+    static Dataset open(String data, Split split, int channels) throws IOException {
+        return Datasets.open(resolve(data), split, channels);
     }
 
     static Split split(String s) {

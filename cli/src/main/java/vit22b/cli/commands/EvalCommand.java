@@ -42,8 +42,9 @@ public final class EvalCommand implements Callable<Integer> {
         try (Backend be = backend.open(spec.commandLine().getErr()); ViT model = new ViT(be, file.config())) {
             be.upload(model.params(), file.params());
             var c = model.config();
-            var set = data.load(DataPaths.split(split), c.channels(), c.imageSize(), limit, spec.commandLine().getErr());
+            var set = data.stream(DataPaths.split(split), c.channels(), c.imageSize(), limit);
             Evaluate.Score s = Evaluate.score(model, set, batch);
+            DataOptions.reportSkipped(set.skipped(), DataPaths.split(split), spec.commandLine().getErr());
             if (json.json) {
                 JsonOption.print(out, JsonOption.object().put("model", c.name()).put("weights", weights.weights.toString())
                         .put("data", data.data).put("split", split).put("images", s.count())

@@ -27,6 +27,7 @@ import vit22b.cli.options.JsonOption;
 import vit22b.cli.options.ModelKindOptions;
 import vit22b.cli.options.Streams;
 import vit22b.cli.options.SplitOptions;
+import vit22b.cli.options.ChannelsOption;
 import vit22b.cli.options.TrackingOptions;
 import vit22b.data.Augmentation;
 import vit22b.data.Dataset;
@@ -34,6 +35,7 @@ import vit22b.data.Datasets;
 import vit22b.data.Split;
 import vit22b.eval.Evaluate;
 import vit22b.eval.LabeledImages;
+import vit22b.eval.StreamedImages;
 import vit22b.io.ConfigJson;
 import vit22b.io.ModelFiles;
 import vit22b.io.ModelMetadata;
@@ -82,6 +84,7 @@ public final class TrainCommand implements Callable<Integer> {
     @Mixin BackendOption backend;
     @Mixin TrackingOptions tracking;
     @Mixin SplitOptions splits;
+    @Mixin ChannelsOption channels;
     @Mixin AccumOption accum;
     @Mixin ModelKindOptions kinds;
     @Mixin JsonOption json;
@@ -213,9 +216,10 @@ public final class TrainCommand implements Callable<Integer> {
     private int train(RunFolder folder, String dataName, String modelName) throws Exception {
         Path outDir = folder.dir();
         boolean resuming = resume != null;
-        var held = splits.split(DataPaths.resolve(dataName), DataPaths.open(dataName, Split.TRAIN), seed);
+        int ch = channels.value();
+        var held = splits.split(DataPaths.resolve(dataName), DataPaths.open(dataName, Split.TRAIN, ch), seed, ch);
         Dataset train = trainLimit > 0 ? Datasets.first(held.train(), trainLimit) : held.train();
-        Dataset test = DataPaths.open(dataName, Split.TEST);
+        Dataset test = DataPaths.open(dataName, Split.TEST, ch);
 
         ModelConfig preset = Presets.get(modelName);
         Integer patchSize = pick(patch, DEMO_PATCH, null);
@@ -336,7 +340,7 @@ public final class TrainCommand implements Callable<Integer> {
                 double seconds = (System.nanoTime() - t0) / 1e9, minutes = seconds / 60;
                 long imagesSeen = (total - firstStep) * b * accum.accum;
                 if (batches.skipped() > 0) text.println("skipped " + batches.skipped() + " unreadable images");
-                var full = LabeledImages.of(test, cfg.channels(), size, testLimit, skipBad);
+                var full = StreamedImages.of(test, cfg.channels(), size, testLimit, skipBad);
                 Evaluate.Score s = Evaluate.score(vit, full, 256);
                 metrics.write(Map.of("step", total, "test_accuracy", s.accuracy(), "test_loss", s.loss(),
                         "train_minutes", minutes));

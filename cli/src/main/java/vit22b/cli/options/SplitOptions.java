@@ -19,8 +19,8 @@ public final class SplitOptions {
     public double valFraction;
 
     /** The images to train on and to evaluate on during training. */
-    public Datasets.Held split(Path dataset, Dataset train, long seed) throws IOException {
-        var own = Datasets.validation(dataset, train);
+    public Datasets.Held split(Path dataset, Dataset train, long seed, int channels) throws IOException {
+        var own = Datasets.validation(dataset, train, channels);
         return own.isPresent() ? new Datasets.Held(train, own.get()) : Datasets.holdOut(train, valFraction, seed);
     }
 }
