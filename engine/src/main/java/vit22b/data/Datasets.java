@@ -65,12 +65,20 @@ public final class Datasets {
         for (String n : List.of("val", "validation"))
             if (Files.isDirectory(path.resolve(n))) {
                 Dataset val = FolderDataset.open(path.resolve(n), channels);
-                if (!val.classes().equals(train.classes()))
-                    throw new IllegalArgumentException(path.resolve(n) + " has classes " + val.classes() + " but the training set has "
-                            + train.classes() + ": give it the same class folders (an empty folder for a class without images)");
+                requireTrainingClasses(val, path.resolve(n).toString(), train);
                 return java.util.Optional.of(val);
             }
         return java.util.Optional.empty();
+    }
+
+    /**
+     * Refuses an evaluation split whose classes are not the training set's: labels are positions
+     * in the sorted class names, so a split missing one class would relabel every class after it.
+     */
+    public static void requireTrainingClasses(Dataset split, String where, Dataset train) {
+        if (!split.classes().equals(train.classes()))
+            throw new IllegalArgumentException(where + " has classes " + split.classes() + " but the training set has "
+                    + train.classes() + ": give it the same class folders (an empty folder for a class without images)");
     }
 
     /** A training set and the validation examples held out of it. */

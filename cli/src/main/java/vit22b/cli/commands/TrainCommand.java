@@ -220,6 +220,7 @@ public final class TrainCommand implements Callable<Integer> {
         var held = splits.split(DataPaths.resolve(dataName), DataPaths.open(dataName, Split.TRAIN, ch), seed, ch);
         Dataset train = trainLimit > 0 ? Datasets.first(held.train(), trainLimit) : held.train();
         Dataset test = DataPaths.open(dataName, Split.TEST, ch);
+        Datasets.requireTrainingClasses(test, "the test split of " + DataPaths.resolve(dataName), held.train());
 
         ModelConfig preset = Presets.get(modelName);
         Integer patchSize = pick(patch, DEMO_PATCH, null);

@@ -156,4 +156,16 @@ class TrainCommandTest {
                     String.join(" ", b) + ": " + t.err());
         }
     }
+
+    /** Labels are positions in the sorted class names: a test/ missing a class would relabel the rest. */
+    @Test void aTestSplitNeedsTheTrainingClasses(@TempDir Path dir) throws Exception {
+        Path root = vit22b.cli.Fixtures.folderDataset(dir.resolve("data"), 3, 2, 8, 77);
+        try (var files = Files.walk(root.resolve("test/c0"))) {
+            for (Path p : files.sorted(java.util.Comparator.reverseOrder()).toList()) Files.delete(p);
+        }
+        Out t = vit("train", "--data", root.toString(), "--model", "test-tiny", "--steps", "2", "--batch", "2",
+                "--warmup", "0", "--cooldown", "0", "--workers", "1", "--out", dir.resolve("run").toString());
+        assertEquals(2, t.code(), t.out() + t.err());
+        assertTrue(t.err().contains("test split") && t.err().contains("[c1, c2]") && t.err().contains("[c0, c1, c2]"), t.err());
+    }
 }
