@@ -7,28 +7,34 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 import vit22b.backend.cpu.CpuBackend;
+import vit22b.cli.options.BackendOption;
 import vit22b.cli.options.VectorModule;
 import vit22b.mesh.Mesh;
 import vit22b.mesh.MeshTraining;
 import vit22b.mesh.Trace;
+import vit22b.mesh.nccl.NcclGroup;
 import vit22b.mesh.net.ProcessGroup;
 import vit22b.model.ModelConfig;
 import vit22b.model.Presets;
 import vit22b.train.AdamW;
 
 /**
- * Training steps of the sharded model on a mesh of CPU devices, on seeded random data: all
- * devices as threads of this JVM, or one process per device when started by torchrun or srun
- * (the launcher's environment gives the rank). Checks a cluster's setup and writes a trace.
+ * Training steps of the sharded model on a mesh, on seeded random data: all devices as CPU
+ * threads of this JVM, or one process per device when started by torchrun or srun (the
+ * launcher's environment gives the rank): CPU processes over TCP ({@code --backend cpu}), or
+ * one GPU per process over NCCL ({@code --backend cuda}, GPU LOCAL_RANK). Checks a cluster's
+ * setup and writes a trace.
  */
 @Command(name = "mesh-train", mixinStandardHelpOptions = true,
-        description = "Run training steps of the t x k sharded model on CPU devices (threads of this JVM, or one process "
-                + "per device under torchrun/srun: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT or SLURM_PROCID, ...) "
-                + "on seeded random data; print the losses, optionally write a Chrome trace of the steps.")
+        description = "Run training steps of the t x k sharded model on seeded random data: CPU threads of this JVM, or one "
+                + "process per device under torchrun/srun (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT or "
+                + "SLURM_PROCID, ...): --backend cpu links the processes over TCP, --backend cuda runs each on GPU LOCAL_RANK "
+                + "with NCCL; print the losses, optionally write a Chrome trace of the steps.")
 public final class MeshTrainCommand implements Callable<Integer> {
 
     @Option(names = "--mesh", required = true, description = "TxK: data x model devices.")
@@ -56,8 +62,11 @@ public final class MeshTrainCommand implements Callable<Integer> {
             + "(NAME.rankN.json) when the devices are processes (default: no trace).")
     Path trace;
 
-    @Option(names = "--timeout", defaultValue = "120", description = "Seconds to wait for every rank at the rendezvous.")
+    @Option(names = "--timeout", defaultValue = "300", description = "Seconds to wait for every rank at the rendezvous, and "
+            + "for a peer's data or a collective during the steps (a rank that hangs or whose host died fails the job then).")
     int timeout;
+
+    @Mixin BackendOption backend;
 
     @Spec CommandSpec spec;
 
@@ -73,6 +82,11 @@ public final class MeshTrainCommand implements Callable<Integer> {
                 new AdamW.Config(0.9f, 0.999f, 1e-8f, 0.03f, 3f, 1f), !noOverlap);
         Map<String, String> env = System.getenv();
         boolean processes = env.containsKey("RANK") || env.containsKey("SLURM_PROCID");
+        String b = backend.backend.toLowerCase(java.util.Locale.ROOT);
+        if (!b.equals("cpu") && !(processes && b.equals("cuda")))
+            throw new IllegalArgumentException("--backend " + backend.backend + " is not available for mesh-train " + (processes
+                    ? "with one process per device: use cpu (TCP between processes) or cuda (one GPU per process, NCCL)"
+                    : "in one process: use cpu, or launch one process per GPU with torchrun/srun and --backend cuda"));
         Trace t = trace == null ? null : new Trace();
         long t0 = System.nanoTime();
         double[] losses;
@@ -80,6 +94,17 @@ public final class MeshTrainCommand implements Callable<Integer> {
         if (!processes) {
             out.printf("mesh %s of CPU threads in this JVM, model %s, batch %d, overlap %s%n", m, c.name(), batch, !noOverlap);
             losses = MeshTraining.onThreads(s, m, t);
+        } else if (b.equals("cuda")) {
+            try (NcclGroup g = NcclGroup.join(m, env, Duration.ofSeconds(timeout));
+                 MeshTraining run = new MeshTraining(s, g.backend(), g.comm())) {
+                rank = g.env().rank();
+                if (rank == 0)
+                    out.printf("mesh %s of GPU processes over NCCL (%s, master %s:%d), rank 0 on %s, model %s, batch %d, "
+                            + "overlap %s%n", m, g.env().launcher(), g.env().masterAddr(), g.env().masterPort(),
+                            g.backend().device().description(), c.name(), batch, !noOverlap);
+                run.runAlone(t, () -> g.abort("a task of rank " + g.env().rank() + " failed"));
+                losses = run.losses();
+            }
         } else {
             try (ProcessGroup pg = ProcessGroup.join(m, env, Duration.ofSeconds(timeout));
                  CpuBackend be = new CpuBackend();

@@ -23,13 +23,23 @@ public final class Nccl {
         int[] v = new int[1];
         try {
             check(ncclGetVersion(v), "ncclGetVersion");
-        } catch (UnsatisfiedLinkError | NoClassDefFoundError e) {
-            throw new CudaException("cannot load NCCL (" + e.getMessage() + "): put libnccl.so.2 for CUDA 13 on LD_LIBRARY_PATH, "
+        } catch (LinkageError e) {   // UnsatisfiedLinkError, or the preset's class failing to initialise
+            throw new CudaException("cannot load NCCL (" + firstLine(e) + "): put libnccl.so.2 and the CUDA 13 runtime (libcudart.so.13) on LD_LIBRARY_PATH, "
                     + "e.g. `pip install nvidia-nccl-cu13` and add its nvidia/nccl/lib directory, or use the Docker image");
         }
         if (v[0] < MIN_VERSION)
             throw new CudaException("NCCL " + v[0] + " is too old: send/recv needs NCCL >= 2.7; install a newer libnccl.so.2");
         return v[0];
+    }
+
+    /** The most specific line of a native-loading error (the loader puts the cause last). */
+    private static String firstLine(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause())
+            if (t.getMessage() != null && !t.getMessage().isBlank()) {
+                String[] lines = t.getMessage().strip().split("\n");
+                return lines[lines.length - 1].strip();
+            }
+        return e.toString();
     }
 
     /** The number of GPUs the CUDA driver sees in this process (after CUDA_VISIBLE_DEVICES). */
