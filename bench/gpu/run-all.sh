@@ -6,7 +6,7 @@
 #   env        GPU, driver, java, CUDA 13 libraries (cuBLASLt, cudart, NCCL), `vit doctor`
 #   op-tests   every CUDA op vs the CPU backend and the whole training step vs the CPU
 #              (CudaOpsTest, CudaStepTest; each also against the emulator where it is built)
-#   gpu-tests  the remaining GPU tests: bf16 GEMM, cuBLASLt path, diagnostics, NCCL mesh
+#   gpu-tests  the remaining GPU tests: bf16 GEMM, cuBLASLt path, diagnostics, NCCL (one JVM per GPU)
 #   memcheck   compute-sanitizer memcheck on the op tests (--report-api-errors no: one test
 #              fails a function lookup on purpose)
 #   gemm       fused in-/out-projection GEMMs vs cuBLASLt, speed and agreement (GemmBench)
