@@ -375,6 +375,7 @@ public final class NcclCommunicator implements Communicator, AutoCloseable {
             issueIfHeld();
             synchronized (this) {
                 if (finished) return;
+                requireIssued();
                 be.makeCurrent();
                 cuda(cudaStreamWaitEvent(new CUstream_st(Nccl.at(stream.raw())), event, 0), "cudaStreamWaitEvent");
             }
@@ -389,6 +390,7 @@ public final class NcclCommunicator implements Communicator, AutoCloseable {
             long s;
             synchronized (this) {
                 if (!finished) {
+                    requireIssued();
                     be.makeCurrent();
                     long deadline = System.nanoTime() + timeoutNanos;
                     for (int spins = 0; ; spins++) {
@@ -415,6 +417,13 @@ public final class NcclCommunicator implements Communicator, AutoCloseable {
                 s = seq;
             }
             retireThrough(s);
+        }
+
+        /** A held operation whose group failed to reach NCCL has no event: say so instead of waiting on nothing. */
+        private void requireIssued() {
+            if (event == null)
+                throw new IllegalStateException("rank " + rank + ": the " + what + " never reached NCCL"
+                        + (aborted != null ? ": " + aborted : " (issuing its group failed earlier)"));
         }
 
         private void issueIfHeld() {
