@@ -53,11 +53,12 @@ import vit22b.tensor.Tensor;
  * rank's data group and one for its model group (ncclCommInitRank from rank 0's unique ids;
  * NCCL rank = position on the axis, so chunk c of a gathered or scattered buffer belongs to
  * position c as everywhere in the mesh). Every operation runs on this rank's own communication
- * stream, after the work the caller had queued on its backend's compute stream when it issued
+ * stream, after the work the caller had queued on its backend's current stream when it issued
  * the operation (an event the communication stream waits for), so transfers overlap the
  * kernels queued after them. Each operation's {@link GpuCompletion} is an event on the
- * communication stream: the host can wait for it ({@link Completion#await}) or a stream can
- * ({@link GpuCompletion#before}).
+ * communication stream: the host can wait for it ({@link Completion#await}: what the CPU-thread
+ * executor needs, whose compute thread keeps queueing kernels meanwhile) or a stream can
+ * ({@link GpuCompletion#before}: a stream executor's way, which blocks no host thread).
  *
  * <p>An NCCL send waits for its receive, so a rank's sends and receives must reach NCCL in one
  * group: {@link #send} and {@link #recv} are held back and issued together, as one
@@ -71,7 +72,7 @@ public final class NcclCommunicator implements Communicator, AutoCloseable {
     private final int rank;
     private final CudaBackend be;
     private final DeviceStream commStream;
-    private final CUstream_st comm, compute;
+    private final CUstream_st comm;
     private final ncclComm[] comms = new ncclComm[Axis.values().length];
     private final long timeoutNanos;
     private final List<P2p> held = new ArrayList<>();          // sends and receives not yet given to NCCL
@@ -81,7 +82,7 @@ public final class NcclCommunicator implements Communicator, AutoCloseable {
     private boolean closed;
 
     /** A send or receive held back until its group is issued. */
-    private record P2p(boolean send, Axis axis, int peer, Tensor t, GpuCompletion done) {}
+    private record P2p(boolean send, Axis axis, int peer, Tensor t, CUevent_st ready, GpuCompletion done) {}
 
     /**
      * Joins the two communicators of {@code rank} (blocking until every rank of both groups has
@@ -100,7 +101,6 @@ public final class NcclCommunicator implements Communicator, AutoCloseable {
         be.makeCurrent();
         this.commStream = be.device().createStream();
         this.comm = new CUstream_st(Nccl.at(commStream.raw()));
-        this.compute = new CUstream_st(Nccl.at(be.stream().raw()));
         try {
             // Every rank joins its data group first, then its model group: the groups of one axis
             // are disjoint, so no rank waits in one group for a rank that waits in another.
@@ -192,20 +192,23 @@ public final class NcclCommunicator implements Communicator, AutoCloseable {
      * the communicators; after an abort only releases what is left.
      */
     @Override public void close() {
+        RuntimeException first = null;
+        GpuCompletion last = null;
         synchronized (this) {
             if (closed) return;
-            closed = true;
-        }
-        RuntimeException first = null;
-        try {
-            if (aborted == null) {
-                GpuCompletion last;
-                synchronized (this) {
+            try {
+                if (aborted == null) {
                     flushHeld();
                     last = inFlight.peekLast();
                 }
-                if (last != null) last.await();
+            } catch (RuntimeException e) {
+                first = e;
+            } finally {
+                closed = true;
             }
+        }
+        try {
+            if (last != null && first == null) last.await();
         } catch (RuntimeException e) {
             first = e;
         }
@@ -232,13 +235,14 @@ public final class NcclCommunicator implements Communicator, AutoCloseable {
 
     /**
      * Queues one operation: held sends and receives first (they were issued earlier), then the
-     * communication stream waits for the compute stream's work so far, runs {@code calls} and
-     * records the completion.
+     * communication stream waits for the caller's work so far, runs {@code calls} and records
+     * the completion.
      */
     private synchronized GpuCompletion issue(String what, Axis a, Calls calls) {
         flushHeld();
         GpuCompletion done = new GpuCompletion(what + " on the " + a.name().toLowerCase() + " axis", a);
-        start();
+        CUevent_st ready = callerPoint();
+        commWaitsFor(ready);
         calls.run(comms[a.ordinal()]);
         finish(List.of(done));
         return done;
@@ -250,7 +254,7 @@ public final class NcclCommunicator implements Communicator, AutoCloseable {
         String what = (send ? "send to " : "receive from ") + (steps > 0 ? "+" : "") + steps + " on the "
                 + a.name().toLowerCase() + " axis";
         GpuCompletion done = new GpuCompletion(what, a);
-        held.add(new P2p(send, a, peer(a, steps), t, done));
+        held.add(new P2p(send, a, peer(a, steps), t, callerPoint(), done));
         return done;
     }
 
@@ -259,7 +263,8 @@ public final class NcclCommunicator implements Communicator, AutoCloseable {
         if (held.isEmpty()) return;
         List<P2p> ops = List.copyOf(held);
         held.clear();
-        start();
+        requireOpen();
+        for (P2p p : ops) commWaitsFor(p.ready());
         group("send/recv", () -> {
             for (P2p p : ops) {
                 ncclComm c = comms[p.axis().ordinal()];
@@ -270,17 +275,30 @@ public final class NcclCommunicator implements Communicator, AutoCloseable {
         finish(ops.stream().map(P2p::done).toList());
     }
 
-    /** The communication stream waits for everything queued on the compute stream so far. */
-    private void start() {
+    /**
+     * An event after everything the caller has queued so far on the backend's current stream
+     * (its compute stream; the task's stream under an executor that points the backend at one).
+     */
+    private CUevent_st callerPoint() {
         requireOpen();
         be.makeCurrent();
         CUevent_st ready = new CUevent_st();
         cuda(cudaEventCreateWithFlags(ready, cudaEventDisableTiming), "cudaEventCreateWithFlags");
         try {
-            cuda(cudaEventRecord(ready, compute), "cudaEventRecord on the compute stream");
+            cuda(cudaEventRecord(ready, new CUstream_st(Nccl.at(be.stream().raw()))), "cudaEventRecord on the caller's stream");
+        } catch (RuntimeException e) {
+            cudaEventDestroy(ready);
+            throw e;
+        }
+        return ready;
+    }
+
+    /** The communication stream waits for {@code ready}, which is then released (CUDA frees it once the wait is satisfied). */
+    private void commWaitsFor(CUevent_st ready) {
+        try {
             cuda(cudaStreamWaitEvent(comm, ready, 0), "cudaStreamWaitEvent");
         } finally {
-            cudaEventDestroy(ready);   // released once the wait has been satisfied
+            cudaEventDestroy(ready);
         }
     }
 
