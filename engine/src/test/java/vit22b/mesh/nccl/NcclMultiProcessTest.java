@@ -31,8 +31,10 @@ class NcclMultiProcessTest {
         } catch (CudaException | LinkageError e) {
             Gpu.skip(e.getMessage());
         }
-        System.err.println("NCCL tests: " + n + " GPU(s); meshes up to " + n + " devices run");
-        return Stream.of(new Mesh(1, 1), new Mesh(1, 2), new Mesh(2, 1), new Mesh(2, 2)).filter(m -> m.devices() <= n);
+        var all = Stream.of(new Mesh(1, 1), new Mesh(1, 2), new Mesh(2, 1), new Mesh(2, 2)).toList();
+        var left = all.stream().filter(m -> m.devices() > n).map(m -> m + " (" + m.devices() + " GPUs)").toList();
+        System.err.println("NCCL tests: " + n + " GPU(s) visible" + (left.isEmpty() ? "" : "; not run: " + String.join(", ", left)));
+        return all.stream().filter(m -> m.devices() <= n);
     }
 
     @ParameterizedTest @MethodSource("meshes")
