@@ -58,6 +58,7 @@ public final class Rendezvous {
         Peer[] peers = new Peer[world];
         peers[0] = new Peer(env.masterAddr(), dataPort);
         BlockingQueue<Hello> hellos = new LinkedBlockingQueue<>();
+        boolean[] over = {false};   // guarded by hellos
         try (ServerSocket server = new ServerSocket()) {
             server.setReuseAddress(true);
             try {
@@ -68,7 +69,7 @@ public final class Rendezvous {
             }
             // Each connection says hello on its own thread, so that one that never does (a half-open
             // connection, a port scanner) costs the others nothing; closing the server ends the acceptor.
-            Thread acceptor = Thread.ofVirtual().name("rendezvous-accept").start(() -> acceptHellos(server, hellos, deadline));
+            Thread acceptor = Thread.ofVirtual().name("rendezvous-accept").start(() -> acceptHellos(server, hellos, over, deadline));
             String error = null;
             int arrived = 1;
             try {
@@ -97,9 +98,14 @@ public final class Rendezvous {
             } finally {
                 closeQuietly(server);
                 acceptor.interrupt();
-                for (Hello late; (late = hellos.poll()) != null; )
-                    if (error != null) replyQuietly(late.socket(), error);
-                    else closeQuietly(late.socket());
+                List<Hello> late = new ArrayList<>();
+                synchronized (hellos) {   // a hello read from now on is closed by its reader (see acceptHellos)
+                    over[0] = true;
+                    hellos.drainTo(late);
+                }
+                for (Hello h : late)
+                    if (error != null) replyQuietly(h.socket(), error);
+                    else closeQuietly(h.socket());
             }
             if (error == null && arrived < world) {
                 TreeSet<Integer> missing = new TreeSet<>();
@@ -126,9 +132,10 @@ public final class Rendezvous {
 
     /**
      * Accepts connections until {@code server} closes; reads each one's hello on a thread of its
-     * own, within {@link #HELLO_MS} (or what is left of the rendezvous), and queues the valid ones.
+     * own, within {@link #HELLO_MS} (or what is left of the rendezvous), and queues the valid ones
+     * until the rendezvous is {@code over}.
      */
-    private static void acceptHellos(ServerSocket server, BlockingQueue<Hello> hellos, long deadline) {
+    private static void acceptHellos(ServerSocket server, BlockingQueue<Hello> hellos, boolean[] over, long deadline) {
         while (!server.isClosed()) {
             Socket s;
             try {
@@ -145,7 +152,14 @@ public final class Rendezvous {
                         s.close();   // not one of ours (a port scanner, another program): ignore it
                         return;
                     }
-                    hellos.add(new Hello(s, in.readInt(), in.readInt(), in.readInt()));
+                    Hello h = new Hello(s, in.readInt(), in.readInt(), in.readInt());
+                    synchronized (hellos) {
+                        if (!over[0]) {
+                            hellos.add(h);
+                            return;
+                        }
+                    }
+                    s.close();   // too late: the rendezvous is over; the closed connection fails that rank at once
                 } catch (IOException e) {
                     closeQuietly(s);   // silent or dead before its hello: if it was a rank, it shows up as missing
                 }
