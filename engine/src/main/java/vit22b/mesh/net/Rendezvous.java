@@ -29,7 +29,7 @@ public final class Rendezvous {
     private static final int MAGIC = 0x56695432;   // "ViT2"
     private static final byte OK = 0, FAILED = 1;
     /** How long a connection may take to say hello: a rank sends it as soon as it connects. */
-    static final long HELLO_MS = 5_000;
+    static final long HELLO_MS = 10_000;
 
     private Rendezvous() {}
 
