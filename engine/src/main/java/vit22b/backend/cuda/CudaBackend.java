@@ -352,28 +352,26 @@ public final class CudaBackend implements Backend {
 
     // ---- the parallel block ---------------------------------------------------------------
 
-    @Override public void inProjectionForward(ModelConfig c, int batch, Tensor y, Tensor wIn, Tensor bMlp,
-                                              Tensor qScale, Tensor kScale, Tensor pre, Tensor ag,
-                                              Tensor q, Tensor k, Tensor v, Tensor qkStats) {
-        int D = c.width(), M = c.mlp(), rows = c.inProjRows(), N = c.tokens(), T = batch * N;
-        // pre = y wIn^T; epilogue: ag[:, D:D+M] = GELU(pre[:, :M] + bMlp)
-        gemmNT(a(pre), rows, a(y), a(wIn), T, rows, D, false, 0, 0, 0, 1,
-                a(ag) + (long) D * Float.BYTES, D + M, M, a(bMlp), c.gelu().ordinal());
-        this.k.qknormFwd(a(pre), rows, M, a(qScale), a(kScale), a(q), a(k), a(v), a(qkStats),
-                batch, N, c.heads(), c.headDim(), c.norm() == NormKind.LAYER, ModelConfig.EPS);
+    @Override public void inProjectionEpilogueForward(InProj s, Tensor pre, Tensor bMlp, Tensor qScale, Tensor kScale,
+                                                      Tensor ag, Tensor q, Tensor k, Tensor v, Tensor qkStats,
+                                                      GeluKind gelu, boolean centered) {
+        int cols = s.preCols(), M = s.mlp();
+        // ag[:, W:W+M] = GELU(pre[:, :M] + bMlp): the GEMM's epilogue alone, over pre's MLP columns
+        this.k.gemmEpilogue(a(pre), cols, s.rows(), M, 0, 0, 0, 1, a(ag) + (long) s.geluCol() * Float.BYTES, s.agCols(), M,
+                a(bMlp), gelu.ordinal());
+        this.k.qknormFwd(a(pre), cols, s.qCol(), a(qScale), a(kScale), a(q), a(k), a(v), a(qkStats),
+                s.batch(), s.tokens(), s.heads(), s.headDim(), centered, ModelConfig.EPS);
     }
 
-    @Override public void inProjectionBackward(ModelConfig c, int batch, Tensor dag, Tensor dq, Tensor dk, Tensor dv,
-                                               Tensor y, Tensor wIn, Tensor bMlp, Tensor qScale, Tensor kScale,
-                                               Tensor pre, Tensor qkStats, Tensor dpre,
-                                               Tensor dy, Tensor dwIn, Tensor dbMlp, Tensor dqScale, Tensor dkScale) {
-        int D = c.width(), M = c.mlp(), rows = c.inProjRows(), N = c.tokens(), T = batch * N;
-        k.geluBwdCols(a(dpre), rows, a(pre), a(bMlp), a(dag), D + M, D, T, M, c.gelu().ordinal());
-        k.qknormBwd(a(dpre), rows, M, a(pre), a(dq), a(dk), a(dv), a(qScale), a(kScale), a(qkStats),
-                a(dqScale), a(dkScale), batch, N, c.heads(), c.headDim(), c.norm() == NormKind.LAYER);
-        k.colSum(a(dbMlp), a(dpre), T, M, rows);
-        gemmNN(a(dy), a(dpre), rows, a(wIn), T, rows, D);
-        gemmTN(a(dwIn), a(dpre), rows, a(y), T, rows, D);
+    @Override public void inProjectionEpilogueBackward(InProj s, Tensor dag, Tensor dq, Tensor dk, Tensor dv, Tensor pre,
+                                                       Tensor bMlp, Tensor qScale, Tensor kScale, Tensor qkStats,
+                                                       Tensor dpre, Tensor dbMlp, Tensor dqScale, Tensor dkScale,
+                                                       GeluKind gelu, boolean centered) {
+        int cols = s.preCols(), M = s.mlp(), T = s.rows();
+        k.geluBwdCols(a(dpre), cols, a(pre), a(bMlp), a(dag), s.agCols(), s.geluCol(), T, M, gelu.ordinal());
+        k.qknormBwd(a(dpre), cols, s.qCol(), a(pre), a(dq), a(dk), a(dv), a(qScale), a(kScale), a(qkStats),
+                a(dqScale), a(dkScale), s.batch(), s.tokens(), s.heads(), s.headDim(), centered);
+        k.colSum(a(dbMlp), a(dpre), T, M, cols);
     }
 
     @Override public void attentionForward(Tensor out, Tensor lse, Tensor q, Tensor kk, Tensor v) {
