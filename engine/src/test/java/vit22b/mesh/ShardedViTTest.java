@@ -60,7 +60,7 @@ class ShardedViTTest {
 
     @ParameterizedTest
     @CsvSource({"1,1,overlap", "1,2,overlap", "2,1,overlap", "2,2,overlap", "1,4,overlap", "4,1,overlap", "2,2,no-overlap",
-                "2,2,layer-softmax"})
+                "2,2,layer-softmax", "2,2,remat", "1,2,remat"})
     void shardedTrainingStepEqualsTheUnshardedStep(int t, int k, String variant) {
         ModelConfig c = Presets.get("test-small");
         if (variant.equals("layer-softmax")) c = c.withNorm(NormKind.LAYER).withLoss(LossKind.SOFTMAX);
@@ -78,11 +78,12 @@ class ShardedViTTest {
         float[][][] blockGrads = new float[n][c.depth()][], blockParams = new float[n][c.depth()][];
         float[][] restGrads = new float[n][], restParams = new float[n][];
         ModelConfig cfg = c;
-        boolean overlap = !variant.equals("no-overlap");
+        boolean overlap = !variant.equals("no-overlap"), remat = variant.equals("remat");
         try {
             cm.run(rank -> {
                 CpuBackend be = cm.device(rank).backend();
-                ShardedViT m = models[rank] = new ShardedViT(cm.device(rank).backend(), cm.device(rank).comm(), cfg, BATCH, params, OPT);
+                ShardedViT m = models[rank] = new ShardedViT(cm.device(rank).backend(), cm.device(rank).comm(), cfg, BATCH, params, OPT,
+                        remat);
                 int i = mesh.dataIndex(rank);
                 Tensor images = be.allocate(imgs, cfg.channels(), cfg.imageSize(), cfg.imageSize());
                 Tensor targets = be.allocate(imgs, cfg.classes());
