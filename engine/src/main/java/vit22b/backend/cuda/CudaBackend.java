@@ -246,18 +246,21 @@ public final class CudaBackend implements Backend {
 
     // ---- GEMM helpers (row-major; see gemm.cu for the stride convention) --------------------
 
-    /** out (R, N) (+)= in (R, K) @ w^T, w (N, K), then the epilogue (see gemm.cu). */
+    /**
+     * out (R, N) (+)= in (R, K) @ w^T, w (N, K), then bias and residual (see gemm.cu). The GELU
+     * epilogue is the in-projection epilogue's own launch ({@link #inProjectionEpilogueForward}).
+     */
     private void gemmNT(long out, long ldc, long in, long w, int R, int N, int K, boolean acc,
-                        long bias, long res, long ldr, int resRows, long gout, long ldg, int geluCols, long gbias, int gk) {
+                        long bias, long res, long ldr, int resRows) {
         if (lt == null) {
-            k.gemm(in, K, 1, w, 1, K, out, ldc, R, N, K, acc, bias, res, ldr, resRows, gout, ldg, geluCols, gbias, gk);
+            k.gemm(in, K, 1, w, 1, K, out, ldc, R, N, K, acc, bias, res, ldr, resRows, 0, 0, 0, 0, 0);
             return;
         }
         boolean inPlaceResidual = res == out && ldr == ldc && resRows >= R;   // out aliases x: C already holds it
         lt.matmul(out, ldc, in, K, false, w, K, true, R, N, K, acc || inPlaceResidual ? 1f : 0f, CublasLt.Type.F32);
         if (inPlaceResidual) res = 0;
-        if (bias != 0 || res != 0 || geluCols > 0)
-            k.gemmEpilogue(out, ldc, R, N, bias, res, ldr, resRows, gout, ldg, geluCols, gbias, gk);
+        if (bias != 0 || res != 0)
+            k.gemmEpilogue(out, ldc, R, N, bias, res, ldr, resRows, 0, 0, 0, 0, 0);
     }
 
     /** din (R, K) += dout (R, N) @ w (N, K); dout row stride ldd. */
@@ -279,7 +282,7 @@ public final class CudaBackend implements Backend {
         int N = (S / patch) * (S / patch);
         long cols = scratch(Scratch.IM2COL, (long) B * N * K);
         k.im2col(cols, a(images), B, C, S, patch);
-        gemmNT(a(out), D, cols, a(w), B * N, D, K, false, a(b), a(pos), D, N, 0, 0, 0, 0, 0);
+        gemmNT(a(out), D, cols, a(w), B * N, D, K, false, a(b), a(pos), D, N);
     }
 
     @Override public void patchEmbedBackward(Tensor dw, Tensor db, Tensor dpos, Tensor dout, Tensor images, int patch) {
@@ -310,7 +313,7 @@ public final class CudaBackend implements Backend {
 
     @Override public void linearForward(Tensor out, Tensor in, Tensor w, Tensor bias) {
         int N = w.dim(0), K = w.dim(1), R = Math.toIntExact(in.size() / K);
-        gemmNT(a(out), N, a(in), a(w), R, N, K, false, a(bias), 0, 0, 1, 0, 0, 0, 0, 0);
+        gemmNT(a(out), N, a(in), a(w), R, N, K, false, a(bias), 0, 0, 1);
     }
 
     @Override public void linearBackward(Tensor din, Tensor dw, Tensor dbias, Tensor dout, Tensor in, Tensor w) {
@@ -394,7 +397,7 @@ public final class CudaBackend implements Backend {
     @Override public void outProjectionForward(Tensor out, Tensor x, Tensor ag, Tensor wOut, Tensor bOut) {
         int D = wOut.dim(0), K = wOut.dim(1), T = Math.toIntExact(x.size() / D);
         // residual read and output write of one element happen in the same thread: out may alias x
-        gemmNT(a(out), D, a(ag), a(wOut), T, D, K, false, a(bOut), a(x), D, T, 0, 0, 0, 0, 0);
+        gemmNT(a(out), D, a(ag), a(wOut), T, D, K, false, a(bOut), a(x), D, T);
     }
 
     @Override public void outProjectionBackward(Tensor dag, Tensor dwOut, Tensor dbOut, Tensor dout, Tensor ag, Tensor wOut) {
