@@ -37,18 +37,30 @@ public final class ParamLayout {
     private final int k;
     private long total;
 
-    public ParamLayout(ModelConfig c) { this(c, c.depth()); }
+    public ParamLayout(ModelConfig c) { this(c, c.depth(), 1, true); }
 
     /**
      * The parameters outside the blocks (patch embedding, final norm, MAP head, classifier),
      * with the same names, shapes and order as in the full layout: what a mesh replicates over
      * its model axis. {@link #config()} is still {@code c}.
      */
-    public static ParamLayout withoutBlocks(ModelConfig c) { return new ParamLayout(c, 0); }
+    public static ParamLayout withoutBlocks(ModelConfig c) { return new ParamLayout(c, 0, 1, true); }
 
-    private ParamLayout(ModelConfig c, int blocks) {
+    /**
+     * {@code blocks} blocks named "blocks.i." (with {@code rest}, amid the parameters outside
+     * the blocks), or one block without a prefix, sharded over a model axis of {@code k}.
+     */
+    private ParamLayout(ModelConfig c, int blocks, int k, boolean rest) {
         this.config = c;
-        this.k = 1;
+        this.k = k;
+        if (k > 1 && !c.variant().isPaper())
+            throw new IllegalArgumentException("only the paper's block shards over a model axis, not the " + c.variant());
+        if (c.mlp() % k != 0 || c.heads() % k != 0)
+            throw new IllegalArgumentException("model axis " + k + " does not divide the MLP width and the heads of " + c.name());
+        if (!rest) {
+            addBlock("");
+            return;
+        }
         int d = c.width(), m = c.mlp();
         add("patch_embed.proj.weight", Decay.BODY, d, c.channels(), c.patch(), c.patch());
         add("patch_embed.proj.bias", Decay.NONE, d);
@@ -82,17 +94,7 @@ public final class ParamLayout {
      * those units and of those heads of q, k and v, W_out's columns for them. The norm scales and
      * the out-projection's bias stay whole on every shard ({@link #split}).
      */
-    public static ParamLayout blockShard(ModelConfig c, int k) { return new ParamLayout(c, k, true); }
-
-    private ParamLayout(ModelConfig c, int k, boolean oneBlock) {
-        this.config = c;
-        this.k = k;
-        if (k > 1 && !c.variant().isPaper())
-            throw new IllegalArgumentException("only the paper's block shards over a model axis, not the " + c.variant());
-        if (c.mlp() % k != 0 || c.heads() % k != 0)
-            throw new IllegalArgumentException("model axis " + k + " does not divide the MLP width and the heads of " + c.name());
-        addBlock("");
-    }
+    public static ParamLayout blockShard(ModelConfig c, int k) { return new ParamLayout(c, 1, k, false); }
 
     private void addBlock(String b) {
         ModelConfig c = config;
