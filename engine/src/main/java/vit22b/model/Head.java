@@ -32,7 +32,7 @@ public final class Head {
         xf = buf.get(t, d);
         map = new MapHead(buf, c, batch, training);
         logits = c.classes() > 0 ? buf.get(batch, c.classes()) : null;
-        dlogits = c.classes() > 0 && training ? buf.get(batch, c.classes()) : null;
+        dlogits = c.classes() > 0 ? buf.get(batch, c.classes()) : null;   // the loss writes it, also without backward
         dxf = training ? buf.get(t, d) : null;
     }
 
