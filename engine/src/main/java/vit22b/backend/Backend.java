@@ -199,6 +199,15 @@ public interface Backend extends AutoCloseable {
     void queueAdamw(Tensor params, Tensor grads, Tensor m, Tensor v, java.util.List<AdamwRange> ranges,
                     float beta1, float beta2, float eps, float clipNorm);
 
+    /**
+     * Global-norm clipping's factor for a gradient norm: min(1, clipNorm / norm); 1 when
+     * clipNorm <= 0. The one definition on the host (the CUDA kernel adamw_scalars computes the
+     * same on the device); {@code train.AdamW.Config#clipFactor} is this.
+     */
+    static float clipFactor(double gradNorm, float clipNorm) {
+        return clipNorm > 0 && gradNorm > clipNorm ? (float) (clipNorm / gradNorm) : 1f;
+    }
+
     /** The global gradient norm (before clipping) of the last {@link #queueAdamw} (waits for it). */
     double queuedGradNorm();
 

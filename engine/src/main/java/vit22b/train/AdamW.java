@@ -37,10 +37,11 @@ public final class AdamW implements AutoCloseable {
             };
         }
 
-        /** The global-norm clipping factor of a step whose gradient norm is {@code gradNorm}: min(1, clipNorm / norm). */
-        public float clipFactor(double gradNorm) {
-            return clipNorm > 0 && gradNorm > clipNorm ? (float) (clipNorm / gradNorm) : 1f;
-        }
+        /**
+         * The global-norm clipping factor of a step whose gradient norm is {@code gradNorm}:
+         * min(1, clipNorm / norm), as the backends' {@link Backend#queueAdamw} applies it.
+         */
+        public float clipFactor(double gradNorm) { return Backend.clipFactor(gradNorm, clipNorm); }
     }
 
     private final Backend backend;

@@ -135,7 +135,7 @@ public final class CpuBackend implements Backend {
                                      float beta1, float beta2, float eps, float clipNorm) {
         gradNorm = Math.sqrt(sumSquares(grads));
         if (!Double.isFinite(gradNorm)) return;
-        float gradScale = clipNorm > 0 && gradNorm > clipNorm ? (float) (clipNorm / gradNorm) : 1f;
+        float gradScale = Backend.clipFactor(gradNorm, clipNorm);
         stepsDone++;
         for (AdamwRange r : ranges) {
             int n = Math.toIntExact(r.size());
