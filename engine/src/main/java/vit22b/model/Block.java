@@ -109,7 +109,7 @@ public final class Block {
     public static Task forward(TaskGraph g, String p, Shard s, Bind b, Tensor x, Tensor out, Task... deps) {
         ModelConfig c = s.config();
         if (!c.variant().isPaper()) {
-            requireWhole(s, g);
+            requireWhole(s);
             return g.compute(p + "block", Cost.compute(ModelStats.blockForwardFlops(c) * (double) s.imgs(), 0),
                     body(b, () -> variantForward(b, c, s.imgs(), x, out)), deps);
         }
@@ -149,7 +149,7 @@ public final class Block {
     public static Task backward(TaskGraph g, String p, Shard s, Bind b, Tensor x, Tensor dout, Tensor dx, Task... deps) {
         ModelConfig c = s.config();
         if (!c.variant().isPaper()) {
-            requireWhole(s, g);
+            requireWhole(s);
             return g.compute(p + "block.bwd", Cost.compute(2.0 * ModelStats.blockForwardFlops(c) * s.imgs(), 0),
                     body(b, () -> variantBackward(b, c, s.imgs(), x, dout, dx)), deps);
         }
@@ -193,7 +193,7 @@ public final class Block {
     }
 
     /** The variants run unsharded only (the mesh refuses them: {@link Shard#check}). */
-    private static void requireWhole(Shard s, TaskGraph g) {
+    private static void requireWhole(Shard s) {
         if (s.k() != 1)
             throw new IllegalArgumentException("the " + s.config().variant() + " block runs on one device only; "
                     + "drop the mesh or the variant flags");
