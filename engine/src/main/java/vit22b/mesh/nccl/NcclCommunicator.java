@@ -40,12 +40,12 @@ import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.PointerPointer;
 import vit22b.backend.cuda.CudaBackend;
 import vit22b.backend.cuda.DeviceStorage;
+import vit22b.graph.Axis;
+import vit22b.graph.Communicator;
+import vit22b.graph.Completion;
+import vit22b.graph.Mesh;
 import vit22b.kernels.CudaException;
 import vit22b.kernels.DeviceStream;
-import vit22b.mesh.Axis;
-import vit22b.mesh.Communicator;
-import vit22b.mesh.Completion;
-import vit22b.mesh.Mesh;
 import vit22b.tensor.Tensor;
 
 /**

@@ -4,7 +4,7 @@ import java.time.Duration;
 import java.util.Map;
 
 import vit22b.backend.cuda.CudaBackend;
-import vit22b.mesh.Mesh;
+import vit22b.graph.Mesh;
 import vit22b.mesh.net.LaunchEnv;
 import vit22b.mesh.net.Rendezvous;
 

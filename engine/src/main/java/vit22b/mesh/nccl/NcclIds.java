@@ -4,8 +4,8 @@ import java.nio.ByteBuffer;
 import java.util.Arrays;
 import java.util.function.Supplier;
 
-import vit22b.mesh.Axis;
-import vit22b.mesh.Mesh;
+import vit22b.graph.Axis;
+import vit22b.graph.Mesh;
 
 /**
  * The NCCL unique ids of a mesh's communicators as rank 0 sends them through the rendezvous:

@@ -16,8 +16,8 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 import org.junit.jupiter.api.Test;
 
-import vit22b.mesh.Axis;
-import vit22b.mesh.Mesh;
+import vit22b.graph.Axis;
+import vit22b.graph.Mesh;
 
 /**
  * The NCCL ids rank 0 hands out (no NCCL needed): random stand-in ids, each rank decodes its

@@ -4,9 +4,9 @@ import java.time.Duration;
 import java.util.Arrays;
 
 import vit22b.backend.cuda.CudaBackend;
-import vit22b.mesh.Axis;
-import vit22b.mesh.Completion;
-import vit22b.mesh.Mesh;
+import vit22b.graph.Axis;
+import vit22b.graph.Completion;
+import vit22b.graph.Mesh;
 import vit22b.mesh.MeshTraining;
 import vit22b.mesh.Trace;
 import vit22b.mesh.net.MeshWorker;

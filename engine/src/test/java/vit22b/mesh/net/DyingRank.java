@@ -3,8 +3,8 @@ package vit22b.mesh.net;
 import java.time.Duration;
 
 import vit22b.backend.cpu.CpuBackend;
-import vit22b.mesh.Axis;
-import vit22b.mesh.Mesh;
+import vit22b.graph.Axis;
+import vit22b.graph.Mesh;
 import vit22b.tensor.Tensor;
 import vit22b.testing.Check;
 

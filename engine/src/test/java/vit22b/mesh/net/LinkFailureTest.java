@@ -24,8 +24,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import vit22b.backend.cpu.CpuBackend;
-import vit22b.mesh.Axis;
-import vit22b.mesh.Mesh;
+import vit22b.graph.Axis;
+import vit22b.graph.Mesh;
 import vit22b.tensor.Tensor;
 import vit22b.testing.Check;
 
