@@ -383,14 +383,19 @@ public final class CudaBackend implements Backend {
         k.colSum(a(dst), a(src), src.size() / W, W, W);
     }
 
+    /**
+     * Head-major shapes come from the sizes, as the CPU backend takes them: N = token rows / B,
+     * hd = head-major size / (rows H), so a head-major tensor may have any shape (the sharded
+     * block passes (rows, width) for its one "head" of MLP units).
+     */
     @Override public void toHeads(Tensor dst, Tensor src, int col, int batch, int heads) {
-        int N = dst.dim(2), hd = dst.dim(3);
-        k.toHeads(a(dst), a(src), src.size() / ((long) batch * N), col, batch, N, heads, hd);
+        int rows = src.dim(0), N = rows / batch, hd = Math.toIntExact(dst.size() / ((long) rows * heads));
+        k.toHeads(a(dst), a(src), src.dim(1), col, batch, N, heads, hd);
     }
 
     @Override public void fromHeads(Tensor dst, int col, Tensor src, int batch, int heads) {
-        int N = src.dim(2), hd = src.dim(3);
-        k.fromHeads(a(dst), dst.size() / ((long) batch * N), col, a(src), batch, N, heads, hd);
+        int rows = dst.dim(0), N = rows / batch, hd = Math.toIntExact(src.size() / ((long) rows * heads));
+        k.fromHeads(a(dst), dst.dim(1), col, a(src), batch, N, heads, hd);
     }
 
     // ---- the parallel block ---------------------------------------------------------------
