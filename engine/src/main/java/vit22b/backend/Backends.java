@@ -40,7 +40,8 @@ public final class Backends {
         return switch (name.toLowerCase(Locale.ROOT)) {
             case "cuda" -> new JCudaRuntime(0);
             case "cuda-emu" -> EmulatedRuntime.open();
-            default -> throw new IllegalArgumentException("backend '" + name + "' is not a CUDA device; use cuda or cuda-emu");
+            default -> throw new IllegalArgumentException("backend '" + name + "' has no CUDA device; use cuda or cuda-emu "
+                    + "(cpu runs on CPU devices)");
         };
     }
 }
