@@ -80,6 +80,7 @@ final class StreamExecutor {
 
     private static void issue(Rank r, TaskGraph g, DeviceEvent base, Trace trace) {
         CudaBackend be = r.backend();
+        be.makeCurrent();   // a GPU's context is per host thread; kernel launches assume it
         DeviceStream compute = be.stream(), comm = r.commStream();
         List<TaskGraph.Task> tasks = g.tasks();
         int n = tasks.size();
