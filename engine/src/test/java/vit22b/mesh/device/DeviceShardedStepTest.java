@@ -41,8 +41,9 @@ import vit22b.train.AdamW;
 /**
  * Two training steps of the sharded model with every rank on ONE CUDA device (the single-device
  * communicator and the stream executor) equal two unsharded steps ({@link ViT#forwardBackward},
- * {@link AdamW#step}) on a backend of the same kind: loss, gradient norm and every parameter
- * tensor after the second step within 1e-5 (relative, per tensor). On the emulated device
+ * {@link AdamW#step}) on a backend of the same kind, on meshes 1x2 (also without overlap), 2x1
+ * and 2x2: loss, gradient norm and every parameter tensor after the second step within 1e-5
+ * (relative, per tensor). On the emulated device
  * always (seeds printed), on GPU 0 as well where there is one (bench/gpu/run-all.sh). Small
  * (test-tiny, batch 4) because the emulator runs every CUDA thread on the CPU.
  */
@@ -58,7 +59,7 @@ class DeviceShardedStepTest {
     static Stream<Arguments> meshes() {
         List<Arguments> out = new ArrayList<>();
         for (String device : Gpu.deviceNamesOrSkip())
-            for (String mesh : new String[]{"1x2", "2x1"})
+            for (String mesh : new String[]{"1x2", "2x1", "2x2"})
                 for (boolean overlap : new boolean[]{true, false})
                     if (overlap || mesh.equals("1x2")) out.add(Arguments.of(device, mesh, overlap));
         return out.stream();
