@@ -10,7 +10,7 @@
 # (MESH_BACKEND=cuda-emu MESH_MODEL=test-tiny MESH_BATCH=4 tries it without a GPU, on the emulator.)
 set -uo pipefail
 out=$1; shift
-backend=${MESH_BACKEND:-cuda} model=${MESH_MODEL:-vit-b} batch=${MESH_BATCH:-16} mesh=${MESH_SHAPE:-1x2} steps=${MESH_STEPS:-3}
+backend=${MESH_BACKEND:-cuda} model=${MESH_MODEL:-vit-b} batch=${MESH_BATCH:-16} mesh=${MESH_SHAPE:-1x2} steps=${MESH_STEPS:-2}
 rc=0
 "$@" vit22b.backend.cuda.GpuTestMain vit22b.mesh.device.DeviceShardedStepTest || rc=1
 for mode in overlap no-overlap; do

@@ -142,9 +142,9 @@ else
 fi
 
 stage env        15 "${JAVA[@]}" vit22b.cli.Main doctor
-stage op-tests   80 "${JAVA[@]}" vit22b.backend.cuda.GpuTestMain CudaOpsTest CudaStepTest
-stage gpu-tests  60 "${JAVA[@]}" vit22b.backend.cuda.GpuTestMain '!CudaOpsTest' '!CudaStepTest'
-stage mesh-gpu   30 bash bench/gpu/mesh-one-gpu.sh "$OUT" "${JAVA[@]}"
+stage op-tests   75 "${JAVA[@]}" vit22b.backend.cuda.GpuTestMain CudaOpsTest CudaStepTest
+stage gpu-tests  55 "${JAVA[@]}" vit22b.backend.cuda.GpuTestMain '!CudaOpsTest' '!CudaStepTest'
+stage mesh-gpu   40 bash bench/gpu/mesh-one-gpu.sh "$OUT" "${JAVA[@]}"
 if [ -n "$dry" ] || [ -n "$SAN" ]; then
   stage memcheck 70 "$SAN" --tool memcheck --report-api-errors no --error-exitcode 9 \
         "${JAVA[@]}" vit22b.backend.cuda.GpuTestMain CudaOpsTest
