@@ -8,13 +8,13 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 
 import vit22b.backend.cuda.CudaBackend;
+import vit22b.graph.Axis;
+import vit22b.graph.Communicator;
+import vit22b.graph.Completion;
+import vit22b.graph.Mesh;
 import vit22b.kernels.DeviceEvent;
 import vit22b.kernels.DeviceRuntime;
 import vit22b.kernels.DeviceStream;
-import vit22b.mesh.Axis;
-import vit22b.mesh.Communicator;
-import vit22b.mesh.Completion;
-import vit22b.mesh.Mesh;
 import vit22b.tensor.Tensor;
 
 /**

@@ -7,12 +7,12 @@ import java.util.Map;
 import java.util.function.IntFunction;
 
 import vit22b.backend.cuda.CudaBackend;
+import vit22b.graph.Communicator;
+import vit22b.graph.Mesh;
+import vit22b.graph.TaskGraph;
 import vit22b.kernels.DeviceRuntime;
 import vit22b.kernels.DeviceStream;
-import vit22b.mesh.Communicator;
-import vit22b.mesh.Mesh;
 import vit22b.mesh.MeshTraining;
-import vit22b.mesh.TaskGraph;
 import vit22b.mesh.Trace;
 
 /**

@@ -7,9 +7,9 @@ import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Consumer;
 
 import vit22b.backend.cuda.CudaBackend;
+import vit22b.graph.TaskGraph;
 import vit22b.kernels.DeviceEvent;
 import vit22b.kernels.DeviceStream;
-import vit22b.mesh.TaskGraph;
 import vit22b.mesh.Trace;
 
 /**

@@ -16,14 +16,14 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 import vit22b.backend.cuda.CudaBackend;
+import vit22b.graph.Axis;
+import vit22b.graph.Communicator;
+import vit22b.graph.Completion;
+import vit22b.graph.Cost;
+import vit22b.graph.Mesh;
+import vit22b.graph.TaskGraph;
 import vit22b.kernels.emu.EmuLibrary;
 import vit22b.kernels.emu.EmulatedRuntime;
-import vit22b.mesh.Axis;
-import vit22b.mesh.Communicator;
-import vit22b.mesh.Completion;
-import vit22b.mesh.Cost;
-import vit22b.mesh.Mesh;
-import vit22b.mesh.TaskGraph;
 import vit22b.tensor.Tensor;
 import vit22b.testing.Check;
 

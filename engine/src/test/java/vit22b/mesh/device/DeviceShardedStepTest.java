@@ -21,12 +21,11 @@ import org.junit.jupiter.params.provider.MethodSource;
 import vit22b.backend.Backends;
 import vit22b.backend.cuda.CudaBackend;
 import vit22b.backend.cuda.Gpu;
+import vit22b.graph.Cost;
+import vit22b.graph.Mesh;
+import vit22b.graph.TaskGraph;
 import vit22b.kernels.emu.EmuLibrary;
-import vit22b.mesh.Cost;
-import vit22b.mesh.Mesh;
-import vit22b.mesh.ShardLayout;
 import vit22b.mesh.ShardedViT;
-import vit22b.mesh.TaskGraph;
 import vit22b.mesh.Trace;
 import vit22b.model.Buffers;
 import vit22b.model.ModelConfig;
@@ -120,7 +119,7 @@ class DeviceShardedStepTest {
                     }
                     g.compute("read", Cost.compute(0, 0), () -> {
                         rest[rank] = be.download(m.restParams());
-                        for (int l = 0; l < c.depth(); l++) blocks[rank][l] = be.download(m.block(l).params());
+                        for (int l = 0; l < c.depth(); l++) blocks[rank][l] = be.download(m.blockParams(l));
                     }, m.gatherParams(g, last));
                     return g;
                 }, null);
@@ -135,7 +134,8 @@ class DeviceShardedStepTest {
         System.out.printf("%s mesh %s overlap %s: loss %.6f (unsharded %.6f), norm %.5f (unsharded %.5f, clip %.2f)%n",
                 device, mesh, overlap, models[0].loss(), ref.loss(), models[0].gradNorm(), ref.norm(), OPT.clipNorm());
         ParamLayout restLayout = ParamLayout.withoutBlocks(c);
-        float[] refRest = ShardedViT.restParams(layout, ref.params());
+        float[] refRest = restLayout.extract(layout, ref.params());
+        ParamLayout shard = ParamLayout.blockShard(c, mesh.model());
         for (int r = 0; r < n; r++) {
             assertEquals(STEPS, models[r].step());
             assertEquals(0, Math.abs(models[r].loss() - ref.loss()) / ref.loss(), 1e-5,
@@ -145,12 +145,10 @@ class DeviceShardedStepTest {
             for (ParamLayout.Entry e : restLayout.entries())
                 assertRegion(e.name() + " on rank " + r, rest[r], refRest, e.offset(), e.size());
             for (int l = 0; l < c.depth(); l++) {
-                ShardLayout lay = models[r].block(l).layout();
-                float[] want = lay.extract(ShardedViT.blockParams(layout, ref.params(), l));
-                long[][] regions = regions(lay);
-                for (long[] q : regions)
-                    assertRegion("block " + l + " parameters [" + q[0] + ", +" + q[1] + ") of model shard "
-                            + mesh.modelIndex(r) + " on rank " + r, blocks[r][l], want, q[0], q[1]);
+                float[] want = shard.extractShard(ref.params(), l, mesh.modelIndex(r));
+                for (ParamLayout.Entry e : shard.entries())
+                    assertRegion("block " + l + " " + e.name() + " of model shard " + mesh.modelIndex(r) + " on rank " + r,
+                            blocks[r][l], want, e.offset(), e.size());
             }
         }
     }
@@ -180,13 +178,6 @@ class DeviceShardedStepTest {
         }
         System.out.println("traced 1x2 step on the emulated device: [compute, comm] events per rank " + Arrays.deepToString(count));
         for (int[] r : count) assertTrue(r[0] > 10 && r[1] > 5, Arrays.deepToString(count));
-    }
-
-    /** [offset, size] of each block parameter in a shard's flat, in ParamLayout order. */
-    static long[][] regions(ShardLayout lay) {
-        int hd = lay.c().headDim();
-        return new long[][]{{lay.inNorm(), lay.d()}, {lay.wIn(), lay.bMlp() - lay.wIn()}, {lay.bMlp(), lay.ml()},
-                {lay.qScale(), hd}, {lay.kScale(), hd}, {lay.wOut(), lay.bOut() - lay.wOut()}, {lay.bOut(), lay.d()}};
     }
 
     static void assertRegion(String what, float[] got, float[] ref, long offset, long size) {
