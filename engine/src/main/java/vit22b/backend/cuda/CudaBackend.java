@@ -388,8 +388,8 @@ public final class CudaBackend implements Backend {
 
     /**
      * Head-major shapes come from the sizes, as the CPU backend takes them: N = token rows / B,
-     * hd = head-major size / (rows H), so a head-major tensor may have any shape (the sharded
-     * block passes (rows, width) for its one "head" of MLP units).
+     * hd = head-major size / (rows H), so a head-major tensor of any shape with that size works,
+     * e.g. a (rows, width) tensor for one "head" of MLP units.
      */
     @Override public void toHeads(Tensor dst, Tensor src, int col, int batch, int heads) {
         int rows = src.dim(0), N = rows / batch, hd = Math.toIntExact(dst.size() / ((long) rows * heads));
