@@ -684,7 +684,12 @@ void complete(Worker* w, Warp& W, Episode& e) {
                 out[l][j] = lo | (hi << 16);
             }
         }
-        for (int l = 0; l < 32; l++) std::memcpy(reinterpret_cast<void*>(e.v[l][3]), out[l], num * sizeof(uint32_t));
+        // Plain stores, not memcpy: TSan intercepts memcpy even in this uninstrumented file and would
+        // see this fiber write the other lanes' registers (their stacks) before the barrier's acquire.
+        for (int l = 0; l < 32; l++) {
+            unsigned* regs = reinterpret_cast<unsigned*>(e.v[l][3]);
+            for (int j = 0; j < num; j++) regs[j] = out[l][j];
+        }
         break;
     }
     }

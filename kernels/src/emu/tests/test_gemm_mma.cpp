@@ -202,11 +202,12 @@ void all_epilogues(int form, int M, int N, int K) {
 
 }  // namespace
 
-// Sizes: M, N = 128 +- 1 and small primes; K = 161 runs 6 tiles of 32 through the 4 stages (the ring
-// wraps) and ends in a partial 32-step and a partial 8-chunk; K = 8 is a single chunk.
-TEST(gemm_mma_nt_epilogues) { all_epilogues(NT, sanitized() ? 67 : 131, sanitized() ? 45 : 133, sanitized() ? 45 : 161); }
-TEST(gemm_mma_nn_epilogues) { all_epilogues(NN, sanitized() ? 67 : 131, sanitized() ? 45 : 133, sanitized() ? 45 : 161); }
-TEST(gemm_mma_tn_epilogues) { all_epilogues(TN, sanitized() ? 67 : 133, sanitized() ? 45 : 131, sanitized() ? 45 : 161); }
+// The epilogues on one block: K = 140 runs 5 tiles of 32 through the 4 stages (the ring wraps) and
+// ends in a partial 32-step and a partial 8-chunk (45 under the sanitizers: 2 tiles). The tile
+// edges (M, N = 128 +- 1, several block rows and columns, K = 8, 129) are gemm_mma_tile_edges'.
+TEST(gemm_mma_nt_epilogues) { all_epilogues(NT, sanitized() ? 67 : 70, sanitized() ? 45 : 75, sanitized() ? 45 : 140); }
+TEST(gemm_mma_nn_epilogues) { all_epilogues(NN, sanitized() ? 67 : 70, sanitized() ? 45 : 75, sanitized() ? 45 : 140); }
+TEST(gemm_mma_tn_epilogues) { all_epilogues(TN, sanitized() ? 67 : 75, sanitized() ? 45 : 70, sanitized() ? 45 : 140); }
 
 TEST(gemm_mma_tile_edges) {
     const int shapes[][3] = {{1, 1, 1}, {127, 129, 8}, {129, 127, 33}, {7, 13, 129}, {128, 128, 128}, {257, 3, 97}};
