@@ -152,7 +152,9 @@ run_mutant() {
     done
   fi
   cp -p "$d/$file.orig" "$src/$file"
-  { printf '%2d %-10s %-13s %s\n' "$((i + 1))" "$verdict" "$file" "$desc"; [ -n "$how" ] && echo "      $how"; } > "$tmp/result.$i"
+  # (an if, not `[ -n "$how" ] && echo`: that list's status 1 ended the slot under set -e after a
+  # mutant that was not caught, and the slot's later mutants never ran)
+  { printf '%2d %-10s %-13s %s\n' "$((i + 1))" "$verdict" "$file" "$desc"; if [ -n "$how" ]; then echo "      $how"; fi; } > "$tmp/result.$i"
 }
 
 for ((k = 0; k < jobs; k++)); do
