@@ -41,7 +41,7 @@ final class Activations implements AutoCloseable {
     Activations(Backend backend, ModelConfig c, int batch, boolean training) {
         this.batch = batch;
         this.training = training;
-        this.buffers = new Buffers(backend);
+        this.buffers = new Buffers(backend, backend.precision().compute());
         try {
             int t = batch * c.tokens(), d = c.width(), h = c.heads(), n = c.tokens(), hd = c.headDim();
             x = new Tensor[training ? c.depth() + 1 : 2];
@@ -51,14 +51,14 @@ final class Activations implements AutoCloseable {
             int preW = v.parallel() ? c.inProjRows() : 3 * d, agW = v.parallel() ? c.outProjCols() : d, m = c.mlp();
             layers = new Layer[training ? c.depth() : 1];
             for (int i = 0; i < layers.length; i++)
-                layers[i] = new Layer(buffers.get(t, 2), buffers.get(t, d), buffers.get(t, preW),
+                layers[i] = new Layer(buffers.f32(t, 2), buffers.get(t, d), buffers.get(t, preW),
                         buffers.get(t, agW), buffers.get(batch, h, n, hd), buffers.get(batch, h, n, hd),
-                        buffers.get(batch, h, n, hd), buffers.get(2, batch, h, n, 2), buffers.get(batch, h, n),
+                        buffers.get(batch, h, n, hd), buffers.f32(2, batch, h, n, 2), buffers.f32(batch, h, n),
                         rawQk ? buffers.get(batch, h, n, hd) : null, rawQk ? buffers.get(batch, h, n, hd) : null,
                         paper ? null : buffers.get(t, m), paper ? null : buffers.get(t, m),
                         v.parallel() ? null : buffers.get(t, d), v.parallel() ? null : buffers.get(t, d),
-                        v.parallel() ? null : buffers.get(t, 2));
-            finalStats = buffers.get(t, 2);
+                        v.parallel() ? null : buffers.f32(t, 2));
+            finalStats = buffers.f32(t, 2);
             xf = buffers.get(t, d);
             head = new MapHead(buffers, c, batch, training);
             logits = c.classes() > 0 ? buffers.get(batch, c.classes()) : null;

@@ -16,6 +16,7 @@ import picocli.CommandLine.Spec;
 import vit22b.backend.Backend;
 import vit22b.backend.cpu.HostInfo;
 import vit22b.cli.options.BackendOption;
+import vit22b.cli.options.PrecisionOption;
 import vit22b.cli.options.JsonOption;
 import vit22b.backend.cpu.SgemmRate;
 import vit22b.model.ModelConfig;
@@ -33,6 +34,7 @@ public final class BenchCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
 
     @Mixin BackendOption backend;
+    @Mixin PrecisionOption precision;
 
     @Option(names = "--model", required = true, description = "Preset name, e.g. vit-s-fmnist.")
     String model;
@@ -90,7 +92,7 @@ public final class BenchCommand implements Callable<Integer> {
         List<Double> times = new ArrayList<>();
         double first, last;
         String name;
-        try (Backend be = backend.open(err); SyntheticStep step = new SyntheticStep(be, c, batch, seed)) {
+        try (Backend be = precision.open(backend, err); SyntheticStep step = new SyntheticStep(be, c, batch, seed)) {
             name = be.name();
             if (name.equals(EMULATED)) progress(err, "%s", EMULATED_WARNING);
             for (int i = 0; i < warmup; i++) {
