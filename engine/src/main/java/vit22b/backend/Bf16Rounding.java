@@ -43,9 +43,10 @@ public final class Bf16Rounding implements Backend {
     /** Whether {@code t} is one of this backend's BF16 tensors (float32 storage rounded after every write). */
     public boolean isBf16(Tensor t) { return bf16.contains(t.storage()); }
 
-    /** Rounds t in place when it is BF16: the rounding point after every write. */
-    private void round(Tensor t) {
-        if (t != null && bf16.contains(t.storage())) inner.roundToBf16(t);
+    /** Rounds each written tensor (null: absent) in place when it is BF16: the rounding point after every write. */
+    private void round(Tensor... written) {
+        for (Tensor t : written)
+            if (t != null && bf16.contains(t.storage())) inner.roundToBf16(t);
     }
 
     @Override public String name() { return inner.name(); }
@@ -78,7 +79,8 @@ public final class Bf16Rounding implements Backend {
     @Override public double sumSquares(Tensor t) { return inner.sumSquares(t); }
     @Override public void synchronize() { inner.synchronize(); }
 
-    // ---- model ops: run, then round what they wrote -----------------------------------------
+    // ---- model ops: run, then round every tensor they wrote that is BF16 (never a parameter
+    // gradient, statistic or master weight: the model allocates those F32) ----------------------
 
     @Override public void patchEmbedForward(Tensor out, Tensor images, Tensor w, Tensor b, Tensor pos, int patch) {
         inner.patchEmbedForward(out, images, w, b, pos, patch);
@@ -87,18 +89,18 @@ public final class Bf16Rounding implements Backend {
 
     @Override public void patchEmbedBackward(Tensor dw, Tensor db, Tensor dpos, Tensor dout, Tensor images, int patch) {
         inner.patchEmbedBackward(dw, db, dpos, dout, images, patch);
+        round(dw, db, dpos);
     }
 
     @Override public void normForward(Tensor out, Tensor stats, Tensor x, Tensor scale, Tensor bias, boolean centered, float eps) {
         inner.normForward(out, stats, x, scale, bias, centered, eps);
-        round(out);
-        round(stats);
+        round(out, stats);
     }
 
     @Override public void normBackward(Tensor dx, Tensor dscale, Tensor dbias, Tensor dout, Tensor x, Tensor scale,
                                        Tensor stats, boolean centered) {
         inner.normBackward(dx, dscale, dbias, dout, x, scale, stats, centered);
-        round(dx);
+        round(dx, dscale, dbias);
     }
 
     @Override public void linearForward(Tensor out, Tensor in, Tensor w, Tensor bias) {
@@ -108,7 +110,7 @@ public final class Bf16Rounding implements Backend {
 
     @Override public void linearBackward(Tensor din, Tensor dw, Tensor dbias, Tensor dout, Tensor in, Tensor w) {
         inner.linearBackward(din, dw, dbias, dout, in, w);
-        round(din);
+        round(din, dw, dbias);
     }
 
     @Override public void geluForward(Tensor out, Tensor in, GeluKind kind) {
@@ -138,11 +140,7 @@ public final class Bf16Rounding implements Backend {
                                               Tensor qScale, Tensor kScale, Tensor pre, Tensor ag,
                                               Tensor q, Tensor k, Tensor v, Tensor qkStats) {
         inner.inProjectionForward(c, batch, y, wIn, bMlp, qScale, kScale, pre, ag, q, k, v, qkStats);
-        round(pre);
-        round(ag);
-        round(q);
-        round(k);
-        round(v);
+        round(pre, ag, q, k, v, qkStats);
     }
 
     @Override public void inProjectionBackward(ModelConfig c, int batch, Tensor dag, Tensor dq, Tensor dk, Tensor dv,
@@ -151,21 +149,18 @@ public final class Bf16Rounding implements Backend {
                                                Tensor dy, Tensor dwIn, Tensor dbMlp, Tensor dqScale, Tensor dkScale) {
         inner.inProjectionBackward(c, batch, dag, dq, dk, dv, y, wIn, bMlp, qScale, kScale, pre, qkStats, dpre,
                 dy, dwIn, dbMlp, dqScale, dkScale);
-        round(dpre);
-        round(dy);
+        round(dpre, dy, dwIn, dbMlp, dqScale, dkScale);
     }
 
     @Override public void attentionForward(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v) {
         inner.attentionForward(out, lse, q, k, v);
-        round(out);
+        round(out, lse);
     }
 
     @Override public void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor out, Tensor lse,
                                             Tensor q, Tensor k, Tensor v) {
         inner.attentionBackward(dq, dk, dv, dout, out, lse, q, k, v);
-        round(dq);
-        round(dk);
-        round(dv);
+        round(dq, dk, dv);
     }
 
     @Override public void outProjectionForward(Tensor out, Tensor x, Tensor ag, Tensor wOut, Tensor bOut) {
@@ -175,10 +170,10 @@ public final class Bf16Rounding implements Backend {
 
     @Override public void outProjectionBackward(Tensor dag, Tensor dwOut, Tensor dbOut, Tensor dout, Tensor ag, Tensor wOut) {
         inner.outProjectionBackward(dag, dwOut, dbOut, dout, ag, wOut);
-        round(dag);
+        round(dag, dwOut, dbOut);
     }
 
-    // ---- loss and optimiser: float32 (the loss in double), the logits' gradient rounded --------
+    // ---- loss and optimiser: float32 (the loss in double), the logits' gradient rounded ----------
 
     @Override public double lossForwardBackward(Tensor logits, Tensor targets, Tensor dlogits, LossKind kind) {
         double loss = inner.lossForwardBackward(logits, targets, dlogits, kind);
@@ -189,7 +184,7 @@ public final class Bf16Rounding implements Backend {
     @Override public void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2,
                                 float eps, float weightDecay, float gradScale, int step) {
         inner.adamw(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, gradScale, step);
-        round(param);
+        round(param, m, v);
     }
 
     @Override public void queueLoss(Tensor logits, Tensor targets, Tensor dlogits, LossKind kind) {
@@ -203,7 +198,7 @@ public final class Bf16Rounding implements Backend {
     @Override public void queueAdamw(Tensor params, Tensor grads, Tensor m, Tensor v, List<AdamwRange> ranges,
                                      float beta1, float beta2, float eps, float clipNorm) {
         inner.queueAdamw(params, grads, m, v, ranges, beta1, beta2, eps, clipNorm);
-        round(params);
+        round(params, m, v);
     }
 
     @Override public double queuedGradNorm() { return inner.queuedGradNorm(); }
