@@ -358,7 +358,7 @@ public final class TrainCommand implements Callable<Integer> {
                 text.println("metrics: " + metrics.path() + "\nplots:   " + plots.get(0) + ", " + plots.get(1)
                         + "\nmodel:   " + weights + "\ncheckpoint: " + ckpts.latest().orElseThrow());
                 if (json.json) JsonOption.print(spec.commandLine().getOut(), JsonOption.object()
-                        .put("run", outDir.toString()).put("model", cfg.name()).put("steps", total)
+                        .put("run", outDir.toString()).put("model", cfg.name()).put("precision", precision.value().toString()).put("steps", total)
                         .put("steps_this_run", total - firstStep).put("final_loss", finalLoss)
                         .put("test_accuracy", s.accuracy()).put("test_loss", s.loss()).put("test_images", s.count())
                         .put("wall_seconds", seconds).put("images_per_second", seconds > 0 ? imagesSeen / seconds : Double.NaN)
