@@ -8,7 +8,6 @@ import java.util.Set;
 import vit22b.io.DType;
 import vit22b.model.GeluKind;
 import vit22b.model.LossKind;
-import vit22b.model.ModelConfig;
 import vit22b.tensor.Storage;
 import vit22b.tensor.Tensor;
 
@@ -136,20 +135,20 @@ public final class Bf16Rounding implements Backend {
         round(dst);
     }
 
-    @Override public void inProjectionForward(ModelConfig c, int batch, Tensor y, Tensor wIn, Tensor bMlp,
-                                              Tensor qScale, Tensor kScale, Tensor pre, Tensor ag,
-                                              Tensor q, Tensor k, Tensor v, Tensor qkStats) {
-        inner.inProjectionForward(c, batch, y, wIn, bMlp, qScale, kScale, pre, ag, q, k, v, qkStats);
-        round(pre, ag, q, k, v, qkStats);
+    @Override public void inProjectionEpilogueForward(InProj s, Tensor pre, Tensor bMlp, Tensor qScale, Tensor kScale,
+                                                      Tensor ag, Tensor q, Tensor k, Tensor v, Tensor qkStats,
+                                                      GeluKind gelu, boolean centered) {
+        inner.inProjectionEpilogueForward(s, pre, bMlp, qScale, kScale, ag, q, k, v, qkStats, gelu, centered);
+        round(ag, q, k, v, qkStats);
     }
 
-    @Override public void inProjectionBackward(ModelConfig c, int batch, Tensor dag, Tensor dq, Tensor dk, Tensor dv,
-                                               Tensor y, Tensor wIn, Tensor bMlp, Tensor qScale, Tensor kScale,
-                                               Tensor pre, Tensor qkStats, Tensor dpre,
-                                               Tensor dy, Tensor dwIn, Tensor dbMlp, Tensor dqScale, Tensor dkScale) {
-        inner.inProjectionBackward(c, batch, dag, dq, dk, dv, y, wIn, bMlp, qScale, kScale, pre, qkStats, dpre,
-                dy, dwIn, dbMlp, dqScale, dkScale);
-        round(dpre, dy, dwIn, dbMlp, dqScale, dkScale);
+    @Override public void inProjectionEpilogueBackward(InProj s, Tensor dag, Tensor dq, Tensor dk, Tensor dv, Tensor pre,
+                                                       Tensor bMlp, Tensor qScale, Tensor kScale, Tensor qkStats, Tensor dpre,
+                                                       Tensor dbMlp, Tensor dqScale, Tensor dkScale, GeluKind gelu,
+                                                       boolean centered) {
+        inner.inProjectionEpilogueBackward(s, dag, dq, dk, dv, pre, bMlp, qScale, kScale, qkStats, dpre,
+                dbMlp, dqScale, dkScale, gelu, centered);
+        round(dpre, dbMlp, dqScale, dkScale);
     }
 
     @Override public void attentionForward(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v) {

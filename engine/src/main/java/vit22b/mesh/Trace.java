@@ -13,6 +13,9 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 
+import vit22b.graph.Cost;
+import vit22b.graph.TaskGraph;
+
 /**
  * What the CPU executor did: each task's start and end on its device and queue. Written as
  * Chrome trace events (viewable in chrome://tracing or ui.perfetto.dev: one process per

@@ -30,35 +30,44 @@ class Bf16RoundingTest {
 
     /** Names of the buffers that stay float32 in bf16 precision: statistics of norms and softmax. */
     static boolean isStatistic(String name) {
-        String last = name.substring(name.lastIndexOf('.') + 1);
+        String last = name.substring(name.lastIndexOf('.') + 1).replaceAll("\\[\\d+\\]$", "");
         return last.toLowerCase().contains("stats") || last.equals("lse");
     }
 
     record Named(String name, Tensor t) {}
 
-    /** Every Tensor field of an Activations, its Layers and its MapHead. */
+    /**
+     * Every tensor an Activations holds: its fields, arrays of tensors, records (each layer's
+     * Block.Saved, the Block.Scratch) and the model's own holder classes (Head, MapHead), walked
+     * recursively so that a buffer added later is covered too.
+     */
     static List<Named> buffers(Activations a) throws ReflectiveOperationException {
         List<Named> out = new ArrayList<>();
-        fields(a, "", out);
-        fields(a.head, "head.", out);
-        Field layers = Activations.class.getDeclaredField("layers");
-        layers.setAccessible(true);
-        Activations.Layer[] ls = (Activations.Layer[]) layers.get(a);
-        for (int i = 0; i < ls.length; i++)
-            for (RecordComponent rc : Activations.Layer.class.getRecordComponents())
-                if (rc.getAccessor().invoke(ls[i]) instanceof Tensor t) out.add(new Named("layer" + i + "." + rc.getName(), t));
-        Field xs = Activations.class.getDeclaredField("x");
-        xs.setAccessible(true);
-        Tensor[] x = (Tensor[]) xs.get(a);
-        for (int i = 0; i < x.length; i++) out.add(new Named("x" + i, x[i]));
+        walk(a, "", out, 0);
         return out;
     }
 
-    static void fields(Object o, String prefix, List<Named> out) throws IllegalAccessException {
-        for (Field f : o.getClass().getDeclaredFields()) {
-            if (f.getType() != Tensor.class) continue;
+    static void walk(Object o, String prefix, List<Named> out, int depth) throws ReflectiveOperationException {
+        if (o == null || depth > 4) return;
+        if (o instanceof Tensor t) {
+            out.add(new Named(prefix, t));
+            return;
+        }
+        if (o instanceof Object[] arr) {
+            for (int i = 0; i < arr.length; i++) walk(arr[i], prefix + "[" + i + "]", out, depth + 1);
+            return;
+        }
+        Class<?> c = o.getClass();
+        if (c.isRecord()) {
+            for (RecordComponent rc : c.getRecordComponents())
+                walk(rc.getAccessor().invoke(o), prefix + "." + rc.getName(), out, depth + 1);
+            return;
+        }
+        if (!c.getPackageName().equals("vit22b.model") || c.isEnum()) return;
+        for (Field f : c.getDeclaredFields()) {
+            if (java.lang.reflect.Modifier.isStatic(f.getModifiers())) continue;
             f.setAccessible(true);
-            if (f.get(o) instanceof Tensor t) out.add(new Named(prefix + f.getName(), t));
+            walk(f.get(o), prefix + "." + f.getName(), out, depth + 1);
         }
     }
 

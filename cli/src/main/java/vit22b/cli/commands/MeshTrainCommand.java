@@ -10,14 +10,16 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
+
 import vit22b.backend.cpu.CpuBackend;
 import vit22b.cli.options.VectorModule;
-import vit22b.mesh.Mesh;
+import vit22b.graph.Mesh;
 import vit22b.mesh.MeshTraining;
 import vit22b.mesh.Trace;
 import vit22b.mesh.net.ProcessGroup;
 import vit22b.model.ModelConfig;
 import vit22b.model.Presets;
+import vit22b.model.Shard;
 import vit22b.train.AdamW;
 
 /**
@@ -66,7 +68,7 @@ public final class MeshTrainCommand implements Callable<Integer> {
         VectorModule.require();
         Mesh m = Mesh.parse(mesh);
         ModelConfig c = Presets.get(model);
-        m.checkShards(c, batch);
+        Shard.check(c, m, batch);
         if (timeout <= 0) throw new IllegalArgumentException("--timeout must be positive, got " + timeout);
         // The paper's AdamW (beta2 0.999 as big_vision's default) with its global-norm clip of 1.
         MeshTraining.Setup s = new MeshTraining.Setup(c, batch, steps, seed, lr,

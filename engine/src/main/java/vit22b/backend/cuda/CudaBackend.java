@@ -292,18 +292,21 @@ public final class CudaBackend implements Backend {
 
     // ---- GEMM helpers (row-major; see gemm.cu for the stride convention) --------------------
 
-    /** out (R, N) (+)= in (R, K) @ w^T, w (N, K), then the epilogue (see gemm.cu). */
+    /**
+     * out (R, N) (+)= in (R, K) @ w^T, w (N, K), then bias and residual (see gemm.cu). The GELU
+     * epilogue is the in-projection epilogue's own launch ({@link #inProjectionEpilogueForward}).
+     */
     private void gemmNT(long out, long ldc, long in, long w, int R, int N, int K, boolean acc,
-                        long bias, long res, long ldr, int resRows, long gout, long ldg, int geluCols, long gbias, int gk) {
+                        long bias, long res, long ldr, int resRows) {
         if (lt == null) {
-            k.gemm(in, K, 1, w, 1, K, out, ldc, R, N, K, acc, bias, res, ldr, resRows, gout, ldg, geluCols, gbias, gk);
+            k.gemm(in, K, 1, w, 1, K, out, ldc, R, N, K, acc, bias, res, ldr, resRows, 0, 0, 0, 0, 0);
             return;
         }
         boolean inPlaceResidual = res == out && ldr == ldc && resRows >= R;   // out aliases x: C already holds it
         lt.matmul(out, ldc, in, K, false, w, K, true, R, N, K, acc || inPlaceResidual ? 1f : 0f, CublasLt.Type.F32);
         if (inPlaceResidual) res = 0;
-        if (bias != 0 || res != 0 || geluCols > 0)
-            k.gemmEpilogue(out, ldc, R, N, bias, res, ldr, resRows, gout, ldg, geluCols, gbias, gk);
+        if (bias != 0 || res != 0)
+            k.gemmEpilogue(out, ldc, R, N, bias, res, ldr, resRows, 0, 0, 0, 0, 0);
     }
 
     /** din (R, K) += dout (R, N) @ w (N, K); dout row stride ldd. */
@@ -325,7 +328,7 @@ public final class CudaBackend implements Backend {
         int N = (S / patch) * (S / patch);
         long cols = scratch(Scratch.IM2COL, (long) B * N * K);
         k.im2col(cols, a(images), B, C, S, patch);
-        gemmNT(a(out), D, cols, a(w), B * N, D, K, false, a(b), a(pos), D, N, 0, 0, 0, 0, 0);
+        gemmNT(a(out), D, cols, a(w), B * N, D, K, false, a(b), a(pos), D, N);
     }
 
     @Override public void patchEmbedBackward(Tensor dw, Tensor db, Tensor dpos, Tensor dout, Tensor images, int patch) {
@@ -356,7 +359,7 @@ public final class CudaBackend implements Backend {
 
     @Override public void linearForward(Tensor out, Tensor in, Tensor w, Tensor bias) {
         int N = w.dim(0), K = w.dim(1), R = Math.toIntExact(in.size() / K);
-        gemmNT(a(out), N, a(in), a(w), R, N, K, false, a(bias), 0, 0, 1, 0, 0, 0, 0, 0);
+        gemmNT(a(out), N, a(in), a(w), R, N, K, false, a(bias), 0, 0, 1);
     }
 
     @Override public void linearBackward(Tensor din, Tensor dw, Tensor dbias, Tensor dout, Tensor in, Tensor w) {
@@ -398,28 +401,26 @@ public final class CudaBackend implements Backend {
 
     // ---- the parallel block ---------------------------------------------------------------
 
-    @Override public void inProjectionForward(ModelConfig c, int batch, Tensor y, Tensor wIn, Tensor bMlp,
-                                              Tensor qScale, Tensor kScale, Tensor pre, Tensor ag,
-                                              Tensor q, Tensor k, Tensor v, Tensor qkStats) {
-        int D = c.width(), M = c.mlp(), rows = c.inProjRows(), N = c.tokens(), T = batch * N;
-        // pre = y wIn^T; epilogue: ag[:, D:D+M] = GELU(pre[:, :M] + bMlp)
-        gemmNT(a(pre), rows, a(y), a(wIn), T, rows, D, false, 0, 0, 0, 1,
-                a(ag) + (long) D * Float.BYTES, D + M, M, a(bMlp), c.gelu().ordinal());
-        this.k.qknormFwd(a(pre), rows, M, a(qScale), a(kScale), a(q), a(k), a(v), a(qkStats),
-                batch, N, c.heads(), c.headDim(), c.norm() == NormKind.LAYER, ModelConfig.EPS);
+    @Override public void inProjectionEpilogueForward(InProj s, Tensor pre, Tensor bMlp, Tensor qScale, Tensor kScale,
+                                                      Tensor ag, Tensor q, Tensor k, Tensor v, Tensor qkStats,
+                                                      GeluKind gelu, boolean centered) {
+        int cols = s.preCols(), M = s.mlp();
+        // ag[:, W:W+M] = GELU(pre[:, :M] + bMlp): the GEMM's epilogue alone, over pre's MLP columns
+        this.k.gemmEpilogue(a(pre), cols, s.rows(), M, 0, 0, 0, 1, a(ag) + (long) s.geluCol() * Float.BYTES, s.agCols(), M,
+                a(bMlp), gelu.ordinal());
+        this.k.qknormFwd(a(pre), cols, s.qCol(), a(qScale), a(kScale), a(q), a(k), a(v), a(qkStats),
+                s.batch(), s.tokens(), s.heads(), s.headDim(), centered, ModelConfig.EPS);
     }
 
-    @Override public void inProjectionBackward(ModelConfig c, int batch, Tensor dag, Tensor dq, Tensor dk, Tensor dv,
-                                               Tensor y, Tensor wIn, Tensor bMlp, Tensor qScale, Tensor kScale,
-                                               Tensor pre, Tensor qkStats, Tensor dpre,
-                                               Tensor dy, Tensor dwIn, Tensor dbMlp, Tensor dqScale, Tensor dkScale) {
-        int D = c.width(), M = c.mlp(), rows = c.inProjRows(), N = c.tokens(), T = batch * N;
-        k.geluBwdCols(a(dpre), rows, a(pre), a(bMlp), a(dag), D + M, D, T, M, c.gelu().ordinal());
-        k.qknormBwd(a(dpre), rows, M, a(pre), a(dq), a(dk), a(dv), a(qScale), a(kScale), a(qkStats),
-                a(dqScale), a(dkScale), batch, N, c.heads(), c.headDim(), c.norm() == NormKind.LAYER);
-        k.colSum(a(dbMlp), a(dpre), T, M, rows);
-        gemmNN(a(dy), a(dpre), rows, a(wIn), T, rows, D);
-        gemmTN(a(dwIn), a(dpre), rows, a(y), T, rows, D);
+    @Override public void inProjectionEpilogueBackward(InProj s, Tensor dag, Tensor dq, Tensor dk, Tensor dv, Tensor pre,
+                                                       Tensor bMlp, Tensor qScale, Tensor kScale, Tensor qkStats,
+                                                       Tensor dpre, Tensor dbMlp, Tensor dqScale, Tensor dkScale,
+                                                       GeluKind gelu, boolean centered) {
+        int cols = s.preCols(), M = s.mlp(), T = s.rows();
+        k.geluBwdCols(a(dpre), cols, a(pre), a(bMlp), a(dag), s.agCols(), s.geluCol(), T, M, gelu.ordinal());
+        k.qknormBwd(a(dpre), cols, s.qCol(), a(pre), a(dq), a(dk), a(dv), a(qScale), a(kScale), a(qkStats),
+                a(dqScale), a(dkScale), s.batch(), s.tokens(), s.heads(), s.headDim(), centered);
+        k.colSum(a(dbMlp), a(dpre), T, M, cols);
     }
 
     @Override public void attentionForward(Tensor out, Tensor lse, Tensor q, Tensor kk, Tensor v) {
@@ -442,7 +443,7 @@ public final class CudaBackend implements Backend {
     @Override public void outProjectionForward(Tensor out, Tensor x, Tensor ag, Tensor wOut, Tensor bOut) {
         int D = wOut.dim(0), K = wOut.dim(1), T = Math.toIntExact(x.size() / D);
         // residual read and output write of one element happen in the same thread: out may alias x
-        gemmNT(a(out), D, a(ag), a(wOut), T, D, K, false, a(bOut), a(x), D, T, 0, 0, 0, 0, 0);
+        gemmNT(a(out), D, a(ag), a(wOut), T, D, K, false, a(bOut), a(x), D, T);
     }
 
     @Override public void outProjectionBackward(Tensor dag, Tensor dwOut, Tensor dbOut, Tensor dout, Tensor ag, Tensor wOut) {

@@ -1,4 +1,4 @@
-package vit22b.mesh;
+package vit22b.graph;
 
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
