@@ -43,9 +43,12 @@ public final class CudaBackend implements Backend {
     private static final long STAGING_BYTES = 64L << 20;
 
     private final DeviceRuntime device;
-    private final DeviceStream stream;
+    private final boolean ownsDevice;
+    /** The backend's own stream, and the one its work is queued on now (another only inside {@link #onStream}). */
+    private final DeviceStream ownStream;
+    private DeviceStream stream;
     private final CachingAllocator allocator;
-    private final Kernels k;
+    private Kernels k;
     /** Device registers, a double each (two float slots): results that stay on the device until read. */
     private final DeviceStorage sumSquares, loss, gradNormSquared;
     /** adamw_scalars' block: lr, clip scale, two bias corrections, "finite" flag, then the int step count. */
@@ -70,8 +73,17 @@ public final class CudaBackend implements Backend {
      * A backend on {@code device}, which it owns from now on: closed with the backend, or at once
      * (with everything taken so far) when a later step of this constructor fails.
      */
-    public CudaBackend(DeviceRuntime device, GemmPath path) {
+    public CudaBackend(DeviceRuntime device, GemmPath path) { this(device, path, true); }
+
+    /**
+     * One of several backends on one device (each with its own stream, memory and scratch: k mesh
+     * ranks on one GPU); closing it leaves the device open for the others and its owner.
+     */
+    public static CudaBackend sharing(DeviceRuntime device) { return new CudaBackend(device, GemmPath.KERNELS, false); }
+
+    private CudaBackend(DeviceRuntime device, GemmPath path, boolean ownsDevice) {
         this.device = device;
+        this.ownsDevice = ownsDevice;
         DeviceStream s = null;
         CachingAllocator al = null;
         DeviceEvent ev = null;
@@ -84,13 +96,14 @@ public final class CudaBackend implements Backend {
             gradNormSquared = al.allocate(2);
             adamwScalars = al.allocate(ADAMW_SCALARS);
             ev = device.createEvent();
+            ownStream = s;
             stream = s;
             allocator = al;
             stagingFree = ev;
             k = new Kernels(device.launcher(), s);
             lt = path == GemmPath.CUBLASLT ? new CublasLt(this) : null;
         } catch (RuntimeException | LinkageError e) {
-            closeAll(e, ev, al, s, device);
+            closeAll(e, ev, al, s, ownsDevice ? device : null);
             throw e;
         }
     }
@@ -111,7 +124,35 @@ public final class CudaBackend implements Backend {
     /** The device under this backend (a GPU or the emulator). */
     public DeviceRuntime device() { return device; }
 
+    /** The stream this backend's work is queued on now: its own, or the one of an open {@link #onStream}. */
     public DeviceStream stream() { return stream; }
+
+    /** Restores the backend's previous stream; see {@link #onStream}. */
+    public interface StreamScope extends AutoCloseable {
+        @Override void close();
+    }
+
+    /**
+     * Queues this backend's work on {@code s}, another stream of the same device, until the
+     * returned scope closes: how an executor puts a task's work on its queue's stream (the
+     * caller orders the streams with events). The backend's scratch buffers and device
+     * registers stay shared, so work on two streams must not use the same ones at once; the
+     * calls that read a register (sumSquares, the loss) wait for it before returning. Like the
+     * backend, not for concurrent use by several threads.
+     */
+    public StreamScope onStream(DeviceStream s) {
+        if (lt != null)
+            throw new IllegalStateException("the cuBLASLt path is bound to the backend's own stream (its workspace and "
+                    + "handle); run other streams with GemmPath.KERNELS");
+        DeviceStream before = stream;
+        Kernels kb = k;
+        stream = s;
+        k = new Kernels(device.launcher(), s);
+        return () -> {
+            stream = before;
+            k = kb;
+        };
+    }
 
     /** Makes this GPU's context current on the calling thread: needed when one thread drives several GPUs. */
     public void makeCurrent() { device.makeCurrent(); }
@@ -200,6 +241,7 @@ public final class CudaBackend implements Backend {
         long base = a(src);
         for (int off = 0; off < out.length; ) {
             int n = stagingFloats(out.length - off);
+            stagingFree.synchronize();   // an upload queued on another stream (onStream) may still read it
             device.copyToHost(staging, base + (long) off * Float.BYTES, (long) n * Float.BYTES, stream);
             stream.synchronize();
             MemorySegment.copy(staging, ValueLayout.JAVA_FLOAT_UNALIGNED, 0, out, off, n);
@@ -268,6 +310,7 @@ public final class CudaBackend implements Backend {
     private double readScalar(DeviceStorage d) {
         notCapturing("reading a reduction's result");
         stagingFloats(2);
+        stagingFree.synchronize();
         device.copyToHost(staging, d.address(), Double.BYTES, stream);
         stream.synchronize();
         return staging.get(ValueLayout.JAVA_DOUBLE_UNALIGNED, 0);
@@ -389,14 +432,19 @@ public final class CudaBackend implements Backend {
         k.colSum(a(dst), a(src), src.size() / W, W, W);
     }
 
+    /**
+     * Head-major shapes come from the sizes, as the CPU backend takes them: N = token rows / B,
+     * hd = head-major size / (rows H), so a head-major tensor of any shape with that size works,
+     * e.g. a (rows, width) tensor for one "head" of MLP units.
+     */
     @Override public void toHeads(Tensor dst, Tensor src, int col, int batch, int heads) {
-        int N = dst.dim(2), hd = dst.dim(3);
-        k.toHeads(a(dst), a(src), src.size() / ((long) batch * N), col, batch, N, heads, hd);
+        int rows = src.dim(0), N = rows / batch, hd = Math.toIntExact(dst.size() / ((long) rows * heads));
+        k.toHeads(a(dst), a(src), src.dim(1), col, batch, N, heads, hd);
     }
 
     @Override public void fromHeads(Tensor dst, int col, Tensor src, int batch, int heads) {
-        int N = src.dim(2), hd = src.dim(3);
-        k.fromHeads(a(dst), dst.size() / ((long) batch * N), col, a(src), batch, N, heads, hd);
+        int rows = dst.dim(0), N = rows / batch, hd = Math.toIntExact(src.size() / ((long) rows * heads));
+        k.fromHeads(a(dst), dst.dim(1), col, a(src), batch, N, heads, hd);
     }
 
     // ---- the parallel block ---------------------------------------------------------------
@@ -493,13 +541,13 @@ public final class CudaBackend implements Backend {
         k.adamw(a(param), a(grad), a(m), a(v), param.size(), lr, beta1, beta2, eps, weightDecay, gradScale, bc1, bc2);
     }
 
-    /** Waits for the stream, then releases everything in this backend's own device context; idempotent. */
+    /** Waits for the stream, then releases everything in this backend's own device context (the device too if it owns it); idempotent. */
     @Override public void close() {
         if (closed) return;
         closed = true;
         RuntimeException first = null;
         try {
-            stream.synchronize();
+            ownStream.synchronize();
         } catch (RuntimeException e) {
             first = e;   // still release what we hold
         }
@@ -508,8 +556,8 @@ public final class CudaBackend implements Backend {
         parts.add(() -> { if (staging != null) device.freeHost(staging); });
         parts.add(stagingFree);
         parts.add(allocator);
-        parts.add(stream);
-        parts.add(device);
+        parts.add(ownStream);
+        if (ownsDevice) parts.add(device);
         for (AutoCloseable c : parts)
             try {
                 c.close();
