@@ -11,11 +11,14 @@ import static org.bytedeco.cuda.global.cudart.cudaStreamWaitEvent;
 import static org.bytedeco.cuda.global.cudart.cudaSuccess;
 import static org.bytedeco.cuda.global.nccl.ncclAllGather;
 import static org.bytedeco.cuda.global.nccl.ncclAllReduce;
+import static org.bytedeco.cuda.global.nccl.ncclBfloat16;
 import static org.bytedeco.cuda.global.nccl.ncclCommAbort;
 import static org.bytedeco.cuda.global.nccl.ncclCommDestroy;
 import static org.bytedeco.cuda.global.nccl.ncclCommGetAsyncError;
 import static org.bytedeco.cuda.global.nccl.ncclCommInitRank;
+import static org.bytedeco.cuda.global.nccl.ncclFloat16;
 import static org.bytedeco.cuda.global.nccl.ncclFloat32;
+import static org.bytedeco.cuda.global.nccl.ncclFloat64;
 import static org.bytedeco.cuda.global.nccl.ncclGetErrorString;
 import static org.bytedeco.cuda.global.nccl.ncclGroupEnd;
 import static org.bytedeco.cuda.global.nccl.ncclGroupStart;
@@ -126,19 +129,19 @@ public final class NcclCommunicator implements Communicator, AutoCloseable {
 
     @Override public Completion allGather(Axis a, Tensor out, Tensor in) {
         requireSize("all-gather", out, in.size() * mesh.size(a));
-        return issue("all-gather", a, c -> Nccl.check(ncclAllGather(ptr(in), ptr(out), in.size(), ncclFloat32, c, comm),
+        return issue("all-gather", a, c -> Nccl.check(ncclAllGather(ptr(in), ptr(out), in.size(), type(in, out), c, comm),
                 "ncclAllGather"));
     }
 
     @Override public Completion reduceScatter(Axis a, Tensor out, Tensor in) {
         requireSize("reduce-scatter", in, out.size() * mesh.size(a));
-        return issue("reduce-scatter", a, c -> Nccl.check(ncclReduceScatter(ptr(in), ptr(out), out.size(), ncclFloat32, ncclSum,
+        return issue("reduce-scatter", a, c -> Nccl.check(ncclReduceScatter(ptr(in), ptr(out), out.size(), type(in, out), ncclSum,
                 c, comm), "ncclReduceScatter"));
     }
 
     /** In place; NCCL needs neither the scratch nor a size divisible by the group. */
     @Override public Completion allReduce(Axis a, Tensor t, Tensor scratch) {
-        return issue("all-reduce", a, c -> Nccl.check(ncclAllReduce(ptr(t), ptr(t), t.size(), ncclFloat32, ncclSum, c, comm),
+        return issue("all-reduce", a, c -> Nccl.check(ncclAllReduce(ptr(t), ptr(t), t.size(), type(t, t), ncclSum, c, comm),
                 "ncclAllReduce"));
     }
 
@@ -324,15 +327,16 @@ public final class NcclCommunicator implements Communicator, AutoCloseable {
     }
 
     private void sendTo(ncclComm c, int peer, Tensor t) {
-        Nccl.check(ncclSend(ptr(t), t.size(), ncclFloat32, peer, c, comm), "ncclSend from rank " + rank);
+        Nccl.check(ncclSend(ptr(t), t.size(), type(t, t), peer, c, comm), "ncclSend from rank " + rank);
     }
 
     private void recvFrom(ncclComm c, int peer, Tensor t) {
-        Nccl.check(ncclRecv(ptr(t), t.size(), ncclFloat32, peer, c, comm), "ncclRecv on rank " + rank);
+        Nccl.check(ncclRecv(ptr(t), t.size(), type(t, t), peer, c, comm), "ncclRecv on rank " + rank);
     }
 
     private void copy(Tensor dst, Tensor src) {
-        be.device().copy(address(dst), address(src), src.size() * Float.BYTES, commStream);
+        type(dst, src);
+        be.device().copy(address(dst), address(src), src.bytes(), commStream);
     }
 
     /** The NCCL rank (position on a's ring) {@code steps} positions from this one. */
@@ -465,7 +469,19 @@ public final class NcclCommunicator implements Communicator, AutoCloseable {
     private static long address(Tensor t) {
         if (!(t.storage() instanceof DeviceStorage d))
             throw new IllegalArgumentException("tensor " + t + " is not in GPU memory: NCCL moves tensors of the cuda backend");
-        return d.address() + t.offset() * Float.BYTES;
+        return d.address() + t.offset() * t.dtype().size;
+    }
+
+    /** NCCL's element type of two tensors that must share one. */
+    private static int type(Tensor a, Tensor b) {
+        if (a.dtype() != b.dtype())
+            throw new IllegalArgumentException("tensors " + a + " and " + b + " differ in element type: NCCL moves one type at a time");
+        return switch (a.dtype()) {
+            case F32 -> ncclFloat32;
+            case BF16 -> ncclBfloat16;
+            case F16 -> ncclFloat16;
+            case F64 -> ncclFloat64;
+        };
     }
 
     private static Pointer ptr(Tensor t) { return Nccl.at(address(t)); }
