@@ -6,7 +6,7 @@
 #   env        GPU, driver, java, CUDA 13 libraries (cuBLASLt, cudart, NCCL), `vit doctor`
 #   op-tests   every CUDA op vs the CPU backend and the whole training step vs the CPU
 #              (CudaOpsTest, CudaStepTest; each also against the emulator where it is built)
-#   gpu-tests  the remaining GPU tests: bf16 GEMM, cuBLASLt path, diagnostics, NCCL mesh
+#   gpu-tests  the remaining GPU tests: bf16 GEMM, cuBLASLt path, diagnostics, NCCL (one JVM per GPU)
 #   mesh-gpu   the sharded step with every rank on this one GPU (DeviceMesh): equals the unsharded
 #              GPU step (DeviceShardedStepTest); traced mesh-train with and without --no-overlap,
 #              exposed communication per rank (bench/gpu/mesh-one-gpu.sh)
