@@ -7,10 +7,13 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 import vit22b.backend.cpu.CpuBackend;
+import vit22b.cli.options.MeshOptions;
 import vit22b.cli.options.VectorModule;
 import vit22b.mesh.Mesh;
 import vit22b.mesh.MeshTraining;
@@ -31,8 +34,7 @@ import vit22b.train.AdamW;
                 + "on seeded random data; print the losses, optionally write a Chrome trace of the steps.")
 public final class MeshTrainCommand implements Callable<Integer> {
 
-    @Option(names = "--mesh", required = true, description = "TxK: data x model devices.")
-    String mesh;
+    @Mixin MeshOptions meshOptions;
 
     @Option(names = "--model", defaultValue = "test-small", description = "Model preset (vit info lists them).")
     String model;
@@ -52,10 +54,6 @@ public final class MeshTrainCommand implements Callable<Integer> {
     @Option(names = "--no-overlap", description = "Every transfer on the compute queue: nothing hides behind compute.")
     boolean noOverlap;
 
-    @Option(names = "--trace", description = "Write a Chrome trace (chrome://tracing, ui.perfetto.dev); one file per rank "
-            + "(NAME.rankN.json) when the devices are processes (default: no trace).")
-    Path trace;
-
     @Option(names = "--timeout", defaultValue = "120", description = "Seconds to wait for every rank at the rendezvous.")
     int timeout;
 
@@ -64,7 +62,9 @@ public final class MeshTrainCommand implements Callable<Integer> {
     @Override public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
         VectorModule.require();
-        Mesh m = Mesh.parse(mesh);
+        Mesh m = meshOptions.parse();
+        if (m == null) throw new ParameterException(spec.commandLine(), "Missing required option: '--mesh=TxK'");
+        Path trace = meshOptions.trace;
         ModelConfig c = Presets.get(model);
         m.checkShards(c, batch);
         if (timeout <= 0) throw new IllegalArgumentException("--timeout must be positive, got " + timeout);
