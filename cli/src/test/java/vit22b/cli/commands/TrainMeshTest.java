@@ -64,6 +64,15 @@ class TrainMeshTest {
                 "--limit", "16");
         assertEquals(0, eval.code(), eval.out() + eval.err());
 
+        // resume: config.json gives the mesh back, the gathered parameters are scattered again
+        Fixtures.Run more = Fixtures.vit("train", "--resume", tmp.resolve("mesh").toString(), "--steps", "3");
+        assertEquals(0, more.code(), more.out() + more.err());
+        assertTrue(more.out().contains("mesh 2x2") && more.out().contains("Adam restarts at step 2"), more.out());
+        Checkpoints.State c = Checkpoints.load(tmp.resolve("mesh").resolve(String.format("ckpt-%09d.safetensors", 3)));
+        double step3 = 0;
+        for (int i = 0; i < c.params().length; i++) step3 = Math.max(step3, Math.abs(c.params()[i] - b.params()[i]));
+        assertTrue(step3 > 1e-5 && step3 < 1e-2, "the resumed step moves the parameters by an Adam step: " + step3);
+
         // the trace of one step: every device's tasks, communication among them
         JsonNode events = new ObjectMapper().readTree(trace.toFile()).get("traceEvents");
         assertTrue(events.size() > 50, "trace events: " + events.size());
