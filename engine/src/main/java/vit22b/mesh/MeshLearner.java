@@ -127,7 +127,7 @@ public final class MeshLearner implements Learner {
             }
             traceFile = null;
         }
-        evalModel = closeEval();
+        dropEvalModel();   // its parameters are the last update's
         return models[0].loss();
     }
 
@@ -194,13 +194,13 @@ public final class MeshLearner implements Learner {
         return evalModel;
     }
 
-    private ViT closeEval() {
+    private void dropEvalModel() {
         if (evalModel != null) evalModel.close();
-        return null;
+        evalModel = null;
     }
 
     @Override public void close() {
-        closeEval();
+        dropEvalModel();
         for (ShardedViT m : models) if (m != null) m.close();
         for (Buffers b : inputs) if (b != null) b.close();
         if (evalBackend != null) evalBackend.close();

@@ -62,11 +62,17 @@ public final class Checkpoints {
      * the newest {@code keep}. {@code extra} metadata (the run's settings) is stored as given.
      */
     public Path save(ViT model, AdamW opt, String dataPosition, Map<String, String> extra) throws IOException {
-        return save(model.config(), new ViTLearner(model, opt).snapshot(), dataPosition, extra);
+        return save(model.config(), Snapshot.of(model, opt), dataPosition, extra);
     }
 
     /** A training state on the host: parameters and Adam moments in ParamLayout order, and the updates done. */
-    public record Snapshot(float[] params, float[] m, float[] v, int step) {}
+    public record Snapshot(float[] params, float[] m, float[] v, int step) {
+        /** Host copies of one device's model and optimiser. */
+        public static Snapshot of(ViT model, AdamW opt) {
+            Backend be = model.backend();
+            return new Snapshot(be.download(model.params()), be.download(opt.m()), be.download(opt.v()), opt.step());
+        }
+    }
 
     /** {@link #save(ViT, AdamW, String, Map)} of a state already on the host (a model trained on a mesh). */
     public Path save(ModelConfig config, Snapshot st, String dataPosition, Map<String, String> extra) throws IOException {

@@ -75,9 +75,6 @@ public final class Trainer {
 
     private Trainer(Learner learner, Settings settings, Checkpoints ckpts, MetricsWriter metrics,
                     Progress progress, EvalImages evalSet, Map<String, String> runInfo, boolean owns) {
-        if (settings.accum() > 1 && !(learner instanceof ViTLearner))
-            throw new IllegalArgumentException("--accum " + settings.accum() + " is for one device; on a mesh, give the "
-                    + "whole update's images as --batch");
         this.learner = learner;
         this.own = owns ? learner : null;
         this.s = settings;

@@ -58,10 +58,7 @@ public final class ViTLearner implements Learner {
         return loss;
     }
 
-    @Override public Checkpoints.Snapshot snapshot() {
-        Backend be = model.backend();
-        return new Checkpoints.Snapshot(be.download(model.params()), be.download(opt.m()), be.download(opt.v()), opt.step());
-    }
+    @Override public Checkpoints.Snapshot snapshot() { return Checkpoints.Snapshot.of(model, opt); }
 
     /** Frees the batch buffers (the model and optimiser belong to the caller). */
     @Override public void close() {

@@ -30,6 +30,7 @@ import vit22b.cli.options.Streams;
 import vit22b.cli.options.SplitOptions;
 import vit22b.cli.options.ChannelsOption;
 import vit22b.cli.options.TrackingOptions;
+import vit22b.cli.options.VectorModule;
 import vit22b.data.Augmentation;
 import vit22b.data.Dataset;
 import vit22b.data.Datasets;
@@ -226,6 +227,7 @@ public final class TrainCommand implements Callable<Integer> {
         if (!backend.backend.equalsIgnoreCase("cpu"))
             throw new IllegalArgumentException("--mesh with --backend " + backend.backend + " is coming with the CUDA executor "
                     + "(try it now with `vit mesh-train --backend cuda-emu`); train on a mesh with --backend cpu");
+        VectorModule.require();   // the mesh's devices are CPU backends
         if (accum.accum > 1)
             throw new IllegalArgumentException("--accum is for one device; on a mesh give the update's images as --batch "
                     + "(the data axis splits them)");
