@@ -225,8 +225,8 @@ public final class TrainCommand implements Callable<Integer> {
             return;
         }
         if (!backend.backend.equalsIgnoreCase("cpu"))
-            throw new IllegalArgumentException("--mesh with --backend " + backend.backend + " is coming with the CUDA executor "
-                    + "(try it now with `vit mesh-train --backend cuda-emu`); train on a mesh with --backend cpu");
+            throw new IllegalArgumentException("--mesh with --backend " + backend.backend + " is not available yet: it is coming "
+                    + "via `vit mesh-train --backend cuda-emu` (the task graph's CUDA executor); train on a mesh with --backend cpu");
         VectorModule.require();   // the mesh's devices are CPU backends
         if (accum.accum > 1)
             throw new IllegalArgumentException("--accum is for one device; on a mesh give the update's images as --batch "
