@@ -9,7 +9,8 @@ import vit22b.mesh.Mesh;
 public final class MeshOptions {
     @Option(names = "--mesh", paramLabel = "TxK",
             description = "Train the sharded model on T x K devices: T data shards (the batch) times K model shards "
-                    + "(heads, MLP units, tokens); parameters and optimiser state sharded over the data axis.")
+                    + "(heads, MLP units, tokens); parameters and optimiser state sharded over the data axis. Required by mesh-train; "
+                    + "train's default: none, one device.")
     public String mesh;
 
     @Option(names = "--trace", paramLabel = "FILE",
