@@ -48,6 +48,35 @@ mutant plain gemm_bf16.cu "dropped barrier before a stage is reloaded" \
   $'        __syncthreads();   // the stage just read is overwritten by the load two steps on\n' ''
 mutant asan gemm_bf16.cu "A tile loads one row past M (out-of-bounds read)" \
   'if (m0 + row < M) __pipeline_memcpy_async(da' 'if (m0 + row <= M) __pipeline_memcpy_async(da'
+mutant plain gemm_bf16_mma.cu "ldmatrix lanes swapped: A's matrices 1 and 2 exchanged (rows 8-15 for k 8-15)" \
+  'const int row = wm + i * 16 + (j8 & 1) * 8, k = kk + (j8 >> 1) * 8;' 'const int row = wm + i * 16 + (j8 >> 1) * 8, k = kk + (j8 & 1) * 8;'
+mutant plain gemm_bf16_mma.cu "B fragments of the second n8 tile taken from the wrong ldmatrix registers" \
+  'bfr[2 * p + 1][0] = r[2]; bfr[2 * p + 1][1] = r[3];' 'bfr[2 * p + 1][0] = r[1]; bfr[2 * p + 1][1] = r[3];'
+mutant plain gemm_bf16_mma.cu "missing cp.async wait before a stage is read" \
+  '        __pipeline_wait_prior(MMA_STAGES - 2);   // tile kt has landed' '        // tile kt has landed'
+mutant plain gemm_bf16_mma.cu "cp.async wait one group short (tile kt may still be in flight)" \
+  '__pipeline_wait_prior(MMA_STAGES - 2);' '__pipeline_wait_prior(MMA_STAGES - 1);'
+mutant plain gemm_bf16_mma.cu "dropped barrier between the stage's copies and its reads" \
+  '        __syncthreads();                         // everyone' '        // everyone'
+mutant plain gemm_bf16_mma.cu "prefetch into the stage being read (one stage too far ahead)" \
+  'load(kt + MMA_STAGES - 1);' 'load(kt + MMA_STAGES);'
+mutant plain gemm_bf16_mma.cu "tile-edge off-by-one: a partial last chunk copied whole (reads the padding)" \
+  'if (outer < outerExt && c + 8 <= cExt) {' 'if (outer < outerExt && c + 8 <= cExt + 1) {'
+mutant asan gemm_bf16_mma.cu "tile-edge off-by-one: one row past the operand copied (out-of-bounds read)" \
+  'if (outer < outerExt && c + 8 <= cExt) {' 'if (outer <= outerExt && c + 8 <= cExt) {'
+mutant plain gemm_bf16_mma.cu "epilogue writes one column past N" \
+  '                    if (n >= N) continue;' '                    if (n > N) continue;'
+mutant plain gemm_bf16_mma.cu "trans swizzle of the reader differs from the writer's" \
+  'if (A_KMAJOR) ldmatrix_x4(af[i], sA + mma_kmajor(row + r8, k));' 'if (A_KMAJOR) ldmatrix_x4(af[i], sA + mma_kmajor(row + r8, k ^ 8));'
+mutant plain gemm_bf16_mma.cu "GELU backward applied after the accumulate (scales C_old too)" \
+  $'                    if (gelu == MMA_GELU_BWD && inGelu) v *= gelu_grad_f(mma_ld(gaux + (long long)m * ldg + j) + gb, geluKind);\n                    T* c = C + (long long)m * ldc + n;\n                    if (beta != 0.0f) v += beta * mma_ld(c);\n' \
+  $'                    T* c = C + (long long)m * ldc + n;\n                    if (beta != 0.0f) v += beta * mma_ld(c);\n                    if (gelu == MMA_GELU_BWD && inGelu) v *= gelu_grad_f(mma_ld(gaux + (long long)m * ldg + j) + gb, geluKind);\n'
+mutant plain gemm_bf16_mma.cu "bias gradient reads dbias when beta = 0 (it is not zeroed first)" \
+  '*d = (beta != 0.0f ? beta * *d : 0.0f) + rowSum;' '*d = beta * *d + rowSum;'
+mutant plain gemm_bf16_mma.cu "GELU forward output indexed by n instead of n - geluCol0" \
+  'mma_st(gaux + (long long)m * ldg + j, gelu_f(v + gb, geluKind));' 'mma_st(gaux + (long long)m * ldg + n, gelu_f(v + gb, geluKind));'
+mutant plain gemm_bf16_mma.cu "grouped raster: block rows of the last group miscounted" \
+  'rows = min((int)gridDim.y - first, MMA_RASTER);' 'rows = MMA_RASTER;'
 mutant plain attention.cu "divergent shuffle: only lanes with a key enter warp_max" \
   'float mNew = fmaxf(mx, warp_max(s));' 'float mNew = fmaxf(mx, t0 + lane < Nk ? warp_max(s) : s);'
 mutant plain attention.cu "off-by-one: dkdv drops the last query of each tile" \
@@ -123,7 +152,9 @@ run_mutant() {
     done
   fi
   cp -p "$d/$file.orig" "$src/$file"
-  { printf '%2d %-10s %-13s %s\n' "$((i + 1))" "$verdict" "$file" "$desc"; [ -n "$how" ] && echo "      $how"; } > "$tmp/result.$i"
+  # (an if, not `[ -n "$how" ] && echo`: that list's status 1 ended the slot under set -e after a
+  # mutant that was not caught, and the slot's later mutants never ran)
+  { printf '%2d %-10s %-13s %s\n' "$((i + 1))" "$verdict" "$file" "$desc"; if [ -n "$how" ]; then echo "      $how"; fi; } > "$tmp/result.$i"
 }
 
 for ((k = 0; k < jobs; k++)); do

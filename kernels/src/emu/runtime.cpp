@@ -117,7 +117,7 @@ struct Fiber {
     void* tsan_fiber = nullptr;
 };
 
-enum Kind { K_SYNCWARP, K_SHFL, K_BALLOT, K_COLLECTIVE, K_MMA };
+enum Kind { K_SYNCWARP, K_SHFL, K_BALLOT, K_COLLECTIVE, K_MMA, K_MMA16816, K_LDMATRIX };
 
 // One warp-level rendezvous in progress: the lanes of `mask` meet at one call site.
 struct Episode {
@@ -157,6 +157,8 @@ struct Worker {
     unsigned n = 0, done = 0;
     uint3 bid{};
     void* smem = nullptr;
+    const void* tls_data = nullptr;   // this thread's copy of the static __shared__ variables
+    size_t tls_size = 0;
     // block barrier
     unsigned bar_count = 0;
     Site bar_site;
@@ -463,6 +465,8 @@ void worker_loop(Launch* L) {
     w->L = L;
     tl_worker = w;   // also makes sure this thread's TLS block exists
     const TlsBlock tls = this_threads_tls_block();
+    w->tls_data = tls.data;
+    w->tls_size = tls.size;
 #ifdef EMU_TSAN
     w->sched_tsan = __tsan_get_current_fiber();
 #endif
@@ -549,6 +553,17 @@ void warp_arrive(Kind kind, const char* what, unsigned mask, const Site& site, c
     f->warp_epoch++;
 }
 
+// Whether [p, p + n) lies in the running block's shared memory (dynamic, or the static __shared__
+// variables in this worker's TLS block).
+bool in_shared(const Worker* w, const void* p, size_t n) {
+    auto inside = [&](const void* lo, size_t size) {
+        const char* c = static_cast<const char*>(p);
+        const char* l = static_cast<const char*>(lo);
+        return lo && c >= l && c + n <= l + size;
+    };
+    return inside(w->smem, w->L->smem) || inside(w->tls_data, w->tls_size);
+}
+
 void complete(Worker* w, Warp& W, Episode& e) {
     Fiber* lanes = &w->fibers[(&W - w->warps.data()) * 32];
     switch (e.kind) {
@@ -612,6 +627,68 @@ void complete(Worker* w, Warp& W, Episode& e) {
                 for (int k = 0; k < 16; k++) s += (double)A[r][k] * B[k][c];
                 d[i] = (float)s;
             }
+        }
+        break;
+    }
+    case K_MMA16816: {
+        // mma.sync m16n8k16 row.col bf16 -> fp32: gather A (16 x 16), B (16 x 8), C from the lanes by
+        // the PTX fragment tables, D = A B + C (exact products summed in double), scatter D.
+        float A[16][16], B[16][8], C[16][8];
+        auto bf = [](unsigned reg, int half) {
+            uint32_t u = (half ? reg >> 16 : reg & 0xffffu) << 16;
+            float f;
+            std::memcpy(&f, &u, 4);
+            return f;
+        };
+        for (int l = 0; l < 32; l++) {
+            const unsigned* a = reinterpret_cast<const unsigned*>(e.v[l][1]);
+            const unsigned* b = reinterpret_cast<const unsigned*>(e.v[l][2]);
+            const float* c = reinterpret_cast<const float*>(e.v[l][3]);
+            for (int i = 0; i < 8; i++) A[mma_a_row(l, i)][mma_a_col(l, i)] = bf(a[i >> 1], i & 1);
+            for (int i = 0; i < 4; i++) {
+                B[mma_b_row(l, i)][mma_b_col(l, i)] = bf(b[i >> 1], i & 1);
+                C[mma_c_row(l, i)][mma_c_col(l, i)] = c[i];
+            }
+        }
+        for (int l = 0; l < 32; l++) {
+            float* d = reinterpret_cast<float*>(e.v[l][0]);
+            for (int i = 0; i < 4; i++) {
+                int r = mma_c_row(l, i), c = mma_c_col(l, i);
+                double s = C[r][c];
+                for (int k = 0; k < 16; k++) s += (double)A[r][k] * B[k][c];
+                d[i] = (float)s;
+            }
+        }
+        break;
+    }
+    case K_LDMATRIX: {
+        // Lane 8j + i addresses row i of matrix j; every lane then takes its two elements of each
+        // matrix (of its transpose with .trans) from those rows.
+        const int num = (int)e.v[0][1];
+        const bool trans = e.v[0][2] != 0;
+        for (int l = 0; l < 8 * num; l++) {
+            const void* row = reinterpret_cast<const void*>(e.v[l][0]);
+            if (reinterpret_cast<uintptr_t>(row) & 15)
+                fail_fiber(std::string(e.what) + " (" + where(e.site) + "): lane " + std::to_string(l) + "'s row address " +
+                           std::to_string(reinterpret_cast<uintptr_t>(row)) + " is not 16-byte aligned");
+            if (!in_shared(w, row, 16))
+                fail_fiber(std::string(e.what) + " (" + where(e.site) + "): lane " + std::to_string(l) +
+                           "'s row address is not in this block's shared memory");
+        }
+        uint32_t out[32][4];
+        for (int l = 0; l < 32; l++) {
+            const int r = l >> 2, c = 2 * (l & 3);
+            for (int j = 0; j < num; j++) {
+                auto at = [&](int row, int col) { return reinterpret_cast<const uint16_t*>(e.v[8 * j + row][0])[col]; };
+                uint32_t lo = trans ? at(c, r) : at(r, c), hi = trans ? at(c + 1, r) : at(r, c + 1);
+                out[l][j] = lo | (hi << 16);
+            }
+        }
+        // Plain stores, not memcpy: TSan intercepts memcpy even in this uninstrumented file and would
+        // see this fiber write the other lanes' registers (their stacks) before the barrier's acquire.
+        for (int l = 0; l < 32; l++) {
+            unsigned* regs = reinterpret_cast<unsigned*>(e.v[l][3]);
+            for (int j = 0; j < num; j++) regs[j] = out[l][j];
         }
         break;
     }
@@ -679,6 +756,19 @@ void wmma_mma_bf16(float* d, const uint16_t* a, const uint16_t* b, const float* 
     const uint64_t v[4] = {reinterpret_cast<uint64_t>(d), reinterpret_cast<uint64_t>(a), reinterpret_cast<uint64_t>(b),
                            reinterpret_cast<uint64_t>(c)};
     warp_arrive(K_MMA, "mma_sync", 0xffffffffu, site, v);
+}
+
+void mma_m16n8k16_bf16(float* d, const unsigned* a, const unsigned* b, const float* c, Site site) {
+    const uint64_t v[4] = {reinterpret_cast<uint64_t>(d), reinterpret_cast<uint64_t>(a), reinterpret_cast<uint64_t>(b),
+                           reinterpret_cast<uint64_t>(c)};
+    warp_arrive(K_MMA16816, "mma.sync.m16n8k16", 0xffffffffu, site, v);
+}
+
+void ldmatrix(unsigned* regs, const void* row, int num, bool trans, Site site) {
+    static const char* const names[2][3] = {{"ldmatrix.x1", "ldmatrix.x2", "ldmatrix.x4"},
+                                            {"ldmatrix.x1.trans", "ldmatrix.x2.trans", "ldmatrix.x4.trans"}};
+    const uint64_t v[4] = {reinterpret_cast<uint64_t>(row), (uint64_t)num, (uint64_t)trans, reinterpret_cast<uint64_t>(regs)};
+    warp_arrive(K_LDMATRIX, names[trans][num == 1 ? 0 : num == 2 ? 1 : 2], 0xffffffffu, site, v);
 }
 
 void cp_async(void* dst, const void* src, size_t bytes, size_t zfill) {

@@ -9,6 +9,7 @@
 #include <mma.h>
 
 #include "common.cuh"   // DYNAMIC_SHARED, as the kernels use it
+#include "mma.cuh"      // mma.sync / ldmatrix, as the kernels use them
 #include "emu/runtime.h"
 #include "harness.h"
 
@@ -138,10 +139,65 @@ __global__ void wmma_partial_warp(float* d, const __nv_bfloat16* a) {
     d[threadIdx.x] = __bfloat162float(f.x[0]);
 }
 
+// ---- mma.sync m16n8k16 and ldmatrix, against the PTX ISA's fragment tables written out here
+// (not the emulator's): g = lane >> 2, t = lane & 3, a register's low half is the lower element.
+//   A register r: row g + 8 (r & 1), k 2t + 8 (r >> 1) (+1 in the high half)
+//   B register r: k 2t + 8 r (+1 in the high half), col g
+//   C/D float i:  row g + 8 (i >> 1), col 2t + (i & 1)
+__device__ unsigned pack2(const __nv_bfloat16* p0, const __nv_bfloat16* p1) {
+    return (unsigned)__bfloat16_as_ushort(*p0) | ((unsigned)__bfloat16_as_ushort(*p1) << 16);
+}
+__global__ void mma_kernel(float* d, const __nv_bfloat16* a, const __nv_bfloat16* b, const float* c) {
+    const int l = threadIdx.x, g = l >> 2, t = l & 3;
+    unsigned ar[4], br[2];
+    float cr[4], dr[4];
+    for (int r = 0; r < 4; r++) {
+        int row = g + 8 * (r & 1), k = 2 * t + 8 * (r >> 1);
+        ar[r] = pack2(&a[row * 16 + k], &a[row * 16 + k + 1]);   // A row-major 16 x 16
+    }
+    for (int r = 0; r < 2; r++) {
+        int k = 2 * t + 8 * r;
+        br[r] = pack2(&b[k * 8 + g], &b[(k + 1) * 8 + g]);        // B row-major 16 (k) x 8 (n)
+    }
+    for (int i = 0; i < 4; i++) cr[i] = c[(g + 8 * (i >> 1)) * 8 + 2 * t + (i & 1)];
+    mma_bf16_16816(dr, ar, br, cr);
+    for (int i = 0; i < 4; i++) d[(g + 8 * (i >> 1)) * 8 + 2 * t + (i & 1)] = dr[i];
+}
+__global__ void mma_partial_warp(float* d) {
+    unsigned ar[4] = {0, 0, 0, 0}, br[2] = {0, 0};
+    float c[4] = {0, 0, 0, 0};
+    if (threadIdx.x == 5) return;
+    mma_bf16_16816(c, ar, br, c);
+    d[threadIdx.x] = c[0];
+}
+// Four 8 x 8 matrices of b16 in dynamic shared memory, row i of matrix j at row slot
+// (5i + 3j + 1) % 32 (so the rows of a matrix are not contiguous); each lane supplies the address
+// of row (lane & 7) of matrix (lane >> 3); lanes past the matrices used pass matrix 3's rows, which
+// must be ignored. out[lane * 4 + r] = register r.
+__global__ void ldmatrix_kernel(unsigned* out, const unsigned short* vals, int num, int trans, int misalign, int global) {
+    DYNAMIC_SHARED(unsigned short, s);
+    for (int e = threadIdx.x; e < 256; e += 32) s[e] = vals[e];
+    __syncwarp();
+    const int l = threadIdx.x, j = l >> 3 < num ? l >> 3 : 3, i = l & 7;
+    const unsigned short* row = (global ? vals : s) + ((5 * i + 3 * j + 1) % 32) * 8 + (misalign ? 4 : 0);
+    unsigned r[4] = {0, 0, 0, 0};
+    if (num == 1) { if (trans) ldmatrix_x1_trans(r, row); else ldmatrix_x1(r, row); }
+    if (num == 2) { if (trans) ldmatrix_x2_trans(r, row); else ldmatrix_x2(r, row); }
+    if (num == 4) { if (trans) ldmatrix_x4_trans(r, row); else ldmatrix_x4(r, row); }
+    for (int k = 0; k < 4; k++) out[l * 4 + k] = r[k];
+}
+__global__ void ldmatrix_partial_warp(unsigned* out) {
+    DYNAMIC_SHARED(unsigned short, s);
+    if (threadIdx.x >= 24) return;
+    unsigned r[4];
+    ldmatrix_x4(r, s + (threadIdx.x & 7) * 8);
+    out[threadIdx.x] = r[0];
+}
+
 }  // namespace
 
 TEST(emu_table_matches_sources) {
-    if (emu_kernel_count() != 30) failf("emu_kernel_count() = %d, the sources have 30 kernels", emu_kernel_count());
+    if (emu_kernel_count() != 31) failf("emu_kernel_count() = %d, the sources have 31 kernels", emu_kernel_count());
     for (int i = 0; i < emu_kernel_count(); i++) {
         const emu::KernelEntry* e = emu::find_kernel(emu_kernel_name(i));
         int names = 1;
@@ -363,4 +419,66 @@ TEST(emu_bf16_conversions) {
         std::memcpy(&u, &f, 4);
         if (u != h << 16) failf("__bfloat162float(0x%04x) = 0x%08x", h, u);
     }
+}
+
+TEST(emu_mma_m16n8k16_fragments) {
+    // Random bf16 A (16 x 16), B (16 x 8), C: D = A B + C at every element, each lane's registers
+    // built by the ISA's table above. A transposed or shifted lane mapping in the emulator gives
+    // wrong D elements (the check below fails with the first one).
+    std::vector<__nv_bfloat16> a(256), b(128);
+    std::vector<float> c = uniform(128);
+    for (auto& x : a) x = __float2bfloat16(uniform(1)[0]);
+    for (auto& x : b) x = __float2bfloat16(uniform(1)[0]);
+    std::vector<double> want(128);
+    for (int m = 0; m < 16; m++)
+        for (int n = 0; n < 8; n++) {
+            double s = c[m * 8 + n];
+            for (int k = 0; k < 16; k++) s += (double)__bfloat162float(a[m * 16 + k]) * __bfloat162float(b[k * 8 + n]);
+            want[m * 8 + n] = s;
+        }
+    std::vector<float> d(128, NAN);
+    expect_ok(RUN(mma_kernel, Dim{1}, Dim{32}, 0u, d.data(), (const __nv_bfloat16*)a.data(), (const __nv_bfloat16*)b.data(),
+                  (const float*)c.data()), "mma.sync");
+    close("mma.sync m16n8k16 D", d.data(), want.data(), 128, 1e-6, 1e-6);
+    // A transposed: the same kernel on A^T must give a different D (the test can tell them apart).
+    std::vector<__nv_bfloat16> at(256);
+    for (int m = 0; m < 16; m++)
+        for (int k = 0; k < 16; k++) at[k * 16 + m] = a[m * 16 + k];
+    std::vector<float> dt(128, NAN);
+    expect_ok(RUN(mma_kernel, Dim{1}, Dim{32}, 0u, dt.data(), (const __nv_bfloat16*)at.data(), (const __nv_bfloat16*)b.data(),
+                  (const float*)c.data()), "mma.sync on A^T");
+    size_t same = 0;
+    for (int e = 0; e < 128; e++) same += std::fabs(dt[e] - want[e]) <= 1e-6 + 1e-6 * std::fabs(want[e]);
+    if (same > 16) failf("mma.sync: A^T gives %zu of 128 elements of A's product: the check cannot see a transpose", same);
+    Buf<float> D(32);
+    expect_error(RUN(mma_partial_warp, Dim{1}, Dim{32}, 0u, D.p()), "exited", "mma.sync with a lane missing");
+}
+
+TEST(emu_ldmatrix_fragments) {
+    std::vector<unsigned short> vals(256);
+    for (int e = 0; e < 256; e++) vals[e] = (unsigned short)(0x1000 + e * 7);   // distinct; any b16
+    // element (matrix j, row i, col c) lies at row slot (5i + 3j + 1) % 32, column c
+    auto val = [&](int j, int i, int c) { return (unsigned)vals[((5 * i + 3 * j + 1) % 32) * 8 + c]; };
+    for (int trans = 0; trans < 2; trans++)
+        for (int num : {1, 2, 4}) {
+            std::vector<unsigned> out(128, 0xdeadbeef);
+            expect_ok(RUN(ldmatrix_kernel, Dim{1}, Dim{32}, 512u, out.data(), (const unsigned short*)vals.data(), num, trans, 0, 0),
+                      "ldmatrix");
+            int bad = 0;
+            for (int l = 0; l < 32; l++)
+                for (int j = 0; j < num; j++) {
+                    const int r = l >> 2, c = 2 * (l & 3);
+                    unsigned lo = trans ? val(j, c, r) : val(j, r, c), hi = trans ? val(j, c + 1, r) : val(j, r, c + 1);
+                    unsigned want = lo | (hi << 16);
+                    if (out[l * 4 + j] != want && bad++ < 3)
+                        failf("ldmatrix.x%d%s: lane %d register %d = 0x%08x, want 0x%08x", num, trans ? ".trans" : "", l, j,
+                              out[l * 4 + j], want);
+                }
+        }
+    std::vector<unsigned> out(128);
+    expect_error(RUN(ldmatrix_kernel, Dim{1}, Dim{32}, 512u, out.data(), (const unsigned short*)vals.data(), 4, 0, 1, 0),
+                 "not 16-byte aligned", "ldmatrix misaligned row");
+    expect_error(RUN(ldmatrix_kernel, Dim{1}, Dim{32}, 512u, out.data(), (const unsigned short*)vals.data(), 2, 1, 0, 1),
+                 "not in this block's shared memory", "ldmatrix from global memory");
+    expect_error(RUN(ldmatrix_partial_warp, Dim{1}, Dim{32}, 512u, out.data()), "exited", "ldmatrix with lanes missing");
 }

@@ -3,6 +3,7 @@
 // extern "C"; the Java side (vit22b.kernels.Kernel) lists them.
 #include "gemm.cu"
 #include "gemm_bf16.cu"
+#include "gemm_bf16_mma.cu"
 #include "attention.cu"
 #include "norm.cu"
 #include "misc.cu"

@@ -61,6 +61,29 @@ inline int wmma_frag_col(bool isB, int lane, int i) {
     return isB ? (lane >> 2) + 8 * (i >= 4) : 2 * (lane & 3) + (i & 1) + 8 * (i >= 4);
 }
 
+// mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 over the whole warp: each lane passes its
+// four A registers, two B registers and four C floats (PTX ISA fragment tables, below) and gets
+// its four D floats. Products are exact and summed in double (the tensor core's order is
+// unspecified), then rounded once to fp32.
+void mma_m16n8k16_bf16(float* d, const unsigned* a, const unsigned* b, const float* c, Site site);
+// ldmatrix.sync.aligned.m8n8.x{num}[.trans].shared.b16 over the whole warp: lane 8j + i gives the
+// address of row i of matrix j (j < num; 16 bytes, 16-byte aligned, in this block's shared
+// memory); each lane receives num registers (fragment tables below).
+void ldmatrix(unsigned* regs, const void* row, int num, bool trans, Site site);
+// mma.m16n8k16 (.bf16) fragments, PTX ISA 9.7.14.5.8; g = lane >> 2, t = lane & 3; element i of a
+// lane is the (i & 1) half of register i >> 1 (low half first):
+//   A (16 x 16): row g + 8*((i>>1)&1), k 2t + (i&1) + 8*(i>=4)       (i < 8, registers a0..a3)
+//   B (16 x 8):  k 2t + (i&1) + 8*(i>=2), col g                      (i < 4, registers b0, b1)
+//   C, D:        row g + 8*(i>=2), col 2t + (i&1)                    (i < 4, four floats)
+inline int mma_a_row(int lane, int i) { return (lane >> 2) + 8 * ((i >> 1) & 1); }
+inline int mma_a_col(int lane, int i) { return 2 * (lane & 3) + (i & 1) + 8 * (i >= 4); }
+inline int mma_b_row(int lane, int i) { return 2 * (lane & 3) + (i & 1) + 8 * (i >= 2); }
+inline int mma_b_col(int lane, int) { return lane >> 2; }
+inline int mma_c_row(int lane, int i) { return (lane >> 2) + 8 * (i >= 2); }
+inline int mma_c_col(int lane, int i) { return 2 * (lane & 3) + (i & 1); }
+// ldmatrix: lane l's register j holds elements (row, col) and (row, col + 1) of matrix j, or of its
+// transpose with .trans, where row = l >> 2 and col = 2 (l & 3).
+
 // Ends the block with an error (returned by emu_launch); never returns.
 [[noreturn]] void fail(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -8,10 +8,13 @@ import java.util.List;
 
 import vit22b.backend.cpu.CpuBackend;
 import vit22b.eval.OneHot;
+import vit22b.graph.Mesh;
+import vit22b.graph.TaskGraph;
 import vit22b.model.AttentionStats;
 import vit22b.model.Buffers;
 import vit22b.model.ModelConfig;
 import vit22b.model.ParamLayout;
+import vit22b.model.Shard;
 import vit22b.model.ViT;
 import vit22b.tensor.Tensor;
 import vit22b.train.AdamW;
@@ -51,7 +54,7 @@ public final class MeshLearner implements Learner {
      * updates already done (a resumed run). Refuses a mesh that cannot shard the model.
      */
     public MeshLearner(Mesh mesh, ModelConfig c, int batch, float[] fullParams, AdamW.Config opt, int startStep) {
-        mesh.checkShards(c, batch);
+        Shard.check(c, mesh, batch);
         this.mesh = mesh;
         this.c = c;
         this.batch = batch;
@@ -138,44 +141,17 @@ public final class MeshLearner implements Learner {
             models[r].gatherParams(g, null);
             return g;
         });
-        ParamLayout full = new ParamLayout(c), rest = ParamLayout.withoutBlocks(c);
+        ParamLayout full = new ParamLayout(c), shard = ParamLayout.blockShard(c, mesh.model());
         float[] out = new float[Math.toIntExact(full.total())];
-        float[] restParams = cm.device(0).backend().download(models[0].restParams());
-        for (ParamLayout.Entry e : rest.entries())
-            System.arraycopy(restParams, (int) e.offset(), out, (int) full.entry(e.name()).offset(), (int) e.size());
+        float[] rest = cm.device(0).backend().download(models[0].restParams());
+        for (ParamLayout.Entry e : ParamLayout.withoutBlocks(c).entries())
+            System.arraycopy(rest, (int) e.offset(), out, (int) full.entry(e.name()).offset(), (int) e.size());
         for (int j = 0; j < mesh.model(); j++) {
             int r = mesh.rank(0, j);
-            int[] from = sourceIndex(new ShardLayout(c, mesh.model(), j), Math.toIntExact(blockEntries(full, 0).stream()
-                    .mapToLong(ParamLayout.Entry::size).sum()));
-            for (int l = 0; l < c.depth(); l++) {
-                float[] shard = cm.device(r).backend().download(models[r].block(l).params());
-                long base = blockEntries(full, l).getFirst().offset();
-                for (int s = 0; s < shard.length; s++) out[(int) base + from[s]] = shard[s];
-            }
+            for (int l = 0; l < c.depth(); l++)
+                shard.insertShard(cm.device(r).backend().download(models[r].blockParams(l)), out, l, j);
         }
         return out;
-    }
-
-    /**
-     * For each element of a model shard, its offset in the unsharded block: {@link ShardLayout#extract}
-     * (the one definition of the shard layout) applied to the offsets themselves, split in two
-     * parts of 12 bits so that floats hold them exactly.
-     */
-    private static int[] sourceIndex(ShardLayout lay, int blockSize) {
-        float[] lo = new float[blockSize], hi = new float[blockSize];
-        for (int i = 0; i < blockSize; i++) {
-            lo[i] = i & 0xfff;
-            hi[i] = i >>> 12;
-        }
-        float[] l = lay.extract(lo), h = lay.extract(hi);
-        int[] from = new int[l.length];
-        for (int s = 0; s < from.length; s++) from[s] = ((int) h[s] << 12) | (int) l[s];
-        return from;
-    }
-
-    /** Block l's entries, contiguous in the unsharded layout. */
-    private static List<ParamLayout.Entry> blockEntries(ParamLayout full, int l) {
-        return full.entries().stream().filter(e -> e.name().startsWith("blocks." + l + ".")).toList();
     }
 
     /** Zero moments in place of the sharded ones (see the class comment). */

@@ -10,6 +10,10 @@ public final class Kernels {
     public static final int ATTN_ROWS = 8, ATTN_TILE = 32, MAX_HEAD_DIM = 256;
     /** gemm.cu's BM x BN and gemm_bf16.cu's TB_M x TB_N block tile, and their __launch_bounds__ threads. */
     public static final int GEMM_TILE_M = 128, GEMM_TILE_N = 128, GEMM_THREADS = 256;
+    /** gemm_bf16_mma.cu's MMA_BM x MMA_BN block tile, MMA_BK step, MMA_STAGES pipeline depth, MMA_THREADS. */
+    public static final int MMA_TILE_M = 128, MMA_TILE_N = 128, MMA_TILE_K = 32, MMA_STAGES = 4, MMA_THREADS = 256;
+    /** gemm_bf16_mma's dynamic shared memory: MMA_STAGES stages of an A and a B tile of bf16. */
+    public static final int MMA_SMEM_BYTES = MMA_STAGES * (MMA_TILE_M + MMA_TILE_N) * MMA_TILE_K * 2;
     private static final int EW_BLOCK = 256, EW_MAX_GRID = 65535;
 
     private final KernelLauncher m;
@@ -52,6 +56,40 @@ public final class Kernels {
         if (M == 0 || N == 0) return;
         m.launch("gemm_bf16", cdiv(N, GEMM_TILE_N), cdiv(M, GEMM_TILE_M), 1, GEMM_THREADS, 1, 1, 0, s,
                 a, lda, w, ldw, c, ldc, M, N, K, bias, res, ldr, Math.max(1, resRows), gout, ldg, geluCols, gbias, geluKind);
+    }
+
+    /**
+     * See gemm_bf16_mma.cu: C = op(A) op(B) on tensor cores (bf16 operands, fp32 accumulation) in
+     * the form {@code o.form()}, with the fused epilogue {@code e}. Refuses, naming the fix, what
+     * the kernel cannot do: it copies A and B in 16-byte rows (strides multiples of 8 elements,
+     * 16-byte aligned addresses) and needs K >= 1.
+     */
+    public void gemmBf16Mma(MmaGemm.Operands o, MmaGemm.Epilogue e) {
+        String at = "gemm_bf16_mma " + o.form() + " " + o.m() + "x" + o.n() + "x" + o.k() + ": ";
+        if (o.m() < 0 || o.n() < 0 || o.k() < 1)
+            throw new IllegalArgumentException(at + "needs M, N >= 0 and K >= 1 (an empty sum has nothing to run)");
+        if (o.lda() % 8 != 0 || o.ldb() % 8 != 0)
+            throw new IllegalArgumentException(at + "row strides lda=" + o.lda() + ", ldb=" + o.ldb()
+                    + " must be multiples of 8 elements (16-byte rows); pad the rows");
+        if (o.a() % 16 != 0 || o.b() % 16 != 0)
+            throw new IllegalArgumentException(String.format("%sA=0x%x and B=0x%x must be 16-byte aligned "
+                    + "(start operands at a multiple of 8 bf16 elements)", at, o.a(), o.b()));
+        if (o.lda() < o.form().aWidth(o.m(), o.k()) || o.ldb() < o.form().bWidth(o.n(), o.k()) || o.ldc() < o.n())
+            throw new IllegalArgumentException(at + "strides lda=" + o.lda() + ", ldb=" + o.ldb() + ", ldc=" + o.ldc()
+                    + " are narrower than the rows (A " + o.form().aWidth(o.m(), o.k()) + ", B " + o.form().bWidth(o.n(), o.k())
+                    + ", C " + o.n() + ")");
+        MmaGemm.Gelu g = e.gelu();
+        if (g != null && (g.col0() < 0 || g.cols() < 0 || (long) g.col0() + g.cols() > o.n() || (g.cols() > 0 && g.aux() == 0)))
+            throw new IllegalArgumentException(at + "GELU columns [" + g.col0() + ", " + ((long) g.col0() + g.cols())
+                    + ") must lie in [0, N] and have a tensor (aux) to " + (g.backward() ? "read" : "write"));
+        if (e.res() != 0 && e.resRows() < 1)
+            throw new IllegalArgumentException(at + "a residual needs resRows >= 1, got " + e.resRows());
+        if (o.m() == 0 || o.n() == 0) return;
+        m.launch("gemm_bf16_mma", cdiv(o.n(), MMA_TILE_N), cdiv(o.m(), MMA_TILE_M), 1, MMA_THREADS, 1, 1, MMA_SMEM_BYTES, s,
+                o.form().ordinal(), o.a(), o.lda(), o.b(), o.ldb(), o.c(), o.ldc(), o.m(), o.n(), o.k(), e.beta(),
+                e.outBf16() ? 1 : 0, e.bias(), e.res(), e.ldr(), Math.max(1, e.resRows()),
+                MmaGemm.geluMode(g), g == null ? 0 : g.kind(), g == null ? 0 : g.col0(),
+                g == null ? 0 : g.cols(), g == null ? 0L : g.aux(), g == null ? 0L : g.ld(), g == null ? 0L : g.bias(), e.dbias());
     }
 
     /** Dynamic shared memory of attn_fwd at head dim hd: K and V tiles [TILE][hd+1], q rows [ROWS][hd]. */

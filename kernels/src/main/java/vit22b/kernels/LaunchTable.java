@@ -71,6 +71,15 @@ public final class LaunchTable {
                 ptr.getAsLong(), ptr.getAsLong(), D, T, ptr.getAsLong(), D + M, M, ptr.getAsLong(), gk);
         k.gemmBf16(ptr.getAsLong(), D, ptr.getAsLong(), D, ptr.getAsLong(), rows, T, rows, D,
                 ptr.getAsLong(), ptr.getAsLong(), rows, T, ptr.getAsLong(), D + M, M, ptr.getAsLong(), gk);
+        // the tensor-core GEMM in its three forms: in-projection forward (GELU into the MLP columns),
+        // out-projection data gradient (GELU backward into them), in-projection weight gradient (bias gradient)
+        long y = ptr.getAsLong(), wIn = ptr.getAsLong(), pre = ptr.getAsLong(), ag = ptr.getAsLong();
+        k.gemmBf16Mma(new MmaGemm.Operands(MmaGemm.Form.NT, y, D, wIn, D, pre, rows, T, rows, D),
+                MmaGemm.Epilogue.plain(true).withGelu(gk, 0, M, ag + 2L * D, D + M, ptr.getAsLong()));
+        k.gemmBf16Mma(new MmaGemm.Operands(MmaGemm.Form.NN, ptr.getAsLong(), D, ptr.getAsLong(), D + M, ag, D + M, T, D + M, D),
+                MmaGemm.Epilogue.plain(true).withGeluBackward(gk, D, M, pre, rows, ptr.getAsLong()));
+        k.gemmBf16Mma(new MmaGemm.Operands(MmaGemm.Form.TN, pre, rows, y, D, ptr.getAsLong(), D, rows, D, T),
+                MmaGemm.Epilogue.plain(false).accumulate().withBiasGradient(ptr.getAsLong()));
         k.gemmEpilogue(ptr.getAsLong(), D, T, D, ptr.getAsLong(), ptr.getAsLong(), D, T, 0, 0, 0, 0, gk);
         k.attnFwd(ptr.getAsLong(), D, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), BH, H, N, N, hd, scale);
         k.attnBwdDelta(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), D, BH, H, N, hd);

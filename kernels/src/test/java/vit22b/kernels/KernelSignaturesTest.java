@@ -170,10 +170,16 @@ class KernelSignaturesTest {
      * compiled with: a change on one side only would launch too few blocks or overrun shared memory.
      */
     @Test void tileSizesInJavaMatchTheCudaDefines() throws IOException {
-        Map<String, Integer> want = Map.of("attention.cu ROWS", Kernels.ATTN_ROWS, "attention.cu TILE", Kernels.ATTN_TILE,
+        Map<String, Integer> want = new TreeMap<>(Map.of("attention.cu ROWS", Kernels.ATTN_ROWS, "attention.cu TILE", Kernels.ATTN_TILE,
                 "attention.cu MAXC", Kernels.MAX_HEAD_DIM / 32, "gemm.cu BM", Kernels.GEMM_TILE_M,
                 "gemm.cu BN", Kernels.GEMM_TILE_N, "gemm_bf16.cu TB_M", Kernels.GEMM_TILE_M,
-                "gemm_bf16.cu TB_N", Kernels.GEMM_TILE_N);
+                "gemm_bf16.cu TB_N", Kernels.GEMM_TILE_N));
+        want.putAll(Map.of("gemm_bf16_mma.cu MMA_BM", Kernels.MMA_TILE_M, "gemm_bf16_mma.cu MMA_BN", Kernels.MMA_TILE_N,
+                "gemm_bf16_mma.cu MMA_BK", Kernels.MMA_TILE_K, "gemm_bf16_mma.cu MMA_STAGES", Kernels.MMA_STAGES,
+                "gemm_bf16_mma.cu MMA_THREADS", Kernels.MMA_THREADS));
+        for (MmaGemm.Form f : MmaGemm.Form.values()) want.put("gemm_bf16_mma.cu MMA_" + f, f.ordinal());
+        want.putAll(Map.of("gemm_bf16_mma.cu MMA_GELU_NONE", MmaGemm.GELU_NONE, "gemm_bf16_mma.cu MMA_GELU_FWD",
+                MmaGemm.GELU_FORWARD, "gemm_bf16_mma.cu MMA_GELU_BWD", MmaGemm.GELU_BACKWARD));
         for (var e : new TreeMap<>(want).entrySet()) {
             String[] fileAndName = e.getKey().split(" ");
             String src = Files.readString(Path.of("src/main/cuda", fileAndName[0]));
@@ -190,7 +196,7 @@ class KernelSignaturesTest {
 
     /** The GEMM epilogues add a residual that may be the output itself (out = x + ...): no restrict on it. */
     @Test void residualsThatMayAliasTheOutputAreNotRestrict() {
-        for (String k : List.of("gemm_f32", "gemm_bf16", "gemm_epilogue")) {
+        for (String k : List.of("gemm_f32", "gemm_bf16", "gemm_bf16_mma", "gemm_epilogue")) {
             List<Param> res = signatures.get(k).stream().filter(p -> p.decl().endsWith(" res")).toList();
             assertEquals(1, res.size(), k + ": one parameter named res");
             assertFalse(res.get(0).restrict(), k + ": res may alias C, so it must not be __restrict__: " + res.get(0).decl());

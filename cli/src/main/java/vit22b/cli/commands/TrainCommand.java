@@ -38,7 +38,7 @@ import vit22b.data.Split;
 import vit22b.eval.Evaluate;
 import vit22b.eval.LabeledImages;
 import vit22b.eval.StreamedImages;
-import vit22b.mesh.Mesh;
+import vit22b.graph.Mesh;
 import vit22b.mesh.MeshLearner;
 import vit22b.mesh.MeshTraining;
 import vit22b.io.ConfigJson;
@@ -48,6 +48,7 @@ import vit22b.model.Init;
 import vit22b.model.LossKind;
 import vit22b.model.ModelConfig;
 import vit22b.model.Presets;
+import vit22b.model.Shard;
 import vit22b.model.ViT;
 import vit22b.train.AdamW;
 import vit22b.train.Checkpoints;
@@ -301,7 +302,7 @@ public final class TrainCommand implements Callable<Integer> {
 
         Mesh mesh = meshOptions.parse();
         if (mesh != null) {
-            mesh.checkShards(cfg, b);
+            Shard.check(cfg, mesh, b);
             text.println("mesh " + mesh + " of CPU threads in this JVM: " + mesh.data() + " data x " + mesh.model() + " model shards");
         }
         AdamW.Config optConfig = new AdamW.Config(0.9f, 0.999f, 1e-8f, wd, headDecay, clip);

@@ -3,7 +3,7 @@ package vit22b.cli.options;
 import java.nio.file.Path;
 
 import picocli.CommandLine.Option;
-import vit22b.mesh.Mesh;
+import vit22b.graph.Mesh;
 
 /** {@code --mesh TxK} and {@code --trace FILE}: training on a t x k mesh of devices, and a Chrome trace of its tasks. */
 public final class MeshOptions {

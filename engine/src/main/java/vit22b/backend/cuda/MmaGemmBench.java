@@ -1,0 +1,270 @@
+package vit22b.backend.cuda;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.SplittableRandom;
+
+import vit22b.kernels.DeviceRuntime;
+import vit22b.kernels.Kernels;
+import vit22b.kernels.MmaGemm.Epilogue;
+import vit22b.kernels.MmaGemm.Form;
+import vit22b.kernels.MmaGemm.Operands;
+import vit22b.model.ModelConfig;
+import vit22b.model.Presets;
+
+/**
+ * gemm_bf16_mma (our tensor-core GEMM) on the GPU: first correct, then fast.
+ * <ol>
+ * <li>Correctness: each form with its training-step epilogue on a {@value #CHECK_M} x
+ * {@value #CHECK_N} x {@value #CHECK_K} problem (off every tile edge) from host random bf16, every
+ * element against a float64 host GEMM of the same inputs within (K + 8) 2^-23 sum |terms|
+ * (+ 2^-8 |want| for bf16 outputs), the bound of docs/DESIGN.md.</li>
+ * <li>Speed, for ViT-L, ViT-e and ViT-22B at {@value #IMAGES} images: the in-projection forward (NT,
+ * GELU into the MLP columns, bf16), the out-projection's data gradient (NN, GELU backward into
+ * the MLP columns, bf16) and the in-projection's weight gradient (TN, fp32, bias gradient), each
+ * beside cuBLASLt bf16 on the same shape (plain GEMM, bf16 output: its C type is its A type
+ * here). Timed as GemmBench times (CUDA events, median after warm-ups), random data made on
+ * the GPU. The plain GEMMs of ours and cuBLASLt's are then compared on {@value #SAMPLE_ROWS} rows:
+ * max |ours - Lt| / max |Lt| per row under {@value #TOL}.</li>
+ * </ol>
+ * Prints a table with the ratio ours / cuBLASLt; exit status 1 on any failed check.
+ * Usage: MmaGemmBench [JSON_OUT].
+ */
+public final class MmaGemmBench {
+    static final int SAMPLE_ROWS = 64, IMAGES = 64;
+    static final int CHECK_M = 389, CHECK_N = 261, CHECK_K = 1037;
+    static final double TOL = 1e-2;
+
+    record Row(String model, String form, String what, int m, int n, int k, double oursTflops, double ltTflops, double err) {
+        double ratio() { return oursTflops / ltTflops; }
+    }
+
+    public static void main(String[] args) throws IOException {
+        List<Row> rows = new ArrayList<>();
+        int failures = 0;
+        try (CudaBackend be = new CudaBackend(); CublasLt lt = new CublasLt(be)) {
+            long seed = System.nanoTime();
+            System.out.println("MmaGemmBench: correctness seed " + seed);
+            for (Form f : Form.values()) failures += check(be, f, new SplittableRandom(seed + f.ordinal()));
+            for (String name : List.of("vit-l", "vit-e", "vit-22b")) rows.addAll(bench(be, lt, Presets.get(name)));
+        }
+        System.out.printf(Locale.ROOT, "%-8s %-4s %-34s %6s %6s %6s %9s %9s %6s %9s%n", "model", "form", "what", "M", "N", "K",
+                "ours", "Lt bf16", "ratio", "err");
+        StringBuilder json = new StringBuilder("[\n");
+        for (Row r : rows) {
+            boolean ok = r.err() < TOL;
+            if (!ok) failures++;
+            System.out.printf(Locale.ROOT, "%-8s %-4s %-34s %6d %6d %6d %9.1f %9.1f %6.2f %9.2e%s%n", r.model(), r.form(), r.what(),
+                    r.m(), r.n(), r.k(), r.oursTflops(), r.ltTflops(), r.ratio(), r.err(), ok ? "" : "  MISMATCH");
+            json.append(String.format(Locale.ROOT, "  {\"model\":\"%s\",\"form\":\"%s\",\"what\":\"%s\",\"M\":%d,\"N\":%d,\"K\":%d,"
+                            + "\"ours_tflops\":%.3f,\"cublaslt_bf16_tflops\":%.3f,\"ratio\":%.4f,\"max_rel_err\":%.3e},\n",
+                    r.model(), r.form(), r.what(), r.m(), r.n(), r.k(), r.oursTflops(), r.ltTflops(), r.ratio(), r.err()));
+        }
+        if (!rows.isEmpty()) json.setLength(json.length() - 2);
+        json.append("\n]\n");
+        if (args.length > 0) Files.writeString(Path.of(args[0]), json);
+        if (failures > 0) {
+            System.err.println("MmaGemmBench: " + failures + " check(s) failed");
+            System.exit(1);
+        }
+    }
+
+    // ---- correctness against float64 on the host
+
+    static short bf16(double v) {
+        int u = Float.floatToRawIntBits((float) v);
+        return (short) ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16);
+    }
+
+    static double widen(short h) { return Float.intBitsToFloat((h & 0xffff) << 16); }
+
+    /** One form on host random data; returns the number of failed checks (0 or 1). */
+    static int check(CudaBackend be, Form f, SplittableRandom rnd) {
+        final int M = CHECK_M, N = CHECK_N, K = CHECK_K, col0 = 37, cols = 150;
+        DeviceRuntime d = be.device();
+        int aRows = f == Form.TN ? K : M, aCols = f == Form.TN ? M : K, bRows = f == Form.NT ? N : K, bCols = f == Form.NT ? K : N;
+        int lda = (aCols + 7) / 8 * 8, ldb = (bCols + 7) / 8 * 8;
+        short[] a = new short[aRows * lda], b = new short[bRows * ldb], aux = new short[M * cols];
+        for (int i = 0; i < a.length; i++) a[i] = bf16(rnd.nextDouble(-1, 1));
+        for (int i = 0; i < b.length; i++) b[i] = bf16(rnd.nextDouble(-1, 1));
+        for (int i = 0; i < aux.length; i++) aux[i] = bf16(rnd.nextDouble(-2, 2));
+        float[] gb = new float[cols];
+        for (int i = 0; i < cols; i++) gb[i] = (float) rnd.nextDouble(-1, 1);
+        List<Long> mem = new ArrayList<>();
+        try {
+            long dA = put(be, mem, MemorySegment.ofArray(a)), dB = put(be, mem, MemorySegment.ofArray(b));
+            long dAux = put(be, mem, MemorySegment.ofArray(aux)), dGb = put(be, mem, MemorySegment.ofArray(gb));
+            boolean out16 = f != Form.TN;
+            long c = alloc(be, mem, (long) M * N * (out16 ? 2 : 4)), db = alloc(be, mem, 4L * M);
+            Epilogue e = switch (f) {
+                case NT -> Epilogue.plain(true).withGelu(0, col0, cols, dAux, cols, dGb);
+                case NN -> Epilogue.plain(true).withGeluBackward(0, col0, cols, dAux, cols, dGb);
+                case TN -> Epilogue.plain(false).withBiasGradient(db);
+            };
+            be.kernels().gemmBf16Mma(new Operands(f, dA, lda, dB, ldb, c, N, M, N, K), e);
+            MemorySegment C = get(be, c, (long) M * N * (out16 ? 2 : 4)), G = get(be, dAux, 2L * M * cols), DB = get(be, db, 4L * M);
+            double gamma = (K + 8) * 0x1p-23, half = out16 ? 0x1p-8 : 0;
+            long bad = 0;
+            double worst = 0;
+            for (int m = 0; m < M; m++) {
+                if (f == Form.TN) {
+                    double s = 0, mag = 0;
+                    for (int k = 0; k < K; k++) { double x = widen(a[k * lda + m]); s += x; mag += Math.abs(x); }
+                    double got = DB.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, m);
+                    if (!(Math.abs(got - s) <= gamma * mag)) bad++;
+                }
+                for (int n = 0; n < N; n++) {
+                    double s = 0, mag = 0;
+                    for (int k = 0; k < K; k++) {
+                        double x = (f == Form.TN ? widen(a[k * lda + m]) : widen(a[m * lda + k]))
+                                * (f == Form.NT ? widen(b[n * ldb + k]) : widen(b[k * ldb + n]));
+                        s += x;
+                        mag += Math.abs(x);
+                    }
+                    double tol = gamma * mag;
+                    boolean inG = n >= col0 && n < col0 + cols;
+                    if (f == Form.NN && inG) {
+                        double g = geluGrad(widen(aux[m * cols + n - col0]) + gb[n - col0]);
+                        tol = tol * Math.abs(g) + 2e-6 * Math.abs(s);
+                        s *= g;
+                    }
+                    double got = out16 ? widen(C.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, (long) m * N + n))
+                            : C.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, (long) m * N + n);
+                    double err = Math.abs(got - s), bound = tol + half * Math.abs(s);
+                    if (!(err <= bound)) bad++;
+                    worst = Math.max(worst, err / Math.max(bound, Double.MIN_NORMAL));
+                    if (f == Form.NT && inG) {
+                        double x = s + gb[n - col0], want = gelu(x);
+                        double gGot = widen(G.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, (long) m * cols + n - col0));
+                        if (!(Math.abs(gGot - want) <= 1.2 * (tol + gamma) + 1e-6 * (Math.abs(want) + 1) + half * Math.abs(want))) bad++;
+                    }
+                }
+            }
+            System.out.printf(Locale.ROOT, "check %s %dx%dx%d vs float64: %s (%d elements outside the bound; worst err/bound %.2f)%n",
+                    f, M, N, K, bad == 0 ? "pass" : "FAIL", bad, worst);
+            return bad == 0 ? 0 : 1;
+        } finally {
+            for (long p : mem) d.free(p);
+        }
+    }
+
+    static double gelu(double x) { return 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x))); }
+
+    static double geluGrad(double x) { return (gelu(x + 1e-5) - gelu(x - 1e-5)) / 2e-5; }
+
+    static long alloc(CudaBackend be, List<Long> mem, long bytes) {
+        long p = be.device().allocate(bytes);
+        mem.add(p);
+        return p;
+    }
+
+    static long put(CudaBackend be, List<Long> mem, MemorySegment data) {
+        long p = alloc(be, mem, data.byteSize());
+        MemorySegment host = be.device().allocateHost(data.byteSize());
+        host.copyFrom(data);
+        be.device().copyToDevice(p, host, data.byteSize(), be.stream());
+        be.stream().synchronize();
+        be.device().freeHost(host);
+        return p;
+    }
+
+    static MemorySegment get(CudaBackend be, long p, long bytes) {
+        MemorySegment host = be.device().allocateHost(bytes), out = MemorySegment.ofArray(new byte[Math.toIntExact(bytes)]);
+        be.device().copyToHost(host, p, bytes, be.stream());
+        be.stream().synchronize();
+        out.copyFrom(host);
+        be.device().freeHost(host);
+        return out;
+    }
+
+    // ---- speed beside cuBLASLt
+
+    /** The three forms on model c's shapes at IMAGES images. */
+    static List<Row> bench(CudaBackend be, CublasLt lt, ModelConfig c) {
+        int D = c.width(), Mlp = c.mlp(), R = c.inProjRows(), T = IMAGES * c.tokens();
+        Kernels k = be.kernels();
+        List<Long> mem = new ArrayList<>();
+        try {
+            long y = rnd16(be, mem, (long) T * D, 1), wIn = rnd16(be, mem, (long) R * D, 2), pre = rnd16(be, mem, (long) T * R, 3);
+            long dOut = rnd16(be, mem, (long) T * D, 4), wOut = rnd16(be, mem, (long) D * (D + Mlp), 5);
+            long gb = rnd32(be, mem, Mlp, 6), ag = alloc(be, mem, 2L * T * (D + Mlp)), dag = alloc(be, mem, 2L * T * (D + Mlp));
+            long preOut = alloc(be, mem, 2L * T * R), dW = alloc(be, mem, 4L * R * D), db = alloc(be, mem, 4L * R);
+            long ltOut = alloc(be, mem, 2L * Math.max((long) T * Math.max(R, D + Mlp), (long) R * D));
+            long oursPlain = alloc(be, mem, 4L * Math.max((long) T * Math.max(R, D + Mlp), (long) R * D));
+            int gk = c.gelu().ordinal();
+            List<Row> rows = new ArrayList<>();
+
+            // forward NT: pre = y Win^T, GELU(pre + b) into ag's MLP columns
+            Operands nt = new Operands(Form.NT, y, D, wIn, D, preOut, R, T, R, D);
+            double f = 2.0 * T * R * D;
+            double ours = f / GemmBench.time(be, () -> k.gemmBf16Mma(nt, Epilogue.plain(true).withGelu(gk, 0, Mlp, ag + 2L * D, D + Mlp, gb)));
+            double ref = f / GemmBench.time(be, () -> lt.matmul(ltOut, R, y, D, false, wIn, D, true, T, R, D, 0f, CublasLt.Type.BF16));
+            k.gemmBf16Mma(new Operands(Form.NT, y, D, wIn, D, oursPlain, R, T, R, D), Epilogue.plain(true));
+            rows.add(new Row(c.name(), "NT", "in-proj fwd, GELU epilogue", T, R, D, ours / 1e12, ref / 1e12,
+                    agreement(be, oursPlain, true, ltOut, T, R)));
+
+            // data gradient NN: dag = dOut Wout, MLP columns times gelu'(pre + b)
+            Operands nn = new Operands(Form.NN, dOut, D, wOut, D + Mlp, dag, D + Mlp, T, D + Mlp, D);
+            f = 2.0 * T * (D + Mlp) * D;
+            ours = f / GemmBench.time(be, () -> k.gemmBf16Mma(nn, Epilogue.plain(true).withGeluBackward(gk, D, Mlp, pre, R, gb)));
+            ref = f / GemmBench.time(be, () -> lt.matmul(ltOut, D + Mlp, dOut, D, false, wOut, D + Mlp, false, T, D + Mlp, D, 0f, CublasLt.Type.BF16));
+            k.gemmBf16Mma(new Operands(Form.NN, dOut, D, wOut, D + Mlp, oursPlain, D + Mlp, T, D + Mlp, D), Epilogue.plain(true));
+            rows.add(new Row(c.name(), "NN", "out-proj dgrad, GELU-bwd epilogue", T, D + Mlp, D, ours / 1e12, ref / 1e12,
+                    agreement(be, oursPlain, true, ltOut, T, D + Mlp)));
+
+            // weight gradient TN: dWin = dpre^T y (fp32), db = column sums of dpre
+            Operands tn = new Operands(Form.TN, pre, R, y, D, dW, D, R, D, T);
+            f = 2.0 * R * D * T;
+            ours = f / GemmBench.time(be, () -> k.gemmBf16Mma(tn, Epilogue.plain(false).withBiasGradient(db)));
+            ref = f / GemmBench.time(be, () -> lt.matmul(ltOut, D, pre, R, true, y, D, false, R, D, T, 0f, CublasLt.Type.BF16));
+            rows.add(new Row(c.name(), "TN", "in-proj wgrad fp32, bias grad", R, D, T, ours / 1e12, ref / 1e12,
+                    agreement(be, dW, false, ltOut, R, D)));
+            return rows;
+        } finally {
+            for (long p : mem) be.device().free(p);
+        }
+    }
+
+    /** n bf16 uniform [-1, 1) made on the GPU (fill_uniform into a scratch fp32 buffer, then cast). */
+    static long rnd16(CudaBackend be, List<Long> mem, long n, long seed) {
+        long scratch = be.device().allocate(4 * n), out = alloc(be, mem, 2 * n);
+        be.kernels().fillUniform(scratch, n, seed, -1f, 1f);
+        be.kernels().toBf16(out, scratch, n);
+        be.stream().synchronize();
+        be.device().free(scratch);
+        return out;
+    }
+
+    static long rnd32(CudaBackend be, List<Long> mem, long n, long seed) {
+        long out = alloc(be, mem, 4 * n);
+        be.kernels().fillUniform(out, n, seed, -1f, 1f);
+        return out;
+    }
+
+    /** max over SAMPLE_ROWS rows of max |ours - lt| / max |lt| in the row (lt is bf16; ours bf16 or fp32). */
+    static double agreement(CudaBackend be, long ours, boolean ours16, long lt, int rows, int cols) {
+        int n = Math.min(SAMPLE_ROWS, rows);
+        double worst = 0;
+        for (int i = 0; i < n; i++) {
+            long r = n == 1 ? 0 : (long) i * (rows - 1) / (n - 1);
+            MemorySegment o = get(be, ours + r * cols * (ours16 ? 2 : 4), (long) cols * (ours16 ? 2 : 4));
+            MemorySegment l = get(be, lt + r * cols * 2, 2L * cols);
+            double diff = 0, scale = 0;
+            for (int j = 0; j < cols; j++) {
+                double x = ours16 ? widen(o.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, j)) : o.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, j);
+                double y = widen(l.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, j));
+                if (Double.isNaN(x) || Double.isNaN(y)) return Double.NaN;
+                diff = Math.max(diff, Math.abs(x - y));
+                scale = Math.max(scale, Math.abs(y));
+            }
+            worst = Math.max(worst, diff / Math.max(scale, Float.MIN_NORMAL));
+        }
+        return worst;
+    }
+}

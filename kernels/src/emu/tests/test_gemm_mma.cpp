@@ -1,0 +1,224 @@
+// gemm_bf16_mma (mma.sync + ldmatrix + cp.async pipeline): every form (NT, NN, TN) x every
+// epilogue (beta 0 / 1, bias, residual broadcast and in place, GELU forward tanh / exact, GELU
+// backward, bias gradient, fp32 / bf16 output) against float64 of the same bf16 inputs, on shapes
+// that cross every tile edge (M, N around 128, K around the 32-step and the 4-stage ring, sizes
+// that are not multiples of 8). Operand padding (ld > extent) holds bf16 NaN and output padding
+// keeps its NaN bytes: a read past an edge or a write outside the output shows.
+// Element-wise bound (docs/DESIGN.md, tolerances): |got - want| <= (K + 8) 2^-23 S (+ 2^-8 |want|
+// for a bf16 output), S = sum_k |a_k b_k| + |beta C_old| + |bias| + |res|: fp32 accumulation of K
+// terms with a factor of two to spare, plus one bf16 rounding; GELU outputs get 1.2 times that
+// (|GELU'| <= 1.13) plus 1e-6 (|want| + 1) for the fp32 GELU itself.
+#include "harness.h"
+
+using namespace t;
+
+namespace {
+
+constexpr int NT = 0, NN = 1, TN = 2;
+constexpr int GELU_NONE = 0, GELU_FWD = 1, GELU_BWD = 2;
+const char* const kForm[] = {"NT", "NN", "TN"};
+
+uint16_t bf(float f) {
+    float g = (float)bf16_round(f);
+    uint32_t u;
+    std::memcpy(&u, &g, 4);
+    return (uint16_t)(u >> 16);
+}
+double unbf(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+}
+
+struct Epi {
+    float beta = 0;
+    bool outBf16 = false, bias = false, res = false, resInPlace = false;
+    int resRows = 1;
+    int gelu = GELU_NONE, kind = 0, col0 = 0, cols = 0;
+    bool gbias = false, dbias = false;
+};
+
+// An output-typed buffer: fp32 or bf16 bits, NaN-filled or random.
+struct Out {
+    bool b16;
+    std::vector<float> f;
+    std::vector<uint16_t> h;
+    Out(bool bf16, size_t n) : b16(bf16), f(bf16 ? 0 : n), h(bf16 ? n : 0) {
+        if (b16) std::fill(h.begin(), h.end(), 0xffff); else std::memset(f.data(), 0xff, n * 4);
+    }
+    void randomize() {
+        if (b16) for (auto& x : h) x = bf(uniform(1)[0]);
+        else f = uniform(f.size());
+    }
+    void* p() { return b16 ? (void*)h.data() : (void*)f.data(); }
+    double at(size_t i) const { return b16 ? unbf(h[i]) : (double)f[i]; }
+    bool untouched(const Out& o, size_t i) const {
+        return b16 ? h[i] == o.h[i] : std::memcmp(&f[i], &o.f[i], 4) == 0;
+    }
+};
+
+// Element-wise comparison with a per-element bound; reports the worst element.
+struct Checker {
+    std::string what;
+    size_t bad = 0, n = 0, worstI = 0;
+    double worstEx = -1, worstGot = 0, worstWant = 0, worstTol = 0;
+    void operator()(size_t i, double got, double want, double tol) {
+        n++;
+        double err = std::fabs(got - want);
+        if (!(err <= tol)) {
+            bad++;
+            double ex = std::isnan(err) ? 1e300 : err - tol;
+            if (ex > worstEx) { worstEx = ex; worstI = i; worstGot = got; worstWant = want; worstTol = tol; }
+        }
+    }
+    ~Checker() {
+        if (bad)
+            failf("%s: %zu of %zu elements off; worst [%zu] got %.9g want %.9g (bound %.3g)", what.c_str(), bad, n, worstI, worstGot,
+                  worstWant, worstTol);
+    }
+};
+
+void run(int form, int M, int N, int K, const Epi& e) {
+    // op(A) is M x K, op(B) is K x N; stored as the form says, rows padded to a multiple of 8 plus 8.
+    const bool aK = form != TN, bK = form == NT;
+    const int aRows = aK ? M : K, aCols = aK ? K : M, bRows = bK ? N : K, bCols = bK ? K : N;
+    const long long lda = (aCols + 7) / 8 * 8 + 8, ldb = (bCols + 7) / 8 * 8 + 8;
+    std::vector<uint16_t> a((size_t)aRows * lda, 0xffff), b((size_t)bRows * ldb, 0xffff);   // padding: bf16 NaN
+    for (int r = 0; r < aRows; r++)
+        for (int c = 0; c < aCols; c++) a[(size_t)r * lda + c] = bf(uniform(1)[0]);
+    for (int r = 0; r < bRows; r++)
+        for (int c = 0; c < bCols; c++) b[(size_t)r * ldb + c] = bf(uniform(1)[0]);
+    auto A = [&](int m, int k) { return unbf(aK ? a[(size_t)m * lda + k] : a[(size_t)k * lda + m]); };
+    auto B = [&](int k, int n) { return unbf(bK ? b[(size_t)n * ldb + k] : b[(size_t)k * ldb + n]); };
+
+    const long long ldc = N + 5, ldr = e.resInPlace ? ldc : N + 3, ldg = e.cols + 3;
+    Out C(e.outBf16, (size_t)M * ldc);
+    if (e.beta != 0 || e.resInPlace) C.randomize();
+    const Out C0 = C;
+    Out R(e.outBf16, (size_t)e.resRows * ldr);
+    R.randomize();
+    Out G(e.outBf16, (size_t)M * ldg);
+    if (e.gelu == GELU_BWD) G.randomize();   // pre
+    const Out G0 = G;
+    auto bias = uniform(N), gb = uniform(std::max(1, e.cols));
+    for (auto& x : gb) x *= 2;
+    Buf<float> dbias(M);
+    if (e.beta != 0) dbias.v = uniform(M);
+    const std::vector<float> dbias0 = dbias.v;
+    const void* res = e.resInPlace ? C.p() : R.p();
+    const Out& Rv = e.resInPlace ? C0 : R;
+
+    launch("gemm_bf16_mma", Dim{cdiv(N, 128), cdiv(M, 128)}, Dim{256}, 65536u, form, (const uint16_t*)a.data(), lda,
+           (const uint16_t*)b.data(), ldb, C.p(), ldc, M, N, K, e.beta, (int)e.outBf16, e.bias ? bias.data() : (float*)nullptr,
+           e.res ? res : (const void*)nullptr, ldr, e.resRows, e.gelu, e.kind, e.col0, e.cols,
+           e.gelu ? G.p() : (void*)nullptr, ldg, e.gbias ? gb.data() : (float*)nullptr, e.dbias ? dbias.p() : (float*)nullptr);
+
+    char what[200];
+    std::snprintf(what, sizeof what, "gemm_bf16_mma %s M=%d N=%d K=%d beta=%g out=%s bias=%d res=%d/%d%s gelu=%d/%d [%d,+%d)%s%s",
+                  kForm[form], M, N, K, e.beta, e.outBf16 ? "bf16" : "f32", e.bias, e.res, e.resRows,
+                  e.resInPlace ? " in place" : "", e.gelu, e.kind, e.col0, e.cols, e.gbias ? " gbias" : "",
+                  e.dbias ? " dbias" : "");
+    const double gamma = (K + 8) * std::ldexp(1.0, -23), half = e.outBf16 ? std::ldexp(1.0, -8) : 0.0;
+    {
+        Checker cc{what}, cg{std::string(what) + " gelu out"};
+        for (int m = 0; m < M; m++)
+            for (long long n = 0; n < ldc; n++) {
+                const size_t i = (size_t)m * ldc + n;
+                if (n >= N) {
+                    if (!C.untouched(C0, i)) failf("%s: C[%d][%lld] written outside N", what, m, n);
+                    continue;
+                }
+                double s = 0, mag = 0;
+                for (int k = 0; k < K; k++) {
+                    double p = A(m, k) * B(k, (int)n);
+                    s += p;
+                    mag += std::fabs(p);
+                }
+                const int j = (int)n - e.col0;
+                const bool inG = e.gelu != GELU_NONE && j >= 0 && j < e.cols;
+                const double g = inG && e.gbias ? gb[j] : 0.0;
+                double tol = gamma * mag;
+                if (e.gelu == GELU_BWD && inG) {   // times gelu'(pre + gbias), itself fp32 to ~1e-6
+                    const double gp = gelu_grad_ref(G0.at((size_t)m * ldg + j) + g, e.kind);
+                    tol = tol * std::fabs(gp) + 2e-6 * std::fabs(s);
+                    s *= gp;
+                }
+                double extra = 0;
+                if (e.beta != 0) { s += e.beta * C0.at(i); extra += std::fabs(e.beta * C0.at(i)); }
+                if (e.bias) { s += bias[n]; extra += std::fabs(bias[n]); }
+                if (e.res) {
+                    double r = Rv.at((size_t)(m % e.resRows) * ldr + n);
+                    s += r;
+                    extra += std::fabs(r);
+                }
+                tol += gamma * extra;
+                cc(i, C.at(i), s, tol + half * std::fabs(s));
+                if (e.gelu == GELU_FWD && inG) {
+                    double want = gelu_ref(s + g, e.kind);
+                    cg((size_t)m * ldg + j, G.at((size_t)m * ldg + j), want,
+                       1.2 * (tol + gamma * std::fabs(g)) + 1e-6 * (std::fabs(want) + 1) + half * std::fabs(want));
+                }
+            }
+    }
+    // gelu output: nothing outside [col0, col0 + cols) x M, nor in its padding (GELU_BWD reads it only)
+    for (int m = 0; m < M; m++)
+        for (long long j = 0; j < ldg; j++) {
+            const size_t i = (size_t)m * ldg + j;
+            bool written = e.gelu == GELU_FWD && j < e.cols && e.col0 + j < N;
+            if (!written && !G.untouched(G0, i)) { failf("%s: gelu output [%d][%lld] written", what, m, j); return; }
+        }
+    if (e.dbias) {
+        Checker cd{std::string(what) + " dbias"};
+        for (int m = 0; m < M; m++) {
+            double s = 0, mag = 0;
+            for (int k = 0; k < K; k++) { s += A(m, k); mag += std::fabs(A(m, k)); }
+            if (e.beta != 0) { s += e.beta * dbias0[m]; mag += std::fabs(dbias0[m]); }
+            cd((size_t)m, dbias[m], s, gamma * mag);
+        }
+    }
+}
+
+// Every epilogue on one form and shape.
+void all_epilogues(int form, int M, int N, int K) {
+    const int mid = N / 3, cols = N - mid;   // a GELU range that starts inside a tile
+    Epi e;
+    run(form, M, N, K, e);                                             // beta 0, fp32, nothing fused
+    e = {}; e.beta = 1; e.bias = true; e.dbias = true;                 // accumulate, bias, bias gradient accumulated
+    run(form, M, N, K, e);
+    e = {}; e.outBf16 = true; e.bias = true; e.res = true; e.resRows = 7; e.dbias = true;   // bf16, broadcast residual, dbias written
+    run(form, M, N, K, e);
+    e = {}; e.outBf16 = true; e.bias = true; e.res = true; e.resInPlace = true; e.resRows = M;   // out-projection: x += ...
+    run(form, M, N, K, e);
+    e = {}; e.outBf16 = true; e.gelu = GELU_FWD; e.kind = 0; e.col0 = mid; e.cols = cols; e.gbias = true;   // in-projection
+    run(form, M, N, K, e);
+    e = {}; e.gelu = GELU_FWD; e.kind = 1; e.col0 = 0; e.cols = N; e.bias = true;   // exact GELU, every column, no gbias
+    run(form, M, N, K, e);
+    e = {}; e.outBf16 = true; e.gelu = GELU_BWD; e.kind = 0; e.col0 = mid; e.cols = cols; e.gbias = true;   // dpre = dag * gelu'
+    run(form, M, N, K, e);
+    e = {}; e.beta = 1; e.gelu = GELU_BWD; e.kind = 1; e.col0 = 0; e.cols = N;   // exact, accumulated
+    run(form, M, N, K, e);
+}
+
+}  // namespace
+
+// The epilogues on one block: K = 143 runs 5 tiles of 32 through the 4 stages (the ring wraps) and
+// ends in a partial 32-step whose last 8-chunk has 7 elements (47 under the sanitizers: 2 tiles),
+// so a chunk copied whole would read the NaN padding into the sum. The tile edges (M, N = 128 +- 1,
+// several block rows and columns, K = 8, 129) are gemm_mma_tile_edges'.
+TEST(gemm_mma_nt_epilogues) { all_epilogues(NT, sanitized() ? 67 : 70, sanitized() ? 45 : 75, sanitized() ? 47 : 143); }
+TEST(gemm_mma_nn_epilogues) { all_epilogues(NN, sanitized() ? 67 : 70, sanitized() ? 45 : 75, sanitized() ? 47 : 143); }
+TEST(gemm_mma_tn_epilogues) { all_epilogues(TN, 71, sanitized() ? 45 : 79, sanitized() ? 47 : 143); }
+
+TEST(gemm_mma_tile_edges) {
+    const int shapes[][3] = {{1, 1, 1}, {127, 129, 8}, {129, 127, 33}, {7, 13, 129}, {128, 128, 128}, {257, 3, 97}};
+    for (auto& s : shapes)
+        for (int form = 0; form < 3; form++) {
+            if (sanitized() && s[0] * s[1] * s[2] > 300000) continue;
+            Epi e;
+            e.outBf16 = form == NN;
+            e.bias = true;
+            e.dbias = form == TN;
+            run(form, s[0], s[1], s[2], e);
+        }
+}
