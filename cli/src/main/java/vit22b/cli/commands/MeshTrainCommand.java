@@ -8,12 +8,14 @@ import java.util.concurrent.Callable;
 
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 import vit22b.backend.Backends;
 import vit22b.backend.cpu.CpuBackend;
 import vit22b.cli.options.BackendOption;
+import vit22b.cli.options.MeshOptions;
 import vit22b.cli.options.VectorModule;
 import vit22b.graph.Mesh;
 import vit22b.mesh.MeshTraining;
@@ -42,8 +44,7 @@ import vit22b.train.AdamW;
                 + "(own streams, transfers as device-to-device copies); print the losses, optionally write a Chrome trace.")
 public final class MeshTrainCommand implements Callable<Integer> {
 
-    @Option(names = "--mesh", required = true, description = "TxK: data x model devices.")
-    String mesh;
+    @Mixin MeshOptions meshOptions;
 
     @Option(names = "--model", defaultValue = "test-small", description = "Model preset (vit info lists them).")
     String model;
@@ -63,10 +64,6 @@ public final class MeshTrainCommand implements Callable<Integer> {
     @Option(names = "--no-overlap", description = "Every transfer on the compute queue: nothing hides behind compute.")
     boolean noOverlap;
 
-    @Option(names = "--trace", description = "Write a Chrome trace (chrome://tracing, ui.perfetto.dev); one file per rank "
-            + "(NAME.rankN.json) when the devices are processes (default: no trace).")
-    Path trace;
-
     @Option(names = "--timeout", defaultValue = "300", description = "Seconds to wait for every rank at the rendezvous, and "
             + "for a peer's data or a collective during the steps (a rank that hangs or whose host died fails the job then).")
     int timeout;
@@ -79,7 +76,9 @@ public final class MeshTrainCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         boolean cuda = !backend.backend.equalsIgnoreCase("cpu");
         if (!cuda) VectorModule.require();
-        Mesh m = Mesh.parse(mesh);
+        Mesh m = meshOptions.parse();
+        if (m == null) throw new ParameterException(spec.commandLine(), "Missing required option: '--mesh=TxK'");
+        Path trace = meshOptions.trace;
         ModelConfig c = Presets.get(model);
         Shard.check(c, m, batch);
         if (timeout <= 0) throw new IllegalArgumentException("--timeout must be positive, got " + timeout);
