@@ -89,6 +89,42 @@ mutant asan attention.cu "rows past Nq write output and lse (out-of-bounds write
 mutant plain attention.cu "dropped barrier before the K/V tile is overwritten" \
   $'    for (int t0 = 0; t0 < Nk; t0 += TILE) {\n        __syncthreads();\n        for (int e = threadIdx.x; e < TILE * hd; e += blockDim.x) {\n            int j = e / hd, d = e % hd, key = t0 + j;\n            Ks[j * P + d] = key < Nk ? kb[(long long)key * hd + d] : 0.0f;\n            Vs[j * P + d] = key < Nk ? vb[(long long)key * hd + d] : 0.0f;\n        }\n        __syncthreads();\n        float s = -INFINITY;' \
   $'    for (int t0 = 0; t0 < Nk; t0 += TILE) {\n        for (int e = threadIdx.x; e < TILE * hd; e += blockDim.x) {\n            int j = e / hd, d = e % hd, key = t0 + j;\n            Ks[j * P + d] = key < Nk ? kb[(long long)key * hd + d] : 0.0f;\n            Vs[j * P + d] = key < Nk ? vb[(long long)key * hd + d] : 0.0f;\n        }\n        __syncthreads();\n        float s = -INFINITY;'
+mutant plain attention_bf16.cu "P v read V without .trans (ldmatrix of V^T's rows)" \
+  'ldmatrix_x4_trans(r, s + att_sw<HD>(kk + (j8 & 1) * 8 + r8, n0 + (j8 >> 1) * 8));' \
+  'ldmatrix_x4(r, s + att_sw<HD>(kk + (j8 & 1) * 8 + r8, n0 + (j8 >> 1) * 8));'
+mutant plain attention_bf16.cu "forward: running output not rescaled when the row max grows" \
+  '            for (int e = 0; e < 4; e++) o[j][e] *= corr[e >> 1];' '            for (int e = 0; e < 4; e++) o[j][e] *= 1.0f;'
+mutant plain attention_bf16.cu "forward: off-by-one key mask (key Nk scored as a zero row)" \
+  's[j][e] = key < Nk ? s[j][e] * sl2 : -INFINITY;' 's[j][e] = key <= Nk ? s[j][e] * sl2 : -INFINITY;'
+mutant plain attention_bf16.cu "dq: off-by-one key mask" \
+  'const float p = key < Nk ? exp2f(' 'const float p = key <= Nk ? exp2f('
+mutant plain attention_bf16.cu "dkdv: off-by-one query mask" \
+  'const float p = qt * QRY + i < Nq ? exp2f(' 'const float p = qt * QRY + i <= Nq ? exp2f('
+mutant plain attention_bf16.cu "P fragment registers 1 and 2 swapped (rows g+8 for keys 2t+8)" \
+  'att_pack(p[2 * kc][2], p[2 * kc][3]),
+                         att_pack(p[2 * kc + 1][0], p[2 * kc + 1][1]),' \
+  'att_pack(p[2 * kc + 1][0], p[2 * kc + 1][1]),
+                         att_pack(p[2 * kc][2], p[2 * kc][3]),'
+mutant plain attention_bf16.cu "forward: row sum not reduced over the quad's four lanes" \
+  'const float sum = att_quad_sum(l[hh]);' 'const float sum = l[hh];'
+mutant plain attention_bf16.cu "forward: missing cp.async wait before a key tile is read" \
+  '        __pipeline_wait_prior(1);     // tile kt (and q) landed' '        // tile kt (and q) landed'
+mutant plain attention_bf16.cu "forward: dropped barrier before a stage is reloaded" \
+  '        __syncthreads();   // stage kt & 1 is reloaded' '        // stage kt & 1 is reloaded'
+mutant plain attention_bf16.cu "forward: lse left in the log2 domain" \
+  '= (m[hh] + log2f(sum)) / ATT_LOG2E;' '= m[hh] + log2f(sum);'
+mutant plain attention_bf16.cu "dkdv: dout tile read with the head-major stride (hd for ldo)" \
+  'att_load<HD, QRY>(s + QRY * HD, ob, ldo, qt * QRY, Nq, tid);' 'att_load<HD, QRY>(s + QRY * HD, ob, HD, qt * QRY, Nq, tid);'
+mutant plain attention_bf16.cu "dkdv: hd 256 column split ignored (both halves write columns 0-127)" \
+  'k0 = (blk % tiles) * ATT_BKV, c0 = split * DC;' 'k0 = (blk % tiles) * ATT_BKV, c0 = 0;'
+mutant plain attention_bf16.cu "dkdv: dk missing the softmax scale" \
+  'make_float2(ak[j][2 * hh] * scale, ak[j][2 * hh + 1] * scale)' 'make_float2(ak[j][2 * hh], ak[j][2 * hh + 1])'
+mutant plain attention_bf16.cu "swizzle: odd rows shifted by one element (16-byte chunks misaligned)" \
+  'return r * HD + (((c >> 3) ^ (r & 7)) << 3) + (c & 7);' 'return r * HD + (((c >> 3) ^ (r & 7)) << 3) + (c & 7) + (r & 1);'
+mutant asan attention_bf16.cu "tile loads copy the row past the matrix (out-of-bounds read)" \
+  'if (r0 + r < ext) __pipeline_memcpy_async(' 'if (r0 + r <= ext) __pipeline_memcpy_async('
+mutant plain attention_bf16.cu "delta: out read for dout" \
+  '__bfloat162float(dout[base + d]), s);' '__bfloat162float(out[base + d]), s);'
 mutant plain common.cuh "block_sum: dropped barrier before warp 0 reads the partial sums" \
   $'    if (lane == 0) part[warp] = v;\n    __syncthreads();' '    if (lane == 0) part[warp] = v;'
 mutant plain norm.cu "norm_bwd_params: wrong grid stride over row chunks" \
