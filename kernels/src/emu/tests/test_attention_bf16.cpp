@@ -23,12 +23,13 @@ using namespace t;
 namespace {
 
 // The launch constants of attention_bf16.cu's header (Kernels.java holds the same).
-constexpr int BQ = 64, BKV = 64, BT = 32, THREADS = 128, DELTA_ROWS = 8;
+constexpr int BQ = 64, BKV = 64, THREADS = 128, DELTA_ROWS = 8;
+constexpr int bt(int hd) { return hd <= 64 ? 32 : 16; }
 constexpr int fwdBk(int hd) { return hd <= 128 ? 64 : 32; }
 constexpr int dc(int hd) { return hd < 128 ? hd : 128; }
 constexpr unsigned smemFwd(int hd) { return (BQ + 4 * fwdBk(hd)) * hd * 2; }
-constexpr unsigned smemDq(int hd) { return (2 * BQ + 4 * BT) * hd * 2; }
-constexpr unsigned smemDkdv(int hd) { return (2 * BKV + 4 * BT) * hd * 2 + 4 * BT * 4; }
+constexpr unsigned smemDq(int hd) { return (2 * BQ + 4 * bt(hd)) * hd * 2; }
+constexpr unsigned smemDkdv(int hd) { return (2 * BKV + 4 * bt(hd)) * hd * 2 + 4 * bt(hd) * 4; }
 const double U = std::ldexp(1.0, -8), F = std::ldexp(1.0, -23);
 
 std::vector<uint16_t> bfRandom(size_t n, float lo, float hi) {

@@ -26,8 +26,8 @@
 // Dynamic shared memory (bf16 tiles [rows][hd], 16-byte chunk index XOR (row & 7) so the 8 rows
 // one ldmatrix reads fall in 8 bank groups), ATT_SMEM_*(hd) bytes:
 //   fwd:  q [ATT_BQ] + 2 stages x (k, v) [ATT_FWD_BK(hd)]   (cp.async double buffer over keys)
-//   dq:   q, dout [ATT_BQ] + 2 stages x (k, v) [ATT_BT]
-//   dkdv: k, v [ATT_BKV] + 2 stages x (q, dout) [ATT_BT] + 2 stages x (lse, delta) [ATT_BT] fp32
+//   dq:   q, dout [ATT_BQ] + 2 stages x (k, v) [ATT_BT(hd)]
+//   dkdv: k, v [ATT_BKV] + 2 stages x (q, dout) [ATT_BT(hd)] + 2 stages x (lse, delta) [ATT_BT(hd)] fp32
 // Requirements (checked by Kernels on the host): q, k, v, out, dout 16-byte aligned, ldo a
 // multiple of 8 (rows are copied with 16-byte cp.async).
 #include "common.cuh"
@@ -40,13 +40,14 @@
 #define ATT_THREADS (32 * ATT_WARPS)
 #define ATT_BQ 64                               // query rows per fwd / dq block (16 per warp)
 #define ATT_BKV 64                              // key rows per dkdv block (16 per warp)
-#define ATT_BT 32                               // keys per dq tile, queries per dkdv tile
+#define ATT_BT(hd) ((hd) <= 64 ? 32 : 16)       // keys per dq tile, queries per dkdv tile (16 at hd >= 128:
+                                                // the fp32 dq/dk/dv accumulators leave no registers for more)
 #define ATT_FWD_BK(hd) ((hd) <= 128 ? 64 : 32)  // keys per fwd tile
 #define ATT_DC(hd) ((hd) < 128 ? (hd) : 128)    // dk/dv columns per dkdv block
 #define ATT_DELTA_ROWS 8
 #define ATT_SMEM_FWD(hd) ((ATT_BQ + 4 * ATT_FWD_BK(hd)) * (hd) * 2)
-#define ATT_SMEM_DQ(hd) ((2 * ATT_BQ + 4 * ATT_BT) * (hd) * 2)
-#define ATT_SMEM_DKDV(hd) ((2 * ATT_BKV + 4 * ATT_BT) * (hd) * 2 + 4 * ATT_BT * 4)
+#define ATT_SMEM_DQ(hd) ((2 * ATT_BQ + 4 * ATT_BT(hd)) * (hd) * 2)
+#define ATT_SMEM_DKDV(hd) ((2 * ATT_BKV + 4 * ATT_BT(hd)) * (hd) * 2 + 4 * ATT_BT(hd) * 4)
 
 typedef __nv_bfloat16 att_bf16;
 static constexpr float ATT_LOG2E = 1.4426950408889634f;
@@ -261,7 +262,7 @@ template <int HD>
 __device__ __forceinline__ void attn_bwd_dq_t(float* dq, const att_bf16* dout, long long ldo, const float* lse,
                                               const float* delta, const att_bf16* q, const att_bf16* k,
                                               const att_bf16* v, int H, int Nq, int Nk, float scale) {
-    constexpr int KEYS = ATT_BT, NB = KEYS / 8, ND = HD / 8;
+    constexpr int KEYS = ATT_BT(HD), NB = KEYS / 8, ND = HD / 8;
     DYNAMIC_SHARED(att_bf16, att_smem);
     att_bf16* Qs = att_smem;
     att_bf16* Os = Qs + ATT_BQ * HD;
@@ -341,7 +342,7 @@ __device__ __forceinline__ void attn_bwd_dkdv_t(float* dk, float* dv, const att_
                                                 const float* lse, const float* delta, const att_bf16* q,
                                                 const att_bf16* k, const att_bf16* v, int H, int Nq, int Nk,
                                                 float scale) {
-    constexpr int QRY = ATT_BT, NB = QRY / 8, DC = ATT_DC(HD), ND = DC / 8, SPLITS = HD / DC;
+    constexpr int QRY = ATT_BT(HD), NB = QRY / 8, DC = ATT_DC(HD), ND = DC / 8, SPLITS = HD / DC;
     DYNAMIC_SHARED(att_bf16, att_smem);
     att_bf16* Ks = att_smem;
     att_bf16* Vs = Ks + ATT_BKV * HD;
