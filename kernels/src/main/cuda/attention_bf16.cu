@@ -38,12 +38,16 @@
 
 #define ATT_WARPS 4
 #define ATT_THREADS (32 * ATT_WARPS)
-#define ATT_BQ 64                               // query rows per fwd / dq block (16 per warp)
-#define ATT_BKV 64                              // key rows per dkdv block (16 per warp)
-#define ATT_BT(hd) ((hd) <= 64 ? 32 : 16)       // keys per dq tile, queries per dkdv tile (16 at hd >= 128:
-                                                // the fp32 dq/dk/dv accumulators leave no registers for more)
-#define ATT_FWD_BK(hd) ((hd) <= 128 ? 64 : 32)  // keys per fwd tile
-#define ATT_DC(hd) ((hd) < 128 ? (hd) : 128)    // dk/dv columns per dkdv block
+#define ATT_BQ 64            // query rows per fwd / dq block (16 per warp)
+#define ATT_BKV 64           // key rows per dkdv block (16 per warp)
+#define ATT_FWD_KEYS 64      // keys per fwd tile at hd <= 128
+#define ATT_FWD_KEYS_256 32  //   and at hd 256 (shared memory)
+#define ATT_BWD_TILE 32      // keys per dq tile, queries per dkdv tile at hd 64
+#define ATT_BWD_TILE_WIDE 16 //   and at hd >= 128 (the fp32 dq/dk/dv accumulators leave no registers for more)
+#define ATT_DKDV_COLS 128    // dk/dv columns per dkdv block at most (hd 256: two blocks per key block)
+#define ATT_FWD_BK(hd) ((hd) <= 128 ? ATT_FWD_KEYS : ATT_FWD_KEYS_256)
+#define ATT_BT(hd) ((hd) <= 64 ? ATT_BWD_TILE : ATT_BWD_TILE_WIDE)
+#define ATT_DC(hd) ((hd) < ATT_DKDV_COLS ? (hd) : ATT_DKDV_COLS)
 #define ATT_DELTA_ROWS 8
 #define ATT_SMEM_FWD(hd) ((ATT_BQ + 4 * ATT_FWD_BK(hd)) * (hd) * 2)
 #define ATT_SMEM_DQ(hd) ((2 * ATT_BQ + 4 * ATT_BT(hd)) * (hd) * 2)
