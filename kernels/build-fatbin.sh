@@ -4,8 +4,8 @@
 # Run by the Maven build (exec-maven-plugin, generate-resources). Without nvcc it prints why
 # the kernels are skipped and exits 0, so the build still succeeds on machines without CUDA.
 # Usage: build-fatbin.sh OUTPUT_FATBIN
-#        build-fatbin.sh --ptxas-report OUTPUT_TXT   (ptxas -v of the sm_90a image, same flags;
-#                                                     read by check-resources.sh)
+#        build-fatbin.sh --ptxas-report OUTPUT_TXT   (ptxas -v of the sm_90a and sm_80 images, same
+#                                                     flags; read by check-resources.sh)
 set -euo pipefail
 src=$(dirname "$0")/src/main/cuda
 flags=(-O3 -std=c++17)
@@ -13,8 +13,11 @@ if [ "${1:-}" = --ptxas-report ]; then
   out=$2
   mkdir -p "$(dirname "$out")"
   cubin=$(mktemp --suffix=.cubin)
-  nvcc -cubin "${flags[@]}" -gencode arch=compute_90a,code=sm_90a -Xptxas -v -o "$cubin" "$src/vit22b.cu" > "$out" 2>&1 \
-    || { cat "$out" >&2; rm -f "$cubin"; exit 1; }
+  : > "$out"
+  for arch in 90a 80; do
+    nvcc -cubin "${flags[@]}" -gencode arch=compute_$arch,code=sm_$arch -Xptxas -v -o "$cubin" "$src/vit22b.cu" >> "$out" 2>&1 \
+      || { cat "$out" >&2; rm -f "$cubin"; exit 1; }
+  done
   rm -f "$cubin"
   exit 0
 fi

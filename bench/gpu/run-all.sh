@@ -7,6 +7,9 @@
 #   op-tests   every CUDA op vs the CPU backend and the whole training step vs the CPU
 #              (CudaOpsTest, CudaStepTest; each also against the emulator where it is built)
 #   gpu-tests  the remaining GPU tests: bf16 GEMM, cuBLASLt path, diagnostics, NCCL mesh
+#   mesh-gpu   the sharded step with every rank on this one GPU (DeviceMesh): equals the unsharded
+#              GPU step (DeviceShardedStepTest); traced mesh-train with and without --no-overlap,
+#              exposed communication per rank (bench/gpu/mesh-one-gpu.sh)
 #   memcheck   compute-sanitizer memcheck on the op tests (--report-api-errors no: one test
 #              fails a function lookup on purpose)
 #   gemm       fused in-/out-projection GEMMs vs cuBLASLt, speed and agreement (GemmBench)
@@ -20,8 +23,8 @@
 #   racecheck  compute-sanitizer racecheck on the op tests, only if time is left
 # Each stage has a time budget and appends its verdict to $OUT/summary.txt as soon as it ends,
 # and the logs so far go to $OUT/logs.tgz: a run stopped at its limit still leaves what ran.
-# $OUT (default bench/results/tmp) gets at most 7 files: summary.txt, logs.tgz, gemm.json,
-# gemm_bf16.json, flash_attn.json, step.json, torch_step.json. Without nvidia-smi (or with --dry-run) every stage reports
+# $OUT (default bench/results/tmp) gets at most 8 files: summary.txt, logs.tgz, gemm.json,
+# gemm_bf16.json, flash_attn.json, step.json, torch_step.json, mesh_trace.json. Without nvidia-smi (or with --dry-run) every stage reports
 # "skipped: no GPU" and the summary is still written.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -37,7 +40,7 @@ esac
 mkdir -p "$OUT"
 SUMMARY=$OUT/summary.txt
 LOGS=$(mktemp -d /tmp/run-all.XXXXXX)
-rm -f "$SUMMARY" "$OUT/logs.tgz" "$OUT/gemm.json" "$OUT/gemm_bf16.json" "$OUT/flash_attn.json" "$OUT/step.json" "$OUT/torch_step.json"
+rm -f "$SUMMARY" "$OUT/logs.tgz" "$OUT/gemm.json" "$OUT/gemm_bf16.json" "$OUT/flash_attn.json" "$OUT/step.json" "$OUT/torch_step.json" "$OUT/mesh_trace.json"
 failed=0
 
 say() { echo "$*" | tee -a "$SUMMARY"; }
@@ -68,7 +71,7 @@ stage() {
     *) verdict="FAIL (exit $rc)"; failed=1 ;;
   esac
   say "$(printf '%-10s %-22s %4ss of %4ss' "$name" "$verdict" "$took" "$t")"
-  grep -hE "tests (successful|failed|aborted|skipped)|containers failed|ERROR SUMMARY|MISMATCH|disagree|^\[kernels\]|Exception|^GPU tests skipped" \
+  grep -hE "tests (successful|failed|aborted|skipped)|containers failed|ERROR SUMMARY|MISMATCH|disagree|^\[kernels\]|Exception|^GPU tests skipped|^mesh .*exposed" \
     "$LOGS/$name.log" | head -n 12 | sed 's/^/    /' | tee -a "$SUMMARY"
   pack_logs
 }
@@ -145,10 +148,11 @@ else
 fi
 
 stage env        15 "${JAVA[@]}" vit22b.cli.Main doctor
-stage op-tests   90 "${JAVA[@]}" vit22b.backend.cuda.GpuTestMain CudaOpsTest CudaStepTest
+stage op-tests   70 "${JAVA[@]}" vit22b.backend.cuda.GpuTestMain CudaOpsTest CudaStepTest
 stage gpu-tests  50 "${JAVA[@]}" vit22b.backend.cuda.GpuTestMain '!CudaOpsTest' '!CudaStepTest'
+stage mesh-gpu   40 bash bench/gpu/mesh-one-gpu.sh "$OUT" "${JAVA[@]}"
 if [ -n "$dry" ] || [ -n "$SAN" ]; then
-  stage memcheck 60 "$SAN" --tool memcheck --report-api-errors no --error-exitcode 9 \
+  stage memcheck 50 "$SAN" --tool memcheck --report-api-errors no --error-exitcode 9 \
         "${JAVA[@]}" vit22b.backend.cuda.GpuTestMain CudaOpsTest
 else
   say "memcheck   skipped: compute-sanitizer not found (PATH, /usr/local/cuda)"
@@ -156,7 +160,7 @@ fi
 stage gemm       45 "${JAVA[@]}" vit22b.backend.cuda.GemmBench 8192 "$OUT/gemm.json"
 stage gemm-bf16  40 "${JAVA[@]}" vit22b.backend.cuda.MmaGemmBench "$OUT/gemm_bf16.json"
 stage attn-bf16  25 env PYTHONUNBUFFERED=1 python3 bench/gpu/flash_attn.py --out "$OUT/flash_attn.json"
-stage step-bench 60 "${JAVA[@]}" vit22b.backend.cuda.StepBench "$OUT/step.json"
+stage step-bench 50 "${JAVA[@]}" vit22b.backend.cuda.StepBench "$OUT/step.json"
 stage torch-step 35 env PYTHONUNBUFFERED=1 python3 bench/gpu/torch_step.py --steps 10 --out "$OUT/torch_step.json"
 if [ -n "$dry" ] || [ -n "$SAN" ]; then
   stage racecheck rest --if-left 45 "$SAN" --tool racecheck --report-api-errors no --error-exitcode 9 \

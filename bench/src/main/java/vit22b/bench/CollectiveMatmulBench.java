@@ -16,11 +16,11 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.Warmup;
 
 import vit22b.backend.cpu.CpuBackend;
-import vit22b.mesh.Axis;
-import vit22b.mesh.CollectiveMatmul;
+import vit22b.graph.Axis;
+import vit22b.graph.CollectiveMatmul;
+import vit22b.graph.Mesh;
+import vit22b.graph.TaskGraph;
 import vit22b.mesh.CpuMesh;
-import vit22b.mesh.Mesh;
-import vit22b.mesh.TaskGraph;
 import vit22b.tensor.Tensor;
 
 /**
@@ -65,7 +65,7 @@ public class CollectiveMatmulBench {
             b.upload(w, random(rnd, cols * inner));
             var bind = CollectiveMatmul.matmul(d.backend(), d.comm(), x, b.allocate(devices * rows, inner), w, b.allocate(devices * rows, cols));
             graphs[r] = new TaskGraph(overlap);
-            CollectiveMatmul.allGatherMatmul(graphs[r], "in-proj", m, Axis.MODEL,
+            CollectiveMatmul.allGatherMatmul(graphs[r], "in-proj", m.model(), Axis.MODEL,
                     new CollectiveMatmul.Shape(rows, inner, cols, Float.BYTES), null, bind);
         }
     }

@@ -13,6 +13,8 @@ import org.openjdk.jmh.annotations.TearDown;
 
 import vit22b.backend.cpu.CpuBackend;
 import vit22b.model.ModelConfig;
+import vit22b.model.NormKind;
+import vit22b.model.Shard;
 import vit22b.tensor.Tensor;
 
 /**
@@ -57,14 +59,19 @@ public class InProjectionBench {
     }
 
     @Benchmark public Tensor forward() {
-        be.inProjectionForward(BenchTensors.CONFIG, BenchTensors.BATCH, y, wIn, bMlp, qScale, kScale, pre, ag, q, k, v, qkStats);
+        ModelConfig c = BenchTensors.CONFIG;
+        be.linearForward(pre, y, wIn, null);
+        be.inProjectionEpilogueForward(Shard.whole(c, BenchTensors.BATCH).inProj(), pre, bMlp, qScale, kScale, ag, q, k, v,
+                qkStats, c.gelu(), c.norm() == NormKind.LAYER);
         return q;
     }
 
     /** Accumulates into the same gradients every call (their growth does not change the work). */
     @Benchmark public Tensor backward() {
-        be.inProjectionBackward(BenchTensors.CONFIG, BenchTensors.BATCH, dag, dq, dk, dv, y, wIn, bMlp, qScale, kScale,
-                pre, qkStats, dpre, dy, dwIn, dbMlp, dqScale, dkScale);
+        ModelConfig c = BenchTensors.CONFIG;
+        be.inProjectionEpilogueBackward(Shard.whole(c, BenchTensors.BATCH).inProj(), dag, dq, dk, dv, pre, bMlp, qScale,
+                kScale, qkStats, dpre, dbMlp, dqScale, dkScale, c.gelu(), c.norm() == NormKind.LAYER);
+        be.linearBackward(dy, dwIn, null, dpre, y, wIn);
         return dy;
     }
 

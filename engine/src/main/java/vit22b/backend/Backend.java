@@ -2,7 +2,6 @@ package vit22b.backend;
 
 import vit22b.model.GeluKind;
 import vit22b.model.LossKind;
-import vit22b.model.ModelConfig;
 import vit22b.tensor.Tensor;
 
 /**
@@ -105,25 +104,40 @@ public interface Backend extends AutoCloseable {
     // ---- the parallel block ---------------------------------------------------------------
 
     /**
-     * Fused in-projection. y (T, D) is the normalised block input; wIn ((M+3D), D) has rows
-     * [MLP | q | k | v]. Computes pre = y @ wIn^T (T, M+3D), saved for backward; writes
-     * g = GELU(pre[:, :M] + bMlp) into columns [D, D+M) of ag (T, D+M); QK-normalises q and k
-     * per head over hd (shared hd-sized scales qScale, kScale; mean/rstd into qkStats
-     * (2, B, H, N, 2)); and writes q, k, v head-major (B, H, N, hd).
+     * The shape of one in-projection (a model shard's, or the whole block's): {@code batch} images
+     * of {@code tokens} tokens, {@code mlp} MLP units and {@code heads} heads of {@code headDim}.
+     * pre (T, mlp + 3 W) has columns [MLP | q | k | v] (W = heads * headDim); ag (T, W + mlp) has
+     * columns [attention | GELU output].
      */
-    void inProjectionForward(ModelConfig c, int batch, Tensor y, Tensor wIn, Tensor bMlp,
-                             Tensor qScale, Tensor kScale, Tensor pre, Tensor ag,
-                             Tensor q, Tensor k, Tensor v, Tensor qkStats);
+    record InProj(int batch, int tokens, int mlp, int heads, int headDim) {
+        public int width() { return heads * headDim; }
+        public int rows() { return batch * tokens; }
+        public int preCols() { return mlp + 3 * width(); }
+        public int agCols() { return width() + mlp; }
+        /** q's first column in pre (k and v follow, W apart). */
+        public int qCol() { return mlp; }
+        /** The GELU output's first column in ag. */
+        public int geluCol() { return width(); }
+    }
 
     /**
-     * Backward of {@link #inProjectionForward}. Inputs: dag (its columns [D, D+M) hold dL/dg),
-     * dq, dk, dv (head-major, w.r.t. normalised q and k, and v). dpre (T, M+3D) is scratch.
-     * Accumulates dy, dwIn, dbMlp, dqScale, dkScale.
+     * The in-projection's epilogue, after the GEMM pre = y @ wIn^T ({@link #linearForward}):
+     * g = GELU(pre[:, :mlp] + bMlp) into ag's columns [W, W + mlp); q and k QK-normalised per head
+     * over headDim (shared scales qScale, kScale; mean/rstd into qkStats (2, B, H, N, 2)); q, k, v
+     * written head-major (B, H, N, hd). pre is kept for backward.
      */
-    void inProjectionBackward(ModelConfig c, int batch, Tensor dag, Tensor dq, Tensor dk, Tensor dv,
-                              Tensor y, Tensor wIn, Tensor bMlp, Tensor qScale, Tensor kScale,
-                              Tensor pre, Tensor qkStats, Tensor dpre,
-                              Tensor dy, Tensor dwIn, Tensor dbMlp, Tensor dqScale, Tensor dkScale);
+    void inProjectionEpilogueForward(InProj s, Tensor pre, Tensor bMlp, Tensor qScale, Tensor kScale,
+                                     Tensor ag, Tensor q, Tensor k, Tensor v, Tensor qkStats,
+                                     GeluKind gelu, boolean centered);
+
+    /**
+     * Backward of {@link #inProjectionEpilogueForward}: from dag (its GELU columns hold dL/dg) and
+     * dq, dk, dv (head-major, w.r.t. normalised q and k, and v), WRITES dpre (T, mlp + 3W), the
+     * gradient the GEMM's backward takes; accumulates dbMlp, dqScale, dkScale.
+     */
+    void inProjectionEpilogueBackward(InProj s, Tensor dag, Tensor dq, Tensor dk, Tensor dv, Tensor pre, Tensor bMlp,
+                                      Tensor qScale, Tensor kScale, Tensor qkStats, Tensor dpre,
+                                      Tensor dbMlp, Tensor dqScale, Tensor dkScale, GeluKind gelu, boolean centered);
 
     /**
      * Softmax attention, scale 1/sqrt(hd), no mask: q (B, H, Nq, hd), k and v (B, H, Nk, hd).
@@ -184,6 +198,15 @@ public interface Backend extends AutoCloseable {
      */
     void queueAdamw(Tensor params, Tensor grads, Tensor m, Tensor v, java.util.List<AdamwRange> ranges,
                     float beta1, float beta2, float eps, float clipNorm);
+
+    /**
+     * Global-norm clipping's factor for a gradient norm: min(1, clipNorm / norm); 1 when
+     * clipNorm <= 0. The one definition on the host (the CUDA kernel adamw_scalars computes the
+     * same on the device); {@code train.AdamW.Config#clipFactor} is this.
+     */
+    static float clipFactor(double gradNorm, float clipNorm) {
+        return clipNorm > 0 && gradNorm > clipNorm ? (float) (clipNorm / gradNorm) : 1f;
+    }
 
     /** The global gradient norm (before clipping) of the last {@link #queueAdamw} (waits for it). */
     double queuedGradNorm();

@@ -5,6 +5,9 @@ import java.util.Locale;
 
 import vit22b.backend.cpu.CpuBackend;
 import vit22b.backend.cuda.CudaBackend;
+import vit22b.kernels.DeviceRuntime;
+import vit22b.kernels.JCudaRuntime;
+import vit22b.kernels.emu.EmulatedRuntime;
 
 /** Opens a backend by name and says which one runs, so no choice is silent. */
 public final class Backends {
@@ -27,5 +30,18 @@ public final class Backends {
             default -> " (OpenBLAS sgemm + Java Vector API, " + Runtime.getRuntime().availableProcessors() + " cores)";
         });
         return b;
+    }
+
+    /**
+     * The device under a CUDA backend name, for callers that put several backends on one device
+     * (a mesh's ranks on one GPU): "cuda" is GPU 0, "cuda-emu" the emulated device.
+     */
+    public static DeviceRuntime device(String name) {
+        return switch (name.toLowerCase(Locale.ROOT)) {
+            case "cuda" -> new JCudaRuntime(0);
+            case "cuda-emu" -> EmulatedRuntime.open();
+            default -> throw new IllegalArgumentException("backend '" + name + "' has no CUDA device; use cuda or cuda-emu "
+                    + "(cpu runs on CPU devices)");
+        };
     }
 }

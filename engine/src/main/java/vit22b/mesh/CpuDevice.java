@@ -1,6 +1,8 @@
 package vit22b.mesh;
 
 import vit22b.backend.cpu.CpuBackend;
+import vit22b.graph.Communicator;
+import vit22b.graph.Mesh;
 
 /**
  * One CPU device of a mesh: its own backend (its own memory: tensors are never shared between

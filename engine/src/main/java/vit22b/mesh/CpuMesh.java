@@ -7,6 +7,8 @@ import java.util.Map;
 import java.util.function.IntFunction;
 
 import vit22b.backend.cpu.CpuBackend;
+import vit22b.graph.Mesh;
+import vit22b.graph.TaskGraph;
 
 /**
  * A mesh of CPU-thread devices in one JVM, each with its own memory and a

@@ -7,6 +7,8 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Consumer;
 
+import vit22b.graph.TaskGraph;
+
 /**
  * The CPU executor of task graphs: one thread per (device, queue); a queue takes its tasks in
  * order and starts each once its dependencies have finished. Runs the graphs of the devices of

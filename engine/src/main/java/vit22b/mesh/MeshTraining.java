@@ -6,6 +6,11 @@ import java.util.SplittableRandom;
 
 import vit22b.backend.Backend;
 import vit22b.backend.cpu.CpuBackend;
+import vit22b.graph.Axis;
+import vit22b.graph.Communicator;
+import vit22b.graph.Cost;
+import vit22b.graph.Mesh;
+import vit22b.graph.TaskGraph;
 import vit22b.model.Buffers;
 import vit22b.model.Init;
 import vit22b.model.ModelConfig;
@@ -95,7 +100,7 @@ public final class MeshTraining implements AutoCloseable {
         }
         g.compute("read-params", Cost.compute(0, 0), () -> {
             rest = be.download(model.restParams());
-            for (int l = 0; l < blocks.length; l++) blocks[l] = be.download(model.block(l).params());
+            for (int l = 0; l < blocks.length; l++) blocks[l] = be.download(model.blockParams(l));
         }, model.gatherParams(g, last));
         return g;
     }
@@ -128,7 +133,7 @@ public final class MeshTraining implements AutoCloseable {
     /** The parameters outside the blocks after the last step (ParamLayout.withoutBlocks order). */
     public float[] restParams() { return rest; }
 
-    /** This device's model shard of block l after the last step ({@link ShardLayout} order). */
+    /** This device's model shard of block l after the last step ({@link ParamLayout#blockShard} order). */
     public float[] blockParams(int l) { return blocks[l]; }
 
     @Override public void close() {

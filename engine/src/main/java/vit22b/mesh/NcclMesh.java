@@ -9,8 +9,11 @@ import org.bytedeco.cuda.cudart.CUstream_st;
 import org.bytedeco.cuda.nccl.ncclComm;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.PointerPointer;
+
 import vit22b.backend.cuda.CudaBackend;
 import vit22b.backend.cuda.DeviceStorage;
+import vit22b.graph.Axis;
+import vit22b.graph.Mesh;
 import vit22b.kernels.Cuda;
 import vit22b.kernels.CudaException;
 import vit22b.kernels.DeviceEvent;

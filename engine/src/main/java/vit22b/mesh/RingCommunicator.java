@@ -4,6 +4,10 @@ import java.lang.foreign.MemorySegment;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 
+import vit22b.graph.Axis;
+import vit22b.graph.Communicator;
+import vit22b.graph.Completion;
+import vit22b.graph.Mesh;
 import vit22b.tensor.HostStorage;
 import vit22b.tensor.Tensor;
 

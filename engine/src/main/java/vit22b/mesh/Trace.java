@@ -13,10 +13,14 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 
+import vit22b.graph.Cost;
+import vit22b.graph.TaskGraph;
+
 /**
- * What the CPU executor did: each task's start and end on its device and queue. Written as
- * Chrome trace events (viewable in chrome://tracing or ui.perfetto.dev: one process per
- * device, one thread per queue, communication tasks in category "comm").
+ * What an executor did (CPU threads, or CUDA streams timed by events): each task's start and end
+ * on its device and queue. Written as Chrome trace events (viewable in chrome://tracing or
+ * ui.perfetto.dev: one process per device, one thread per queue, communication tasks in
+ * category "comm"), with {@link #note notes} as metadata.
  */
 public final class Trace {
 
@@ -24,10 +28,15 @@ public final class Trace {
     public record Event(int rank, TaskGraph.Queue queue, String name, boolean comm, long start, long end) {}
 
     private final ConcurrentLinkedQueue<Event> events = new ConcurrentLinkedQueue<>();
+    private final Map<String, String> notes = new java.util.concurrent.ConcurrentSkipListMap<>();
 
-    void record(int rank, TaskGraph.Task t, long start, long end) {
+    /** Records task t's run on device {@code rank} (the executors call this). */
+    public void record(int rank, TaskGraph.Task t, long start, long end) {
         events.add(new Event(rank, t.queue(), t.name(), t.cost() instanceof Cost.Collective, start, end));
     }
+
+    /** A line of the trace's metadata (Chrome's "otherData"), e.g. where its times come from. */
+    public void note(String key, String value) { notes.put(key, value); }
 
     public List<Event> events() {
         return events.stream().sorted(Comparator.comparingLong(Event::start)).toList();
@@ -100,6 +109,7 @@ public final class Trace {
         Map<String, Object> doc = new LinkedHashMap<>();
         doc.put("traceEvents", out);
         doc.put("displayTimeUnit", "ms");
+        if (!notes.isEmpty()) doc.put("otherData", new LinkedHashMap<>(notes));
         Path parent = file.toAbsolutePath().getParent();
         if (parent != null) Files.createDirectories(parent);
         new ObjectMapper().disable(SerializationFeature.INDENT_OUTPUT).writeValue(file.toFile(), doc);

@@ -10,12 +10,16 @@ import vit22b.tensor.Tensor;
  * Sequential block: {@code inNorm}, {@code wIn} = [q | k | v], {@code wOut} belong to the
  * attention half; {@code norm2}, {@code fc1}, {@code fc2} to the MLP half.
  */
-record BlockParams(Tensor inNorm, Tensor inNormB, Tensor wIn, Tensor bIn, Tensor bMlp,
+public record BlockParams(Tensor inNorm, Tensor inNormB, Tensor wIn, Tensor bIn, Tensor bMlp,
                    Tensor qScale, Tensor qBias, Tensor kScale, Tensor kBias, Tensor wOut, Tensor bOut,
                    Tensor norm2, Tensor norm2B, Tensor wFc1, Tensor bFc1, Tensor wFc2, Tensor bFc2) {
 
-    static BlockParams of(ParamLayout l, Tensor flat, int i) {
-        String b = "blocks." + i + ".";
+    static BlockParams of(ParamLayout l, Tensor flat, int i) { return of(l, flat, "blocks." + i + "."); }
+
+    /** The views of a {@link ParamLayout#blockShard} layout's one block. */
+    public static BlockParams ofShard(ParamLayout shard, Tensor flat) { return of(shard, flat, ""); }
+
+    private static BlockParams of(ParamLayout l, Tensor flat, String b) {
         if (l.config().variant().parallel())
             return new BlockParams(
                     l.view(flat, b + "in_norm.weight"), opt(l, flat, b + "in_norm.bias"),

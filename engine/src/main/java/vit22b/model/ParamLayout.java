@@ -33,48 +33,40 @@ public final class ParamLayout {
 
     private final ModelConfig config;
     private final Map<String, Entry> entries = new LinkedHashMap<>();
+    /** The model axis a {@link #blockShard} divides by; 1 for whole models. */
+    private final int k;
     private long total;
 
-    public ParamLayout(ModelConfig c) { this(c, c.depth()); }
+    public ParamLayout(ModelConfig c) { this(c, c.depth(), 1, true); }
 
     /**
      * The parameters outside the blocks (patch embedding, final norm, MAP head, classifier),
      * with the same names, shapes and order as in the full layout: what a mesh replicates over
      * its model axis. {@link #config()} is still {@code c}.
      */
-    public static ParamLayout withoutBlocks(ModelConfig c) { return new ParamLayout(c, 0); }
+    public static ParamLayout withoutBlocks(ModelConfig c) { return new ParamLayout(c, 0, 1, true); }
 
-    private ParamLayout(ModelConfig c, int blocks) {
+    /**
+     * {@code blocks} blocks named "blocks.i." (with {@code rest}, amid the parameters outside
+     * the blocks), or one block without a prefix, sharded over a model axis of {@code k}.
+     */
+    private ParamLayout(ModelConfig c, int blocks, int k, boolean rest) {
         this.config = c;
-        int d = c.width(), m = c.mlp(), hd = c.headDim();
+        this.k = k;
+        if (k > 1 && !c.variant().isPaper())
+            throw new IllegalArgumentException("only the paper's block shards over a model axis, not the " + c.variant());
+        if (c.mlp() % k != 0 || c.heads() % k != 0)
+            throw new IllegalArgumentException("model axis " + k + " does not divide the MLP width and the heads of " + c.name());
+        if (!rest) {
+            addBlock("");
+            return;
+        }
+        int d = c.width(), m = c.mlp();
         add("patch_embed.proj.weight", Decay.BODY, d, c.channels(), c.patch(), c.patch());
         add("patch_embed.proj.bias", Decay.NONE, d);
         add("pos_embed", Decay.NONE, 1, c.tokens(), d);
         Variant v = c.variant();
-        for (int i = 0; i < blocks; i++) {
-            String b = "blocks." + i + ".";
-            if (v.parallel()) {
-                norm(b + "in_norm", v.biases());
-                add(b + "in_proj.weight", Decay.BODY, c.inProjRows(), d);   // rows: [MLP | q | k | v]
-                if (v.biases()) add(b + "in_proj.bias", Decay.NONE, c.inProjRows());
-                else add(b + "mlp_bias", Decay.NONE, m);
-                if (v.qkNorm()) { norm(b + "q_norm", v.biases()); norm(b + "k_norm", v.biases()); }
-                add(b + "out_proj.weight", Decay.BODY, d, c.outProjCols()); // cols: [attention | MLP]
-                add(b + "out_proj.bias", Decay.NONE, d);
-            } else {   // timm's Block: the original ViT's names
-                norm(b + "norm1", v.biases());
-                add(b + "attn.qkv.weight", Decay.BODY, 3 * d, d);           // rows: [q | k | v]
-                if (v.biases()) add(b + "attn.qkv.bias", Decay.NONE, 3 * d);
-                if (v.qkNorm()) { norm(b + "attn.q_norm", v.biases()); norm(b + "attn.k_norm", v.biases()); }
-                add(b + "attn.proj.weight", Decay.BODY, d, d);
-                add(b + "attn.proj.bias", Decay.NONE, d);
-                norm(b + "norm2", v.biases());
-                add(b + "mlp.fc1.weight", Decay.BODY, m, d);
-                add(b + "mlp.fc1.bias", Decay.NONE, m);
-                add(b + "mlp.fc2.weight", Decay.BODY, d, m);
-                add(b + "mlp.fc2.bias", Decay.NONE, d);
-            }
-        }
+        for (int i = 0; i < blocks; i++) addBlock("blocks." + i + ".");
         norm("norm", v.biases());
         add("attn_pool.latent", Decay.NONE, 1, 1, d);
         add("attn_pool.q.weight", Decay.BODY, d, d);
@@ -93,6 +85,124 @@ public final class ParamLayout {
             add("head.weight", Decay.HEAD, c.classes(), d);
             add("head.bias", Decay.NONE, c.classes());
         }
+    }
+
+    /**
+     * One model shard's block on a mesh with model axis {@code k} (paper section 3): the entries of
+     * one block without the "blocks.i." prefix, in the same order and decay groups, the in- and
+     * out-projections (and the MLP bias) holding 1/k of the MLP units and heads: W_in's rows of
+     * those units and of those heads of q, k and v, W_out's columns for them. The norm scales and
+     * the out-projection's bias stay whole on every shard ({@link #split}).
+     */
+    public static ParamLayout blockShard(ModelConfig c, int k) { return new ParamLayout(c, 1, k, false); }
+
+    private void addBlock(String b) {
+        ModelConfig c = config;
+        Variant v = c.variant();
+        int d = c.width(), m = c.mlp();
+        if (v.parallel()) {
+            norm(b + "in_norm", v.biases());
+            add(b + "in_proj.weight", Decay.BODY, c.inProjRows() / k, d);   // rows: [MLP | q | k | v]
+            if (v.biases()) add(b + "in_proj.bias", Decay.NONE, c.inProjRows() / k);
+            else add(b + "mlp_bias", Decay.NONE, m / k);
+            if (v.qkNorm()) { norm(b + "q_norm", v.biases()); norm(b + "k_norm", v.biases()); }
+            add(b + "out_proj.weight", Decay.BODY, d, c.outProjCols() / k); // cols: [attention | MLP]
+            add(b + "out_proj.bias", Decay.NONE, d);
+        } else {   // timm's Block: the original ViT's names
+            norm(b + "norm1", v.biases());
+            add(b + "attn.qkv.weight", Decay.BODY, 3 * d, d);           // rows: [q | k | v]
+            if (v.biases()) add(b + "attn.qkv.bias", Decay.NONE, 3 * d);
+            if (v.qkNorm()) { norm(b + "attn.q_norm", v.biases()); norm(b + "attn.k_norm", v.biases()); }
+            add(b + "attn.proj.weight", Decay.BODY, d, d);
+            add(b + "attn.proj.bias", Decay.NONE, d);
+            norm(b + "norm2", v.biases());
+            add(b + "mlp.fc1.weight", Decay.BODY, m, d);
+            add(b + "mlp.fc1.bias", Decay.NONE, m);
+            add(b + "mlp.fc2.weight", Decay.BODY, d, m);
+            add(b + "mlp.fc2.bias", Decay.NONE, d);
+        }
+    }
+
+    /**
+     * The runs of a block entry that a model shard takes, as (dimension, segments): its rows
+     * (dimension 0) or columns (dimension 1) fall in segments (the parts [MLP | q | k | v] of
+     * the in-projection's rows, [attention | MLP] of the out-projection's columns), and shard j
+     * takes the j-th k-th of each. Null for an entry every shard holds whole.
+     */
+    private static int[][] split(ModelConfig c, String name) {
+        int d = c.width(), m = c.mlp();
+        return switch (name) {
+            case "in_proj.weight", "in_proj.bias" -> new int[][]{{0}, {m, d, d, d}};
+            case "mlp_bias" -> new int[][]{{0}, {m}};
+            case "out_proj.weight" -> new int[][]{{1}, {d, m}};
+            default -> null;
+        };
+    }
+
+    /** Whether a model shard holds this block entry whole (its gradient is then a partial sum over the model axis). */
+    public boolean whole(String name) { return split(config, name) == null; }
+
+    /**
+     * Copies between block {@code l} of a full flat ({@code full}'s order) and model shard j's
+     * flat of this {@link #blockShard} layout: into the shard when {@code toShard}, back into the
+     * full flat otherwise.
+     */
+    private void copyShard(ParamLayout full, float[] fullFlat, int l, float[] shard, int j, boolean toShard) {
+        for (Entry e : entries.values()) {
+            Entry f = full.entry("blocks." + l + "." + e.name());
+            int[][] sp = split(config, e.name());
+            if (sp == null) {
+                move(fullFlat, f.offset(), shard, e.offset(), e.size(), toShard);
+                continue;
+            }
+            int rows = f.shape()[0], cols = (int) (f.size() / rows);
+            long at = e.offset();
+            if (sp[0][0] == 0) {   // rows: segment by segment, this shard's rows of each
+                int start = 0;
+                for (int seg : sp[1]) {
+                    int n = seg / k;
+                    move(fullFlat, f.offset() + (long) (start + j * n) * cols, shard, at, (long) n * cols, toShard);
+                    at += (long) n * cols;
+                    start += seg;
+                }
+            } else {   // columns: row by row, this shard's columns of each segment
+                for (int r = 0; r < rows; r++) {
+                    int start = 0;
+                    for (int seg : sp[1]) {
+                        int n = seg / k;
+                        move(fullFlat, f.offset() + (long) r * cols + start + (long) j * n, shard, at, n, toShard);
+                        at += n;
+                        start += seg;
+                    }
+                }
+            }
+        }
+    }
+
+    /** Model shard j's flat of block l (this {@link #blockShard} layout's order) out of a full model's flat. */
+    public float[] extractShard(float[] full, int l, int j) {
+        float[] s = new float[Math.toIntExact(total)];
+        copyShard(new ParamLayout(config), full, l, s, j, true);
+        return s;
+    }
+
+    /** The inverse of {@link #extractShard}: writes model shard j's flat of block l into a full model's flat. */
+    public void insertShard(float[] shard, float[] full, int l, int j) {
+        copyShard(new ParamLayout(config), full, l, shard, j, false);
+    }
+
+    /** This layout's entries (by name) out of the flat of {@code full}, a layout of the same model holding them all. */
+    public float[] extract(ParamLayout full, float[] flat) {
+        float[] out = new float[Math.toIntExact(total)];
+        for (Entry e : entries.values())
+            System.arraycopy(flat, Math.toIntExact(full.entry(e.name()).offset()), out, Math.toIntExact(e.offset()),
+                    Math.toIntExact(e.size()));
+        return out;
+    }
+
+    private static void move(float[] full, long fullAt, float[] shard, long shardAt, long n, boolean toShard) {
+        if (toShard) System.arraycopy(full, Math.toIntExact(fullAt), shard, Math.toIntExact(shardAt), Math.toIntExact(n));
+        else System.arraycopy(shard, Math.toIntExact(shardAt), full, Math.toIntExact(fullAt), Math.toIntExact(n));
     }
 
     /** A norm's scale (width D, or hd for the q/k norms) and, with biases, its bias. */

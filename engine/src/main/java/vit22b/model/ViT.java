@@ -1,8 +1,8 @@
 package vit22b.model;
 
-import java.util.Arrays;
-
 import vit22b.backend.Backend;
+import vit22b.graph.LocalCommunicator;
+import vit22b.graph.TaskGraph;
 import vit22b.tensor.Tensor;
 
 /**
@@ -19,10 +19,11 @@ public final class ViT implements AutoCloseable {
     private final ParamLayout layout;
     private final Tensor params;
     private final BlockParams[] blockW;
-    private final HeadParams headW;
+    private final Head.Params headW;
+    private final LocalCommunicator comm;
     private Tensor grads;
     private BlockParams[] blockG;
-    private HeadParams headG;
+    private Head.Params headG;
     private Activations acts;
 
     public ViT(Backend backend, ModelConfig config) {
@@ -35,7 +36,8 @@ public final class ViT implements AutoCloseable {
         this.params = backend.allocate((int) layout.total());
         blockW = new BlockParams[config.depth()];
         for (int i = 0; i < config.depth(); i++) blockW[i] = BlockParams.of(layout, params, i);
-        headW = HeadParams.of(layout, params);
+        headW = Head.Params.of(layout, params);
+        comm = new LocalCommunicator(backend);
     }
 
     public Backend backend() { return backend; }
@@ -51,24 +53,27 @@ public final class ViT implements AutoCloseable {
             grads = backend.allocate((int) layout.total());
             blockG = new BlockParams[config.depth()];
             for (int i = 0; i < config.depth(); i++) blockG[i] = BlockParams.of(layout, grads, i);
-            headG = HeadParams.of(layout, grads);
+            headG = Head.Params.of(layout, grads);
         }
         return grads;
     }
 
     /** Logits (B, classes) of images (B, C, S, S). */
     public Tensor forward(Tensor images) {
-        return classify(run(images, false));
+        return run(images, false).head.classify(backend, headW);
     }
 
     /** The MAP head's pooled output (B, D) before the classifier (frozen-feature evaluation). */
     public Tensor features(Tensor images) {
-        return run(images, false).head.feat();
+        return run(images, false).head.features();
     }
 
     /** Mean loss (config's kind) of images against targets (B, classes), without backward. */
     public double loss(Tensor images, Tensor targets) {
-        return lossOf(classify(run(images, false)), targets);
+        Head h = run(images, false).head;
+        h.classify(backend, headW);
+        h.queueLoss(backend, targets);
+        return backend.queuedLoss();
     }
 
     /**
@@ -82,25 +87,21 @@ public final class ViT implements AutoCloseable {
 
     /**
      * {@link #forwardBackward} without waiting for the loss ({@link Backend#queuedLoss} reads it):
-     * after a first pass at this batch size has sized every buffer, it neither allocates nor
-     * waits, so a CUDA graph can hold it.
+     * after a first pass at this batch size has sized every buffer, it neither allocates device
+     * memory nor waits, so a CUDA graph can hold it. The blocks run as the block program's 1 x 1
+     * case on an eager task graph.
      */
     public void queueForwardBackward(Tensor images, Tensor targets) {
         Tensor g = grads();
-        Activations a = run(images, true);
-        queueLoss(classify(a), targets);
+        TaskGraph eager = TaskGraph.eager();
+        Activations a = run(eager, images, true);
+        a.head.classify(backend, headW);
+        a.head.queueLoss(backend, targets);
         backend.zero(g);
-        Tensor dFeat = a.head.dFeat();
-        backend.zero(dFeat);
-        backend.linearBackward(dFeat, headG.headW(), headG.headB(), a.dlogits, a.head.feat(), headW.headW());
-        backend.zero(a.dxf);
-        a.head.backward(backend, headW, headG, a.xf, a.dxf);
         int depth = config.depth();
-        backend.zero(a.dx);
-        backend.normBackward(a.dx, layout.view(g, "norm.weight"), finalNormBias(g), a.dxf, a.x(depth),
-                layout.view(params, "norm.weight"), a.finalStats, config.norm() == NormKind.LAYER);
+        a.head.backward(backend, headW, headG, a.x(depth), a.dx, 1f);
         for (int i = depth - 1; i >= 0; i--)
-            Block.backward(backend, config, a.batch, blockW[i], blockG[i], a.x(i), a.layer(i), a);
+            Block.backward(eager, "", a.shard, bind(a, i), a.x(i), a.dx, a.dx);
         backend.patchEmbedBackward(layout.view(g, "patch_embed.proj.weight"), layout.view(g, "patch_embed.proj.bias"),
                 posEmbed(g), a.dx, images, config.patch());
     }
@@ -135,7 +136,9 @@ public final class ViT implements AutoCloseable {
     }
 
     /** Forward to the MAP head's output; {@code training} keeps every layer's activations. */
-    Activations run(Tensor images, boolean training) {
+    Activations run(Tensor images, boolean training) { return run(TaskGraph.eager(), images, training); }
+
+    private Activations run(TaskGraph eager, Tensor images, boolean training) {
         int s = config.imageSize();
         if (images.rank() != 4 || images.dim(1) != config.channels() || images.dim(2) != s || images.dim(3) != s)
             throw new IllegalArgumentException("images " + images + " do not fit model '" + config.name()
@@ -150,38 +153,15 @@ public final class ViT implements AutoCloseable {
         backend.patchEmbedForward(a.x(0), images, layout.view(params, "patch_embed.proj.weight"),
                 layout.view(params, "patch_embed.proj.bias"), posEmbed(params), config.patch());
         for (int i = 0; i < config.depth(); i++)
-            Block.forward(backend, config, batch, blockW[i], a.x(i), a.x(i + 1), a.layer(i));
-        backend.normForward(a.xf, a.finalStats, a.x(config.depth()), layout.view(params, "norm.weight"), finalNormBias(params),
-                config.norm() == NormKind.LAYER, ModelConfig.EPS);
-        a.head.forward(backend, headW, a.xf);
+            Block.forward(eager, "", a.shard, bind(a, i), a.x(i), a.x(i + 1));
+        a.head.features(backend, headW, a.x(config.depth()));
         return a;
     }
 
-    private Tensor classify(Activations a) {
-        if (config.classes() == 0)
-            throw new IllegalArgumentException("model '" + config.name() + "' has no classifier (0 classes); "
-                    + "use features() or give the model a number of classes");
-        backend.linearForward(a.logits, a.head.feat(), headW.headW(), headW.headB());
-        return a.logits;
-    }
-
-    /** The loss of the logits; leaves d(loss)/d(logits) in the activations. */
-    private double lossOf(Tensor logits, Tensor targets) {
-        queueLoss(logits, targets);
-        return backend.queuedLoss();
-    }
-
-    /** Queues the loss of the logits (read it with Backend.queuedLoss); d(loss)/d(logits) into the activations. */
-    private void queueLoss(Tensor logits, Tensor targets) {
-        if (!Arrays.equals(targets.shape(), logits.shape()))
-            throw new IllegalArgumentException("targets " + targets + " do not match logits " + logits
-                    + "; give one row of " + config.classes() + " class weights per image");
-        backend.queueLoss(logits, targets, acts.dlogits, config.loss());
-    }
-
-    /** The final norm's bias (biases variant), or null. */
-    private Tensor finalNormBias(Tensor flat) {
-        return layout.has("norm.bias") ? layout.view(flat, "norm.bias") : null;
+    /** Block i's tensors for the block program (its gradients when a training pass has allocated them). */
+    private Block.Bind bind(Activations a, int i) {
+        return new Block.Bind(backend, comm, blockW[i], a.training && blockG != null ? blockG[i] : null, null,
+                a.layer(i), a.scratch);
     }
 
     private Tensor posEmbed(Tensor flat) {

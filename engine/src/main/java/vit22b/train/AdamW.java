@@ -36,6 +36,12 @@ public final class AdamW implements AutoCloseable {
                 case HEAD -> headDecay;
             };
         }
+
+        /**
+         * The global-norm clipping factor of a step whose gradient norm is {@code gradNorm}:
+         * min(1, clipNorm / norm), as the backends' {@link Backend#queueAdamw} applies it.
+         */
+        public float clipFactor(double gradNorm) { return Backend.clipFactor(gradNorm, clipNorm); }
     }
 
     private final Backend backend;
@@ -54,7 +60,12 @@ public final class AdamW implements AutoCloseable {
         this.grads = grads;
         this.m = backend.allocate(params.shape());
         this.v = backend.allocate(params.shape());
-        // maximal runs of consecutive parameters sharing one decay group: one update each
+        ranges.addAll(ranges(layout, config));
+    }
+
+    /** The layout's maximal runs of consecutive parameters sharing one decay group, with its decay: one update each. */
+    public static List<Backend.AdamwRange> ranges(ParamLayout layout, Config config) {
+        List<Backend.AdamwRange> ranges = new ArrayList<>();
         ParamLayout.Decay lastDecay = null;
         for (ParamLayout.Entry e : layout.entries()) {
             Backend.AdamwRange last = ranges.isEmpty() ? null : ranges.getLast();
@@ -63,6 +74,26 @@ public final class AdamW implements AutoCloseable {
             else
                 ranges.add(new Backend.AdamwRange(e.offset(), e.size(), config.decay(e.decay())));
             lastDecay = e.decay();
+        }
+        return ranges;
+    }
+
+    /**
+     * One update of a piece of a flat vector sharded over a mesh's data axis: the device holds
+     * floats [start, start + p.size()) of the flat whose decay runs are {@code ranges}; p, g, m,
+     * v are the piece's tensors. Floats past the flat's end (padding) are left alone.
+     * {@code gradScale} is the step's {@link Config#clipFactor}.
+     */
+    public static void updatePiece(Backend be, List<Backend.AdamwRange> ranges, long start, Tensor p, Tensor g, Tensor m,
+                                   Tensor v, Config cfg, float lr, float gradScale, int step) {
+        long end = start + p.size();
+        for (Backend.AdamwRange r : ranges) {
+            long from = Math.max(start, r.offset()), to = Math.min(end, r.offset() + r.size());
+            if (from >= to) continue;
+            long o = from - start;
+            int n = Math.toIntExact(to - from);
+            be.adamw(p.view(o, n), g.view(o, n), m.view(o, n), v.view(o, n), lr, cfg.beta1(), cfg.beta2(), cfg.eps(),
+                    r.weightDecay(), gradScale, step);
         }
     }
 

@@ -4,6 +4,11 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 import vit22b.backend.cpu.CpuBackend;
+import vit22b.graph.Axis;
+import vit22b.graph.CollectiveMatmul;
+import vit22b.graph.Cost;
+import vit22b.graph.Mesh;
+import vit22b.graph.TaskGraph;
 import vit22b.tensor.Tensor;
 import vit22b.testing.Check;
 
@@ -30,7 +35,7 @@ class CollectiveMatmulTest {
             var bind = CollectiveMatmul.matmul(d.backend(), d.comm(), x, b.allocate(k * R, K), w, out);
             TaskGraph g = new TaskGraph(overlap);
             Tensor o = out;
-            CollectiveMatmul.allGatherMatmul(g, "ag", m, Axis.MODEL, new CollectiveMatmul.Shape(R, K, NL, 4), null, bind);
+            CollectiveMatmul.allGatherMatmul(g, "ag", m.model(), Axis.MODEL, new CollectiveMatmul.Shape(R, K, NL, 4), null, bind);
             g.compute("read", Cost.compute(0, 0), () -> y[r] = b.download(o), g.tasks().getLast());
             return g;
         });
@@ -67,7 +72,7 @@ class CollectiveMatmulTest {
             var bind = CollectiveMatmul.matmul(d.backend(), d.comm(), a, w, out, b.allocate(R, NL), b.allocate(R, NL), b.allocate(R, NL),
                     b.allocate(k * R, NL));
             TaskGraph g = new TaskGraph(overlap);
-            CollectiveMatmul.matmulReduceScatter(g, "rs", m, Axis.MODEL, new CollectiveMatmul.Shape(R, K, NL, 4), bind);
+            CollectiveMatmul.matmulReduceScatter(g, "rs", m.model(), Axis.MODEL, new CollectiveMatmul.Shape(R, K, NL, 4), null, bind);
             g.compute("read", Cost.compute(0, 0), () -> y[r] = b.download(out), g.tasks().getLast());
             return g;
         });

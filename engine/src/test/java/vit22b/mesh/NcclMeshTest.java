@@ -12,6 +12,8 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 import vit22b.backend.cuda.CudaBackend;
 import vit22b.backend.cuda.Gpu;
+import vit22b.graph.Axis;
+import vit22b.graph.Mesh;
 import vit22b.kernels.CudaException;
 import vit22b.tensor.Tensor;
 import vit22b.testing.Check;

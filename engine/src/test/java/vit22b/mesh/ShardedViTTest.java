@@ -11,6 +11,9 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 import vit22b.backend.cpu.CpuBackend;
+import vit22b.graph.Cost;
+import vit22b.graph.Mesh;
+import vit22b.graph.TaskGraph;
 import vit22b.model.Buffers;
 import vit22b.model.LossKind;
 import vit22b.model.ModelConfig;
@@ -57,7 +60,7 @@ class ShardedViTTest {
 
     @ParameterizedTest
     @CsvSource({"1,1,overlap", "1,2,overlap", "2,1,overlap", "2,2,overlap", "1,4,overlap", "4,1,overlap", "2,2,no-overlap",
-                "2,2,layer-softmax"})
+                "2,2,layer-softmax", "2,2,remat", "1,2,remat"})
     void shardedTrainingStepEqualsTheUnshardedStep(int t, int k, String variant) {
         ModelConfig c = Presets.get("test-small");
         if (variant.equals("layer-softmax")) c = c.withNorm(NormKind.LAYER).withLoss(LossKind.SOFTMAX);
@@ -75,11 +78,12 @@ class ShardedViTTest {
         float[][][] blockGrads = new float[n][c.depth()][], blockParams = new float[n][c.depth()][];
         float[][] restGrads = new float[n][], restParams = new float[n][];
         ModelConfig cfg = c;
-        boolean overlap = !variant.equals("no-overlap");
+        boolean overlap = !variant.equals("no-overlap"), remat = variant.equals("remat");
         try {
             cm.run(rank -> {
                 CpuBackend be = cm.device(rank).backend();
-                ShardedViT m = models[rank] = new ShardedViT(cm.device(rank).backend(), cm.device(rank).comm(), cfg, BATCH, params, OPT);
+                ShardedViT m = models[rank] = new ShardedViT(cm.device(rank).backend(), cm.device(rank).comm(), cfg, BATCH, params, OPT,
+                        remat);
                 int i = mesh.dataIndex(rank);
                 Tensor images = be.allocate(imgs, cfg.channels(), cfg.imageSize(), cfg.imageSize());
                 Tensor targets = be.allocate(imgs, cfg.classes());
@@ -91,11 +95,11 @@ class ShardedViTTest {
                 // AdamW reads the gradient pieces without changing them: read them after the step.
                 var read = g.compute("read-grads", Cost.compute(0, 0), () -> {
                     restGrads[rank] = be.download(m.restGradPiece());
-                    for (int l = 0; l < cfg.depth(); l++) blockGrads[rank][l] = be.download(m.block(l).gradPiece());
+                    for (int l = 0; l < cfg.depth(); l++) blockGrads[rank][l] = be.download(m.blockGradPiece(l));
                 }, step);
                 g.compute("read-params", Cost.compute(0, 0), () -> {
                     restParams[rank] = be.download(m.restParams());
-                    for (int l = 0; l < cfg.depth(); l++) blockParams[rank][l] = be.download(m.block(l).params());
+                    for (int l = 0; l < cfg.depth(); l++) blockParams[rank][l] = be.download(m.blockParams(l));
                 }, m.gatherParams(g, read));
                 return g;
             });
@@ -112,25 +116,21 @@ class ShardedViTTest {
         // Gradients first (the rest, per model index, then each block's model shards), then the
         // norm clipping uses, then the updated parameters on every device.
         ParamLayout restLayout = ParamLayout.withoutBlocks(c);
-        float[] refRestGrads = ShardedViT.restParams(layout, ref.grads()), refRest = ShardedViT.restParams(layout, ref.updated());
+        float[] refRestGrads = ParamLayout.withoutBlocks(c).extract(layout, ref.grads()), refRest = ParamLayout.withoutBlocks(c).extract(layout, ref.updated());
         for (int j = 0; j < k; j++) {
             float[] g = new float[(int) restLayout.total()];
             for (int i = 0; i < t; i++) fillPiece(g, restGrads[mesh.rank(i, j)], i, models[0].restPiece());
             for (ParamLayout.Entry e : restLayout.entries())
                 assertRegion("gradient of " + e.name() + " (model index " + j + ")", g, refRestGrads, e.offset(), e.size());
         }
-        String[] names = {"in_norm.weight", "in_proj.weight", "mlp_bias", "q_norm.weight", "k_norm.weight",
-                "out_proj.weight", "out_proj.bias"};
+        ParamLayout bl = ParamLayout.blockShard(c, k);
         for (int l = 0; l < c.depth(); l++) {
-            float[] refG = ShardedViT.blockParams(layout, ref.grads(), l);
             for (int j = 0; j < k; j++) {
-                ShardedBlock b = models[j].block(l);
-                float[] g = new float[(int) b.layout().size()], shardG = b.layout().extract(refG);
-                for (int i = 0; i < t; i++) fillPiece(g, blockGrads[mesh.rank(i, j)][l], i, b.piece());
-                long[][] regions = regions(b.layout());
-                for (int q = 0; q < names.length; q++)
-                    assertRegion("gradient of blocks." + l + "." + names[q] + " (model shard " + j + ")", g, shardG,
-                            regions[q][0], regions[q][1]);
+                float[] g = new float[(int) bl.total()], shardG = bl.extractShard(ref.grads(), l, j);
+                for (int i = 0; i < t; i++) fillPiece(g, blockGrads[mesh.rank(i, j)][l], i, models[0].blockPiece());
+                for (ParamLayout.Entry e : bl.entries())
+                    assertRegion("gradient of blocks." + l + "." + e.name() + " (model shard " + j + ")", g, shardG,
+                            e.offset(), e.size());
             }
         }
         for (int r = 0; r < n; r++)
@@ -140,12 +140,10 @@ class ShardedViTTest {
             for (ParamLayout.Entry e : restLayout.entries())
                 assertRegion("updated " + e.name() + " on device " + r, restParams[r], refRest, e.offset(), e.size());
             for (int l = 0; l < c.depth(); l++) {
-                ShardLayout lay = models[r].block(l).layout();
-                float[] shardP = lay.extract(ShardedViT.blockParams(layout, ref.updated(), l));
-                long[][] regions = regions(lay);
-                for (int q = 0; q < names.length; q++)
-                    assertRegion("updated blocks." + l + "." + names[q] + " on device " + r, blockParams[r][l], shardP,
-                            regions[q][0], regions[q][1]);
+                float[] shardP = bl.extractShard(ref.updated(), l, mesh.modelIndex(r));
+                for (ParamLayout.Entry e : bl.entries())
+                    assertRegion("updated blocks." + l + "." + e.name() + " on device " + r, blockParams[r][l], shardP,
+                            e.offset(), e.size());
             }
         }
     }
@@ -196,7 +194,7 @@ class ShardedViTTest {
                 }
                 g.compute("read", Cost.compute(0, 0), () -> {
                     rest[rank] = be.download(m.restParams());
-                    block1[rank] = be.download(m.block(1).params());
+                    block1[rank] = be.download(m.blockParams(1));
                 }, m.gatherParams(g, last));
                 return g;
             });
@@ -206,21 +204,14 @@ class ShardedViTTest {
                 if (inputs[r] != null) inputs[r].close();
             }
         }
-        float[] refRest = ShardedViT.restParams(layout, refParams), refBlock1 = ShardedViT.blockParams(layout, refParams, 1);
+        float[] refRest = ParamLayout.withoutBlocks(c).extract(layout, refParams);
         for (int r = 0; r < mesh.devices(); r++) {
             assertEquals(2, models[r].step());
             assertEquals(0, Math.abs(models[r].loss() - refLoss) / refLoss, 1e-5, "second loss " + models[r].loss() + " vs " + refLoss);
             Check.assertClose("rest after two steps on device " + r, rest[r], Check.toDouble(refRest), 1e-5);
             Check.assertClose("block 1 after two steps on device " + r, block1[r],
-                    Check.toDouble(models[r].block(1).layout().extract(refBlock1)), 1e-5);
+                    Check.toDouble(ParamLayout.blockShard(c, 2).extractShard(refParams, 1, mesh.modelIndex(r))), 1e-5);
         }
-    }
-
-    /** [offset, size] of each block parameter in a shard's flat, in ParamLayout order. */
-    private static long[][] regions(ShardLayout lay) {
-        int hd = lay.c().headDim();
-        return new long[][]{{lay.inNorm(), lay.d()}, {lay.wIn(), lay.bMlp() - lay.wIn()}, {lay.bMlp(), lay.ml()},
-                {lay.qScale(), hd}, {lay.kScale(), hd}, {lay.wOut(), lay.bOut() - lay.wOut()}, {lay.bOut(), lay.d()}};
     }
 
     /** Copies data piece i (of {@code piece} floats, the last one padded) into its place in {@code flat}. */

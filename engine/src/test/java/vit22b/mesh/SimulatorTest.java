@@ -6,11 +6,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import org.junit.jupiter.api.Test;
 
+import vit22b.graph.Axis;
+import vit22b.graph.Cost;
+import vit22b.graph.Mesh;
+import vit22b.graph.TaskGraph;
 import vit22b.mesh.sim.Chip;
 import vit22b.mesh.sim.CostModel;
 import vit22b.mesh.sim.Simulation;
 import vit22b.mesh.sim.Simulator;
-import vit22b.mesh.sim.StepGraph;
 import vit22b.model.ModelStats;
 import vit22b.model.Presets;
 
@@ -51,7 +54,7 @@ class SimulatorTest {
         var c = Presets.get("vit-b");
         int batch = 64;
         Mesh mesh = new Mesh(4, 2);
-        var g = StepGraph.build(c, mesh, batch, true, false);
+        var g = Simulation.graph(c, mesh, batch, true, false);
         double flops = 0;
         for (var t : g.tasks()) if (t.cost() instanceof Cost.Compute x) flops += x.flops();
         double want = 3.0 * ModelStats.forwardFlopsPerImage(c) * batch / mesh.devices();

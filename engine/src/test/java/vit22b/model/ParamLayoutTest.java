@@ -14,6 +14,53 @@ class ParamLayoutTest {
         assertEquals(453_021_952L, block);
     }
 
+    /**
+     * A model shard's block layout: the block's names, order and groups, with the in-projection's
+     * rows, the MLP bias and the out-projection's columns divided by k; shard j's flat holds, by
+     * the independent index arithmetic below, rows m0 + j*ml.. of W_in's MLP part and q0 + j*dl..
+     * of each of q, k, v, and W_out's columns j*dl.. and D + j*ml.. of every row; inserting every
+     * shard back rebuilds the block.
+     */
+    @Test void aBlockShardIsTheModelAxisSliceOfTheBlock() {
+        ModelConfig c = Presets.get("test-small").withDepth(2);
+        ParamLayout full = new ParamLayout(c);
+        float[] flat = new float[(int) full.total()];
+        for (int i = 0; i < flat.length; i++) flat[i] = i;   // every float tells where it came from
+        int d = c.width(), m = c.mlp();
+        for (int k : new int[]{1, 2, 4}) {
+            ParamLayout s = ParamLayout.blockShard(c, k);
+            int ml = m / k, dl = d / k;
+            var names = s.entries().stream().map(ParamLayout.Entry::name).toList();
+            assertEquals(full.entries().stream().filter(e -> e.name().startsWith("blocks.1."))
+                    .map(e -> e.name().substring("blocks.1.".length())).toList(), names);
+            assertEquals(java.util.List.of(c.inProjRows() / k, d), java.util.Arrays.stream(s.entry("in_proj.weight").shape()).boxed().toList());
+            assertEquals(java.util.List.of(d, c.outProjCols() / k), java.util.Arrays.stream(s.entry("out_proj.weight").shape()).boxed().toList());
+            assertTrue(s.whole("q_norm.weight") && s.whole("out_proj.bias") && !s.whole("mlp_bias"));
+            float[] rebuilt = new float[flat.length];
+            for (int j = 0; j < k; j++) {
+                float[] sh = s.extractShard(flat, 1, j);
+                long win = full.entry("blocks.1.in_proj.weight").offset(), wout = full.entry("blocks.1.out_proj.weight").offset();
+                long sIn = s.entry("in_proj.weight").offset(), sOut = s.entry("out_proj.weight").offset();
+                int[] firstRow = {j * ml, m + j * dl, m + d + j * dl, m + 2 * d + j * dl}, rows = {ml, dl, dl, dl};
+                int at = 0;
+                for (int part = 0; part < 4; part++)
+                    for (int r = 0; r < rows[part]; r++, at++)
+                        for (int col = 0; col < d; col++)
+                            assertEquals(win + (long) (firstRow[part] + r) * d + col, (long) sh[(int) (sIn + (long) at * d + col)]);
+                for (int row = 0; row < d; row++)
+                    for (int col = 0; col < dl + ml; col++) {
+                        int src = col < dl ? j * dl + col : d + j * ml + (col - dl);
+                        assertEquals(wout + (long) row * c.outProjCols() + src, (long) sh[(int) (sOut + (long) row * (dl + ml) + col)]);
+                    }
+                assertEquals(full.entry("blocks.1.q_norm.weight").offset(), (long) sh[(int) s.entry("q_norm.weight").offset()]);
+                s.insertShard(sh, rebuilt, 1, j);
+            }
+            for (var e : full.entries())
+                if (e.name().startsWith("blocks.1."))
+                    for (long i = e.offset(); i < e.offset() + e.size(); i++) assertEquals(flat[(int) i], rebuilt[(int) i], e.name());
+        }
+    }
+
     /** The layout outside the blocks: the full layout's other entries, same order, shapes and groups, packed. */
     @Test void withoutBlocksKeepsEveryOtherEntryInOrder() {
         ModelConfig c = Presets.get("test-small");

@@ -1,8 +1,8 @@
 package vit22b.kernels;
 
 import java.lang.foreign.MemorySegment;
-import java.util.HashMap;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 
 import jcuda.Pointer;
 import jcuda.driver.CUcontext;
@@ -27,7 +27,7 @@ public final class JCudaRuntime implements DeviceRuntime {
     private final CUdevice device = new CUdevice();
     private final CUcontext context;
     private final KernelModule module;
-    private final Map<Long, Pointer> hostBlocks = new HashMap<>();
+    private final Map<Long, Pointer> hostBlocks = new ConcurrentHashMap<>();   // backends on several host threads share the device
     private boolean closed;
 
     /** Opens GPU {@code ordinal}: retains its primary context and loads the kernels; releases both if a step fails. */

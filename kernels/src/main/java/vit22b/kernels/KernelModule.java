@@ -2,8 +2,8 @@ package vit22b.kernels;
 
 import java.io.IOException;
 import java.io.InputStream;
-import java.util.HashMap;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 
 import jcuda.NativePointerObject;
 import jcuda.Pointer;
@@ -21,8 +21,9 @@ public final class KernelModule implements KernelLauncher, AutoCloseable {
     private static final int CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8;
 
     private final CUmodule module = new CUmodule();
-    private final Map<String, CUfunction> functions = new HashMap<>();
-    private final Map<String, Integer> sharedLimit = new HashMap<>();
+    // Concurrent: the backends of several mesh ranks on one GPU launch from their own host threads.
+    private final Map<String, CUfunction> functions = new ConcurrentHashMap<>();
+    private final Map<String, Integer> sharedLimit = new ConcurrentHashMap<>();
     private boolean closed;
 
     /** Whether the fatbin was built into the classpath (nvcc was present at build time). */

@@ -7,28 +7,35 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
+import vit22b.backend.Backends;
 import vit22b.backend.cpu.CpuBackend;
+import vit22b.cli.options.BackendOption;
 import vit22b.cli.options.VectorModule;
-import vit22b.mesh.Mesh;
+import vit22b.graph.Mesh;
 import vit22b.mesh.MeshTraining;
 import vit22b.mesh.Trace;
+import vit22b.mesh.device.DeviceMesh;
 import vit22b.mesh.net.ProcessGroup;
 import vit22b.model.ModelConfig;
 import vit22b.model.Presets;
+import vit22b.model.Shard;
 import vit22b.train.AdamW;
 
 /**
- * Training steps of the sharded model on a mesh of CPU devices, on seeded random data: all
- * devices as threads of this JVM, or one process per device when started by torchrun or srun
- * (the launcher's environment gives the rank). Checks a cluster's setup and writes a trace.
+ * Training steps of the sharded model on a mesh, on seeded random data: CPU devices as threads
+ * of this JVM, or one process per device when started by torchrun or srun (the launcher's
+ * environment gives the rank); or, with a CUDA backend, every rank on one CUDA device (its own
+ * streams, transfers as device copies: {@link DeviceMesh}). Checks a setup and writes a trace.
  */
 @Command(name = "mesh-train", mixinStandardHelpOptions = true,
-        description = "Run training steps of the t x k sharded model on CPU devices (threads of this JVM, or one process "
-                + "per device under torchrun/srun: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT or SLURM_PROCID, ...) "
-                + "on seeded random data; print the losses, optionally write a Chrome trace of the steps.")
+        description = "Run training steps of the t x k sharded model on seeded random data: on CPU devices (threads of this "
+                + "JVM, or one process per device under torchrun/srun: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT or "
+                + "SLURM_PROCID, ...), or with --backend cuda or cuda-emu every rank on one CUDA device (own streams, "
+                + "transfers as device-to-device copies); print the losses, optionally write a Chrome trace of the steps.")
 public final class MeshTrainCommand implements Callable<Integer> {
 
     @Option(names = "--mesh", required = true, description = "TxK: data x model devices.")
@@ -59,25 +66,38 @@ public final class MeshTrainCommand implements Callable<Integer> {
     @Option(names = "--timeout", defaultValue = "120", description = "Seconds to wait for every rank at the rendezvous.")
     int timeout;
 
+    @Mixin BackendOption backend;
+
     @Spec CommandSpec spec;
 
     @Override public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
-        VectorModule.require();
+        boolean cuda = !backend.backend.equalsIgnoreCase("cpu");
+        if (!cuda) VectorModule.require();
         Mesh m = Mesh.parse(mesh);
         ModelConfig c = Presets.get(model);
-        m.checkShards(c, batch);
+        Shard.check(c, m, batch);
         if (timeout <= 0) throw new IllegalArgumentException("--timeout must be positive, got " + timeout);
         // The paper's AdamW (beta2 0.999 as big_vision's default) with its global-norm clip of 1.
         MeshTraining.Setup s = new MeshTraining.Setup(c, batch, steps, seed, lr,
                 new AdamW.Config(0.9f, 0.999f, 1e-8f, 0.03f, 3f, 1f), !noOverlap);
         Map<String, String> env = System.getenv();
         boolean processes = env.containsKey("RANK") || env.containsKey("SLURM_PROCID");
+        if (cuda && processes)
+            throw new IllegalArgumentException("--backend " + backend.backend + " runs every rank on one device in this JVM, "
+                    + "but the environment names a rank of a multi-process job (RANK or SLURM_PROCID); run mesh-train "
+                    + "without torchrun/srun, or with --backend cpu");
         Trace t = trace == null ? null : new Trace();
         long t0 = System.nanoTime();
         double[] losses;
         int rank = 0;
-        if (!processes) {
+        if (cuda) {
+            try (DeviceMesh dm = new DeviceMesh(m, Backends.device(backend.backend))) {
+                out.printf("mesh %s on one CUDA device (%s): %d ranks, each its own compute and communication streams, "
+                        + "model %s, batch %d, overlap %s%n", m, dm.device().description(), m.devices(), c.name(), batch, !noOverlap);
+                losses = dm.train(s, t);
+            }
+        } else if (!processes) {
             out.printf("mesh %s of CPU threads in this JVM, model %s, batch %d, overlap %s%n", m, c.name(), batch, !noOverlap);
             losses = MeshTraining.onThreads(s, m, t);
         } else {
@@ -104,6 +124,8 @@ public final class MeshTrainCommand implements Callable<Integer> {
             for (int r : ranks)
                 out.printf("device %d: communication %.3f s, of which exposed %.3f s; compute %.3f s%n", r,
                         t.busy(r, true) / 1e9, t.exposedCommunication(r) / 1e9, t.busy(r, false) / 1e9);
+            if (backend.backend.equalsIgnoreCase("cuda-emu"))
+                out.println("(times on the emulated device are when the emulator ran the work on the CPU, not GPU timings)");
             out.println("trace written to " + file);
         }
         out.flush();

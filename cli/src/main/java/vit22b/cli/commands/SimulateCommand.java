@@ -6,14 +6,14 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
 
-
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
+
 import vit22b.cli.options.JsonOption;
-import vit22b.mesh.Mesh;
+import vit22b.graph.Mesh;
 import vit22b.mesh.sim.Chip;
 import vit22b.mesh.sim.Simulation;
 import vit22b.model.ModelConfig;

@@ -28,6 +28,43 @@ class MeshTrainCommandTest {
         assertTrue(new ObjectMapper().readTree(Files.readString(trace)).get("traceEvents").size() > 100, "trace events");
     }
 
+    /** Every rank on the one emulated CUDA device: the same losses as the mesh of CPU threads, and a trace. */
+    @Test void trainsEveryRankOnOneEmulatedCudaDevice(@TempDir Path dir) throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(vit22b.kernels.emu.EmuLibrary.built(), "no emulated device (no g++)");
+        String[] common = {"mesh-train", "--mesh", "1x2", "--model", "test-tiny", "--batch", "4", "--steps", "2"};
+        StringWriter cpu = new StringWriter(), emu = new StringWriter();
+        var cl = Main.commandLine();
+        cl.setOut(new PrintWriter(cpu));
+        assertEquals(0, cl.execute(common), cpu.toString());
+        Path trace = dir.resolve("emu.json");
+        cl = Main.commandLine();
+        cl.setOut(new PrintWriter(emu));
+        String[] args = java.util.stream.Stream.concat(java.util.Arrays.stream(common),
+                java.util.stream.Stream.of("--backend", "cuda-emu", "--trace", trace.toString())).toArray(String[]::new);
+        assertEquals(0, cl.execute(args), emu.toString());
+        String out = emu.toString();
+        assertTrue(out.contains("on one CUDA device (emulated CUDA device") && out.contains("device 1: communication")
+                && out.contains("not GPU timings"), out);
+        double[] a = losses(cpu.toString()), b = losses(out);
+        for (int i = 0; i < 2; i++)
+            assertEquals(a[i], b[i], 1e-4 * Math.abs(a[i]), "step " + (i + 1) + " loss, CPU threads vs one emulated device");
+        var doc = new ObjectMapper().readTree(Files.readString(trace));
+        assertTrue(doc.get("traceEvents").size() > 50 && doc.get("otherData").get("times").asText().contains("emulated"), "trace");
+    }
+
+    private static double[] losses(String out) {
+        return out.lines().filter(l -> l.startsWith("step ")).mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).toArray();
+    }
+
+    @Test void anUnknownBackendIsAUsageError() {
+        StringWriter err = new StringWriter();
+        var cl = Main.commandLine();
+        cl.setErr(new PrintWriter(err));
+        int rc = cl.execute("mesh-train", "--mesh", "1x2", "--backend", "nonsense");
+        assertEquals(2, rc);
+        assertTrue(err.toString().contains("backend 'nonsense' has no CUDA device; use cuda or cuda-emu"), err.toString());
+    }
+
     @Test void aMeshThatCannotShardTheModelIsAUsageError() {
         StringWriter err = new StringWriter();
         var cl = Main.commandLine();

@@ -74,18 +74,18 @@ public final class CpuBackend implements Backend {
     @Override public void toHeads(Tensor dst, Tensor src, int col, int batch, int heads) { Elementwise.toHeads(dst, src, col, batch, heads); }
     @Override public void fromHeads(Tensor dst, int col, Tensor src, int batch, int heads) { Elementwise.fromHeads(dst, col, src, batch, heads); }
 
-    @Override public void inProjectionForward(ModelConfig c, int batch, Tensor y, Tensor wIn, Tensor bMlp,
-                                              Tensor qScale, Tensor kScale, Tensor pre, Tensor ag,
-                                              Tensor q, Tensor k, Tensor v, Tensor qkStats) {
-        InProjection.forward(c, batch, y, wIn, bMlp, qScale, kScale, pre, ag, q, k, v, qkStats);
+    @Override public void inProjectionEpilogueForward(InProj s, Tensor pre, Tensor bMlp, Tensor qScale, Tensor kScale,
+                                                      Tensor ag, Tensor q, Tensor k, Tensor v, Tensor qkStats,
+                                                      GeluKind gelu, boolean centered) {
+        InProjection.forward(s, pre, bMlp, qScale, kScale, ag, q, k, v, qkStats, gelu, centered);
     }
 
-    @Override public void inProjectionBackward(ModelConfig c, int batch, Tensor dag, Tensor dq, Tensor dk, Tensor dv,
-                                               Tensor y, Tensor wIn, Tensor bMlp, Tensor qScale, Tensor kScale,
-                                               Tensor pre, Tensor qkStats, Tensor dpre,
-                                               Tensor dy, Tensor dwIn, Tensor dbMlp, Tensor dqScale, Tensor dkScale) {
-        InProjection.backward(c, batch, dag, dq, dk, dv, y, wIn, bMlp, qScale, kScale, pre, qkStats, dpre,
-                dy, dwIn, dbMlp, dqScale, dkScale);
+    @Override public void inProjectionEpilogueBackward(InProj s, Tensor dag, Tensor dq, Tensor dk, Tensor dv, Tensor pre,
+                                                       Tensor bMlp, Tensor qScale, Tensor kScale, Tensor qkStats,
+                                                       Tensor dpre, Tensor dbMlp, Tensor dqScale, Tensor dkScale,
+                                                       GeluKind gelu, boolean centered) {
+        InProjection.backward(s, dag, dq, dk, dv, pre, bMlp, qScale, kScale, qkStats, dpre, dbMlp, dqScale, dkScale,
+                gelu, centered);
     }
 
     @Override public void attentionForward(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v) {
@@ -135,7 +135,7 @@ public final class CpuBackend implements Backend {
                                      float beta1, float beta2, float eps, float clipNorm) {
         gradNorm = Math.sqrt(sumSquares(grads));
         if (!Double.isFinite(gradNorm)) return;
-        float gradScale = clipNorm > 0 && gradNorm > clipNorm ? (float) (clipNorm / gradNorm) : 1f;
+        float gradScale = Backend.clipFactor(gradNorm, clipNorm);
         stepsDone++;
         for (AdamwRange r : ranges) {
             int n = Math.toIntExact(r.size());

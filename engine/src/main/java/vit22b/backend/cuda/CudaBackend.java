@@ -42,9 +42,12 @@ public final class CudaBackend implements Backend {
     private static final long STAGING_BYTES = 64L << 20;
 
     private final DeviceRuntime device;
-    private final DeviceStream stream;
+    private final boolean ownsDevice;
+    /** The backend's own stream, and the one its work is queued on now (another only inside {@link #onStream}). */
+    private final DeviceStream ownStream;
+    private DeviceStream stream;
     private final CachingAllocator allocator;
-    private final Kernels k;
+    private Kernels k;
     /** Device registers, a double each (two float slots): results that stay on the device until read. */
     private final DeviceStorage sumSquares, loss, gradNormSquared;
     /** adamw_scalars' block: lr, clip scale, two bias corrections, "finite" flag, then the int step count. */
@@ -69,8 +72,17 @@ public final class CudaBackend implements Backend {
      * A backend on {@code device}, which it owns from now on: closed with the backend, or at once
      * (with everything taken so far) when a later step of this constructor fails.
      */
-    public CudaBackend(DeviceRuntime device, GemmPath path) {
+    public CudaBackend(DeviceRuntime device, GemmPath path) { this(device, path, true); }
+
+    /**
+     * One of several backends on one device (each with its own stream, memory and scratch: k mesh
+     * ranks on one GPU); closing it leaves the device open for the others and its owner.
+     */
+    public static CudaBackend sharing(DeviceRuntime device) { return new CudaBackend(device, GemmPath.KERNELS, false); }
+
+    private CudaBackend(DeviceRuntime device, GemmPath path, boolean ownsDevice) {
         this.device = device;
+        this.ownsDevice = ownsDevice;
         DeviceStream s = null;
         CachingAllocator al = null;
         DeviceEvent ev = null;
@@ -83,13 +95,14 @@ public final class CudaBackend implements Backend {
             gradNormSquared = al.allocate(2);
             adamwScalars = al.allocate(ADAMW_SCALARS);
             ev = device.createEvent();
+            ownStream = s;
             stream = s;
             allocator = al;
             stagingFree = ev;
             k = new Kernels(device.launcher(), s);
             lt = path == GemmPath.CUBLASLT ? new CublasLt(this) : null;
         } catch (RuntimeException | LinkageError e) {
-            closeAll(e, ev, al, s, device);
+            closeAll(e, ev, al, s, ownsDevice ? device : null);
             throw e;
         }
     }
@@ -110,7 +123,35 @@ public final class CudaBackend implements Backend {
     /** The device under this backend (a GPU or the emulator). */
     public DeviceRuntime device() { return device; }
 
+    /** The stream this backend's work is queued on now: its own, or the one of an open {@link #onStream}. */
     public DeviceStream stream() { return stream; }
+
+    /** Restores the backend's previous stream; see {@link #onStream}. */
+    public interface StreamScope extends AutoCloseable {
+        @Override void close();
+    }
+
+    /**
+     * Queues this backend's work on {@code s}, another stream of the same device, until the
+     * returned scope closes: how an executor puts a task's work on its queue's stream (the
+     * caller orders the streams with events). The backend's scratch buffers and device
+     * registers stay shared, so work on two streams must not use the same ones at once; the
+     * calls that read a register (sumSquares, the loss) wait for it before returning. Like the
+     * backend, not for concurrent use by several threads.
+     */
+    public StreamScope onStream(DeviceStream s) {
+        if (lt != null)
+            throw new IllegalStateException("the cuBLASLt path is bound to the backend's own stream (its workspace and "
+                    + "handle); run other streams with GemmPath.KERNELS");
+        DeviceStream before = stream;
+        Kernels kb = k;
+        stream = s;
+        k = new Kernels(device.launcher(), s);
+        return () -> {
+            stream = before;
+            k = kb;
+        };
+    }
 
     /** Makes this GPU's context current on the calling thread: needed when one thread drives several GPUs. */
     public void makeCurrent() { device.makeCurrent(); }
@@ -166,6 +207,7 @@ public final class CudaBackend implements Backend {
         long base = a(src);
         for (int off = 0; off < out.length; ) {
             int n = stagingFloats(out.length - off);
+            stagingFree.synchronize();   // an upload queued on another stream (onStream) may still read it
             device.copyToHost(staging, base + (long) off * Float.BYTES, (long) n * Float.BYTES, stream);
             stream.synchronize();
             MemorySegment.copy(staging, ValueLayout.JAVA_FLOAT_UNALIGNED, 0, out, off, n);
@@ -222,6 +264,7 @@ public final class CudaBackend implements Backend {
     private double readScalar(DeviceStorage d) {
         notCapturing("reading a reduction's result");
         stagingFloats(2);
+        stagingFree.synchronize();
         device.copyToHost(staging, d.address(), Double.BYTES, stream);
         stream.synchronize();
         return staging.get(ValueLayout.JAVA_DOUBLE_UNALIGNED, 0);
@@ -246,18 +289,21 @@ public final class CudaBackend implements Backend {
 
     // ---- GEMM helpers (row-major; see gemm.cu for the stride convention) --------------------
 
-    /** out (R, N) (+)= in (R, K) @ w^T, w (N, K), then the epilogue (see gemm.cu). */
+    /**
+     * out (R, N) (+)= in (R, K) @ w^T, w (N, K), then bias and residual (see gemm.cu). The GELU
+     * epilogue is the in-projection epilogue's own launch ({@link #inProjectionEpilogueForward}).
+     */
     private void gemmNT(long out, long ldc, long in, long w, int R, int N, int K, boolean acc,
-                        long bias, long res, long ldr, int resRows, long gout, long ldg, int geluCols, long gbias, int gk) {
+                        long bias, long res, long ldr, int resRows) {
         if (lt == null) {
-            k.gemm(in, K, 1, w, 1, K, out, ldc, R, N, K, acc, bias, res, ldr, resRows, gout, ldg, geluCols, gbias, gk);
+            k.gemm(in, K, 1, w, 1, K, out, ldc, R, N, K, acc, bias, res, ldr, resRows, 0, 0, 0, 0, 0);
             return;
         }
         boolean inPlaceResidual = res == out && ldr == ldc && resRows >= R;   // out aliases x: C already holds it
         lt.matmul(out, ldc, in, K, false, w, K, true, R, N, K, acc || inPlaceResidual ? 1f : 0f, CublasLt.Type.F32);
         if (inPlaceResidual) res = 0;
-        if (bias != 0 || res != 0 || geluCols > 0)
-            k.gemmEpilogue(out, ldc, R, N, bias, res, ldr, resRows, gout, ldg, geluCols, gbias, gk);
+        if (bias != 0 || res != 0)
+            k.gemmEpilogue(out, ldc, R, N, bias, res, ldr, resRows, 0, 0, 0, 0, 0);
     }
 
     /** din (R, K) += dout (R, N) @ w (N, K); dout row stride ldd. */
@@ -279,7 +325,7 @@ public final class CudaBackend implements Backend {
         int N = (S / patch) * (S / patch);
         long cols = scratch(Scratch.IM2COL, (long) B * N * K);
         k.im2col(cols, a(images), B, C, S, patch);
-        gemmNT(a(out), D, cols, a(w), B * N, D, K, false, a(b), a(pos), D, N, 0, 0, 0, 0, 0);
+        gemmNT(a(out), D, cols, a(w), B * N, D, K, false, a(b), a(pos), D, N);
     }
 
     @Override public void patchEmbedBackward(Tensor dw, Tensor db, Tensor dpos, Tensor dout, Tensor images, int patch) {
@@ -310,7 +356,7 @@ public final class CudaBackend implements Backend {
 
     @Override public void linearForward(Tensor out, Tensor in, Tensor w, Tensor bias) {
         int N = w.dim(0), K = w.dim(1), R = Math.toIntExact(in.size() / K);
-        gemmNT(a(out), N, a(in), a(w), R, N, K, false, a(bias), 0, 0, 1, 0, 0, 0, 0, 0);
+        gemmNT(a(out), N, a(in), a(w), R, N, K, false, a(bias), 0, 0, 1);
     }
 
     @Override public void linearBackward(Tensor din, Tensor dw, Tensor dbias, Tensor dout, Tensor in, Tensor w) {
@@ -340,40 +386,43 @@ public final class CudaBackend implements Backend {
         k.colSum(a(dst), a(src), src.size() / W, W, W);
     }
 
+    /**
+     * Head-major shapes come from the sizes, as the CPU backend takes them: N = token rows / B,
+     * hd = head-major size / (rows H), so a head-major tensor of any shape with that size works,
+     * e.g. a (rows, width) tensor for one "head" of MLP units.
+     */
     @Override public void toHeads(Tensor dst, Tensor src, int col, int batch, int heads) {
-        int N = dst.dim(2), hd = dst.dim(3);
-        k.toHeads(a(dst), a(src), src.size() / ((long) batch * N), col, batch, N, heads, hd);
+        int rows = src.dim(0), N = rows / batch, hd = Math.toIntExact(dst.size() / ((long) rows * heads));
+        k.toHeads(a(dst), a(src), src.dim(1), col, batch, N, heads, hd);
     }
 
     @Override public void fromHeads(Tensor dst, int col, Tensor src, int batch, int heads) {
-        int N = src.dim(2), hd = src.dim(3);
-        k.fromHeads(a(dst), dst.size() / ((long) batch * N), col, a(src), batch, N, heads, hd);
+        int rows = dst.dim(0), N = rows / batch, hd = Math.toIntExact(src.size() / ((long) rows * heads));
+        k.fromHeads(a(dst), dst.dim(1), col, a(src), batch, N, heads, hd);
     }
 
     // ---- the parallel block ---------------------------------------------------------------
 
-    @Override public void inProjectionForward(ModelConfig c, int batch, Tensor y, Tensor wIn, Tensor bMlp,
-                                              Tensor qScale, Tensor kScale, Tensor pre, Tensor ag,
-                                              Tensor q, Tensor k, Tensor v, Tensor qkStats) {
-        int D = c.width(), M = c.mlp(), rows = c.inProjRows(), N = c.tokens(), T = batch * N;
-        // pre = y wIn^T; epilogue: ag[:, D:D+M] = GELU(pre[:, :M] + bMlp)
-        gemmNT(a(pre), rows, a(y), a(wIn), T, rows, D, false, 0, 0, 0, 1,
-                a(ag) + (long) D * Float.BYTES, D + M, M, a(bMlp), c.gelu().ordinal());
-        this.k.qknormFwd(a(pre), rows, M, a(qScale), a(kScale), a(q), a(k), a(v), a(qkStats),
-                batch, N, c.heads(), c.headDim(), c.norm() == NormKind.LAYER, ModelConfig.EPS);
+    @Override public void inProjectionEpilogueForward(InProj s, Tensor pre, Tensor bMlp, Tensor qScale, Tensor kScale,
+                                                      Tensor ag, Tensor q, Tensor k, Tensor v, Tensor qkStats,
+                                                      GeluKind gelu, boolean centered) {
+        int cols = s.preCols(), M = s.mlp();
+        // ag[:, W:W+M] = GELU(pre[:, :M] + bMlp): the GEMM's epilogue alone, over pre's MLP columns
+        this.k.gemmEpilogue(a(pre), cols, s.rows(), M, 0, 0, 0, 1, a(ag) + (long) s.geluCol() * Float.BYTES, s.agCols(), M,
+                a(bMlp), gelu.ordinal());
+        this.k.qknormFwd(a(pre), cols, s.qCol(), a(qScale), a(kScale), a(q), a(k), a(v), a(qkStats),
+                s.batch(), s.tokens(), s.heads(), s.headDim(), centered, ModelConfig.EPS);
     }
 
-    @Override public void inProjectionBackward(ModelConfig c, int batch, Tensor dag, Tensor dq, Tensor dk, Tensor dv,
-                                               Tensor y, Tensor wIn, Tensor bMlp, Tensor qScale, Tensor kScale,
-                                               Tensor pre, Tensor qkStats, Tensor dpre,
-                                               Tensor dy, Tensor dwIn, Tensor dbMlp, Tensor dqScale, Tensor dkScale) {
-        int D = c.width(), M = c.mlp(), rows = c.inProjRows(), N = c.tokens(), T = batch * N;
-        k.geluBwdCols(a(dpre), rows, a(pre), a(bMlp), a(dag), D + M, D, T, M, c.gelu().ordinal());
-        k.qknormBwd(a(dpre), rows, M, a(pre), a(dq), a(dk), a(dv), a(qScale), a(kScale), a(qkStats),
-                a(dqScale), a(dkScale), batch, N, c.heads(), c.headDim(), c.norm() == NormKind.LAYER);
-        k.colSum(a(dbMlp), a(dpre), T, M, rows);
-        gemmNN(a(dy), a(dpre), rows, a(wIn), T, rows, D);
-        gemmTN(a(dwIn), a(dpre), rows, a(y), T, rows, D);
+    @Override public void inProjectionEpilogueBackward(InProj s, Tensor dag, Tensor dq, Tensor dk, Tensor dv, Tensor pre,
+                                                       Tensor bMlp, Tensor qScale, Tensor kScale, Tensor qkStats,
+                                                       Tensor dpre, Tensor dbMlp, Tensor dqScale, Tensor dkScale,
+                                                       GeluKind gelu, boolean centered) {
+        int cols = s.preCols(), M = s.mlp(), T = s.rows();
+        k.geluBwdCols(a(dpre), cols, a(pre), a(bMlp), a(dag), s.agCols(), s.geluCol(), T, M, gelu.ordinal());
+        k.qknormBwd(a(dpre), cols, s.qCol(), a(pre), a(dq), a(dk), a(dv), a(qScale), a(kScale), a(qkStats),
+                a(dqScale), a(dkScale), s.batch(), s.tokens(), s.heads(), s.headDim(), centered);
+        k.colSum(a(dbMlp), a(dpre), T, M, cols);
     }
 
     @Override public void attentionForward(Tensor out, Tensor lse, Tensor q, Tensor kk, Tensor v) {
@@ -396,7 +445,7 @@ public final class CudaBackend implements Backend {
     @Override public void outProjectionForward(Tensor out, Tensor x, Tensor ag, Tensor wOut, Tensor bOut) {
         int D = wOut.dim(0), K = wOut.dim(1), T = Math.toIntExact(x.size() / D);
         // residual read and output write of one element happen in the same thread: out may alias x
-        gemmNT(a(out), D, a(ag), a(wOut), T, D, K, false, a(bOut), a(x), D, T, 0, 0, 0, 0, 0);
+        gemmNT(a(out), D, a(ag), a(wOut), T, D, K, false, a(bOut), a(x), D, T);
     }
 
     @Override public void outProjectionBackward(Tensor dag, Tensor dwOut, Tensor dbOut, Tensor dout, Tensor ag, Tensor wOut) {
@@ -446,13 +495,13 @@ public final class CudaBackend implements Backend {
         k.adamw(a(param), a(grad), a(m), a(v), param.size(), lr, beta1, beta2, eps, weightDecay, gradScale, bc1, bc2);
     }
 
-    /** Waits for the stream, then releases everything in this backend's own device context; idempotent. */
+    /** Waits for the stream, then releases everything in this backend's own device context (the device too if it owns it); idempotent. */
     @Override public void close() {
         if (closed) return;
         closed = true;
         RuntimeException first = null;
         try {
-            stream.synchronize();
+            ownStream.synchronize();
         } catch (RuntimeException e) {
             first = e;   // still release what we hold
         }
@@ -461,8 +510,8 @@ public final class CudaBackend implements Backend {
         parts.add(() -> { if (staging != null) device.freeHost(staging); });
         parts.add(stagingFree);
         parts.add(allocator);
-        parts.add(stream);
-        parts.add(device);
+        parts.add(ownStream);
+        if (ownsDevice) parts.add(device);
         for (AutoCloseable c : parts)
             try {
                 c.close();

@@ -2,7 +2,7 @@ package vit22b.mesh.net;
 
 import java.util.Map;
 
-import vit22b.mesh.Mesh;
+import vit22b.graph.Mesh;
 
 /**
  * Where this process sits in a multi-process job, read from the environment the way PyTorch

@@ -7,9 +7,9 @@ import java.time.Duration;
 import java.util.Map;
 import java.util.TreeSet;
 
-import vit22b.mesh.Axis;
-import vit22b.mesh.Communicator;
-import vit22b.mesh.Mesh;
+import vit22b.graph.Axis;
+import vit22b.graph.Communicator;
+import vit22b.graph.Mesh;
 import vit22b.mesh.RingCommunicator;
 
 /**

@@ -1,7 +1,7 @@
 package vit22b.mesh.sim;
 
-import vit22b.mesh.Cost;
-import vit22b.mesh.Mesh;
+import vit22b.graph.Cost;
+import vit22b.graph.Mesh;
 
 /**
  * Seconds for a task from hardware facts only. Compute: roofline, max(FLOPs / peak, bytes / HBM

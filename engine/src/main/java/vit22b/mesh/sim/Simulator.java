@@ -1,6 +1,6 @@
 package vit22b.mesh.sim;
 
-import vit22b.mesh.TaskGraph;
+import vit22b.graph.TaskGraph;
 
 /**
  * Runs a task graph in simulated time: a queue starts its next task when the previous one on
@@ -27,7 +27,7 @@ public final class Simulator {
             double dur = m.seconds(t.cost());
             end[t.id()] = start + dur;
             queueFree[t.queue().ordinal()] = end[t.id()];
-            if (t.cost() instanceof vit22b.mesh.Cost.Compute) compute += dur; else comm += dur;
+            if (t.cost() instanceof vit22b.graph.Cost.Compute) compute += dur; else comm += dur;
             step = Math.max(step, end[t.id()]);
         }
         return new Timeline(step, compute, comm);

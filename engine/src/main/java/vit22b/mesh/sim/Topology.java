@@ -1,7 +1,7 @@
 package vit22b.mesh.sim;
 
-import vit22b.mesh.Axis;
-import vit22b.mesh.Mesh;
+import vit22b.graph.Axis;
+import vit22b.graph.Mesh;
 
 /**
  * How a t x k mesh lies on the machine, as a bandwidth and a latency per mesh axis.

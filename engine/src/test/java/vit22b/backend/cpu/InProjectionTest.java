@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
+import vit22b.backend.InProjections;
 import vit22b.model.GeluKind;
 import vit22b.model.LossKind;
 import vit22b.model.ModelConfig;
@@ -63,7 +64,7 @@ class InProjectionTest extends OpTest {
         Tensor pre = rand(1, t, r), ag = rand(1, t, d + m), q = rand(1, b, c.heads(), n, hd), k = rand(1, b, c.heads(), n, hd),
                 v = rand(1, b, c.heads(), n, hd), stats = rand(1, 2, b, c.heads(), n, 2);
         float[] ag0 = get(ag);
-        be.inProjectionForward(c, b, y, wIn, bMlp, qs, ks, pre, ag, q, k, v, stats);
+        InProjections.forward(be, c, b, y, wIn, bMlp, qs, ks, pre, ag, q, k, v, stats);
         Ref want = ref(c, b, d(y), d(wIn), d(bMlp), d(qs), d(ks));
 
         Check.assertClose("pre", get(pre), want.pre, FWD_TOL);
@@ -88,13 +89,13 @@ class InProjectionTest extends OpTest {
         Tensor y = rand(1, t, d), wIn = rand(0.4, r, d), bMlp = rand(0.5, m), qs = rand(1, hd), ks = rand(1, hd);
         Tensor pre = be.allocate(t, r), ag = rand(1, t, d + m), q = rand(1, b, h, n, hd), k = rand(1, b, h, n, hd),
                 v = rand(1, b, h, n, hd), stats = rand(1, 2, b, h, n, 2);
-        be.inProjectionForward(c, b, y, wIn, bMlp, qs, ks, pre, ag, q, k, v, stats);
+        InProjections.forward(be, c, b, y, wIn, bMlp, qs, ks, pre, ag, q, k, v, stats);
 
         // upstream gradients; dag[:, :D] is garbage the op must ignore
         Tensor dag = rand(1, t, d + m), dq = rand(1, b, h, n, hd), dk = rand(1, b, h, n, hd), dv = rand(1, b, h, n, hd);
         Tensor dpre = rand(1, t, r), dy = grad(t, d), dwIn = grad(r, d), dbMlp = grad(m), dqs = grad(hd), dks = grad(hd);
         double[] dy0 = d(dy), dwIn0 = d(dwIn), dbMlp0 = d(dbMlp), dqs0 = d(dqs), dks0 = d(dks);
-        be.inProjectionBackward(c, b, dag, dq, dk, dv, y, wIn, bMlp, qs, ks, pre, stats, dpre, dy, dwIn, dbMlp, dqs, dks);
+        InProjections.backward(be, c, b, dag, dq, dk, dv, y, wIn, bMlp, qs, ks, pre, stats, dpre, dy, dwIn, dbMlp, dqs, dks);
         be.free(pre);
 
         double[] dagD = d(dag), wg = new double[t * m];

@@ -40,4 +40,48 @@ class CudaBackendLifecycleTest {
         assertTrue(e.getMessage().contains("after its CUDA backend was closed"), e.getMessage());
         be.close();   // idempotent
     }
+
+    /** Backends sharing one device (a mesh's ranks): closing one frees its memory and leaves the device to the others. */
+    @Test void aSharingBackendLeavesTheDeviceOpen() {
+        EmulatedRuntime d = device();
+        CudaBackend a = CudaBackend.sharing(d), b = CudaBackend.sharing(d);
+        float[] x = vit22b.testing.Check.randn(7, 100, 1.0);
+        Tensor ta = a.allocate(100);
+        a.upload(ta, x);
+        a.close();
+        Tensor tb = b.allocate(100);
+        b.upload(tb, x);
+        org.junit.jupiter.api.Assertions.assertArrayEquals(x, b.download(tb), "the other backend's device still works");
+        b.close();
+        assertEquals(0, d.bytesAllocated(), "the sharing backends left device memory allocated");
+        d.createStream().close();   // still open: its owner closes it
+        d.close();
+    }
+
+    /**
+     * onStream: work goes to the given stream until the scope closes, then to the backend's own
+     * again; on the emulator a download on one stream of work queued on the other, with no event
+     * between them, reads the memory before that work (fresh device memory is NaN).
+     */
+    @Test void onStreamQueuesOnTheGivenStreamUntilClosed() {
+        EmulatedRuntime d = device();
+        try (CudaBackend be = new CudaBackend(d, CudaBackend.GemmPath.KERNELS)) {
+            var other = d.createStream();
+            Tensor t = be.allocate(4);
+            be.upload(t, new float[]{1, 2, 3, 4});
+            be.synchronize();
+            try (CudaBackend.StreamScope ignored = be.onStream(other)) {
+                assertTrue(be.stream() == other);
+                be.scale(t, 2f);   // queued on the other stream, not run yet
+            }
+            assertTrue(be.stream() != other);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(new float[]{1, 2, 3, 4}, be.download(t),
+                    "the own stream's download ran before the other stream's unordered work");
+            var done = d.createEvent();
+            done.record(other);
+            be.stream().waitFor(done);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(new float[]{2, 4, 6, 8}, be.download(t), "after the event wait");
+            other.close();
+        }
+    }
 }

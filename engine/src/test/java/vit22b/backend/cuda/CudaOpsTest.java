@@ -19,6 +19,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.EnumSource;
 
 import vit22b.backend.Backend;
+import vit22b.backend.InProjections;
 import vit22b.backend.cpu.CpuBackend;
 import vit22b.kernels.CudaException;
 import vit22b.kernels.DeviceGraph;
@@ -217,7 +218,7 @@ class CudaOpsTest {
         Tensor[] pre = rand(T, c.inProjRows()), ag = rand(T, D + M);
         Tensor[] q = rand(B, H, N, hd), k = rand(B, H, N, hd), v = rand(B, H, N, hd), st = rand(2, B, H, N, 2);
         both("inProjectionForward", (b, i) -> {
-            b.inProjectionForward(c, B, y[i], wIn[i], bMlp[i], qs[i], ks[i], pre[i], ag[i], q[i], k[i], v[i], st[i]); });
+            InProjections.forward(b, c, B, y[i], wIn[i], bMlp[i], qs[i], ks[i], pre[i], ag[i], q[i], k[i], v[i], st[i]); });
         same("pre", pre);
         same("ag (GELU part; attention part untouched)", ag);
         same("q", q);
@@ -228,7 +229,7 @@ class CudaOpsTest {
         Tensor[] dpre = rand(T, c.inProjRows()), dy = rand(T, D), dwIn = rand(c.inProjRows(), D), dbMlp = rand(M);
         Tensor[] dqs = rand(hd), dks = rand(hd);
         both("inProjectionBackward", (b, i) -> {
-            b.inProjectionBackward(c, B, dag[i], dq[i], dk[i], dv[i], y[i], wIn[i], bMlp[i], qs[i], ks[i], pre[i], st[i],
+            InProjections.backward(b, c, B, dag[i], dq[i], dk[i], dv[i], y[i], wIn[i], bMlp[i], qs[i], ks[i], pre[i], st[i],
                     dpre[i], dy[i], dwIn[i], dbMlp[i], dqs[i], dks[i]); });
         same("dy", dy);
         same("dwIn", dwIn);

@@ -79,4 +79,19 @@ public final class Gpu {
         Cuda.check(JCudaDriver.cuDeviceGetCount(n), "cuDeviceGetCount");
         return n[0];
     }
+
+    /**
+     * The CUDA backend names whose device is usable here, for tests that open devices by name
+     * ({@link vit22b.backend.Backends#device}): "cuda-emu" always when built, "cuda" when GPU 0 is
+     * usable; skips when neither is. Says on stderr which run.
+     */
+    public static List<String> deviceNamesOrSkip() {
+        List<String> out = new ArrayList<>();
+        if (EmuLibrary.built()) out.add("cuda-emu");
+        String missing = gpuMissing();
+        if (missing == null) out.add("cuda");
+        else System.err.println("CUDA tests: " + missing + "; testing on the emulated device only");
+        if (out.isEmpty()) skip("neither the emulated device nor a GPU is available");
+        return out;
+    }
 }

@@ -8,7 +8,7 @@ import java.util.Map;
 
 import org.junit.jupiter.api.Test;
 
-import vit22b.mesh.Mesh;
+import vit22b.graph.Mesh;
 
 class LaunchEnvTest {
     @Test void torchrunVariables() {

@@ -7,7 +7,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 
 import vit22b.backend.cpu.CpuBackend;
-import vit22b.mesh.Mesh;
+import vit22b.graph.Mesh;
 import vit22b.mesh.MeshTraining;
 import vit22b.mesh.Trace;
 

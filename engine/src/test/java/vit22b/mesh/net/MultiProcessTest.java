@@ -21,9 +21,8 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 import vit22b.backend.cpu.CpuBackend;
-import vit22b.mesh.Mesh;
+import vit22b.graph.Mesh;
 import vit22b.mesh.MeshTraining;
-import vit22b.mesh.ShardLayout;
 import vit22b.mesh.ShardedViT;
 import vit22b.model.Buffers;
 import vit22b.model.ModelConfig;
@@ -86,7 +85,7 @@ class MultiProcessTest {
             }
             ref = be.download(vit.params());
         }
-        float[] refRest = ShardedViT.restParams(layout, ref);
+        float[] refRest = ParamLayout.withoutBlocks(c).extract(layout, ref);
         for (int r = 0; r < mesh.devices(); r++) {
             try (DataInputStream in = new DataInputStream(Files.newInputStream(dir.resolve("rank" + r + ".out")))) {
                 for (int st = 0; st < s.steps(); st++) {
@@ -95,9 +94,8 @@ class MultiProcessTest {
                 }
                 Check.assertClose("rank " + r + ": parameters outside the blocks after two steps", read(in), Check.toDouble(refRest), 1e-5);
                 for (int l = 0; l < c.depth(); l++) {
-                    ShardLayout lay = new ShardLayout(c, mesh.model(), mesh.modelIndex(r));
                     Check.assertClose("rank " + r + ": block " + l + " after two steps", read(in),
-                            Check.toDouble(lay.extract(ShardedViT.blockParams(layout, ref, l))), 1e-5);
+                            Check.toDouble(ParamLayout.blockShard(c, mesh.model()).extractShard(ref, l, mesh.modelIndex(r))), 1e-5);
                 }
             }
         }

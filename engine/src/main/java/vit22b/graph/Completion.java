@@ -1,4 +1,4 @@
-package vit22b.mesh;
+package vit22b.graph;
 
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
@@ -11,7 +11,12 @@ import java.util.concurrent.ExecutionException;
  */
 public interface Completion {
 
-    /** Blocks until the communication has finished; rethrows its failure. */
+    /**
+     * After this returns, the caller may read what was received and reuse what was sent: the CPU
+     * transports block until the communication has finished; on a CUDA device (the single-device
+     * communicator, {@code mesh.device.DeviceCommunicator}) the caller's stream waits for it
+     * instead, so the host goes on queueing work. Rethrows a failure.
+     */
     void await();
 
     /** A completion over a future (the CPU transports run each operation on a communication thread). */

@@ -1,7 +1,7 @@
-package vit22b.mesh;
+package vit22b.graph;
 
 import vit22b.backend.Backend;
-import vit22b.mesh.TaskGraph.Task;
+import vit22b.graph.TaskGraph.Task;
 import vit22b.tensor.Tensor;
 
 /**
@@ -15,9 +15,10 @@ import vit22b.tensor.Tensor;
  * <li>matmul reduce-scatter: y (r, N) = rows chunk (own position) of sum over the group of
  *     a (p*r, Kloc) @ w^T, w (N, Kloc) local (the out-projection: partial sums over heads/units).</li>
  * </ul>
- * With overlap off the graph is the plain collective followed (or preceded) by one matmul.
+ * With overlap off the graph is the plain collective followed (or preceded) by one matmul; on a
+ * group of one (p = 1) it is the matmul alone, on the operand in place (no copy, no collective).
  * The builders add tasks to a graph; bodies are attached when tensors are bound ({@code b}
- * non-null), so the simulator and the CPU executor run the same graph.
+ * non-null), so the simulator and the executors run the same graph.
  */
 public final class CollectiveMatmul {
     private CollectiveMatmul() {}
@@ -71,11 +72,14 @@ public final class CollectiveMatmul {
      * cost of a second matmul the op does on the same rows (a weight gradient). Returns the task
      * after which the op has seen every chunk.
      */
-    public static Task allGatherMatmul(TaskGraph g, String name, Mesh mesh, Axis axis, Shape s, Cost extra,
+    public static Task allGatherMatmul(TaskGraph g, String name, int p, Axis axis, Shape s, Cost extra,
                                        AgBind b, Task... deps) {
-        int p = mesh.size(axis), r = s.rows();
+        int r = s.rows();
         long chunkFloats = (long) r * s.inner();
         double chunkBytes = (double) chunkFloats * s.bytesPer();
+        if (p == 1)
+            return g.compute(name + ".matmul", plus(Cost.matmul(r, s.inner(), s.cols(), s.bytesPer()), extra, 1),
+                    b == null ? null : () -> b.op().apply(0, b.x()), deps);
         if (!g.overlap()) {
             Task ag = g.comm(name + ".all-gather", Cost.collective(Cost.Kind.ALL_GATHER, axis, chunkBytes * p),
                     b == null ? null : () -> b.comm().allGather(axis, b.gathered(), b.x()).await(), deps);
@@ -125,13 +129,20 @@ public final class CollectiveMatmul {
         return b.gathered().view(((long) c * s.rows() + (long) q * h) * s.inner(), h, s.inner());
     }
 
-    /** Adds the matmul reduce-scatter along {@code axis}; returns the task after which y is complete. */
-    public static Task matmulReduceScatter(TaskGraph g, String name, Mesh mesh, Axis axis, Shape s, RsBind b,
+    /**
+     * Adds the matmul reduce-scatter along {@code axis}; {@code extra} (nullable) is the cost of a
+     * second matmul the op does on each chunk's rows (a weight gradient). Returns the task after
+     * which y is complete.
+     */
+    public static Task matmulReduceScatter(TaskGraph g, String name, int p, Axis axis, Shape s, Cost extra, RsBind b,
                                            Task... deps) {
-        int p = mesh.size(axis), r = s.rows();
+        int r = s.rows();
         double partBytes = (double) r * s.cols() * s.bytesPer();
+        if (p == 1)
+            return g.compute(name + ".matmul", plus(Cost.matmul(r, s.inner(), s.cols(), s.bytesPer()), extra, 1),
+                    b == null ? null : () -> b.op().apply(0, b.y()), deps);
         if (!g.overlap()) {
-            Task mm = g.compute(name + ".matmul", Cost.matmul((double) p * r, s.inner(), s.cols(), s.bytesPer()),
+            Task mm = g.compute(name + ".matmul", plus(Cost.matmul((double) p * r, s.inner(), s.cols(), s.bytesPer()), extra, p),
                     b == null ? null : () -> {
                         long n = (long) r * s.cols();
                         for (int c = 0; c < p; c++) b.op().apply(c * r, b.full().view(c * n, r, s.cols()));
@@ -141,7 +152,7 @@ public final class CollectiveMatmul {
         }
         int me = b == null ? 0 : b.comm().index(axis);
         int rings = rings(p, r), h = r / rings;
-        Cost mm = Cost.matmul(r, s.inner(), s.cols(), s.bytesPer());
+        Cost mm = plus(Cost.matmul(r, s.inner(), s.cols(), s.bytesPer()), extra, 1);
         Cost add = Cost.elementwise((double) r * s.cols(), 2, 1, s.bytesPer(), 1);
         Cost hop = rings == 1 ? Cost.collective(Cost.Kind.SHIFT, axis, partBytes)
                 : Cost.collective(Cost.Kind.EXCHANGE, axis, partBytes / 2);

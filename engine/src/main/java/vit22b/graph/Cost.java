@@ -1,4 +1,4 @@
-package vit22b.mesh;
+package vit22b.graph;
 
 /**
  * What a task costs, in hardware-independent units; the simulator's cost model turns it into

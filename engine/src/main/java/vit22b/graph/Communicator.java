@@ -1,4 +1,4 @@
-package vit22b.mesh;
+package vit22b.graph;
 
 import vit22b.tensor.Tensor;
 
