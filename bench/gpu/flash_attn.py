@@ -129,7 +129,7 @@ def check(K, B, H, Nq, Nk, hd, gen):
 
     d = torch.float64
     Q, Kt, V, s = q.to(d), k.to(d), v.to(d), 1 / math.sqrt(hd)
-    dO = dout[:, :H * hd].to(d).view(B, Nq, H, hd).transpose(1, 2)           # (B, H, Nq, hd)
+    dO = dout[:, :H * hd].to(d).reshape(B, Nq, H, hd).transpose(1, 2)           # (B, H, Nq, hd)
     S = Q @ Kt.transpose(-1, -2) * s
     L = torch.logsumexp(S, -1)
     P = torch.exp(S - L[..., None])
@@ -138,7 +138,7 @@ def check(K, B, H, Nq, Nk, hd, gen):
     em = e.amax(-1)
     out_tol = (2 * U + 4 * em[..., None] + (Nk + 8) * FU) * (P @ V.abs()) + U * O.abs()
     lse_tol = 2 * em + (Nk + 8) * FU + 2.0 ** -20 * (L.abs() + 1)
-    got_o = out[:, :H * hd].to(d).view(B, Nq, H, hd).transpose(1, 2)
+    got_o = out[:, :H * hd].to(d).reshape(B, Nq, H, hd).transpose(1, 2)
     res = {}
 
     def over(name, got, want, tol):
