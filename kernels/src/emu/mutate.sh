@@ -8,11 +8,17 @@
 # The real sources are never modified. Mutants run in EMU_MUTATE_JOBS parallel slots (default:
 # the number of cores), each with its own copy of the sources and objects.
 # Usage: kernels/src/emu/mutate.sh [OUT_FILE]
+#   EMU_MUTATE_ONLY=FILE (e.g. attention_bf16.cu) runs only that file's mutants, and runs only the
+#   tests whose names contain EMU_MUTATE_TESTS (if set) on them; the tally then goes to
+#   bench/results/emu-mutations-FILE.txt unless OUT_FILE is given (a quick check of one kernel on
+#   a loaded machine; the full run is the record).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 kernels=$(cd "$here/../.." && pwd)
 repo=$(cd "$kernels/.." && pwd)
-out=${1:-$repo/bench/results/emu-mutations.txt}
+only=${EMU_MUTATE_ONLY:-}
+tests=${EMU_MUTATE_TESTS:-}
+out=${1:-$repo/bench/results/emu-mutations${only:+-${only%.*}}.txt}
 B=$kernels/target/emu
 jobs=${EMU_MUTATE_JOBS:-$(nproc)}
 tmp=$(mktemp -d)
@@ -24,7 +30,7 @@ export EMU_SEED=$seed ASAN_OPTIONS=detect_leaks=0:halt_on_error=1 UBSAN_OPTIONS=
 # mutant FLAVOUR FILE DESCRIPTION FROM TO: FROM must occur exactly once in FILE. FLAVOUR is the
 # build that runs it: plain (all three schedules) or asan (for bugs that only corrupt memory).
 specs=()
-mutant() { specs+=("$1"$'\x1f'"$2"$'\x1f'"$3"$'\x1f'"$4"$'\x1f'"$5"); }
+mutant() { [ -z "$only" ] || [ "$2" = "$only" ] && specs+=("$1"$'\x1f'"$2"$'\x1f'"$3"$'\x1f'"$4"$'\x1f'"$5"); return 0; }
 
 mutant plain gemm.cu "dropped barrier between the tile loads and the FMA loop" \
   $'        }\n        __syncthreads();\n        #pragma unroll\n        for (int kk' $'        }\n        #pragma unroll\n        for (int kk'
@@ -96,10 +102,10 @@ mutant plain attention_bf16.cu "forward: running output not rescaled when the ro
   '            for (int e = 0; e < 4; e++) o[j][e] *= corr[e >> 1];' '            for (int e = 0; e < 4; e++) o[j][e] *= 1.0f;'
 mutant plain attention_bf16.cu "forward: off-by-one key mask (key Nk scored as a zero row)" \
   's[j][e] = key < Nk ? s[j][e] * sl2 : -INFINITY;' 's[j][e] = key <= Nk ? s[j][e] * sl2 : -INFINITY;'
-mutant plain attention_bf16.cu "dq: off-by-one key mask" \
-  'const float p = key < Nk ? exp2f(' 'const float p = key <= Nk ? exp2f('
-mutant plain attention_bf16.cu "dkdv: off-by-one query mask" \
-  'const float p = qt * QRY + i < Nq ? exp2f(' 'const float p = qt * QRY + i <= Nq ? exp2f('
+mutant plain attention_bf16.cu "dq: delta of row g used for row g+8 too" \
+  's[j][e] = p * (dp[j][e] - D[e >> 1]);   // dS, in place of S' 's[j][e] = p * (dp[j][e] - D[0]);   // dS, in place of S'
+mutant plain attention_bf16.cu "dkdv: lse and delta read from the stage being prefetched" \
+  'const float* Ls = LD + (qt & 1) * 2 * QRY;' 'const float* Ls = LD + ((qt + 1) & 1) * 2 * QRY;'
 mutant plain attention_bf16.cu "P fragment registers 1 and 2 swapped (rows g+8 for keys 2t+8)" \
   'att_pack(p[2 * kc][2], p[2 * kc][3]),
                          att_pack(p[2 * kc + 1][0], p[2 * kc + 1][1]),' \
@@ -178,7 +184,7 @@ run_mutant() {
     local schedules="0 1 2"
     [ "$flavour" = asan ] && schedules=0
     for s in $schedules; do
-      if ! timeout 120 "$d/build/$flavour/emu_tests" "$s" > "$d/run.log" 2>&1; then
+      if ! timeout 120 "$d/build/$flavour/emu_tests" "$s" $tests > "$d/run.log" 2>&1; then
         verdict="caught"
         how=$(grep -m1 -E "FAIL:|ERROR: AddressSanitizer|runtime error" "$d/run.log" | sed 's/^ *//' | cut -c1-150 || true)
         [ -z "$how" ] && how="exit status (crash or hang)"
@@ -215,6 +221,7 @@ mkdir -p "$(dirname "$out")"
   echo "# Mutation check of the emulated-device C++ suite (kernels/src/emu/mutate.sh)"
   echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -m), $(nproc) cores, g++ $(g++ -dumpfullversion), seed $seed"
   echo "# plain mutants: plain -O2 build under schedules 0, 1, 2; asan mutants: ASan+UBSan build, schedule 0"
+  if [ -n "$only" ]; then echo "# only $only's mutants${tests:+, on the tests named *$tests*}"; fi
   echo "# $summary in $secs s"
   for ((i = 0; i < total; i++)); do cat "$tmp/result.$i"; done
 } > "$out"

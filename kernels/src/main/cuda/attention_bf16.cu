@@ -314,6 +314,8 @@ __device__ __forceinline__ void attn_bwd_dq_t(float* dq, const att_bf16* dout, l
             #pragma unroll
             for (int e = 0; e < 4; e++) {
                 const int key = kt * KEYS + j * 8 + 2 * t4 + (e & 1);
+                // a key past Nk has zero k and v rows, so its term vanishes anyway, unless
+                // exp2(0 - lse) overflows (lse < -88): then inf x 0 would be NaN
                 const float p = key < Nk ? exp2f(s[j][e] * sl2 - L[e >> 1]) : 0.0f;
                 s[j][e] = p * (dp[j][e] - D[e >> 1]);   // dS, in place of S
             }
