@@ -61,6 +61,9 @@ const KernelEntry kTable[] = {
     EMU_KERNEL(adamw_f32_dev),
     EMU_KERNEL(adamw_scalars),
     EMU_KERNEL(f32_to_bf16),
+    EMU_KERNEL(bf16_to_f32),
+    EMU_KERNEL(round_bf16_f32),
+    EMU_KERNEL(zero_u16),
     EMU_KERNEL(fill_uniform),
     EMU_KERNEL(gemm_epilogue),
 };

@@ -1,6 +1,8 @@
 // The elementwise, layout, loss and optimizer kernels of misc.cu against float64 references.
 // Grid-stride kernels run with a grid too small for n (every thread loops) and n not a multiple
 // of the 256-thread block.
+#include <algorithm>
+
 #include "harness.h"
 
 using namespace t;
@@ -317,4 +319,95 @@ TEST(fill_uniform) {
     close("fill_uniform", A.v, w, 1e-6, 0);   // float arithmetic near lo + ... = 0: absolute
     if (std::memcmp(A.p(), B2.p(), cnt * sizeof(float)) != 0) failf("fill_uniform depends on the grid");
     if (std::fabs(mean - 0.75) > 0.05) failf("fill_uniform mean %g, want about 0.75", mean);
+}
+
+// The conversions of the bf16 reference (round_bf16_f32, bf16_to_f32, zero_u16) against a rounding
+// computed here by arithmetic on doubles rather than on bits: x / ulp rounded half-to-even by
+// nearbyint (x has at most 24 significant bits, so the quotient is exact), ulp = 2^(e - 7) with
+// e clamped at fp32's smallest normal exponent (bf16 shares fp32's exponent range, so subnormals
+// keep their fixed ulp), and past the largest bf16 the IEEE overflow to Inf.
+namespace {
+float ref_round_bf16(float x) {
+    if (std::isnan(x) || std::isinf(x) || x == 0) return x;
+    int e = std::max(std::ilogb(x), -126);
+    double ulp = std::ldexp(1.0, e - 7);
+    double r = std::nearbyint((double)x / ulp) * ulp;
+    const double max_bf16 = std::ldexp(255.0, 120);   // (2 - 2^-7) * 2^127
+    if (std::fabs(r) > max_bf16) return x > 0 ? INFINITY : -INFINITY;
+    return (float)r;
+}
+uint32_t bits_of(float f) { uint32_t u; std::memcpy(&u, &f, 4); return u; }
+float float_of(uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
+
+// Random bit patterns (every exponent, NaN payloads, subnormals) plus the specials and ties.
+std::vector<float> bf16_cases(size_t random) {
+    std::vector<uint32_t> bits = {
+        0x00000000u, 0x80000000u, 0x7f800000u, 0xff800000u,              // +-0, +-Inf
+        0x7fc00000u, 0xffc00000u, 0x7f800001u, 0x7fffffffu, 0xff800001u,  // NaNs, payload low and high
+        0x7f7fffffu, 0xff7fffffu, 0x7f7f7fffu, 0x7f7f8000u, 0x7f7f8001u,  // largest finite: overflow or not
+        0x3f808000u, 0x3f818000u, 0xbf808000u, 0x3f80ffffu, 0x3f807fffu,  // ties both parities, near ties
+        0x00000001u, 0x80000001u, 0x00008000u, 0x00018000u, 0x00007fffu,  // subnormals and their ties
+        0x007fffffu, 0x00800000u, 0x007f8000u, 0x00ff8000u,               // subnormal/normal boundary
+    };
+    for (size_t i = 0; i < random; i++) bits.push_back((uint32_t)rng()());
+    std::vector<float> x;
+    for (uint32_t u : bits) x.push_back(float_of(u));
+    return x;
+}
+}  // namespace
+
+TEST(round_bf16_f32_bits) {
+    auto x = bf16_cases(200000);
+    Buf<float> T = buf(x);
+    launch("round_bf16_f32", small_grid, blk, 0u, T.p(), (long long)x.size());
+    auto b = run_f32_to_bf16(x);   // the same rounding as the stored bf16 bits
+    int bad = 0;
+    for (size_t i = 0; i < x.size() && bad < 5; i++) {
+        uint32_t in = bits_of(x[i]), got = bits_of(T[i]);
+        if ((got & 0xffffu) != 0) { failf("round_bf16_f32(0x%08x) = 0x%08x has low bits", in, got); bad++; continue; }
+        if (got >> 16 != b[i]) { failf("round_bf16_f32(0x%08x) = 0x%08x, f32_to_bf16 gives 0x%04x", in, got, b[i]); bad++; }
+        if (std::isnan(x[i])) {   // quiet NaN, sign and top payload kept
+            if (!std::isnan(T[i]) || (got & 0x80000000u) != (in & 0x80000000u) || !(got & 0x00400000u)
+                || (got & 0xffbf0000u) != (in & 0xffbf0000u)) {
+                failf("round_bf16_f32(NaN 0x%08x) = 0x%08x: not the quiet NaN of its sign and payload", in, got);
+                bad++;
+            }
+            continue;
+        }
+        uint32_t want = bits_of(ref_round_bf16(x[i]));
+        if (got != want) { failf("round_bf16_f32(0x%08x = %a) = 0x%08x, want 0x%08x", in, x[i], got, want); bad++; }
+    }
+}
+
+// Every bf16 bit pattern widens to the value its fields denote.
+TEST(bf16_to_f32_all_patterns) {
+    std::vector<uint16_t> in(65536);
+    for (int i = 0; i < 65536; i++) in[i] = (uint16_t)i;
+    Buf<float> Out(in.size());
+    launch("bf16_to_f32", small_grid, blk, 0u, Out.p(), (const uint16_t*)in.data(), (long long)in.size());
+    int bad = 0;
+    for (int i = 0; i < 65536 && bad < 5; i++) {
+        int sign = i >> 15, exp = (i >> 7) & 0xff, man = i & 0x7f;
+        double s = sign ? -1 : 1;
+        if (exp == 0xff) {
+            bool ok = man ? std::isnan(Out[i]) && (bits_of(Out[i]) >> 16) == (uint32_t)i : Out[i] == s * INFINITY;
+            if (!ok) { failf("bf16_to_f32(0x%04x) = 0x%08x", i, bits_of(Out[i])); bad++; }
+            continue;
+        }
+        double v = exp ? s * std::ldexp(1.0 + man / 128.0, exp - 127) : s * std::ldexp(man / 128.0, -126);
+        if ((double)Out[i] != v || std::signbit(Out[i]) != (bool)sign) {
+            failf("bf16_to_f32(0x%04x) = %a, want %a", i, Out[i], v);
+            bad++;
+        }
+    }
+}
+
+// zero_u16 clears exactly its n 16-bit elements, from an odd start and an odd count.
+TEST(zero_u16_edges) {
+    Buf<uint16_t> T(4099);   // 0xffff everywhere
+    launch("zero_u16", small_grid, blk, 0u, T.p() + 3, (long long)4093);
+    for (size_t i = 0; i < T.size(); i++) {
+        uint16_t want = i >= 3 && i < 3 + 4093 ? 0 : 0xffff;
+        if (T[i] != want) { failf("zero_u16: element %zu = 0x%04x, want 0x%04x", i, T[i], want); break; }
+    }
 }

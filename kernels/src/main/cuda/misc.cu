@@ -1,6 +1,7 @@
 // Elementwise and reduction kernels, fp32: add, scale, GELU forward/backward, row broadcast and
 // column sums, head-major <-> token-major copies, patch im2col and position-gradient, sum of
-// squares, losses, AdamW, fp32 -> bf16 conversion, uniform random fill (benchmark data), the
+// squares, losses, AdamW, fp32 <-> bf16 conversion and rounding fp32 to bf16 values in place
+// (the bf16 reference's rounding points), bf16 zero fill, uniform random fill (benchmark data), the
 // stand-alone GEMM epilogue (cuBLASLt path). Unless said otherwise: 1D grid-stride loops,
 // block 256, grid min(ceil(n/256), 65535); long long sizes so 22B-width tensors index safely.
 #include "common.cuh"
@@ -202,6 +203,33 @@ extern "C" __global__ void adamw_f32_dev(float* p, const float* __restrict__ g, 
 // dst (bf16, round to nearest even, NaN stays NaN: bf16.cuh) = src (fp32).
 extern "C" __global__ void f32_to_bf16(unsigned short* dst, const float* __restrict__ src, long long n) {
     GRID_STRIDE(i, n) dst[i] = bf16_bits_rne(src[i]);
+}
+
+// dst (fp32) = src (bf16): exact, the bf16 bits are the float's top half.
+extern "C" __global__ void bf16_to_f32(float* dst, const unsigned short* __restrict__ src, long long n) {
+    GRID_STRIDE(i, n) {
+        unsigned int u = (unsigned int)src[i] << 16;
+        float f;
+        memcpy(&f, &u, sizeof f);
+        dst[i] = f;
+    }
+}
+
+// t[i] = the bf16 value nearest t[i] (bf16_bits_rne), kept as fp32: f32_to_bf16 then bf16_to_f32
+// in one pass, in place.
+extern "C" __global__ void round_bf16_f32(float* t, long long n) {
+    GRID_STRIDE(i, n) {
+        unsigned int u = (unsigned int)bf16_bits_rne(t[i]) << 16;
+        float f;
+        memcpy(&f, &u, sizeof f);
+        t[i] = f;
+    }
+}
+
+// t[i] = 0 for n 16-bit elements (a bf16 view may start or end mid-word, where a 32-bit memset
+// would reach its neighbours).
+extern "C" __global__ void zero_u16(unsigned short* t, long long n) {
+    GRID_STRIDE(i, n) t[i] = 0;
 }
 
 // t[i] = lo + (hi - lo) * u(seed, i), u uniform in [0, 1) from a counter-based hash (splitmix64

@@ -1,5 +1,6 @@
 package vit22b.backend;
 
+import vit22b.io.DType;
 import vit22b.model.GeluKind;
 import vit22b.model.LossKind;
 import vit22b.tensor.Tensor;
@@ -10,7 +11,9 @@ import vit22b.tensor.Tensor;
  *
  * <p>Conventions, for every method:
  * <ul>
- * <li>Tensors are float32, row-major and contiguous, allocated by this backend.</li>
+ * <li>Tensors are float32, row-major and contiguous, allocated by this backend. BF16 tensors
+ *     serve the memory ops ({@link #allocate(DType, int...)}, upload, download, zero, copy,
+ *     {@link #cast}) only; {@link Bf16Rounding} runs the model ops with bf16 semantics.</li>
  * <li>T = B * N token rows; D width; M MLP width; H heads; hd = D / H.</li>
  * <li>"Head-major" is (B, H, N, hd). "Token-major" is (B * N, row stride) with head h at
  *     columns [h * hd, (h + 1) * hd).</li>
@@ -26,20 +29,41 @@ public interface Backend extends AutoCloseable {
 
     // ---- memory ---------------------------------------------------------------------------
 
-    /** A new zero-filled tensor of {@code shape}; close it with {@link #free}. */
+    /** A new zero-filled float32 tensor of {@code shape}; close it with {@link #free}. */
     Tensor allocate(int... shape);
+
+    /** A new zero-filled tensor of element type {@code dtype} (F32 or BF16); close it with {@link #free}. */
+    Tensor allocate(DType dtype, int... shape);
+
+    /**
+     * The precision the model stores activations and compute weights in on this backend (FP32:
+     * everything float32; BF16: {@link Bf16Rounding}'s recipe).
+     */
+    default Precision precision() { return Precision.FP32; }
 
     /** Releases the storage behind a tensor returned by {@link #allocate}. */
     void free(Tensor t);
 
+    /** dst = src; a BF16 dst receives each value rounded by {@link vit22b.tensor.Bf16#fromFloat}. */
     void upload(Tensor dst, float[] src);
 
+    /** The values of src as floats (BF16 widened exactly). */
     float[] download(Tensor src);
 
     void zero(Tensor t);
 
-    /** dst = src (same size). */
+    /** dst = src (same size and element type). */
     void copy(Tensor dst, Tensor src);
+
+    /**
+     * dst = src converted to dst's element type (same size): F32 -> BF16 rounds by
+     * {@link vit22b.tensor.Bf16#fromFloat} (nearest, ties to even; NaN stays quiet NaN; overflow
+     * to Inf), BF16 -> F32 is exact, the same type copies.
+     */
+    void cast(Tensor dst, Tensor src);
+
+    /** t (F32) = each element rounded to the nearest bf16 value and kept as float32, in place. */
+    void roundToBf16(Tensor t);
 
     /** dst += src (same size). */
     void add(Tensor dst, Tensor src);

@@ -60,7 +60,7 @@ public final class ModelFiles {
             throw new IllegalArgumentException("metadata key " + CONFIG_KEY + " is reserved for the model config");
         Map<String, TensorData> tensors = new LinkedHashMap<>();
         for (ParamLayout.Entry e : layout.entries())
-            tensors.put(e.name(), new TensorData(e.shape(), flat.asSlice(e.offset() * Float.BYTES, e.size() * Float.BYTES)));
+            tensors.put(e.name(), new TensorData(e.shape(), e.in(flat)));
         Map<String, String> meta = new LinkedHashMap<>();
         meta.put(CONFIG_KEY, ConfigJson.toJson(layout.config()));
         meta.putAll(extra);
@@ -85,7 +85,7 @@ public final class ModelFiles {
             HostStorage params = new HostStorage(layout.total());
             try {
                 for (ParamLayout.Entry e : layout.entries()) {
-                    MemorySegment dst = params.segment().asSlice(e.offset() * Float.BYTES, e.size() * Float.BYTES);
+                    MemorySegment dst = e.in(params.segment());
                     f.read(e.name(), dst);
                     if (!flags.allowNonfinite()) requireFinite(file, e.name(), dst);
                 }

@@ -38,7 +38,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
  * map), then the raw little-endian data, offsets relative to its start.
  *
  * <p>{@link #open} memory-maps a file and validates the whole header before any tensor is
- * touched. {@link #write} writes float32 tensors to a temporary file beside the target,
+ * touched. {@link #write} writes F32 and BF16 tensors to a temporary file beside the target,
  * syncs it and renames it over the target atomically, so a failed write never leaves a
  * damaged or missing file behind.
  */
@@ -51,6 +51,7 @@ public final class SafeTensors {
             .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
             .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
     private static final ValueLayout.OfFloat LE_F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfShort LE_16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final int CHUNK = 1 << 20;
 
     private SafeTensors() {}
@@ -192,7 +193,7 @@ public final class SafeTensors {
     // ---- writing ------------------------------------------------------------------------------
 
     /**
-     * Writes {@code tensors} (float32, in map order) and {@code metadata} to {@code file}
+     * Writes {@code tensors} (each as its F32 or BF16 dtype, in map order) and {@code metadata} to {@code file}
      * atomically: the data goes to a temporary file in the same directory, is synced, and is
      * renamed over {@code file}. On any failure the temporary file is removed and an existing
      * {@code file} is left as it was.
@@ -204,9 +205,9 @@ public final class SafeTensors {
         for (var e : tensors.entrySet()) {
             if (e.getKey().isEmpty() || e.getKey().equals(METADATA))
                 throw new IllegalArgumentException("invalid tensor name '" + e.getKey() + "'");
-            long bytes = e.getValue().floats().byteSize();
+            long bytes = e.getValue().data().byteSize();
             ObjectNode o = JSON.createObjectNode();
-            o.put("dtype", DType.F32.name());
+            o.put("dtype", e.getValue().dtype().name());
             ArrayNode s = o.putArray("shape");
             for (int d : e.getValue().shape()) s.add(d);
             o.putArray("data_offsets").add(offset).add(offset + bytes);
@@ -237,12 +238,16 @@ public final class SafeTensors {
                 ByteBuffer buf = ByteBuffer.allocateDirect(CHUNK);
                 MemorySegment bufSeg = MemorySegment.ofBuffer(buf);
                 for (TensorData t : tensors.values()) {
-                    MemorySegment src = t.floats();
-                    long floats = src.byteSize() / Float.BYTES;
-                    for (long i = 0; i < floats; ) {
-                        int n = (int) Math.min(CHUNK / Float.BYTES, floats - i);
-                        MemorySegment.copy(src, ValueLayout.JAVA_FLOAT_UNALIGNED, i * Float.BYTES, bufSeg, LE_F32, 0, n);
-                        buf.clear().limit(n * Float.BYTES);
+                    MemorySegment src = t.data();
+                    int size = t.dtype().size;
+                    long count = src.byteSize() / size;
+                    for (long i = 0; i < count; ) {
+                        int n = (int) Math.min(CHUNK / size, count - i);
+                        if (t.dtype() == DType.F32)
+                            MemorySegment.copy(src, ValueLayout.JAVA_FLOAT_UNALIGNED, i * size, bufSeg, LE_F32, 0, n);
+                        else
+                            MemorySegment.copy(src, ValueLayout.JAVA_SHORT_UNALIGNED, i * size, bufSeg, LE_16, 0, n);
+                        buf.clear().limit(n * size);
                         writeFully(ch, buf);
                         i += n;
                     }

@@ -3,14 +3,19 @@ package vit22b.io;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.util.Collections;
 import java.util.Map;
 import java.util.Set;
 
+import vit22b.tensor.Bf16;
+
 /**
  * An open, memory-mapped safetensors file whose header has been validated (see
- * {@link SafeTensors#open}). Tensors are read as float32 whatever their stored type.
+ * {@link SafeTensors#open}). Tensors are read as float32 whatever their stored type, or as
+ * bf16 bits ({@link #bf16}).
  * Closing unmaps the file.
  */
 public final class SafeTensorsFile implements AutoCloseable {
@@ -72,6 +77,30 @@ public final class SafeTensorsFile implements AutoCloseable {
                     + " elements; destination holds " + dst.byteSize() / Float.BYTES + " floats");
         try {
             e.dtype().toFloats(data.asSlice(e.begin(), e.end() - e.begin()), dst, e.elements());
+        } catch (InternalError fault) {
+            throw new IOException(path + ": the file changed or was cut short while being read (" + fault.getMessage()
+                    + "); do not modify a model file while it is in use, and check the disk", fault);
+        }
+    }
+
+    /**
+     * The tensor as bf16 bits ({@link vit22b.tensor.Bf16}): a BF16 tensor as stored, any other
+     * type converted to float32 and rounded to nearest even.
+     */
+    public short[] bf16(String name) throws IOException {
+        SafeTensors.Entry e = entry(name);
+        if (e.dtype() != DType.BF16) {
+            float[] f = floats(name);
+            short[] out = new short[f.length];
+            for (int i = 0; i < f.length; i++) out[i] = Bf16.fromFloat(f[i]);
+            return out;
+        }
+        if (e.elements() > Integer.MAX_VALUE - 8)
+            throw new IllegalArgumentException(path + ": tensor '" + name + "' has " + e.elements()
+                    + " elements, too many for a Java array");
+        try {
+            return data.asSlice(e.begin(), e.end() - e.begin())
+                    .toArray(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN));
         } catch (InternalError fault) {
             throw new IOException(path + ": the file changed or was cut short while being read (" + fault.getMessage()
                     + "); do not modify a model file while it is in use, and check the disk", fault);

@@ -47,7 +47,7 @@ public final class TimmExport {
         MemorySegment flat = MemorySegment.ofArray(params);
         Map<String, TensorData> tensors = new LinkedHashMap<>();
         for (ParamLayout.Entry e : layout.entries())
-            tensors.put(e.name(), new TensorData(e.shape(), flat.asSlice(e.offset() * Float.BYTES, e.size() * Float.BYTES)));
+            tensors.put(e.name(), new TensorData(e.shape(), e.in(flat)));
         Path weights = dir.resolve("model.safetensors"), config = dir.resolve("config.json");
         SafeTensors.write(weights, tensors, Map.of("format", "pt"));
         Path tmp = dir.resolve("config.json.tmp");

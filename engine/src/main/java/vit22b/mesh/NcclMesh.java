@@ -261,7 +261,7 @@ public final class NcclMesh implements AutoCloseable {
     private static Pointer ptr(Tensor t) {
         if (!(t.storage() instanceof DeviceStorage d))
             throw new IllegalArgumentException("tensor " + t + " is not in GPU memory; allocate it with NcclMesh.gpu(rank)");
-        return at(d.address() + t.offset() * Float.BYTES);
+        return at(d.address() + t.offset() * t.dtype().size);
     }
 
     private static Pointer at(long address) {

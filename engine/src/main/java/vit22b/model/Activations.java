@@ -26,7 +26,7 @@ final class Activations implements AutoCloseable {
         this.batch = batch;
         this.training = training;
         this.shard = Shard.whole(c, batch);
-        this.buffers = new Buffers(backend);
+        this.buffers = new Buffers(backend, backend.precision().compute());
         try {
             int t = batch * c.tokens(), d = c.width();
             x = new Tensor[training ? c.depth() + 1 : 2];

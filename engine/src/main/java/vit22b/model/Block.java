@@ -77,12 +77,13 @@ public final class Block {
         boolean paper = v.isPaper(), rawQk = !paper && v.qkNorm();
         int preW = v.parallel() ? s.inRows() : 3 * d, agW = v.parallel() ? s.outCols() : d;
         Tensor y = b.get(r, d);
-        return new Saved(b.get(r, 2), y, s.k() == 1 ? y : b.get(rows, d), b.get(rows, preW), b.get(rows, agW),
-                b.get(imgs, hl, n, hd), b.get(imgs, hl, n, hd), b.get(imgs, hl, n, hd), b.get(2, imgs, hl, n, 2),
-                b.get(imgs, hl, n), rawQk ? b.get(imgs, hl, n, hd) : null, rawQk ? b.get(imgs, hl, n, hd) : null,
+        // statistics (normStats, qkStats, lse, norm2Stats) float32 in every precision
+        return new Saved(b.f32(r, 2), y, s.k() == 1 ? y : b.get(rows, d), b.get(rows, preW), b.get(rows, agW),
+                b.get(imgs, hl, n, hd), b.get(imgs, hl, n, hd), b.get(imgs, hl, n, hd), b.f32(2, imgs, hl, n, 2),
+                b.f32(imgs, hl, n), rawQk ? b.get(imgs, hl, n, hd) : null, rawQk ? b.get(imgs, hl, n, hd) : null,
                 paper ? null : b.get(rows, m), paper ? null : b.get(rows, m),
                 v.parallel() ? null : b.get(rows, d), v.parallel() ? null : b.get(rows, d),
-                v.parallel() ? null : b.get(rows, 2));
+                v.parallel() ? null : b.f32(rows, 2));
     }
 
     /** Allocates the scratch of shard s's blocks: backward's when {@code training}, the collectives' when k > 1. */

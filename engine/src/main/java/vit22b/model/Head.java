@@ -28,7 +28,7 @@ public final class Head {
     public Head(Buffers buf, ModelConfig c, int batch, boolean training) {
         this.c = c;
         int t = batch * c.tokens(), d = c.width();
-        finalStats = buf.get(t, 2);
+        finalStats = buf.f32(t, 2);
         xf = buf.get(t, d);
         map = new MapHead(buf, c, batch, training);
         logits = c.classes() > 0 ? buf.get(batch, c.classes()) : null;

@@ -30,9 +30,9 @@ public final class MapHead {
         kh = buf.get(b, h, n, hd);
         vh = buf.get(b, h, n, hd);
         att = buf.get(b, d);
-        lse = buf.get(b, h, 1);
+        lse = buf.f32(b, h, 1);
         p = buf.get(b, d);
-        lnStats = buf.get(b, 2);
+        lnStats = buf.f32(b, 2);
         z = buf.get(b, d);
         h1 = buf.get(b, m);
         g1 = buf.get(b, m);

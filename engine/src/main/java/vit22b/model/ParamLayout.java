@@ -29,6 +29,12 @@ public final class ParamLayout {
     /** One named parameter: offset (floats) into the flat buffer, PyTorch shape, decay group. */
     public record Entry(String name, long offset, int[] shape, Decay decay) {
         public long size() { return Tensor.sizeOf(shape); }
+
+        /** This parameter's elements in a flat float32 buffer of the layout (master weights: always float32). */
+        public java.lang.foreign.MemorySegment in(java.lang.foreign.MemorySegment flatF32) {
+            long bytes = vit22b.io.DType.F32.size;
+            return flatF32.asSlice(offset * bytes, size() * bytes);
+        }
     }
 
     private final ModelConfig config;

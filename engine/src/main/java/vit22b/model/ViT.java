@@ -1,6 +1,7 @@
 package vit22b.model;
 
 import vit22b.backend.Backend;
+import vit22b.backend.Precision;
 import vit22b.graph.LocalCommunicator;
 import vit22b.graph.TaskGraph;
 import vit22b.tensor.Tensor;
@@ -12,12 +13,19 @@ import vit22b.tensor.Tensor;
  * reused; inference passes keep one layer's buffers only. Tensors returned by
  * {@link #forward} and {@link #features} are views into them, valid until the next call.
  * Parameters start at zero: fill them with {@link Init} or a checkpoint.
+ *
+ * <p>In bf16 precision ({@link Backend#precision}) the ops read a bf16 copy of the parameters
+ * (the compute weights), cast from the float32 masters at the start of every pass, so that
+ * whatever wrote the masters (an optimiser step, a checkpoint, initialisation) is seen; the
+ * masters stay what {@link #params} returns, what the optimiser updates and checkpoints save.
  */
 public final class ViT implements AutoCloseable {
     private final Backend backend;
     private final ModelConfig config;
     private final ParamLayout layout;
     private final Tensor params;
+    /** The parameters the ops read: params itself in fp32, its bf16 copy in bf16. */
+    private final Tensor weights;
     private final BlockParams[] blockW;
     private final Head.Params headW;
     private final LocalCommunicator comm;
@@ -34,9 +42,11 @@ public final class ViT implements AutoCloseable {
             throw new IllegalArgumentException("model '" + config.name() + "' has " + layout.total()
                     + " parameters, more than one flat buffer of 2^31-1 floats holds; use fewer layers or shard it over a mesh");
         this.params = backend.allocate((int) layout.total());
+        Precision p = backend.precision();
+        this.weights = p == Precision.FP32 ? params : backend.allocate(p.compute(), (int) layout.total());
         blockW = new BlockParams[config.depth()];
-        for (int i = 0; i < config.depth(); i++) blockW[i] = BlockParams.of(layout, params, i);
-        headW = Head.Params.of(layout, params);
+        for (int i = 0; i < config.depth(); i++) blockW[i] = BlockParams.of(layout, weights, i);
+        headW = Head.Params.of(layout, weights);
         comm = new LocalCommunicator(backend);
     }
 
@@ -150,8 +160,9 @@ public final class ViT implements AutoCloseable {
             acts = new Activations(backend, config, batch, training);
         }
         Activations a = acts;
-        backend.patchEmbedForward(a.x(0), images, layout.view(params, "patch_embed.proj.weight"),
-                layout.view(params, "patch_embed.proj.bias"), posEmbed(params), config.patch());
+        if (weights != params) backend.cast(weights, params);
+        backend.patchEmbedForward(a.x(0), images, layout.view(weights, "patch_embed.proj.weight"),
+                layout.view(weights, "patch_embed.proj.bias"), posEmbed(weights), config.patch());
         for (int i = 0; i < config.depth(); i++)
             Block.forward(eager, "", a.shard, bind(a, i), a.x(i), a.x(i + 1));
         a.head.features(backend, headW, a.x(config.depth()));
@@ -172,6 +183,7 @@ public final class ViT implements AutoCloseable {
         if (acts != null) acts.close();
         acts = null;
         backend.free(params);
+        if (weights != params) backend.free(weights);
         if (grads != null) backend.free(grads);
         grads = null;
     }

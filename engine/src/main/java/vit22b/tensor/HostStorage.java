@@ -4,31 +4,53 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
-/** Off-heap float32 host memory, 64-byte aligned, zero-filled on allocation. */
+import vit22b.io.DType;
+
+/** Off-heap host memory of F32 or BF16 elements, 64-byte aligned, zero-filled on allocation. */
 public final class HostStorage implements Storage {
     public static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT;
+    public static final ValueLayout.OfShort BF16 = ValueLayout.JAVA_SHORT;
 
     private final Arena arena;
     private final MemorySegment segment;
-    private final long floats;
+    private final DType dtype;
+    private final long elements;
 
-    public HostStorage(long floats) {
-        if (floats < 0) throw new IllegalArgumentException("negative size: " + floats);
+    /** float32 storage of {@code floats} elements. */
+    public HostStorage(long floats) { this(DType.F32, floats); }
+
+    public HostStorage(DType dtype, long elements) {
+        if (elements < 0) throw new IllegalArgumentException("negative size: " + elements);
+        Tensor.requireStorable(dtype);
         this.arena = Arena.ofShared();
-        this.floats = floats;
-        this.segment = arena.allocate(Math.max(1, floats) * Float.BYTES, 64);
+        this.dtype = dtype;
+        this.elements = elements;
+        this.segment = arena.allocate(Math.max(1, elements) * dtype.size, 64);
     }
 
     public MemorySegment segment() { return segment; }
 
-    /** The host memory of a tensor's view (offset applied); refuses a tensor that lives elsewhere. */
+    /**
+     * The host memory of a float32 tensor's view (offset applied): what the CPU ops compute on.
+     * Refuses a tensor that lives elsewhere or holds another element type.
+     */
     public static MemorySegment segmentOf(Tensor t) {
-        if (!(t.storage() instanceof HostStorage h))
-            throw new IllegalArgumentException("tensor " + t + " is not in host memory");
-        return h.segment.asSlice(t.offset() * Float.BYTES, t.size() * Float.BYTES);
+        if (t.dtype() != DType.F32)
+            throw new IllegalArgumentException("tensor " + t + " holds " + t.dtype()
+                    + "; the CPU ops compute on F32 tensors: cast it to F32 first");
+        return bytesOf(t);
     }
 
-    @Override public long floats() { return floats; }
+    /** The host memory of a tensor's view of any element type (offset applied). */
+    public static MemorySegment bytesOf(Tensor t) {
+        if (!(t.storage() instanceof HostStorage h))
+            throw new IllegalArgumentException("tensor " + t + " is not in host memory");
+        return h.segment.asSlice(t.offset() * h.dtype.size, t.size() * h.dtype.size);
+    }
+
+    @Override public long elements() { return elements; }
+
+    @Override public DType dtype() { return dtype; }
 
     @Override public void close() { arena.close(); }
 }

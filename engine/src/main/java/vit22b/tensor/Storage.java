@@ -1,9 +1,14 @@
 package vit22b.tensor;
 
-/** A block of float32 memory owned by one backend (host RAM or GPU memory). */
+import vit22b.io.DType;
+
+/** A block of memory of one element type, owned by one backend (host RAM or GPU memory). */
 public interface Storage extends AutoCloseable {
-    /** Capacity in float32 elements. */
-    long floats();
+    /** Capacity in elements of {@link #dtype()}. */
+    long elements();
+
+    /** The element type: F32 or BF16. */
+    DType dtype();
 
     @Override
     void close();

@@ -2,9 +2,11 @@ package vit22b.tensor;
 
 import java.util.Arrays;
 
+import vit22b.io.DType;
+
 /**
- * A row-major float32 view: storage, element offset into it, and shape. Views share storage;
- * only the owner of the storage closes it.
+ * A row-major view: storage, element offset into it, and shape; the element type is the
+ * storage's (F32 or BF16). Views share storage; only the owner of the storage closes it.
  */
 public final class Tensor {
     private final Storage storage;
@@ -17,9 +19,16 @@ public final class Tensor {
         this.offset = offset;
         this.shape = shape.clone();
         this.size = sizeOf(shape);
-        if (offset < 0 || offset + size > storage.floats())
+        if (offset < 0 || offset + size > storage.elements())
             throw new IllegalArgumentException("view [" + offset + ", " + (offset + size)
-                    + ") lies outside storage of " + storage.floats() + " floats");
+                    + ") lies outside storage of " + storage.elements() + " elements");
+    }
+
+    /** Refuses element types tensors cannot hold (F32 and BF16 only; F16 and F64 are file formats). */
+    public static DType requireStorable(DType dtype) {
+        if (dtype != DType.F32 && dtype != DType.BF16)
+            throw new IllegalArgumentException("tensors hold F32 or BF16 elements, not " + dtype);
+        return dtype;
     }
 
     public static long sizeOf(int... shape) {
@@ -33,17 +42,20 @@ public final class Tensor {
 
     public Storage storage() { return storage; }
     public long offset() { return offset; }
+    public DType dtype() { return storage.dtype(); }
+    /** Bytes this view covers. */
+    public long bytes() { return size * storage.dtype().size; }
     public long size() { return size; }
     public int rank() { return shape.length; }
     public int dim(int i) { return shape[i < 0 ? shape.length + i : i]; }
     public int[] shape() { return shape.clone(); }
 
-    /** A view of {@code shape} starting {@code elementOffset} floats into this view. */
+    /** A view of {@code shape} starting {@code elementOffset} elements into this view. */
     public Tensor view(long elementOffset, int... shape) {
         long n = sizeOf(shape);
         if (elementOffset < 0 || elementOffset + n > size)
             throw new IllegalArgumentException("sub-view [" + elementOffset + ", " + (elementOffset + n)
-                    + ") outside tensor of " + size + " floats " + Arrays.toString(this.shape));
+                    + ") outside tensor of " + size + " elements " + Arrays.toString(this.shape));
         return new Tensor(storage, offset + elementOffset, shape);
     }
 
@@ -61,5 +73,7 @@ public final class Tensor {
         return view((long) i * sizeOf(rest), rest);
     }
 
-    @Override public String toString() { return "Tensor" + Arrays.toString(shape); }
+    @Override public String toString() {
+        return "Tensor" + Arrays.toString(shape) + (dtype() == DType.F32 ? "" : " " + dtype());
+    }
 }

@@ -71,7 +71,7 @@ public final class Checkpoints {
         Map<String, TensorData> tensors = new LinkedHashMap<>();
         var seg = java.lang.foreign.MemorySegment.ofArray(p);
         for (ParamLayout.Entry e : layout.entries())
-            tensors.put(e.name(), new TensorData(e.shape(), seg.asSlice(e.offset() * Float.BYTES, e.size() * Float.BYTES)));
+            tensors.put(e.name(), new TensorData(e.shape(), e.in(seg)));
         tensors.put(M, TensorData.of(m, m.length));
         tensors.put(V, TensorData.of(v, v.length));
         Map<String, String> meta = new LinkedHashMap<>(extra);
@@ -195,7 +195,7 @@ public final class Checkpoints {
                 if (!f.has(e.name()) || !Arrays.equals(f.shape(e.name()), e.shape()))
                     throw new IOException(file + ": tensor '" + e.name() + "' is missing or not of shape "
                             + Arrays.toString(e.shape()) + "; the checkpoint does not match its own config");
-                f.read(e.name(), seg.asSlice(e.offset() * Float.BYTES, e.size() * Float.BYTES));
+                f.read(e.name(), e.in(seg));
             }
             float[] m = moments(f, M, params.length), v = moments(f, V, params.length);
             String want = meta.get(CRC_KEY);

@@ -147,7 +147,7 @@ class ModelFilesTest {
                     c.classes(), NormKind.LAYER, GeluKind.EXACT, LossKind.SOFTMAX, 0f);
             assertEquals(want, m.config());
             var e = m.layout().entry("blocks.1.in_proj.weight");
-            assertArrayEquals(t.get(e.name()).floats().toArray(ValueLayout.JAVA_FLOAT),
+            assertArrayEquals(t.get(e.name()).data().toArray(ValueLayout.JAVA_FLOAT),
                     m.params().segment().asSlice(e.offset() * 4, e.size() * 4).toArray(ValueLayout.JAVA_FLOAT));
         }
         // Without a classifier: classes 0; defaults tanh, RMS, sigmoid.

@@ -45,12 +45,46 @@ class SafeTensorsTest {
             for (var e : t.entrySet()) {
                 assertArrayEquals(e.getValue().shape(), r.shape(e.getKey()));
                 assertEquals(DType.F32, r.dtype(e.getKey()));
-                assertArrayEquals(e.getValue().floats().toArray(java.lang.foreign.ValueLayout.JAVA_FLOAT), r.floats(e.getKey()));
+                assertArrayEquals(e.getValue().data().toArray(java.lang.foreign.ValueLayout.JAVA_FLOAT), r.floats(e.getKey()));
             }
         }
         // Data starts 8-byte aligned, as the reference writer does it.
         long n = ByteBuffer.wrap(Files.readAllBytes(f), 0, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
         assertEquals(0, n % 8);
+    }
+
+    /**
+     * BF16 tensors are written as safetensors BF16 (two bytes each, the bits as stored) beside
+     * F32 ones; reading converts when asked: floats() widens bf16 exactly, bf16() rounds float32
+     * to nearest even. Fresh random values, seed printed.
+     */
+    @Test void bf16TensorsWriteAsBf16AndReadConverted() throws IOException {
+        long seed = System.nanoTime();
+        System.err.println("SafeTensorsTest.bf16TensorsWriteAsBf16AndReadConverted seed " + seed);
+        float[] x = Check.randn(seed, 37, 3), y = Check.randn(seed + 1, 12, 1);
+        Path f = dir.resolve("bf16.safetensors");
+        try (vit22b.backend.cpu.CpuBackend be = new vit22b.backend.cpu.CpuBackend()) {
+            vit22b.tensor.Tensor b = be.allocate(DType.BF16, 37);
+            be.upload(b, x);   // rounds
+            Map<String, TensorData> t = new LinkedHashMap<>();
+            t.put("half", TensorData.of(b));
+            t.put("full", TensorData.of(y, 3, 4));
+            SafeTensors.write(f, t, Map.of());
+            be.free(b);
+        }
+        try (SafeTensorsFile r = SafeTensors.open(f)) {
+            assertEquals(DType.BF16, r.dtype("half"));
+            assertEquals(DType.F32, r.dtype("full"));
+            assertEquals(2L * 37, r.entry("half").end() - r.entry("half").begin());
+            float[] wide = r.floats("half");
+            short[] bits = r.bf16("half"), rounded = r.bf16("full");
+            for (int i = 0; i < 37; i++) {
+                assertEquals(vit22b.tensor.Bf16.round(x[i]), wide[i], 0f);
+                assertEquals(vit22b.tensor.Bf16.fromFloat(x[i]), bits[i]);
+            }
+            for (int i = 0; i < 12; i++) assertEquals(vit22b.tensor.Bf16.fromFloat(y[i]), rounded[i]);
+            assertArrayEquals(y, r.floats("full"));
+        }
     }
 
     /** A file with {@code header} as its JSON and {@code data} after it. */

@@ -299,6 +299,21 @@ public final class Kernels {
         m.launch("f32_to_bf16", ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, dst, src, n);
     }
 
+    /** dst (fp32) = src (bf16), n elements; exact. */
+    public void fromBf16(long dst, long src, long n) {
+        m.launch("bf16_to_f32", ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, dst, src, n);
+    }
+
+    /** t (fp32) = t rounded to the nearest bf16 value (as f32_to_bf16 rounds), n elements, in place. */
+    public void roundBf16(long t, long n) {
+        m.launch("round_bf16_f32", ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, t, n);
+    }
+
+    /** t = 0 for n 16-bit (bf16) elements. */
+    public void zero16(long t, long n) {
+        m.launch("zero_u16", ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, t, n);
+    }
+
     /** t = uniform [lo, hi) from a counter-based hash of (seed, index): benchmark data made on the GPU. */
     public void fillUniform(long t, long n, long seed, float lo, float hi) {
         m.launch("fill_uniform", ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, t, n, seed, lo, hi);

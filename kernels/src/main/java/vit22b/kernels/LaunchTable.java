@@ -122,6 +122,9 @@ public final class LaunchTable {
         k.adamwDevice(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), n, ptr.getAsLong(),
                 0.9f, 0.999f, 1e-8f, 0.05f);
         k.toBf16(ptr.getAsLong(), ptr.getAsLong(), n);
+        k.fromBf16(ptr.getAsLong(), ptr.getAsLong(), n);
+        k.roundBf16(ptr.getAsLong(), n);
+        k.zero16(ptr.getAsLong(), n);
         k.fillUniform(ptr.getAsLong(), n, 42L, -1f, 1f);
     }
 

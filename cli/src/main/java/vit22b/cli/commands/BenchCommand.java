@@ -14,8 +14,10 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 import vit22b.backend.Backend;
+import vit22b.backend.Precision;
 import vit22b.backend.cpu.HostInfo;
 import vit22b.cli.options.BackendOption;
+import vit22b.cli.options.PrecisionOption;
 import vit22b.cli.options.JsonOption;
 import vit22b.backend.cpu.SgemmRate;
 import vit22b.model.ModelConfig;
@@ -33,6 +35,7 @@ public final class BenchCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
 
     @Mixin BackendOption backend;
+    @Mixin PrecisionOption precision;
 
     @Option(names = "--model", required = true, description = "Preset name, e.g. vit-s-fmnist.")
     String model;
@@ -58,7 +61,7 @@ public final class BenchCommand implements Callable<Integer> {
     @Mixin JsonOption json;
 
     /** What one run measured; the sgemm rates are measured on the cpu backend only (null on cuda). */
-    record Result(String backend, ModelConfig config, int batch, int warmup, List<Double> stepSeconds, double firstLoss,
+    record Result(String backend, Precision precision, ModelConfig config, int batch, int warmup, List<Double> stepSeconds, double firstLoss,
                   double lastLoss, SgemmRate.Measurement sgemmModel, SgemmRate.Measurement sgemmSquare, HostInfo host) {
         double totalSeconds() { return stepSeconds.stream().mapToDouble(Double::doubleValue).sum(); }
         double imagesPerSecond() { return batch * stepSeconds.size() / totalSeconds(); }
@@ -90,8 +93,10 @@ public final class BenchCommand implements Callable<Integer> {
         List<Double> times = new ArrayList<>();
         double first, last;
         String name;
-        try (Backend be = backend.open(err); SyntheticStep step = new SyntheticStep(be, c, batch, seed)) {
+        Precision p;
+        try (Backend be = precision.open(backend, err); SyntheticStep step = new SyntheticStep(be, c, batch, seed)) {
             name = be.name();
+            p = be.precision();
             if (name.equals(EMULATED)) progress(err, "%s", EMULATED_WARNING);
             for (int i = 0; i < warmup; i++) {
                 long t0 = System.nanoTime();
@@ -109,13 +114,13 @@ public final class BenchCommand implements Callable<Integer> {
         }
         if (!name.equals("cpu")) {   // on the emulator, this line follows the warning above
             progress(err, "no sgemm reference on %s: GPU kernels and GEMM rates are measured by bench/gpu/run-all.sh", name);
-            return new Result(name, c, batch, warmup, times, first, last, null, null, HostInfo.current());
+            return new Result(name, p, c, batch, warmup, times, first, last, null, null, HostInfo.current());
         }
         // The model's dominant GEMM (the fused in-projection) and a square one, timed now.
         progress(err, "timing OpenBLAS sgemm");
         var model = SgemmRate.measure(batch * c.tokens(), c.inProjRows(), c.width(), 1.0);
         var square = SgemmRate.measure(1024, 1024, 1024, 1.0);
-        return new Result(name, c, batch, warmup, times, first, last, model, square, HostInfo.current());
+        return new Result(name, p, c, batch, warmup, times, first, last, model, square, HostInfo.current());
     }
 
     private static void progress(PrintWriter err, String fmt, Object... args) {
@@ -125,7 +130,7 @@ public final class BenchCommand implements Callable<Integer> {
 
     private ObjectNode toJson(Result r) {
         ObjectNode o = JsonOption.object();
-        o.put("backend", r.backend()).put("model", r.config().name()).put("batch", r.batch())
+        o.put("backend", r.backend()).put("precision", r.precision().toString()).put("model", r.config().name()).put("batch", r.batch())
                 .put("tokens_per_image", r.config().tokens()).put("warmup_steps", r.warmup()).put("steps", r.stepSeconds().size());
         var st = o.putArray("step_seconds");
         r.stepSeconds().forEach(st::add);
@@ -157,8 +162,8 @@ public final class BenchCommand implements Callable<Integer> {
     private static void printText(PrintWriter out, Result r) {
         ModelConfig c = r.config();
         HostInfo h = r.host();
-        out.printf(Locale.ROOT, "%s on %s, batch %d (%d tokens/image): %d timed steps after %d warm-up%n",
-                c.name(), r.backend(), r.batch(), c.tokens(), r.stepSeconds().size(), r.warmup());
+        out.printf(Locale.ROOT, "%s on %s (%s), batch %d (%d tokens/image): %d timed steps after %d warm-up%n",
+                c.name(), r.backend(), r.precision(), r.batch(), c.tokens(), r.stepSeconds().size(), r.warmup());
         out.printf(Locale.ROOT, "  step            %10.3f s (mean)%n", r.totalSeconds() / r.stepSeconds().size());
         out.printf(Locale.ROOT, "  images/s        %10.1f%n", r.imagesPerSecond());
         out.printf(Locale.ROOT, "  tokens/s        %10.0f%n", r.tokensPerSecond());

@@ -11,6 +11,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 import vit22b.backend.Backend;
 import vit22b.cli.options.BackendOption;
+import vit22b.cli.options.PrecisionOption;
 import vit22b.cli.options.JsonOption;
 import vit22b.cli.options.WeightsOptions;
 import vit22b.eval.Evaluate;
@@ -25,6 +26,7 @@ public final class EvalCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
     @Mixin WeightsOptions weights;
     @Mixin BackendOption backend;
+    @Mixin PrecisionOption precision;
     @Mixin JsonOption json;
     @Mixin DataOptions data;
     @Option(names = "--split", defaultValue = "test", description = "train or test.")
@@ -39,7 +41,7 @@ public final class EvalCommand implements Callable<Integer> {
         Weights.Host file = weights.read();
         Dataset dataset = data.open(DataPaths.split(split));
         ModelMetadata.requireSameClasses(file.classes(), file.config().classes(), dataset.classes(), data.data);
-        try (Backend be = backend.open(spec.commandLine().getErr()); ViT model = new ViT(be, file.config())) {
+        try (Backend be = precision.open(backend, spec.commandLine().getErr()); ViT model = new ViT(be, file.config())) {
             be.upload(model.params(), file.params());
             var c = model.config();
             var set = data.stream(DataPaths.split(split), c.channels(), c.imageSize(), limit);

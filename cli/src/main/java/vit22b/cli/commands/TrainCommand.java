@@ -22,6 +22,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 import vit22b.backend.Backend;
 import vit22b.cli.options.BackendOption;
+import vit22b.cli.options.PrecisionOption;
 import vit22b.cli.options.AccumOption;
 import vit22b.cli.options.JsonOption;
 import vit22b.cli.options.ModelKindOptions;
@@ -82,6 +83,7 @@ public final class TrainCommand implements Callable<Integer> {
     @Mixin VariantOptions variant;
     @Spec CommandSpec spec;
     @Mixin BackendOption backend;
+    @Mixin PrecisionOption precision;
     @Mixin TrackingOptions tracking;
     @Mixin SplitOptions splits;
     @Mixin ChannelsOption channels;
@@ -260,6 +262,7 @@ public final class TrainCommand implements Callable<Integer> {
         r.put("norm", ConfigJson.lower(cfg.norm())); r.put("gelu", ConfigJson.lower(cfg.gelu())); r.put("no-flip", noFlip);
         r.put("min-crop-area", minArea); r.put("seed", seed);
         r.put("finetune-from", finetuneFrom == null ? null : finetuneFrom.toString()); r.put("backend", backend.backend);
+        r.put("precision", precision.value().toString());
         r.put("workers", workers); r.put("skip-bad", skipBad); r.put("out", outDir.toString());
         r.put("ckpt-every", ckptEvery); r.put("keep", keep); r.put("log-every", logEvery); r.put("eval-every", evalEvery);
         r.put("eval-limit", evalLimit); r.put("test-limit", testLimit); r.put("tensorboard", tracking.tensorboard);
@@ -273,7 +276,7 @@ public final class TrainCommand implements Callable<Integer> {
         text.printf(Locale.ROOT, "train %s (%d params) on %s: %d train images, %d steps of %d, %s%n",
                 cfg.name(), new vit22b.model.ParamLayout(cfg).total(), dataName, train.size(), total, b, sched);
 
-        try (Backend be = backend.open(spec.commandLine().getErr()); ViT vit = new ViT(be, cfg);
+        try (Backend be = precision.open(backend, spec.commandLine().getErr()); ViT vit = new ViT(be, cfg);
              AdamW opt = new AdamW(be, vit.layout(), vit.params(), vit.grads(), new AdamW.Config(0.9f, 0.999f, 1e-8f, wd, headDecay, clip))) {
             String start = null;
             Map<String, Object> resumedChange = null;   // logged as a metrics row
@@ -285,6 +288,8 @@ public final class TrainCommand implements Callable<Integer> {
                 // Runs made before train took --norm/--gelu record them only under "architecture" (still compared).
                 for (String k : List.of("norm", "gelu"))
                     if (saved instanceof ObjectNode o && !o.has(k)) o.set(k, recipe.get(k));
+                // ... and before --precision existed every run was fp32.
+                if (saved instanceof ObjectNode o && !o.has("precision")) o.put("precision", "fp32");
                 var differ = RunConfig.differences(saved, recipe, RESUME_MAY_CHANGE);
                 if (!differ.isEmpty())
                     throw new IllegalArgumentException("--resume: the checkpoint at step " + st.step() + " was made with other "
@@ -353,7 +358,7 @@ public final class TrainCommand implements Callable<Integer> {
                 text.println("metrics: " + metrics.path() + "\nplots:   " + plots.get(0) + ", " + plots.get(1)
                         + "\nmodel:   " + weights + "\ncheckpoint: " + ckpts.latest().orElseThrow());
                 if (json.json) JsonOption.print(spec.commandLine().getOut(), JsonOption.object()
-                        .put("run", outDir.toString()).put("model", cfg.name()).put("steps", total)
+                        .put("run", outDir.toString()).put("model", cfg.name()).put("precision", precision.value().toString()).put("steps", total)
                         .put("steps_this_run", total - firstStep).put("final_loss", finalLoss)
                         .put("test_accuracy", s.accuracy()).put("test_loss", s.loss()).put("test_images", s.count())
                         .put("wall_seconds", seconds).put("images_per_second", seconds > 0 ? imagesSeen / seconds : Double.NaN)

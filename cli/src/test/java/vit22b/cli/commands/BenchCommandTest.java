@@ -49,6 +49,36 @@ class BenchCommandTest {
         assertTrue(j.at("/machine/java_version").asText().startsWith("2"));
     }
 
+    /**
+     * --precision: bf16 runs the bf16 reference on the CPU (said on stderr, recorded in the JSON; the
+     * same seed's first loss differs from fp32's by rounding only); on cuda it is refused until the
+     * bf16 kernels exist, and an unknown precision is a usage error.
+     */
+    @Test void precisionBf16RunsTheCpuReference() throws Exception {
+        String[] common = {"bench", "--backend", "cpu", "--model", "test-tiny", "--batch", "2", "--steps", "1", "--warmup", "1",
+            "--seed", "5", "--json"};
+        String[] b = run(concat(common, "--precision", "bf16")), f = run(common);
+        assertEquals("0", b[0], b[2]);
+        assertTrue(b[2].contains("precision: bf16"), b[2]);
+        JsonNode jb = new ObjectMapper().readTree(b[1]), jf = new ObjectMapper().readTree(f[1]);
+        assertEquals("bf16", jb.at("/precision").asText());
+        assertEquals("fp32", jf.at("/precision").asText());
+        double lb = jb.at("/first_loss").asDouble(), lf = jf.at("/first_loss").asDouble();
+        assertTrue(lb != lf && Math.abs(lb - lf) < 1e-2 * lf, "bf16 " + lb + " vs fp32 " + lf);
+        String[] cuda = run("bench", "--backend", "cuda-emu", "--model", "test-tiny", "--batch", "1", "--precision", "bf16");
+        assertEquals("2", cuda[0]);
+        assertTrue(cuda[2].contains("--precision bf16 runs on the CPU reference only"), cuda[2]);
+        String[] bad = run("bench", "--model", "test-tiny", "--batch", "1", "--precision", "fp16");
+        assertEquals("2", bad[0]);
+        assertTrue(bad[2].contains("unknown precision 'fp16'; use fp32 or bf16"), bad[2]);
+    }
+
+    private static String[] concat(String[] a, String... b) {
+        String[] r = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, r, a.length, b.length);
+        return r;
+    }
+
     /** On a GPU host the steps run on cuda (no sgemm reference); elsewhere a one-line error, exit 1. */
     @Test void cudaRunsOrSaysWhyNot() throws Exception {
         String[] r = run("bench", "--backend", "cuda", "--model", "test-tiny", "--batch", "2", "--steps", "1",

@@ -3,13 +3,18 @@ package vit22b.backend.cpu;
 import java.lang.foreign.MemorySegment;
 
 import vit22b.backend.Backend;
+import vit22b.io.DType;
 import vit22b.model.GeluKind;
 import vit22b.model.LossKind;
 import vit22b.model.ModelConfig;
+import vit22b.tensor.Bf16;
 import vit22b.tensor.HostStorage;
 import vit22b.tensor.Tensor;
 
-/** The reference backend: host memory, OpenBLAS GEMMs, everything else in Java. */
+/**
+ * The reference backend: host memory, OpenBLAS GEMMs, everything else in Java. The model ops
+ * compute on F32 tensors; BF16 tensors serve the memory ops and {@link #cast}.
+ */
 public final class CpuBackend implements Backend {
 
     @Override public String name() { return "cpu"; }
@@ -17,27 +22,43 @@ public final class CpuBackend implements Backend {
     /** The host segment behind a tensor (offset applied), for the op classes of this package. */
     static MemorySegment seg(Tensor t) { return HostStorage.segmentOf(t); }
 
-    @Override public Tensor allocate(int... shape) {
-        return new Tensor(new HostStorage(Tensor.sizeOf(shape)), 0, shape);
+    @Override public Tensor allocate(int... shape) { return allocate(DType.F32, shape); }
+
+    @Override public Tensor allocate(DType dtype, int... shape) {
+        return new Tensor(new HostStorage(dtype, Tensor.sizeOf(shape)), 0, shape);
     }
 
     @Override public void free(Tensor t) { t.storage().close(); }
 
     @Override public void upload(Tensor dst, float[] src) {
         if (src.length != dst.size()) throw new IllegalArgumentException("upload of " + src.length + " floats into " + dst);
-        MemorySegment.copy(src, 0, seg(dst), HostStorage.F32, 0, src.length);
+        if (dst.dtype() == DType.F32) {
+            MemorySegment.copy(src, 0, seg(dst), HostStorage.F32, 0, src.length);
+            return;
+        }
+        MemorySegment d = HostStorage.bytesOf(dst);
+        for (int i = 0; i < src.length; i++) d.setAtIndex(HostStorage.BF16, i, Bf16.fromFloat(src[i]));
     }
 
     @Override public float[] download(Tensor src) {
-        return seg(src).toArray(HostStorage.F32);
+        if (src.dtype() == DType.F32) return seg(src).toArray(HostStorage.F32);
+        MemorySegment s = HostStorage.bytesOf(src);
+        float[] out = new float[Math.toIntExact(src.size())];
+        for (int i = 0; i < out.length; i++) out[i] = Bf16.toFloat(s.getAtIndex(HostStorage.BF16, i));
+        return out;
     }
 
-    @Override public void zero(Tensor t) { seg(t).fill((byte) 0); }
+    @Override public void zero(Tensor t) { HostStorage.bytesOf(t).fill((byte) 0); }
 
     @Override public void copy(Tensor dst, Tensor src) {
-        if (dst.size() != src.size()) throw new IllegalArgumentException("copy " + src + " -> " + dst);
-        MemorySegment.copy(seg(src), 0, seg(dst), 0, src.size() * Float.BYTES);
+        if (dst.size() != src.size() || dst.dtype() != src.dtype())
+            throw new IllegalArgumentException("copy " + src + " -> " + dst + ": sizes or element types differ (cast converts types)");
+        MemorySegment.copy(HostStorage.bytesOf(src), 0, HostStorage.bytesOf(dst), 0, src.bytes());
     }
+
+    @Override public void cast(Tensor dst, Tensor src) { Cast.cast(dst, src); }
+
+    @Override public void roundToBf16(Tensor t) { Cast.roundToBf16(t); }
 
     @Override public void add(Tensor dst, Tensor src) { Elementwise.add(dst, src); }
     @Override public void scale(Tensor t, float s) { Elementwise.scale(t, s); }

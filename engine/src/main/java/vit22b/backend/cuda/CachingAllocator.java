@@ -6,6 +6,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
+import vit22b.io.DType;
 import vit22b.kernels.CudaException;
 import vit22b.kernels.DeviceRuntime;
 
@@ -36,9 +37,13 @@ public final class CachingAllocator implements AutoCloseable {
         return Math.max(g, (bytes + g - 1) / g * g);
     }
 
-    public DeviceStorage allocate(long floats) {
+    /** float32 device memory of {@code floats} elements. */
+    public DeviceStorage allocate(long floats) { return allocate(DType.F32, floats); }
+
+    /** Device memory of {@code elements} of {@code dtype}. */
+    public DeviceStorage allocate(DType dtype, long elements) {
         if (closed) throw new IllegalStateException("allocation from a closed CUDA backend");
-        long bytes = roundUp(floats * Float.BYTES);
+        long bytes = roundUp(elements * dtype.size);
         ArrayDeque<Block> q = free.get(bytes);
         Block b = q == null ? null : q.poll();
         if (b == null) {
@@ -61,7 +66,7 @@ public final class CachingAllocator implements AutoCloseable {
             bytesHeld += bytes;
         }
         live++;
-        return new DeviceStorage(this, b, floats);
+        return new DeviceStorage(this, b, dtype, elements);
     }
 
     private static final int OUT_OF_MEMORY = 2;   // CUDA_ERROR_OUT_OF_MEMORY

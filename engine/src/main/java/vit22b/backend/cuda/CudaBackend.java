@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.Map;
 
 import vit22b.backend.Backend;
+import vit22b.io.DType;
 import vit22b.kernels.DeviceEvent;
 import vit22b.kernels.DeviceRuntime;
 import vit22b.kernels.DeviceStream;
@@ -165,8 +166,20 @@ public final class CudaBackend implements Backend {
         return d;
     }
 
-    /** Device address of a tensor's first element (0 for null: the kernels' "absent"). */
-    static long a(Tensor t) { return t == null ? 0L : dev(t).address() + t.offset() * Float.BYTES; }
+    /**
+     * Device address of a float32 tensor's first element (0 for null: the kernels' "absent");
+     * refuses a BF16 tensor, which the fp32 kernels would misread.
+     */
+    static long a(Tensor t) {
+        if (t == null) return 0L;
+        if (t.dtype() != DType.F32)
+            throw new IllegalArgumentException("tensor " + t + " holds " + t.dtype()
+                    + "; this op's kernel computes on F32 tensors: cast it to F32 first");
+        return raw(t);
+    }
+
+    /** Device address of a tensor's first element, any element type. */
+    static long raw(Tensor t) { return dev(t).address() + t.offset() * t.dtype().size; }
 
     private static void sameSize(Tensor x, Tensor y, String op) {
         if (x.size() != y.size()) throw new IllegalArgumentException(op + ": sizes differ, " + x + " vs " + y);
@@ -174,8 +187,10 @@ public final class CudaBackend implements Backend {
 
     // ---- memory ---------------------------------------------------------------------------
 
-    @Override public Tensor allocate(int... shape) {
-        Tensor t = new Tensor(allocator.allocate(Tensor.sizeOf(shape)), 0, shape);
+    @Override public Tensor allocate(int... shape) { return allocate(DType.F32, shape); }
+
+    @Override public Tensor allocate(DType dtype, int... shape) {
+        Tensor t = new Tensor(allocator.allocate(Tensor.requireStorable(dtype), Tensor.sizeOf(shape)), 0, shape);
         zero(t);
         return t;
     }
@@ -190,6 +205,16 @@ public final class CudaBackend implements Backend {
     @Override public void upload(Tensor dst, float[] src) {
         if (src.length != dst.size()) throw new IllegalArgumentException("upload of " + src.length + " floats into " + dst);
         notCapturing("upload");
+        if (dst.dtype() != DType.F32) {   // through float32 and the cast kernel: one rounding, the device's
+            Tensor f = allocate(dst.shape());
+            try {
+                upload(f, src);
+                cast(dst, f);
+            } finally {
+                free(f);
+            }
+            return;
+        }
         long base = a(dst);
         for (int off = 0; off < src.length; ) {
             int n = stagingFloats(src.length - off);
@@ -202,8 +227,17 @@ public final class CudaBackend implements Backend {
     }
 
     @Override public float[] download(Tensor src) {
-        float[] out = new float[Math.toIntExact(src.size())];
         notCapturing("download");
+        if (src.dtype() != DType.F32) {
+            Tensor f = allocate(src.shape());
+            try {
+                cast(f, src);
+                return download(f);
+            } finally {
+                free(f);
+            }
+        }
+        float[] out = new float[Math.toIntExact(src.size())];
         long base = a(src);
         for (int off = 0; off < out.length; ) {
             int n = stagingFloats(out.length - off);
@@ -235,13 +269,25 @@ public final class CudaBackend implements Backend {
     }
 
     @Override public void zero(Tensor t) {
-        device.fill32(a(t), 0, t.size(), stream);
+        if (t.dtype() == DType.F32) device.fill32(a(t), 0, t.size(), stream);
+        else k.zero16(raw(t), t.size());
     }
 
     @Override public void copy(Tensor dst, Tensor src) {
         sameSize(dst, src, "copy");
-        device.copy(a(dst), a(src), src.size() * Float.BYTES, stream);
+        if (dst.dtype() != src.dtype())
+            throw new IllegalArgumentException("copy " + src + " -> " + dst + ": element types differ (cast converts types)");
+        device.copy(raw(dst), raw(src), src.bytes(), stream);
     }
+
+    @Override public void cast(Tensor dst, Tensor src) {
+        sameSize(dst, src, "cast");
+        if (dst.dtype() == src.dtype()) copy(dst, src);
+        else if (dst.dtype() == DType.BF16) k.toBf16(raw(dst), a(src), src.size());
+        else k.fromBf16(a(dst), raw(src), src.size());
+    }
+
+    @Override public void roundToBf16(Tensor t) { k.roundBf16(a(t), t.size()); }
 
     @Override public void add(Tensor dst, Tensor src) {
         sameSize(dst, src, "add");
@@ -277,7 +323,7 @@ public final class CudaBackend implements Backend {
      */
     private long scratch(Scratch role, long floats) {
         DeviceStorage s = scratch.get(role);
-        if (s == null || s.floats() < floats) {
+        if (s == null || s.elements() < floats) {
             if (s != null) retired.add(s);
             s = allocator.allocate(floats);
             scratch.put(role, s);

@@ -1,22 +1,25 @@
 package vit22b.backend.cuda;
 
+import vit22b.io.DType;
 import vit22b.tensor.Storage;
 
 /**
- * float32 device memory handed out by a {@link CachingAllocator}; closing returns the block to
- * the allocator's cache (no cuMemFree until the allocator closes). Use after either close
- * fails rather than reach freed device memory.
+ * Device memory of F32 or BF16 elements handed out by a {@link CachingAllocator}; closing
+ * returns the block to the allocator's cache (no cuMemFree until the allocator closes). Use
+ * after either close fails rather than reach freed device memory.
  */
 public final class DeviceStorage implements Storage {
     private final CachingAllocator owner;
     private final CachingAllocator.Block block;
-    private final long floats;
+    private final DType dtype;
+    private final long elements;
     private boolean closed;
 
-    DeviceStorage(CachingAllocator owner, CachingAllocator.Block block, long floats) {
+    DeviceStorage(CachingAllocator owner, CachingAllocator.Block block, DType dtype, long elements) {
         this.owner = owner;
         this.block = block;
-        this.floats = floats;
+        this.dtype = dtype;
+        this.elements = elements;
     }
 
     /** The device address of element 0. */
@@ -26,7 +29,9 @@ public final class DeviceStorage implements Storage {
         return block.address();
     }
 
-    @Override public long floats() { return floats; }
+    @Override public long elements() { return elements; }
+
+    @Override public DType dtype() { return dtype; }
 
     @Override public void close() {
         if (closed) return;
