@@ -6,6 +6,7 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 
+import vit22b.backend.Backend;
 import vit22b.backend.cpu.CpuBackend;
 import vit22b.eval.OneHot;
 import vit22b.graph.Mesh;
@@ -24,8 +25,9 @@ import vit22b.train.Learner;
 import vit22b.train.TrainingDivergedException;
 
 /**
- * The {@link Learner} of a t x k mesh of CPU-thread devices in this JVM: one {@link ShardedViT}
- * per device, each update one task graph per device run on the {@link CpuMesh}, as
+ * The {@link Learner} of a t x k mesh of devices in this process ({@link MeshDevices}: CPU
+ * threads, or every rank on one CUDA device): one {@link ShardedViT} per device, each update one
+ * task graph per device run by the devices' executor, as
  * {@link MeshTraining} drives them. Device (i, j) takes images [i B/t, (i+1) B/t) of each batch.
  * Parameters and Adam moments stay sharded; {@link #snapshot} and {@link #model} gather the
  * parameters into the unsharded layout.
@@ -38,7 +40,7 @@ public final class MeshLearner implements Learner {
     private final Mesh mesh;
     private final ModelConfig c;
     private final int batch, imgs;
-    private final CpuMesh cm;
+    private final MeshDevices devices;
     private final ShardedViT[] models;
     private final Buffers[] inputs;
     private final Tensor[] images, targets;
@@ -50,17 +52,23 @@ public final class MeshLearner implements Learner {
     private ViT evalModel;
 
     /**
-     * Shards {@code fullParams} (ParamLayout order) over the mesh; {@code startStep} counts the
-     * updates already done (a resumed run). Refuses a mesh that cannot shard the model.
+     * Shards {@code fullParams} (ParamLayout order) over the devices, which the learner owns from
+     * now on (closed with it, or at once if this fails); {@code startStep} counts the updates
+     * already done (a resumed run). Refuses a mesh that cannot shard the model.
      */
-    public MeshLearner(Mesh mesh, ModelConfig c, int batch, float[] fullParams, AdamW.Config opt, int startStep) {
-        Shard.check(c, mesh, batch);
-        this.mesh = mesh;
+    public MeshLearner(MeshDevices devices, ModelConfig c, int batch, float[] fullParams, AdamW.Config opt, int startStep) {
+        this.devices = devices;
+        this.mesh = devices.mesh();
+        try {
+            Shard.check(c, mesh, batch);
+        } catch (RuntimeException e) {
+            devices.close();
+            throw e;
+        }
         this.c = c;
         this.batch = batch;
         this.imgs = batch / mesh.data();
         this.startStep = startStep;
-        this.cm = new CpuMesh(mesh);
         int n = mesh.devices();
         models = new ShardedViT[n];
         inputs = new Buffers[n];
@@ -68,8 +76,8 @@ public final class MeshLearner implements Learner {
         targets = new Tensor[n];
         try {
             for (int r = 0; r < n; r++) {
-                CpuBackend be = cm.device(r).backend();
-                models[r] = new ShardedViT(be, cm.device(r).comm(), c, batch, fullParams, opt);
+                Backend be = devices.backend(r);
+                models[r] = new ShardedViT(be, devices.comm(r), c, batch, fullParams, opt);
                 inputs[r] = new Buffers(be);
                 images[r] = inputs[r].get(imgs, c.channels(), c.imageSize(), c.imageSize());
                 targets[r] = inputs[r].get(imgs, c.classes());
@@ -103,13 +111,13 @@ public final class MeshLearner implements Learner {
         float[] oneHot = OneHot.of(b.labels(), c.classes());
         for (int r = 0; r < models.length; r++) {
             int i = mesh.dataIndex(r);
-            CpuBackend be = cm.device(r).backend();
+            Backend be = devices.backend(r);
             be.upload(images[r], Arrays.copyOfRange(b.images(), i * imgs * px, (i + 1) * imgs * px));
             be.upload(targets[r], Arrays.copyOfRange(oneHot, i * imgs * c.classes(), (i + 1) * imgs * c.classes()));
         }
         Trace trace = traceFile == null ? null : new Trace();
         try {
-            cm.run(r -> {
+            devices.run(r -> {
                 TaskGraph g = new TaskGraph(true);
                 models[r].trainStep(g, images[r], targets[r], lr, null);
                 return g;
@@ -136,20 +144,20 @@ public final class MeshLearner implements Learner {
 
     /** The parameters gathered from the devices, in the unsharded ParamLayout order. */
     public float[] fullParams() {
-        cm.run(r -> {
+        devices.run(r -> {
             TaskGraph g = new TaskGraph(true);
             models[r].gatherParams(g, null);
             return g;
-        });
+        }, null);
         ParamLayout full = new ParamLayout(c), shard = ParamLayout.blockShard(c, mesh.model());
         float[] out = new float[Math.toIntExact(full.total())];
-        float[] rest = cm.device(0).backend().download(models[0].restParams());
+        float[] rest = devices.backend(0).download(models[0].restParams());
         for (ParamLayout.Entry e : ParamLayout.withoutBlocks(c).entries())
             System.arraycopy(rest, (int) e.offset(), out, (int) full.entry(e.name()).offset(), (int) e.size());
         for (int j = 0; j < mesh.model(); j++) {
             int r = mesh.rank(0, j);
             for (int l = 0; l < c.depth(); l++)
-                shard.insertShard(cm.device(r).backend().download(models[r].blockParams(l)), out, l, j);
+                shard.insertShard(devices.backend(r).download(models[r].blockParams(l)), out, l, j);
         }
         return out;
     }
@@ -180,5 +188,6 @@ public final class MeshLearner implements Learner {
         for (ShardedViT m : models) if (m != null) m.close();
         for (Buffers b : inputs) if (b != null) b.close();
         if (evalBackend != null) evalBackend.close();
+        devices.close();
     }
 }

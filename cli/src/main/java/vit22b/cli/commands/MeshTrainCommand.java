@@ -99,7 +99,7 @@ public final class MeshTrainCommand implements Callable<Integer> {
             try (DeviceMesh dm = new DeviceMesh(m, Backends.device(backend.backend))) {
                 out.printf("mesh %s on one CUDA device (%s): %d ranks, each its own compute and communication streams, "
                         + "model %s, batch %d, overlap %s%n", m, dm.device().description(), m.devices(), c.name(), batch, !noOverlap);
-                losses = dm.train(s, t);
+                losses = MeshTraining.on(dm, s, t);
             }
         } else if (!processes) {
             out.printf("mesh %s of CPU threads in this JVM, model %s, batch %d, overlap %s%n", m, c.name(), batch, !noOverlap);

@@ -40,7 +40,11 @@ import vit22b.eval.Evaluate;
 import vit22b.eval.LabeledImages;
 import vit22b.eval.StreamedImages;
 import vit22b.graph.Mesh;
+import vit22b.mesh.CpuMesh;
+import vit22b.mesh.MeshDevices;
 import vit22b.mesh.MeshLearner;
+import vit22b.mesh.device.DeviceMesh;
+import vit22b.backend.Backends;
 import vit22b.mesh.MeshTraining;
 import vit22b.io.ConfigJson;
 import vit22b.io.ModelFiles;
@@ -220,20 +224,26 @@ public final class TrainCommand implements Callable<Integer> {
             Ranges.atLeastZero((String) f[0], (Number) f[1]);
     }
 
-    /** --mesh runs on CPU threads, one batch per update; --trace records a mesh's tasks. */
+    /** --mesh: one batch per update, fp32; --trace records a mesh's tasks. */
     private void checkMesh() {
         if (meshOptions.parse() == null) {
             if (meshOptions.trace != null)
                 throw new IllegalArgumentException("--trace records the tasks of a mesh; give --mesh TxK as well (1x1 for one device)");
             return;
         }
-        if (!backend.backend.equalsIgnoreCase("cpu"))
-            throw new IllegalArgumentException("--mesh with --backend " + backend.backend + " is not available yet: it is coming "
-                    + "via `vit mesh-train --backend cuda-emu` (the task graph's CUDA executor); train on a mesh with --backend cpu");
-        VectorModule.require();   // the mesh's devices are CPU backends
+        VectorModule.require();   // a mesh's parameters are initialised and evaluated on CPU backends
         if (accum.accum > 1)
             throw new IllegalArgumentException("--accum is for one device; on a mesh give the update's images as --batch "
                     + "(the data axis splits them)");
+    }
+
+    private boolean cudaMesh() { return !backend.backend.equalsIgnoreCase("cpu"); }
+
+    /** The mesh's devices: CPU threads, or with a CUDA backend every rank on that one device (own streams, device-to-device copies). */
+    private MeshDevices meshDevices(Mesh mesh) {
+        if (!cudaMesh()) return new CpuMesh(mesh);
+        spec.commandLine().getErr().println("backend: " + backend.backend + " (--backend), every rank of mesh " + mesh + " on one device");
+        return new DeviceMesh(mesh, Backends.device(backend.backend));
     }
 
     /** --epochs on the command line wins over a config's steps. */
@@ -309,7 +319,8 @@ public final class TrainCommand implements Callable<Integer> {
             if (precision.value() != vit22b.backend.Precision.FP32)
                 throw new IllegalArgumentException("--mesh trains in fp32 only for now (the sharded model has no bf16 path); "
                         + "drop --precision " + precision.value() + " or train on one device");
-            text.println("mesh " + mesh + " of CPU threads in this JVM: " + mesh.data() + " data x " + mesh.model() + " model shards");
+            text.println("mesh " + mesh + (cudaMesh() ? " on one CUDA device (" + backend.backend + "): every rank its own compute and "
+                    + "communication streams" : " of CPU threads in this JVM") + ": " + mesh.data() + " data x " + mesh.model() + " model shards");
         }
         AdamW.Config optConfig = new AdamW.Config(0.9f, 0.999f, 1e-8f, wd, headDecay, clip);
         // On a mesh the devices hold the model (sharded); no whole copy is made here.
@@ -369,7 +380,7 @@ public final class TrainCommand implements Callable<Integer> {
             folder.writeConfig(RunConfig.JSON.writeValueAsBytes(recipe));
             var eval = LabeledImages.of(held.val(), cfg.channels(), size, evalLimit, skipBad);
             try (Learner learner = mesh == null ? new ViTLearner(vit, opt)
-                         : new MeshLearner(mesh, cfg, b, meshParams, optConfig, meshStep);
+                         : new MeshLearner(meshDevices(mesh), cfg, b, meshParams, optConfig, meshStep);
                  MetricsWriter metrics = new MetricsWriter(outDir.resolve(RunFolder.METRICS), resuming);
                  LoaderBatches batches = LoaderBatches.open(train, aug, b, seed, workers, skipBad, start)) {
                 if (learner instanceof MeshLearner ml) {
