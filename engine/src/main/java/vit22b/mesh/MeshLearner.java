@@ -32,9 +32,9 @@ import vit22b.train.TrainingDivergedException;
  * Parameters and Adam moments stay sharded; {@link #snapshot} and {@link #model} gather the
  * parameters into the unsharded layout.
  *
- * <p>The Adam moments are not gathered (ShardedViT does not export them): a checkpoint holds
- * zeros in their place, and a run resumed from it restarts Adam (moments and bias correction
- * from zero) at the saved parameters. {@link #restartsMoments} says so to the caller.
+ * <p>Checkpoints hold the whole state in the unsharded layout, assembled on the host from every
+ * device's pieces (all devices are in this process): parameters, both Adam moments and the
+ * update count, so a resumed run continues the same optimiser.
  */
 public final class MeshLearner implements Learner {
     private final Mesh mesh;
@@ -52,11 +52,11 @@ public final class MeshLearner implements Learner {
     private ViT evalModel;
 
     /**
-     * Shards {@code fullParams} (ParamLayout order) over the devices, which the learner owns from
-     * now on (closed with it, or at once if this fails); {@code startStep} counts the updates
-     * already done (a resumed run). Refuses a mesh that cannot shard the model.
+     * Shards {@code start} (parameters and, for a resumed run, moments and updates done; ParamLayout
+     * order) over the devices, which the learner owns from now on (closed with it, or at once if
+     * this fails). Refuses a mesh that cannot shard the model.
      */
-    public MeshLearner(MeshDevices devices, ModelConfig c, int batch, float[] fullParams, AdamW.Config opt, int startStep) {
+    public MeshLearner(MeshDevices devices, ModelConfig c, int batch, Checkpoints.Snapshot start, AdamW.Config opt) {
         this.devices = devices;
         this.mesh = devices.mesh();
         try {
@@ -68,7 +68,7 @@ public final class MeshLearner implements Learner {
         this.c = c;
         this.batch = batch;
         this.imgs = batch / mesh.data();
-        this.startStep = startStep;
+        this.startStep = start.step();
         int n = mesh.devices();
         models = new ShardedViT[n];
         inputs = new Buffers[n];
@@ -77,7 +77,8 @@ public final class MeshLearner implements Learner {
         try {
             for (int r = 0; r < n; r++) {
                 Backend be = devices.backend(r);
-                models[r] = new ShardedViT(be, devices.comm(r), c, batch, fullParams, opt);
+                models[r] = new ShardedViT(be, devices.comm(r), c, batch, start.params(), opt);
+                if (start.step() > 0) models[r].resume(start.step(), start.m(), start.v());
                 inputs[r] = new Buffers(be);
                 images[r] = inputs[r].get(imgs, c.channels(), c.imageSize(), c.imageSize());
                 targets[r] = inputs[r].get(imgs, c.classes());
@@ -90,9 +91,6 @@ public final class MeshLearner implements Learner {
 
     /** Records the next update's tasks on every device as a Chrome trace in {@code file}. */
     public void traceNextUpdate(Path file) { traceFile = file; }
-
-    /** True when the Adam moments started from zero at a step past 0 (see the class comment). */
-    public boolean restartsMoments() { return startStep > 0; }
 
     @Override public ModelConfig config() { return c; }
     @Override public int step() { return startStep + updates; }
@@ -142,30 +140,42 @@ public final class MeshLearner implements Learner {
         return models[0].loss();
     }
 
-    /** The parameters gathered from the devices, in the unsharded ParamLayout order. */
-    public float[] fullParams() {
-        devices.run(r -> {
-            TaskGraph g = new TaskGraph(true);
-            models[r].gatherParams(g, null);
-            return g;
-        }, null);
-        ParamLayout full = new ParamLayout(c), shard = ParamLayout.blockShard(c, mesh.model());
+    /** The parameters, assembled from the devices' pieces, in the unsharded ParamLayout order. */
+    public float[] fullParams() { return assemble(ShardedViT.State.PARAMS); }
+
+    /** Parameters, Adam moments and updates done, in the unsharded layout: what one device's run would save. */
+    @Override public Checkpoints.Snapshot snapshot() {
+        return new Checkpoints.Snapshot(assemble(ShardedViT.State.PARAMS), assemble(ShardedViT.State.M),
+                assemble(ShardedViT.State.V), step());
+    }
+
+    /**
+     * One kind of state in the unsharded ParamLayout order, from every device's piece: device (i, j)
+     * holds piece i of model shard j of every block and piece i of the rest (the same on every j).
+     */
+    private float[] assemble(ShardedViT.State s) {
+        ParamLayout full = new ParamLayout(c), shard = ParamLayout.blockShard(c, mesh.model()), restLayout = ParamLayout.withoutBlocks(c);
         float[] out = new float[Math.toIntExact(full.total())];
-        float[] rest = devices.backend(0).download(models[0].restParams());
-        for (ParamLayout.Entry e : ParamLayout.withoutBlocks(c).entries())
+        float[] rest = concatPieces(i -> models[mesh.rank(i, 0)].restState(s), i -> mesh.rank(i, 0));
+        for (ParamLayout.Entry e : restLayout.entries())
             System.arraycopy(rest, (int) e.offset(), out, (int) full.entry(e.name()).offset(), (int) e.size());
         for (int j = 0; j < mesh.model(); j++) {
-            int r = mesh.rank(0, j);
-            for (int l = 0; l < c.depth(); l++)
-                shard.insertShard(devices.backend(r).download(models[r].blockParams(l)), out, l, j);
+            int jj = j;
+            for (int l = 0; l < c.depth(); l++) {
+                int ll = l;
+                float[] blk = concatPieces(i -> models[mesh.rank(i, jj)].blockState(ll, s), i -> mesh.rank(i, jj));
+                shard.insertShard(Arrays.copyOf(blk, Math.toIntExact(shard.total())), out, l, j);
+            }
         }
         return out;
     }
 
-    /** Zero moments in place of the sharded ones (see the class comment). */
-    @Override public Checkpoints.Snapshot snapshot() {
-        float[] p = fullParams();
-        return new Checkpoints.Snapshot(p, new float[p.length], new float[p.length], step());
+    /** The data group's pieces (device of data index i: rankOf(i)) one after another. */
+    private float[] concatPieces(java.util.function.IntFunction<Tensor> pieceOf, java.util.function.IntUnaryOperator rankOf) {
+        int t = mesh.data(), n = (int) pieceOf.apply(0).size();
+        float[] out = new float[n * t];
+        for (int i = 0; i < t; i++) System.arraycopy(devices.backend(rankOf.applyAsInt(i)).download(pieceOf.apply(i)), 0, out, i * n, n);
+        return out;
     }
 
     /** A whole-model copy on this JVM's CPU with the gathered parameters, remade after each update. */

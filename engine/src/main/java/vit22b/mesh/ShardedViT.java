@@ -225,6 +225,44 @@ public final class ShardedViT implements AutoCloseable {
     /** This device's piece of the rest's summed gradients: [i * piece, (i+1) * piece) of the padded flat. */
     public Tensor restGradPiece() { return restGPiece; }
     public int restPiece() { return restPiece; }
+    /** What a device stores sharded over the data axis: parameters and the two Adam moments. */
+    public enum State { PARAMS, M, V }
+
+    /** This device's piece of block l's parameters or moments: [i * piece, (i+1) * piece) of the model shard's padded flat. */
+    public Tensor blockState(int l, State s) {
+        return switch (s) { case PARAMS -> ownPiece(params[l], blockPiece); case M -> m[l]; case V -> v[l]; };
+    }
+
+    /** This device's piece of the rest's parameters or moments: [i * piece, (i+1) * piece) of its padded flat. */
+    public Tensor restState(State s) {
+        return switch (s) { case PARAMS -> ownPiece(rest, restPiece); case M -> restM; case V -> restV; };
+    }
+
+    /**
+     * Continues a run from a checkpoint: {@code stepsDone} updates were made (Adam's bias
+     * correction counts on from there) and its moments are {@code fullM}, {@code fullV} (ParamLayout
+     * order, the unsharded model's); this device takes its pieces.
+     */
+    public void resume(int stepsDone, float[] fullM, float[] fullV) {
+        ParamLayout full = new ParamLayout(c);
+        if (fullM.length != full.total() || fullV.length != full.total())
+            throw new IllegalArgumentException("moments of " + fullM.length + " and " + fullV.length + " floats given for model '"
+                    + c.name() + "', which has " + full.total() + " parameters");
+        int i = comm.index(Axis.DATA), j = shard.j();
+        for (int l = 0; l < params.length; l++) {
+            be.upload(m[l], piece(blockLayout.extractShard(fullM, l, j), blockPiece, i));
+            be.upload(v[l], piece(blockLayout.extractShard(fullV, l, j), blockPiece, i));
+        }
+        be.upload(restM, piece(restLayout.extract(full, fullM), restPiece, i));
+        be.upload(restV, piece(restLayout.extract(full, fullV), restPiece, i));
+        step = stepsDone;
+    }
+
+    /** Data index i's piece of {@code flat} padded to a multiple of the piece. */
+    private float[] piece(float[] flat, int piece, int i) {
+        return Arrays.copyOfRange(Arrays.copyOf(flat, piece * mesh.data()), i * piece, (i + 1) * piece);
+    }
+
     /** Mean loss over the global batch of the last step. */
     public double loss() { return loss; }
     /** Global gradient norm (before clipping) of the last step. */

@@ -329,8 +329,7 @@ public final class TrainCommand implements Callable<Integer> {
              AdamW opt = mesh == null ? new AdamW(be, vit.layout(), vit.params(), vit.grads(), optConfig) : null) {
             String start = null;
             Map<String, Object> resumedChange = null;   // logged as a metrics row
-            float[] meshParams = null;   // the unsharded parameters the mesh starts from
-            int meshStep = 0;
+            Checkpoints.Snapshot meshStart = null;   // the unsharded state the mesh starts from
             if (resuming) {
                 Checkpoints.State st = ckpts.loadNewestGood(text::println).orElseThrow(() -> new IOException(
                         "--resume: no checkpoint in " + outDir + "; start the run without --resume"));
@@ -353,8 +352,7 @@ public final class TrainCommand implements Callable<Integer> {
                 if (mesh == null) st.restore(vit, opt);
                 else {
                     st.requireModel(cfg);
-                    meshParams = st.params();
-                    meshStep = Math.toIntExact(st.step());
+                    meshStart = new Checkpoints.Snapshot(st.params(), st.m(), st.v(), Math.toIntExact(st.step()));
                 }
                 start = st.dataPosition();
                 int cut = MetricsWriter.cutBack(outDir.resolve(RunFolder.METRICS), st.step(), total == st.step());
@@ -369,26 +367,22 @@ public final class TrainCommand implements Callable<Integer> {
                 }
             } else {
                 if (mesh == null) Init.init(be, vit.layout(), vit.params(), seed);
-                else meshParams = MeshTraining.initialParams(cfg, seed);   // the same Init, on a host copy
+                float[] meshParams = mesh == null ? null : MeshTraining.initialParams(cfg, seed);   // the same Init, on a host copy
                 if (finetuneFrom != null) {
                     float[] p = Weights.adapt(Weights.read(finetuneFrom), cfg, mesh == null ? be.download(vit.params()) : meshParams);
                     if (mesh == null) be.upload(vit.params(), p);
                     else meshParams = p;
                     text.println("fine-tuning from " + finetuneFrom + " at " + size + " px");
                 }
+                if (mesh != null) meshStart = new Checkpoints.Snapshot(meshParams, null, null, 0);
             }
             folder.writeConfig(RunConfig.JSON.writeValueAsBytes(recipe));
             var eval = LabeledImages.of(held.val(), cfg.channels(), size, evalLimit, skipBad);
             try (Learner learner = mesh == null ? new ViTLearner(vit, opt)
-                         : new MeshLearner(meshDevices(mesh), cfg, b, meshParams, optConfig, meshStep);
+                         : new MeshLearner(meshDevices(mesh), cfg, b, meshStart, optConfig);
                  MetricsWriter metrics = new MetricsWriter(outDir.resolve(RunFolder.METRICS), resuming);
                  LoaderBatches batches = LoaderBatches.open(train, aug, b, seed, workers, skipBad, start)) {
-                if (learner instanceof MeshLearner ml) {
-                    if (ml.restartsMoments())
-                        text.println("on the mesh Adam restarts at step " + ml.step() + ": its moments are not in the checkpoint "
-                                + "(the sharded optimiser state is not gathered yet), so they start from zero");
-                    if (meshOptions.trace != null) ml.traceNextUpdate(meshOptions.trace);
-                }
+                if (learner instanceof MeshLearner ml && meshOptions.trace != null) ml.traceNextUpdate(meshOptions.trace);
                 tracking.attach(metrics, outDir, learner.step());
                 if (resumedChange != null) metrics.write(resumedChange);
                 var settings = new Trainer.Settings(total, b, sched, logEvery, evalEvery, ckptEvery, 256, accum.accum);
