@@ -16,7 +16,7 @@
 #   gemm-bf16  the tensor-core bf16 GEMM (gemm_bf16_mma): each form vs float64 on the device's
 #              output, then NT / NN / TN with their fused epilogues on ViT-L, ViT-e, ViT-22B
 #              shapes beside cuBLASLt bf16, TFLOP/s and ratio (MmaGemmBench)
-#   step       whole training steps, ours (StepBench) beside PyTorch (torch_step.py)
+#   step       whole training steps, ours (StepBench: fp32 both GEMM paths, bf16) beside PyTorch (torch_step.py)
 #   racecheck  compute-sanitizer racecheck on the op tests, only if time is left
 # Each stage has a time budget and appends its verdict to $OUT/summary.txt as soon as it ends,
 # and the logs so far go to $OUT/logs.tgz: a run stopped at its limit still leaves what ran.

@@ -387,14 +387,14 @@ public final class CudaBackend implements Backend {
 
     /** din (R, K) += dout (R, N) @ w (N, K); dout row stride ldd. */
     private void gemmNN(long din, long dout, long ldd, long w, int R, int N, int K, boolean bf16) {
-        if (bf16 && ldd == N && tensorCores(MmaGemm.Form.NN, dout, N, w, K, din, K, R, K, N, ACCUMULATE)) return;
+        if (bf16 && tensorCores(MmaGemm.Form.NN, dout, ldd, w, K, din, K, R, K, N, ACCUMULATE)) return;
         if (lt != null) lt.matmul(din, K, dout, ldd, false, w, K, false, R, K, N, 1f, CublasLt.Type.F32);
         else k.gemm(dout, ldd, 1, w, K, 1, din, K, R, K, N, true, 0, 0, 0, 1, 0, 0, 0, 0, 0);
     }
 
     /** dw (N, K) += dout^T (N, R) @ in (R, K); dout row stride ldd. */
     private void gemmTN(long dw, long dout, long ldd, long in, int R, int N, int K, boolean bf16) {
-        if (bf16 && ldd == N && tensorCores(MmaGemm.Form.TN, dout, N, in, K, dw, K, N, K, R, ACCUMULATE)) return;
+        if (bf16 && tensorCores(MmaGemm.Form.TN, dout, ldd, in, K, dw, K, N, K, R, ACCUMULATE)) return;
         if (lt != null) lt.matmul(dw, K, dout, ldd, true, in, K, false, N, K, R, 1f, CublasLt.Type.F32);
         else k.gemm(dout, 1, ldd, in, K, 1, dw, K, N, K, R, true, 0, 0, 0, 1, 0, 0, 0, 0, 0);
     }
@@ -403,8 +403,8 @@ public final class CudaBackend implements Backend {
     private static final MmaGemm.Epilogue ACCUMULATE = MmaGemm.Epilogue.plain(false).accumulate();
 
     /**
-     * Runs one GEMM on the tensor cores: A and B (float32, contiguous rows of aWidth and bWidth
-     * elements, holding bf16 values) are packed to bf16 scratch (exact) and gemm_bf16_mma writes
+     * Runs one GEMM on the tensor cores: A and B (float32 holding bf16 values, row strides aWidth
+     * and bWidth elements) are packed to bf16 scratch with the same strides (exact) and gemm_bf16_mma writes
      * the fp32 C with epilogue e. Returns false, having queued nothing, when the packed rows
      * would not be 16 bytes wide multiples (a width not a multiple of 8: gemm_bf16_mma's cp.async
      * rows); the caller then runs the float32 GEMM, and the first refusal of each shape is said
