@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the JMH benchmarks of bench/ with short settings (1 fork, 2 x 1 s warm-up, 3 x 2 s
 # measurement) and writes JMH's JSON to bench/results/jmh-cpu-<UTC date>.json.
+# The JVM runs without C2's profiled loop predicates, as vit does (scripts/jvm.sh says why).
 # Extra arguments go to JMH, e.g. a benchmark filter: bench/run-jmh.sh InProjection
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -13,6 +14,6 @@ mkdir -p bench/results
 out=bench/results/jmh-cpu-$(date -u +%Y%m%dT%H%M%SZ).json
 "$JAVA_HOME/bin/java" -cp "bench/target/vit22b-bench-0.1.0-SNAPSHOT.jar:bench/target/lib/*" org.openjdk.jmh.Main \
   -f 1 -wi 2 -w 1s -i 3 -r 2s \
-  -jvmArgsAppend "--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx4g" \
+  -jvmArgsAppend "--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:-UseProfiledLoopPredicate -Xmx4g" \
   -rf json -rff "$out" "$@"
 echo "run-jmh.sh: wrote $out" >&2

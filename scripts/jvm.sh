@@ -34,12 +34,15 @@ vit_subcommand() {
 # JVM flags for running vit with "$@". The CPU kernels use the incubating Vector API, and the JVM
 # prints "WARNING: Using incubator modules" whenever jdk.incubator.vector is added, so it is added
 # only for the commands that compute (listed below); help, version, info, simulate, doctor and export
-# run without it.
+# run without it. Those commands also run without C2's profiled loop predicates: in the CPU
+# kernels' Vector API loops over memory segments they failed again and again (a deoptimisation
+# storm: 131 traps in 4 training steps of vit-s-fmnist, against 12 without them), and each one
+# sends the loop back to the interpreter, where every vector operation is a slow Java fallback.
 vit_jvm_flags() {
   local flags=(--enable-native-access=ALL-UNNAMED -XX:+UseParallelGC -Djava.awt.headless=true) a
   local computes=1
   case "$(vit_subcommand "$@")" in train|eval|probe|fewshot|predict|bench|experiment|mesh-train) ;; *) computes=0 ;; esac
   for a in "$@"; do case "$a" in -h|--help|-V|--version) computes=0 ;; esac; done
-  [ $computes = 1 ] && flags+=(--add-modules jdk.incubator.vector)
+  [ $computes = 1 ] && flags+=(--add-modules jdk.incubator.vector -XX:-UseProfiledLoopPredicate)
   echo "${flags[@]}"
 }

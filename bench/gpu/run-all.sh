@@ -6,7 +6,7 @@
 #   env        GPU, driver, java, CUDA 13 libraries (cuBLASLt, cudart, NCCL), `vit doctor`
 #   op-tests   every CUDA op vs the CPU backend and the whole training step vs the CPU
 #              (CudaOpsTest, CudaStepTest; each also against the emulator where it is built)
-#   gpu-tests  the remaining GPU tests: bf16 GEMM, cuBLASLt path, diagnostics, NCCL mesh
+#   gpu-tests  the remaining GPU tests: bf16 GEMM, cuBLASLt path, diagnostics, NCCL (one JVM per GPU)
 #   mesh-gpu   the sharded step with every rank on this one GPU (DeviceMesh): equals the unsharded
 #              GPU step (DeviceShardedStepTest); traced mesh-train with and without --no-overlap,
 #              exposed communication per rank (bench/gpu/mesh-one-gpu.sh)
@@ -16,12 +16,15 @@
 #   gemm-bf16  the tensor-core bf16 GEMM (gemm_bf16_mma): each form vs float64 on the device's
 #              output, then NT / NN / TN with their fused epilogues on ViT-L, ViT-e, ViT-22B
 #              shapes beside cuBLASLt bf16, TFLOP/s and ratio (MmaGemmBench)
+#   attn-bf16  the tensor-core flash attention (attention_bf16.cu): forward and backward vs
+#              float64 on the device (hd 64/128/256), then TFLOP/s at hd 128 (N 256, 1024) and
+#              ViT-L's N 197 x hd 64 beside PyTorch's SDPA bf16 in the same process (flash_attn.py)
 #   step       whole training steps, ours (StepBench: fp32 both GEMM paths, bf16) beside PyTorch (torch_step.py)
 #   racecheck  compute-sanitizer racecheck on the op tests, only if time is left
 # Each stage has a time budget and appends its verdict to $OUT/summary.txt as soon as it ends,
 # and the logs so far go to $OUT/logs.tgz: a run stopped at its limit still leaves what ran.
-# $OUT (default bench/results/tmp) gets at most 7 files: summary.txt, logs.tgz, gemm.json,
-# gemm_bf16.json, step.json, torch_step.json, mesh_trace.json. Without nvidia-smi (or with --dry-run) every stage reports
+# $OUT (default bench/results/tmp) gets at most 8 files: summary.txt, logs.tgz, gemm.json,
+# gemm_bf16.json, flash_attn.json, step.json, torch_step.json, mesh_trace.json. Without nvidia-smi (or with --dry-run) every stage reports
 # "skipped: no GPU" and the summary is still written.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -37,7 +40,7 @@ esac
 mkdir -p "$OUT"
 SUMMARY=$OUT/summary.txt
 LOGS=$(mktemp -d /tmp/run-all.XXXXXX)
-rm -f "$SUMMARY" "$OUT/logs.tgz" "$OUT/gemm.json" "$OUT/gemm_bf16.json" "$OUT/step.json" "$OUT/torch_step.json" "$OUT/mesh_trace.json"
+rm -f "$SUMMARY" "$OUT/logs.tgz" "$OUT/gemm.json" "$OUT/gemm_bf16.json" "$OUT/flash_attn.json" "$OUT/step.json" "$OUT/torch_step.json" "$OUT/mesh_trace.json"
 failed=0
 
 say() { echo "$*" | tee -a "$SUMMARY"; }
@@ -149,14 +152,15 @@ stage op-tests   70 "${JAVA[@]}" vit22b.backend.cuda.GpuTestMain CudaOpsTest Cud
 stage gpu-tests  50 "${JAVA[@]}" vit22b.backend.cuda.GpuTestMain '!CudaOpsTest' '!CudaStepTest'
 stage mesh-gpu   40 bash bench/gpu/mesh-one-gpu.sh "$OUT" "${JAVA[@]}"
 if [ -n "$dry" ] || [ -n "$SAN" ]; then
-  stage memcheck 55 "$SAN" --tool memcheck --report-api-errors no --error-exitcode 9 \
+  stage memcheck 50 "$SAN" --tool memcheck --report-api-errors no --error-exitcode 9 \
         "${JAVA[@]}" vit22b.backend.cuda.GpuTestMain CudaOpsTest
 else
   say "memcheck   skipped: compute-sanitizer not found (PATH, /usr/local/cuda)"
 fi
-stage gemm       55 "${JAVA[@]}" vit22b.backend.cuda.GemmBench 8192 "$OUT/gemm.json"
+stage gemm       45 "${JAVA[@]}" vit22b.backend.cuda.GemmBench 8192 "$OUT/gemm.json"
 stage gemm-bf16  40 "${JAVA[@]}" vit22b.backend.cuda.MmaGemmBench "$OUT/gemm_bf16.json"
-stage step-bench 60 "${JAVA[@]}" vit22b.backend.cuda.StepBench "$OUT/step.json"
+stage attn-bf16  25 env PYTHONUNBUFFERED=1 python3 bench/gpu/flash_attn.py --out "$OUT/flash_attn.json"
+stage step-bench 50 "${JAVA[@]}" vit22b.backend.cuda.StepBench "$OUT/step.json"
 stage torch-step 35 env PYTHONUNBUFFERED=1 python3 bench/gpu/torch_step.py --steps 10 --out "$OUT/torch_step.json"
 if [ -n "$dry" ] || [ -n "$SAN" ]; then
   stage racecheck rest --if-left 45 "$SAN" --tool racecheck --report-api-errors no --error-exitcode 9 \
@@ -184,6 +188,14 @@ try:
               f"{r['cublaslt_bf16_tflops']:8.1f} {r['ratio']:6.2f} {r['max_rel_err']:8.1e}")
 except Exception as e:
     print("gemm_bf16.json: no results:", e)
+try:
+    rows = json.load(open(os.path.join(out, "flash_attn.json")))
+    print(f"{'shape':18} {'B':>3} {'H':>3} {'N':>5} {'hd':>4} {'ours fwd':>9} {'sdpa fwd':>9} {'ratio':>6} {'ours bwd':>9} {'sdpa bwd':>9} {'ratio':>6}  TFLOP/s (attention_bf16)")
+    for r in rows:
+        print(f"{r['name']:18} {r['B']:3} {r['H']:3} {r['N']:5} {r['hd']:4} {r['ours_fwd_tflops']:9.1f} {r['sdpa_fwd_tflops']:9.1f} "
+              f"{r['fwd_ratio']:6.2f} {r['ours_bwd_tflops']:9.1f} {r['sdpa_bwd_tflops']:9.1f} {r['bwd_ratio']:6.2f}")
+except Exception as e:
+    print("flash_attn.json: no results:", e)
 for f in ("step.json", "torch_step.json"):
     try:
         for r in json.load(open(os.path.join(out, f))):

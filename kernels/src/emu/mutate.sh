@@ -8,11 +8,17 @@
 # The real sources are never modified. Mutants run in EMU_MUTATE_JOBS parallel slots (default:
 # the number of cores), each with its own copy of the sources and objects.
 # Usage: kernels/src/emu/mutate.sh [OUT_FILE]
+#   EMU_MUTATE_ONLY=FILE (e.g. attention_bf16.cu) runs only that file's mutants, and runs only the
+#   tests whose names contain EMU_MUTATE_TESTS (if set) on them; the tally then goes to
+#   bench/results/emu-mutations-FILE.txt unless OUT_FILE is given (a quick check of one kernel on
+#   a loaded machine; the full run is the record).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 kernels=$(cd "$here/../.." && pwd)
 repo=$(cd "$kernels/.." && pwd)
-out=${1:-$repo/bench/results/emu-mutations.txt}
+only=${EMU_MUTATE_ONLY:-}
+tests=${EMU_MUTATE_TESTS:-}
+out=${1:-$repo/bench/results/emu-mutations${only:+-${only%.*}}.txt}
 B=$kernels/target/emu
 jobs=${EMU_MUTATE_JOBS:-$(nproc)}
 tmp=$(mktemp -d)
@@ -24,7 +30,7 @@ export EMU_SEED=$seed ASAN_OPTIONS=detect_leaks=0:halt_on_error=1 UBSAN_OPTIONS=
 # mutant FLAVOUR FILE DESCRIPTION FROM TO: FROM must occur exactly once in FILE. FLAVOUR is the
 # build that runs it: plain (all three schedules) or asan (for bugs that only corrupt memory).
 specs=()
-mutant() { specs+=("$1"$'\x1f'"$2"$'\x1f'"$3"$'\x1f'"$4"$'\x1f'"$5"); }
+mutant() { [ -z "$only" ] || [ "$2" = "$only" ] && specs+=("$1"$'\x1f'"$2"$'\x1f'"$3"$'\x1f'"$4"$'\x1f'"$5"); return 0; }
 
 mutant plain gemm.cu "dropped barrier between the tile loads and the FMA loop" \
   $'        }\n        __syncthreads();\n        #pragma unroll\n        for (int kk' $'        }\n        #pragma unroll\n        for (int kk'
@@ -89,6 +95,42 @@ mutant asan attention.cu "rows past Nq write output and lse (out-of-bounds write
 mutant plain attention.cu "dropped barrier before the K/V tile is overwritten" \
   $'    for (int t0 = 0; t0 < Nk; t0 += TILE) {\n        __syncthreads();\n        for (int e = threadIdx.x; e < TILE * hd; e += blockDim.x) {\n            int j = e / hd, d = e % hd, key = t0 + j;\n            Ks[j * P + d] = key < Nk ? kb[(long long)key * hd + d] : 0.0f;\n            Vs[j * P + d] = key < Nk ? vb[(long long)key * hd + d] : 0.0f;\n        }\n        __syncthreads();\n        float s = -INFINITY;' \
   $'    for (int t0 = 0; t0 < Nk; t0 += TILE) {\n        for (int e = threadIdx.x; e < TILE * hd; e += blockDim.x) {\n            int j = e / hd, d = e % hd, key = t0 + j;\n            Ks[j * P + d] = key < Nk ? kb[(long long)key * hd + d] : 0.0f;\n            Vs[j * P + d] = key < Nk ? vb[(long long)key * hd + d] : 0.0f;\n        }\n        __syncthreads();\n        float s = -INFINITY;'
+mutant plain attention_bf16.cu "P v read V without .trans (ldmatrix of V^T's rows)" \
+  'ldmatrix_x4_trans(r, s + att_sw<HD>(kk + (j8 & 1) * 8 + r8, n0 + (j8 >> 1) * 8));' \
+  'ldmatrix_x4(r, s + att_sw<HD>(kk + (j8 & 1) * 8 + r8, n0 + (j8 >> 1) * 8));'
+mutant plain attention_bf16.cu "forward: running output not rescaled when the row max grows" \
+  '            for (int e = 0; e < 4; e++) o[j][e] *= corr[e >> 1];' '            for (int e = 0; e < 4; e++) o[j][e] *= 1.0f;'
+mutant plain attention_bf16.cu "forward: off-by-one key mask (key Nk scored as a zero row)" \
+  's[j][e] = key < Nk ? s[j][e] * sl2 : -INFINITY;' 's[j][e] = key <= Nk ? s[j][e] * sl2 : -INFINITY;'
+mutant plain attention_bf16.cu "dq: delta of row g used for row g+8 too" \
+  's[j][e] = p * (dp[j][e] - D[e >> 1]);   // dS, in place of S' 's[j][e] = p * (dp[j][e] - D[0]);   // dS, in place of S'
+mutant plain attention_bf16.cu "dkdv: lse and delta read from the stage being prefetched" \
+  'const float* Ls = LD + (qt & 1) * 2 * QRY;' 'const float* Ls = LD + ((qt + 1) & 1) * 2 * QRY;'
+mutant plain attention_bf16.cu "P fragment registers 1 and 2 swapped (rows g+8 for keys 2t+8)" \
+  'att_pack(p[2 * kc][2], p[2 * kc][3]),
+                         att_pack(p[2 * kc + 1][0], p[2 * kc + 1][1]),' \
+  'att_pack(p[2 * kc + 1][0], p[2 * kc + 1][1]),
+                         att_pack(p[2 * kc][2], p[2 * kc][3]),'
+mutant plain attention_bf16.cu "forward: row sum not reduced over the quad's four lanes" \
+  'const float sum = att_quad_sum(l[hh]);' 'const float sum = l[hh];'
+mutant plain attention_bf16.cu "forward: missing cp.async wait before a key tile is read" \
+  '        __pipeline_wait_prior(1);     // tile kt (and q) landed' '        // tile kt (and q) landed'
+mutant plain attention_bf16.cu "forward: dropped barrier before a stage is reloaded" \
+  '        __syncthreads();   // stage kt & 1 is reloaded' '        // stage kt & 1 is reloaded'
+mutant plain attention_bf16.cu "forward: lse left in the log2 domain" \
+  '= (m[hh] + log2f(sum)) / ATT_LOG2E;' '= m[hh] + log2f(sum);'
+mutant plain attention_bf16.cu "dkdv: dout tile read with the head-major stride (hd for ldo)" \
+  'att_load<HD, QRY>(s + QRY * HD, ob, ldo, qt * QRY, Nq, tid);' 'att_load<HD, QRY>(s + QRY * HD, ob, HD, qt * QRY, Nq, tid);'
+mutant plain attention_bf16.cu "dkdv: hd 256 column split ignored (both halves write columns 0-127)" \
+  'k0 = (blk % tiles) * ATT_BKV, c0 = split * DC;' 'k0 = (blk % tiles) * ATT_BKV, c0 = 0;'
+mutant plain attention_bf16.cu "dkdv: dk missing the softmax scale" \
+  'make_float2(ak[j][2 * hh] * scale, ak[j][2 * hh + 1] * scale)' 'make_float2(ak[j][2 * hh], ak[j][2 * hh + 1])'
+mutant plain attention_bf16.cu "swizzle: odd rows shifted by one element (16-byte chunks misaligned)" \
+  'return r * HD + (((c >> 3) ^ (r & 7)) << 3) + (c & 7);' 'return r * HD + (((c >> 3) ^ (r & 7)) << 3) + (c & 7) + (r & 1);'
+mutant asan attention_bf16.cu "tile loads copy the row past the matrix (out-of-bounds read)" \
+  'if (r0 + r < ext) __pipeline_memcpy_async(' 'if (r0 + r <= ext) __pipeline_memcpy_async('
+mutant plain attention_bf16.cu "delta: out read for dout" \
+  '__bfloat162float(dout[base + d]), s);' '__bfloat162float(out[base + d]), s);'
 mutant plain common.cuh "block_sum: dropped barrier before warp 0 reads the partial sums" \
   $'    if (lane == 0) part[warp] = v;\n    __syncthreads();' '    if (lane == 0) part[warp] = v;'
 mutant plain norm.cu "norm_bwd_params: wrong grid stride over row chunks" \
@@ -142,7 +184,7 @@ run_mutant() {
     local schedules="0 1 2"
     [ "$flavour" = asan ] && schedules=0
     for s in $schedules; do
-      if ! timeout 120 "$d/build/$flavour/emu_tests" "$s" > "$d/run.log" 2>&1; then
+      if ! timeout 120 "$d/build/$flavour/emu_tests" "$s" $tests > "$d/run.log" 2>&1; then
         verdict="caught"
         how=$(grep -m1 -E "FAIL:|ERROR: AddressSanitizer|runtime error" "$d/run.log" | sed 's/^ *//' | cut -c1-150 || true)
         [ -z "$how" ] && how="exit status (crash or hang)"
@@ -179,6 +221,7 @@ mkdir -p "$(dirname "$out")"
   echo "# Mutation check of the emulated-device C++ suite (kernels/src/emu/mutate.sh)"
   echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -m), $(nproc) cores, g++ $(g++ -dumpfullversion), seed $seed"
   echo "# plain mutants: plain -O2 build under schedules 0, 1, 2; asan mutants: ASan+UBSan build, schedule 0"
+  if [ -n "$only" ]; then echo "# only $only's mutants${tests:+, on the tests named *$tests*}"; fi
   echo "# $summary in $secs s"
   for ((i = 0; i < total; i++)); do cat "$tmp/result.$i"; done
 } > "$out"

@@ -85,6 +85,41 @@ inline double bf16_round(double x) {   // the reference's own RNE rounding to bf
     uint32_t lsb = (u >> 16) & 1u; u = (u + 0x7fffu + lsb) & 0xffff0000u;
     std::memcpy(&f, &u, 4); return f;
 }
+// bf16 bits of x rounded to nearest even, and a bf16's value (test operands are bf16 bit arrays).
+inline uint16_t bf(double x) {
+    float g = (float)bf16_round(x);
+    uint32_t u;
+    std::memcpy(&u, &g, 4);
+    return (uint16_t)(u >> 16);
+}
+inline double unbf(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+}
+
+// Element-wise comparison with a per-element bound (NaN fails); reports the worst element when
+// it goes out of scope.
+struct Checker {
+    std::string what;
+    size_t bad = 0, n = 0, worstI = 0;
+    double worstEx = -1, worstGot = 0, worstWant = 0, worstTol = 0;
+    void operator()(size_t i, double got, double want, double tol) {
+        n++;
+        double err = std::fabs(got - want);
+        if (!(err <= tol)) {
+            bad++;
+            double ex = std::isnan(err) ? 1e300 : err - tol;
+            if (ex > worstEx) { worstEx = ex; worstI = i; worstGot = got; worstWant = want; worstTol = tol; }
+        }
+    }
+    ~Checker() {
+        if (bad)
+            failf("%s: %zu of %zu elements off; worst [%zu] got %.9g want %.9g (bound %.3g)", what.c_str(), bad, n, worstI, worstGot,
+                  worstWant, worstTol);
+    }
+};
 double gelu_ref(double x, int kind);
 double gelu_grad_ref(double x, int kind);
 

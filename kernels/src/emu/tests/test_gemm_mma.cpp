@@ -18,19 +18,6 @@ constexpr int NT = 0, NN = 1, TN = 2;
 constexpr int GELU_NONE = 0, GELU_FWD = 1, GELU_BWD = 2;
 const char* const kForm[] = {"NT", "NN", "TN"};
 
-uint16_t bf(float f) {
-    float g = (float)bf16_round(f);
-    uint32_t u;
-    std::memcpy(&u, &g, 4);
-    return (uint16_t)(u >> 16);
-}
-double unbf(uint16_t h) {
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    std::memcpy(&f, &u, 4);
-    return f;
-}
-
 struct Epi {
     float beta = 0;
     bool outBf16 = false, bias = false, res = false, resInPlace = false;
@@ -55,27 +42,6 @@ struct Out {
     double at(size_t i) const { return b16 ? unbf(h[i]) : (double)f[i]; }
     bool untouched(const Out& o, size_t i) const {
         return b16 ? h[i] == o.h[i] : std::memcmp(&f[i], &o.f[i], 4) == 0;
-    }
-};
-
-// Element-wise comparison with a per-element bound; reports the worst element.
-struct Checker {
-    std::string what;
-    size_t bad = 0, n = 0, worstI = 0;
-    double worstEx = -1, worstGot = 0, worstWant = 0, worstTol = 0;
-    void operator()(size_t i, double got, double want, double tol) {
-        n++;
-        double err = std::fabs(got - want);
-        if (!(err <= tol)) {
-            bad++;
-            double ex = std::isnan(err) ? 1e300 : err - tol;
-            if (ex > worstEx) { worstEx = ex; worstI = i; worstGot = got; worstWant = want; worstTol = tol; }
-        }
-    }
-    ~Checker() {
-        if (bad)
-            failf("%s: %zu of %zu elements off; worst [%zu] got %.9g want %.9g (bound %.3g)", what.c_str(), bad, n, worstI, worstGot,
-                  worstWant, worstTol);
     }
 };
 

@@ -5,5 +5,6 @@
 #include "gemm_bf16.cu"
 #include "gemm_bf16_mma.cu"
 #include "attention.cu"
+#include "attention_bf16.cu"
 #include "norm.cu"
 #include "misc.cu"

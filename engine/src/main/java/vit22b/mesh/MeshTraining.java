@@ -115,10 +115,20 @@ public final class MeshTraining implements AutoCloseable {
      * {@code trace} (nullable); returns each step's loss (the same on every device).
      */
     public static double[] onThreads(Setup s, Mesh mesh, Trace trace) {
-        CpuMesh cm = new CpuMesh(mesh);
-        MeshTraining[] runs = new MeshTraining[mesh.devices()];
+        try (CpuMesh cm = new CpuMesh(mesh)) {
+            return on(cm, s, trace);
+        }
+    }
+
+    /**
+     * Runs the setup on every rank of {@code devices} (CPU threads, or every rank on one CUDA
+     * device), recording into {@code trace} (nullable); returns each step's loss (the same on
+     * every rank).
+     */
+    public static double[] on(MeshDevices devices, Setup s, Trace trace) {
+        MeshTraining[] runs = new MeshTraining[devices.mesh().devices()];
         try {
-            cm.run(r -> (runs[r] = new MeshTraining(s, cm.device(r).backend(), cm.device(r).comm())).graph(), trace);
+            devices.run(r -> (runs[r] = new MeshTraining(s, devices.backend(r), devices.comm(r))).graph(), trace);
             return runs[0].losses();
         } finally {
             for (MeshTraining m : runs) if (m != null) m.close();

@@ -62,12 +62,25 @@ public final class Checkpoints {
      * the newest {@code keep}. {@code extra} metadata (the run's settings) is stored as given.
      */
     public Path save(ViT model, AdamW opt, String dataPosition, Map<String, String> extra) throws IOException {
-        Backend be = model.backend();
-        ParamLayout layout = model.layout();
-        float[] p = be.download(model.params()), m = be.download(opt.m()), v = be.download(opt.v());
-        requireFinite(p, "parameters", opt.step());
-        requireFinite(m, "Adam first moments", opt.step());
-        requireFinite(v, "Adam second moments", opt.step());
+        return save(model.config(), Snapshot.of(model, opt), dataPosition, extra);
+    }
+
+    /** A training state on the host: parameters and Adam moments in ParamLayout order, and the updates done. */
+    public record Snapshot(float[] params, float[] m, float[] v, int step) {
+        /** Host copies of one device's model and optimiser. */
+        public static Snapshot of(ViT model, AdamW opt) {
+            Backend be = model.backend();
+            return new Snapshot(be.download(model.params()), be.download(opt.m()), be.download(opt.v()), opt.step());
+        }
+    }
+
+    /** {@link #save(ViT, AdamW, String, Map)} of a state already on the host (a model trained on a mesh). */
+    public Path save(ModelConfig config, Snapshot st, String dataPosition, Map<String, String> extra) throws IOException {
+        ParamLayout layout = new ParamLayout(config);
+        float[] p = st.params(), m = st.m(), v = st.v();
+        requireFinite(p, "parameters", st.step());
+        requireFinite(m, "Adam first moments", st.step());
+        requireFinite(v, "Adam second moments", st.step());
         Map<String, TensorData> tensors = new LinkedHashMap<>();
         var seg = java.lang.foreign.MemorySegment.ofArray(p);
         for (ParamLayout.Entry e : layout.entries())
@@ -75,13 +88,13 @@ public final class Checkpoints {
         tensors.put(M, TensorData.of(m, m.length));
         tensors.put(V, TensorData.of(v, v.length));
         Map<String, String> meta = new LinkedHashMap<>(extra);
-        meta.put(ModelFiles.CONFIG_KEY, ConfigJson.toJson(model.config()));
-        meta.put(STEP_KEY, Long.toString(opt.step()));
+        meta.put(ModelFiles.CONFIG_KEY, ConfigJson.toJson(config));
+        meta.put(STEP_KEY, Long.toString(st.step()));
         meta.put(POSITION_KEY, dataPosition);
         meta.put(CRC_KEY, crc(p, m, v));
-        Path f = file(opt.step());
+        Path f = file(st.step());
         SafeTensors.write(f, tensors, meta);
-        prune(opt.step());
+        prune(st.step());
         return f;
     }
 
@@ -161,14 +174,19 @@ public final class Checkpoints {
 
         /** Puts the parameters into {@code model} and the moments and step into {@code opt}. */
         public void restore(ViT model, AdamW opt) {
-            if (!model.config().equals(config))
-                throw new IllegalArgumentException("checkpoint model " + config + " differs from the model being trained "
-                        + model.config() + "; use the checkpoint's --model settings");
+            requireModel(model.config());
             Backend be = model.backend();
             be.upload(model.params(), params);
             be.upload(opt.m(), m);
             be.upload(opt.v(), v);
             opt.setStep(Math.toIntExact(step));
+        }
+
+        /** Refuses to restore into a model of another configuration. */
+        public void requireModel(ModelConfig trained) {
+            if (!trained.equals(config))
+                throw new IllegalArgumentException("checkpoint model " + config + " differs from the model being trained "
+                        + trained + "; use the checkpoint's --model settings");
         }
     }
 

@@ -7,14 +7,11 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-import vit22b.backend.Backend;
 import vit22b.eval.Evaluate;
 import vit22b.eval.EvalImages;
-import vit22b.eval.OneHot;
 import vit22b.model.AttentionStats;
 import vit22b.model.ModelConfig;
 import vit22b.model.ViT;
-import vit22b.tensor.Tensor;
 
 /**
  * The training loop: batches in, AdamW steps with the schedule's learning rate, metrics lines,
@@ -54,8 +51,8 @@ public final class Trainer {
      */
     public record Result(long step, List<Double> losses, Evaluate.Score lastEval, Path lastCheckpoint, boolean stopped) {}
 
-    private final ViT model;
-    private final AdamW opt;
+    private final Learner learner;
+    private final Learner own;   // nullable: the learner this trainer made (and frees after run)
     private final Settings s;
     private final Checkpoints ckpts;       // nullable: no checkpoints
     private final MetricsWriter metrics;   // nullable
@@ -64,10 +61,22 @@ public final class Trainer {
     private final Map<String, String> runInfo;
     private volatile boolean stopRequested;
 
+    /** Trains {@code model} with {@code opt} on one device. */
     public Trainer(ViT model, AdamW opt, Settings settings, Checkpoints ckpts, MetricsWriter metrics,
                    Progress progress, EvalImages evalSet, Map<String, String> runInfo) {
-        this.model = model;
-        this.opt = opt;
+        this(new ViTLearner(model, opt), settings, ckpts, metrics, progress, evalSet, runInfo, true);
+    }
+
+    /** Trains with {@code learner} (one device, or a mesh); the caller keeps it. */
+    public Trainer(Learner learner, Settings settings, Checkpoints ckpts, MetricsWriter metrics,
+                   Progress progress, EvalImages evalSet, Map<String, String> runInfo) {
+        this(learner, settings, ckpts, metrics, progress, evalSet, runInfo, false);
+    }
+
+    private Trainer(Learner learner, Settings settings, Checkpoints ckpts, MetricsWriter metrics,
+                    Progress progress, EvalImages evalSet, Map<String, String> runInfo, boolean owns) {
+        this.learner = learner;
+        this.own = owns ? learner : null;
         this.s = settings;
         this.ckpts = ckpts;
         this.metrics = metrics;
@@ -85,22 +94,19 @@ public final class Trainer {
      * checkpoint then only needs its final evaluation).
      */
     public Result run(BatchSource data) throws IOException {
-        ModelConfig c = model.config();
-        Backend be = model.backend();
+        ModelConfig c = learner.config();
         int per = c.channels() * c.imageSize() * c.imageSize();
         List<Double> losses = new ArrayList<>();
         Evaluate.Score lastEval = null;
         Path lastCkpt = null;
-        long start = opt.step();
+        long start = learner.step();
         if (start > s.steps())
             throw new IllegalArgumentException("the checkpoint is at step " + start + ", past --steps " + s.steps()
                     + "; give --steps " + start + " or more");
-        Tensor images = null, targets = null, accumulated = null;
         try {
-            if (s.accum() > 1) accumulated = be.allocate(model.grads().shape());
             long windowStart = System.nanoTime(), windowImages = 0;
             for (long t = start + 1; t <= s.steps(); t++) {
-                double loss = 0;
+                List<BatchSource.Batch> batches = new ArrayList<>(s.accum());
                 int n = 0;
                 for (int micro = 0; micro < s.accum(); micro++) {
                     BatchSource.Batch b = data.next();
@@ -108,30 +114,14 @@ public final class Trainer {
                     if (m == 0 || m > s.batch() || b.images().length != m * per)
                         throw new IllegalStateException("data gave a batch of " + m + " labels and " + b.images().length
                                 + " pixel values; expected up to " + s.batch() + " images of " + per + " values");
-                    if (images == null || images.dim(0) != m) {   // a short batch after skipped images
-                        if (images != null) { be.free(images); be.free(targets); }
-                        images = be.allocate(m, c.channels(), c.imageSize(), c.imageSize());
-                        targets = be.allocate(m, c.classes());
-                    }
-                    be.upload(images, b.images());
-                    be.upload(targets, OneHot.of(b.labels(), c.classes()));
-                    loss += model.forwardBackward(images, targets) / s.accum();
+                    batches.add(b);
                     n += m;
-                    // Each batch's gradient is a mean over its images; the update uses the mean of those means.
-                    if (accumulated != null) {
-                        if (micro == 0) be.copy(accumulated, model.grads());
-                        else be.add(accumulated, model.grads());
-                    }
                 }
-                if (accumulated != null) {
-                    be.copy(model.grads(), accumulated);
-                    be.scale(model.grads(), 1f / s.accum());
-                }
-                if (!Double.isFinite(loss)) throw diverged("loss is " + loss, t, lastCkpt);
                 double lr = s.schedule().at(t);
-                double gradNorm;
+                double loss, gradNorm;
                 try {
-                    gradNorm = opt.step((float) lr);
+                    loss = learner.update(batches, (float) lr);
+                    gradNorm = learner.gradNorm();
                 } catch (TrainingDivergedException e) {
                     throw diverged(e.getMessage(), t, lastCkpt);
                 }
@@ -152,14 +142,16 @@ public final class Trainer {
                     row.put("images_per_s", imgPerSec);
                     row.put("tokens_per_s", imgPerSec * c.tokens());
                     row.put("data_position", data.position());
-                    AttentionStats a = model.attentionStats();
-                    row.put("attn_max_abs_logit", a.maxAbsLogit());
-                    row.put("attn_mean_entropy", a.meanEntropy());
+                    AttentionStats a = learner.attentionStats();
+                    if (a != null) {
+                        row.put("attn_max_abs_logit", a.maxAbsLogit());
+                        row.put("attn_mean_entropy", a.meanEntropy());
+                    }
                     windowStart = System.nanoTime();
                     windowImages = 0;
                 }
                 if (evalSet != null && (last || (s.evalEvery() > 0 && t % s.evalEvery() == 0))) {
-                    lastEval = Evaluate.score(model, evalSet, s.evalBatch());
+                    lastEval = Evaluate.score(learner.model(), evalSet, s.evalBatch());
                     if (row == null) row = newRow(t, data);
                     row.put("eval_accuracy", lastEval.accuracy());
                     row.put("eval_loss", lastEval.loss());
@@ -172,21 +164,20 @@ public final class Trainer {
                 if (row != null && metrics != null) metrics.write(row);
                 if (ckpts != null && (last || stop || (s.ckptEvery() > 0 && t % s.ckptEvery() == 0))) {
                     try {
-                        lastCkpt = ckpts.save(model, opt, data.position(), runInfo);
+                        lastCkpt = ckpts.save(c, learner.snapshot(), data.position(), runInfo);
                     } catch (TrainingDivergedException e) {
                         throw diverged(e.getMessage(), t, lastCkpt);
                     }
                     windowStart = System.nanoTime();
                     windowImages = 0;
                 }
-                if (stop && !last) return new Result(opt.step(), losses, lastEval, lastCkpt, true);
+                if (stop && !last) return new Result(learner.step(), losses, lastEval, lastCkpt, true);
             }
         } finally {
             if (progress != null) progress.finish();
-            if (images != null) { be.free(images); be.free(targets); }
-            if (accumulated != null) be.free(accumulated);
+            if (own != null) own.close();
         }
-        return new Result(opt.step(), losses, lastEval, lastCkpt, false);
+        return new Result(learner.step(), losses, lastEval, lastCkpt, false);
     }
 
     /** A metrics row's common columns: the step, the wall-clock time (Unix seconds), epochs and images seen. */

@@ -137,6 +137,65 @@ public final class Kernels {
                 dk, dv, dout, ldo, lse, delta, q, k, v, H, Nq, Nk, hd, scale);
     }
 
+    /**
+     * See attention_bf16.cu: out = softmax(q k^T scale) v and lse on tensor cores (bf16 in and out,
+     * fp32 softmax state). Refuses, naming the fix, what the kernels cannot do.
+     */
+    public void flashAttnFwd(FlashAttention.Shape sh, FlashAttention.Forward f) {
+        flashCheck(sh, f);
+        if (sh.bh() == 0 || sh.nq() == 0) return;
+        int hd = sh.hd();
+        m.launch("attn_fwd_bf16", flashGrid(sh, sh.nq(), FlashAttention.QUERY_ROWS, 1), 1, 1, FlashAttention.THREADS, 1, 1,
+                FlashAttention.fwdSmem(hd), s, f.out(), f.ldo(), f.lse(), f.q(), f.k(), f.v(), sh.heads(), sh.nq(), sh.nk(), hd,
+                sh.scale());
+    }
+
+    /**
+     * See attention_bf16.cu: the backward as three launches, no atomics: delta = rowsum(dout out),
+     * then dq (per query block) and dk, dv (per key block), fp32, written with beta 0.
+     */
+    public void flashAttnBwd(FlashAttention.Shape sh, FlashAttention.Backward b) {
+        FlashAttention.Forward f = b.fwd();
+        flashCheck(sh, f);
+        if (b.dout() % 16 != 0)
+            throw new IllegalArgumentException(String.format("flash attention: dout=0x%x must be 16-byte aligned "
+                    + "(start it at a multiple of 8 bf16 elements)", b.dout()));
+        if (sh.bh() == 0 || sh.nq() == 0) return;
+        int hd = sh.hd(), H = sh.heads(), Nq = sh.nq(), Nk = sh.nk();
+        float scale = sh.scale();
+        m.launch("attn_bwd_delta_bf16", flashGrid(sh, Nq, FlashAttention.DELTA_ROWS, 1), 1, 1, 32 * FlashAttention.DELTA_ROWS,
+                1, 1, 0, s, b.delta(), f.out(), b.dout(), f.ldo(), H, Nq, hd);
+        m.launch("attn_bwd_dq_bf16", flashGrid(sh, Nq, FlashAttention.QUERY_ROWS, 1), 1, 1, FlashAttention.THREADS, 1, 1,
+                FlashAttention.dqSmem(hd), s, b.dq(), b.dout(), f.ldo(), f.lse(), b.delta(), f.q(), f.k(), f.v(), H, Nq, Nk, hd, scale);
+        m.launch("attn_bwd_dkdv_bf16", flashGrid(sh, Nk, FlashAttention.KEY_ROWS, FlashAttention.dkdvSplits(hd)), 1, 1,
+                FlashAttention.THREADS, 1, 1, FlashAttention.dkdvSmem(hd), s, b.dk(), b.dv(), b.dout(), f.ldo(), f.lse(),
+                b.delta(), f.q(), f.k(), f.v(), H, Nq, Nk, hd, scale);
+    }
+
+    private static void flashCheck(FlashAttention.Shape sh, FlashAttention.Forward f) {
+        String at = "flash attention " + sh + ": ";
+        if (!FlashAttention.HEAD_DIMS.contains(sh.hd()))
+            throw new IllegalArgumentException(at + "head_dim must be one of " + FlashAttention.HEAD_DIMS
+                    + " (the tensor-core kernels' instantiations); use the fp32 attention or change the head count");
+        if (sh.batch() < 0 || sh.heads() < 0 || sh.nq() < 0 || sh.nk() < 1)
+            throw new IllegalArgumentException(at + "needs batch, heads, nq >= 0 and nk >= 1 (softmax over no keys is undefined)");
+        if (f.ldo() % 8 != 0 || f.ldo() < (long) sh.heads() * sh.hd())
+            throw new IllegalArgumentException(at + "out's row stride ldo=" + f.ldo() + " must be a multiple of 8 "
+                    + "(16-byte rows) and at least heads x hd = " + (long) sh.heads() * sh.hd());
+        if (f.q() % 16 != 0 || f.k() % 16 != 0 || f.v() % 16 != 0 || f.out() % 16 != 0)
+            throw new IllegalArgumentException(String.format("%sq=0x%x, k=0x%x, v=0x%x, out=0x%x must be 16-byte aligned "
+                    + "(start them at a multiple of 8 bf16 elements)", at, f.q(), f.k(), f.v(), f.out()));
+    }
+
+    /** Flat grid.x: heads x row tiles x splits (attention_bf16.cu: heads outermost). */
+    private static int flashGrid(FlashAttention.Shape sh, int rows, int tile, int splits) {
+        long blocks = sh.bh() * cdiv(rows, tile) * splits;
+        if (blocks > Integer.MAX_VALUE)
+            throw new IllegalArgumentException("flash attention " + sh + " needs " + blocks
+                    + " blocks, over the grid's 2^31-1; split the batch");
+        return (int) blocks;
+    }
+
     private static void checkHd(int hd) {
         if (hd > MAX_HEAD_DIM)
             throw new IllegalArgumentException("head_dim " + hd + " exceeds the attention kernels' limit of "

@@ -87,6 +87,15 @@ public final class LaunchTable {
                 ptr.getAsLong(), ptr.getAsLong(), BH, H, N, N, hd, scale);
         k.attnBwdDkDv(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), D, ptr.getAsLong(), ptr.getAsLong(),
                 ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), BH, H, N, N, hd, scale);
+        // the tensor-core attention at the supported head dim nearest above hd (the small test model's is 32)
+        int fhd = FlashAttention.HEAD_DIMS.stream().filter(x -> x >= hd).findFirst().orElse(FlashAttention.HEAD_DIMS.getLast());
+        FlashAttention.Shape fa = new FlashAttention.Shape(B, H, N, N, fhd);
+        long fldo = (long) H * fhd;
+        FlashAttention.Forward ff = new FlashAttention.Forward(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(),
+                ptr.getAsLong(), fldo, ptr.getAsLong());
+        k.flashAttnFwd(fa, ff);
+        k.flashAttnBwd(fa, new FlashAttention.Backward(ff, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(),
+                ptr.getAsLong(), ptr.getAsLong()));
         k.normFwd(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), T, D, true, 1e-6f);
         k.normBwdDx(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), T, D, true);
         k.normBwdParams(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), T, D);

@@ -2,6 +2,7 @@ package vit22b.kernels;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
@@ -158,11 +159,56 @@ class KernelSignaturesTest {
             Problem p = new Problem(batch, 224, 14, 3, 6144, 48, 24576, 1000);
             long heads = (long) batch * p.heads(), tiles = (p.tokens() + Kernels.ATTN_ROWS - 1) / Kernels.ATTN_ROWS;
             for (Launch l : LaunchTable.record(p))
-                if (l.kernel().startsWith("attn_")) {
+                if (l.kernel().startsWith("attn_") && !l.kernel().endsWith("_bf16")) {
                     assertEquals(heads * tiles, l.grid()[0], l.kernel() + " at batch " + batch + ": grid.x = heads x row tiles");
                     assertEquals(1, l.grid()[1] * l.grid()[2], l.kernel() + " at batch " + batch + ": grid.y, grid.z");
                 }
         }
+    }
+
+    /** The tensor-core attention's flat grids: heads x row tiles (x the dk/dv column split at hd 256). */
+    @Test void flashAttentionGridsCoverEveryHeadAndTile() {
+        for (int hd : FlashAttention.HEAD_DIMS)
+            for (int n : new int[] {1, 197, 4096}) {
+                LaunchTable.Recorder r = new LaunchTable.Recorder();
+                Kernels k = new Kernels(r, null);
+                FlashAttention.Shape sh = new FlashAttention.Shape(3, 5, n, n + 1, hd);
+                long base = 0x7f00_0000_0000L;
+                FlashAttention.Forward f = new FlashAttention.Forward(base, base + 0x1000_0000L, base + 0x2000_0000L,
+                        base + 0x3000_0000L, 5L * hd, base + 0x4000_0000L);
+                k.flashAttnFwd(sh, f);
+                k.flashAttnBwd(sh, new FlashAttention.Backward(f, base + 0x5000_0000L, base + 0x6000_0000L, base + 0x7000_0000L,
+                        base + 0x8000_0000L, base + 0x9000_0000L));
+                Map<String, Launch> by = r.launches().stream().collect(Collectors.toMap(Launch::kernel, l -> l));
+                long qTiles = (n + 63) / 64, kTiles = (n + 1 + 63) / 64, dTiles = (n + 7) / 8;
+                String at = " at hd " + hd + ", n " + n;
+                assertEquals(15 * qTiles, by.get("attn_fwd_bf16").grid()[0], "fwd" + at);
+                assertEquals(15 * qTiles, by.get("attn_bwd_dq_bf16").grid()[0], "dq" + at);
+                assertEquals(15 * kTiles * (hd == 256 ? 2 : 1), by.get("attn_bwd_dkdv_bf16").grid()[0], "dkdv" + at);
+                assertEquals(15 * dTiles, by.get("attn_bwd_delta_bf16").grid()[0], "delta" + at);
+                assertEquals(hd == 256 ? (64 + 4 * 32) * 256 * 2 : (64 + 4 * 64) * hd * 2, by.get("attn_fwd_bf16").sharedBytes(), "fwd smem" + at);
+            }
+    }
+
+    @Test void flashAttentionRefusesWhatTheKernelsCannotDo() {
+        Kernels k = new Kernels(new LaunchTable.Recorder(), null);
+        long base = 0x7f00_0000_0000L;
+        FlashAttention.Forward ok = new FlashAttention.Forward(base, base, base, base, 256, base);
+        String m = assertThrows(IllegalArgumentException.class,
+                () -> k.flashAttnFwd(new FlashAttention.Shape(1, 2, 8, 8, 96), ok)).getMessage();
+        assertTrue(m.contains("head_dim must be one of [64, 128, 256]"), m);
+        m = assertThrows(IllegalArgumentException.class,
+                () -> k.flashAttnFwd(new FlashAttention.Shape(1, 2, 8, 8, 128), new FlashAttention.Forward(base, base, base, base, 260, base))).getMessage();
+        assertTrue(m.contains("ldo=260") && m.contains("multiple of 8"), m);
+        m = assertThrows(IllegalArgumentException.class,
+                () -> k.flashAttnFwd(new FlashAttention.Shape(1, 4, 8, 8, 128), ok)).getMessage();
+        assertTrue(m.contains("at least heads x hd = 512"), m);
+        m = assertThrows(IllegalArgumentException.class,
+                () -> k.flashAttnFwd(new FlashAttention.Shape(1, 2, 8, 8, 128), new FlashAttention.Forward(base + 2, base, base, base, 256, base))).getMessage();
+        assertTrue(m.contains("16-byte aligned"), m);
+        m = assertThrows(IllegalArgumentException.class,
+                () -> k.flashAttnFwd(new FlashAttention.Shape(1, 2, 8, 0, 128), ok)).getMessage();
+        assertTrue(m.contains("nk >= 1"), m);
     }
 
     /**
@@ -178,6 +224,11 @@ class KernelSignaturesTest {
                 "gemm_bf16_mma.cu MMA_BK", Kernels.MMA_TILE_K, "gemm_bf16_mma.cu MMA_STAGES", Kernels.MMA_STAGES,
                 "gemm_bf16_mma.cu MMA_THREADS", Kernels.MMA_THREADS));
         for (MmaGemm.Form f : MmaGemm.Form.values()) want.put("gemm_bf16_mma.cu MMA_" + f, f.ordinal());
+        want.putAll(Map.of("attention_bf16.cu ATT_WARPS", FlashAttention.THREADS / 32, "attention_bf16.cu ATT_BQ", FlashAttention.QUERY_ROWS,
+                "attention_bf16.cu ATT_BKV", FlashAttention.KEY_ROWS, "attention_bf16.cu ATT_DELTA_ROWS", FlashAttention.DELTA_ROWS,
+                "attention_bf16.cu ATT_FWD_KEYS", FlashAttention.FWD_KEYS, "attention_bf16.cu ATT_FWD_KEYS_256", FlashAttention.FWD_KEYS_256,
+                "attention_bf16.cu ATT_BWD_TILE", FlashAttention.BWD_TILE, "attention_bf16.cu ATT_BWD_TILE_WIDE", FlashAttention.BWD_TILE_WIDE,
+                "attention_bf16.cu ATT_DKDV_COLS", FlashAttention.DKDV_COLS));
         want.putAll(Map.of("gemm_bf16_mma.cu MMA_GELU_NONE", MmaGemm.GELU_NONE, "gemm_bf16_mma.cu MMA_GELU_FWD",
                 MmaGemm.GELU_FORWARD, "gemm_bf16_mma.cu MMA_GELU_BWD", MmaGemm.GELU_BACKWARD));
         for (var e : new TreeMap<>(want).entrySet()) {

@@ -8,17 +8,20 @@ import java.util.concurrent.Callable;
 
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 import vit22b.backend.Backends;
 import vit22b.backend.cpu.CpuBackend;
 import vit22b.cli.options.BackendOption;
+import vit22b.cli.options.MeshOptions;
 import vit22b.cli.options.VectorModule;
 import vit22b.graph.Mesh;
 import vit22b.mesh.MeshTraining;
 import vit22b.mesh.Trace;
 import vit22b.mesh.device.DeviceMesh;
+import vit22b.mesh.nccl.NcclGroup;
 import vit22b.mesh.net.ProcessGroup;
 import vit22b.model.ModelConfig;
 import vit22b.model.Presets;
@@ -28,18 +31,20 @@ import vit22b.train.AdamW;
 /**
  * Training steps of the sharded model on a mesh, on seeded random data: CPU devices as threads
  * of this JVM, or one process per device when started by torchrun or srun (the launcher's
- * environment gives the rank); or, with a CUDA backend, every rank on one CUDA device (its own
- * streams, transfers as device copies: {@link DeviceMesh}). Checks a setup and writes a trace.
+ * environment gives the rank): CPU processes over TCP ({@code --backend cpu}), or one GPU per
+ * process over NCCL ({@code --backend cuda}, GPU LOCAL_RANK); or, with a CUDA backend in one
+ * process, every rank on one CUDA device (its own streams, transfers as device copies:
+ * {@link DeviceMesh}). Checks a setup and writes a trace.
  */
 @Command(name = "mesh-train", mixinStandardHelpOptions = true,
         description = "Run training steps of the t x k sharded model on seeded random data: on CPU devices (threads of this "
-                + "JVM, or one process per device under torchrun/srun: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT or "
-                + "SLURM_PROCID, ...), or with --backend cuda or cuda-emu every rank on one CUDA device (own streams, "
-                + "transfers as device-to-device copies); print the losses, optionally write a Chrome trace of the steps.")
+                + "JVM, or one process per device under torchrun/srun: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT "
+                + "or SLURM_PROCID, ..., linked over TCP); with --backend cuda under torchrun/srun one GPU per process "
+                + "(GPU LOCAL_RANK) over NCCL; with --backend cuda or cuda-emu in one process every rank on one CUDA device "
+                + "(own streams, transfers as device-to-device copies); print the losses, optionally write a Chrome trace.")
 public final class MeshTrainCommand implements Callable<Integer> {
 
-    @Option(names = "--mesh", required = true, description = "TxK: data x model devices.")
-    String mesh;
+    @Mixin MeshOptions meshOptions;
 
     @Option(names = "--model", defaultValue = "test-small", description = "Model preset (vit info lists them).")
     String model;
@@ -59,11 +64,8 @@ public final class MeshTrainCommand implements Callable<Integer> {
     @Option(names = "--no-overlap", description = "Every transfer on the compute queue: nothing hides behind compute.")
     boolean noOverlap;
 
-    @Option(names = "--trace", description = "Write a Chrome trace (chrome://tracing, ui.perfetto.dev); one file per rank "
-            + "(NAME.rankN.json) when the devices are processes (default: no trace).")
-    Path trace;
-
-    @Option(names = "--timeout", defaultValue = "120", description = "Seconds to wait for every rank at the rendezvous.")
+    @Option(names = "--timeout", defaultValue = "300", description = "Seconds to wait for every rank at the rendezvous, and "
+            + "for a peer's data or a collective during the steps (a rank that hangs or whose host died fails the job then).")
     int timeout;
 
     @Mixin BackendOption backend;
@@ -74,7 +76,9 @@ public final class MeshTrainCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         boolean cuda = !backend.backend.equalsIgnoreCase("cpu");
         if (!cuda) VectorModule.require();
-        Mesh m = Mesh.parse(mesh);
+        Mesh m = meshOptions.parse();
+        if (m == null) throw new ParameterException(spec.commandLine(), "Missing required option: '--mesh=TxK'");
+        Path trace = meshOptions.trace;
         ModelConfig c = Presets.get(model);
         Shard.check(c, m, batch);
         if (timeout <= 0) throw new IllegalArgumentException("--timeout must be positive, got " + timeout);
@@ -83,23 +87,34 @@ public final class MeshTrainCommand implements Callable<Integer> {
                 new AdamW.Config(0.9f, 0.999f, 1e-8f, 0.03f, 3f, 1f), !noOverlap);
         Map<String, String> env = System.getenv();
         boolean processes = env.containsKey("RANK") || env.containsKey("SLURM_PROCID");
-        if (cuda && processes)
+        if (cuda && processes && !backend.backend.equalsIgnoreCase("cuda"))
             throw new IllegalArgumentException("--backend " + backend.backend + " runs every rank on one device in this JVM, "
-                    + "but the environment names a rank of a multi-process job (RANK or SLURM_PROCID); run mesh-train "
-                    + "without torchrun/srun, or with --backend cpu");
+                    + "but the environment names a rank of a multi-process job (RANK or SLURM_PROCID): use --backend cuda "
+                    + "(one GPU per process, NCCL) or cpu (TCP), or run mesh-train without torchrun/srun");
         Trace t = trace == null ? null : new Trace();
         long t0 = System.nanoTime();
         double[] losses;
         int rank = 0;
-        if (cuda) {
+        if (cuda && !processes) {
             try (DeviceMesh dm = new DeviceMesh(m, Backends.device(backend.backend))) {
                 out.printf("mesh %s on one CUDA device (%s): %d ranks, each its own compute and communication streams, "
                         + "model %s, batch %d, overlap %s%n", m, dm.device().description(), m.devices(), c.name(), batch, !noOverlap);
-                losses = dm.train(s, t);
+                losses = MeshTraining.on(dm, s, t);
             }
         } else if (!processes) {
             out.printf("mesh %s of CPU threads in this JVM, model %s, batch %d, overlap %s%n", m, c.name(), batch, !noOverlap);
             losses = MeshTraining.onThreads(s, m, t);
+        } else if (cuda) {
+            try (NcclGroup g = NcclGroup.join(m, env, Duration.ofSeconds(timeout));
+                 MeshTraining run = new MeshTraining(s, g.backend(), g.comm())) {
+                rank = g.env().rank();
+                if (rank == 0)
+                    out.printf("mesh %s of GPU processes over NCCL (%s, master %s:%d), rank 0 on %s, model %s, batch %d, "
+                            + "overlap %s%n", m, g.env().launcher(), g.env().masterAddr(), g.env().masterPort(),
+                            g.backend().device().description(), c.name(), batch, !noOverlap);
+                run.runAlone(t, () -> g.abort("a task of rank " + g.env().rank() + " failed"));
+                losses = run.losses();
+            }
         } else {
             try (ProcessGroup pg = ProcessGroup.join(m, env, Duration.ofSeconds(timeout));
                  CpuBackend be = new CpuBackend();
@@ -126,6 +141,9 @@ public final class MeshTrainCommand implements Callable<Integer> {
                         t.busy(r, true) / 1e9, t.exposedCommunication(r) / 1e9, t.busy(r, false) / 1e9);
             if (backend.backend.equalsIgnoreCase("cuda-emu"))
                 out.println("(times on the emulated device are when the emulator ran the work on the CPU, not GPU timings)");
+            else if (cuda && processes)
+                out.println("(times are the host's: when each task's kernels were queued and each transfer was waited for, "
+                        + "not GPU timings)");
             out.println("trace written to " + file);
         }
         out.flush();

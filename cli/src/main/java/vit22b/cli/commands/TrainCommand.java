@@ -25,11 +25,13 @@ import vit22b.cli.options.BackendOption;
 import vit22b.cli.options.PrecisionOption;
 import vit22b.cli.options.AccumOption;
 import vit22b.cli.options.JsonOption;
+import vit22b.cli.options.MeshOptions;
 import vit22b.cli.options.ModelKindOptions;
 import vit22b.cli.options.Streams;
 import vit22b.cli.options.SplitOptions;
 import vit22b.cli.options.ChannelsOption;
 import vit22b.cli.options.TrackingOptions;
+import vit22b.cli.options.VectorModule;
 import vit22b.data.Augmentation;
 import vit22b.data.Dataset;
 import vit22b.data.Datasets;
@@ -37,6 +39,13 @@ import vit22b.data.Split;
 import vit22b.eval.Evaluate;
 import vit22b.eval.LabeledImages;
 import vit22b.eval.StreamedImages;
+import vit22b.graph.Mesh;
+import vit22b.mesh.CpuMesh;
+import vit22b.mesh.MeshDevices;
+import vit22b.mesh.MeshLearner;
+import vit22b.mesh.device.DeviceMesh;
+import vit22b.backend.Backends;
+import vit22b.mesh.MeshTraining;
 import vit22b.io.ConfigJson;
 import vit22b.io.ModelFiles;
 import vit22b.io.ModelMetadata;
@@ -44,9 +53,11 @@ import vit22b.model.Init;
 import vit22b.model.LossKind;
 import vit22b.model.ModelConfig;
 import vit22b.model.Presets;
+import vit22b.model.Shard;
 import vit22b.model.ViT;
 import vit22b.train.AdamW;
 import vit22b.train.Checkpoints;
+import vit22b.train.Learner;
 import vit22b.train.LoaderBatches;
 import vit22b.train.LrSchedule;
 import vit22b.train.MetricsWriter;
@@ -54,6 +65,7 @@ import vit22b.train.Plots;
 import vit22b.train.Progress;
 import vit22b.train.RunFolder;
 import vit22b.train.Trainer;
+import vit22b.train.ViTLearner;
 import vit22b.train.Weights;
 
 @Command(name = "train", mixinStandardHelpOptions = true,
@@ -90,6 +102,7 @@ public final class TrainCommand implements Callable<Integer> {
     @Mixin AccumOption accum;
     @Mixin ModelKindOptions kinds;
     @Mixin JsonOption json;
+    @Mixin MeshOptions meshOptions;
     /** Text output: standard output, or standard error under --json, so stdout holds only the JSON result. */
     private PrintStream text;
     @Option(names = "--demo", description = "train the README's Fashion-MNIST demo (defaults below change to the demo's)")
@@ -177,6 +190,7 @@ public final class TrainCommand implements Callable<Integer> {
             out = runDir;
         }
         checkRanges();
+        checkMesh();
         String modelName = pick(model, DEMO_MODEL, DEMO_MODEL);
         String dataName = pick(data, "fashion-mnist", null);
         if (dataName == null) throw new IllegalArgumentException("give --data (fashion-mnist or a directory), or use --demo");
@@ -208,6 +222,28 @@ public final class TrainCommand implements Callable<Integer> {
                 {"--clip", clip}, {"--ckpt-every", ckptEvery}, {"--log-every", logEvery}, {"--eval-every", evalEvery},
                 {"--eval-limit", evalLimit}, {"--test-limit", testLimit}, {"--train-limit", trainLimit}})
             Ranges.atLeastZero((String) f[0], (Number) f[1]);
+    }
+
+    /** --mesh: one batch per update, fp32; --trace records a mesh's tasks. */
+    private void checkMesh() {
+        if (meshOptions.parse() == null) {
+            if (meshOptions.trace != null)
+                throw new IllegalArgumentException("--trace records the tasks of a mesh; give --mesh TxK as well (1x1 for one device)");
+            return;
+        }
+        VectorModule.require();   // a mesh's parameters are initialised and evaluated on CPU backends
+        if (accum.accum > 1)
+            throw new IllegalArgumentException("--accum is for one device; on a mesh give the update's images as --batch "
+                    + "(the data axis splits them)");
+    }
+
+    private boolean cudaMesh() { return !backend.backend.equalsIgnoreCase("cpu"); }
+
+    /** The mesh's devices: CPU threads, or with a CUDA backend every rank on that one device (own streams, device-to-device copies). */
+    private MeshDevices meshDevices(Mesh mesh) {
+        if (!cudaMesh()) return new CpuMesh(mesh);
+        spec.commandLine().getErr().println("backend: " + backend.backend + " (--backend), every rank of mesh " + mesh + " on one device");
+        return new DeviceMesh(mesh, Backends.device(backend.backend));
     }
 
     /** --epochs on the command line wins over a config's steps. */
@@ -263,6 +299,7 @@ public final class TrainCommand implements Callable<Integer> {
         r.put("min-crop-area", minArea); r.put("seed", seed);
         r.put("finetune-from", finetuneFrom == null ? null : finetuneFrom.toString()); r.put("backend", backend.backend);
         r.put("precision", precision.value().toString());
+        r.put("mesh", meshOptions.mesh);
         r.put("workers", workers); r.put("skip-bad", skipBad); r.put("out", outDir.toString());
         r.put("ckpt-every", ckptEvery); r.put("keep", keep); r.put("log-every", logEvery); r.put("eval-every", evalEvery);
         r.put("eval-limit", evalLimit); r.put("test-limit", testLimit); r.put("tensorboard", tracking.tensorboard);
@@ -276,10 +313,24 @@ public final class TrainCommand implements Callable<Integer> {
         text.printf(Locale.ROOT, "train %s (%d params) on %s: %d train images, %d steps of %d, %s%n",
                 cfg.name(), new vit22b.model.ParamLayout(cfg).total(), dataName, train.size(), total, b, sched);
 
-        try (Backend be = precision.open(backend, spec.commandLine().getErr()); ViT vit = new ViT(be, cfg);
-             AdamW opt = new AdamW(be, vit.layout(), vit.params(), vit.grads(), new AdamW.Config(0.9f, 0.999f, 1e-8f, wd, headDecay, clip))) {
+        Mesh mesh = meshOptions.parse();
+        if (mesh != null) {
+            Shard.check(cfg, mesh, b);
+            if (precision.value() != vit22b.backend.Precision.FP32)
+                throw new IllegalArgumentException("--mesh trains in fp32 only for now (the sharded model has no bf16 path); "
+                        + "drop --precision " + precision.value() + " or train on one device");
+            text.println("mesh " + mesh + (cudaMesh() ? " on one CUDA device (" + backend.backend + "): every rank its own compute and "
+                    + "communication streams" : " of CPU threads in this JVM") + ": " + mesh.data() + " data x " + mesh.model() + " model shards");
+        }
+        AdamW.Config optConfig = new AdamW.Config(0.9f, 0.999f, 1e-8f, wd, headDecay, clip);
+        // On a mesh the devices hold the model (sharded); no whole copy is made here.
+        try (Backend be = mesh == null ? precision.open(backend, spec.commandLine().getErr()) : null;
+             ViT vit = mesh == null ? new ViT(be, cfg) : null;
+             AdamW opt = mesh == null ? new AdamW(be, vit.layout(), vit.params(), vit.grads(), optConfig) : null) {
             String start = null;
             Map<String, Object> resumedChange = null;   // logged as a metrics row
+            float[] meshParams = null;   // the unsharded parameters the mesh starts from
+            int meshStep = 0;
             if (resuming) {
                 Checkpoints.State st = ckpts.loadNewestGood(text::println).orElseThrow(() -> new IOException(
                         "--resume: no checkpoint in " + outDir + "; start the run without --resume"));
@@ -288,8 +339,9 @@ public final class TrainCommand implements Callable<Integer> {
                 // Runs made before train took --norm/--gelu record them only under "architecture" (still compared).
                 for (String k : List.of("norm", "gelu"))
                     if (saved instanceof ObjectNode o && !o.has(k)) o.set(k, recipe.get(k));
-                // ... and before --precision existed every run was fp32.
+                // ... and before --precision existed every run was fp32, before --mesh on one device.
                 if (saved instanceof ObjectNode o && !o.has("precision")) o.put("precision", "fp32");
+                if (saved instanceof ObjectNode o && !o.has("mesh")) o.putNull("mesh");
                 var differ = RunConfig.differences(saved, recipe, RESUME_MAY_CHANGE);
                 if (!differ.isEmpty())
                     throw new IllegalArgumentException("--resume: the checkpoint at step " + st.step() + " was made with other "
@@ -298,7 +350,12 @@ public final class TrainCommand implements Callable<Integer> {
                 if (total < st.step())
                     throw new IllegalArgumentException("--resume: the checkpoint is at step " + st.step() + ", past --steps "
                             + total + "; give --steps " + st.step() + " or more");
-                st.restore(vit, opt);
+                if (mesh == null) st.restore(vit, opt);
+                else {
+                    st.requireModel(cfg);
+                    meshParams = st.params();
+                    meshStep = Math.toIntExact(st.step());
+                }
                 start = st.dataPosition();
                 int cut = MetricsWriter.cutBack(outDir.resolve(RunFolder.METRICS), st.step(), total == st.step());
                 text.println("resumed from " + ckpts.file(st.step()) + " at step " + st.step()
@@ -311,26 +368,36 @@ public final class TrainCommand implements Callable<Integer> {
                     text.println("changed from the checkpoint's settings ([then, now]): " + changed);
                 }
             } else {
-                Init.init(be, vit.layout(), vit.params(), seed);
+                if (mesh == null) Init.init(be, vit.layout(), vit.params(), seed);
+                else meshParams = MeshTraining.initialParams(cfg, seed);   // the same Init, on a host copy
                 if (finetuneFrom != null) {
-                    float[] p = Weights.adapt(Weights.read(finetuneFrom), cfg, be.download(vit.params()));
-                    be.upload(vit.params(), p);
+                    float[] p = Weights.adapt(Weights.read(finetuneFrom), cfg, mesh == null ? be.download(vit.params()) : meshParams);
+                    if (mesh == null) be.upload(vit.params(), p);
+                    else meshParams = p;
                     text.println("fine-tuning from " + finetuneFrom + " at " + size + " px");
                 }
             }
             folder.writeConfig(RunConfig.JSON.writeValueAsBytes(recipe));
             var eval = LabeledImages.of(held.val(), cfg.channels(), size, evalLimit, skipBad);
-            try (MetricsWriter metrics = new MetricsWriter(outDir.resolve(RunFolder.METRICS), resuming);
+            try (Learner learner = mesh == null ? new ViTLearner(vit, opt)
+                         : new MeshLearner(meshDevices(mesh), cfg, b, meshParams, optConfig, meshStep);
+                 MetricsWriter metrics = new MetricsWriter(outDir.resolve(RunFolder.METRICS), resuming);
                  LoaderBatches batches = LoaderBatches.open(train, aug, b, seed, workers, skipBad, start)) {
-                tracking.attach(metrics, outDir, opt.step());
+                if (learner instanceof MeshLearner ml) {
+                    if (ml.restartsMoments())
+                        text.println("on the mesh Adam restarts at step " + ml.step() + ": its moments are not in the checkpoint "
+                                + "(the sharded optimiser state is not gathered yet), so they start from zero");
+                    if (meshOptions.trace != null) ml.traceNextUpdate(meshOptions.trace);
+                }
+                tracking.attach(metrics, outDir, learner.step());
                 if (resumedChange != null) metrics.write(resumedChange);
                 var settings = new Trainer.Settings(total, b, sched, logEvery, evalEvery, ckptEvery, 256, accum.accum);
-                var progress = new Progress(text, !json.json && Progress.stdoutIsTerminal(), opt.step(), total, 30);
-                if (opt.step() == total) text.println("training is complete at step " + total
+                var progress = new Progress(text, !json.json && Progress.stdoutIsTerminal(), learner.step(), total, 30);
+                if (learner.step() == total) text.println("training is complete at step " + total
                         + "; finishing the run (final evaluation, model.safetensors)");
-                long t0 = System.nanoTime(), firstStep = opt.step();
+                long t0 = System.nanoTime(), firstStep = learner.step();
                 double finalLoss;
-                var trainer = new Trainer(vit, opt, settings, ckpts, metrics, progress, eval, runInfo);
+                var trainer = new Trainer(learner, settings, ckpts, metrics, progress, eval, runInfo);
                 try (StopSignals signals = new StopSignals(trainer::requestStop)) {
                     Trainer.Result done = trainer.run(batches);
                     if (done.stopped()) {
@@ -347,14 +414,17 @@ public final class TrainCommand implements Callable<Integer> {
                 long imagesSeen = (total - firstStep) * b * accum.accum;
                 if (batches.skipped() > 0) text.println("skipped " + batches.skipped() + " unreadable images");
                 var full = StreamedImages.of(test, cfg.channels(), size, testLimit, skipBad);
-                Evaluate.Score s = Evaluate.score(vit, full, 256);
+                ViT trained = learner.model();
+                Evaluate.Score s = Evaluate.score(trained, full, 256);
                 metrics.write(Map.of("step", total, "test_accuracy", s.accuracy(), "test_loss", s.loss(),
                         "train_minutes", minutes));
                 Path weights = outDir.resolve("model.safetensors");
-                ModelFiles.save(weights, vit.layout(), be.download(vit.params()), ModelMetadata.of(cfg, train.classes()));
+                ModelFiles.save(weights, trained.layout(), trained.backend().download(trained.params()),
+                        ModelMetadata.of(cfg, train.classes()));
                 var plots = Plots.fromMetrics(metrics.path());
                 text.printf(Locale.ROOT, "test accuracy %.4f (loss %.4f) on %d images after %.1f min of training%n",
                         s.accuracy(), s.loss(), s.count(), minutes);
+                if (meshOptions.trace != null && Files.exists(meshOptions.trace)) text.println("trace of step " + (firstStep + 1) + ": " + meshOptions.trace);
                 text.println("metrics: " + metrics.path() + "\nplots:   " + plots.get(0) + ", " + plots.get(1)
                         + "\nmodel:   " + weights + "\ncheckpoint: " + ckpts.latest().orElseThrow());
                 if (json.json) JsonOption.print(spec.commandLine().getOut(), JsonOption.object()

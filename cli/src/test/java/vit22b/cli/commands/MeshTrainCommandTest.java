@@ -3,10 +3,15 @@ package vit22b.cli.commands;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -72,5 +77,48 @@ class MeshTrainCommandTest {
         int rc = cl.execute("mesh-train", "--mesh", "1x3");
         assertEquals(2, rc);
         assertTrue(err.toString().contains("model axis 3 does not divide the 4 heads"), err.toString());
+    }
+
+    /** cuda-emu puts every rank in one JVM: a launcher's rank variables make it a usage error naming the alternatives. */
+    @Test void cudaEmuUnderTorchrunIsAUsageError(@TempDir Path dir) throws Exception {
+        Process p = rankZero(dir, "cuda-emu");
+        assertTrue(p.waitFor(120, TimeUnit.SECONDS), "mesh-train did not finish");
+        String out = Files.readString(dir.resolve("rank0.log"));
+        assertEquals(2, p.exitValue(), out);
+        assertTrue(out.contains("use --backend cuda (one GPU per process, NCCL) or cpu (TCP)"), out);
+    }
+
+    /**
+     * A one-rank torchrun-style job with --backend cuda: trains on GPU 0 over NCCL where both are
+     * present; elsewhere fails with exit 1 and one line saying what is missing, not a stack trace.
+     */
+    @Test void aCudaRankUnderTorchrunTrainsOrSaysWhatIsMissing(@TempDir Path dir) throws Exception {
+        Process p = rankZero(dir, "cuda");
+        assertTrue(p.waitFor(240, TimeUnit.SECONDS), "mesh-train did not finish");
+        String out = Files.readString(dir.resolve("rank0.log"));
+        if (p.exitValue() == 0) {
+            assertTrue(out.contains("over NCCL") && out.contains("step 2  loss"), out);
+        } else {
+            assertEquals(1, p.exitValue(), out);
+            assertTrue(out.lines().filter(l -> !l.isBlank() && !l.startsWith("WARNING")).count() == 1
+                    && (out.contains("NCCL") || out.contains("GPU") || out.contains("CUDA")), "one line naming what is missing: " + out);
+            System.out.println("without GPU/NCCL: " + out.strip());
+        }
+    }
+
+    /** `vit mesh-train --mesh 1x1 --backend BACKEND` as rank 0 of a one-process torchrun-style job; output in dir/rank0.log. */
+    private static Process rankZero(Path dir, String backend) throws IOException {
+        List<String> cmd = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-cp",
+                System.getProperty("java.class.path"), Main.class.getName(), "mesh-train", "--mesh", "1x1", "--backend", backend,
+                "--timeout", "30");
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(dir.resolve("rank0.log").toFile());
+        int port;
+        try (ServerSocket s = new ServerSocket(0)) {
+            port = s.getLocalPort();
+        }
+        pb.environment().putAll(Map.of("RANK", "0", "WORLD_SIZE", "1", "LOCAL_RANK", "0",
+                "MASTER_ADDR", "127.0.0.1", "MASTER_PORT", Integer.toString(port)));
+        return pb.start();
     }
 }

@@ -115,35 +115,47 @@ final class Attention {
 
     /**
      * Softmax of the n scores at p[off] in place; returns their log-sum-exp. The last partial
-     * vector runs masked through the same lane code, and exp is {@link LaneMath#exp}, so the
-     * bits do not depend on the JIT tier.
+     * vector runs through the same lane code, padded with -inf (exp gives 0 there: no effect on
+     * max or sum), and exp is {@link LaneMath#exp}, so the bits do not depend on the JIT tier.
      */
     private static float softmaxRow(MemorySegment p, long off, int n) {
+        int end = Vec.S.loopBound(n), left = n - end;
         FloatVector mv = FloatVector.broadcast(Vec.S, Float.NEGATIVE_INFINITY);
-        for (int j = 0; j < n; j += Vec.L) {
-            FloatVector x = Vec.load(p, off + j, n - j);
-            mv = mv.max(n - j >= Vec.L ? x : x.blend(Float.NEGATIVE_INFINITY, Vec.S.indexInRange(0, n - j).not()));
-        }
+        for (int j = 0; j < end; j += Vec.L) mv = mv.max(Vec.load(p, off + j));
+        if (left > 0) mv = mv.max(Vec.loadTail(p, off + end, left, Float.NEGATIVE_INFINITY));
         float max = mv.reduceLanes(VectorOperators.MAX);
         FloatVector sv = FloatVector.zero(Vec.S);
-        for (int j = 0; j < n; j += Vec.L) {
-            FloatVector e = LaneMath.exp(Vec.load(p, off + j, n - j).sub(max));
-            Vec.store(e, p, off + j, n - j);
-            sv = n - j >= Vec.L ? sv.add(e) : sv.add(e, Vec.S.indexInRange(0, n - j));
+        for (int j = 0; j < end; j += Vec.L) {
+            FloatVector e = LaneMath.exp(Vec.load(p, off + j).sub(max));
+            Vec.store(e, p, off + j);
+            sv = sv.add(e);
+        }
+        if (left > 0) {
+            FloatVector e = LaneMath.exp(Vec.loadTail(p, off + end, left, Float.NEGATIVE_INFINITY).sub(max));
+            Vec.storeTail(e, p, off + end, left);
+            sv = sv.add(e);
         }
         float sum = Vec.sum(sv);
         float inv = 1 / sum;
-        for (int j = 0; j < n; j += Vec.L) Vec.store(Vec.load(p, off + j, n - j).mul(inv), p, off + j, n - j);
+        int j = 0;
+        for (; j < end; j += Vec.L) Vec.store(Vec.load(p, off + j).mul(inv), p, off + j);
+        for (; j < n; j++) p.setAtIndex(F32, off + j, p.getAtIndex(F32, off + j) * inv);
         return max + (float) StrictMath.log(sum);   // StrictMath: the same bits in every JIT tier
     }
 
-    /** In place on one row: p = exp(scaled score - lse); dp becomes dS = p (dp - di) scale. */
+    /** In place on one row: p = exp(scaled score - lse); dp becomes dS = p (dp - di) scale; tail as in {@link #softmaxRow}. */
     private static void probabilitiesAndScores(MemorySegment p, MemorySegment dp, long off, int n, float lse,
                                                float di, float scale) {
-        for (int j = 0; j < n; j += Vec.L) {
-            FloatVector pv = LaneMath.exp(Vec.load(p, off + j, n - j).sub(lse));
-            Vec.store(pv, p, off + j, n - j);
-            Vec.store(pv.mul(Vec.load(dp, off + j, n - j).sub(di)).mul(scale), dp, off + j, n - j);
+        int end = Vec.S.loopBound(n), left = n - end;
+        for (int j = 0; j < end; j += Vec.L) {
+            FloatVector pv = LaneMath.exp(Vec.load(p, off + j).sub(lse));
+            Vec.store(pv, p, off + j);
+            Vec.store(pv.mul(Vec.load(dp, off + j).sub(di)).mul(scale), dp, off + j);
+        }
+        if (left > 0) {
+            FloatVector pv = LaneMath.exp(Vec.loadTail(p, off + end, left, 0f).sub(lse));
+            Vec.storeTail(pv, p, off + end, left);
+            Vec.storeTail(pv.mul(Vec.loadTail(dp, off + end, left, 0f).sub(di)).mul(scale), dp, off + end, left);
         }
     }
 

@@ -9,7 +9,7 @@ import jdk.incubator.vector.VectorOperators;
 import vit22b.model.GeluKind;
 import vit22b.tensor.Tensor;
 
-/** GELU, tanh approximation or exact (erf), forward and backward; in Vector API lanes (tails masked). */
+/** GELU, tanh approximation or exact (erf), forward and backward; in Vector API lanes (tails padded). */
 final class Gelu {
     private Gelu() {}
 
@@ -34,29 +34,52 @@ final class Gelu {
     }
 
     /**
-     * out[oo + j] = gelu(in[io + j] + bias[j]) for j < n; bias nullable. The tail runs through the
-     * same lane code under a mask, so an element's result never depends on where it falls.
+     * out[oo + j] = gelu(in[io + j] + bias[j]) for j < n; bias nullable. Full vectors, then the
+     * tail through the same lane code ({@link Vec#loadTail}), so an element's result never
+     * depends on where it falls.
      */
     static void rowForward(MemorySegment in, long io, MemorySegment bias, int n, GeluKind kind,
                            MemorySegment out, long oo) {
-        for (int j = 0; j < n; j += Vec.L) {
-            FloatVector x = Vec.load(in, io + j, n - j);
-            if (bias != null) x = x.add(Vec.load(bias, j, n - j));
-            Vec.store(kind == GeluKind.TANH ? tanhValue(x) : exactValue(x), out, oo + j, n - j);
+        int end = Vec.S.loopBound(n);
+        for (int j = 0; j < end; j += Vec.L) {
+            FloatVector x = Vec.load(in, io + j);
+            if (bias != null) x = x.add(Vec.load(bias, j));
+            Vec.store(value(x, kind), out, oo + j);
+        }
+        if (end < n) {
+            FloatVector x = Vec.loadTail(in, io + end, n - end, 0f);
+            if (bias != null) x = x.add(Vec.loadTail(bias, end, n - end, 0f));
+            Vec.storeTail(value(x, kind), out, oo + end, n - end);
         }
     }
 
-    /** din[dio + j] (= or +=) dout[go + j] * gelu'(in[io + j] + bias[j]); bias nullable. */
+    /** din[dio + j] (= or +=) dout[go + j] * gelu'(in[io + j] + bias[j]); bias nullable; tail as in {@link #rowForward}. */
     static void rowBackward(MemorySegment dout, long go, MemorySegment in, long io, MemorySegment bias, int n,
                             GeluKind kind, MemorySegment din, long dio, boolean accumulate) {
-        for (int j = 0; j < n; j += Vec.L) {
-            int left = n - j;
-            FloatVector x = Vec.load(in, io + j, left);
-            if (bias != null) x = x.add(Vec.load(bias, j, left));
-            FloatVector v = Vec.load(dout, go + j, left).mul(kind == GeluKind.TANH ? tanhGrad(x) : exactGrad(x));
-            if (accumulate) v = v.add(Vec.load(din, dio + j, left));
-            Vec.store(v, din, dio + j, left);
+        int end = Vec.S.loopBound(n);
+        for (int j = 0; j < end; j += Vec.L) {
+            FloatVector x = Vec.load(in, io + j);
+            if (bias != null) x = x.add(Vec.load(bias, j));
+            FloatVector v = Vec.load(dout, go + j).mul(grad(x, kind));
+            if (accumulate) v = v.add(Vec.load(din, dio + j));
+            Vec.store(v, din, dio + j);
         }
+        if (end < n) {
+            int left = n - end;
+            FloatVector x = Vec.loadTail(in, io + end, left, 0f);
+            if (bias != null) x = x.add(Vec.loadTail(bias, end, left, 0f));
+            FloatVector v = Vec.loadTail(dout, go + end, left, 0f).mul(grad(x, kind));
+            if (accumulate) v = v.add(Vec.loadTail(din, dio + end, left, 0f));
+            Vec.storeTail(v, din, dio + end, left);
+        }
+    }
+
+    private static FloatVector value(FloatVector x, GeluKind kind) {
+        return kind == GeluKind.TANH ? tanhValue(x) : exactValue(x);
+    }
+
+    private static FloatVector grad(FloatVector x, GeluKind kind) {
+        return kind == GeluKind.TANH ? tanhGrad(x) : exactGrad(x);
     }
 
     private static final float K0 = (float) SQRT_2_OVER_PI, KC = (float) C, K1 = (float) (SQRT_2_OVER_PI * C);

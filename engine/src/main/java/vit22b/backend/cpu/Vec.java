@@ -1,5 +1,7 @@
 package vit22b.backend.cpu;
 
+import static vit22b.tensor.HostStorage.F32;
+
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 
@@ -23,18 +25,23 @@ final class Vec {
     static void store(FloatVector v, MemorySegment s, long off) { v.intoMemorySegment(s, off * Float.BYTES, NATIVE); }
 
     /**
-     * Loads min(left, L) floats from s[off...], the other lanes 0: loop tails run through the
-     * same lane code as the body, so an element's result never depends on where it falls. Only
-     * the tail pays for the mask.
+     * Loads the last {@code left} (< L) floats of a row from s[off...] into the first lanes, the
+     * other lanes {@code fill}: loop tails run through the same lane code as the body, so an
+     * element's result never depends on where it falls. Through a small array, not a masked
+     * load: on AVX2 C2 compiles masked segment accesses into a large slow path that, inlined on
+     * every iteration, pushed the lane math of the loop body out of C2's inlining budget
+     * (Vector API calls left as boxed fallbacks, 1.6x slower training steps).
      */
-    static FloatVector load(MemorySegment s, long off, int left) {
-        return left >= L ? load(s, off) : FloatVector.fromMemorySegment(S, s, off * Float.BYTES, NATIVE, S.indexInRange(0, left));
+    static FloatVector loadTail(MemorySegment s, long off, int left, float fill) {
+        float[] a = new float[L];
+        if (fill != 0) java.util.Arrays.fill(a, left, L, fill);
+        MemorySegment.copy(s, F32, off * Float.BYTES, a, 0, left);
+        return FloatVector.fromArray(S, a, 0);
     }
 
-    /** Stores the first min(left, L) lanes of v at s[off...]. */
-    static void store(FloatVector v, MemorySegment s, long off, int left) {
-        if (left >= L) store(v, s, off);
-        else v.intoMemorySegment(s, off * Float.BYTES, NATIVE, S.indexInRange(0, left));
+    /** Stores the first {@code left} (< L) lanes of v at s[off...]: the twin of {@link #loadTail}. */
+    static void storeTail(FloatVector v, MemorySegment s, long off, int left) {
+        MemorySegment.copy(v.toArray(), 0, s, F32, off * Float.BYTES, left);
     }
 
     /**

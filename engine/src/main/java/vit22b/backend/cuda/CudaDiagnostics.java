@@ -65,7 +65,8 @@ public final class CudaDiagnostics {
             int[] v = new int[1];
             org.bytedeco.cuda.global.nccl.ncclGetVersion(v);
             return "version " + v[0];
-        }, "install NCCL for CUDA 13 (libnccl.so.2) and put it on LD_LIBRARY_PATH (needed only for several GPUs)"));
+        }, "install NCCL for CUDA 13 (libnccl.so.2) and the CUDA 13 runtime (libcudart.so.13) and put them on LD_LIBRARY_PATH "
+                + "(needed only for mesh-train --backend cuda, one process per GPU)"));
         return out;
     }
 

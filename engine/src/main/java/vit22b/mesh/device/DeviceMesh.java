@@ -12,7 +12,7 @@ import vit22b.graph.Mesh;
 import vit22b.graph.TaskGraph;
 import vit22b.kernels.DeviceRuntime;
 import vit22b.kernels.DeviceStream;
-import vit22b.mesh.MeshTraining;
+import vit22b.mesh.MeshDevices;
 import vit22b.mesh.Trace;
 
 /**
@@ -23,7 +23,7 @@ import vit22b.mesh.Trace;
  * so a single GPU shows whether copies overlap kernels and the step equals the unsharded one;
  * it is not faster than one rank (the ranks share the GPU).
  */
-public final class DeviceMesh implements AutoCloseable {
+public final class DeviceMesh implements MeshDevices {
     private final Mesh mesh;
     private final DeviceRuntime device;
     private final Mailbox box;
@@ -56,33 +56,19 @@ public final class DeviceMesh implements AutoCloseable {
         }
     }
 
-    public Mesh mesh() { return mesh; }
+    @Override public Mesh mesh() { return mesh; }
 
     public DeviceRuntime device() { return device; }
 
-    public CudaBackend backend(int rank) { return ranks.get(rank).backend(); }
+    @Override public CudaBackend backend(int rank) { return ranks.get(rank).backend(); }
 
-    public Communicator comm(int rank) { return ranks.get(rank).comm(); }
+    @Override public Communicator comm(int rank) { return ranks.get(rank).comm(); }
 
     /** Runs graph(rank) for every rank (built here, in rank order) and waits for the device; the first failure is rethrown. */
-    public void run(IntFunction<TaskGraph> graphOf, Trace trace) {
+    @Override public void run(IntFunction<TaskGraph> graphOf, Trace trace) {
         Map<StreamExecutor.Rank, TaskGraph> graphs = new LinkedHashMap<>();
         for (StreamExecutor.Rank r : ranks) graphs.put(r, graphOf.apply(r.rank()));
         StreamExecutor.run(graphs, trace, box::abort);
-    }
-
-    /**
-     * Runs the setup on every rank, recording into {@code trace} (nullable); returns each step's
-     * loss (the same on every rank). The CUDA counterpart of {@link MeshTraining#onThreads}.
-     */
-    public double[] train(MeshTraining.Setup s, Trace trace) {
-        MeshTraining[] runs = new MeshTraining[mesh.devices()];
-        try {
-            run(r -> (runs[r] = new MeshTraining(s, backend(r), comm(r))).graph(), trace);
-            return runs[0].losses();
-        } finally {
-            for (MeshTraining m : runs) if (m != null) m.close();
-        }
     }
 
     /** Closes every rank (waiting for its streams), then the device. */

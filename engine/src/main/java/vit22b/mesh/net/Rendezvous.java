@@ -14,6 +14,9 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.TreeSet;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
 
 /**
  * The job's meeting point: rank 0 listens on MASTER_ADDR:MASTER_PORT, every other rank
@@ -25,6 +28,8 @@ import java.util.TreeSet;
 public final class Rendezvous {
     private static final int MAGIC = 0x56695432;   // "ViT2"
     private static final byte OK = 0, FAILED = 1;
+    /** How long a connection may take to say hello: a rank sends it as soon as it connects. */
+    static final long HELLO_MS = 10_000;
 
     private Rendezvous() {}
 
@@ -44,11 +49,16 @@ public final class Rendezvous {
         return env.rank() == 0 ? host(env, dataPort, payload, timeout, deadline) : join(env, dataPort, timeout, deadline);
     }
 
+    /** A rank's greeting: who it says it is, on which connection. */
+    private record Hello(Socket socket, int rank, int world, int port) {}
+
     private static Result host(LaunchEnv env, int dataPort, byte[] payload, Duration timeout, long deadline) {
         int world = env.worldSize();
         Socket[] joined = new Socket[world];
         Peer[] peers = new Peer[world];
         peers[0] = new Peer(env.masterAddr(), dataPort);
+        BlockingQueue<Hello> hellos = new LinkedBlockingQueue<>();
+        boolean[] over = {false};   // guarded by hellos
         try (ServerSocket server = new ServerSocket()) {
             server.setReuseAddress(true);
             try {
@@ -57,43 +67,45 @@ public final class Rendezvous {
                 throw new IllegalArgumentException("MASTER_PORT " + env.masterPort() + " is in use on this host (another job's master?): "
                         + "set MASTER_PORT to a free port on every rank");
             }
+            // Each connection says hello on its own thread, so that one that never does (a half-open
+            // connection, a port scanner) costs the others nothing; closing the server ends the acceptor.
+            Thread acceptor = Thread.ofVirtual().name("rendezvous-accept").start(() -> acceptHellos(server, hellos, over, deadline));
             String error = null;
             int arrived = 1;
-            while (arrived < world && error == null) {
-                long left = deadline - System.nanoTime();
-                if (left <= 0) break;
-                server.setSoTimeout((int) Math.max(1, left / 1_000_000));
-                Socket s;
-                try {
-                    s = server.accept();
-                } catch (SocketTimeoutException e) {
-                    break;
-                }
-                s.setSoTimeout((int) Math.max(1000, left / 1_000_000));
-                try {
-                    DataInputStream in = new DataInputStream(s.getInputStream());
-                    if (in.readInt() != MAGIC) {
-                        s.close();   // not one of ours (a port scanner, another program): ignore it
-                        continue;
-                    }
-                    int rank = in.readInt(), w = in.readInt(), port = in.readInt();
-                    if (w != world) error = "rank " + rank + " has WORLD_SIZE " + w + " but rank 0 has " + world
+            try {
+                while (arrived < world && error == null) {
+                    long left = deadline - System.nanoTime();
+                    Hello h = left <= 0 ? null : hellos.poll(left, TimeUnit.NANOSECONDS);
+                    if (h == null) break;
+                    int rank = h.rank();
+                    if (h.world() != world) error = "rank " + rank + " has WORLD_SIZE " + h.world() + " but rank 0 has " + world
                             + ": give every rank the same WORLD_SIZE";
                     else if (rank <= 0 || rank >= world) error = "a process says it is rank " + rank + " of " + world
                             + ": ranks run from 0 to " + (world - 1) + " and only one process may be rank 0";
                     else if (joined[rank] != null) error = "two processes say they are rank " + rank
                             + ": give every process its own RANK/SLURM_PROCID";
                     if (error == null) {
-                        joined[rank] = s;
-                        peers[rank] = new Peer(s.getInetAddress().getHostAddress(), port);
+                        joined[rank] = h.socket();
+                        peers[rank] = new Peer(h.socket().getInetAddress().getHostAddress(), h.port());
                         arrived++;
                     } else {
-                        reply(s, FAILED, error, null, null);
-                        s.close();
+                        replyQuietly(h.socket(), error);
                     }
-                } catch (IOException e) {
-                    s.close();   // a rank that died while saying hello shows up as missing below
                 }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                error = "rank 0 was interrupted during the rendezvous";
+            } finally {
+                closeQuietly(server);
+                acceptor.interrupt();
+                List<Hello> late = new ArrayList<>();
+                synchronized (hellos) {   // a hello read from now on is closed by its reader (see acceptHellos)
+                    over[0] = true;
+                    hellos.drainTo(late);
+                }
+                for (Hello h : late)
+                    if (error != null) replyQuietly(h.socket(), error);
+                    else closeQuietly(h.socket());
             }
             if (error == null && arrived < world) {
                 TreeSet<Integer> missing = new TreeSet<>();
@@ -115,6 +127,54 @@ public final class Rendezvous {
             return new Result(List.of(peers), payload);
         } catch (IOException e) {
             throw new IllegalStateException("rendezvous on port " + env.masterPort() + " failed: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Accepts connections until {@code server} closes; reads each one's hello on a thread of its
+     * own, within {@link #HELLO_MS} (or what is left of the rendezvous), and queues the valid ones
+     * until the rendezvous is {@code over}.
+     */
+    private static void acceptHellos(ServerSocket server, BlockingQueue<Hello> hellos, boolean[] over, long deadline) {
+        while (!server.isClosed()) {
+            Socket s;
+            try {
+                s = server.accept();
+            } catch (IOException e) {
+                return;   // the server closed: the rendezvous is over
+            }
+            Thread.ofVirtual().name("rendezvous-hello").start(() -> {
+                try {
+                    long left = (deadline - System.nanoTime()) / 1_000_000;
+                    s.setSoTimeout((int) Math.max(1, Math.min(HELLO_MS, left)));
+                    DataInputStream in = new DataInputStream(s.getInputStream());
+                    if (in.readInt() != MAGIC) {
+                        s.close();   // not one of ours (a port scanner, another program): ignore it
+                        return;
+                    }
+                    Hello h = new Hello(s, in.readInt(), in.readInt(), in.readInt());
+                    synchronized (hellos) {
+                        if (!over[0]) {
+                            hellos.add(h);
+                            return;
+                        }
+                    }
+                    s.close();   // too late: the rendezvous is over; the closed connection fails that rank at once
+                } catch (IOException e) {
+                    closeQuietly(s);   // silent or dead before its hello: if it was a rank, it shows up as missing
+                }
+            });
+        }
+    }
+
+    /** Tells a rank the rendezvous failed, and why; it may already be gone. */
+    private static void replyQuietly(Socket s, String error) {
+        try {
+            reply(s, FAILED, error, null, null);
+        } catch (IOException ignored) {
+            // the rank left: it fails on its own, and rank 0's error is the one reported
+        } finally {
+            closeQuietly(s);
         }
     }
 

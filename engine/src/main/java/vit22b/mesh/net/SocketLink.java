@@ -17,6 +17,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
 
 import vit22b.mesh.Link;
 
@@ -25,27 +26,35 @@ import vit22b.mesh.Link;
  * connection per peer, length-prefixed messages in native byte order (every supported host is
  * little-endian). A reader thread per connection drains incoming messages into a queue, so a
  * send never waits for the receiver, as the ring algorithms need. When a peer's connection
- * ends, receives from it fail naming that rank.
+ * ends, receives from it fail naming that rank; a receive that waits longer than the link's
+ * timeout fails too, naming the silent peer (a hung process or a dead host closes nothing, so
+ * without it the rank would wait forever).
  */
 public final class SocketLink implements Link, AutoCloseable {
     private static final byte[] CLOSED = new byte[0];
 
     private final int rank;
+    private final long recvTimeoutMs;
     private final Map<Integer, Conn> conns = new HashMap<>();
     private final BlockingQueue<byte[]> self = new LinkedBlockingQueue<>();
     private volatile boolean closing;
 
     private record Conn(Socket socket, DataOutputStream out, BlockingQueue<byte[]> in, String[] why) {}
 
-    private SocketLink(int rank) { this.rank = rank; }
+    private SocketLink(int rank, long recvTimeoutMs) {
+        this.rank = rank;
+        this.recvTimeoutMs = recvTimeoutMs;
+    }
 
     /**
      * Connects rank {@code rank} to {@code peers} (ranks other than itself): it dials the higher
-     * ranks' listeners and accepts the lower ranks on {@code listener}, within {@code timeoutMs}.
+     * ranks' listeners and accepts the lower ranks on {@code listener}, within {@code timeoutMs};
+     * afterwards a receive fails when its peer has sent nothing for {@code timeoutMs}.
      */
     public static SocketLink connect(int rank, Set<Integer> peers, List<Rendezvous.Peer> where, ServerSocket listener,
                                      long timeoutMs) {
-        SocketLink link = new SocketLink(rank);
+        if (timeoutMs <= 0) throw new IllegalArgumentException("link timeout must be positive, got " + timeoutMs + " ms");
+        SocketLink link = new SocketLink(rank, timeoutMs);
         long deadline = System.currentTimeMillis() + timeoutMs;
         try {
             for (int p : peers) if (p > rank) {
@@ -138,11 +147,15 @@ public final class SocketLink implements Link, AutoCloseable {
         BlockingQueue<byte[]> q = from == rank ? self : conn(from).in();
         byte[] m;
         try {
-            m = q.take();
+            m = q.poll(recvTimeoutMs, TimeUnit.MILLISECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IllegalStateException("rank " + rank + " interrupted waiting for rank " + from, e);
         }
+        if (m == null)
+            throw new IllegalStateException("rank " + rank + " waited " + seconds(recvTimeoutMs) + " s for data from rank " + from
+                    + ", which sent nothing: rank " + from + " is stuck or its host is down (see its log); if its steps are "
+                    + "legitimately that slow, raise --timeout");
         if (m == CLOSED) {
             q.add(CLOSED);
             throw new IllegalStateException("rank " + rank + " stopped waiting for rank " + from + ": " + conn(from).why()[0]);
@@ -152,6 +165,8 @@ public final class SocketLink implements Link, AutoCloseable {
                     + " but got " + m.length / Float.BYTES + ": collectives issued in different orders");
         MemorySegment.copy(MemorySegment.ofArray(m), 0, dst, 0, m.length);
     }
+
+    private static String seconds(long ms) { return ms % 1000 == 0 ? Long.toString(ms / 1000) : String.format(java.util.Locale.ROOT, "%.1f", ms / 1e3); }
 
     private Conn conn(int peer) {
         Conn c = conns.get(peer);

@@ -17,7 +17,7 @@ import org.junit.platform.launcher.listeners.SummaryGeneratingListener;
 /**
  * Runs this package's tests and the mesh's NCCL test on a GPU host without Maven
  * (bench/gpu/run-all.sh); arguments, if any, are test classes to run instead: a simple name
- * is of this package (e.g. CudaOpsTest), a dotted one fully qualified (vit22b.mesh.NcclMeshTest);
+ * is of this package (e.g. CudaOpsTest), a dotted one fully qualified (vit22b.mesh.nccl.NcclMultiProcessTest);
  * an argument starting with '!' leaves that class out of the default set instead
  * (run-all.sh runs the op and step tests first, then "!CudaOpsTest !CudaStepTest"). Exit status 1
  * on any failure, 2 when tests were skipped (on a GPU host, a skip means the GPU path is
@@ -25,7 +25,7 @@ import org.junit.platform.launcher.listeners.SummaryGeneratingListener;
  */
 public final class GpuTestMain {
     /** Outside this package, so not found by the package selector. */
-    private static final String NCCL_TEST = "vit22b.mesh.NcclMeshTest";
+    private static final String NCCL_TEST = "vit22b.mesh.nccl.NcclMultiProcessTest";
 
     private static String qualified(String name) {
         return name.contains(".") ? name : GpuTestMain.class.getPackageName() + "." + name;

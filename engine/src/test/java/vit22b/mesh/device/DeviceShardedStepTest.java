@@ -25,6 +25,7 @@ import vit22b.graph.Cost;
 import vit22b.graph.Mesh;
 import vit22b.graph.TaskGraph;
 import vit22b.kernels.emu.EmuLibrary;
+import vit22b.mesh.MeshTraining;
 import vit22b.mesh.ShardedViT;
 import vit22b.mesh.Trace;
 import vit22b.model.Buffers;
@@ -163,7 +164,7 @@ class DeviceShardedStepTest {
         Trace trace = new Trace();
         double[] losses;
         try (DeviceMesh dm = new DeviceMesh(new Mesh(1, 2), Backends.device("cuda-emu"))) {
-            losses = dm.train(s, trace);
+            losses = MeshTraining.on(dm, s, trace);
         }
         assertTrue(Double.isFinite(losses[0]) && losses[0] > 0, "loss " + losses[0]);
         Path file = dir.resolve("step.json");

@@ -26,15 +26,20 @@ public final class MeshWorker {
              MeshTraining run = new MeshTraining(s, be, pg.comm())) {
             Trace trace = new Trace();
             run.runAlone(trace, pg::close);
-            try (DataOutputStream out = new DataOutputStream(new FileOutputStream(args[1]))) {
-                for (double l : run.losses()) out.writeDouble(l);
-                write(out, run.restParams());
-                for (int l = 0; l < s.model().depth(); l++) write(out, run.blockParams(l));
-            }
+            writeResults(args[1], run, s);
             if (args.length > 2) trace.write(Path.of(args[2]));
         } catch (RuntimeException e) {
             System.err.println("error: " + e.getMessage());
             System.exit(1);
+        }
+    }
+
+    /** The losses, then the parameters outside the blocks, then this rank's shard of every block. */
+    public static void writeResults(String file, MeshTraining run, MeshTraining.Setup s) throws IOException {
+        try (DataOutputStream out = new DataOutputStream(new FileOutputStream(file))) {
+            for (double l : run.losses()) out.writeDouble(l);
+            write(out, run.restParams());
+            for (int l = 0; l < s.model().depth(); l++) write(out, run.blockParams(l));
         }
     }
 

@@ -20,6 +20,7 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
+import vit22b.backend.Backend;
 import vit22b.backend.cpu.CpuBackend;
 import vit22b.graph.Mesh;
 import vit22b.mesh.MeshTraining;
@@ -38,11 +39,11 @@ import vit22b.train.AdamW;
  * the others through the rendezvous and trains two steps over TCP; every rank's losses and
  * parameters equal the unsharded step on one device (ViT + AdamW) within 1e-5.
  */
-class MultiProcessTest {
+public class MultiProcessTest {
     static final long SEED = 20261129;
 
     /** What every worker trains: clipping on (the norm is above 0.5), body and head decay differ. */
-    static MeshTraining.Setup setup() {
+    public static MeshTraining.Setup setup() {
         return new MeshTraining.Setup(Presets.get("test-small"), 4, 2, SEED, 1e-2f,
                 new AdamW.Config(0.9f, 0.95f, 1e-3f, 0.1f, 0.3f, 0.5f), true);
     }
@@ -51,27 +52,43 @@ class MultiProcessTest {
     @ValueSource(strings = {"1x2", "2x2"})
     void processesOnLoopbackTrainLikeOneDevice(String meshName, @TempDir Path dir) throws Exception {
         Mesh mesh = Mesh.parse(meshName);
-        MeshTraining.Setup s = setup();
         System.out.println("multi-process " + mesh + ": seed " + SEED);
+        runJob(MeshWorker.class, mesh, dir, 90);
+        try (CpuBackend be = new CpuBackend()) {
+            assertLikeOneDevice(be, mesh, dir, 1e-5);
+        }
+    }
+
+    /**
+     * Starts one JVM of {@code main} per rank of {@code mesh}, launched like torchrun on loopback
+     * (argument: the mesh and the rank's output file, dir/rankN.out), and waits for all to exit 0.
+     */
+    public static void runJob(Class<?> main, Mesh mesh, Path dir, int timeoutSeconds) throws Exception {
         int port = freePort();
         List<Process> procs = new ArrayList<>();
         try {
-            for (int r = 0; r < mesh.devices(); r++) procs.add(worker(mesh, r, port, dir));
+            for (int r = 0; r < mesh.devices(); r++) procs.add(worker(main, mesh, r, port, dir));
             for (int r = 0; r < procs.size(); r++) {
                 Process p = procs.get(r);
-                assertTrue(p.waitFor(90, TimeUnit.SECONDS), "rank " + r + " did not finish in 90 s");
+                assertTrue(p.waitFor(timeoutSeconds, TimeUnit.SECONDS), "rank " + r + " did not finish in " + timeoutSeconds + " s");
                 assertEquals(0, p.exitValue(), "rank " + r + " failed: " + Files.readString(dir.resolve("rank" + r + ".log")));
             }
         } finally {
             procs.forEach(Process::destroyForcibly);
         }
+    }
 
-        // The reference: two unsharded steps on one device.
+    /**
+     * Every rank's losses and parameters (dir/rankN.out, written by {@link MeshWorker#writeResults})
+     * equal {@link #setup}'s two unsharded steps on {@code be} (ViT + AdamW) within {@code tol}.
+     */
+    public static void assertLikeOneDevice(Backend be, Mesh mesh, Path dir, double tol) throws IOException {
+        MeshTraining.Setup s = setup();
         ModelConfig c = s.model();
         ParamLayout layout = new ParamLayout(c);
         double[] refLoss = new double[s.steps()];
         float[] ref;
-        try (CpuBackend be = new CpuBackend(); ViT vit = new ViT(be, c); Buffers buf = new Buffers(be);
+        try (ViT vit = new ViT(be, c); Buffers buf = new Buffers(be);
              AdamW opt = new AdamW(be, vit.layout(), vit.params(), vit.grads(), s.opt())) {
             be.upload(vit.params(), MeshTraining.initialParams(c, s.seed()));
             Tensor images = buf.get(s.batch(), c.channels(), c.imageSize(), c.imageSize()), targets = buf.get(s.batch(), c.classes());
@@ -90,12 +107,12 @@ class MultiProcessTest {
             try (DataInputStream in = new DataInputStream(Files.newInputStream(dir.resolve("rank" + r + ".out")))) {
                 for (int st = 0; st < s.steps(); st++) {
                     double l = in.readDouble();
-                    assertEquals(0, Math.abs(l - refLoss[st]) / refLoss[st], 1e-5, "rank " + r + " loss of step " + st + ": " + l + " vs " + refLoss[st]);
+                    assertEquals(0, Math.abs(l - refLoss[st]) / refLoss[st], tol, "rank " + r + " loss of step " + st + ": " + l + " vs " + refLoss[st]);
                 }
-                Check.assertClose("rank " + r + ": parameters outside the blocks after two steps", read(in), Check.toDouble(refRest), 1e-5);
+                Check.assertClose("rank " + r + ": parameters outside the blocks after two steps", read(in), Check.toDouble(refRest), tol);
                 for (int l = 0; l < c.depth(); l++) {
                     Check.assertClose("rank " + r + ": block " + l + " after two steps", read(in),
-                            Check.toDouble(ParamLayout.blockShard(c, mesh.model()).extractShard(ref, l, mesh.modelIndex(r))), 1e-5);
+                            Check.toDouble(ParamLayout.blockShard(c, mesh.model()).extractShard(ref, l, mesh.modelIndex(r))), tol);
                 }
             }
         }
@@ -181,10 +198,10 @@ class MultiProcessTest {
         assertEquals(e.getMessage(), other.get(), "rank 1 is told the same");
     }
 
-    private static Process worker(Mesh mesh, int rank, int port, Path dir) throws IOException {
+    private static Process worker(Class<?> main, Mesh mesh, int rank, int port, Path dir) throws IOException {
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         ProcessBuilder pb = new ProcessBuilder(java, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
-                "-Xmx512m", "-cp", System.getProperty("java.class.path"), MeshWorker.class.getName(), mesh.toString(),
+                "-Xmx512m", "-cp", System.getProperty("java.class.path"), main.getName(), mesh.toString(),
                 dir.resolve("rank" + rank + ".out").toString());
         Map<String, String> env = pb.environment();
         env.put("RANK", Integer.toString(rank));
@@ -203,7 +220,7 @@ class MultiProcessTest {
     }
 
     /** A port free a moment ago (the OS picks it). */
-    static int freePort() {
+    public static int freePort() {
         try (ServerSocket s = new ServerSocket(0)) {
             return s.getLocalPort();
         } catch (IOException e) {

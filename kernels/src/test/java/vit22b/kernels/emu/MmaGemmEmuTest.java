@@ -4,8 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.SplittableRandom;
 
 import org.junit.jupiter.api.AfterEach;
@@ -13,7 +11,6 @@ import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
-import vit22b.kernels.DeviceStream;
 import vit22b.kernels.Kernels;
 import vit22b.kernels.MmaGemm.Epilogue;
 import vit22b.kernels.MmaGemm.Form;
@@ -27,66 +24,32 @@ import vit22b.kernels.MmaGemm.Operands;
  * outputs), as the C++ suite and docs/DESIGN.md; fresh random inputs, seed printed.
  */
 class MmaGemmEmuTest {
-    EmulatedRuntime rt;
-    DeviceStream s;
+    EmuSession e;
     Kernels k;
-    final List<Long> allocations = new ArrayList<>();
     SplittableRandom rnd;
 
     @BeforeEach void open() {
         Assumptions.assumeTrue(EmuLibrary.built(), "the emulated device is not built (no g++ at build time)");
-        rt = EmulatedRuntime.open();
-        s = rt.createStream();
-        k = new Kernels(rt.launcher(), s);
-        long seed = System.nanoTime();
-        System.out.println("MmaGemmEmuTest seed " + seed);
-        rnd = new SplittableRandom(seed);
+        e = new EmuSession("MmaGemmEmuTest");
+        k = e.k;
+        rnd = e.rnd;
     }
 
     @AfterEach void close() {
-        if (rt == null) return;
-        for (long a : allocations) rt.free(a);
-        rt.close();
+        if (e != null) e.close();
     }
 
-    static short bf16(double v) {
-        int u = Float.floatToRawIntBits((float) v);
-        return (short) ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16);   // finite inputs: round to nearest even
-    }
+    static short bf16(double v) { return EmuSession.bf16(v); }
 
-    static double widen(short h) { return Float.intBitsToFloat((h & 0xffff) << 16); }
+    static double widen(short h) { return EmuSession.widen(h); }
 
-    short[] randomBf16(int n) {
-        short[] x = new short[n];
-        for (int i = 0; i < n; i++) x[i] = bf16(rnd.nextDouble(-1, 1));
-        return x;
-    }
+    short[] randomBf16(int n) { return e.randomBf16(n, -1, 1); }
 
-    long upload(MemorySegment data) {
-        long d = rt.allocate(data.byteSize());
-        allocations.add(d);
-        MemorySegment host = rt.allocateHost(data.byteSize());
-        host.copyFrom(data);
-        rt.copyToDevice(d, host, data.byteSize(), s);
-        s.synchronize();
-        rt.freeHost(host);
-        return d;
-    }
+    long upload(MemorySegment data) { return e.upload(data); }
 
-    MemorySegment download(long d, long bytes) {
-        MemorySegment host = rt.allocateHost(bytes), out = MemorySegment.ofArray(new byte[(int) bytes]);
-        rt.copyToHost(host, d, bytes, s);
-        s.synchronize();
-        out.copyFrom(host);
-        rt.freeHost(host);
-        return out;
-    }
+    MemorySegment download(long d, long bytes) { return e.download(d, bytes); }
 
-    long fresh(long bytes) {
-        long d = rt.allocate(bytes);   // NaN bytes: what the kernel does not write stays NaN
-        allocations.add(d);
-        return d;
-    }
+    long fresh(long bytes) { return e.fresh(bytes); }
 
     /** op(A)(m, k) and op(B)(k, n) of stored bf16 operands, as the form lays them out. */
     record Ops(Form form, short[] a, int lda, short[] b, int ldb) {
@@ -173,8 +136,6 @@ class MmaGemmEmuTest {
             }
             assertTrue(bad[0] == 0, f + ": " + bad[0] + " elements outside the bound (first ones printed above)");
         }
-        for (long a : allocations) rt.free(a);
-        allocations.clear();
     }
 
     /** erf to 1.5e-7 (Abramowitz-Stegun 7.1.26): far inside the 2e-6 the bound allows for gelu'. */

@@ -1,0 +1,237 @@
+"""The tensor-core flash attention (kernels/src/main/cuda/attention_bf16.cu) on the GPU, beside
+PyTorch's scaled_dot_product_attention (bf16, the flash backend) in the same process.
+
+1. Checks: for hd 64, 128, 256 on shapes crossing the tiles (B*H > 1), attn_fwd_bf16's out and lse
+   and the backward's dq, dk, dv (fed the kernel's own out and lse) against float64 on the device,
+   element-wise with the bounds of docs/DESIGN.md (the emulator tests' formulas, vectorised).
+2. Times forward and backward (delta + dq + dkdv) at hd 128 with N 256 and 1024, and ViT-L's
+   N 197 x hd 64, 16 heads, beside SDPA. TFLOP/s count the useful work as FlashAttention-2 does:
+   forward 4 B H N^2 hd, backward 10 B H N^2 hd (our backward computes 14: S and dP twice).
+
+The kernels come from the fatbin inside the kernels jar (.device/jars, packed by prepare.sh) or a
+path given with --fatbin, loaded with the CUDA driver API through ctypes into PyTorch's context and
+launched on its current stream: no Java on this path. Launch shapes mirror FlashAttention.java.
+
+Usage: python3 flash_attn.py [--out FILE.json] [--fatbin PATH] [--reps 20]
+Exit status 1 when a check fails (the timings still print).
+"""
+import argparse, ctypes, glob, json, math, sys, zipfile
+import torch
+import torch.nn.functional as F
+
+# attention_bf16.cu's launch constants (FlashAttention.java mirrors them too)
+THREADS, QUERY_ROWS, KEY_ROWS, DELTA_ROWS, DKDV_COLS = 128, 64, 64, 8, 128
+def fwd_keys(hd): return 64 if hd <= 128 else 32
+def bwd_tile(hd): return 32 if hd <= 64 else 16
+def smem_fwd(hd): return (QUERY_ROWS + 4 * fwd_keys(hd)) * hd * 2
+def smem_dq(hd): return (2 * QUERY_ROWS + 4 * bwd_tile(hd)) * hd * 2
+def smem_dkdv(hd): return (2 * KEY_ROWS + 4 * bwd_tile(hd)) * hd * 2 + 4 * bwd_tile(hd) * 4
+def cdiv(a, b): return (a + b - 1) // b
+
+U, FU = 2.0 ** -8, 2.0 ** -23   # bf16 rounding, fp32 accumulation (with 2x to spare)
+
+
+class Kernels:
+    def __init__(self, fatbin):
+        torch.zeros(1, device="cuda")   # PyTorch makes the primary context current
+        self.cu = ctypes.CDLL("libcuda.so.1")
+        self.cu.cuInit(0)
+        ctx = ctypes.c_void_p()
+        self._ok(self.cu.cuCtxGetCurrent(ctypes.byref(ctx)), "cuCtxGetCurrent")
+        if not ctx.value:
+            raise SystemExit("no current CUDA context after PyTorch's initialisation")
+        self.mod = ctypes.c_void_p()
+        self.image = ctypes.create_string_buffer(fatbin, len(fatbin))
+        self._ok(self.cu.cuModuleLoadData(ctypes.byref(self.mod), self.image), "cuModuleLoadData")
+        self.fn = {}
+        for name, smem in (("attn_fwd_bf16", smem_fwd(256)), ("attn_bwd_delta_bf16", 0),
+                           ("attn_bwd_dq_bf16", smem_dq(256)), ("attn_bwd_dkdv_bf16", smem_dkdv(256))):
+            f = ctypes.c_void_p()
+            self._ok(self.cu.cuModuleGetFunction(ctypes.byref(f), self.mod, name.encode()), name)
+            # CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8: over 48 KB needs the opt-in
+            self._ok(self.cu.cuFuncSetAttribute(f, 8, ctypes.c_int(smem)), name + " shared memory opt-in")
+            self.fn[name] = f
+
+    def _ok(self, rc, what):
+        if rc != 0:
+            s = ctypes.c_char_p()
+            self.cu.cuGetErrorString(rc, ctypes.byref(s))
+            raise SystemExit(f"{what}: CUDA error {rc} {s.value.decode() if s.value else ''}")
+
+    def launch(self, name, grid, block, smem, *args):
+        # args: ('p', tensor) pointer, ('l', int) long long, ('i', int) int, ('f', float) float
+        vals = []
+        for kind, a in args:
+            if kind == "p": vals.append(ctypes.c_void_p(a.data_ptr()))
+            elif kind == "l": vals.append(ctypes.c_longlong(a))
+            elif kind == "i": vals.append(ctypes.c_int(a))
+            else: vals.append(ctypes.c_float(a))
+        ptrs = (ctypes.c_void_p * len(vals))(*[ctypes.addressof(v) for v in vals])
+        stream = ctypes.c_void_p(torch.cuda.current_stream().cuda_stream)
+        self._ok(self.cu.cuLaunchKernel(self.fn[name], grid, 1, 1, block, 1, 1, smem, stream, ptrs, None), name)
+
+    # q, k, v (B, H, N, hd) bf16 contiguous; out (B*Nq, ldo) bf16; lse (B, H, Nq) fp32
+    def fwd(self, q, k, v, out, ldo, lse):
+        B, H, Nq, hd = q.shape
+        Nk = k.shape[2]
+        self.launch("attn_fwd_bf16", B * H * cdiv(Nq, QUERY_ROWS), THREADS, smem_fwd(hd), ("p", out), ("l", ldo),
+                    ("p", lse), ("p", q), ("p", k), ("p", v), ("i", H), ("i", Nq), ("i", Nk), ("i", hd), ("f", 1 / math.sqrt(hd)))
+
+    def bwd(self, q, k, v, out, dout, ldo, lse, delta, dq, dk, dv):
+        B, H, Nq, hd = q.shape
+        Nk, s = k.shape[2], 1 / math.sqrt(hd)
+        self.launch("attn_bwd_delta_bf16", B * H * cdiv(Nq, DELTA_ROWS), 32 * DELTA_ROWS, 0, ("p", delta), ("p", out),
+                    ("p", dout), ("l", ldo), ("i", H), ("i", Nq), ("i", hd))
+        common = (("p", dout), ("l", ldo), ("p", lse), ("p", delta), ("p", q), ("p", k), ("p", v),
+                  ("i", H), ("i", Nq), ("i", Nk), ("i", hd), ("f", s))
+        self.launch("attn_bwd_dq_bf16", B * H * cdiv(Nq, QUERY_ROWS), THREADS, smem_dq(hd), ("p", dq), *common)
+        self.launch("attn_bwd_dkdv_bf16", B * H * cdiv(Nk, KEY_ROWS) * (hd // min(hd, DKDV_COLS)), THREADS, smem_dkdv(hd),
+                    ("p", dk), ("p", dv), *common)
+
+
+def find_fatbin(path):
+    if path:
+        return open(path, "rb").read()
+    for p in ["kernels/target/classes/vit22b/kernels/vit22b.fatbin"]:
+        try:
+            return open(p, "rb").read()
+        except OSError:
+            pass
+    for jar in sorted(glob.glob(".device/jars/*.jar")):
+        with zipfile.ZipFile(jar) as z:
+            if "vit22b/kernels/vit22b.fatbin" in z.namelist():
+                return z.read("vit22b/kernels/vit22b.fatbin")
+    raise SystemExit("no vit22b.fatbin: not in kernels/target/classes nor in .device/jars/*.jar (run bench/gpu/prepare.sh)")
+
+
+def tensors(B, H, Nq, Nk, hd, gen):
+    dev = "cuda"
+    q = ((torch.rand(B, H, Nq, hd, generator=gen, device=dev) * 4 - 2)).bfloat16()
+    k = ((torch.rand(B, H, Nk, hd, generator=gen, device=dev) * 4 - 2)).bfloat16()
+    v = ((torch.rand(B, H, Nk, hd, generator=gen, device=dev) * 2 - 1)).bfloat16()
+    ldo = H * hd + 8   # a padded row: the padding must stay untouched
+    dout = ((torch.rand(B * Nq, ldo, generator=gen, device=dev) * 2 - 1)).bfloat16()
+    return q, k, v, ldo, dout
+
+
+def check(K, B, H, Nq, Nk, hd, gen):
+    """Runs fwd and bwd on one shape; returns {name: (elements over the bound, worst excess ratio)}."""
+    q, k, v, ldo, dout = tensors(B, H, Nq, Nk, hd, gen)
+    out = torch.full((B * Nq, ldo), float("nan"), dtype=torch.bfloat16, device="cuda")
+    lse = torch.full((B, H, Nq), float("nan"), device="cuda")
+    K.fwd(q, k, v, out, ldo, lse)
+    delta = torch.empty(B, H, Nq, device="cuda")
+    dq = torch.full((B, H, Nq, hd), float("nan"), device="cuda")
+    dk = torch.full((B, H, Nk, hd), float("nan"), device="cuda")
+    dv = torch.full_like(dk, float("nan"))
+    K.bwd(q, k, v, out, dout, ldo, lse, delta, dq, dk, dv)
+    torch.cuda.synchronize()
+
+    d = torch.float64
+    Q, Kt, V, s = q.to(d), k.to(d), v.to(d), 1 / math.sqrt(hd)
+    dO = dout[:, :H * hd].to(d).reshape(B, Nq, H, hd).transpose(1, 2)           # (B, H, Nq, hd)
+    S = Q @ Kt.transpose(-1, -2) * s
+    L = torch.logsumexp(S, -1)
+    P = torch.exp(S - L[..., None])
+    O = P @ V
+    e = (hd + 8) * FU * s * (Q.abs() @ Kt.abs().transpose(-1, -2)) + 2.0 ** -21 * (S.abs() + L.abs()[..., None] + 1)
+    em = e.amax(-1)
+    out_tol = (2 * U + 4 * em[..., None] + (Nk + 8) * FU) * (P @ V.abs()) + U * O.abs()
+    lse_tol = 2 * em + (Nk + 8) * FU + 2.0 ** -20 * (L.abs() + 1)
+    got_o = out[:, :H * hd].to(d).reshape(B, Nq, H, hd).transpose(1, 2)
+    res = {}
+
+    def over(name, got, want, tol):
+        ex = ((got - want).abs() / tol).nan_to_num(nan=float("inf"))
+        res[name] = (int((ex > 1).sum()), float(ex.max()))
+    over("out", got_o, O, out_tol)
+    over("lse", lse.to(d), L, lse_tol)
+    res["out padding untouched"] = (int((~out[:, H * hd:].isnan()).sum()), 0.0)
+    # backward: from the kernel's own out and lse (their bounds enter, as in FlashAttentionEmuTest)
+    dP = dO @ V.transpose(-1, -2)
+    dl = (O * dO).sum(-1)
+    dl_tol = (dO.abs() * out_tol).sum(-1) + 1.01 * (hd + 8) * FU * (O * dO).abs().sum(-1)
+    eP = e + 1.01 * lse_tol[..., None]
+    dS = P * (dP - dl[..., None])
+    E = U * dS.abs() + P * (eP * ((dP - dl[..., None]).abs() + dl_tol[..., None]) + (hd + 8) * FU * (dO.abs() @ V.abs().transpose(-1, -2))
+                            + dl_tol[..., None] + FU * dl.abs()[..., None])
+    over("dq", dq.to(d), s * (dS @ Kt), s * ((2 * E + (Nk + 8) * FU * dS.abs()) @ Kt.abs()))
+    over("dk", dk.to(d), s * (dS.transpose(-1, -2) @ Q), s * ((2 * E + (Nq + 8) * FU * dS.abs()).transpose(-1, -2) @ Q.abs()))
+    over("dv", dv.to(d), P.transpose(-1, -2) @ dO, ((2 * (U + eP) + (Nq + 8) * FU) * P).transpose(-1, -2) @ dO.abs())
+    return res
+
+
+def timed(fn, reps):
+    for _ in range(3): fn()
+    a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    a.record()
+    for _ in range(reps): fn()
+    b.record()
+    torch.cuda.synchronize()
+    return a.elapsed_time(b) / reps / 1e3
+
+
+def bench(K, name, B, H, N, hd, reps, gen):
+    q, k, v, ldo, _ = tensors(B, H, N, N, hd, gen)
+    ldo = H * hd
+    out = torch.empty(B * N, ldo, dtype=torch.bfloat16, device="cuda")
+    dout = torch.rand_like(out) - 0.5
+    lse, delta = torch.empty(B, H, N, device="cuda"), torch.empty(B, H, N, device="cuda")
+    dq, dk, dv = (torch.empty(B, H, N, hd, device="cuda") for _ in range(3))
+    t_fwd = timed(lambda: K.fwd(q, k, v, out, ldo, lse), reps)
+    t_bwd = timed(lambda: K.bwd(q, k, v, out, dout, ldo, lse, delta, dq, dk, dv), reps)
+    # SDPA on the same bf16 q, k, v; its backward through autograd with a (B, H, N, hd) dout
+    from torch.nn.attention import sdpa_kernel, SDPBackend
+    qs, ks, vs = (x.detach().clone().requires_grad_() for x in (q, k, v))
+    dos = dout.view(B, N, H, hd).transpose(1, 2).contiguous()
+    try:
+        with sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.CUDNN_ATTENTION, SDPBackend.EFFICIENT_ATTENTION]):
+            t_sfwd = timed(lambda: F.scaled_dot_product_attention(qs, ks, vs), reps)
+            o = F.scaled_dot_product_attention(qs, ks, vs)
+            t_sbwd = timed(lambda: torch.autograd.grad(o, (qs, ks, vs), dos, retain_graph=True), reps)
+    except RuntimeError as err:   # no SDPA backend for this shape: our figures still stand
+        print(f"{name}: SDPA failed: {err}")
+        t_sfwd = t_sbwd = float("nan")
+    f = 4.0 * B * H * N * N * hd
+    return dict(name=name, B=B, H=H, N=N, hd=hd, fwd_ms=t_fwd * 1e3, bwd_ms=t_bwd * 1e3,
+                ours_fwd_tflops=f / t_fwd / 1e12, ours_bwd_tflops=2.5 * f / t_bwd / 1e12,
+                sdpa_fwd_tflops=f / t_sfwd / 1e12, sdpa_bwd_tflops=2.5 * f / t_sbwd / 1e12,
+                fwd_ratio=t_sfwd / t_fwd, bwd_ratio=t_sbwd / t_bwd)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out")
+    ap.add_argument("--fatbin")
+    ap.add_argument("--reps", type=int, default=20)
+    a = ap.parse_args()
+    print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}")
+    K = Kernels(find_fatbin(a.fatbin))
+    gen = torch.Generator(device="cuda")
+    seed = torch.seed() & 0xffffffff
+    gen.manual_seed(seed)
+    print(f"seed {seed}")
+    failed = False
+    for (B, H, Nq, Nk, hd) in [(2, 3, 197, 197, 64), (1, 2, 1000, 1031, 64), (2, 2, 65, 300, 128),
+                               (1, 3, 257, 129, 128), (2, 1, 130, 97, 256), (1, 2, 17, 513, 256)]:
+        res = check(K, B, H, Nq, Nk, hd, gen)
+        bad = {n: r for n, r in res.items() if r[0]}
+        failed |= bool(bad)
+        worst = max(r[1] for r in res.values())
+        print(f"check B={B} H={H} Nq={Nq} Nk={Nk} hd={hd}: {'MISMATCH ' + str(bad) if bad else 'ok'}"
+              f" (worst error / bound {worst:.3f})")
+    rows = [bench(K, "hd128 N256", 64, 16, 256, 128, a.reps, gen),
+            bench(K, "hd128 N1024", 16, 16, 1024, 128, a.reps, gen),
+            bench(K, "ViT-L N197 hd64", 64, 16, 197, 64, a.reps, gen)]
+    print(f"{'shape':18} {'B':>3} {'H':>3} {'N':>5} {'hd':>4} {'ours fwd':>9} {'sdpa fwd':>9} {'ratio':>6} "
+          f"{'ours bwd':>9} {'sdpa bwd':>9} {'ratio':>6}  TFLOP/s (fwd 4BHN^2hd, bwd 10BHN^2hd)")
+    for r in rows:
+        print(f"{r['name']:18} {r['B']:3} {r['H']:3} {r['N']:5} {r['hd']:4} {r['ours_fwd_tflops']:9.1f} {r['sdpa_fwd_tflops']:9.1f} "
+              f"{r['fwd_ratio']:6.2f} {r['ours_bwd_tflops']:9.1f} {r['sdpa_bwd_tflops']:9.1f} {r['bwd_ratio']:6.2f}")
+    if a.out:
+        json.dump(rows, open(a.out, "w"), indent=1)
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

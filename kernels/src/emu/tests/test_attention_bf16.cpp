@@ -1,0 +1,201 @@
+// attn_fwd_bf16, attn_bwd_delta_bf16, attn_bwd_dq_bf16, attn_bwd_dkdv_bf16 (mma.sync + ldmatrix
+// + cp.async flash attention) against float64 of the same bf16 inputs: hd 64, 128, 256; sequence
+// lengths on both sides of every tile edge (1, 15, 17, 63, 65, 197 against the 64-row blocks and
+// the 32/64-key tiles); B*H > 1; out and dout as column slices whose padding holds bf16 NaN (a
+// write outside the head's columns or a read of the padding shows); outputs start as NaN bytes
+// (an unwritten element fails). The backward is fed float(exact lse, delta), so each kernel's
+// error is its own; the delta kernel is checked on the forward's own out.
+// Element-wise bounds (docs/DESIGN.md, tolerances; factor 2 to spare on the rounding terms), with
+// u = 2^-8 (bf16 RNE), e_ij = (hd+8) 2^-23 scale sum_d |q_id k_jd| + 2^-21 (|s_ij| + |lse_i| + 1)
+// the relative error of p_ij (fp32 scores, exp2f, the fp32 lse), A_id = sum_j P_ij |v_jd|:
+//   out: (2u + 4 max_j e_ij + (Nk+8) 2^-23) A_id + u |out_id|       (P rounded to bf16; bf16 out)
+//   lse: 2 max_j e_ij + (Nk+8) 2^-23 + 2^-20 (|lse_i| + 1)
+//   delta: (hd+8) 2^-23 sum_d |out_id dout_id|
+//   dS_ij error  E_ij = u |dS_ij| + P_ij (e_ij |dP_ij - delta_i| + (hd+8) 2^-23 sum_d |dout_id v_jd| + 2^-23 |delta_i|)
+//   dq: scale sum_j (2 E_ij + (Nk+8) 2^-23 |dS_ij|) |k_jd|,  dk: scale sum_i (2 E_ij + (Nq+8) 2^-23 |dS_ij|) |q_id|
+//   dv: sum_i (2 (u + e_ij) + (Nq+8) 2^-23) P_ij |dout_id|
+#include "harness.h"
+
+#include <algorithm>
+
+using namespace t;
+
+namespace {
+
+// The launch constants of attention_bf16.cu's header (Kernels.java holds the same).
+constexpr int BQ = 64, BKV = 64, THREADS = 128, DELTA_ROWS = 8;
+constexpr int bt(int hd) { return hd <= 64 ? 32 : 16; }
+constexpr int fwdBk(int hd) { return hd <= 128 ? 64 : 32; }
+constexpr int dc(int hd) { return hd < 128 ? hd : 128; }
+constexpr unsigned smemFwd(int hd) { return (BQ + 4 * fwdBk(hd)) * hd * 2; }
+constexpr unsigned smemDq(int hd) { return (2 * BQ + 4 * bt(hd)) * hd * 2; }
+constexpr unsigned smemDkdv(int hd) { return (2 * BKV + 4 * bt(hd)) * hd * 2 + 4 * bt(hd) * 4; }
+const double U = std::ldexp(1.0, -8), F = std::ldexp(1.0, -23);
+
+std::vector<uint16_t> bfRandom(size_t n, float lo, float hi) {
+    std::vector<uint16_t> r(n);
+    for (auto& x : r) x = bf(uniform(1, lo, hi)[0]);
+    return r;
+}
+
+void run(int B, int H, int Nq, int Nk, int hd) {
+    const int BH = B * H;
+    const long long ldo = (long long)H * hd + 8;
+    const double scale = 1.0 / std::sqrt((double)hd);
+    char what[96];
+    std::snprintf(what, sizeof what, "B=%d H=%d Nq=%d Nk=%d hd=%d", B, H, Nq, Nk, hd);
+    auto q = bfRandom((size_t)BH * Nq * hd, -2, 2), k = bfRandom((size_t)BH * Nk * hd, -2, 2),
+         v = bfRandom((size_t)BH * Nk * hd, -1, 1);
+    std::vector<uint16_t> dout((size_t)B * Nq * ldo, 0xffff);
+    auto qi = [&](int bh, int i, int d) { return ((size_t)bh * Nq + i) * hd + d; };
+    auto ki = [&](int bh, int j, int d) { return ((size_t)bh * Nk + j) * hd + d; };
+    auto oi = [&](int bh, int i, int d) { return ((size_t)(bh / H) * Nq + i) * ldo + (size_t)(bh % H) * hd + d; };
+    for (int bh = 0; bh < BH; bh++)
+        for (int i = 0; i < Nq; i++)
+            for (int d = 0; d < hd; d++) dout[oi(bh, i, d)] = bf(uniform(1)[0]);
+
+    // float64 reference: P, dS and the bound terms per (bh, i, j)
+    const size_t NN = (size_t)BH * Nq * Nk;
+    std::vector<double> P(NN), dS(NN), E(NN), e(NN), lse((size_t)BH * Nq), emax((size_t)BH * Nq), delta((size_t)BH * Nq);
+    std::vector<double> out((size_t)B * Nq * ldo), outA(out.size());
+    for (int bh = 0; bh < BH; bh++)
+        for (int i = 0; i < Nq; i++) {
+            std::vector<double> s(Nk), sa(Nk);
+            double mx = -1e300;
+            for (int j = 0; j < Nk; j++) {
+                double d = 0, a = 0;
+                for (int c = 0; c < hd; c++) {
+                    const double x = unbf(q[qi(bh, i, c)]) * unbf(k[ki(bh, j, c)]);
+                    d += x;
+                    a += std::fabs(x);
+                }
+                s[j] = d * scale;
+                sa[j] = a * scale;
+                mx = std::max(mx, s[j]);
+            }
+            double z = 0;
+            for (int j = 0; j < Nk; j++) z += std::exp(s[j] - mx);
+            const size_t r = (size_t)bh * Nq + i;
+            lse[r] = mx + std::log(z);
+            double em = 0;
+            for (int j = 0; j < Nk; j++) {
+                P[r * Nk + j] = std::exp(s[j] - mx) / z;
+                e[r * Nk + j] = (hd + 8) * F * sa[j] + std::ldexp(1.0, -21) * (std::fabs(s[j]) + std::fabs(lse[r]) + 1);
+                em = std::max(em, e[r * Nk + j]);
+            }
+            emax[r] = em;
+            double dl = 0;
+            for (int c = 0; c < hd; c++) {
+                double o = 0, a = 0;
+                for (int j = 0; j < Nk; j++) {
+                    o += P[r * Nk + j] * unbf(v[ki(bh, j, c)]);
+                    a += P[r * Nk + j] * std::fabs(unbf(v[ki(bh, j, c)]));
+                }
+                out[oi(bh, i, c)] = o;
+                outA[oi(bh, i, c)] = a;
+                dl += o * unbf(dout[oi(bh, i, c)]);
+            }
+            delta[r] = dl;
+            for (int j = 0; j < Nk; j++) {
+                double dp = 0, dpa = 0;
+                for (int c = 0; c < hd; c++) {
+                    const double x = unbf(dout[oi(bh, i, c)]) * unbf(v[ki(bh, j, c)]);
+                    dp += x;
+                    dpa += std::fabs(x);
+                }
+                const size_t n = r * Nk + j;
+                dS[n] = P[n] * (dp - dl);
+                E[n] = U * std::fabs(dS[n]) + P[n] * (e[n] * std::fabs(dp - dl) + (hd + 8) * F * dpa + F * std::fabs(dl));
+            }
+        }
+
+    // forward
+    std::vector<uint16_t> o((size_t)B * Nq * ldo, 0xffff);
+    Buf<float> L((size_t)BH * Nq);
+    launch("attn_fwd_bf16", Dim{(unsigned)BH * cdiv(Nq, BQ)}, Dim{THREADS}, smemFwd(hd), o.data(), ldo, L.p(),
+           (const uint16_t*)q.data(), (const uint16_t*)k.data(), (const uint16_t*)v.data(), H, Nq, Nk, hd, (float)scale);
+    {
+        Checker co{std::string("attn_fwd_bf16 out ") + what}, cl{std::string("attn_fwd_bf16 lse ") + what};
+        for (int bh = 0; bh < BH; bh++)
+            for (int i = 0; i < Nq; i++) {
+                const size_t r = (size_t)bh * Nq + i;
+                for (int c = 0; c < hd; c++) {
+                    const size_t x = oi(bh, i, c);
+                    co(x, unbf(o[x]), out[x], (2 * U + 4 * emax[r] + (Nk + 8) * F) * outA[x] + U * std::fabs(out[x]));
+                }
+                cl(r, L[r], lse[r], 2 * emax[r] + (Nk + 8) * F + std::ldexp(1.0, -20) * (std::fabs(lse[r]) + 1));
+            }
+        for (size_t x = 0; x < o.size(); x++)
+            if ((long long)(x % ldo) >= (long long)H * hd && o[x] != 0xffff) {
+                failf("attn_fwd_bf16 %s: padding column %lld written", what, (long long)(x % ldo));
+                break;
+            }
+    }
+
+    // delta from the kernel's own out
+    Buf<float> dl((size_t)BH * Nq);
+    launch("attn_bwd_delta_bf16", Dim{(unsigned)BH * cdiv(Nq, DELTA_ROWS)}, Dim{32 * DELTA_ROWS}, 0u, dl.p(),
+           (const uint16_t*)o.data(), (const uint16_t*)dout.data(), ldo, H, Nq, hd);
+    {
+        Checker cd{std::string("attn_bwd_delta_bf16 ") + what};
+        for (int bh = 0; bh < BH; bh++)
+            for (int i = 0; i < Nq; i++) {
+                double s = 0, a = 0;
+                for (int c = 0; c < hd; c++) {
+                    const double x = unbf(o[oi(bh, i, c)]) * unbf(dout[oi(bh, i, c)]);
+                    s += x;
+                    a += std::fabs(x);
+                }
+                cd((size_t)bh * Nq + i, dl[(size_t)bh * Nq + i], s, (hd + 8) * F * a);
+            }
+    }
+
+    // backward on float(exact lse, delta)
+    Buf<float> lseF((size_t)BH * Nq), deltaF((size_t)BH * Nq);
+    for (size_t r = 0; r < lseF.size(); r++) { lseF[r] = (float)lse[r]; deltaF[r] = (float)delta[r]; }
+    Buf<float> dq(q.size()), dk(k.size()), dv(v.size());
+    launch("attn_bwd_dq_bf16", Dim{(unsigned)BH * cdiv(Nq, BQ)}, Dim{THREADS}, smemDq(hd), dq.p(),
+           (const uint16_t*)dout.data(), ldo, (const float*)lseF.p(), (const float*)deltaF.p(), (const uint16_t*)q.data(),
+           (const uint16_t*)k.data(), (const uint16_t*)v.data(), H, Nq, Nk, hd, (float)scale);
+    launch("attn_bwd_dkdv_bf16", Dim{(unsigned)BH * cdiv(Nk, BKV) * (hd / dc(hd))}, Dim{THREADS}, smemDkdv(hd), dk.p(),
+           dv.p(), (const uint16_t*)dout.data(), ldo, (const float*)lseF.p(), (const float*)deltaF.p(),
+           (const uint16_t*)q.data(), (const uint16_t*)k.data(), (const uint16_t*)v.data(), H, Nq, Nk, hd, (float)scale);
+    Checker cq{std::string("attn_bwd_dq_bf16 ") + what}, ck{std::string("attn_bwd_dkdv_bf16 dk ") + what},
+        cv{std::string("attn_bwd_dkdv_bf16 dv ") + what};
+    for (int bh = 0; bh < BH; bh++) {
+        for (int i = 0; i < Nq; i++)
+            for (int c = 0; c < hd; c++) {
+                double g = 0, tol = 0;
+                for (int j = 0; j < Nk; j++) {
+                    const size_t n = ((size_t)bh * Nq + i) * Nk + j;
+                    const double kv = unbf(k[ki(bh, j, c)]);
+                    g += dS[n] * kv;
+                    tol += (2 * E[n] + (Nk + 8) * F * std::fabs(dS[n])) * std::fabs(kv);
+                }
+                cq(qi(bh, i, c), dq[qi(bh, i, c)], scale * g, scale * tol);
+            }
+        for (int j = 0; j < Nk; j++)
+            for (int c = 0; c < hd; c++) {
+                double gk = 0, tk = 0, gv = 0, tv = 0;
+                for (int i = 0; i < Nq; i++) {
+                    const size_t n = ((size_t)bh * Nq + i) * Nk + j;
+                    const double qv = unbf(q[qi(bh, i, c)]), ov = unbf(dout[oi(bh, i, c)]);
+                    gk += dS[n] * qv;
+                    tk += (2 * E[n] + (Nq + 8) * F * std::fabs(dS[n])) * std::fabs(qv);
+                    gv += P[n] * ov;
+                    tv += (2 * (U + e[n]) + (Nq + 8) * F) * P[n] * std::fabs(ov);
+                }
+                ck(ki(bh, j, c), dk[ki(bh, j, c)], scale * gk, scale * tk);
+                cv(ki(bh, j, c), dv[ki(bh, j, c)], gv, tv);
+            }
+    }
+}
+
+}  // namespace
+
+// Sanitized builds: the same tile edges on fewer rows.
+TEST(attention_bf16_hd64) { sanitized() ? run(1, 2, 17, 65, 64) : run(1, 2, 65, 197, 64); }
+TEST(attention_bf16_hd64_long_queries) { sanitized() ? run(2, 1, 65, 15, 64) : run(2, 1, 197, 17, 64); }
+TEST(attention_bf16_hd128) { sanitized() ? run(1, 2, 15, 33, 128) : run(2, 1, 63, 65, 128); }
+TEST(attention_bf16_hd128_single_query) { run(1, 1, 1, 15, 128); }
+TEST(attention_bf16_hd256) { sanitized() ? run(1, 1, 15, 33, 256) : run(1, 2, 17, 63, 256); }

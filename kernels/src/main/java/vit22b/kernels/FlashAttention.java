@@ -1,0 +1,54 @@
+package vit22b.kernels;
+
+import java.util.List;
+
+/**
+ * What the tensor-core flash attention (src/main/cuda/attention_bf16.cu; {@link Kernels#flashAttnFwd},
+ * {@link Kernels#flashAttnBwd}) takes, as small records, and its launch constants, mirrored from
+ * the kernel source's #defines (KernelSignaturesTest checks they agree). Addresses are raw device
+ * addresses. softmax(q k^T / sqrt(hd)) v, no mask; bf16 inputs and out, fp32 lse, delta, dq, dk, dv.
+ */
+public final class FlashAttention {
+    private FlashAttention() {}
+
+    /** ATT_THREADS (4 warps), ATT_BQ query rows per fwd/dq block, ATT_BKV key rows per dkdv block, ATT_DELTA_ROWS. */
+    public static final int THREADS = 128, QUERY_ROWS = 64, KEY_ROWS = 64, DELTA_ROWS = 8;
+    /** ATT_FWD_KEYS (hd <= 128) and ATT_FWD_KEYS_256: keys per forward tile. */
+    public static final int FWD_KEYS = 64, FWD_KEYS_256 = 32;
+    /** ATT_BWD_TILE (hd 64) and ATT_BWD_TILE_WIDE (hd >= 128): keys per dq tile, queries per dkdv tile. */
+    public static final int BWD_TILE = 32, BWD_TILE_WIDE = 16;
+    /** ATT_DKDV_COLS: dk/dv columns per dkdv block at most (hd 256 runs two blocks per key block). */
+    public static final int DKDV_COLS = 128;
+    /** The head dims the kernels are instantiated for. */
+    public static final List<Integer> HEAD_DIMS = List.of(64, 128, 256);
+
+    static int fwdKeys(int hd) { return hd <= 128 ? FWD_KEYS : FWD_KEYS_256; }
+    static int bwdTile(int hd) { return hd <= 64 ? BWD_TILE : BWD_TILE_WIDE; }
+    static int dkdvSplits(int hd) { return hd / Math.min(hd, DKDV_COLS); }
+
+    /** ATT_SMEM_FWD: q [QUERY_ROWS][hd] and two stages of k, v [fwdKeys][hd], bf16. */
+    static int fwdSmem(int hd) { return (QUERY_ROWS + 4 * fwdKeys(hd)) * hd * 2; }
+    /** ATT_SMEM_DQ: q, dout [QUERY_ROWS][hd] and two stages of k, v [bwdTile][hd]. */
+    static int dqSmem(int hd) { return (2 * QUERY_ROWS + 4 * bwdTile(hd)) * hd * 2; }
+    /** ATT_SMEM_DKDV: k, v [KEY_ROWS][hd], two stages of q, dout [bwdTile][hd] and of lse, delta [bwdTile] fp32. */
+    static int dkdvSmem(int hd) { return (2 * KEY_ROWS + 4 * bwdTile(hd)) * hd * 2 + 4 * bwdTile(hd) * 4; }
+
+    /** batch x heads attention of nq queries over nk keys at head dim hd (64, 128 or 256). */
+    public record Shape(int batch, int heads, int nq, int nk, int hd) {
+        public long bh() { return (long) batch * heads; }
+        public float scale() { return (float) (1 / Math.sqrt(hd)); }
+    }
+
+    /**
+     * Forward tensors: bf16 q (B, H, Nq, hd), k and v (B, H, Nk, hd) head-major; out bf16
+     * token-major (B*Nq, ldo), head h at columns [h*hd, (h+1)*hd); lse fp32 (B, H, Nq).
+     */
+    public record Forward(long q, long k, long v, long out, long ldo, long lse) {}
+
+    /**
+     * Backward tensors: the forward's (its out and lse as it wrote them), dout bf16 laid out like
+     * out, delta fp32 (B, H, Nq) scratch, and the fp32 head-major gradients dq (B, H, Nq, hd), dk
+     * and dv (B, H, Nk, hd), written (not accumulated).
+     */
+    public record Backward(Forward fwd, long dout, long delta, long dq, long dk, long dv) {}
+}
