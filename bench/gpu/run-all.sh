@@ -19,7 +19,7 @@
 #   attn-bf16  the tensor-core flash attention (attention_bf16.cu): forward and backward vs
 #              float64 on the device (hd 64/128/256), then TFLOP/s at hd 128 (N 256, 1024) and
 #              ViT-L's N 197 x hd 64 beside PyTorch's SDPA bf16 in the same process (flash_attn.py)
-#   step       whole training steps, ours (StepBench) beside PyTorch (torch_step.py)
+#   step       whole training steps, ours (StepBench: fp32 both GEMM paths, bf16) beside PyTorch (torch_step.py)
 #   racecheck  compute-sanitizer racecheck on the op tests, only if time is left
 # Each stage has a time budget and appends its verdict to $OUT/summary.txt as soon as it ends,
 # and the logs so far go to $OUT/logs.tgz: a run stopped at its limit still leaves what ran.

@@ -13,6 +13,7 @@ import org.junit.jupiter.api.Test;
 
 import picocli.CommandLine;
 import vit22b.cli.Main;
+import vit22b.kernels.emu.EmuLibrary;
 import vit22b.model.ModelStats;
 import vit22b.model.Presets;
 
@@ -51,8 +52,9 @@ class BenchCommandTest {
 
     /**
      * --precision: bf16 runs the bf16 reference on the CPU (said on stderr, recorded in the JSON; the
-     * same seed's first loss differs from fp32's by rounding only); on cuda it is refused until the
-     * bf16 kernels exist, and an unknown precision is a usage error.
+     * same seed's first loss differs from fp32's by rounding only); on cuda-emu it runs the same
+     * recipe on the kernels (first loss within the whole-step tolerance, 2e-2, of the CPU bf16
+     * reference's), and an unknown precision is a usage error.
      */
     @Test void precisionBf16RunsTheCpuReference() throws Exception {
         String[] common = {"bench", "--backend", "cpu", "--model", "test-tiny", "--batch", "2", "--steps", "1", "--warmup", "1",
@@ -65,9 +67,15 @@ class BenchCommandTest {
         assertEquals("fp32", jf.at("/precision").asText());
         double lb = jb.at("/first_loss").asDouble(), lf = jf.at("/first_loss").asDouble();
         assertTrue(lb != lf && Math.abs(lb - lf) < 1e-2 * lf, "bf16 " + lb + " vs fp32 " + lf);
-        String[] cuda = run("bench", "--backend", "cuda-emu", "--model", "test-tiny", "--batch", "1", "--precision", "bf16");
-        assertEquals("2", cuda[0]);
-        assertTrue(cuda[2].contains("--precision bf16 runs on the CPU reference only"), cuda[2]);
+        String[] cuda = run(concat(common, "--precision", "bf16", "--backend", "cuda-emu"));
+        if (EmuLibrary.built()) {
+            assertEquals("0", cuda[0], cuda[2]);
+            JsonNode jc = new ObjectMapper().readTree(cuda[1]);
+            assertEquals("bf16", jc.at("/precision").asText());
+            assertEquals("cuda-emu", jc.at("/backend").asText());
+            double lc = jc.at("/first_loss").asDouble();
+            assertTrue(Math.abs(lc - lb) < 2e-2 * lb, "bf16 cuda-emu " + lc + " vs bf16 cpu " + lb);
+        }
         String[] bad = run("bench", "--model", "test-tiny", "--batch", "1", "--precision", "fp16");
         assertEquals("2", bad[0]);
         assertTrue(bad[2].contains("unknown precision 'fp16'; use fp32 or bf16"), bad[2]);

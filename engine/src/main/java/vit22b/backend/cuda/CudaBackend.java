@@ -4,8 +4,11 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.EnumMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.function.Predicate;
 
 import vit22b.backend.Backend;
 import vit22b.io.DType;
@@ -14,6 +17,7 @@ import vit22b.kernels.DeviceRuntime;
 import vit22b.kernels.DeviceStream;
 import vit22b.kernels.JCudaRuntime;
 import vit22b.kernels.Kernels;
+import vit22b.kernels.MmaGemm;
 import vit22b.kernels.emu.EmulatedRuntime;
 import vit22b.model.GeluKind;
 import vit22b.model.LossKind;
@@ -32,13 +36,20 @@ import vit22b.tensor.Tensor;
  * ({@link #stream()}): once a first eager run has sized the caches, nothing in it allocates.
  * {@link GemmPath#CUBLASLT} runs the GEMMs through cuBLASLt instead of gemm_f32, with the same
  * epilogues as a separate kernel: the peer our GEMM kernel is measured against in whole steps.
+ *
+ * <p>bf16 ({@link vit22b.backend.Bf16Rounding} around this backend): tensors stay float32 in
+ * memory, the decorator rounds the bf16 ones after every write and tells this backend which
+ * they are ({@link #holdsBf16Values}). A linear layer's GEMM whose operands all hold bf16 values
+ * then runs on the tensor cores (gemm_bf16_mma, fp32 accumulation and output): the operands are
+ * packed to 2-byte scratch copies first (exact), so the products are the float32 kernel's and
+ * only the order of summation differs. Everything else is still float32 arithmetic and storage.
  */
 public final class CudaBackend implements Backend {
     /** Who computes the GEMMs: our gemm_f32 kernel (fused epilogues) or cuBLASLt + an epilogue kernel. */
     public enum GemmPath { KERNELS, CUBLASLT }
 
     /** Scratch roles: one persistent buffer each, grown on demand outside capture. */
-    private enum Scratch { IM2COL, ATTN_DELTA }
+    private enum Scratch { IM2COL, ATTN_DELTA, BF16_A, BF16_B }
 
     private static final long STAGING_BYTES = 64L << 20;
 
@@ -60,6 +71,11 @@ public final class CudaBackend implements Backend {
     private final List<DeviceStorage> retired = new ArrayList<>();   // outgrown scratch a graph may still use
     private MemorySegment staging;
     private boolean closed;
+    /** Which float32 tensors hold bf16 values: their GEMMs may run on the tensor cores. */
+    private Predicate<Tensor> bf16Valued = t -> false;
+    private long tensorCoreGemms;
+    /** The GEMM shapes already reported as refused by the tensor-core path (said once each). */
+    private final Set<String> refusalsSaid = new HashSet<>();
 
     /** GPU {@code ordinal} through JCuda; fails with the fix when there is no GPU or no kernels. */
     public CudaBackend(int ordinal, GemmPath path) { this(new JCudaRuntime(ordinal), path); }
@@ -289,6 +305,19 @@ public final class CudaBackend implements Backend {
 
     @Override public void roundToBf16(Tensor t) { k.roundBf16(a(t), t.size()); }
 
+    @Override public void holdsBf16Values(Predicate<Tensor> bf16Valued) { this.bf16Valued = bf16Valued; }
+
+    /** How many GEMMs ran on the tensor cores (gemm_bf16_mma) so far: how a test sees the bf16 path taken. */
+    public long tensorCoreGemms() { return tensorCoreGemms; }
+
+    /** Whether every one of {@code ts} holds bf16 values, so that a GEMM over them may run in bf16. */
+    private boolean bf16(Tensor... ts) {
+        if (lt != null) return false;   // the cuBLASLt peer runs its own float32 GEMMs
+        for (Tensor t : ts)
+            if (!bf16Valued.test(t)) return false;
+        return true;
+    }
+
     @Override public void add(Tensor dst, Tensor src) {
         sameSize(dst, src, "add");
         k.add(a(dst), a(src), dst.size());
@@ -338,9 +367,13 @@ public final class CudaBackend implements Backend {
     /**
      * out (R, N) (+)= in (R, K) @ w^T, w (N, K), then bias and residual (see gemm.cu). The GELU
      * epilogue is the in-projection epilogue's own launch ({@link #inProjectionEpilogueForward}).
+     * bf16: in and w hold bf16 values (the tensor-core path, when their rows allow it).
      */
     private void gemmNT(long out, long ldc, long in, long w, int R, int N, int K, boolean acc,
-                        long bias, long res, long ldr, int resRows) {
+                        long bias, long res, long ldr, int resRows, boolean bf16) {
+        if (bf16 && tensorCores(MmaGemm.Form.NT, in, K, w, K, out, ldc, R, N, K,
+                new MmaGemm.Epilogue(acc ? 1f : 0f, false, bias, res, ldr, resRows, null, 0)))
+            return;
         if (lt == null) {
             k.gemm(in, K, 1, w, 1, K, out, ldc, R, N, K, acc, bias, res, ldr, resRows, 0, 0, 0, 0, 0);
             return;
@@ -353,15 +386,45 @@ public final class CudaBackend implements Backend {
     }
 
     /** din (R, K) += dout (R, N) @ w (N, K); dout row stride ldd. */
-    private void gemmNN(long din, long dout, long ldd, long w, int R, int N, int K) {
+    private void gemmNN(long din, long dout, long ldd, long w, int R, int N, int K, boolean bf16) {
+        if (bf16 && tensorCores(MmaGemm.Form.NN, dout, ldd, w, K, din, K, R, K, N, ACCUMULATE)) return;
         if (lt != null) lt.matmul(din, K, dout, ldd, false, w, K, false, R, K, N, 1f, CublasLt.Type.F32);
         else k.gemm(dout, ldd, 1, w, K, 1, din, K, R, K, N, true, 0, 0, 0, 1, 0, 0, 0, 0, 0);
     }
 
     /** dw (N, K) += dout^T (N, R) @ in (R, K); dout row stride ldd. */
-    private void gemmTN(long dw, long dout, long ldd, long in, int R, int N, int K) {
+    private void gemmTN(long dw, long dout, long ldd, long in, int R, int N, int K, boolean bf16) {
+        if (bf16 && tensorCores(MmaGemm.Form.TN, dout, ldd, in, K, dw, K, N, K, R, ACCUMULATE)) return;
         if (lt != null) lt.matmul(dw, K, dout, ldd, true, in, K, false, N, K, R, 1f, CublasLt.Type.F32);
         else k.gemm(dout, 1, ldd, in, K, 1, dw, K, N, K, R, true, 0, 0, 0, 1, 0, 0, 0, 0, 0);
+    }
+
+    /** The Backend contract's "accumulates" as the tensor-core GEMM's epilogue: fp32 C += op(A) op(B). */
+    private static final MmaGemm.Epilogue ACCUMULATE = MmaGemm.Epilogue.plain(false).accumulate();
+
+    /**
+     * Runs one GEMM on the tensor cores: A and B (float32 holding bf16 values, row strides aWidth
+     * and bWidth elements) are packed to bf16 scratch with the same strides (exact) and gemm_bf16_mma writes
+     * the fp32 C with epilogue e. Returns false, having queued nothing, when the packed rows
+     * would not be 16 bytes wide multiples (a width not a multiple of 8: gemm_bf16_mma's cp.async
+     * rows); the caller then runs the float32 GEMM, and the first refusal of each shape is said
+     * on stderr.
+     */
+    private boolean tensorCores(MmaGemm.Form form, long a, long aWidth, long b, long bWidth, long c, long ldc,
+                                int m, int n, int kk, MmaGemm.Epilogue e) {
+        if (aWidth % 8 != 0 || bWidth % 8 != 0) {
+            if (refusalsSaid.add(form + " " + m + "x" + n + "x" + kk))
+                System.err.printf("%s: bf16 GEMM %s %dx%dx%d runs in float32: gemm_bf16_mma needs operand rows of a "
+                        + "multiple of 8 elements (A %d, B %d wide)%n", name(), form, m, n, kk, aWidth, bWidth);
+            return false;
+        }
+        long aElems = (form == MmaGemm.Form.TN ? kk : m) * aWidth, bElems = (form == MmaGemm.Form.NT ? n : kk) * bWidth;
+        long pa = scratch(Scratch.BF16_A, (aElems + 1) / 2), pb = scratch(Scratch.BF16_B, (bElems + 1) / 2);
+        k.toBf16(pa, a, aElems);
+        k.toBf16(pb, b, bElems);
+        k.gemmBf16Mma(new MmaGemm.Operands(form, pa, aWidth, pb, bWidth, c, ldc, m, n, kk), e);
+        tensorCoreGemms++;
+        return true;
     }
 
     // ---- patch embedding ------------------------------------------------------------------
@@ -371,7 +434,7 @@ public final class CudaBackend implements Backend {
         int N = (S / patch) * (S / patch);
         long cols = scratch(Scratch.IM2COL, (long) B * N * K);
         k.im2col(cols, a(images), B, C, S, patch);
-        gemmNT(a(out), D, cols, a(w), B * N, D, K, false, a(b), a(pos), D, N);
+        gemmNT(a(out), D, cols, a(w), B * N, D, K, false, a(b), a(pos), D, N, false);   // images: float32
     }
 
     @Override public void patchEmbedBackward(Tensor dw, Tensor db, Tensor dpos, Tensor dout, Tensor images, int patch) {
@@ -379,7 +442,7 @@ public final class CudaBackend implements Backend {
         int N = (S / patch) * (S / patch);
         long cols = scratch(Scratch.IM2COL, (long) B * N * K);
         k.im2col(cols, a(images), B, C, S, patch);
-        gemmTN(a(dw), a(dout), D, cols, B * N, D, K);
+        gemmTN(a(dw), a(dout), D, cols, B * N, D, K, false);
         if (db != null) k.colSum(a(db), a(dout), (long) B * N, D, D);
         if (dpos != null) k.posGrad(a(dpos), a(dout), B, (long) N * D);
     }
@@ -402,13 +465,13 @@ public final class CudaBackend implements Backend {
 
     @Override public void linearForward(Tensor out, Tensor in, Tensor w, Tensor bias) {
         int N = w.dim(0), K = w.dim(1), R = Math.toIntExact(in.size() / K);
-        gemmNT(a(out), N, a(in), a(w), R, N, K, false, a(bias), 0, 0, 1);
+        gemmNT(a(out), N, a(in), a(w), R, N, K, false, a(bias), 0, 0, 1, bf16(in, w));
     }
 
     @Override public void linearBackward(Tensor din, Tensor dw, Tensor dbias, Tensor dout, Tensor in, Tensor w) {
         int N = w.dim(0), K = w.dim(1), R = Math.toIntExact(in.size() / K);
-        if (din != null) gemmNN(a(din), a(dout), N, a(w), R, N, K);
-        gemmTN(a(dw), a(dout), N, a(in), R, N, K);
+        if (din != null) gemmNN(a(din), a(dout), N, a(w), R, N, K, bf16(dout, w));
+        gemmTN(a(dw), a(dout), N, a(in), R, N, K, bf16(dout, in));
         if (dbias != null) k.colSum(a(dbias), a(dout), R, N, N);
     }
 
@@ -491,7 +554,7 @@ public final class CudaBackend implements Backend {
     @Override public void outProjectionForward(Tensor out, Tensor x, Tensor ag, Tensor wOut, Tensor bOut) {
         int D = wOut.dim(0), K = wOut.dim(1), T = Math.toIntExact(x.size() / D);
         // residual read and output write of one element happen in the same thread: out may alias x
-        gemmNT(a(out), D, a(ag), a(wOut), T, D, K, false, a(bOut), a(x), D, T);
+        gemmNT(a(out), D, a(ag), a(wOut), T, D, K, false, a(bOut), a(x), D, T, bf16(ag, wOut));
     }
 
     @Override public void outProjectionBackward(Tensor dag, Tensor dwOut, Tensor dbOut, Tensor dout, Tensor ag, Tensor wOut) {
