@@ -173,43 +173,17 @@ class ShardedViTTest {
         }
 
         Mesh mesh = new Mesh(2, 2);
-        CpuMesh cm = new CpuMesh(mesh);
-        int imgs = BATCH / 2, perImage = c.channels() * c.imageSize() * c.imageSize();
-        ShardedViT[] models = new ShardedViT[mesh.devices()];
-        Buffers[] inputs = new Buffers[mesh.devices()];
-        float[][] rest = new float[mesh.devices()][], block1 = new float[mesh.devices()][];
-        try {
-            cm.run(rank -> {
-                CpuBackend be = cm.device(rank).backend();
-                ShardedViT m = models[rank] = new ShardedViT(cm.device(rank).backend(), cm.device(rank).comm(), c, BATCH, params, OPT);
-                Buffers in = inputs[rank] = new Buffers(be);
-                int i = mesh.dataIndex(rank);
-                TaskGraph g = new TaskGraph(true);
-                TaskGraph.Task last = null;
-                for (int s = 0; s < 2; s++) {
-                    Tensor images = in.get(imgs, c.channels(), c.imageSize(), c.imageSize()), targets = in.get(imgs, c.classes());
-                    be.upload(images, Arrays.copyOfRange(img[s], i * imgs * perImage, (i + 1) * imgs * perImage));
-                    be.upload(targets, Arrays.copyOfRange(tgt[s], i * imgs * c.classes(), (i + 1) * imgs * c.classes()));
-                    last = m.trainStep(g, images, targets, LR, last);
-                }
-                g.compute("read", Cost.compute(0, 0), () -> {
-                    rest[rank] = be.download(m.restParams());
-                    block1[rank] = be.download(m.blockParams(1));
-                }, m.gatherParams(g, last));
-                return g;
-            });
-        } finally {
-            for (int r = 0; r < mesh.devices(); r++) {
-                if (models[r] != null) models[r].close();
-                if (inputs[r] != null) inputs[r].close();
-            }
+        ShardedSteps.Result got;
+        try (CpuMesh cm = new CpuMesh(mesh)) {
+            got = ShardedSteps.run(cm, c, BATCH, params, OPT, LR, img, tgt, true);
         }
+        ShardedViT[] models = got.models();
         float[] refRest = ParamLayout.withoutBlocks(c).extract(layout, refParams);
         for (int r = 0; r < mesh.devices(); r++) {
             assertEquals(2, models[r].step());
             assertEquals(0, Math.abs(models[r].loss() - refLoss) / refLoss, 1e-5, "second loss " + models[r].loss() + " vs " + refLoss);
-            Check.assertClose("rest after two steps on device " + r, rest[r], Check.toDouble(refRest), 1e-5);
-            Check.assertClose("block 1 after two steps on device " + r, block1[r],
+            Check.assertClose("rest after two steps on device " + r, got.rest()[r], Check.toDouble(refRest), 1e-5);
+            Check.assertClose("block 1 after two steps on device " + r, got.blocks()[r][1],
                     Check.toDouble(ParamLayout.blockShard(c, 2).extractShard(refParams, 1, mesh.modelIndex(r))), 1e-5);
         }
     }

@@ -21,11 +21,10 @@ import org.junit.jupiter.params.provider.MethodSource;
 import vit22b.backend.Backends;
 import vit22b.backend.cuda.CudaBackend;
 import vit22b.backend.cuda.Gpu;
-import vit22b.graph.Cost;
 import vit22b.graph.Mesh;
-import vit22b.graph.TaskGraph;
 import vit22b.kernels.emu.EmuLibrary;
 import vit22b.mesh.MeshTraining;
+import vit22b.mesh.ShardedSteps;
 import vit22b.mesh.ShardedViT;
 import vit22b.mesh.Trace;
 import vit22b.model.Buffers;
@@ -98,39 +97,14 @@ class DeviceShardedStepTest {
         Unsharded ref = unsharded(device, c, params, img, tgt);
 
         Mesh mesh = Mesh.parse(meshName);
-        int n = mesh.devices(), imgs = BATCH / mesh.data(), perImage = c.channels() * c.imageSize() * c.imageSize();
-        ShardedViT[] models = new ShardedViT[n];
-        Buffers[] inputs = new Buffers[n];
-        float[][] rest = new float[n][];
-        float[][][] blocks = new float[n][c.depth()][];
+        int n = mesh.devices();
+        ShardedSteps.Result got;
         try (DeviceMesh dm = new DeviceMesh(mesh, Backends.device(device))) {
-            try {
-                dm.run(rank -> {
-                    CudaBackend be = dm.backend(rank);
-                    ShardedViT m = models[rank] = new ShardedViT(be, dm.comm(rank), c, BATCH, params, OPT);
-                    Buffers in = inputs[rank] = new Buffers(be);
-                    int i = mesh.dataIndex(rank);
-                    TaskGraph g = new TaskGraph(overlap);
-                    TaskGraph.Task last = null;
-                    for (int s = 0; s < STEPS; s++) {
-                        Tensor images = in.get(imgs, c.channels(), c.imageSize(), c.imageSize()), targets = in.get(imgs, c.classes());
-                        be.upload(images, Arrays.copyOfRange(img[s], i * imgs * perImage, (i + 1) * imgs * perImage));
-                        be.upload(targets, Arrays.copyOfRange(tgt[s], i * imgs * c.classes(), (i + 1) * imgs * c.classes()));
-                        last = m.trainStep(g, images, targets, LR, last);
-                    }
-                    g.compute("read", Cost.compute(0, 0), () -> {
-                        rest[rank] = be.download(m.restParams());
-                        for (int l = 0; l < c.depth(); l++) blocks[rank][l] = be.download(m.blockParams(l));
-                    }, m.gatherParams(g, last));
-                    return g;
-                }, null);
-            } finally {
-                for (int r = 0; r < n; r++) {
-                    if (models[r] != null) models[r].close();
-                    if (inputs[r] != null) inputs[r].close();
-                }
-            }
+            got = ShardedSteps.run(dm, c, BATCH, params, OPT, LR, img, tgt, overlap);
         }
+        ShardedViT[] models = got.models();
+        float[][] rest = got.rest();
+        float[][][] blocks = got.blocks();
 
         System.out.printf("%s mesh %s overlap %s: loss %.6f (unsharded %.6f), norm %.5f (unsharded %.5f, clip %.2f)%n",
                 device, mesh, overlap, models[0].loss(), ref.loss(), models[0].gradNorm(), ref.norm(), OPT.clipNorm());
