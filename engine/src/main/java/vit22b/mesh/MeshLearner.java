@@ -5,6 +5,8 @@ import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
+import java.util.function.IntFunction;
+import java.util.function.IntUnaryOperator;
 
 import vit22b.backend.Backend;
 import vit22b.backend.cpu.CpuBackend;
@@ -171,7 +173,7 @@ public final class MeshLearner implements Learner {
     }
 
     /** The data group's pieces (device of data index i: rankOf(i)) one after another. */
-    private float[] concatPieces(java.util.function.IntFunction<Tensor> pieceOf, java.util.function.IntUnaryOperator rankOf) {
+    private float[] concatPieces(IntFunction<Tensor> pieceOf, IntUnaryOperator rankOf) {
         int t = mesh.data(), n = (int) pieceOf.apply(0).size();
         float[] out = new float[n * t];
         for (int i = 0; i < t; i++) System.arraycopy(devices.backend(rankOf.applyAsInt(i)).download(pieceOf.apply(i)), 0, out, i * n, n);

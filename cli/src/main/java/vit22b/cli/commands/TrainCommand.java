@@ -235,6 +235,9 @@ public final class TrainCommand implements Callable<Integer> {
         if (accum.accum > 1)
             throw new IllegalArgumentException("--accum is for one device; on a mesh give the update's images as --batch "
                     + "(the data axis splits them)");
+        if (precision.value() != vit22b.backend.Precision.FP32)
+            throw new IllegalArgumentException("--mesh trains in fp32 only for now (the sharded model has no bf16 path); "
+                    + "drop --precision " + precision.value() + " or train on one device");
     }
 
     private boolean cudaMesh() { return !backend.backend.equalsIgnoreCase("cpu"); }
@@ -316,9 +319,6 @@ public final class TrainCommand implements Callable<Integer> {
         Mesh mesh = meshOptions.parse();
         if (mesh != null) {
             Shard.check(cfg, mesh, b);
-            if (precision.value() != vit22b.backend.Precision.FP32)
-                throw new IllegalArgumentException("--mesh trains in fp32 only for now (the sharded model has no bf16 path); "
-                        + "drop --precision " + precision.value() + " or train on one device");
             text.println("mesh " + mesh + (cudaMesh() ? " on one CUDA device (" + backend.backend + "): every rank its own compute and "
                     + "communication streams" : " of CPU threads in this JVM") + ": " + mesh.data() + " data x " + mesh.model() + " model shards");
         }

@@ -125,5 +125,6 @@ class TrainMeshTest {
         Fixtures.Run r = Fixtures.vit(args(data, tmp.resolve("run"), "--mesh", "1x2", "--precision", "bf16"));
         assertEquals(2, r.code(), r.out() + r.err());
         assertTrue(r.err().contains("--mesh trains in fp32 only") && r.err().strip().lines().count() == 1, r.err());
+        assertTrue(!Files.exists(tmp.resolve("run")), "nothing written before the refusal");
     }
 }
