@@ -11,6 +11,7 @@ import java.util.Set;
 import java.util.function.Predicate;
 
 import vit22b.backend.Backend;
+import vit22b.backend.Precision;
 import vit22b.io.DType;
 import vit22b.kernels.DeviceEvent;
 import vit22b.kernels.DeviceRuntime;
@@ -55,6 +56,8 @@ public final class CudaBackend implements Backend {
 
     private final DeviceRuntime device;
     private final boolean ownsDevice;
+    /** What the model stores in bf16 on this backend (BF16: activations and compute weights, 2 bytes each). */
+    private final Precision precision;
     /** The backend's own stream, and the one its work is queued on now (another only inside {@link #onStream}). */
     private final DeviceStream ownStream;
     private DeviceStream stream;
@@ -77,33 +80,50 @@ public final class CudaBackend implements Backend {
     /** The GEMM shapes already reported as refused by the tensor-core path (said once each). */
     private final Set<String> refusalsSaid = new HashSet<>();
 
-    /** GPU {@code ordinal} through JCuda; fails with the fix when there is no GPU or no kernels. */
+    /** GPU {@code ordinal} through JCuda, fp32; fails with the fix when there is no GPU or no kernels. */
     public CudaBackend(int ordinal, GemmPath path) { this(new JCudaRuntime(ordinal), path); }
+
+    /** GPU {@code ordinal} through JCuda in {@code precision} (BF16: bf16 storage, see the class comment). */
+    public CudaBackend(int ordinal, GemmPath path, Precision precision) {
+        this(new JCudaRuntime(ordinal), path, precision, true);
+    }
 
     public CudaBackend() { this(0, GemmPath.KERNELS); }
 
-    /** Our kernels on the emulated device (slow: each CUDA thread is a fiber). */
-    public static CudaBackend emulated() { return new CudaBackend(EmulatedRuntime.open(), GemmPath.KERNELS); }
+    /** Our kernels on the emulated device, fp32 (slow: each CUDA thread is a fiber). */
+    public static CudaBackend emulated() { return emulated(Precision.FP32); }
+
+    /** Our kernels on the emulated device in {@code precision}. */
+    public static CudaBackend emulated(Precision precision) {
+        return new CudaBackend(EmulatedRuntime.open(), GemmPath.KERNELS, precision, true);
+    }
 
     /**
      * A backend on {@code device}, which it owns from now on: closed with the backend, or at once
      * (with everything taken so far) when a later step of this constructor fails.
      */
-    public CudaBackend(DeviceRuntime device, GemmPath path) { this(device, path, true); }
+    public CudaBackend(DeviceRuntime device, GemmPath path) { this(device, path, Precision.FP32, true); }
 
     /**
      * One of several backends on one device (each with its own stream, memory and scratch: k mesh
-     * ranks on one GPU); closing it leaves the device open for the others and its owner.
+     * ranks on one GPU); closing it leaves the device open for the others and its owner. fp32 (a
+     * mesh trains in fp32).
      */
-    public static CudaBackend sharing(DeviceRuntime device) { return new CudaBackend(device, GemmPath.KERNELS, false); }
+    public static CudaBackend sharing(DeviceRuntime device) {
+        return new CudaBackend(device, GemmPath.KERNELS, Precision.FP32, false);
+    }
 
-    private CudaBackend(DeviceRuntime device, GemmPath path, boolean ownsDevice) {
+    private CudaBackend(DeviceRuntime device, GemmPath path, Precision precision, boolean ownsDevice) {
         this.device = device;
         this.ownsDevice = ownsDevice;
+        this.precision = precision;
         DeviceStream s = null;
         CachingAllocator al = null;
         DeviceEvent ev = null;
         try {
+            if (path == GemmPath.CUBLASLT && precision != Precision.FP32)
+                throw new IllegalArgumentException("the cuBLASLt GEMM path is fp32 only (it is the fp32 peer of our kernels; "
+                        + "in bf16 ours are measured beside cuBLASLt by MmaGemmBench); use --precision fp32 or our kernels");
             if (path == GemmPath.CUBLASLT) CublasLt.requireLoadable(device);
             s = device.createStream();
             al = new CachingAllocator(device);   // closing it frees every register below too
@@ -136,6 +156,8 @@ public final class CudaBackend implements Backend {
     }
 
     @Override public String name() { return device instanceof EmulatedRuntime ? "cuda-emu" : "cuda"; }
+
+    @Override public Precision precision() { return precision; }
 
     /** The device under this backend (a GPU or the emulator). */
     public DeviceRuntime device() { return device; }
