@@ -246,6 +246,23 @@ public interface Backend extends AutoCloseable {
     /** The global gradient norm (before clipping) of the last {@link #queueAdamw} (waits for it). */
     double queuedGradNorm();
 
+    /** Device work recorded once and replayed as a whole (a CUDA graph). */
+    interface Recording extends AutoCloseable {
+        /** Queues the recorded work once more, on the backend's stream. */
+        void replay();
+
+        @Override void close();
+    }
+
+    /**
+     * Records the device work that {@code work} queues on this backend, without running it, for
+     * {@link Recording#replay}: a whole training step becomes one launch instead of several hundred.
+     * The work must neither allocate nor wait for the device (run it once eagerly first so that every
+     * buffer exists; read results after a replay with {@link #queuedLoss} and {@link #queuedGradNorm}).
+     * Null where the backend runs each op at once (the CPU) and there is nothing to record.
+     */
+    default Recording record(Runnable work) { return null; }
+
     @Override
     void close();
 }

@@ -202,6 +202,7 @@ public final class Bf16Rounding implements Backend {
     }
 
     @Override public double queuedGradNorm() { return inner.queuedGradNorm(); }
+    @Override public Recording record(Runnable work) { return inner.record(work); }
 
     @Override public void close() { inner.close(); }
 }

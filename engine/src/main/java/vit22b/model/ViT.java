@@ -33,6 +33,8 @@ public final class ViT implements AutoCloseable {
     private BlockParams[] blockG;
     private Head.Params headG;
     private Activations acts;
+    /** Bumped whenever work recorded over this model's buffers would be void (see {@link #recordingEpoch}). */
+    private int recordingEpoch;
 
     public ViT(Backend backend, ModelConfig config) {
         this.backend = backend;
@@ -51,6 +53,13 @@ public final class ViT implements AutoCloseable {
     }
 
     public Backend backend() { return backend; }
+
+    /**
+     * Changes whenever device work recorded over this model ({@link Backend#record}) would be void:
+     * the activation buffers were reallocated (another batch size, e.g. an evaluation between
+     * updates), so a recording made at another value must not be replayed.
+     */
+    public int recordingEpoch() { return recordingEpoch; }
     public ModelConfig config() { return config; }
     public ParamLayout layout() { return layout; }
 
@@ -157,6 +166,7 @@ public final class ViT implements AutoCloseable {
         if (acts == null || acts.batch != batch || (training && !acts.training)) {
             if (acts != null) acts.close();
             acts = null;   // never left pointing at closed buffers if allocation fails
+            recordingEpoch++;
             acts = new Activations(backend, config, batch, training);
         }
         Activations a = acts;

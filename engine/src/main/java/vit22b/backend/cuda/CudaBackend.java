@@ -14,6 +14,7 @@ import vit22b.backend.Backend;
 import vit22b.backend.Precision;
 import vit22b.io.DType;
 import vit22b.kernels.DeviceEvent;
+import vit22b.kernels.DeviceGraph;
 import vit22b.kernels.DeviceRuntime;
 import vit22b.kernels.DeviceStream;
 import vit22b.kernels.JCudaRuntime;
@@ -617,6 +618,28 @@ public final class CudaBackend implements Backend {
     }
 
     @Override public double queuedGradNorm() { return Math.sqrt(readScalar(gradNormSquared)); }
+
+    /** Captures {@code work} from this backend's current stream into a graph, replayed on that stream. */
+    @Override public Recording record(Runnable work) {
+        DeviceStream on = stream;
+        on.beginCapture();
+        DeviceGraph graph;
+        try {
+            work.run();
+        } catch (RuntimeException | Error e) {
+            try {
+                on.endCapture().close();
+            } catch (RuntimeException second) {
+                e.addSuppressed(second);
+            }
+            throw e;
+        }
+        graph = on.endCapture();
+        return new Recording() {
+            @Override public void replay() { graph.launch(on); }
+            @Override public void close() { graph.close(); }
+        };
+    }
 
     @Override public void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2,
                                 float eps, float weightDecay, float gradScale, int step) {

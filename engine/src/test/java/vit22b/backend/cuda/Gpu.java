@@ -40,7 +40,7 @@ public final class Gpu {
      * The emulated device, then GPU 0 when present (its backends use {@code path} where they
      * can); skips only when neither is usable. Says on stderr which devices run.
      */
-    static List<CudaBackend> devicesOrSkip() {
+    public static List<CudaBackend> devicesOrSkip() {
         List<CudaBackend> out = new ArrayList<>();
         if (EmuLibrary.built()) out.add(emulated());
         else System.err.println("CUDA tests: the emulated device is not built (no g++ at build time)");
