@@ -412,9 +412,10 @@ public final class CudaBackend implements Backend {
      * Runs one GEMM on the tensor cores: A and B (float32 holding bf16 values, row strides aWidth
      * and bWidth elements) are packed to bf16 scratch with the same strides (exact) and gemm_bf16_mma writes
      * the fp32 C with epilogue e. Returns false, having queued nothing, when the packed rows
-     * would not be 16 bytes wide multiples (a width not a multiple of 8: gemm_bf16_mma's cp.async
-     * rows); the caller then runs the float32 GEMM, and the first refusal of each shape is said
-     * on stderr.
+     * would not be 16 bytes wide multiples (a width not a multiple of 8); the caller then runs
+     * the float32 GEMM, and the first refusal of each shape is said on stderr. (The kernel takes
+     * any stride since the native BF16 path needs it; this packed path, which the native one
+     * replaces, keeps its tested behaviour until then.)
      */
     private boolean tensorCores(MmaGemm.Form form, long a, long aWidth, long b, long bWidth, long c, long ldc,
                                 int m, int n, int kk, MmaGemm.Epilogue e) {
