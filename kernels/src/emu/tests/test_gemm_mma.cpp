@@ -3,7 +3,10 @@
 // backward, bias gradient, fp32 / bf16 output) against float64 of the same bf16 inputs, on shapes
 // that cross every tile edge (M, N around 128, K around the 32-step and the 4-stage ring, sizes
 // that are not multiples of 8). Operand padding (ld > extent) holds bf16 NaN and output padding
-// keeps its NaN bytes: a read past an edge or a write outside the output shows.
+// keeps its NaN bytes: a read past an edge or a write outside the output shows. bias, gbias, the
+// residual and the GELU buffer have the output's type (bf16 or fp32), dbias is fp32. The element-wise
+// operand loads (vecLoads 0: any stride and alignment) run on odd strides and operands that start
+// one element past a 16-byte boundary, on the same shapes and epilogues.
 // Element-wise bound (docs/DESIGN.md, tolerances): |got - want| <= (K + 8) 2^-23 S (+ 2^-8 |want|
 // for a bf16 output), S = sum_k |a_k b_k| + |beta C_old| + |bias| + |res|: fp32 accumulation of K
 // terms with a factor of two to spare, plus one bf16 rounding; GELU outputs get 1.2 times that
@@ -34,9 +37,9 @@ struct Out {
     Out(bool bf16, size_t n) : b16(bf16), f(bf16 ? 0 : n), h(bf16 ? n : 0) {
         if (b16) std::fill(h.begin(), h.end(), 0xffff); else std::memset(f.data(), 0xff, n * 4);
     }
-    void randomize() {
-        if (b16) for (auto& x : h) x = bf(uniform(1)[0]);
-        else f = uniform(f.size());
+    void randomize(float scale = 1) {
+        if (b16) for (auto& x : h) x = bf(scale * uniform(1)[0]);
+        else { f = uniform(f.size()); for (auto& x : f) x *= scale; }
     }
     void* p() { return b16 ? (void*)h.data() : (void*)f.data(); }
     double at(size_t i) const { return b16 ? unbf(h[i]) : (double)f[i]; }
@@ -45,18 +48,21 @@ struct Out {
     }
 };
 
-void run(int form, int M, int N, int K, const Epi& e) {
-    // op(A) is M x K, op(B) is K x N; stored as the form says, rows padded to a multiple of 8 plus 8.
+// unaligned: odd row strides and operands one element past a 16-byte boundary (vecLoads 0).
+void run(int form, int M, int N, int K, const Epi& e, bool unaligned = false) {
+    // op(A) is M x K, op(B) is K x N; stored as the form says, rows padded to a multiple of 8 plus 8
+    // (unaligned: plus 1 and 3, from element 1 of the buffer).
     const bool aK = form != TN, bK = form == NT;
     const int aRows = aK ? M : K, aCols = aK ? K : M, bRows = bK ? N : K, bCols = bK ? K : N;
-    const long long lda = (aCols + 7) / 8 * 8 + 8, ldb = (bCols + 7) / 8 * 8 + 8;
-    std::vector<uint16_t> a((size_t)aRows * lda, 0xffff), b((size_t)bRows * ldb, 0xffff);   // padding: bf16 NaN
+    const long long lda = unaligned ? aCols + 1 : (aCols + 7) / 8 * 8 + 8, ldb = unaligned ? bCols + 3 : (bCols + 7) / 8 * 8 + 8;
+    const size_t a0 = unaligned ? 1 : 0;
+    std::vector<uint16_t> a((size_t)aRows * lda + 8, 0xffff), b((size_t)bRows * ldb + 8, 0xffff);   // padding: bf16 NaN
     for (int r = 0; r < aRows; r++)
-        for (int c = 0; c < aCols; c++) a[(size_t)r * lda + c] = bf(uniform(1)[0]);
+        for (int c = 0; c < aCols; c++) a[a0 + (size_t)r * lda + c] = bf(uniform(1)[0]);
     for (int r = 0; r < bRows; r++)
-        for (int c = 0; c < bCols; c++) b[(size_t)r * ldb + c] = bf(uniform(1)[0]);
-    auto A = [&](int m, int k) { return unbf(aK ? a[(size_t)m * lda + k] : a[(size_t)k * lda + m]); };
-    auto B = [&](int k, int n) { return unbf(bK ? b[(size_t)n * ldb + k] : b[(size_t)k * ldb + n]); };
+        for (int c = 0; c < bCols; c++) b[a0 + (size_t)r * ldb + c] = bf(uniform(1)[0]);
+    auto A = [&](int m, int k) { return unbf(a[a0 + (aK ? (size_t)m * lda + k : (size_t)k * lda + m)]); };
+    auto B = [&](int k, int n) { return unbf(b[a0 + (bK ? (size_t)n * ldb + k : (size_t)k * ldb + n)]); };
 
     const long long ldc = N + 5, ldr = e.resInPlace ? ldc : N + 3, ldg = e.cols + 3;
     Out C(e.outBf16, (size_t)M * ldc);
@@ -67,22 +73,24 @@ void run(int form, int M, int N, int K, const Epi& e) {
     Out G(e.outBf16, (size_t)M * ldg);
     if (e.gelu == GELU_BWD) G.randomize();   // pre
     const Out G0 = G;
-    auto bias = uniform(N), gb = uniform(std::max(1, e.cols));
-    for (auto& x : gb) x *= 2;
+    Out bias(e.outBf16, N), gb(e.outBf16, std::max(1, e.cols));
+    bias.randomize();
+    gb.randomize(2);
     Buf<float> dbias(M);
     if (e.beta != 0) dbias.v = uniform(M);
     const std::vector<float> dbias0 = dbias.v;
     const void* res = e.resInPlace ? C.p() : R.p();
     const Out& Rv = e.resInPlace ? C0 : R;
 
-    launch("gemm_bf16_mma", Dim{cdiv(N, 128), cdiv(M, 128)}, Dim{256}, 65536u, form, (const uint16_t*)a.data(), lda,
-           (const uint16_t*)b.data(), ldb, C.p(), ldc, M, N, K, e.beta, (int)e.outBf16, e.bias ? bias.data() : (float*)nullptr,
+    launch("gemm_bf16_mma", Dim{cdiv(N, 128), cdiv(M, 128)}, Dim{256}, 65536u, form, unaligned ? 0 : 1,
+           (const uint16_t*)a.data() + a0, lda, (const uint16_t*)b.data() + a0, ldb, C.p(), ldc, M, N, K, e.beta,
+           (int)e.outBf16, e.bias ? (const void*)bias.p() : nullptr,
            e.res ? res : (const void*)nullptr, ldr, e.resRows, e.gelu, e.kind, e.col0, e.cols,
-           e.gelu ? G.p() : (void*)nullptr, ldg, e.gbias ? gb.data() : (float*)nullptr, e.dbias ? dbias.p() : (float*)nullptr);
+           e.gelu ? G.p() : (void*)nullptr, ldg, e.gbias ? (const void*)gb.p() : nullptr, e.dbias ? dbias.p() : (float*)nullptr);
 
     char what[200];
-    std::snprintf(what, sizeof what, "gemm_bf16_mma %s M=%d N=%d K=%d beta=%g out=%s bias=%d res=%d/%d%s gelu=%d/%d [%d,+%d)%s%s",
-                  kForm[form], M, N, K, e.beta, e.outBf16 ? "bf16" : "f32", e.bias, e.res, e.resRows,
+    std::snprintf(what, sizeof what, "gemm_bf16_mma %s%s M=%d N=%d K=%d beta=%g out=%s bias=%d res=%d/%d%s gelu=%d/%d [%d,+%d)%s%s",
+                  kForm[form], unaligned ? " unaligned" : "", M, N, K, e.beta, e.outBf16 ? "bf16" : "f32", e.bias, e.res, e.resRows,
                   e.resInPlace ? " in place" : "", e.gelu, e.kind, e.col0, e.cols, e.gbias ? " gbias" : "",
                   e.dbias ? " dbias" : "");
     const double gamma = (K + 8) * std::ldexp(1.0, -23), half = e.outBf16 ? std::ldexp(1.0, -8) : 0.0;
@@ -103,7 +111,7 @@ void run(int form, int M, int N, int K, const Epi& e) {
                 }
                 const int j = (int)n - e.col0;
                 const bool inG = e.gelu != GELU_NONE && j >= 0 && j < e.cols;
-                const double g = inG && e.gbias ? gb[j] : 0.0;
+                const double g = inG && e.gbias ? gb.at(j) : 0.0;
                 double tol = gamma * mag;
                 if (e.gelu == GELU_BWD && inG) {   // times gelu'(pre + gbias), itself fp32 to ~1e-6
                     const double gp = gelu_grad_ref(G0.at((size_t)m * ldg + j) + g, e.kind);
@@ -112,7 +120,7 @@ void run(int form, int M, int N, int K, const Epi& e) {
                 }
                 double extra = 0;
                 if (e.beta != 0) { s += e.beta * C0.at(i); extra += std::fabs(e.beta * C0.at(i)); }
-                if (e.bias) { s += bias[n]; extra += std::fabs(bias[n]); }
+                if (e.bias) { s += bias.at(n); extra += std::fabs(bias.at(n)); }
                 if (e.res) {
                     double r = Rv.at((size_t)(m % e.resRows) * ldr + n);
                     s += r;
@@ -146,24 +154,24 @@ void run(int form, int M, int N, int K, const Epi& e) {
 }
 
 // Every epilogue on one form and shape.
-void all_epilogues(int form, int M, int N, int K) {
+void all_epilogues(int form, int M, int N, int K, bool unaligned = false) {
     const int mid = N / 3, cols = N - mid;   // a GELU range that starts inside a tile
     Epi e;
-    run(form, M, N, K, e);                                             // beta 0, fp32, nothing fused
+    run(form, M, N, K, e, unaligned);                                           // beta 0, fp32, nothing fused
     e = {}; e.beta = 1; e.bias = true; e.dbias = true;                 // accumulate, bias, bias gradient accumulated
-    run(form, M, N, K, e);
+    run(form, M, N, K, e, unaligned);
     e = {}; e.outBf16 = true; e.bias = true; e.res = true; e.resRows = 7; e.dbias = true;   // bf16, broadcast residual, dbias written
-    run(form, M, N, K, e);
+    run(form, M, N, K, e, unaligned);
     e = {}; e.outBf16 = true; e.bias = true; e.res = true; e.resInPlace = true; e.resRows = M;   // out-projection: x += ...
-    run(form, M, N, K, e);
+    run(form, M, N, K, e, unaligned);
     e = {}; e.outBf16 = true; e.gelu = GELU_FWD; e.kind = 0; e.col0 = mid; e.cols = cols; e.gbias = true;   // in-projection
-    run(form, M, N, K, e);
+    run(form, M, N, K, e, unaligned);
     e = {}; e.gelu = GELU_FWD; e.kind = 1; e.col0 = 0; e.cols = N; e.bias = true;   // exact GELU, every column, no gbias
-    run(form, M, N, K, e);
+    run(form, M, N, K, e, unaligned);
     e = {}; e.outBf16 = true; e.gelu = GELU_BWD; e.kind = 0; e.col0 = mid; e.cols = cols; e.gbias = true;   // dpre = dag * gelu'
-    run(form, M, N, K, e);
+    run(form, M, N, K, e, unaligned);
     e = {}; e.beta = 1; e.gelu = GELU_BWD; e.kind = 1; e.col0 = 0; e.cols = N;   // exact, accumulated
-    run(form, M, N, K, e);
+    run(form, M, N, K, e, unaligned);
 }
 
 }  // namespace
@@ -186,5 +194,33 @@ TEST(gemm_mma_tile_edges) {
             e.bias = true;
             e.dbias = form == TN;
             run(form, s[0], s[1], s[2], e);
+        }
+}
+
+// The element-wise operand loads (vecLoads 0): every epilogue on odd strides and misaligned operands,
+// and the tile edges, including a 10-column head's gradients (N = 10 in NN, M = 10 in TN). Smaller
+// under the sanitizers (the loads are the only difference from the cp.async path).
+TEST(gemm_mma_unaligned_epilogues) {
+    for (int form = 0; form < 3; form++) {
+        if (!sanitized()) { all_epilogues(form, 70, 75, 71, true); continue; }
+        Epi e;   // the sanitizers: two epilogues (the loads do not depend on them), one block
+        e.beta = 1; e.bias = true; e.dbias = true;
+        run(form, 33, 19, 37, e, true);
+        e = {}; e.outBf16 = true; e.bias = true; e.res = true; e.resInPlace = true; e.resRows = 33;
+        run(form, 33, 19, 37, e, true);
+    }
+}
+
+TEST(gemm_mma_unaligned_tile_edges) {
+    const int shapes[][3] = {{1, 1, 1}, {129, 10, 33}, {10, 131, 45}, {130, 127, 9}};
+    for (auto& s : shapes)
+        for (int form = 0; form < 3; form++) {
+            if (sanitized() && s[0] * s[1] * s[2] > 60000) continue;   // the plain run has them all
+            Epi e;
+            e.outBf16 = form != TN;
+            e.bias = true;
+            e.beta = form == TN ? 1.0f : 0.0f;
+            e.dbias = form == TN;
+            run(form, s[0], s[1], s[2], e, true);
         }
 }

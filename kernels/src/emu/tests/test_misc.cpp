@@ -130,6 +130,19 @@ TEST(im2col_pos_grad) {
     std::vector<double> pw(ND);
     for (long long i = 0; i < ND; i++) pw[i] = (double)pos[i] + dout[i] + dout[ND + i];
     close("pos_grad", Pos.v, pw, 2e-7, 1e-6);   // two float roundings of terms up to 1
+
+    // bf16 columns: each the image value rounded once (bf is the reference rounding, bit for bit)
+    Buf<uint16_t> Cols16(Cols.size());
+    launch("im2col_bf16", small_grid, blk, 0u, Cols16.p(), (const float*)I.p(), B, C, S, P);
+    for (size_t i = 0; i < Cols16.size(); i++)
+        if (Cols16.v[i] != bf(w[i])) { failf("im2col_bf16[%zu]: 0x%04x, want 0x%04x", i, Cols16.v[i], bf(w[i])); break; }
+    // bf16 dout, fp32 dpos: the sum of the widened values, in fp32
+    Buf<uint16_t> Do16(B * ND);
+    for (long long i = 0; i < B * ND; i++) Do16.v[i] = bf(dout[i]);
+    Buf<float> Pos2 = buf(pos);
+    launch("pos_grad_bf16", small_grid, blk, 0u, Pos2.p(), (const uint16_t*)Do16.p(), B, ND);
+    for (long long i = 0; i < ND; i++) pw[i] = (double)pos[i] + unbf(Do16.v[i]) + unbf(Do16.v[ND + i]);
+    close("pos_grad_bf16", Pos2.v, pw, 2e-7, 1e-6);
 }
 
 TEST(sum_squares) {

@@ -1,11 +1,13 @@
 // Elementwise and reduction kernels, fp32: add, scale, GELU forward/backward, row broadcast and
-// column sums, head-major <-> token-major copies, patch im2col and position-gradient, sum of
+// column sums, head-major <-> token-major copies, patch im2col and position-gradient (each also
+// with bf16 columns / bf16 dout: im2col_bf16, pos_grad_bf16), sum of
 // squares, losses, AdamW, fp32 <-> bf16 conversion and rounding fp32 to bf16 values in place
 // (the bf16 reference's rounding points), bf16 zero fill, uniform random fill (benchmark data), the
 // stand-alone GEMM epilogue (cuBLASLt path). Unless said otherwise: 1D grid-stride loops,
 // block 256, grid min(ceil(n/256), 65535); long long sizes so 22B-width tensors index safely.
 #include "common.cuh"
 #include "bf16.cuh"
+#include "elem.cuh"
 
 #define GRID_STRIDE(i, n) for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (n); i += (long long)gridDim.x * blockDim.x)
 
@@ -76,24 +78,45 @@ extern "C" __global__ void from_heads(float* dst, long long ld, int col, const f
 
 // cols (B*N, C*P*P) from images (B, C, S, S): row = patch b, n (row-major over the grid),
 // column = c*P*P + i*P + j, matching the conv weight (D, C, P, P) flattened.
-extern "C" __global__ void im2col(float* cols, const float* __restrict__ img, int B, int C, int S, int P) {
+// Patch im2col: cols (B*G*G, C*P*P) from the images (B, C, S, S), G = S / P; cols in T, images
+// fp32 (the bf16 instantiation rounds each element once: the patch embedding's bf16 GEMM operand).
+template <class T>
+__device__ __forceinline__ void im2col_t(T* cols, const float* __restrict__ img, int B, int C, int S, int P) {
     const int G = S / P, K = C * P * P;
     GRID_STRIDE(e, (long long)B * G * G * K) {
         int kk = e % K; long long row = e / K;
         int n = row % (G * G); long long b = row / (G * G);
         int c = kk / (P * P), i = (kk / P) % P, j = kk % P;
         int y = (n / G) * P + i, x = (n % G) * P + j;
-        cols[e] = img[((b * C + c) * S + y) * S + x];
+        st(cols + e, img[((b * C + c) * S + y) * S + x]);
     }
 }
 
-// dpos (N, D) += sum over the batch of dout (B, N, D).
-extern "C" __global__ void pos_grad(float* dpos, const float* __restrict__ dout, int B, long long ND) {
+extern "C" __global__ void im2col(float* cols, const float* __restrict__ img, int B, int C, int S, int P) {
+    im2col_t(cols, img, B, C, S, P);
+}
+
+extern "C" __global__ void im2col_bf16(__nv_bfloat16* cols, const float* __restrict__ img, int B, int C, int S, int P) {
+    im2col_t(cols, img, B, C, S, P);
+}
+
+// dpos (N, D) += sum over the batch of dout (B, N, D): dpos fp32 (a parameter gradient), dout in T,
+// summed in fp32.
+template <class T>
+__device__ __forceinline__ void pos_grad_t(float* dpos, const T* __restrict__ dout, int B, long long ND) {
     GRID_STRIDE(i, ND) {
         float s = 0.0f;
-        for (int b = 0; b < B; b++) s += dout[b * ND + i];
+        for (int b = 0; b < B; b++) s += ld(dout + b * ND + i);
         dpos[i] += s;
     }
+}
+
+extern "C" __global__ void pos_grad(float* dpos, const float* __restrict__ dout, int B, long long ND) {
+    pos_grad_t(dpos, dout, B, ND);
+}
+
+extern "C" __global__ void pos_grad_bf16(float* dpos, const __nv_bfloat16* __restrict__ dout, int B, long long ND) {
+    pos_grad_t(dpos, dout, B, ND);
 }
 
 // *out += sum of t[i]^2, partial sums in float per thread, combined in double.

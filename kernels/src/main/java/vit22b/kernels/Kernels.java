@@ -60,20 +60,15 @@ public final class Kernels {
 
     /**
      * See gemm_bf16_mma.cu: C = op(A) op(B) on tensor cores (bf16 operands, fp32 accumulation) in
-     * the form {@code o.form()}, with the fused epilogue {@code e}. Refuses, naming the fix, what
-     * the kernel cannot do: it copies A and B in 16-byte rows (strides multiples of 8 elements,
-     * 16-byte aligned addresses) and needs K >= 1.
+     * the form {@code o.form()}, with the fused epilogue {@code e}. Any strides and alignment: where
+     * A and B are 16-byte aligned with row strides of a multiple of 8 elements the tiles are copied
+     * with 16-byte cp.async, else element by element ({@link #vectorLoads}). Refuses, naming the
+     * fix, K < 1 and strides narrower than the rows.
      */
     public void gemmBf16Mma(MmaGemm.Operands o, MmaGemm.Epilogue e) {
         String at = "gemm_bf16_mma " + o.form() + " " + o.m() + "x" + o.n() + "x" + o.k() + ": ";
         if (o.m() < 0 || o.n() < 0 || o.k() < 1)
             throw new IllegalArgumentException(at + "needs M, N >= 0 and K >= 1 (an empty sum has nothing to run)");
-        if (o.lda() % 8 != 0 || o.ldb() % 8 != 0)
-            throw new IllegalArgumentException(at + "row strides lda=" + o.lda() + ", ldb=" + o.ldb()
-                    + " must be multiples of 8 elements (16-byte rows); pad the rows");
-        if (o.a() % 16 != 0 || o.b() % 16 != 0)
-            throw new IllegalArgumentException(String.format("%sA=0x%x and B=0x%x must be 16-byte aligned "
-                    + "(start operands at a multiple of 8 bf16 elements)", at, o.a(), o.b()));
         if (o.lda() < o.form().aWidth(o.m(), o.k()) || o.ldb() < o.form().bWidth(o.n(), o.k()) || o.ldc() < o.n())
             throw new IllegalArgumentException(at + "strides lda=" + o.lda() + ", ldb=" + o.ldb() + ", ldc=" + o.ldc()
                     + " are narrower than the rows (A " + o.form().aWidth(o.m(), o.k()) + ", B " + o.form().bWidth(o.n(), o.k())
@@ -86,10 +81,15 @@ public final class Kernels {
             throw new IllegalArgumentException(at + "a residual needs resRows >= 1, got " + e.resRows());
         if (o.m() == 0 || o.n() == 0) return;
         m.launch("gemm_bf16_mma", cdiv(o.n(), MMA_TILE_N), cdiv(o.m(), MMA_TILE_M), 1, MMA_THREADS, 1, 1, MMA_SMEM_BYTES, s,
-                o.form().ordinal(), o.a(), o.lda(), o.b(), o.ldb(), o.c(), o.ldc(), o.m(), o.n(), o.k(), e.beta(),
+                o.form().ordinal(), vectorLoads(o) ? 1 : 0, o.a(), o.lda(), o.b(), o.ldb(), o.c(), o.ldc(), o.m(), o.n(), o.k(), e.beta(),
                 e.outBf16() ? 1 : 0, e.bias(), e.res(), e.ldr(), Math.max(1, e.resRows()),
                 MmaGemm.geluMode(g), g == null ? 0 : g.kind(), g == null ? 0 : g.col0(),
                 g == null ? 0 : g.cols(), g == null ? 0L : g.aux(), g == null ? 0L : g.ld(), g == null ? 0L : g.bias(), e.dbias());
+    }
+
+    /** Whether gemm_bf16_mma may copy o's A and B tiles in 16-byte rows: aligned addresses, strides of 8 bf16. */
+    public static boolean vectorLoads(MmaGemm.Operands o) {
+        return o.lda() % 8 == 0 && o.ldb() % 8 == 0 && o.a() % 16 == 0 && o.b() % 16 == 0;
     }
 
     /** Dynamic shared memory of attn_fwd at head dim hd: K and V tiles [TILE][hd+1], q rows [ROWS][hd]. */
@@ -260,13 +260,15 @@ public final class Kernels {
         m.launch("from_heads", ewGrid((long) B * N * H * hd), 1, 1, EW_BLOCK, 1, 1, 0, s, dst, ld, col, src, B, N, H, hd);
     }
 
-    public void im2col(long cols, long img, int B, int C, int S, int P) {
+    /** cols (B*G*G, C*P*P) from fp32 images; cols bf16 (each element rounded once) when colsBf16, else fp32. */
+    public void im2col(long cols, boolean colsBf16, long img, int B, int C, int S, int P) {
         long n = (long) B * (S / P) * (S / P) * C * P * P;
-        m.launch("im2col", ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, cols, img, B, C, S, P);
+        m.launch(colsBf16 ? "im2col_bf16" : "im2col", ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, cols, img, B, C, S, P);
     }
 
-    public void posGrad(long dpos, long dout, int B, long nd) {
-        m.launch("pos_grad", ewGrid(nd), 1, 1, EW_BLOCK, 1, 1, 0, s, dpos, dout, B, nd);
+    /** dpos (fp32) += the batch sum of dout, bf16 when doutBf16, else fp32. */
+    public void posGrad(long dpos, long dout, boolean doutBf16, int B, long nd) {
+        m.launch(doutBf16 ? "pos_grad_bf16" : "pos_grad", ewGrid(nd), 1, 1, EW_BLOCK, 1, 1, 0, s, dpos, dout, B, nd);
     }
 
     /** Adds sum t^2 into the double at {@code out}. */

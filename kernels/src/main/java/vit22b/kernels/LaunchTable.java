@@ -112,8 +112,10 @@ public final class LaunchTable {
         k.colSum(ptr.getAsLong(), ptr.getAsLong(), T, D, D);
         k.toHeads(ptr.getAsLong(), ptr.getAsLong(), rows, M, B, N, H, hd);
         k.fromHeads(ptr.getAsLong(), D, 0, ptr.getAsLong(), B, N, H, hd);
-        k.im2col(ptr.getAsLong(), ptr.getAsLong(), B, p.channels(), p.image(), p.patch());
-        k.posGrad(ptr.getAsLong(), ptr.getAsLong(), B, (long) N * D);
+        for (boolean bf16 : new boolean[] {false, true}) {
+            k.im2col(ptr.getAsLong(), bf16, ptr.getAsLong(), B, p.channels(), p.image(), p.patch());
+            k.posGrad(ptr.getAsLong(), ptr.getAsLong(), bf16, B, (long) N * D);
+        }
         k.sumSquares(ptr.getAsLong(), ptr.getAsLong(), n);
         k.loss(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), B, C, 0);
         k.adamw(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), n,

@@ -45,6 +45,12 @@ import vit22b.tensor.Tensor;
  * then runs on the tensor cores (gemm_bf16_mma, fp32 accumulation and output): the operands are
  * packed to 2-byte scratch copies first (exact), so the products are the float32 kernel's and
  * only the order of summation differs. Everything else is still float32 arithmetic and storage.
+ *
+ * <p>Native bf16 (the model's own BF16 tensors, 2-byte storage): the GEMM ops (linear, the
+ * out-projection, patch embedding) dispatch on their tensors' types. Activations, weights and
+ * biases BF16 with parameter gradients F32 run gemm_bf16_mma on the bf16 operands directly (fp32
+ * accumulation, one rounding per stored bf16 element, bias, residual, beta 1 and the bias gradient
+ * fused); any other mixture is refused naming the tensor. The float32 path is unchanged.
  */
 public final class CudaBackend implements Backend {
     /** Who computes the GEMMs: our gemm_f32 kernel (fused epilogues) or cuBLASLt + an epilogue kernel. */
@@ -217,8 +223,8 @@ public final class CudaBackend implements Backend {
         return raw(t);
     }
 
-    /** Device address of a tensor's first element, any element type. */
-    static long raw(Tensor t) { return dev(t).address() + t.offset() * t.dtype().size; }
+    /** Device address of a tensor's first element, any element type (0 for null). */
+    static long raw(Tensor t) { return t == null ? 0L : dev(t).address() + t.offset() * t.dtype().size; }
 
     private static void sameSize(Tensor x, Tensor y, String op) {
         if (x.size() != y.size()) throw new IllegalArgumentException(op + ": sizes differ, " + x + " vs " + y);
@@ -429,9 +435,10 @@ public final class CudaBackend implements Backend {
      * Runs one GEMM on the tensor cores: A and B (float32 holding bf16 values, row strides aWidth
      * and bWidth elements) are packed to bf16 scratch with the same strides (exact) and gemm_bf16_mma writes
      * the fp32 C with epilogue e. Returns false, having queued nothing, when the packed rows
-     * would not be 16 bytes wide multiples (a width not a multiple of 8: gemm_bf16_mma's cp.async
-     * rows); the caller then runs the float32 GEMM, and the first refusal of each shape is said
-     * on stderr.
+     * would not be 16 bytes wide multiples (a width not a multiple of 8); the caller then runs
+     * the float32 GEMM, and the first refusal of each shape is said on stderr. (The kernel takes
+     * any stride since the native BF16 path needs it; this packed path, which the native one
+     * replaces, keeps its tested behaviour until then.)
      */
     private boolean tensorCores(MmaGemm.Form form, long a, long aWidth, long b, long bWidth, long c, long ldc,
                                 int m, int n, int kk, MmaGemm.Epilogue e) {
@@ -450,24 +457,93 @@ public final class CudaBackend implements Backend {
         return true;
     }
 
+    // ---- native bf16 GEMMs (BF16 tensors) -------------------------------------------------
+
+    /** A tensor of a native bf16 op with its role: its name in messages and the type the recipe gives it. */
+    private record Role(String name, Tensor t, DType want) {}
+
+    private static Role bf16(String name, Tensor t) { return new Role(name, t, DType.BF16); }
+
+    private static Role f32(String name, Tensor t) { return new Role(name, t, DType.F32); }
+
+    /**
+     * Whether {@code op} runs natively in bf16: some tensor whose recipe type is BF16 (activations,
+     * weights, biases) is BF16. Then every role (nulls skipped) must hold its type, or a one-line
+     * refusal names the tensor and the fix; false leaves the float32 path, which refuses BF16.
+     */
+    private boolean nativeBf16(String op, Role... roles) {
+        boolean any = false;
+        for (Role r : roles) any |= r.want() == DType.BF16 && r.t() != null && r.t().dtype() == DType.BF16;
+        if (!any) return false;
+        for (Role r : roles)
+            if (r.t() != null && r.t().dtype() != r.want())
+                throw new IllegalArgumentException(op + ": " + r.name() + " " + r.t() + " holds " + r.t().dtype()
+                        + " beside BF16 operands; in bf16 activations, weights and biases are BF16 and parameter "
+                        + "gradients F32: allocate " + r.name() + " as " + r.want());
+        if (lt != null)
+            throw new IllegalArgumentException(op + ": the cuBLASLt path runs float32 GEMMs only; run BF16 tensors "
+                    + "with GemmPath.KERNELS");
+        return true;
+    }
+
+    /** One GEMM on the tensor cores over bf16 tensors as they are (no packing), counted. */
+    private void nativeGemm(MmaGemm.Operands o, MmaGemm.Epilogue e) {
+        k.gemmBf16Mma(o, e);
+        tensorCoreGemms++;
+    }
+
+    /** out (R, N) = in (R, K) w^T + bias (+ res (resRows, N) at row m % resRows): bf16, rounded once. */
+    private void nativeForward(Tensor out, Tensor in, Tensor w, Tensor bias, Tensor res, int resRows) {
+        int N = w.dim(0), K = w.dim(1), R = Math.toIntExact(in.size() / K);
+        nativeGemm(new MmaGemm.Operands(MmaGemm.Form.NT, raw(in), K, raw(w), K, raw(out), N, R, N, K),
+                MmaGemm.Epilogue.plain(true).withBias(raw(bias)).withResidual(raw(res), N, resRows));
+    }
+
+    /** din (bf16) += dout w; dw (fp32) += dout^T in with dbias (fp32) += dout's column sums fused. */
+    private void nativeBackward(Tensor din, Tensor dw, Tensor dbias, Tensor dout, Tensor in, Tensor w) {
+        int N = w.dim(0), K = w.dim(1), R = Math.toIntExact(in.size() / K);
+        if (din != null)
+            nativeGemm(new MmaGemm.Operands(MmaGemm.Form.NN, raw(dout), N, raw(w), K, raw(din), K, R, K, N),
+                    MmaGemm.Epilogue.plain(true).accumulate());
+        nativeGemm(new MmaGemm.Operands(MmaGemm.Form.TN, raw(dout), N, raw(in), K, a(dw), K, N, K, R),
+                MmaGemm.Epilogue.plain(false).accumulate().withBiasGradient(a(dbias)));
+    }
+
     // ---- patch embedding ------------------------------------------------------------------
 
     @Override public void patchEmbedForward(Tensor out, Tensor images, Tensor w, Tensor b, Tensor pos, int patch) {
         int B = images.dim(0), C = images.dim(1), S = images.dim(2), D = w.dim(0), K = C * patch * patch;
         int N = (S / patch) * (S / patch);
+        if (nativeBf16("patchEmbedForward", bf16("out", out), f32("images", images), bf16("w", w), bf16("b", b),
+                bf16("pos", pos))) {   // the pixels are rounded to bf16 as the GEMM's operand
+            long cols = scratch(Scratch.IM2COL, ((long) B * N * K + 1) / 2);
+            k.im2col(cols, true, a(images), B, C, S, patch);
+            nativeGemm(new MmaGemm.Operands(MmaGemm.Form.NT, cols, K, raw(w), K, raw(out), D, B * N, D, K),
+                    MmaGemm.Epilogue.plain(true).withBias(raw(b)).withResidual(raw(pos), D, N));
+            return;
+        }
         long cols = scratch(Scratch.IM2COL, (long) B * N * K);
-        k.im2col(cols, a(images), B, C, S, patch);
+        k.im2col(cols, false, a(images), B, C, S, patch);
         gemmNT(a(out), D, cols, a(w), B * N, D, K, false, a(b), a(pos), D, N, false);   // images: float32
     }
 
     @Override public void patchEmbedBackward(Tensor dw, Tensor db, Tensor dpos, Tensor dout, Tensor images, int patch) {
         int B = images.dim(0), C = images.dim(1), S = images.dim(2), D = dw.dim(0), K = C * patch * patch;
         int N = (S / patch) * (S / patch);
+        if (nativeBf16("patchEmbedBackward", f32("dw", dw), f32("db", db), f32("dpos", dpos), bf16("dout", dout),
+                f32("images", images))) {
+            long cols = scratch(Scratch.IM2COL, ((long) B * N * K + 1) / 2);
+            k.im2col(cols, true, a(images), B, C, S, patch);
+            nativeGemm(new MmaGemm.Operands(MmaGemm.Form.TN, raw(dout), D, cols, K, a(dw), K, D, K, B * N),
+                    MmaGemm.Epilogue.plain(false).accumulate().withBiasGradient(a(db)));
+            if (dpos != null) k.posGrad(a(dpos), raw(dout), true, B, (long) N * D);
+            return;
+        }
         long cols = scratch(Scratch.IM2COL, (long) B * N * K);
-        k.im2col(cols, a(images), B, C, S, patch);
+        k.im2col(cols, false, a(images), B, C, S, patch);
         gemmTN(a(dw), a(dout), D, cols, B * N, D, K, false);
         if (db != null) k.colSum(a(db), a(dout), (long) B * N, D, D);
-        if (dpos != null) k.posGrad(a(dpos), a(dout), B, (long) N * D);
+        if (dpos != null) k.posGrad(a(dpos), a(dout), false, B, (long) N * D);
     }
 
     // ---- normalisation --------------------------------------------------------------------
@@ -487,11 +563,20 @@ public final class CudaBackend implements Backend {
     // ---- linear layers and activations ----------------------------------------------------
 
     @Override public void linearForward(Tensor out, Tensor in, Tensor w, Tensor bias) {
+        if (nativeBf16("linearForward", bf16("out", out), bf16("in", in), bf16("w", w), bf16("bias", bias))) {
+            nativeForward(out, in, w, bias, null, 1);
+            return;
+        }
         int N = w.dim(0), K = w.dim(1), R = Math.toIntExact(in.size() / K);
         gemmNT(a(out), N, a(in), a(w), R, N, K, false, a(bias), 0, 0, 1, bf16(in, w));
     }
 
     @Override public void linearBackward(Tensor din, Tensor dw, Tensor dbias, Tensor dout, Tensor in, Tensor w) {
+        if (nativeBf16("linearBackward", bf16("din", din), f32("dw", dw), f32("dbias", dbias), bf16("dout", dout),
+                bf16("in", in), bf16("w", w))) {
+            nativeBackward(din, dw, dbias, dout, in, w);
+            return;
+        }
         int N = w.dim(0), K = w.dim(1), R = Math.toIntExact(in.size() / K);
         if (din != null) gemmNN(a(din), a(dout), N, a(w), R, N, K, bf16(dout, w));
         gemmTN(a(dw), a(dout), N, a(in), R, N, K, bf16(dout, in));
@@ -575,6 +660,11 @@ public final class CudaBackend implements Backend {
     }
 
     @Override public void outProjectionForward(Tensor out, Tensor x, Tensor ag, Tensor wOut, Tensor bOut) {
+        if (nativeBf16("outProjectionForward", bf16("out", out), bf16("x", x), bf16("ag", ag), bf16("wOut", wOut),
+                bf16("bOut", bOut))) {   // x may be out: the residual is read and written by one thread
+            nativeForward(out, ag, wOut, bOut, x, Math.toIntExact(x.size() / wOut.dim(0)));
+            return;
+        }
         int D = wOut.dim(0), K = wOut.dim(1), T = Math.toIntExact(x.size() / D);
         // residual read and output write of one element happen in the same thread: out may alias x
         gemmNT(a(out), D, a(ag), a(wOut), T, D, K, false, a(bOut), a(x), D, T, bf16(ag, wOut));

@@ -94,8 +94,8 @@ public final class MmaGemmBench {
         for (int i = 0; i < a.length; i++) a[i] = bf16(rnd.nextDouble(-1, 1));
         for (int i = 0; i < b.length; i++) b[i] = bf16(rnd.nextDouble(-1, 1));
         for (int i = 0; i < aux.length; i++) aux[i] = bf16(rnd.nextDouble(-2, 2));
-        float[] gb = new float[cols];
-        for (int i = 0; i < cols; i++) gb[i] = (float) rnd.nextDouble(-1, 1);
+        short[] gb = new short[cols];   // the GELU bias has the output's type: bf16
+        for (int i = 0; i < cols; i++) gb[i] = bf16(rnd.nextDouble(-1, 1));
         List<Long> mem = new ArrayList<>();
         try {
             long dA = put(be, mem, MemorySegment.ofArray(a)), dB = put(be, mem, MemorySegment.ofArray(b));
@@ -130,7 +130,7 @@ public final class MmaGemmBench {
                     double tol = gamma * mag;
                     boolean inG = n >= col0 && n < col0 + cols;
                     if (f == Form.NN && inG) {
-                        double g = geluGrad(widen(aux[m * cols + n - col0]) + gb[n - col0]);
+                        double g = geluGrad(widen(aux[m * cols + n - col0]) + widen(gb[n - col0]));
                         tol = tol * Math.abs(g) + 2e-6 * Math.abs(s);
                         s *= g;
                     }
@@ -140,7 +140,7 @@ public final class MmaGemmBench {
                     if (!(err <= bound)) bad++;
                     worst = Math.max(worst, err / Math.max(bound, Double.MIN_NORMAL));
                     if (f == Form.NT && inG) {
-                        double x = s + gb[n - col0], want = gelu(x);
+                        double x = s + widen(gb[n - col0]), want = gelu(x);
                         double gGot = widen(G.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, (long) m * cols + n - col0));
                         if (!(Math.abs(gGot - want) <= 1.2 * (tol + gamma) + 1e-6 * (Math.abs(want) + 1) + half * Math.abs(want))) bad++;
                     }
@@ -193,7 +193,7 @@ public final class MmaGemmBench {
         try {
             long y = rnd16(be, mem, (long) T * D, 1), wIn = rnd16(be, mem, (long) R * D, 2), pre = rnd16(be, mem, (long) T * R, 3);
             long dOut = rnd16(be, mem, (long) T * D, 4), wOut = rnd16(be, mem, (long) D * (D + Mlp), 5);
-            long gb = rnd32(be, mem, Mlp, 6), ag = alloc(be, mem, 2L * T * (D + Mlp)), dag = alloc(be, mem, 2L * T * (D + Mlp));
+            long gb = rnd16(be, mem, Mlp, 6), ag = alloc(be, mem, 2L * T * (D + Mlp)), dag = alloc(be, mem, 2L * T * (D + Mlp));
             long preOut = alloc(be, mem, 2L * T * R), dW = alloc(be, mem, 4L * R * D), db = alloc(be, mem, 4L * R);
             long ltOut = alloc(be, mem, 2L * Math.max((long) T * Math.max(R, D + Mlp), (long) R * D));
             long oursPlain = alloc(be, mem, 4L * Math.max((long) T * Math.max(R, D + Mlp), (long) R * D));
@@ -238,12 +238,6 @@ public final class MmaGemmBench {
         be.kernels().toBf16(out, scratch, n);
         be.stream().synchronize();
         be.device().free(scratch);
-        return out;
-    }
-
-    static long rnd32(CudaBackend be, List<Long> mem, long n, long seed) {
-        long out = alloc(be, mem, 4 * n);
-        be.kernels().fillUniform(out, n, seed, -1f, 1f);
         return out;
     }
 
