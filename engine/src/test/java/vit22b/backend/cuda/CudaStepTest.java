@@ -108,7 +108,7 @@ class CudaStepTest {
             try (ViT vit = new ViT(gpu, c)) {
                 gpu.upload(vit.params(), p);
                 Tensor images = put(gpu, img, batch, 3, 8, 8), targets = put(gpu, tgt, batch, c.classes());
-                try (AdamW opt = new AdamW(gpu, vit.layout(), vit.params(), vit.grads(), oc)) {
+                try (AdamW opt = new AdamW(gpu, vit, oc)) {
                     for (int s = 0; s < lrs.length; s++) {
                         eager[0][s] = vit.forwardBackward(images, targets);
                         eager[1][s] = opt.step(lrs[s]);
@@ -116,7 +116,7 @@ class CudaStepTest {
                 }
                 eagerParams = gpu.download(vit.params());
                 gpu.upload(vit.params(), p);
-                try (AdamW opt = new AdamW(gpu, vit.layout(), vit.params(), vit.grads(), oc)) {
+                try (AdamW opt = new AdamW(gpu, vit, oc)) {
                     graphed[0][0] = vit.forwardBackward(images, targets);   // eager: sizes every buffer
                     graphed[1][0] = opt.step(lrs[0]);
                     long allocs = gpu.allocator().driverAllocations();
