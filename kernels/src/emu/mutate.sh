@@ -142,6 +142,10 @@ mutant plain misc.cu "col_sum: dropped barrier before the column partials are co
   $'    ps[threadIdx.y][threadIdx.x] = s;\n    __syncthreads();' '    ps[threadIdx.y][threadIdx.x] = s;'
 mutant plain misc.cu "AdamW: bias corrections swapped" \
   '(mi / bc1) / (sqrtf(vi / bc2)' '(mi / bc2) / (sqrtf(vi / bc1)'
+mutant plain misc.cu "adamw_multi: the vector path writes the gradient into the compute copy" \
+  'if (copy) store4_copy(copy + i, p4);' 'if (copy) store4_copy(copy + i, g4);'
+mutant plain misc.cu "adamw_multi: the unaligned head is skipped" \
+  'for (int i = threadIdx.x; i < head; i += blockDim.x)' 'for (int i = threadIdx.x; i < 0; i += blockDim.x)'
 mutant plain misc.cu "sum_squares: tree reduction starts at 64 (half the block ignored)" \
   'for (int o = 128; o > 0; o >>= 1)' 'for (int o = 64; o > 0; o >>= 1)'
 mutant asan misc.cu "gemm_epilogue: grid-stride bound over ldc (out-of-bounds write)" \

@@ -1,7 +1,8 @@
 // Elementwise and reduction kernels, fp32: add, scale, GELU forward/backward, row broadcast and
 // column sums, head-major <-> token-major copies, patch im2col and position-gradient (each also
 // with bf16 columns / bf16 dout: im2col_bf16, pos_grad_bf16), sum of
-// squares, losses, AdamW, fp32 <-> bf16 conversion and rounding fp32 to bf16 values in place
+// squares, losses, AdamW (per range, and multi-tensor over a chunk table writing the bf16
+// compute copy in the same pass), fp32 <-> bf16 conversion and rounding fp32 to bf16 values in place
 // (the bf16 reference's rounding points), bf16 zero fill, uniform random fill (benchmark data), the
 // stand-alone GEMM epilogue (cuBLASLt path). Unless said otherwise: 1D grid-stride loops,
 // block 256, grid min(ceil(n/256), 65535); long long sizes so 22B-width tensors index safely.
@@ -180,22 +181,25 @@ loss_fwd_bwd(double* loss, float* dlogits, const float* __restrict__ logits, con
     if (threadIdx.x == 0) atomicAdd(loss, (double)l * invB);
 }
 
-// AdamW (PyTorch semantics) of element i with gradient pre-scale; bc1 = 1 - b1^t, bc2 = 1 - b2^t.
-__device__ __forceinline__ void adamw_element(float* p, const float* __restrict__ g, float* m, float* v, long long i,
-                                              float lr, float b1, float b2, float eps, float wd, float gscale,
-                                              float bc1, float bc2) {
-    float gi = g[i] * gscale;
-    float mi = b1 * m[i] + (1.0f - b1) * gi;
-    float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
-    m[i] = mi; v[i] = vi;
-    float pi = p[i];
-    p[i] = pi - lr * ((mi / bc1) / (sqrtf(vi / bc2) + eps) + wd * pi);
+// AdamW (PyTorch semantics) of one element with gradient pre-scale; bc1 = 1 - b1^t, bc2 = 1 - b2^t.
+// Returns the updated parameter; m and v are updated in place.
+__device__ __forceinline__ float adamw_update(float p, float g, float& m, float& v, float lr, float b1, float b2,
+                                              float eps, float wd, float gscale, float bc1, float bc2) {
+    float gi = g * gscale;
+    float mi = b1 * m + (1.0f - b1) * gi;
+    float vi = b2 * v + (1.0f - b2) * gi * gi;
+    m = mi; v = vi;
+    return p - lr * ((mi / bc1) / (sqrtf(vi / bc2) + eps) + wd * p);
 }
 
 extern "C" __global__ void adamw_f32(float* p, const float* __restrict__ g, float* m, float* v, long long n,
                                      float lr, float b1, float b2, float eps, float wd, float gscale,
                                      float bc1, float bc2) {
-    GRID_STRIDE(i, n) adamw_element(p, g, m, v, i, lr, b1, b2, eps, wd, gscale, bc1, bc2);
+    GRID_STRIDE(i, n) {
+        float mi = m[i], vi = v[i];
+        p[i] = adamw_update(p[i], g[i], mi, vi, lr, b1, b2, eps, wd, gscale, bc1, bc2);
+        m[i] = mi; v[i] = vi;
+    }
 }
 
 // A training step's AdamW scalars computed on the device, so the step needs no host value and can
@@ -215,12 +219,99 @@ extern "C" __global__ void adamw_scalars(float* hp, int* step, const double* sum
     *step = t;
 }
 
-// adamw_f32 with its per-step scalars hp from adamw_scalars; does nothing when hp[4] == 0.
-extern "C" __global__ void adamw_f32_dev(float* p, const float* __restrict__ g, float* m, float* v, long long n,
-                                         const float* __restrict__ hp, float b1, float b2, float eps, float wd) {
+// The multi-tensor AdamW's work list: a run of a flat buffer and its weight decay. The host splits
+// each decay range at multiples of the chunk length (Kernels.ADAMW_CHUNK), so every chunk but a
+// range's first starts on a 16-byte boundary of 16-byte aligned buffers.
+struct __align__(16) AdamwChunk { long long offset; int size; float wd; };
+
+// The compute copy's store of an updated master: bf16 bits (unsigned short), or a float32 holding
+// the bf16 value (the bf16 reference's float32 storage); both round by bf16_bits_rne.
+__device__ __forceinline__ unsigned short copy_value(unsigned short*, float x) { return bf16_bits_rne(x); }
+__device__ __forceinline__ float copy_value(float*, float x) {
+    unsigned int u = (unsigned int)bf16_bits_rne(x) << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+// Four copy elements at once: 8 bytes of bf16 or 16 of float32.
+__device__ __forceinline__ void store4_copy(unsigned short* c, float4 x) {
+    uint2 w = make_uint2((unsigned int)copy_value(c, x.x) | ((unsigned int)copy_value(c, x.y) << 16),
+                         (unsigned int)copy_value(c, x.z) | ((unsigned int)copy_value(c, x.w) << 16));
+    *reinterpret_cast<uint2*>(c) = w;
+}
+__device__ __forceinline__ void store4_copy(float* c, float4 x) {
+    *reinterpret_cast<float4*>(c) = make_float4(copy_value(c, x.x), copy_value(c, x.y), copy_value(c, x.z),
+                                                copy_value(c, x.w));
+}
+
+// Element i of the multi-tensor update (scalar path).
+template <typename C>
+__device__ __forceinline__ void adamw_one(float* p, const float* __restrict__ g, float* m, float* v, C* copy,
+                                          long long i, float lr, float b1, float b2, float eps, float wd,
+                                          float gscale, float bc1, float bc2) {
+    float mi = m[i], vi = v[i];
+    float pi = adamw_update(p[i], g[i], mi, vi, lr, b1, b2, eps, wd, gscale, bc1, bc2);
+    p[i] = pi; m[i] = mi; v[i] = vi;
+    if (copy) copy[i] = copy_value(copy, pi);
+}
+
+// The whole flat parameter buffer in one launch: block b takes chunks b, b + gridDim.x, ... of
+// the table; its threads update the chunk's elements (fp32 master p, moments m, v from gradient g)
+// and, when copy is not null, write each updated master rounded to bf16 into copy. Where p, g, m,
+// v (and copy) share their alignment, four elements per thread at a time (16-byte loads); a
+// chunk's unaligned head and its tail one element each. Step scalars hp as adamw_scalars writes
+// them; nothing runs when hp[4] == 0 (non-finite norm: masters, moments and copy stay).
+template <typename C>
+__device__ __forceinline__ void adamw_chunks(float* p, const float* __restrict__ g, float* m, float* v, C* copy,
+                                             const AdamwChunk* __restrict__ chunks, int nchunks,
+                                             const float* __restrict__ hp, float b1, float b2, float eps) {
     if (hp[4] == 0.0f) return;
-    float lr = hp[0], gscale = hp[1], bc1 = hp[2], bc2 = hp[3];
-    GRID_STRIDE(i, n) adamw_element(p, g, m, v, i, lr, b1, b2, eps, wd, gscale, bc1, bc2);
+    const float lr = hp[0], gscale = hp[1], bc1 = hp[2], bc2 = hp[3];
+    for (int c = blockIdx.x; c < nchunks; c += gridDim.x) {
+        const AdamwChunk ch = chunks[c];
+        const long long o = ch.offset;
+        const int n = ch.size;
+        const float wd = ch.wd;
+        // elements before p + o + head sits on a 16-byte boundary (p holds floats: 4-byte aligned)
+        int head = min(n, (int)(((16u - ((unsigned int)(size_t)(p + o) & 15u)) & 15u) / 4u));
+        const long long h = o + head;
+        const bool vec = (((size_t)(g + h) | (size_t)(m + h) | (size_t)(v + h)) & 15u) == 0
+                         && (!copy || ((size_t)(copy + h) & (4 * sizeof(C) - 1)) == 0);
+        if (!vec) head = n;
+        for (int i = threadIdx.x; i < head; i += blockDim.x)
+            adamw_one(p, g, m, v, copy, o + i, lr, b1, b2, eps, wd, gscale, bc1, bc2);
+        const int quads = (n - head) / 4;
+        for (int q = threadIdx.x; q < quads; q += blockDim.x) {
+            const long long i = h + 4LL * q;
+            float4 p4 = *reinterpret_cast<const float4*>(p + i), g4 = *reinterpret_cast<const float4*>(g + i);
+            float4 m4 = *reinterpret_cast<const float4*>(m + i), v4 = *reinterpret_cast<const float4*>(v + i);
+            p4.x = adamw_update(p4.x, g4.x, m4.x, v4.x, lr, b1, b2, eps, wd, gscale, bc1, bc2);
+            p4.y = adamw_update(p4.y, g4.y, m4.y, v4.y, lr, b1, b2, eps, wd, gscale, bc1, bc2);
+            p4.z = adamw_update(p4.z, g4.z, m4.z, v4.z, lr, b1, b2, eps, wd, gscale, bc1, bc2);
+            p4.w = adamw_update(p4.w, g4.w, m4.w, v4.w, lr, b1, b2, eps, wd, gscale, bc1, bc2);
+            *reinterpret_cast<float4*>(p + i) = p4;
+            *reinterpret_cast<float4*>(m + i) = m4;
+            *reinterpret_cast<float4*>(v + i) = v4;
+            if (copy) store4_copy(copy + i, p4);
+        }
+        for (int i = head + 4 * quads + threadIdx.x; i < n; i += blockDim.x)
+            adamw_one(p, g, m, v, copy, o + i, lr, b1, b2, eps, wd, gscale, bc1, bc2);
+    }
+}
+
+// adamw_chunks with a bf16 compute copy (or none: copy null). Block 256, grid min(nchunks, 65535).
+extern "C" __global__ void __launch_bounds__(256)
+adamw_multi(float* p, const float* __restrict__ g, float* m, float* v, unsigned short* copy,
+            const AdamwChunk* __restrict__ chunks, int nchunks, const float* __restrict__ hp, float b1, float b2, float eps) {
+    adamw_chunks(p, g, m, v, copy, chunks, nchunks, hp, b1, b2, eps);
+}
+
+// adamw_chunks with a float32 copy holding bf16 values (not null). Block 256, grid min(nchunks, 65535).
+extern "C" __global__ void __launch_bounds__(256)
+adamw_multi_f32copy(float* p, const float* __restrict__ g, float* m, float* v, float* copy,
+                    const AdamwChunk* __restrict__ chunks, int nchunks, const float* __restrict__ hp, float b1, float b2,
+                    float eps) {
+    adamw_chunks(p, g, m, v, copy, chunks, nchunks, hp, b1, b2, eps);
 }
 
 // dst (bf16, round to nearest even, NaN stays NaN: bf16.cuh) = src (fp32).

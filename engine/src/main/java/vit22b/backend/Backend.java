@@ -203,10 +203,28 @@ public interface Backend extends AutoCloseable {
     /**
      * AdamW with decoupled weight decay (PyTorch's semantics) on one contiguous range:
      * m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= lr (m/(1-b1^t) / (sqrt(v/(1-b2^t)) + eps) + wd p).
-     * {@code gradScale} multiplies g first (global-norm clipping).
+     * {@code gradScale} multiplies g first (global-norm clipping). {@code copy} (null: none), of
+     * param's size, then holds each updated p rounded to bf16 (the model's compute copy of the
+     * weights; see {@link #queueAdamw}).
      */
-    void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2,
+    void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, Tensor copy, float lr, float beta1, float beta2,
                float eps, float weightDecay, float gradScale, int step);
+
+    /**
+     * Writes {@code masters} rounded to bf16 into {@code copy}: a cast into a BF16 tensor, or a
+     * copy rounded in place into a float32 one holding bf16 values (the storage of
+     * {@link Bf16Rounding}'s wrapped backend). The one definition of an optimiser's copy write
+     * where a backend does not fuse it into the update.
+     */
+    static void writeBf16Copy(Backend b, Tensor copy, Tensor masters) {
+        if (copy.size() != masters.size())
+            throw new IllegalArgumentException("compute copy " + copy + " and masters " + masters + " differ in size");
+        if (copy.dtype() == DType.BF16) b.cast(copy, masters);
+        else {
+            b.copy(copy, masters);
+            b.roundToBf16(copy);
+        }
+    }
 
     // ---- a training step without host round trips (on CUDA: capturable into a graph) ---------
 
@@ -229,9 +247,13 @@ public interface Backend extends AutoCloseable {
      * One AdamW update ({@link #adamw}) of every range of the flat buffers with global-norm
      * clipping (clipNorm <= 0: none), computed without the host: the squared gradient norm, the
      * clip scale and the bias corrections stay on the device. When the norm is not finite nothing
-     * is updated and the step count stays. Read the norm with {@link #queuedGradNorm}.
+     * is updated (the copy neither) and the step count stays. Read the norm with {@link #queuedGradNorm}.
+     * {@code copy} (null: none), of params' size: the compute copy of the weights, which receives
+     * each updated parameter rounded to bf16 in the same pass (on CUDA one launch for every range);
+     * BF16, or float32 holding bf16 values where the backend's bf16 storage is float32 (the
+     * backend wrapped by {@link Bf16Rounding}). Elements outside the ranges stay as they were.
      */
-    void queueAdamw(Tensor params, Tensor grads, Tensor m, Tensor v, java.util.List<AdamwRange> ranges,
+    void queueAdamw(Tensor params, Tensor grads, Tensor m, Tensor v, Tensor copy, java.util.List<AdamwRange> ranges,
                     float beta1, float beta2, float eps, float clipNorm);
 
     /**

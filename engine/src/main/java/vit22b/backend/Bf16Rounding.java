@@ -181,10 +181,22 @@ public final class Bf16Rounding implements Backend {
         return loss;
     }
 
-    @Override public void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2,
-                                float eps, float weightDecay, float gradScale, int step) {
-        inner.adamw(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, gradScale, step);
+    /**
+     * The compute copy must be one of this backend's BF16 tensors. The wrapped backend writes it
+     * already rounded (float32 storage holding bf16 values: the contract of {@link Backend#adamw}),
+     * so it needs no rounding here; masters and moments are F32 and are not rounded.
+     */
+    @Override public void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, Tensor copy, float lr, float beta1,
+                                float beta2, float eps, float weightDecay, float gradScale, int step) {
+        requireBf16Copy(copy);
+        inner.adamw(param, grad, m, v, copy, lr, beta1, beta2, eps, weightDecay, gradScale, step);
         round(param, m, v);
+    }
+
+    private void requireBf16Copy(Tensor copy) {
+        if (copy != null && !isBf16(copy))
+            throw new IllegalArgumentException("the optimiser's compute copy " + copy + " is not a BF16 tensor of this "
+                    + "backend; allocate it with allocate(DType.BF16, ...) (the model's bf16 weights)");
     }
 
     @Override public void queueLoss(Tensor logits, Tensor targets, Tensor dlogits, LossKind kind) {
@@ -195,9 +207,11 @@ public final class Bf16Rounding implements Backend {
     @Override public double queuedLoss() { return inner.queuedLoss(); }
     @Override public void setAdamwStep(float lr, int stepsDone) { inner.setAdamwStep(lr, stepsDone); }
 
-    @Override public void queueAdamw(Tensor params, Tensor grads, Tensor m, Tensor v, List<AdamwRange> ranges,
+    /** As {@link #adamw}: the copy, BF16 here, is written rounded by the wrapped backend in the update's pass. */
+    @Override public void queueAdamw(Tensor params, Tensor grads, Tensor m, Tensor v, Tensor copy, List<AdamwRange> ranges,
                                      float beta1, float beta2, float eps, float clipNorm) {
-        inner.queueAdamw(params, grads, m, v, ranges, beta1, beta2, eps, clipNorm);
+        requireBf16Copy(copy);
+        inner.queueAdamw(params, grads, m, v, copy, ranges, beta1, beta2, eps, clipNorm);
         round(params, m, v);
     }
 

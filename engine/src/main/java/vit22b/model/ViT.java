@@ -15,9 +15,15 @@ import vit22b.tensor.Tensor;
  * Parameters start at zero: fill them with {@link Init} or a checkpoint.
  *
  * <p>In bf16 precision ({@link Backend#precision}) the ops read a bf16 copy of the parameters
- * (the compute weights), cast from the float32 masters at the start of every pass, so that
- * whatever wrote the masters (an optimiser step, a checkpoint, initialisation) is seen; the
- * masters stay what {@link #params} returns, what the optimiser updates and checkpoints save.
+ * (the compute weights); the float32 masters stay what {@link #params} returns, what the
+ * optimiser updates and checkpoints save. The copy is cast from the masters at the start of a
+ * pass unless it is current: it is stale from the start and after every {@link #params} call
+ * (whoever takes the masters may write them: initialisation, a checkpoint load, an upload), and
+ * current after a pass's cast. An optimiser that takes the masters with {@link #masters} writes
+ * the copy with every update ({@link Backend#queueAdamw}'s copy), so the copy stays current
+ * through its steps and no pass casts; a skipped (non-finite) step writes neither. A pass
+ * captured into a CUDA graph holds the cast or not as it was at capture: replay it only while
+ * the masters change through that optimiser.
  */
 public final class ViT implements AutoCloseable {
     private final Backend backend;
@@ -35,6 +41,9 @@ public final class ViT implements AutoCloseable {
     private Activations acts;
     /** Bumped whenever work recorded over this model's buffers would be void (see {@link #recordingEpoch}). */
     private int recordingEpoch;
+    /** bf16: whether the compute copy holds the masters rounded (no cast needed before a pass). */
+    private boolean copyCurrent;
+    private long copyCasts;
 
     public ViT(Backend backend, ModelConfig config) {
         this.backend = backend;
@@ -57,14 +66,40 @@ public final class ViT implements AutoCloseable {
     /**
      * Changes whenever device work recorded over this model ({@link Backend#record}) would be void:
      * the activation buffers were reallocated (another batch size, e.g. an evaluation between
-     * updates), so a recording made at another value must not be replayed.
+     * updates), or in bf16 the masters were handed out by {@link #params} (a recorded pass holds
+     * no cast while the copy is current, so it would read a stale copy after they are written), so
+     * a recording made at another value must not be replayed.
      */
     public int recordingEpoch() { return recordingEpoch; }
+
     public ModelConfig config() { return config; }
     public ParamLayout layout() { return layout; }
 
-    /** All parameters, flat ({@link ParamLayout#view} names them). */
-    public Tensor params() { return params; }
+    /**
+     * All parameters, flat ({@link ParamLayout#view} names them): the float32 masters. In bf16
+     * the caller may write them, so the next pass recasts the compute copy from them.
+     */
+    public Tensor params() {
+        if (weights != params) {
+            copyCurrent = false;
+            recordingEpoch++;
+        }
+        return params;
+    }
+
+    /**
+     * The masters and the compute copy the ops read (null in fp32, where the ops read the
+     * masters), for an optimiser that writes both in each update
+     * ({@link Backend#queueAdamw}'s copy): the copy stays current, so passes skip the cast.
+     * Whoever takes them must write the copy with every write of the masters.
+     */
+    public record Masters(Tensor params, Tensor copy) {}
+
+    /** See {@link Masters}. */
+    public Masters masters() { return new Masters(params, weights == params ? null : weights); }
+
+    /** How many passes cast the compute copy from the masters so far (0 in fp32): shows a fused update skipping it. */
+    public long copyCasts() { return copyCasts; }
 
     /** Gradients of the last {@link #forwardBackward}, in the parameters' layout (allocated on first call). */
     public Tensor grads() {
@@ -170,7 +205,11 @@ public final class ViT implements AutoCloseable {
             acts = new Activations(backend, config, batch, training);
         }
         Activations a = acts;
-        if (weights != params) backend.cast(weights, params);
+        if (weights != params && !copyCurrent) {
+            backend.cast(weights, params);
+            copyCurrent = true;
+            copyCasts++;
+        }
         backend.patchEmbedForward(a.x(0), images, layout.view(weights, "patch_embed.proj.weight"),
                 layout.view(weights, "patch_embed.proj.bias"), posEmbed(weights), config.patch());
         for (int i = 0; i < config.depth(); i++)

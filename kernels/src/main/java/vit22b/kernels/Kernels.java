@@ -291,9 +291,65 @@ public final class Kernels {
         m.launch("adamw_scalars", 1, 1, 1, 32, 1, 1, 0, s, hp, step, sumSquares, clip, b1, b2);
     }
 
-    /** adamw with its per-step scalars read from hp (see adamwScalars). */
-    public void adamwDevice(long p, long g, long mm, long v, long n, long hp, float b1, float b2, float eps, float wd) {
-        m.launch("adamw_f32_dev", ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, p, g, mm, v, n, hp, b1, b2, eps, wd);
+    /**
+     * The multi-tensor AdamW's chunk length in elements: a block of misc.cu's adamw_multi updates
+     * one chunk at a time (16 elements per thread of 256, four float4 each).
+     */
+    public static final int ADAMW_CHUNK = 4096;
+    /** Ints per entry of the chunk table (misc.cu's AdamwChunk: offset low and high word, size, decay's bits). */
+    public static final int ADAMW_CHUNK_INTS = 4;
+
+    /**
+     * misc.cu's AdamwChunk table for decay ranges (range i: {@code sizes[i]} elements from
+     * {@code offsets[i]} with decay {@code decays[i]}): each range cut at multiples of
+     * {@link #ADAMW_CHUNK}, so every chunk but a range's first starts 16-byte aligned. Built once
+     * per range list; the caller uploads it (little-endian ints).
+     */
+    public static int[] adamwChunks(long[] offsets, long[] sizes, float[] decays) {
+        if (offsets.length != sizes.length || sizes.length != decays.length)
+            throw new IllegalArgumentException("adamwChunks: " + offsets.length + " offsets, " + sizes.length + " sizes, "
+                    + decays.length + " decays; give one of each per range");
+        int count = 0;
+        for (int r = 0; r < offsets.length; r++) {
+            if (offsets[r] < 0 || sizes[r] < 0)
+                throw new IllegalArgumentException("adamwChunks: range " + r + " at " + offsets[r] + " of " + sizes[r]
+                        + " elements; offsets and sizes must be >= 0");
+            if (sizes[r] > 0) count = Math.addExact(count, Math.toIntExact((offsets[r] + sizes[r] - 1) / ADAMW_CHUNK - offsets[r] / ADAMW_CHUNK + 1));
+        }
+        int[] t = new int[count * ADAMW_CHUNK_INTS];
+        int c = 0;
+        for (int r = 0; r < offsets.length; r++)
+            for (long o = offsets[r], end = offsets[r] + sizes[r]; o < end; c++) {
+                long next = Math.min(end, (o / ADAMW_CHUNK + 1) * ADAMW_CHUNK);
+                t[c * ADAMW_CHUNK_INTS] = (int) o;
+                t[c * ADAMW_CHUNK_INTS + 1] = (int) (o >>> 32);
+                t[c * ADAMW_CHUNK_INTS + 2] = (int) (next - o);
+                t[c * ADAMW_CHUNK_INTS + 3] = Float.floatToRawIntBits(decays[r]);
+                o = next;
+            }
+        return t;
+    }
+
+    /**
+     * See misc.cu adamw_multi: one AdamW update of flat fp32 buffers p, g, m, v over the
+     * {@code nchunks} entries of the chunk table {@code chunks} ({@link #adamwChunks}), step scalars
+     * from hp ({@link #adamwScalars}); writes each updated master rounded to bf16 into the bf16
+     * buffer {@code copy} unless it is 0.
+     */
+    public void adamwMulti(long p, long g, long mm, long v, long copy, long chunks, int nchunks, long hp,
+                           float b1, float b2, float eps) {
+        if (nchunks == 0) return;
+        m.launch("adamw_multi", Math.min(nchunks, EW_MAX_GRID), 1, 1, EW_BLOCK, 1, 1, 0, s,
+                p, g, mm, v, copy, chunks, nchunks, hp, b1, b2, eps);
+    }
+
+    /** {@link #adamwMulti} writing the copy as float32 holding bf16 values (misc.cu adamw_multi_f32copy); copy not 0. */
+    public void adamwMultiF32Copy(long p, long g, long mm, long v, long copy, long chunks, int nchunks, long hp,
+                                  float b1, float b2, float eps) {
+        if (copy == 0) throw new IllegalArgumentException("adamwMultiF32Copy needs a copy; without one call adamwMulti");
+        if (nchunks == 0) return;
+        m.launch("adamw_multi_f32copy", Math.min(nchunks, EW_MAX_GRID), 1, 1, EW_BLOCK, 1, 1, 0, s,
+                p, g, mm, v, copy, chunks, nchunks, hp, b1, b2, eps);
     }
 
     /** dst (bf16) = src (fp32), n elements; round to nearest even, NaN stays NaN (bf16.cuh). */

@@ -121,8 +121,11 @@ public final class LaunchTable {
         k.adamw(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), n,
                 1e-3f, 0.9f, 0.999f, 1e-8f, 0.05f, 1f, 0.1f, 0.001f);
         k.adamwScalars(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), 1f, 0.9f, 0.999f);
-        k.adamwDevice(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), n, ptr.getAsLong(),
-                0.9f, 0.999f, 1e-8f, 0.05f);
+        int chunks = Kernels.adamwChunks(new long[] {0}, new long[] {n}, new float[] {0.05f}).length / Kernels.ADAMW_CHUNK_INTS;
+        k.adamwMulti(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(),
+                chunks, ptr.getAsLong(), 0.9f, 0.999f, 1e-8f);
+        k.adamwMultiF32Copy(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(),
+                ptr.getAsLong(), chunks, ptr.getAsLong(), 0.9f, 0.999f, 1e-8f);
         k.toBf16(ptr.getAsLong(), ptr.getAsLong(), n);
         k.fromBf16(ptr.getAsLong(), ptr.getAsLong(), n);
         k.roundBf16(ptr.getAsLong(), n);

@@ -329,7 +329,7 @@ public final class TrainCommand implements Callable<Integer> {
         // On a mesh the devices hold the model (sharded); no whole copy is made here.
         try (Backend be = mesh == null ? precision.open(backend, spec.commandLine().getErr()) : null;
              ViT vit = mesh == null ? new ViT(be, cfg) : null;
-             AdamW opt = mesh == null ? new AdamW(be, vit.layout(), vit.params(), vit.grads(), optConfig) : null) {
+             AdamW opt = mesh == null ? new AdamW(be, vit, optConfig) : null) {
             String start = null;
             Map<String, Object> resumedChange = null;   // logged as a metrics row
             Checkpoints.Snapshot meshStart = null;   // the unsharded state the mesh starts from

@@ -694,17 +694,62 @@ public final class CudaBackend implements Backend {
         upload(new Tensor(adamwScalars, 0, ADAMW_SCALARS), new float[] {lr, 0, 0, 0, 0, Float.intBitsToFloat(stepsDone)});
     }
 
-    @Override public void queueAdamw(Tensor params, Tensor grads, Tensor m, Tensor v, List<AdamwRange> ranges,
+    /**
+     * sum_squares, adamw_scalars, then one adamw_multi (adamw_multi_f32copy for a float32 copy)
+     * over the chunk table of {@code ranges}: three launches whatever the number of ranges.
+     */
+    @Override public void queueAdamw(Tensor params, Tensor grads, Tensor m, Tensor v, Tensor copy, List<AdamwRange> ranges,
                                      float beta1, float beta2, float eps, float clipNorm) {
+        for (Tensor t : new Tensor[] {grads, m, v, copy})
+            if (t != null) sameSize(params, t, "queueAdamw");
+        AdamwTable table = adamwTable(ranges, params.size());
         zeroScalar(gradNormSquared);
         k.sumSquares(gradNormSquared.address(), a(grads), grads.size());
         long hp = adamwScalars.address();
         k.adamwScalars(hp, hp + 5L * Float.BYTES, gradNormSquared.address(), clipNorm, beta1, beta2);
-        for (AdamwRange r : ranges) {
-            int n = Math.toIntExact(r.size());
-            k.adamwDevice(a(params.view(r.offset(), n)), a(grads.view(r.offset(), n)), a(m.view(r.offset(), n)),
-                    a(v.view(r.offset(), n)), n, hp, beta1, beta2, eps, r.weightDecay());
+        if (copy != null && copy.dtype() == DType.F32)
+            k.adamwMultiF32Copy(a(params), a(grads), a(m), a(v), a(copy), table.chunks().address(), table.count(), hp,
+                    beta1, beta2, eps);
+        else
+            k.adamwMulti(a(params), a(grads), a(m), a(v), copy == null ? 0L : raw(copy), table.chunks().address(),
+                    table.count(), hp, beta1, beta2, eps);
+    }
+
+    /** A range list's chunk table on the device ({@link Kernels#adamwChunks}) and its number of chunks. */
+    private record AdamwTable(DeviceStorage chunks, int count) {}
+
+    /** The chunk tables of the range lists seen: built and uploaded once each, kept for the backend's life (graphs use them). */
+    private final Map<List<AdamwRange>, AdamwTable> adamwTables = new java.util.HashMap<>();
+
+    private AdamwTable adamwTable(List<AdamwRange> ranges, long size) {
+        AdamwTable t = adamwTables.get(ranges);
+        if (t != null) return t;
+        if (stream.capturing())
+            throw new IllegalStateException("queueAdamw with a range list not seen before while the stream is captured: "
+                    + "its chunk table is uploaded on first use; run one eager step first");
+        long[] off = new long[ranges.size()], len = new long[ranges.size()];
+        float[] wd = new float[ranges.size()];
+        for (int i = 0; i < off.length; i++) {
+            AdamwRange r = ranges.get(i);
+            if (r.offset() < 0 || r.size() < 0 || r.offset() + r.size() > size)
+                throw new IllegalArgumentException("queueAdamw: range " + r + " lies outside the " + size + " parameters");
+            off[i] = r.offset();
+            len[i] = r.size();
+            wd[i] = r.weightDecay();
         }
+        int[] words = Kernels.adamwChunks(off, len, wd);
+        DeviceStorage d = allocator.allocate(Math.max(1, words.length));   // 4-byte words, as floats
+        if (words.length > 0) {   // at most 16 bytes per 4096 parameters: 8 MiB at 2^31, one staging buffer
+            if (stagingFloats(words.length) < words.length)
+                throw new IllegalStateException("AdamW's chunk table of " + words.length + " words exceeds the staging buffer");
+            stagingFree.synchronize();
+            MemorySegment.copy(words, 0, staging, ValueLayout.JAVA_INT_UNALIGNED, 0, words.length);
+            device.copyToDevice(d.address(), staging, (long) words.length * Integer.BYTES, stream);
+            stagingFree.record(stream);
+        }
+        t = new AdamwTable(d, words.length / Kernels.ADAMW_CHUNK_INTS);
+        adamwTables.put(List.copyOf(ranges), t);
+        return t;
     }
 
     @Override public double queuedGradNorm() { return Math.sqrt(readScalar(gradNormSquared)); }
@@ -731,12 +776,14 @@ public final class CudaBackend implements Backend {
         };
     }
 
-    @Override public void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2,
-                                float eps, float weightDecay, float gradScale, int step) {
+    /** adamw_f32, then the copy (if any) from the updated parameters: the eager per-range path (the mesh's). */
+    @Override public void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, Tensor copy, float lr, float beta1,
+                                float beta2, float eps, float weightDecay, float gradScale, int step) {
         sameSize(param, grad, "adamw");
         if (step < 1) throw new IllegalArgumentException("adamw: step must be >= 1 (bias correction), got " + step);
         float bc1 = (float) (1 - Math.pow(beta1, step)), bc2 = (float) (1 - Math.pow(beta2, step));
         k.adamw(a(param), a(grad), a(m), a(v), param.size(), lr, beta1, beta2, eps, weightDecay, gradScale, bc1, bc2);
+        if (copy != null) Backend.writeBf16Copy(this, copy, param);
     }
 
     /** Waits for the stream, then releases everything in this backend's own device context (the device too if it owns it); idempotent. */

@@ -59,7 +59,7 @@ public final class StepBench {
             float[] t = new float[batch * c.classes()];
             for (int b = 0; b < batch; b++) t[b * c.classes() + (b * 37) % c.classes()] = 1;
             be.upload(targets, t);
-            try (AdamW opt = new AdamW(be, vit.layout(), vit.params(), vit.grads(),
+            try (AdamW opt = new AdamW(be, vit,
                     new AdamW.Config(0.9f, 0.999f, 1e-8f, 0.05f, 0.05f, 1f))) {
                 double[] ms = new double[STEPS];
                 long gemms0 = be.tensorCoreGemms();
