@@ -82,14 +82,35 @@ public final class Bf16Rounding implements Backend {
     // ---- model ops: run, then round every tensor they wrote that is BF16 (never a parameter
     // gradient, statistic or master weight: the model allocates those F32) ----------------------
 
+    // Patch embedding is a bf16 GEMM on the GPU: its image columns (im2col) are bf16, so the pixels
+    // are read rounded there; here a rounded copy of the float32 images stands in for them.
+
     @Override public void patchEmbedForward(Tensor out, Tensor images, Tensor w, Tensor b, Tensor pos, int patch) {
-        inner.patchEmbedForward(out, images, w, b, pos, patch);
+        Tensor rounded = roundedCopy(images);
+        try {
+            inner.patchEmbedForward(out, rounded, w, b, pos, patch);
+        } finally {
+            inner.free(rounded);
+        }
         round(out);
     }
 
     @Override public void patchEmbedBackward(Tensor dw, Tensor db, Tensor dpos, Tensor dout, Tensor images, int patch) {
-        inner.patchEmbedBackward(dw, db, dpos, dout, images, patch);
+        Tensor rounded = roundedCopy(images);
+        try {
+            inner.patchEmbedBackward(dw, db, dpos, dout, rounded, patch);
+        } finally {
+            inner.free(rounded);
+        }
         round(dw, db, dpos);
+    }
+
+    /** A float32 copy of {@code t} with every value rounded to bf16 (free it on the inner backend). */
+    private Tensor roundedCopy(Tensor t) {
+        Tensor r = inner.allocate(t.shape());
+        inner.copy(r, t);
+        inner.roundToBf16(r);
+        return r;
     }
 
     @Override public void normForward(Tensor out, Tensor stats, Tensor x, Tensor scale, Tensor bias, boolean centered, float eps) {
