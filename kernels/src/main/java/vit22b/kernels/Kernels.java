@@ -112,28 +112,40 @@ public final class Kernels {
         return (int) blocks;
     }
 
-    public void attnFwd(long out, long ldo, long lse, long q, long k, long v, int BH, int H, int Nq, int Nk, int hd, float scale) {
+    /** attention.cu's entry for {@code kernel} on float or (bf16) bf16 storage: its one naming rule. */
+    private static String attnKernel(String kernel, boolean bf16) {
+        return !bf16 ? kernel : kernel.equals("attn_bwd_delta") ? kernel + "_bf16" : kernel + "_simt_bf16";
+    }
+
+    /**
+     * See attention.cu (all four): q, k, v, out (and dout, dq, dk, dv) are float, or bf16 when
+     * {@code bf16}; lse and delta fp32 in both. Any hd up to {@link #MAX_HEAD_DIM}.
+     */
+    public void attnFwd(boolean bf16, long out, long ldo, long lse, long q, long k, long v, int BH, int H, int Nq, int Nk,
+                        int hd, float scale) {
         checkHd(hd);
-        m.launch("attn_fwd", attnGrid(BH, Nq), 1, 1, 32 * ATTN_ROWS, 1, 1, attnFwdSmem(hd), s,
+        m.launch(attnKernel("attn_fwd", bf16), attnGrid(BH, Nq), 1, 1, 32 * ATTN_ROWS, 1, 1, attnFwdSmem(hd), s,
                 out, ldo, lse, q, k, v, H, Nq, Nk, hd, scale);
     }
 
-    public void attnBwdDelta(long delta, long out, long dout, long ldo, int BH, int H, int Nq, int hd) {
-        m.launch("attn_bwd_delta", attnGrid(BH, Nq), 1, 1, 32 * ATTN_ROWS, 1, 1, 0, s,
+    public void attnBwdDelta(boolean bf16, long delta, long out, long dout, long ldo, int BH, int H, int Nq, int hd) {
+        m.launch(attnKernel("attn_bwd_delta", bf16), attnGrid(BH, Nq), 1, 1, 32 * ATTN_ROWS, 1, 1, 0, s,
                 delta, out, dout, ldo, H, Nq, hd);
     }
 
-    public void attnBwdDq(long dq, long dout, long ldo, long lse, long delta, long q, long k, long v,
+    /** dq += ... (accumulated: read, add in fp32, stored once). */
+    public void attnBwdDq(boolean bf16, long dq, long dout, long ldo, long lse, long delta, long q, long k, long v,
                           int BH, int H, int Nq, int Nk, int hd, float scale) {
         checkHd(hd);
-        m.launch("attn_bwd_dq", attnGrid(BH, Nq), 1, 1, 32 * ATTN_ROWS, 1, 1, attnBwdDqSmem(hd), s,
+        m.launch(attnKernel("attn_bwd_dq", bf16), attnGrid(BH, Nq), 1, 1, 32 * ATTN_ROWS, 1, 1, attnBwdDqSmem(hd), s,
                 dq, dout, ldo, lse, delta, q, k, v, H, Nq, Nk, hd, scale);
     }
 
-    public void attnBwdDkDv(long dk, long dv, long dout, long ldo, long lse, long delta, long q, long k, long v,
+    /** dk += ..., dv += ... (accumulated as dq is). */
+    public void attnBwdDkDv(boolean bf16, long dk, long dv, long dout, long ldo, long lse, long delta, long q, long k, long v,
                             int BH, int H, int Nq, int Nk, int hd, float scale) {
         checkHd(hd);
-        m.launch("attn_bwd_dkdv", attnGrid(BH, Nk), 1, 1, 32 * ATTN_ROWS, 1, 1, attnBwdDkDvSmem(hd), s,
+        m.launch(attnKernel("attn_bwd_dkdv", bf16), attnGrid(BH, Nk), 1, 1, 32 * ATTN_ROWS, 1, 1, attnBwdDkDvSmem(hd), s,
                 dk, dv, dout, ldo, lse, delta, q, k, v, H, Nq, Nk, hd, scale);
     }
 
@@ -151,20 +163,20 @@ public final class Kernels {
     }
 
     /**
-     * See attention_bf16.cu: the backward as three launches, no atomics: delta = rowsum(dout out),
-     * then dq (per query block) and dk, dv (per key block), fp32, written with beta 0.
+     * See attention_bf16.cu: the backward as three launches, no atomics: delta = rowsum(dout out)
+     * (attention.cu's bf16 delta kernel), then dq (per query block) and dk, dv (per key block),
+     * bf16, accumulated (+=).
      */
     public void flashAttnBwd(FlashAttention.Shape sh, FlashAttention.Backward b) {
         FlashAttention.Forward f = b.fwd();
         flashCheck(sh, f);
-        if (b.dout() % 16 != 0)
-            throw new IllegalArgumentException(String.format("flash attention: dout=0x%x must be 16-byte aligned "
-                    + "(start it at a multiple of 8 bf16 elements)", b.dout()));
+        if (b.dout() % 16 != 0 || b.dq() % 16 != 0 || b.dk() % 16 != 0 || b.dv() % 16 != 0)
+            throw new IllegalArgumentException(String.format("flash attention: dout=0x%x, dq=0x%x, dk=0x%x, dv=0x%x must be "
+                    + "16-byte aligned (start them at a multiple of 8 bf16 elements)", b.dout(), b.dq(), b.dk(), b.dv()));
         if (sh.bh() == 0 || sh.nq() == 0) return;
         int hd = sh.hd(), H = sh.heads(), Nq = sh.nq(), Nk = sh.nk();
         float scale = sh.scale();
-        m.launch("attn_bwd_delta_bf16", flashGrid(sh, Nq, FlashAttention.DELTA_ROWS, 1), 1, 1, 32 * FlashAttention.DELTA_ROWS,
-                1, 1, 0, s, b.delta(), f.out(), b.dout(), f.ldo(), H, Nq, hd);
+        attnBwdDelta(true, b.delta(), f.out(), b.dout(), f.ldo(), Math.toIntExact(sh.bh()), H, Nq, hd);
         m.launch("attn_bwd_dq_bf16", flashGrid(sh, Nq, FlashAttention.QUERY_ROWS, 1), 1, 1, FlashAttention.THREADS, 1, 1,
                 FlashAttention.dqSmem(hd), s, b.dq(), b.dout(), f.ldo(), f.lse(), b.delta(), f.q(), f.k(), f.v(), H, Nq, Nk, hd, scale);
         m.launch("attn_bwd_dkdv_bf16", flashGrid(sh, Nk, FlashAttention.KEY_ROWS, FlashAttention.dkdvSplits(hd)), 1, 1,
@@ -176,7 +188,7 @@ public final class Kernels {
         String at = "flash attention " + sh + ": ";
         if (!FlashAttention.HEAD_DIMS.contains(sh.hd()))
             throw new IllegalArgumentException(at + "head_dim must be one of " + FlashAttention.HEAD_DIMS
-                    + " (the tensor-core kernels' instantiations); use the fp32 attention or change the head count");
+                    + " (the tensor-core kernels' instantiations); use attention.cu's kernels (attnFwd, any head dim) or change the head count");
         if (sh.batch() < 0 || sh.heads() < 0 || sh.nq() < 0 || sh.nk() < 1)
             throw new IllegalArgumentException(at + "needs batch, heads, nq >= 0 and nk >= 1 (softmax over no keys is undefined)");
         if (f.ldo() % 8 != 0 || f.ldo() < (long) sh.heads() * sh.hd())

@@ -81,12 +81,15 @@ public final class LaunchTable {
         k.gemmBf16Mma(new MmaGemm.Operands(MmaGemm.Form.TN, pre, rows, y, D, ptr.getAsLong(), D, rows, D, T),
                 MmaGemm.Epilogue.plain(false).accumulate().withBiasGradient(ptr.getAsLong()));
         k.gemmEpilogue(ptr.getAsLong(), D, T, D, ptr.getAsLong(), ptr.getAsLong(), D, T, 0, 0, 0, 0, gk);
-        k.attnFwd(ptr.getAsLong(), D, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), BH, H, N, N, hd, scale);
-        k.attnBwdDelta(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), D, BH, H, N, hd);
-        k.attnBwdDq(ptr.getAsLong(), ptr.getAsLong(), D, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(),
-                ptr.getAsLong(), ptr.getAsLong(), BH, H, N, N, hd, scale);
-        k.attnBwdDkDv(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), D, ptr.getAsLong(), ptr.getAsLong(),
-                ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), BH, H, N, N, hd, scale);
+        for (boolean bf16 : new boolean[] {false, true}) {   // attention.cu's float and bf16 instantiations
+            k.attnFwd(bf16, ptr.getAsLong(), D, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), BH, H, N, N,
+                    hd, scale);
+            k.attnBwdDelta(bf16, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), D, BH, H, N, hd);
+            k.attnBwdDq(bf16, ptr.getAsLong(), ptr.getAsLong(), D, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(),
+                    ptr.getAsLong(), ptr.getAsLong(), BH, H, N, N, hd, scale);
+            k.attnBwdDkDv(bf16, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), D, ptr.getAsLong(), ptr.getAsLong(),
+                    ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), BH, H, N, N, hd, scale);
+        }
         // the tensor-core attention at the supported head dim nearest above hd (the small test model's is 32)
         int fhd = FlashAttention.HEAD_DIMS.stream().filter(x -> x >= hd).findFirst().orElse(FlashAttention.HEAD_DIMS.getLast());
         FlashAttention.Shape fa = new FlashAttention.Shape(B, H, N, N, fhd);

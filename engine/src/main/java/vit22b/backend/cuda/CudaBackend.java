@@ -17,6 +17,7 @@ import vit22b.kernels.DeviceEvent;
 import vit22b.kernels.DeviceGraph;
 import vit22b.kernels.DeviceRuntime;
 import vit22b.kernels.DeviceStream;
+import vit22b.kernels.FlashAttention;
 import vit22b.kernels.JCudaRuntime;
 import vit22b.kernels.Kernels;
 import vit22b.kernels.MmaGemm;
@@ -51,6 +52,8 @@ import vit22b.tensor.Tensor;
  * biases BF16 with parameter gradients F32 run gemm_bf16_mma on the bf16 operands directly (fp32
  * accumulation, one rounding per stored bf16 element, bias, residual, beta 1 and the bias gradient
  * fused); any other mixture is refused naming the tensor. The float32 path is unchanged.
+ * BF16 tensors (2-byte storage) are taken by attention ({@link #attentionForward} says how); the
+ * other model ops refuse them ({@link #a}).
  */
 public final class CudaBackend implements Backend {
     /** Who computes the GEMMs: our gemm_f32 kernel (fused epilogues) or cuBLASLt + an epilogue kernel. */
@@ -83,7 +86,7 @@ public final class CudaBackend implements Backend {
     private boolean closed;
     /** Which float32 tensors hold bf16 values: their GEMMs may run on the tensor cores. */
     private Predicate<Tensor> bf16Valued = t -> false;
-    private long tensorCoreGemms;
+    private long tensorCoreGemms, tensorCoreAttentions;
     /** The GEMM shapes already reported as refused by the tensor-core path (said once each). */
     private final Set<String> refusalsSaid = new HashSet<>();
 
@@ -642,22 +645,86 @@ public final class CudaBackend implements Backend {
         k.colSum(a(dbMlp), a(dpre), T, M, cols);
     }
 
+    /**
+     * Attention dispatches on its tensors' element type. F32: attention.cu's float kernels, as
+     * always. BF16 q, k, v, out (and dout, dq, dk, dv; lse stays F32): bf16 storage, fp32 softmax
+     * state and sums, each stored element rounded once, on one of two kernel sets chosen here
+     * ({@link #onTensorCores}) and nowhere else: the tensor-core flash kernels (attention_bf16.cu)
+     * when the head dim is one they are built for (64, 128, 256), out's row stride is a multiple
+     * of 8 elements and every tensor starts 16-byte aligned (their 16-byte copies); otherwise
+     * attention.cu's bf16 instantiation, which takes any head dim up to 256 and any stride. Both
+     * compute the same function; the flash kernels also round P and dS to bf16 for their second
+     * products (DESIGN.md's tolerances). A shape the flash kernels cannot take is a normal case
+     * (the small models' head dims 16 and 32), not a refusal, so nothing is logged.
+     * {@link #tensorCoreAttentions} counts the flash calls for tests.
+     */
     @Override public void attentionForward(Tensor out, Tensor lse, Tensor q, Tensor kk, Tensor v) {
-        int B = q.dim(0), H = q.dim(1), Nq = q.dim(2), hd = q.dim(3), Nk = kk.dim(2);
-        k.attnFwd(a(out), out.size() / ((long) B * Nq), a(lse), a(q), a(kk), a(v), B * H, H, Nq, Nk, hd,
-                (float) (1.0 / Math.sqrt(hd)));
-    }
-
-    @Override public void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor out, Tensor lse,
-                                            Tensor q, Tensor kk, Tensor v) {
+        boolean bf16 = attentionBf16("attentionForward", lse, List.of("q", "k", "v", "out"), q, kk, v, out);
         int B = q.dim(0), H = q.dim(1), Nq = q.dim(2), hd = q.dim(3), Nk = kk.dim(2);
         long ldo = out.size() / ((long) B * Nq);
-        float scale = (float) (1.0 / Math.sqrt(hd));
-        long delta = scratch(Scratch.ATTN_DELTA, (long) B * H * Nq);
-        k.attnBwdDelta(delta, a(out), a(dout), ldo, B * H, H, Nq, hd);
-        k.attnBwdDq(a(dq), a(dout), ldo, a(lse), delta, a(q), a(kk), a(v), B * H, H, Nq, Nk, hd, scale);
-        k.attnBwdDkDv(a(dk), a(dv), a(dout), ldo, a(lse), delta, a(q), a(kk), a(v), B * H, H, Nq, Nk, hd, scale);
+        if (bf16 && onTensorCores(hd, ldo, q, kk, v, out)) {
+            k.flashAttnFwd(new FlashAttention.Shape(B, H, Nq, Nk, hd), flashForward(out, ldo, lse, q, kk, v));
+            return;
+        }
+        k.attnFwd(bf16, raw(out), ldo, raw(lse), raw(q), raw(kk), raw(v), B * H, H, Nq, Nk, hd, (float) (1.0 / Math.sqrt(hd)));
     }
+
+    /** Accumulates dq, dk, dv (the contract); the kernels as {@link #attentionForward} chooses them. */
+    @Override public void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor out, Tensor lse,
+                                            Tensor q, Tensor kk, Tensor v) {
+        boolean bf16 = attentionBf16("attentionBackward", lse, List.of("q", "k", "v", "out", "dout", "dq", "dk", "dv"),
+                q, kk, v, out, dout, dq, dk, dv);
+        int B = q.dim(0), H = q.dim(1), Nq = q.dim(2), hd = q.dim(3), Nk = kk.dim(2);
+        long ldo = out.size() / ((long) B * Nq);
+        long delta = scratch(Scratch.ATTN_DELTA, (long) B * H * Nq);
+        if (bf16 && onTensorCores(hd, ldo, q, kk, v, out, dout, dq, dk, dv)) {
+            k.flashAttnBwd(new FlashAttention.Shape(B, H, Nq, Nk, hd), new FlashAttention.Backward(
+                    flashForward(out, ldo, lse, q, kk, v), raw(dout), delta, raw(dq), raw(dk), raw(dv)));
+            return;
+        }
+        float scale = (float) (1.0 / Math.sqrt(hd));
+        k.attnBwdDelta(bf16, delta, raw(out), raw(dout), ldo, B * H, H, Nq, hd);
+        k.attnBwdDq(bf16, raw(dq), raw(dout), ldo, raw(lse), delta, raw(q), raw(kk), raw(v), B * H, H, Nq, Nk, hd, scale);
+        k.attnBwdDkDv(bf16, raw(dk), raw(dv), raw(dout), ldo, raw(lse), delta, raw(q), raw(kk), raw(v), B * H, H, Nq, Nk, hd,
+                scale);
+    }
+
+    /**
+     * Whether attention's tensors ({@code names} name {@code ts}, q first) are BF16 rather than
+     * F32; refuses a mixture, or an lse that is not F32, naming the tensor and the fix.
+     */
+    private static boolean attentionBf16(String op, Tensor lse, List<String> names, Tensor... ts) {
+        DType t = ts[0].dtype();
+        if (t != DType.F32 && t != DType.BF16)
+            throw new IllegalArgumentException(op + ": q is " + t + "; attention computes on F32 or BF16 tensors");
+        for (int i = 1; i < ts.length; i++)
+            if (ts[i].dtype() != t)
+                throw new IllegalArgumentException(op + ": " + names.get(i) + " is " + ts[i].dtype() + " but q is " + t
+                        + "; allocate " + String.join(", ", names) + " in one element type");
+        if (lse.dtype() != DType.F32)
+            throw new IllegalArgumentException(op + ": lse is " + lse.dtype() + "; softmax statistics are F32 in every "
+                    + "precision: allocate lse as F32");
+        return t == DType.BF16;
+    }
+
+    /**
+     * The one rule for bf16 attention on the tensor cores: a head dim the flash kernels are built
+     * for, out/dout rows a multiple of 8 elements and every tensor 16-byte aligned (what
+     * Kernels.flashAttn* would otherwise refuse); see {@link #attentionForward}. Counts the calls it sends there.
+     */
+    private boolean onTensorCores(int hd, long ldo, Tensor... ts) {
+        if (!FlashAttention.HEAD_DIMS.contains(hd) || ldo % 8 != 0) return false;
+        for (Tensor t : ts) if (raw(t) % 16 != 0) return false;
+        tensorCoreAttentions++;
+        return true;
+    }
+
+    private static FlashAttention.Forward flashForward(Tensor out, long ldo, Tensor lse, Tensor q, Tensor kk, Tensor v) {
+        return new FlashAttention.Forward(raw(q), raw(kk), raw(v), raw(out), ldo, raw(lse));
+    }
+
+    /** How many attention calls (forward or backward) ran on the tensor-core flash kernels so far. */
+    public long tensorCoreAttentions() { return tensorCoreAttentions; }
 
     @Override public void outProjectionForward(Tensor out, Tensor x, Tensor ag, Tensor wOut, Tensor bOut) {
         if (nativeBf16("outProjectionForward", bf16("out", out), bf16("x", x), bf16("ag", ag), bf16("wOut", wOut),
