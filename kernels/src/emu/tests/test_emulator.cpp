@@ -196,8 +196,18 @@ __global__ void ldmatrix_partial_warp(unsigned* out) {
 
 }  // namespace
 
+// The sources' kernels as gen-kernel-list.sh parses them from src/main/cuda (one line each).
+#define EMU_SOURCE_KERNEL(name, params, bound) #name,
+static const char* const kSourceKernels[] = {
+#include "kernel_sources.inc"
+};
+#undef EMU_SOURCE_KERNEL
+
 TEST(emu_table_matches_sources) {
-    if (emu_kernel_count() != 41) failf("emu_kernel_count() = %d, the sources have 41 kernels", emu_kernel_count());
+    const int sources = (int)(sizeof kSourceKernels / sizeof kSourceKernels[0]);
+    if (emu_kernel_count() != sources) failf("emu_kernel_count() = %d, the sources have %d kernels", emu_kernel_count(), sources);
+    for (const char* name : kSourceKernels)
+        if (!emu::find_kernel(name)) failf("kernel %s of the sources is not in the emulator's table", name);
     for (int i = 0; i < emu_kernel_count(); i++) {
         const emu::KernelEntry* e = emu::find_kernel(emu_kernel_name(i));
         int names = 1;
