@@ -218,3 +218,40 @@ void run_norm_bf16(int R, int W, int centered, bool bias, int pad) {
 TEST(bf16_norm_vector_rows) { run_norm_bf16(3, 2056, 1, true, 0); }   // 257 vectors a row: over the 256-thread block
 TEST(bf16_norm_scalar_rows) { run_norm_bf16(19, 70, 0, false, 0); }
 TEST(bf16_norm_misaligned) { run_norm_bf16(3, 72, 1, true, 1); }
+
+// The in-projection's MLP columns in bf16: GELU(pre + b) into ag's columns, and backward dpre
+// (written) with dbias (fp32) summed from the fp32 products, not from the rounded dpre: the sum
+// of the rounded values would be off by ~2^-9 of the terms, far over this 1e-5.
+TEST(bf16_gelu_cols) {
+    const long long T = 37, ld = 48, ldag = 57;   // 37 rows: more than one row chunk's 16 per stride
+    const int Mcols = 35, col = 11, kind = 0;     // two 32-column blocks, the second partial
+    B16 Pre(uniform(T * ld, -3, 3), 0), Bb(uniform(Mcols), 0), Dag(uniform(T * ldag), 0), G((size_t)(T * ldag), 0),
+        Dpre((size_t)(T * ld), 0);
+    launch("gelu_cols_bf16", small_grid, blk, 0u, G.p() + col, ldag, Pre.c(), ld, Bb.c(), T, Mcols, kind);
+    auto db0 = uniform(Mcols);
+    Buf<float> Db = buf(db0);
+    launch("gelu_bwd_cols_bf16", Dim{cdiv(Mcols, 32), 2}, Dim{32, 8}, 0u, Dpre.p(), ld, Pre.c(), Bb.c(), Dag.c(), ldag, col, T,
+           Mcols, kind, Db.p());
+    Checker cg{"gelu_cols_bf16"}, cd{"gelu_bwd_cols_bf16 dpre"};
+    std::vector<double> wb(db0.begin(), db0.end());
+    for (long long t = 0; t < T; t++)
+        for (long long j = 0; j < ldag; j++) {
+            bool in = j >= col && j < col + Mcols;
+            if (!in && !std::isnan(G.at(t * ldag + j))) failf("gelu_cols_bf16 wrote column %lld outside [col, col + Mcols)", j);
+            if (in) {
+                double y = gelu_ref(Pre.x[t * ld + j - col] + Bb.x[j - col], kind);
+                cg(t * ldag + j, G.at(t * ldag + j), y, (U + 1e-5) * std::fabs(y) + 1e-6);
+            }
+        }
+    for (long long t = 0; t < T; t++)
+        for (int j = 0; j < ld; j++) {
+            if (j >= Mcols) {
+                if (!std::isnan(Dpre.at(t * ld + j))) failf("gelu_bwd_cols_bf16 wrote column %d >= Mcols", j);
+                continue;
+            }
+            double g = Dag.x[t * ldag + col + j] * gelu_grad_ref(Pre.x[t * ld + j] + Bb.x[j], kind);
+            cd(t * ld + j, Dpre.at(t * ld + j), g, (U + 1e-5) * std::fabs(g) + 1e-6);
+            wb[j] += g;
+        }
+    close("gelu_bwd_cols_bf16 dbias", Db.v, wb, 1e-5, 1e-5);
+}

@@ -43,6 +43,12 @@ import vit22b.tensor.Tensor;
  * then runs on the tensor cores (gemm_bf16_mma, fp32 accumulation and output): the operands are
  * packed to 2-byte scratch copies first (exact), so the products are the float32 kernel's and
  * only the order of summation differs. Everything else is still float32 arithmetic and storage.
+ *
+ * <p>Native bf16 (BF16 tensors in 2-byte storage): the norms, GELU, element-wise ops, heads
+ * reshuffles, the in-projection epilogue and the loss dispatch on their tensors' element type
+ * ({@link #bf16Storage}): activations and weights all F32 run the float kernels, all BF16 their
+ * {@code _bf16} instantiations (fp32 math, one rounding per stored element); statistics,
+ * parameter gradients and targets are F32 in both. The GEMMs and attention still take F32 only.
  */
 public final class CudaBackend implements Backend {
     /** Who computes the GEMMs: our gemm_f32 kernel (fused epilogues) or cuBLASLt + an epilogue kernel. */
