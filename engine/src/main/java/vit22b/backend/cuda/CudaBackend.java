@@ -570,7 +570,8 @@ public final class CudaBackend implements Backend {
         boolean bf = bf16Storage(op, "pre, bMlp, qScale, kScale, ag, q, k, v", pre, bMlp, qScale, kScale, ag, q, k, v);
         int cols = s.preCols(), M = s.mlp();
         long agGelu = raw(ag) + (long) s.geluCol() * ag.dtype().size;
-        // ag[:, W:W+M] = GELU(pre[:, :M] + bMlp): fp32, the GEMM's epilogue alone, over pre's MLP columns
+        // ag[:, W:W+M] = GELU(pre[:, :M] + bMlp) over pre's MLP columns: the GEMM's epilogue alone (fp32), or
+        // its bf16 counterpart (fp32 GELU, one rounding into ag)
         if (bf) this.k.geluColsBf16(agGelu, s.agCols(), raw(pre), cols, raw(bMlp), s.rows(), M, gelu.ordinal());
         else this.k.gemmEpilogue(raw(pre), cols, s.rows(), M, 0, 0, 0, 1, agGelu, s.agCols(), M, raw(bMlp), gelu.ordinal());
         this.k.qknormFwd(bf, raw(pre), cols, s.qCol(), raw(qScale), raw(kScale), raw(q), raw(k), raw(v), f32(op, "qkStats", qkStats),
