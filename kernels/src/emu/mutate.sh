@@ -157,6 +157,16 @@ mutant plain misc.cu "sum_squares: tree reduction starts at 64 (half the block i
   'for (int o = 128; o > 0; o >>= 1)' 'for (int o = 64; o > 0; o >>= 1)'
 mutant asan misc.cu "gemm_epilogue: grid-stride bound over ldc (out-of-bounds write)" \
   'GRID_STRIDE(i, (long long)M * N) {' 'GRID_STRIDE(i, (long long)M * ldc) {'
+mutant plain elem.cuh "bf16 store truncates instead of rounding to nearest even" \
+  '{ *p = __ushort_as_bfloat16(bf16_bits_rne(v)); }' '{ *p = __ushort_as_bfloat16((unsigned short)(__float_as_uint(v) >> 16)); }'
+mutant plain misc.cu "ew_loop: the last element after the whole vectors dropped" \
+  'GRID_STRIDE(i, n - whole * V) f(whole * V + i, 1);' 'GRID_STRIDE(i, n - whole * V - 1) f(whole * V + i, 1);'
+mutant plain misc.cu "gelu_bwd_cols: dbias summed from the rounded dpre" \
+  $'            st(dpre + t * ldp + j, g);\n            s += g;' $'            st(dpre + t * ldp + j, g);\n            s += ld(dpre + t * ldp + j);'
+mutant plain misc.cu "col_sum into bf16: dst overwritten instead of accumulated" \
+  'else st(dst + w, ::ld(dst + w) + s);' 'else st(dst + w, s);'
+mutant plain norm.cu "norm_fwd: vector rows taken when W is not a multiple of the vector (row tails skipped)" \
+  'const bool vec = W % VEC<T> == 0 && aligned16(x, out)' 'const bool vec = aligned16(x, out)'
 
 
 # The unmutated objects come from the normal build; a mutant rebuilds only the objects that

@@ -42,14 +42,14 @@ TEST(gelu_fwd_bwd) {
 }
 
 TEST(gelu_bwd_cols) {
-    const long long T = 13, ld = 40, ldag = 57;
-    const int Mcols = 29, col = 11, kind = 1;
-    auto pre = uniform(T * ld, -3, 3), b = uniform(Mcols), dag = uniform(T * ldag);
-    Buf<float> Pre = buf(pre), Bb = buf(b), Dag = buf(dag), Dpre(T * ld);
-    launch("gelu_bwd_cols", small_grid, blk, 0u, Dpre.p(), ld, (const float*)Pre.p(), (const float*)Bb.p(),
-           (const float*)Dag.p(), ldag, col, T, Mcols, kind);
+    const long long T = 37, ld = 40, ldag = 57;   // 37 rows: more than one row chunk's 16 per stride
+    const int Mcols = 35, col = 11, kind = 1;     // 35 columns: two 32-column blocks, the second partial
+    auto pre = uniform(T * ld, -3, 3), b = uniform(Mcols), dag = uniform(T * ldag), db0 = uniform(Mcols);
+    Buf<float> Pre = buf(pre), Bb = buf(b), Dag = buf(dag), Dpre(T * ld), Db = buf(db0);
+    launch("gelu_bwd_cols", Dim{cdiv(Mcols, 32), 2}, Dim{32, 8}, 0u, Dpre.p(), ld, (const float*)Pre.p(), (const float*)Bb.p(),
+           (const float*)Dag.p(), ldag, col, T, Mcols, kind, Db.p());
     std::vector<float> got;
-    std::vector<double> w;
+    std::vector<double> w, wb(db0.begin(), db0.end());
     for (long long t = 0; t < T; t++)
         for (long long j = 0; j < ld; j++) {
             if (j >= Mcols) {
@@ -58,8 +58,10 @@ TEST(gelu_bwd_cols) {
             }
             got.push_back(Dpre[t * ld + j]);
             w.push_back(dag[t * ldag + col + j] * gelu_grad_ref((double)pre[t * ld + j] + b[j], kind));
+            wb[j] += w.back();
         }
     close("gelu_bwd_cols", got, w, 1e-5, 1e-5);
+    close("gelu_bwd_cols dbias", Db.v, wb, 1e-5, 1e-5);
 }
 
 TEST(broadcast_rows_col_sum) {

@@ -214,62 +214,94 @@ public final class Kernels {
                     + MAX_HEAD_DIM + "; use more heads");
     }
 
-    public void normFwd(long out, long stats, long x, long scale, long bias, int R, int W, boolean centered, float eps) {
-        m.launch("norm_fwd", R, 1, 1, 256, 1, 1, 0, s, out, stats, x, scale, bias, W, centered ? 1 : 0, eps);
+    /**
+     * The entry of a kernel templated on its storage type (norm.cu, misc.cu): the float one
+     * ({@code f32Name}) or its bf16 instantiation, named with {@code _bf16} in place of a
+     * trailing {@code _f32} or after the name.
+     */
+    static String typed(String f32Name, boolean bf16) {
+        return bf16 ? f32Name.replaceFirst("_f32$", "") + "_bf16" : f32Name;
     }
 
-    public void normBwdDx(long dx, long dout, long x, long scale, long stats, int R, int W, boolean centered) {
-        m.launch("norm_bwd_dx", R, 1, 1, 256, 1, 1, 0, s, dx, dout, x, scale, stats, W, centered ? 1 : 0);
+    // The model's norm and element-wise kernels: bf16 selects the instantiation on bf16
+    // activations and weights (statistics, parameter gradients, targets stay fp32).
+
+    public void normFwd(boolean bf16, long out, long stats, long x, long scale, long bias, int R, int W, boolean centered, float eps) {
+        m.launch(typed("norm_fwd", bf16), R, 1, 1, 256, 1, 1, 0, s, out, stats, x, scale, bias, W, centered ? 1 : 0, eps);
     }
 
-    public void normBwdParams(long dscale, long dbias, long dout, long x, long stats, int R, int W) {
-        m.launch("norm_bwd_params", cdiv(W, 32), rowChunks(R), 1, 32, 8, 1, 0, s, dscale, dbias, dout, x, stats, R, W);
+    public void normBwdDx(boolean bf16, long dx, long dout, long x, long scale, long stats, int R, int W, boolean centered) {
+        m.launch(typed("norm_bwd_dx", bf16), R, 1, 1, 256, 1, 1, 0, s, dx, dout, x, scale, stats, W, centered ? 1 : 0);
     }
 
-    public void qknormFwd(long pre, long ld, int colQ, long qs, long ks, long q, long k, long v, long stats,
+    public void normBwdParams(boolean bf16, long dscale, long dbias, long dout, long x, long stats, int R, int W) {
+        m.launch(typed("norm_bwd_params", bf16), cdiv(W, 32), rowChunks(R), 1, 32, 8, 1, 0, s, dscale, dbias, dout, x, stats, R, W);
+    }
+
+    public void qknormFwd(boolean bf16, long pre, long ld, int colQ, long qs, long ks, long q, long k, long v, long stats,
                           int B, int N, int H, int hd, boolean centered, float eps) {
         checkHd(hd);
-        m.launch("qknorm_fwd", cdiv((long) B * N * H, 8), 1, 1, 256, 1, 1, 0, s,
+        m.launch(typed("qknorm_fwd", bf16), cdiv((long) B * N * H, 8), 1, 1, 256, 1, 1, 0, s,
                 pre, ld, colQ, qs, ks, q, k, v, stats, B, N, H, hd, centered ? 1 : 0, eps);
     }
 
-    public void qknormBwd(long dpre, long ld, int colQ, long pre, long dq, long dk, long dv, long qs, long ks,
+    public void qknormBwd(boolean bf16, long dpre, long ld, int colQ, long pre, long dq, long dk, long dv, long qs, long ks,
                           long stats, long dqs, long dks, int B, int N, int H, int hd, boolean centered) {
         checkHd(hd);
-        m.launch("qknorm_bwd", cdiv((long) B * N * H, 8), 1, 1, 256, 1, 1, 0, s,
+        m.launch(typed("qknorm_bwd", bf16), cdiv((long) B * N * H, 8), 1, 1, 256, 1, 1, 0, s,
                 dpre, ld, colQ, pre, dq, dk, dv, qs, ks, stats, dqs, dks, B, N, H, hd, centered ? 1 : 0);
     }
 
-    public void add(long dst, long src, long n) { m.launch("add_f32", ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, dst, src, n); }
-
-    public void scale(long t, float f, long n) { m.launch("scale_f32", ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, t, f, n); }
-
-    public void geluFwd(long out, long in, long n, int kind) {
-        m.launch("gelu_fwd", ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, out, in, n, kind);
+    public void add(boolean bf16, long dst, long src, long n) {
+        m.launch(typed("add_f32", bf16), ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, dst, src, n);
     }
 
-    public void geluBwd(long din, long dout, long in, long n, int kind) {
-        m.launch("gelu_bwd", ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, din, dout, in, n, kind);
+    public void scale(boolean bf16, long t, float f, long n) {
+        m.launch(typed("scale_f32", bf16), ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, t, f, n);
     }
 
-    public void geluBwdCols(long dpre, long ld, long pre, long b, long dag, long ldag, int col, long T, int mCols, int kind) {
-        m.launch("gelu_bwd_cols", ewGrid(T * mCols), 1, 1, EW_BLOCK, 1, 1, 0, s, dpre, ld, pre, b, dag, ldag, col, T, mCols, kind);
+    public void geluFwd(boolean bf16, long out, long in, long n, int kind) {
+        m.launch(typed("gelu_fwd", bf16), ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, out, in, n, kind);
     }
 
-    public void broadcastRows(long dst, long src, long R, int W) {
-        m.launch("broadcast_rows", ewGrid(R * W), 1, 1, EW_BLOCK, 1, 1, 0, s, dst, src, R, W);
+    public void geluBwd(boolean bf16, long din, long dout, long in, long n, int kind) {
+        m.launch(typed("gelu_bwd", bf16), ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, din, dout, in, n, kind);
     }
 
-    public void colSum(long dst, long src, long R, int W, long ld) {
-        m.launch("col_sum", cdiv(W, 32), rowChunks(R), 1, 32, 8, 1, 0, s, dst, src, R, W, ld);
+    /** See misc.cu gelu_cols_bf16: gout (row stride ldg) = GELU(pre (row stride ld) + b) over mCols columns, bf16. */
+    public void geluColsBf16(long gout, long ldg, long pre, long ld, long b, long T, int mCols, int kind) {
+        m.launch("gelu_cols_bf16", ewGrid(T * mCols), 1, 1, EW_BLOCK, 1, 1, 0, s, gout, ldg, pre, ld, b, T, mCols, kind);
     }
 
-    public void toHeads(long dst, long src, long ld, int col, int B, int N, int H, int hd) {
-        m.launch("to_heads", ewGrid((long) B * N * H * hd), 1, 1, EW_BLOCK, 1, 1, 0, s, dst, src, ld, col, B, N, H, hd);
+    /** See misc.cu gelu_bwd_cols: writes dpre's MLP columns and adds their column sums into dbias (fp32). */
+    public void geluBwdCols(boolean bf16, long dpre, long ld, long pre, long b, long dag, long ldag, int col, long T, int mCols,
+                            int kind, long dbias) {
+        m.launch(typed("gelu_bwd_cols", bf16), cdiv(mCols, 32), rowChunks(T), 1, 32, 8, 1, 0, s,
+                dpre, ld, pre, b, dag, ldag, col, T, mCols, kind, dbias);
     }
 
-    public void fromHeads(long dst, long ld, int col, long src, int B, int N, int H, int hd) {
-        m.launch("from_heads", ewGrid((long) B * N * H * hd), 1, 1, EW_BLOCK, 1, 1, 0, s, dst, ld, col, src, B, N, H, hd);
+    public void broadcastRows(boolean bf16, long dst, long src, long R, int W) {
+        m.launch(typed("broadcast_rows", bf16), ewGrid(R * W), 1, 1, EW_BLOCK, 1, 1, 0, s, dst, src, R, W);
+    }
+
+    /**
+     * dst (W) += column sums of src (R rows, stride ld): src of either storage type into an fp32
+     * dst, or bf16 into bf16 (one row chunk: each column rounded once, misc.cu col_sum).
+     */
+    public void colSum(boolean srcBf16, boolean dstBf16, long dst, long src, long R, int W, long ld) {
+        if (dstBf16 && !srcBf16)
+            throw new IllegalArgumentException("colSum: an fp32 source into a bf16 destination has no kernel; "
+                    + "sum into an fp32 destination and cast it");
+        String name = dstBf16 ? "col_sum_bf16_bf16" : typed("col_sum", srcBf16);
+        m.launch(name, cdiv(W, 32), dstBf16 ? 1 : rowChunks(R), 1, 32, 8, 1, 0, s, dst, src, R, W, ld);
+    }
+
+    public void toHeads(boolean bf16, long dst, long src, long ld, int col, int B, int N, int H, int hd) {
+        m.launch(typed("to_heads", bf16), ewGrid((long) B * N * H * hd), 1, 1, EW_BLOCK, 1, 1, 0, s, dst, src, ld, col, B, N, H, hd);
+    }
+
+    public void fromHeads(boolean bf16, long dst, long ld, int col, long src, int B, int N, int H, int hd) {
+        m.launch(typed("from_heads", bf16), ewGrid((long) B * N * H * hd), 1, 1, EW_BLOCK, 1, 1, 0, s, dst, ld, col, src, B, N, H, hd);
     }
 
     /** cols (B*G*G, C*P*P) from fp32 images; cols bf16 (each element rounded once) when colsBf16, else fp32. */
@@ -283,14 +315,17 @@ public final class Kernels {
         m.launch(doutBf16 ? "pos_grad_bf16" : "pos_grad", ewGrid(nd), 1, 1, EW_BLOCK, 1, 1, 0, s, dpos, dout, B, nd);
     }
 
-    /** Adds sum t^2 into the double at {@code out}. */
-    public void sumSquares(long out, long t, long n) {
-        m.launch("sum_squares", (int) Math.min(1024, Math.max(1, cdiv(n, EW_BLOCK))), 1, 1, EW_BLOCK, 1, 1, 0, s, out, t, n);
+    /** Adds sum t^2 into the double at {@code out}; t of either storage type. */
+    public void sumSquares(boolean bf16, long out, long t, long n) {
+        m.launch(typed("sum_squares", bf16), (int) Math.min(1024, Math.max(1, cdiv(n, EW_BLOCK))), 1, 1, EW_BLOCK, 1, 1, 0, s, out, t, n);
     }
 
-    /** Adds the mean loss into the double at {@code loss}; writes dlogits. kind 0 sigmoid, 1 softmax. */
-    public void loss(long loss, long dlogits, long logits, long targets, int B, int C, int kind) {
-        m.launch("loss_fwd_bwd", B, 1, 1, 256, 1, 1, 0, s, loss, dlogits, logits, targets, B, C, kind);
+    /**
+     * Adds the mean loss into the double at {@code loss}; writes dlogits. kind 0 sigmoid, 1 softmax.
+     * bf16: logits and dlogits bf16, targets fp32.
+     */
+    public void loss(boolean bf16, long loss, long dlogits, long logits, long targets, int B, int C, int kind) {
+        m.launch(typed("loss_fwd_bwd", bf16), B, 1, 1, 256, 1, 1, 0, s, loss, dlogits, logits, targets, B, C, kind);
     }
 
     public void adamw(long p, long g, long mm, long v, long n, float lr, float b1, float b2, float eps, float wd,

@@ -99,28 +99,33 @@ public final class LaunchTable {
         k.flashAttnFwd(fa, ff);
         k.flashAttnBwd(fa, new FlashAttention.Backward(ff, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(),
                 ptr.getAsLong(), ptr.getAsLong()));
-        k.normFwd(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), T, D, true, 1e-6f);
-        k.normBwdDx(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), T, D, true);
-        k.normBwdParams(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), T, D);
-        k.qknormFwd(ptr.getAsLong(), rows, M, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(),
-                ptr.getAsLong(), ptr.getAsLong(), B, N, H, hd, false, 1e-6f);
-        k.qknormBwd(ptr.getAsLong(), rows, M, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(),
-                ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), B, N, H, hd, false);
-        k.add(ptr.getAsLong(), ptr.getAsLong(), n);
-        k.scale(ptr.getAsLong(), 0.5f, n);
-        k.geluFwd(ptr.getAsLong(), ptr.getAsLong(), (long) T * M, gk);
-        k.geluBwd(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), (long) T * M, gk);
-        k.geluBwdCols(ptr.getAsLong(), rows, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), D + M, D, T, M, gk);
-        k.broadcastRows(ptr.getAsLong(), ptr.getAsLong(), T, D);
-        k.colSum(ptr.getAsLong(), ptr.getAsLong(), T, D, D);
-        k.toHeads(ptr.getAsLong(), ptr.getAsLong(), rows, M, B, N, H, hd);
-        k.fromHeads(ptr.getAsLong(), D, 0, ptr.getAsLong(), B, N, H, hd);
+        for (boolean bf : new boolean[] {false, true}) {   // both storage-type instantiations
+            k.normFwd(bf, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), T, D, true, 1e-6f);
+            k.normBwdDx(bf, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), T, D, true);
+            k.normBwdParams(bf, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), T, D);
+            k.qknormFwd(bf, ptr.getAsLong(), rows, M, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(),
+                    ptr.getAsLong(), ptr.getAsLong(), B, N, H, hd, false, 1e-6f);
+            k.qknormBwd(bf, ptr.getAsLong(), rows, M, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(),
+                    ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), B, N, H, hd, false);
+            k.add(bf, ptr.getAsLong(), ptr.getAsLong(), n);
+            k.scale(bf, ptr.getAsLong(), 0.5f, n);
+            k.geluFwd(bf, ptr.getAsLong(), ptr.getAsLong(), (long) T * M, gk);
+            k.geluBwd(bf, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), (long) T * M, gk);
+            k.geluBwdCols(bf, ptr.getAsLong(), rows, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), D + M, D, T, M, gk,
+                    ptr.getAsLong());
+            k.broadcastRows(bf, ptr.getAsLong(), ptr.getAsLong(), T, D);
+            k.colSum(bf, false, ptr.getAsLong(), ptr.getAsLong(), T, D, D);
+            k.toHeads(bf, ptr.getAsLong(), ptr.getAsLong(), rows, M, B, N, H, hd);
+            k.fromHeads(bf, ptr.getAsLong(), D, 0, ptr.getAsLong(), B, N, H, hd);
+            k.sumSquares(bf, ptr.getAsLong(), ptr.getAsLong(), n);
+            k.loss(bf, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), B, C, 0);
+        }
+        k.colSum(true, true, ptr.getAsLong(), ptr.getAsLong(), T, D, D);
+        k.geluColsBf16(ptr.getAsLong(), D + M, ptr.getAsLong(), rows, ptr.getAsLong(), T, M, gk);
         for (boolean bf16 : new boolean[] {false, true}) {
             k.im2col(ptr.getAsLong(), bf16, ptr.getAsLong(), B, p.channels(), p.image(), p.patch());
             k.posGrad(ptr.getAsLong(), ptr.getAsLong(), bf16, B, (long) N * D);
         }
-        k.sumSquares(ptr.getAsLong(), ptr.getAsLong(), n);
-        k.loss(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), B, C, 0);
         k.adamw(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), n,
                 1e-3f, 0.9f, 0.999f, 1e-8f, 0.05f, 1f, 0.1f, 0.001f);
         k.adamwScalars(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), 1f, 0.9f, 0.999f);

@@ -54,6 +54,11 @@ import vit22b.tensor.Tensor;
  * fused); any other mixture is refused naming the tensor. The float32 path is unchanged.
  * BF16 tensors (2-byte storage) are taken by attention ({@link #attentionForward} says how); the
  * other model ops refuse them ({@link #a}).
+ * <p>Native bf16 (BF16 tensors in 2-byte storage): the norms, GELU, element-wise ops, heads
+ * reshuffles, the in-projection epilogue and the loss dispatch on their tensors' element type
+ * ({@link #bf16Storage}): activations and weights all F32 run the float kernels, all BF16 their
+ * {@code _bf16} instantiations (fp32 math, one rounding per stored element); statistics,
+ * parameter gradients and targets are F32 in both. The GEMMs and attention still take F32 only.
  */
 public final class CudaBackend implements Backend {
     /** Who computes the GEMMs: our gemm_f32 kernel (fused epilogues) or cuBLASLt + an epilogue kernel. */
@@ -229,6 +234,41 @@ public final class CudaBackend implements Backend {
     /** Device address of a tensor's first element, any element type (0 for null). */
     static long raw(Tensor t) { return t == null ? 0L : dev(t).address() + t.offset() * t.dtype().size; }
 
+    /** {@link #raw}, 0 for null (absent). */
+    private static long rawOrNull(Tensor t) { return t == null ? 0L : raw(t); }
+
+    /**
+     * The storage type an op's activations and weights share, as "run the bf16 kernels": true
+     * when each of {@code ts} (nulls skipped: absent) is BF16, false when each is F32; a mixture
+     * is refused naming both tensors. {@code names}: the tensors' names, comma-separated.
+     */
+    static boolean bf16Storage(String op, String names, Tensor... ts) {
+        String[] n = names.split(",\\s*");
+        int first = -1;
+        for (int i = 0; i < ts.length; i++) {
+            if (ts[i] == null) continue;
+            if (ts[i].dtype() != DType.F32 && ts[i].dtype() != DType.BF16)
+                throw new IllegalArgumentException(op + ": " + n[i] + " holds " + ts[i].dtype() + "; the kernels take F32 or BF16");
+            if (first < 0) first = i;
+            else if (ts[i].dtype() != ts[first].dtype())
+                throw new IllegalArgumentException(op + ": " + n[i] + " is " + ts[i].dtype() + " but " + n[first] + " is "
+                        + ts[first].dtype() + "; its activations and weights must share one element type (all BF16 for "
+                        + "the bf16 recipe, all F32 for fp32): allocate or cast them to match");
+        }
+        return first >= 0 && ts[first].dtype() == DType.BF16;
+    }
+
+    /**
+     * Address of a tensor that stays float32 in both recipes (statistics, parameter gradients,
+     * targets; 0 for null); refuses another type naming it.
+     */
+    private static long f32(String op, String name, Tensor t) {
+        if (t != null && t.dtype() != DType.F32)
+            throw new IllegalArgumentException(op + ": " + name + " holds " + t.dtype() + "; statistics, parameter gradients "
+                    + "and targets stay F32 in both recipes: allocate it F32");
+        return a(t);
+    }
+
     private static void sameSize(Tensor x, Tensor y, String op) {
         if (x.size() != y.size()) throw new IllegalArgumentException(op + ": sizes differ, " + x + " vs " + y);
     }
@@ -352,14 +392,14 @@ public final class CudaBackend implements Backend {
 
     @Override public void add(Tensor dst, Tensor src) {
         sameSize(dst, src, "add");
-        k.add(a(dst), a(src), dst.size());
+        k.add(bf16Storage("add", "dst, src", dst, src), raw(dst), raw(src), dst.size());
     }
 
-    @Override public void scale(Tensor t, float s) { k.scale(a(t), s, t.size()); }
+    @Override public void scale(Tensor t, float s) { k.scale(bf16Storage("scale", "t", t), raw(t), s, t.size()); }
 
     @Override public double sumSquares(Tensor t) {
         zeroScalar(sumSquares);
-        k.sumSquares(sumSquares.address(), a(t), t.size());
+        k.sumSquares(bf16Storage("sumSquares", "t", t), sumSquares.address(), raw(t), t.size());
         return readScalar(sumSquares);
     }
 
@@ -545,7 +585,7 @@ public final class CudaBackend implements Backend {
         long cols = scratch(Scratch.IM2COL, (long) B * N * K);
         k.im2col(cols, false, a(images), B, C, S, patch);
         gemmTN(a(dw), a(dout), D, cols, B * N, D, K, false);
-        if (db != null) k.colSum(a(db), a(dout), (long) B * N, D, D);
+        if (db != null) k.colSum(false, false, a(db), a(dout), (long) B * N, D, D);
         if (dpos != null) k.posGrad(a(dpos), a(dout), false, B, (long) N * D);
     }
 
@@ -553,14 +593,18 @@ public final class CudaBackend implements Backend {
 
     @Override public void normForward(Tensor out, Tensor stats, Tensor x, Tensor scale, Tensor bias, boolean centered, float eps) {
         int W = Math.toIntExact(scale.size());
-        k.normFwd(a(out), a(stats), a(x), a(scale), a(bias), Math.toIntExact(x.size() / W), W, centered, eps);
+        boolean bf = bf16Storage("normForward", "out, x, scale, bias", out, x, scale, bias);
+        k.normFwd(bf, raw(out), f32("normForward", "stats", stats), raw(x), raw(scale), rawOrNull(bias),
+                Math.toIntExact(x.size() / W), W, centered, eps);
     }
 
     @Override public void normBackward(Tensor dx, Tensor dscale, Tensor dbias, Tensor dout, Tensor x, Tensor scale,
                                        Tensor stats, boolean centered) {
         int W = Math.toIntExact(scale.size()), R = Math.toIntExact(x.size() / W);
-        k.normBwdDx(a(dx), a(dout), a(x), a(scale), a(stats), R, W, centered);
-        k.normBwdParams(a(dscale), a(dbias), a(dout), a(x), a(stats), R, W);
+        boolean bf = bf16Storage("normBackward", "dx, dout, x, scale", dx, dout, x, scale);
+        long st = f32("normBackward", "stats", stats);
+        k.normBwdDx(bf, raw(dx), raw(dout), raw(x), raw(scale), st, R, W, centered);
+        k.normBwdParams(bf, f32("normBackward", "dscale", dscale), f32("normBackward", "dbias", dbias), raw(dout), raw(x), st, R, W);
     }
 
     // ---- linear layers and activations ----------------------------------------------------
@@ -583,27 +627,33 @@ public final class CudaBackend implements Backend {
         int N = w.dim(0), K = w.dim(1), R = Math.toIntExact(in.size() / K);
         if (din != null) gemmNN(a(din), a(dout), N, a(w), R, N, K, bf16(dout, w));
         gemmTN(a(dw), a(dout), N, a(in), R, N, K, bf16(dout, in));
-        if (dbias != null) k.colSum(a(dbias), a(dout), R, N, N);
+        if (dbias != null) k.colSum(false, false, a(dbias), a(dout), R, N, N);
     }
 
     @Override public void geluForward(Tensor out, Tensor in, GeluKind kind) {
         sameSize(out, in, "geluForward");
-        k.geluFwd(a(out), a(in), in.size(), kind.ordinal());
+        k.geluFwd(bf16Storage("geluForward", "out, in", out, in), raw(out), raw(in), in.size(), kind.ordinal());
     }
 
     @Override public void geluBackward(Tensor din, Tensor dout, Tensor in, GeluKind kind) {
         sameSize(din, in, "geluBackward");
-        k.geluBwd(a(din), a(dout), a(in), in.size(), kind.ordinal());
+        k.geluBwd(bf16Storage("geluBackward", "din, dout, in", din, dout, in), raw(din), raw(dout), raw(in), in.size(),
+                kind.ordinal());
     }
 
     @Override public void broadcastRows(Tensor dst, Tensor src) {
         int W = Math.toIntExact(src.size());
-        k.broadcastRows(a(dst), a(src), dst.size() / W, W);
+        k.broadcastRows(bf16Storage("broadcastRows", "dst, src", dst, src), raw(dst), raw(src), dst.size() / W, W);
     }
 
+    /** dst F32 (a parameter gradient) from src of either type, or BF16 from BF16 (rounded once per column). */
     @Override public void sumRows(Tensor dst, Tensor src) {
         int W = Math.toIntExact(dst.size());
-        k.colSum(a(dst), a(src), src.size() / W, W, W);
+        boolean srcBf16 = bf16Storage("sumRows", "src", src);
+        if (dst.dtype() == DType.BF16 && !srcBf16)
+            throw new IllegalArgumentException("sumRows: dst is BF16 but src is F32; sum an F32 src into an F32 dst "
+                    + "(or make src BF16)");
+        k.colSum(srcBf16, bf16Storage("sumRows", "dst", dst), raw(dst), raw(src), src.size() / W, W, W);
     }
 
     /**
@@ -613,12 +663,12 @@ public final class CudaBackend implements Backend {
      */
     @Override public void toHeads(Tensor dst, Tensor src, int col, int batch, int heads) {
         int rows = src.dim(0), N = rows / batch, hd = Math.toIntExact(dst.size() / ((long) rows * heads));
-        k.toHeads(a(dst), a(src), src.dim(1), col, batch, N, heads, hd);
+        k.toHeads(bf16Storage("toHeads", "dst, src", dst, src), raw(dst), raw(src), src.dim(1), col, batch, N, heads, hd);
     }
 
     @Override public void fromHeads(Tensor dst, int col, Tensor src, int batch, int heads) {
         int rows = dst.dim(0), N = rows / batch, hd = Math.toIntExact(src.size() / ((long) rows * heads));
-        k.fromHeads(a(dst), dst.dim(1), col, a(src), batch, N, heads, hd);
+        k.fromHeads(bf16Storage("fromHeads", "dst, src", dst, src), raw(dst), dst.dim(1), col, raw(src), batch, N, heads, hd);
     }
 
     // ---- the parallel block ---------------------------------------------------------------
@@ -626,11 +676,15 @@ public final class CudaBackend implements Backend {
     @Override public void inProjectionEpilogueForward(InProj s, Tensor pre, Tensor bMlp, Tensor qScale, Tensor kScale,
                                                       Tensor ag, Tensor q, Tensor k, Tensor v, Tensor qkStats,
                                                       GeluKind gelu, boolean centered) {
+        String op = "inProjectionEpilogueForward";
+        boolean bf = bf16Storage(op, "pre, bMlp, qScale, kScale, ag, q, k, v", pre, bMlp, qScale, kScale, ag, q, k, v);
         int cols = s.preCols(), M = s.mlp();
-        // ag[:, W:W+M] = GELU(pre[:, :M] + bMlp): the GEMM's epilogue alone, over pre's MLP columns
-        this.k.gemmEpilogue(a(pre), cols, s.rows(), M, 0, 0, 0, 1, a(ag) + (long) s.geluCol() * Float.BYTES, s.agCols(), M,
-                a(bMlp), gelu.ordinal());
-        this.k.qknormFwd(a(pre), cols, s.qCol(), a(qScale), a(kScale), a(q), a(k), a(v), a(qkStats),
+        long agGelu = raw(ag) + (long) s.geluCol() * ag.dtype().size;
+        // ag[:, W:W+M] = GELU(pre[:, :M] + bMlp) over pre's MLP columns: the GEMM's epilogue alone (fp32), or
+        // its bf16 counterpart (fp32 GELU, one rounding into ag)
+        if (bf) this.k.geluColsBf16(agGelu, s.agCols(), raw(pre), cols, raw(bMlp), s.rows(), M, gelu.ordinal());
+        else this.k.gemmEpilogue(raw(pre), cols, s.rows(), M, 0, 0, 0, 1, agGelu, s.agCols(), M, raw(bMlp), gelu.ordinal());
+        this.k.qknormFwd(bf, raw(pre), cols, s.qCol(), raw(qScale), raw(kScale), raw(q), raw(k), raw(v), f32(op, "qkStats", qkStats),
                 s.batch(), s.tokens(), s.heads(), s.headDim(), centered, ModelConfig.EPS);
     }
 
@@ -638,11 +692,16 @@ public final class CudaBackend implements Backend {
                                                        Tensor bMlp, Tensor qScale, Tensor kScale, Tensor qkStats,
                                                        Tensor dpre, Tensor dbMlp, Tensor dqScale, Tensor dkScale,
                                                        GeluKind gelu, boolean centered) {
+        String op = "inProjectionEpilogueBackward";
+        boolean bf = bf16Storage(op, "dag, dq, dk, dv, pre, bMlp, qScale, kScale, dpre", dag, dq, dk, dv, pre, bMlp, qScale,
+                kScale, dpre);
         int cols = s.preCols(), M = s.mlp(), T = s.rows();
-        k.geluBwdCols(a(dpre), cols, a(pre), a(bMlp), a(dag), s.agCols(), s.geluCol(), T, M, gelu.ordinal());
-        k.qknormBwd(a(dpre), cols, s.qCol(), a(pre), a(dq), a(dk), a(dv), a(qScale), a(kScale), a(qkStats),
-                a(dqScale), a(dkScale), s.batch(), s.tokens(), s.heads(), s.headDim(), centered);
-        k.colSum(a(dbMlp), a(dpre), T, M, cols);
+        // dbMlp from the fp32 products, before dpre's rounding (as the CPU reference sums them)
+        k.geluBwdCols(bf, raw(dpre), cols, raw(pre), raw(bMlp), raw(dag), s.agCols(), s.geluCol(), T, M, gelu.ordinal(),
+                f32(op, "dbMlp", dbMlp));
+        k.qknormBwd(bf, raw(dpre), cols, s.qCol(), raw(pre), raw(dq), raw(dk), raw(dv), raw(qScale), raw(kScale),
+                f32(op, "qkStats", qkStats), f32(op, "dqScale", dqScale), f32(op, "dkScale", dkScale), s.batch(), s.tokens(),
+                s.heads(), s.headDim(), centered);
     }
 
     /**
@@ -752,7 +811,8 @@ public final class CudaBackend implements Backend {
         sameSize(logits, targets, "lossForwardBackward");
         int B = logits.dim(0), C = Math.toIntExact(logits.size() / B);
         zeroScalar(loss);
-        k.loss(loss.address(), a(dlogits), a(logits), a(targets), B, C, kind.ordinal());
+        boolean bf = bf16Storage("lossForwardBackward", "logits, dlogits", logits, dlogits);
+        k.loss(bf, loss.address(), raw(dlogits), raw(logits), f32("lossForwardBackward", "targets", targets), B, C, kind.ordinal());
     }
 
     @Override public double queuedLoss() { return readScalar(loss); }
@@ -771,7 +831,7 @@ public final class CudaBackend implements Backend {
             if (t != null) sameSize(params, t, "queueAdamw");
         AdamwTable table = adamwTable(ranges, params.size());
         zeroScalar(gradNormSquared);
-        k.sumSquares(gradNormSquared.address(), a(grads), grads.size());
+        k.sumSquares(false, gradNormSquared.address(), a(grads), grads.size());
         long hp = adamwScalars.address();
         k.adamwScalars(hp, hp + 5L * Float.BYTES, gradNormSquared.address(), clipNorm, beta1, beta2);
         if (copy != null && copy.dtype() == DType.F32)
