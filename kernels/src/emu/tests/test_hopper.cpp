@@ -89,7 +89,7 @@ __global__ void mbar_ring(float* out) {
                 for (int p = 0; p < kProducers; p++) s += slot[p] * (r + 1);
                 mbar_arrive(&empty);
             }
-            out[c] = s;
+            out[blockIdx.x * kConsumers + c] = s;
         }
 }
 __global__ void mbar_stale_parity(float* out) {   // parity 1 on a fresh barrier: phase -1 is complete
@@ -123,12 +123,12 @@ __global__ void mbar_surplus(float* out) {
 }
 
 TEST(hopper_mbarrier_phases) {
-    Buf<float> out(kConsumers);
+    Buf<float> out(2 * kConsumers);
     expect_ok(RUN(mbar_ring, Dim{2}, Dim{192}, 0u, out.p()), "mbarrier ring");
     double want = 0;
     for (int r = 0; r < kRounds; r++)
         for (int p = 0; p < kProducers; p++) want += (10.0 * r + p) * (r + 1);
-    for (int c = 0; c < kConsumers; c++)
+    for (int c = 0; c < 2 * kConsumers; c++)
         if (out[c] != want) failf("consumer %d summed %g, want %g (a round read a stale or early slot)", c, out[c], want);
     Buf<float> o2(64);
     expect_ok(RUN(mbar_stale_parity, Dim{1}, Dim{64}, 0u, o2.p()), "wait on parity 1 of a fresh barrier");
@@ -140,9 +140,10 @@ TEST(hopper_mbarrier_phases) {
 
 // ---- TMA
 
-// Thread 0 loads one box with TMA; everyone waits on the barrier, then copies the box's shared
-// bytes out as they lie (swizzled).
-__global__ void tma_load_box(const __grid_constant__ CUtensorMap map, int x, int y, unsigned bytes, unsigned char* out) {
+// Thread `producer` loads one box with TMA; everyone waits on the barrier (unless `wait` is 0: the
+// race test), then copies the box's shared bytes out as they lie (swizzled).
+__global__ void tma_load_box(const __grid_constant__ CUtensorMap map, int x, int y, unsigned bytes, unsigned char* out,
+                             int producer, int wait) {
     DYNAMIC_SHARED(unsigned char, box);
     __shared__ uint64_t bar;
     if (threadIdx.x == 0) {
@@ -150,11 +151,11 @@ __global__ void tma_load_box(const __grid_constant__ CUtensorMap map, int x, int
         mbar_fence_init();
     }
     __syncthreads();
-    if (threadIdx.x == 0) {
+    if (threadIdx.x == producer) {
         mbar_arrive_expect_tx(&bar, bytes);
         tma_load_2d(box, &map, x, y, &bar);
     }
-    mbar_wait(&bar, 0);
+    if (wait) mbar_wait(&bar, 0);
     for (unsigned i = threadIdx.x; i < bytes; i += blockDim.x) out[i] = box[i];
 }
 // The threads write a box image (already in its shared-memory order) and thread 0 stores it with TMA.
@@ -202,7 +203,7 @@ TEST(hopper_tma_boxes) {
         std::snprintf(what, sizeof what, "TMA load %ub %ux%u swizzle %u at (%d,%d)", bc.elem, bc.box_rows, bc.box_cols, bc.swizzle,
                       bc.x, bc.y);
         std::vector<unsigned char> got(bytes, 0xee);
-        expect_ok(RUN(tma_load_box, Dim{1}, Dim{96}, smem, map, bc.x, bc.y, bytes, got.data()), what);
+        expect_ok(RUN(tma_load_box, Dim{1}, Dim{96}, smem, map, bc.x, bc.y, bytes, got.data(), 0, 1), what);
         for (unsigned i = 0; i < bytes; i++)
             if (got[i] != want[i]) {
                 failf("%s: shared byte %u is %u, want %u", what, i, got[i], want[i]);
@@ -230,6 +231,30 @@ TEST(hopper_tma_boxes) {
                 break;
             }
     }
+}
+
+// A race the suite must catch: reading a TMA destination without waiting for its barrier. The
+// producer is a middle thread, so under every schedule some readers run before the copy lands
+// (they read NaN bytes); TSan reports the unordered copy (run-tests.sh expects the report).
+TEST(race_tma_without_mbar_wait) {
+    const size_t rows = 64, cols = 64;
+    std::vector<uint16_t> g = random_bf16(rows * cols);
+    const CUtensorMap map = make_map(g.data(), rows, cols, cols * 2, 2, 64, 64, 3);
+    const unsigned bytes = 64 * 128;
+    std::vector<unsigned char> waited(bytes), raced(bytes);
+    expect_ok(RUN(tma_load_box, Dim{1}, Dim{128}, bytes, map, 0, 0, bytes, waited.data(), 64, 1), "TMA with mbar_wait");
+    expect_ok(RUN(tma_load_box, Dim{1}, Dim{128}, bytes, map, 0, 0, bytes, raced.data(), 64, 0), "TMA without mbar_wait");
+    for (unsigned r = 0; r < 64; r++)
+        for (unsigned c = 0; c < 64; c++) {
+            uint16_t v;
+            std::memcpy(&v, &waited[swizzled(r * 128 + c * 2, 128)], 2);
+            if (v != g[r * cols + c]) {
+                failf("TMA with mbar_wait: element (%u, %u) is %04x, want %04x", r, c, v, g[r * cols + c]);
+                r = 64;
+                break;
+            }
+        }
+    if (raced == waited) failf("schedule %d: reading a TMA destination without mbar_wait went unnoticed", schedule());
 }
 
 TEST(hopper_tensor_map_checks) {
