@@ -491,6 +491,22 @@ __global__ void wgmma_early_read(float* out) {
     wgmma_wait<0>();
     out[256 + threadIdx.x] = d[0];
 }
+// The emulator reads a wgmma's operands as late as the hardware may: at the first retirement. A
+// kernel that overwrites them before wgmma_wait (a stage released early) computes with the new bytes.
+__global__ void wgmma_overwritten(float* out) {
+    DYNAMIC_SHARED(uint16_t, sm);
+    for (int i = threadIdx.x; i < 64 * 16 + 16 * 64; i += blockDim.x) sm[i] = 0x3f80;   // bf16 1.0
+    __syncthreads();
+    float d[32];
+    const uint64_t a = wgmma_desc(sm, WG_SWIZZLE_NONE, 128, 256), b = wgmma_desc(sm + 64 * 16, WG_SWIZZLE_NONE, 128, 256);
+    wgmma_bf16<64, 0, 0>(d, a, b, 0);
+    wgmma_commit();
+    __syncthreads();
+    for (int i = threadIdx.x; i < 16 * 64; i += blockDim.x) sm[64 * 16 + i] = 0x4000;   // B := 2.0 while in flight
+    __syncthreads();
+    wgmma_wait<0>();
+    out[threadIdx.x] = d[0];
+}
 __global__ void wgmma_partial(float* out) {
     DYNAMIC_SHARED(uint16_t, sm);
     float d[32];
@@ -520,6 +536,9 @@ TEST(hopper_wgmma_errors) {
         if (!std::isnan(out[i]) || !std::isnan(out[128 + i])) { failf("thread %d read its accumulator before wgmma_wait: not NaN", i); break; }
         if (out[256 + i] != 16.0f) { failf("thread %d: accumulator %g after wgmma_wait, want 16", i, out[256 + i]); break; }
     }
+    expect_ok(RUN(wgmma_overwritten, Dim{1}, Dim{128}, 8192u, out.p()), "wgmma operands overwritten in flight");
+    for (int i = 0; i < 128; i++)
+        if (out[i] != 32.0f) { failf("thread %d: %g, want 32 (operands read at retirement, after the overwrite)", i, out[i]); break; }
     expect_error(RUN(wgmma_partial, Dim{1}, Dim{96}, 8192u, out.p()), "is incomplete in a block of 96 threads", "incomplete warpgroup");
     expect_error(RUN(wgmma_warp_exits, Dim{1}, Dim{128}, 8192u, out.p()), "exited", "warp of the warpgroup exited");
     expect_error(RUN(wgmma_nonuniform, Dim{1}, Dim{128}, 8192u, out.p()), "different descriptors", "non-uniform descriptor");
