@@ -160,6 +160,7 @@ struct WgEpisode {
     int first = 0;
     uint64_t v[128][4];
     char sync[2];                 // TSan sync objects (addresses only)
+    char computed;                // TSan: a wgmma computation (its heap results) before any later retirement
 };
 
 struct Warp {
@@ -490,6 +491,7 @@ void run_block(Worker* w, unsigned long long linear, const TlsBlock& tls) {
         for ([[maybe_unused]] WgEpisode& G : w->wgs) {
             TSAN_ACQUIRE(&G.sync[0]);
             TSAN_ACQUIRE(&G.sync[1]);
+            TSAN_ACQUIRE(&G.computed);
         }
     }
     for (unsigned i = 0; i < w->n; i++) {
@@ -1004,6 +1006,7 @@ void wgmma_done(Worker* w, unsigned g, const WgEpisode& e) {
 // (scale-d ? accumulator input : 0), exact products summed in double, rounded once.
 void wgmma_compute(Worker* w, unsigned g, const WgOp* upto) {
     auto& q = w->wg_issued[g];
+    TSAN_ACQUIRE(&w->wgs[g].computed);
     while (!upto->computed) {
         WgOpRef op = q.front();
         q.pop_front();
@@ -1024,6 +1027,8 @@ void wgmma_compute(Worker* w, unsigned g, const WgOp* upto) {
         op->c.clear();
         op->computed = true;
     }
+    // The results live on the heap and are read (and freed) by the other threads' retirements.
+    TSAN_RELEASE(&w->wgs[g].computed);
 }
 
 }  // namespace
@@ -1046,6 +1051,7 @@ void wgmma_wait(int pending) {
     Fiber* f;
     Worker* w = current(&f);
     const int l = f->linear % 128;
+    if (f->wg_groups.size() > (size_t)pending) TSAN_ACQUIRE(&w->wgs[f->linear / 128].computed);
     while (f->wg_groups.size() > (size_t)pending) {
         std::vector<WgOpRef> group = std::move(f->wg_groups.front());
         f->wg_groups.pop_front();
