@@ -52,10 +52,15 @@ template <class T> __device__ __forceinline__ void gemm_epilogue_at(const GemmEp
 
 #define MMA_RASTER 8
 
-// This block's output tile (row tm, column tn) in the grouped raster over a gridDim.y x gridDim.x grid.
+// Output tile number `tile` (of tilesY x tilesX) in the grouped raster: its row tm and column tn.
+__device__ __forceinline__ void gemm_tile(int tile, int tilesX, int tilesY, int& tm, int& tn) {
+    const int perGroup = MMA_RASTER * tilesX;
+    const int first = tile / perGroup * MMA_RASTER, rows = min(tilesY - first, MMA_RASTER);
+    tm = first + tile % perGroup % rows;
+    tn = tile % perGroup / rows;
+}
+
+// This block's output tile when the grid is the tile grid (gridDim.y x gridDim.x), one tile a block.
 __device__ __forceinline__ void gemm_tile_of_block(int& tm, int& tn) {
-    const int gx = gridDim.x, bid = blockIdx.y * gx + blockIdx.x, perGroup = MMA_RASTER * gx;
-    const int first = bid / perGroup * MMA_RASTER, rows = min((int)gridDim.y - first, MMA_RASTER);
-    tm = first + bid % perGroup % rows;
-    tn = bid % perGroup / rows;
+    gemm_tile(blockIdx.y * gridDim.x + blockIdx.x, gridDim.x, gridDim.y, tm, tn);
 }

@@ -22,7 +22,8 @@ import jcuda.driver.JCudaDriver;
  */
 public final class JCudaRuntime implements DeviceRuntime {
     private static final int CU_STREAM_NON_BLOCKING = 1, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL = 1;
-    private static final int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76;
+    private static final int CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75,
+            CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76;
 
     private final int ordinal;
     private final CUdevice device = new CUdevice();
@@ -115,13 +116,16 @@ public final class JCudaRuntime implements DeviceRuntime {
     }
 
     /** Compute capability as 10 * major + minor (90 for Hopper). */
-    public int computeCapability() {
-        int[] major = new int[1], minor = new int[1];
-        Cuda.check(JCudaDriver.cuDeviceGetAttribute(major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device),
-                "cuDeviceGetAttribute(compute capability major)");
-        Cuda.check(JCudaDriver.cuDeviceGetAttribute(minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device),
-                "cuDeviceGetAttribute(compute capability minor)");
-        return 10 * major[0] + minor[0];
+    public int computeCapability() { return 10 * attribute(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, "compute capability major")
+            + attribute(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, "compute capability minor"); }
+
+    /** Streaming multiprocessors: the persistent kernels' grid. */
+    public int multiprocessors() { return attribute(CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, "multiprocessor count"); }
+
+    private int attribute(int which, String what) {
+        int[] v = new int[1];
+        Cuda.check(JCudaDriver.cuDeviceGetAttribute(v, which, device), "cuDeviceGetAttribute(" + what + ")");
+        return v[0];
     }
 
     /** cuTensorMapEncodeTiled through {@link TensorMapEncoder}; TMA exists from compute capability 9.0. */
