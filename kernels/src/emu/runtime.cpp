@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -102,13 +103,21 @@ struct Copy {
 // COND_WAIT: blocked until cond(cond_arg) holds (mbar_wait); the scheduler re-evaluates it.
 enum State { READY, BLOCK_WAIT, WARP_WAIT, COND_WAIT, DONE };
 
-// A wgmma in flight: the thread's accumulator fragment d (n floats) gets vals when a
-// wgmma_wait retires its group; until then d holds NaN (reading it early is the kernel's bug).
-struct WgPending {
-    float* d;
-    int n;
-    float vals[128];
+// One wgmma of a warpgroup in flight. It is computed as late as the hardware allows: when the
+// first thread of the warpgroup retires it (wgmma_wait), so a kernel that lets its operands be
+// overwritten before then (a stage released early) computes with the new bytes. Each thread's
+// accumulator d reads NaN from issue until that thread retires the op.
+struct WgOp {
+    Site site;
+    uint64_t a, b;
+    int n, ta, tb, scale;       // n: floats per thread (N / 2)
+    bool computed = false;
+    float* d[128];
+    std::shared_ptr<WgOp> prev[128];   // the in-flight op whose result is thread l's accumulator input
+    std::vector<float> c;              // [128][n]: thread l's registers at issue (no prev, scale-d 1)
+    std::vector<float> out;            // [128][n] once computed
 };
+using WgOpRef = std::shared_ptr<WgOp>;
 
 struct Fiber {
     ThreadRegs regs{};
@@ -125,8 +134,8 @@ struct Fiber {
     bool (*cond)(const void*) = nullptr;        // COND_WAIT's predicate and its argument
     const void* cond_arg = nullptr;
     unsigned wg_epoch = 0;
-    std::vector<WgPending> wg_batch;            // wgmma issued since the last wgmma_commit
-    std::deque<std::vector<WgPending>> wg_groups;   // committed, not yet retired by wgmma_wait
+    std::vector<WgOpRef> wg_batch;              // wgmma issued since the last wgmma_commit
+    std::deque<std::vector<WgOpRef>> wg_groups; // committed, not yet retired by wgmma_wait
     void* asan_fake = nullptr;
     void* tsan_fiber = nullptr;
 };
@@ -151,6 +160,7 @@ struct WgEpisode {
     int first = 0;
     uint64_t v[128][4];
     char sync[2];                 // TSan sync objects (addresses only)
+    char computed;                // TSan: a wgmma computation (its heap results) before any later retirement
 };
 
 struct Warp {
@@ -179,6 +189,7 @@ struct Worker {
     std::vector<Fiber> fibers;
     std::vector<Warp> warps;
     std::vector<WgEpisode> wgs;   // one per 128 threads
+    std::vector<std::deque<WgOpRef>> wg_issued;   // per warpgroup: issued, not yet computed, in order
     std::vector<int> order;
     unsigned n = 0, done = 0;
     uint3 bid{};
@@ -412,6 +423,7 @@ void run_block(Worker* w, unsigned long long linear, const TlsBlock& tls) {
     unsigned nw = (w->n + 31) / 32;
     w->warps.assign(nw, Warp{});
     w->wgs.assign((w->n + 127) / 128, WgEpisode{});
+    w->wg_issued.assign((w->n + 127) / 128, {});
     for (unsigned i = 0; i < nw; i++)
         w->warps[i].present = (i + 1) * 32 <= w->n ? 0xffffffffu : ((1u << (w->n - i * 32)) - 1);
     if (L->smem) {
@@ -479,6 +491,7 @@ void run_block(Worker* w, unsigned long long linear, const TlsBlock& tls) {
         for ([[maybe_unused]] WgEpisode& G : w->wgs) {
             TSAN_ACQUIRE(&G.sync[0]);
             TSAN_ACQUIRE(&G.sync[1]);
+            TSAN_ACQUIRE(&G.computed);
         }
     }
     for (unsigned i = 0; i < w->n; i++) {
@@ -492,6 +505,7 @@ void run_block(Worker* w, unsigned long long linear, const TlsBlock& tls) {
         f.wg_batch.clear();
         f.wg_groups.clear();
     }
+    w->wg_issued.clear();
     std::free(w->smem);
     w->smem = nullptr;
     if (!w->error.empty()) {
@@ -942,50 +956,79 @@ void wg_arrive(const char* what, const Site& site, const uint64_t v[4], void (*d
     f->wg_epoch++;
 }
 
-// The accumulator a new wgmma on d reads: the newest in-flight result for d, else d itself.
-const float* accumulator_of(const Fiber& f, const float* d, int n) {
-    auto find = [&](const std::vector<WgPending>& v) -> const float* {
-        for (auto it = v.rbegin(); it != v.rend(); ++it)
-            if (it->d == d) {
-                if (it->n != n) fail_fiber("wgmma on an accumulator of " + std::to_string(n) + " floats that an in-flight wgmma of " +
-                                           std::to_string(it->n) + " floats also writes");
-                return it->vals;
-            }
-        return nullptr;
-    };
-    if (const float* p = find(f.wg_batch)) return p;
-    for (auto it = f.wg_groups.rbegin(); it != f.wg_groups.rend(); ++it)
-        if (const float* p = find(*it)) return p;
-    return d;
+// The newest op of this thread still in flight on accumulator d, or null.
+WgOpRef in_flight_on(const Fiber& f, const float* d) {
+    for (auto it = f.wg_batch.rbegin(); it != f.wg_batch.rend(); ++it)
+        if ((*it)->d[f.linear % 128] == d) return *it;
+    for (auto g = f.wg_groups.rbegin(); g != f.wg_groups.rend(); ++g)
+        for (auto it = g->rbegin(); it != g->rend(); ++it)
+            if ((*it)->d[f.linear % 128] == d) return *it;
+    return nullptr;
 }
 
+// At the rendezvous: record the op (operands are read later, at its first retirement), each
+// thread's accumulator input, and take the accumulators away from the registers.
 void wgmma_done(Worker* w, unsigned g, const WgEpisode& e) {
     for (int l = 1; l < 128; l++)
         if (std::memcmp(&e.v[l][1], &e.v[0][1], 3 * sizeof(uint64_t)) != 0)
             fail_fiber(std::string(e.what) + " (" + where(e.site) + "): threads 0 and " + std::to_string(l) +
                        " of the warpgroup pass different descriptors, shape or scale-d (they must be warpgroup-uniform)");
     const uint64_t flags = e.v[0][3];
-    const int n = (int)(flags & 0x1ff), ta = (int)((flags >> 9) & 1), tb = (int)((flags >> 10) & 1), scale = (int)((flags >> 11) & 1);
-    float A[64][16], B[256][16];   // on the completing thread's fiber stack (20 KB of its 256 KB)
-    wgmma_operand(e.v[0][1], ta, 64, A, "A", e.site);
-    wgmma_operand(e.v[0][2], tb, n, B, "B", e.site);
+    auto op = std::make_shared<WgOp>();
+    op->site = e.site;
+    op->a = e.v[0][1];
+    op->b = e.v[0][2];
+    op->n = (int)(flags & 0x1ff) / 2;
+    op->ta = (int)((flags >> 9) & 1);
+    op->tb = (int)((flags >> 10) & 1);
+    op->scale = (int)((flags >> 11) & 1);
+    if (op->scale) op->c.assign((size_t)128 * op->n, 0.0f);
     for (int l = 0; l < 128; l++) {
         Fiber& f = w->fibers[128 * g + l];
         float* d = reinterpret_cast<float*>(e.v[l][0]);
-        const float* c = accumulator_of(f, d, n / 2);
-        WgPending p;
-        p.d = d;
-        p.n = n / 2;
-        for (int i = 0; i < n / 2; i++) {
-            const int r = wg_d_row(l, i), col = wg_d_col(l, i);
-            double s = scale ? (double)c[i] : 0.0;
-            for (int k = 0; k < 16; k++) s += (double)A[r][k] * B[col][k];
-            p.vals[i] = (float)s;
+        op->d[l] = d;
+        if (op->scale) {
+            op->prev[l] = in_flight_on(f, d);
+            if (op->prev[l] && op->prev[l]->n != op->n)
+                fail_fiber(std::string(e.what) + " (" + where(e.site) + "): an accumulator of " + std::to_string(2 * op->n) +
+                           " columns that an in-flight wgmma of " + std::to_string(2 * op->prev[l]->n) + " columns also writes");
+            if (!op->prev[l])
+                for (int i = 0; i < op->n; i++) op->c[(size_t)l * op->n + i] = d[i];
         }
-        f.wg_batch.push_back(p);
-        // In flight: the registers are the tensor core's until wgmma_wait retires the group.
-        for (int i = 0; i < n / 2; i++) d[i] = __builtin_nanf("");
+        f.wg_batch.push_back(op);
+        // In flight: the registers are the tensor core's until wgmma_wait retires the op.
+        for (int i = 0; i < op->n; i++) d[i] = __builtin_nanf("");
     }
+    w->wg_issued[g].push_back(op);
+}
+
+// Computes the warpgroup's in-flight ops in issue order up to and including `upto`: D = A B +
+// (scale-d ? accumulator input : 0), exact products summed in double, rounded once.
+void wgmma_compute(Worker* w, unsigned g, const WgOp* upto) {
+    auto& q = w->wg_issued[g];
+    TSAN_ACQUIRE(&w->wgs[g].computed);
+    while (!upto->computed) {
+        WgOpRef op = q.front();
+        q.pop_front();
+        float A[64][16], B[256][16];   // on the computing thread's fiber stack (20 KB of its 256 KB)
+        wgmma_operand(op->a, op->ta, 64, A, "A", op->site);
+        wgmma_operand(op->b, op->tb, 2 * op->n, B, "B", op->site);
+        op->out.assign((size_t)128 * op->n, 0.0f);
+        for (int l = 0; l < 128; l++) {
+            const float* c = !op->scale ? nullptr : op->prev[l] ? &op->prev[l]->out[(size_t)l * op->n] : &op->c[(size_t)l * op->n];
+            for (int i = 0; i < op->n; i++) {
+                const int r = wg_d_row(l, i), col = wg_d_col(l, i);
+                double s = c ? (double)c[i] : 0.0;
+                for (int k = 0; k < 16; k++) s += (double)A[r][k] * B[col][k];
+                op->out[(size_t)l * op->n + i] = (float)s;
+            }
+            op->prev[l].reset();
+        }
+        op->c.clear();
+        op->computed = true;
+    }
+    // The results live on the heap and are read (and freed) by the other threads' retirements.
+    TSAN_RELEASE(&w->wgs[g].computed);
 }
 
 }  // namespace
@@ -1006,11 +1049,18 @@ void wgmma_commit() {
 
 void wgmma_wait(int pending) {
     Fiber* f;
-    current(&f);
+    Worker* w = current(&f);
+    const int l = f->linear % 128;
+    if (f->wg_groups.size() > (size_t)pending) TSAN_ACQUIRE(&w->wgs[f->linear / 128].computed);
     while (f->wg_groups.size() > (size_t)pending) {
-        for (const WgPending& p : f->wg_groups.front())
-            for (int i = 0; i < p.n; i++) p.d[i] = p.vals[i];
+        std::vector<WgOpRef> group = std::move(f->wg_groups.front());
         f->wg_groups.pop_front();
+        for (const WgOpRef& op : group) {
+            if (!op->computed) wgmma_compute(w, (unsigned)f->linear / 128, op.get());
+            // A later op still in flight on the same accumulator keeps it (NaN) until it retires too.
+            if (in_flight_on(*f, op->d[l])) continue;
+            for (int i = 0; i < op->n; i++) op->d[l][i] = op->out[(size_t)l * op->n + i];
+        }
     }
 }
 

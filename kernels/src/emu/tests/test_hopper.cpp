@@ -360,6 +360,123 @@ TEST(hopper_wgmma_products) {
     }
 }
 
+// Every layout the descriptors describe, laid down by TMA boxes: K-major and MN-major operands with
+// no swizzle (8x8 core matrices, one 128-byte box each), 32B and 64B swizzle, any N (multiple of 8).
+// The host plans the boxes and descriptors from the ISA's canonical layouts; the kernel issues them.
+struct Load { int op, x, y; unsigned off; };
+struct Plan {
+    int nloads, ksteps, mode;   // mode: the descriptor's swizzle field
+    unsigned tx, b_base;
+    Load loads[96];
+    unsigned a_off[4], b_off[4], lbo[2], sbo[2];
+};
+template <int N, int TA, int TB>
+__global__ void wgmma_planned(const __grid_constant__ CUtensorMap ma, const __grid_constant__ CUtensorMap mb, const Plan* plan,
+                              float* out) {
+    DYNAMIC_SHARED(unsigned char, sm);
+    __shared__ uint64_t bar;
+    if (threadIdx.x == 0) {
+        mbar_init(&bar, 1);
+        mbar_fence_init();
+        mbar_arrive_expect_tx(&bar, plan->tx);
+        for (int i = 0; i < plan->nloads; i++) {
+            const Load& l = plan->loads[i];
+            tma_load_2d(sm + l.off, l.op ? &mb : &ma, l.x, l.y, &bar);
+        }
+    }
+    __syncthreads();
+    mbar_wait(&bar, 0);
+    float d[N / 2];
+    for (int ks = 0; ks < plan->ksteps; ks++) {
+        const uint64_t da = wgmma_desc(sm + plan->a_off[ks], plan->mode, plan->lbo[0], plan->sbo[0]);
+        const uint64_t db = wgmma_desc(sm + plan->b_base + plan->b_off[ks], plan->mode, plan->lbo[1], plan->sbo[1]);
+        wgmma_fence();
+        wgmma_bf16<N, TA, TB>(d, da, db, ks > 0);
+    }
+    wgmma_commit();
+    wgmma_wait<0>();
+    const int l = threadIdx.x, w = l / 32, g = (l % 32) / 4, t4 = l % 4;
+    for (int j = 0; j < N / 8; j++)
+        for (int h = 0; h < 2; h++)
+            for (int e = 0; e < 2; e++) out[(16 * w + g + 8 * h) * N + 8 * j + 2 * t4 + e] = d[4 * j + 2 * h + e];
+}
+
+// Boxes and descriptors of one operand (mn x K, K-major: stored [mn][K]; MN-major: stored [K][mn]) in
+// the canonical layout of span S (0: none); returns the bytes it occupies from `base`.
+unsigned plan_operand(Plan& p, int op, int mn, int K, bool mn_major, unsigned span, unsigned base) {
+    auto load = [&](int x, int y, unsigned off) { p.loads[p.nloads++] = {op, x, y, base + off}; };
+    unsigned* offs = op ? p.b_off : p.a_off;
+    if (!span) {   // core matrices (8 rows of 16 bytes) at SBO per 8 mn, LBO = 128 per 8 k
+        for (int mg = 0; mg < mn / 8; mg++)
+            for (int kc = 0; kc < K / 8; kc++) load(mn_major ? 8 * mg : 8 * kc, mn_major ? 8 * kc : 8 * mg, mg * (K / 8) * 128 + kc * 128);
+        p.lbo[op] = 128;
+        p.sbo[op] = (K / 8) * 128;
+        for (int ks = 0; ks < K / 16; ks++) offs[ks] = 2 * ks * 128;
+        return (unsigned)mn * K * 2;
+    }
+    const int e = (int)span / 2;   // elements per swizzled row
+    if (!mn_major) {               // chunks of e k-columns, mn rows of span bytes each
+        for (int c = 0; c < K / e; c++) load(c * e, 0, c * mn * span);
+        p.lbo[op] = 16;
+        p.sbo[op] = 8 * span;
+        for (int ks = 0; ks < K / 16; ks++) offs[ks] = (ks * 16 / e) * mn * span + (ks * 16 % e) * 2;
+        return (unsigned)(K / e) * mn * span;
+    }
+    const int blocks = (mn + e - 1) / e;   // blocks of e mn-columns, K rows of span bytes each
+    for (int j = 0; j < blocks; j++) load(j * e, 0, j * K * span);
+    p.lbo[op] = K * span;
+    p.sbo[op] = 8 * span;
+    for (int ks = 0; ks < K / 16; ks++) offs[ks] = ks * 16 * span;
+    return (unsigned)blocks * K * span;
+}
+
+template <int N, int TA, int TB> void check_planned(unsigned span) {
+    constexpr int K = 32;
+    const std::vector<uint16_t> A = random_bf16(64 * K), B = random_bf16((size_t)K * N);   // A[m][k], B[k][n]
+    std::vector<uint16_t> At(K * 64), Bt((size_t)N * K);
+    for (int m = 0; m < 64; m++)
+        for (int k = 0; k < K; k++) At[k * 64 + m] = A[m * K + k];
+    for (int k = 0; k < K; k++)
+        for (int n = 0; n < N; n++) Bt[(size_t)n * K + k] = B[(size_t)k * N + n];
+    const unsigned cu = span == 0 ? 0 : span == 32 ? 1 : span == 64 ? 2 : 3;
+    const unsigned bc = span ? span / 2 : 8, br_k = span ? K : 8;   // box columns; box rows of an MN-major box
+    auto map_of = [&](const std::vector<uint16_t>& m, int rows, int cols, bool mn_major, int mn) {
+        return make_map(m.data(), rows, cols, cols * 2, 2, mn_major ? br_k : (span ? mn : 8), bc, cu);
+    };
+    const CUtensorMap ma = TA ? map_of(At, K, 64, true, 64) : map_of(A, 64, K, false, 64);
+    const CUtensorMap mb = TB ? map_of(B, K, N, true, N) : map_of(Bt, N, K, false, N);
+    Plan* p = new Plan{};
+    p->ksteps = K / 16;
+    p->mode = span == 0 ? WG_SWIZZLE_NONE : span == 32 ? WG_SWIZZLE_32B : span == 64 ? WG_SWIZZLE_64B : WG_SWIZZLE_128B;
+    const unsigned a_bytes = plan_operand(*p, 0, 64, K, TA, span, 0);
+    p->b_base = (a_bytes + 1023) / 1024 * 1024;
+    const unsigned b_bytes = plan_operand(*p, 1, N, K, TB, span, p->b_base);
+    for (int i = 0; i < p->nloads; i++) p->tx += (p->loads[i].op ? (TB ? br_k : (span ? N : 8)) : (TA ? br_k : (span ? 64 : 8))) * bc * 2;
+    std::vector<double> want((size_t)64 * N);
+    for (int m = 0; m < 64; m++)
+        for (int n = 0; n < N; n++) {
+            double s = 0;
+            for (int k = 0; k < K; k++) s += from_bf16(A[m * K + k]) * from_bf16(B[(size_t)k * N + n]);
+            want[(size_t)m * N + n] = s;
+        }
+    Buf<float> out(want.size());
+    char what[112];
+    std::snprintf(what, sizeof what, "wgmma m64n%dk16 trans-a %d trans-b %d, swizzle %u bytes", N, TA, TB, span);
+    expect_ok(run_k<&wgmma_planned<N, TA, TB>>("wgmma_planned", Dim{1}, Dim{128}, p->b_base + b_bytes, ma, mb, (const Plan*)p, out.p()),
+              what);
+    close(what, out.p(), want.data(), want.size(), 1e-6, 1e-6);
+    delete p;
+}
+
+TEST(hopper_wgmma_layouts) {
+    for (unsigned span : {0u, 32u, 64u}) {
+        check_planned<24, 0, 0>(span);
+        check_planned<40, 1, 1>(span);
+        check_planned<64, 0, 1>(span);
+        check_planned<8, 1, 0>(span);
+    }
+}
+
 // A wgmma's accumulator is in flight until wgmma_wait retires its group: reading it earlier reads NaN.
 __global__ void wgmma_early_read(float* out) {
     DYNAMIC_SHARED(uint16_t, sm);
@@ -373,6 +490,22 @@ __global__ void wgmma_early_read(float* out) {
     out[128 + threadIdx.x] = d[0];   // committed, not yet waited for
     wgmma_wait<0>();
     out[256 + threadIdx.x] = d[0];
+}
+// The emulator reads a wgmma's operands as late as the hardware may: at the first retirement. A
+// kernel that overwrites them before wgmma_wait (a stage released early) computes with the new bytes.
+__global__ void wgmma_overwritten(float* out) {
+    DYNAMIC_SHARED(uint16_t, sm);
+    for (int i = threadIdx.x; i < 64 * 16 + 16 * 64; i += blockDim.x) sm[i] = 0x3f80;   // bf16 1.0
+    __syncthreads();
+    float d[32];
+    const uint64_t a = wgmma_desc(sm, WG_SWIZZLE_NONE, 128, 256), b = wgmma_desc(sm + 64 * 16, WG_SWIZZLE_NONE, 128, 256);
+    wgmma_bf16<64, 0, 0>(d, a, b, 0);
+    wgmma_commit();
+    __syncthreads();
+    for (int i = threadIdx.x; i < 16 * 64; i += blockDim.x) sm[64 * 16 + i] = 0x4000;   // B := 2.0 while in flight
+    __syncthreads();
+    wgmma_wait<0>();
+    out[threadIdx.x] = d[0];
 }
 __global__ void wgmma_partial(float* out) {
     DYNAMIC_SHARED(uint16_t, sm);
@@ -403,6 +536,9 @@ TEST(hopper_wgmma_errors) {
         if (!std::isnan(out[i]) || !std::isnan(out[128 + i])) { failf("thread %d read its accumulator before wgmma_wait: not NaN", i); break; }
         if (out[256 + i] != 16.0f) { failf("thread %d: accumulator %g after wgmma_wait, want 16", i, out[256 + i]); break; }
     }
+    expect_ok(RUN(wgmma_overwritten, Dim{1}, Dim{128}, 8192u, out.p()), "wgmma operands overwritten in flight");
+    for (int i = 0; i < 128; i++)
+        if (out[i] != 32.0f) { failf("thread %d: %g, want 32 (operands read at retirement, after the overwrite)", i, out[i]); break; }
     expect_error(RUN(wgmma_partial, Dim{1}, Dim{96}, 8192u, out.p()), "is incomplete in a block of 96 threads", "incomplete warpgroup");
     expect_error(RUN(wgmma_warp_exits, Dim{1}, Dim{128}, 8192u, out.p()), "exited", "warp of the warpgroup exited");
     expect_error(RUN(wgmma_nonuniform, Dim{1}, Dim{128}, 8192u, out.p()), "different descriptors", "non-uniform descriptor");
