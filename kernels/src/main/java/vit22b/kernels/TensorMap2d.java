@@ -7,8 +7,8 @@ package vit22b.kernels;
  * elements, zero fill out of bounds. {@link DeviceRuntime#encodeTensorMap} turns it into the
  * kernel argument's 128 bytes.
  *
- * <p>The constructor enforces what cuTensorMapEncodeTiled would reject (CUDA driver API,
- * "Tensor Map Object Managment"), so a bad map fails here with the field named instead of as
+ * <p>The constructor enforces what cuTensorMapEncodeTiled would reject (the CUDA driver
+ * API's tensor map object management), so a bad map fails here with the field named instead of as
  * CUDA_ERROR_INVALID_VALUE: a 16-byte aligned address, row stride a multiple of 16 bytes below
  * 2^40, dimensions in [1, 2^32], box dimensions in [1, 256], the box's row a multiple of 16 bytes
  * and, when swizzled, no wider than the swizzle span.
