@@ -14,6 +14,23 @@ public final class Kernels {
     public static final int MMA_TILE_M = 128, MMA_TILE_N = 128, MMA_TILE_K = 32, MMA_STAGES = 4, MMA_THREADS = 256;
     /** gemm_bf16_mma's dynamic shared memory: MMA_STAGES stages of an A and a B tile of bf16. */
     public static final int MMA_SMEM_BYTES = MMA_STAGES * (MMA_TILE_M + MMA_TILE_N) * MMA_TILE_K * 2;
+    /**
+     * gemm_bf16_wgmma.cu's WG_BM x WG_BN block tile, WG_BK k-tile (one 128-byte swizzle row of bf16),
+     * WG_STAGES ring depth, WG_THREADS (a producer and two consumer warpgroups).
+     */
+    public static final int WGMMA_TILE_M = 128, WGMMA_TILE_N = 256, WGMMA_TILE_K = 64, WGMMA_STAGES = 4, WGMMA_THREADS = 384;
+    /** The MN-major operands' TMA box side (64 bf16 = the 128-byte swizzle span). */
+    static final int WGMMA_BOX = 64;
+    /**
+     * gemm_bf16_wgmma's persistent blocks where the device has no SM count (the emulated device):
+     * few, so that the tests' problems give a block several tiles.
+     */
+    static final int WGMMA_EMULATED_BLOCKS = 3;
+    /** Kernels whose only real image is sm_90a (the sm_80 one is a trap the host never launches): check-resources.sh skips those. */
+    public static final java.util.Set<String> SM90A_ONLY = java.util.Set.of("gemm_bf16_wgmma");
+    /** gemm_bf16_wgmma's dynamic shared memory: the ring, its full and empty mbarriers, 1024 bytes to align the ring. */
+    public static final int WGMMA_SMEM_BYTES = WGMMA_STAGES * (WGMMA_TILE_M + WGMMA_TILE_N) * WGMMA_TILE_K * 2
+            + 2 * WGMMA_STAGES * 8 + 1024;
     private static final int EW_BLOCK = 256, EW_MAX_GRID = 65535;
 
     private final KernelLauncher m;
@@ -66,7 +83,22 @@ public final class Kernels {
      * fix, K < 1 and strides narrower than the rows.
      */
     public void gemmBf16Mma(MmaGemm.Operands o, MmaGemm.Epilogue e) {
-        String at = "gemm_bf16_mma " + o.form() + " " + o.m() + "x" + o.n() + "x" + o.k() + ": ";
+        checkTensorCoreGemm("gemm_bf16_mma", o, e);
+        MmaGemm.Gelu g = e.gelu();
+        if (o.m() == 0 || o.n() == 0) return;
+        m.launch("gemm_bf16_mma", cdiv(o.n(), MMA_TILE_N), cdiv(o.m(), MMA_TILE_M), 1, MMA_THREADS, 1, 1, MMA_SMEM_BYTES, s,
+                o.form().ordinal(), vectorLoads(o) ? 1 : 0, o.a(), o.lda(), o.b(), o.ldb(), o.c(), o.ldc(), o.m(), o.n(), o.k(), e.beta(),
+                e.outBf16() ? 1 : 0, e.bias(), e.res(), e.ldr(), Math.max(1, e.resRows()),
+                MmaGemm.geluMode(g), g == null ? 0 : g.kind(), g == null ? 0 : g.col0(),
+                g == null ? 0 : g.cols(), g == null ? 0L : g.aux(), g == null ? 0L : g.ld(), g == null ? 0L : g.bias(), e.dbias());
+    }
+
+    /**
+     * What both tensor-core GEMMs refuse: K < 1, strides narrower than the rows, GELU columns outside N
+     * (gemm_bf16_wgmma's tensor maps refuse operands that TMA cannot address: TensorMap2d).
+     */
+    private static void checkTensorCoreGemm(String kernel, MmaGemm.Operands o, MmaGemm.Epilogue e) {
+        String at = kernel + " " + o.form() + " " + o.m() + "x" + o.n() + "x" + o.k() + ": ";
         if (o.m() < 0 || o.n() < 0 || o.k() < 1)
             throw new IllegalArgumentException(at + "needs M, N >= 0 and K >= 1 (an empty sum has nothing to run)");
         if (o.lda() < o.form().aWidth(o.m(), o.k()) || o.ldb() < o.form().bWidth(o.n(), o.k()) || o.ldc() < o.n())
@@ -79,9 +111,40 @@ public final class Kernels {
                     + ") must lie in [0, N] and have a tensor (aux) to " + (g.backward() ? "read" : "write"));
         if (e.res() != 0 && e.resRows() < 1)
             throw new IllegalArgumentException(at + "a residual needs resRows >= 1, got " + e.resRows());
+    }
+
+    /**
+     * See gemm_bf16_wgmma.cu: gemm_bf16_mma's computation (same operands, forms and fused
+     * epilogue) on Hopper's TMA and wgmma; its operands reach the kernel as tensor maps that
+     * {@code rt} encodes. Persistent: one block per SM (WGMMA_EMULATED_BLOCKS on the emulated
+     * device), each walking output tiles. Refuses what gemm_bf16_mma refuses, and a GPU other than
+     * compute capability 9.0 (wgmma is sm_90a only: neither sm_80 nor newer GPUs run it).
+     */
+    public void gemmBf16Wgmma(DeviceRuntime rt, MmaGemm.Operands o, MmaGemm.Epilogue e) {
+        checkTensorCoreGemm("gemm_bf16_wgmma", o, e);
+        int blocks = WGMMA_EMULATED_BLOCKS;
+        if (rt instanceof JCudaRuntime gpu) {
+            int cc = gpu.computeCapability();
+            if (cc != 90)
+                throw new CudaException("gemm_bf16_wgmma needs a Hopper GPU (compute capability 9.0: wgmma is sm_90a only); "
+                        + gpu.description() + " has " + cc / 10 + "." + cc % 10 + "; use gemmBf16Mma");
+            blocks = gpu.multiprocessors();
+        }
+        long tiles = (long) cdiv(o.n(), WGMMA_TILE_N) * cdiv(o.m(), WGMMA_TILE_M);
+        if (tiles > Integer.MAX_VALUE)
+            throw new IllegalArgumentException("gemm_bf16_wgmma " + o.m() + "x" + o.n() + ": " + tiles
+                    + " output tiles, over the kernel's 2^31-1; split the GEMM");
         if (o.m() == 0 || o.n() == 0) return;
-        m.launch("gemm_bf16_mma", cdiv(o.n(), MMA_TILE_N), cdiv(o.m(), MMA_TILE_M), 1, MMA_THREADS, 1, 1, MMA_SMEM_BYTES, s,
-                o.form().ordinal(), vectorLoads(o) ? 1 : 0, o.a(), o.lda(), o.b(), o.ldb(), o.c(), o.ldc(), o.m(), o.n(), o.k(), e.beta(),
+        MmaGemm.Form f = o.form();
+        boolean aK = f != MmaGemm.Form.TN, bK = f == MmaGemm.Form.NT;
+        // K-major operands come a whole tile of rows per box, MN-major ones in 64 x 64 boxes (128B swizzle each)
+        byte[] mapA = rt.encodeTensorMap(new TensorMap2d(o.a(), aK ? o.m() : o.k(), f.aWidth(o.m(), o.k()), 2 * o.lda(), 2,
+                aK ? WGMMA_TILE_M : WGMMA_BOX, WGMMA_BOX, TensorMap2d.Swizzle.B128));
+        byte[] mapB = rt.encodeTensorMap(new TensorMap2d(o.b(), bK ? o.n() : o.k(), f.bWidth(o.n(), o.k()), 2 * o.ldb(), 2,
+                bK ? WGMMA_TILE_N : WGMMA_BOX, WGMMA_BOX, TensorMap2d.Swizzle.B128));
+        MmaGemm.Gelu g = e.gelu();
+        m.launch("gemm_bf16_wgmma", (int) Math.min(tiles, blocks), 1, 1, WGMMA_THREADS, 1, 1,
+                WGMMA_SMEM_BYTES, s, f.ordinal(), mapA, mapB, o.c(), o.ldc(), o.m(), o.n(), o.k(), e.beta(),
                 e.outBf16() ? 1 : 0, e.bias(), e.res(), e.ldr(), Math.max(1, e.resRows()),
                 MmaGemm.geluMode(g), g == null ? 0 : g.kind(), g == null ? 0 : g.col0(),
                 g == null ? 0 : g.cols(), g == null ? 0L : g.aux(), g == null ? 0L : g.ld(), g == null ? 0L : g.bias(), e.dbias());

@@ -80,6 +80,14 @@ public final class LaunchTable {
                 MmaGemm.Epilogue.plain(true).withGeluBackward(gk, D, M, pre, rows, ptr.getAsLong()));
         k.gemmBf16Mma(new MmaGemm.Operands(MmaGemm.Form.TN, pre, rows, y, D, ptr.getAsLong(), D, rows, D, T),
                 MmaGemm.Epilogue.plain(false).accumulate().withBiasGradient(ptr.getAsLong()));
+        // the Hopper GEMM on the same three calls (tensor maps from a runtime that encodes zeros)
+        DeviceRuntime maps = zeroTensorMaps();
+        k.gemmBf16Wgmma(maps, new MmaGemm.Operands(MmaGemm.Form.NT, y, D, wIn, D, pre, rows, T, rows, D),
+                MmaGemm.Epilogue.plain(true).withGelu(gk, 0, M, ag + 2L * D, D + M, ptr.getAsLong()));
+        k.gemmBf16Wgmma(maps, new MmaGemm.Operands(MmaGemm.Form.NN, ptr.getAsLong(), D, ptr.getAsLong(), D + M, ag, D + M, T, D + M, D),
+                MmaGemm.Epilogue.plain(true).withGeluBackward(gk, D, M, pre, rows, ptr.getAsLong()));
+        k.gemmBf16Wgmma(maps, new MmaGemm.Operands(MmaGemm.Form.TN, pre, rows, y, D, ptr.getAsLong(), D, rows, D, T),
+                MmaGemm.Epilogue.plain(false).accumulate().withBiasGradient(ptr.getAsLong()));
         k.gemmEpilogue(ptr.getAsLong(), D, T, D, ptr.getAsLong(), ptr.getAsLong(), D, T, 0, 0, 0, 0, gk);
         for (boolean bf16 : new boolean[] {false, true}) {   // attention.cu's float and bf16 instantiations
             k.attnFwd(bf16, ptr.getAsLong(), D, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), BH, H, N, N,
@@ -141,20 +149,32 @@ public final class LaunchTable {
         k.fillUniform(ptr.getAsLong(), n, 42L, -1f, 1f);
     }
 
+    /** A runtime that only encodes tensor maps (as zeros): what recording a Hopper kernel's launch needs. */
+    static DeviceRuntime zeroTensorMaps() {
+        return (DeviceRuntime) java.lang.reflect.Proxy.newProxyInstance(LaunchTable.class.getClassLoader(),
+                new Class<?>[] {DeviceRuntime.class}, (proxy, method, args) -> switch (method.getName()) {
+                    case "encodeTensorMap" -> new byte[TensorMapEncoder.BYTES];
+                    case "description" -> "recording launcher";
+                    default -> throw new UnsupportedOperationException("LaunchTable's runtime only encodes tensor maps");
+                });
+    }
+
     /** The problem whose launches bound every kernel's resources: head dim at its limit. */
     public static Problem largestSharedMemory() {
         return new Problem(2, 64, 16, 3, 2 * Kernels.MAX_HEAD_DIM, 2, 4 * Kernels.MAX_HEAD_DIM, 10);
     }
 
     /**
-     * Prints "kernel threads_per_block dynamic_shared_bytes" for every kernel, the largest over
-     * its launches on {@link #largestSharedMemory()}: the input of check-resources.sh.
+     * Prints "kernel threads_per_block dynamic_shared_bytes images" for every kernel, the largest over
+     * its launches on {@link #largestSharedMemory()}, images "sm_90a" for a Hopper-only kernel, else
+     * "any": the input of check-resources.sh.
      */
     public static void main(String[] args) {
         Map<String, long[]> byKernel = new TreeMap<>();
         for (Launch l : record(largestSharedMemory()))
             byKernel.merge(l.kernel(), new long[] {l.threads(), l.sharedBytes()},
                     (a, b) -> new long[] {Math.max(a[0], b[0]), Math.max(a[1], b[1])});
-        byKernel.forEach((name, v) -> System.out.println(String.format(Locale.ROOT, "%s %d %d", name, v[0], v[1])));
+        byKernel.forEach((name, v) -> System.out.println(String.format(Locale.ROOT, "%s %d %d %s", name, v[0], v[1],
+                Kernels.SM90A_ONLY.contains(name) ? "sm_90a" : "any")));
     }
 }
