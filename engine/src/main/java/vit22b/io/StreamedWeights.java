@@ -32,28 +32,48 @@ public final class StreamedWeights {
 
     private StreamedWeights() {}
 
-    /** The loaded model and the file's metadata (class names, preprocessing). Closing frees the model. */
-    public record Loaded(ViT model, Map<String, String> metadata, boolean timm) implements AutoCloseable {
-        public ModelConfig config() { return model.config(); }
-        /** The class names the file records, if any. */
-        public Optional<List<String>> classes() { return ModelMetadata.classes(metadata); }
-        @Override public void close() { model.close(); }
-    }
-
-    /** Loads {@code file} onto {@code backend}; progress lines go to {@code log} (null: none). */
-    public static Loaded load(Path file, ModelFiles.Flags flags, Backend backend, PrintStream log) throws IOException {
-        return load(file, flags, backend, log, STAGING_FLOATS);
-    }
-
-    static Loaded load(Path file, ModelFiles.Flags flags, Backend backend, PrintStream log, int stagingFloats)
-            throws IOException {
-        try (SafeTensorsFile f = SafeTensors.open(file)) {
+    /**
+     * Opens {@code file} (mapped; header, config, tensor names and shapes checked, nothing loaded
+     * yet): what a command checks (classes, sizes) before it spends device memory and time.
+     */
+    public static Source open(Path file, ModelFiles.Flags flags) throws IOException {
+        SafeTensorsFile f = SafeTensors.open(file);
+        try {
             ModelConfig c = ModelFiles.config(f, flags);
-            ParamLayout layout = new ParamLayout(c);
-            ModelFiles.checkTensors(f, layout);
-            ViT model = ViT.inference(backend, c);
+            ModelFiles.checkTensors(f, new ParamLayout(c));
+            return new Source(f, c, flags);
+        } catch (IOException | RuntimeException e) {
+            f.close();
+            throw e;
+        }
+    }
+
+    /** A checked, mapped model file; closing unmaps it (a model loaded from it stays). */
+    public static final class Source implements AutoCloseable {
+        private final SafeTensorsFile file;
+        private final ModelConfig config;
+        private final ModelFiles.Flags flags;
+
+        private Source(SafeTensorsFile file, ModelConfig config, ModelFiles.Flags flags) {
+            this.file = file;
+            this.config = config;
+            this.flags = flags;
+        }
+
+        public ModelConfig config() { return config; }
+        public Map<String, String> metadata() { return file.metadata(); }
+        /** The class names the file records, if any. */
+        public Optional<List<String>> classes() { return ModelMetadata.classes(file.metadata()); }
+
+        /** An inference-only model on {@code backend} holding the file's weights; progress to {@code log} (null: none). */
+        public ViT load(Backend backend, PrintStream log) throws IOException { return load(backend, log, STAGING_FLOATS); }
+
+        ViT load(Backend backend, PrintStream log, int stagingFloats) throws IOException {
+            Path path = file.path();
+            ParamLayout layout = new ParamLayout(config);
+            ViT model = ViT.inference(backend, config);
             try {
-                Progress progress = new Progress(file, layout.total(), log);
+                Progress progress = new Progress(path, layout.total(), log);
                 long largest = layout.entries().stream().mapToLong(ParamLayout.Entry::size).max().orElse(0);
                 float[] staging = new float[(int) Math.min(stagingFloats, largest)];
                 for (ParamLayout.Entry e : layout.entries()) {
@@ -63,8 +83,8 @@ public final class StreamedWeights {
                         int n = (int) Math.min(staging.length, e.size() - at);
                         float[] piece = n == staging.length ? staging : new float[n];   // upload takes the view's size
                         MemorySegment seg = MemorySegment.ofArray(piece);
-                        f.read(e.name(), at, seg);
-                        if (!flags.allowNonfinite()) ModelFiles.requireFinite(file, e.name(), seg, at);
+                        file.read(e.name(), at, seg);
+                        if (!flags.allowNonfinite()) ModelFiles.requireFinite(path, e.name(), seg, at);
                         backend.upload(flat.view(at, n), piece);
                         at += n;
                         progress.add(n);
@@ -72,12 +92,14 @@ public final class StreamedWeights {
                 }
                 backend.synchronize();
                 progress.done();
-                return new Loaded(model, f.metadata(), ModelFiles.timm(f));
+                return model;
             } catch (IOException | RuntimeException e) {
                 model.close();
                 throw e;
             }
         }
+
+        @Override public void close() { file.close(); }
     }
 
     /** A progress line every few seconds, and a summary when the load took that long. */

@@ -7,7 +7,7 @@ import vit22b.backend.Backend;
 import vit22b.backend.Bf16Rounding;
 import vit22b.backend.Precision;
 
-/** {@code --precision}: fp32, or the bf16 mixed-precision recipe (train, bench, eval). */
+/** {@code --precision}: fp32, or the bf16 mixed-precision recipe (train, bench, eval, probe, fewshot, predict). */
 public final class PrecisionOption {
     @Option(names = "--precision", defaultValue = "fp32", paramLabel = "fp32|bf16",
             description = "fp32 (default), or bf16: bf16 activations and compute weights with fp32 master weights, "
