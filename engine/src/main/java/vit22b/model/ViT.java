@@ -100,7 +100,17 @@ public final class ViT implements AutoCloseable {
         DType type = be.precision().compute();
         Tensor one = be.allocate(type, 1);   // bytes per element as this backend stores the type (bf16 rounding: 4)
         long per = one.bytes();
+        boolean host = one.storage() instanceof vit22b.tensor.HostStorage;
         be.free(one);
+        String need = String.format(java.util.Locale.ROOT, "not enough %s memory for model '%s': its %s weights need %.2f GB "
+                + "(%d parameters x %d bytes, activations on top)", be.name(), parts.config().name(), type,
+                parts.total() * (double) per / 1e9, parts.total(), per);
+        String fix = "; free memory, use a device with more or a smaller model";
+        // host memory: zero-filling pages past what is available gets the process killed, not an error
+        long available = host ? vit22b.tensor.HostStorage.availableBytes() : Long.MAX_VALUE;
+        if (parts.total() * (double) per > available)
+            throw new IllegalStateException(need + String.format(java.util.Locale.ROOT, "; %.2f GB of host memory are available",
+                    available / 1e9) + fix);
         Tensor[] out = new Tensor[parts.parts()];
         int p = 0;
         try {
@@ -113,11 +123,9 @@ public final class ViT implements AutoCloseable {
                     taken += t.bytes();
                     be.free(t);
                 }
-            throw new IllegalStateException(String.format(java.util.Locale.ROOT,
-                    "not enough %s memory for model '%s': its %s weights need %.2f GB (%d parameters x %d bytes, "
-                    + "activations on top); %.2f GB were taken when part %d of %d failed (%s); free memory, use a device "
-                    + "with more or a smaller model", be.name(), parts.config().name(), type, parts.total() * (double) per / 1e9,
-                    parts.total(), per, taken / 1e9, p + 1, out.length, String.valueOf(e.getMessage()).replace('\n', ' ')), e);
+            throw new IllegalStateException(need + String.format(java.util.Locale.ROOT, "; %.2f GB were taken when part %d "
+                    + "of %d failed (%s)", taken / 1e9, p + 1, out.length, String.valueOf(e.getMessage()).replace('\n', ' '))
+                    + fix, e);
         }
     }
 

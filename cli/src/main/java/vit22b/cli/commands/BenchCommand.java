@@ -183,20 +183,20 @@ public final class BenchCommand implements Callable<Integer> {
         o.put("mean_pass_seconds", f.meanSeconds()).put("images_per_second", f.imagesPerSecond())
                 .put("forward_flops_per_image", f.forwardFlopsPerImage());
         if (f.backend().equals(EMULATED)) o.put("emulated", true).put("warning", EMULATED_WARNING);
-        else o.put("achieved_tflops", f.achievedFlops() / 1e12);
+        else o.put("achieved_gflops", f.achievedFlops() / 1e9);
         if (f.backend().equals("cuda")) o.put("mfu", f.mfu()).put("peak_tflops", ForwardBench.PEAK_FLOPS / 1e12);
         return o;
     }
 
     private static void printText(PrintWriter out, ForwardBench.Result f) {
         ModelConfig c = f.config();
-        out.printf(Locale.ROOT, "%s forward on %s (%s), batch %d: %d timed passes after %d warm-up; %.2f GB of weights%n",
+        out.printf(Locale.ROOT, "%s forward on %s (%s), batch %d: %d timed passes after %d warm-up; %.4g GB of weights%n",
                 c.name(), f.backend(), f.precision(), f.batch(), f.seconds().size(), f.warmup(), f.weightBytes() / 1e9);
         out.printf(Locale.ROOT, "  pass            %10.3f s (mean)%n", f.meanSeconds());
         out.printf(Locale.ROOT, "  images/s        %10.2f%n", f.imagesPerSecond());
         if (f.backend().equals(EMULATED)) out.println("  note: " + EMULATED_WARNING);
-        else out.printf(Locale.ROOT, "  forward TFLOP/s %10.2f   (%.3f TFLOP per image, ModelStats)%n",
-                f.achievedFlops() / 1e12, f.forwardFlopsPerImage() / 1e12);
+        else out.printf(Locale.ROOT, "  forward GFLOP/s %10.1f   (%.4g GFLOP per image, ModelStats)%n",
+                f.achievedFlops() / 1e9, f.forwardFlopsPerImage() / 1e9);
         if (f.backend().equals("cuda"))
             out.printf(Locale.ROOT, "  MFU             %10.1f %%   of %.0f TFLOP/s bf16 dense%n", 100 * f.mfu(),
                     ForwardBench.PEAK_FLOPS / 1e12);
