@@ -3,8 +3,8 @@ package vit22b.model;
 import vit22b.backend.Backend;
 import vit22b.backend.Precision;
 import vit22b.graph.LocalCommunicator;
-import vit22b.io.DType;
 import vit22b.graph.TaskGraph;
+import vit22b.io.DType;
 import vit22b.tensor.Tensor;
 
 /**
@@ -63,7 +63,7 @@ public final class ViT implements AutoCloseable {
         headW = Head.Params.of(layout, weights);
         patchW = layout.view(weights, "patch_embed.proj.weight");
         patchB = layout.view(weights, "patch_embed.proj.bias");
-        pos = posEmbed(weights);
+        pos = posEmbed(layout, weights);
         comm = new LocalCommunicator(backend);
     }
 
@@ -81,7 +81,7 @@ public final class ViT implements AutoCloseable {
         headW = Head.Params.of(rest, partWeights[0]);
         patchW = rest.view(partWeights[0], "patch_embed.proj.weight");
         patchB = rest.view(partWeights[0], "patch_embed.proj.bias");
-        pos = rest.view(partWeights[0], "pos_embed").reshape(config.tokens(), config.width());
+        pos = posEmbed(rest, partWeights[0]);
         comm = new LocalCommunicator(backend);
     }
 
@@ -217,7 +217,7 @@ public final class ViT implements AutoCloseable {
         for (int i = depth - 1; i >= 0; i--)
             Block.backward(eager, "", a.shard, bind(a, i), a.x(i), a.dx, a.dx);
         backend.patchEmbedBackward(layout.view(g, "patch_embed.proj.weight"), layout.view(g, "patch_embed.proj.bias"),
-                posEmbed(g), a.dx, images, config.patch());
+                posEmbed(layout, g), a.dx, images, config.patch());
     }
 
     /**
@@ -278,8 +278,9 @@ public final class ViT implements AutoCloseable {
                 a.layer(i), a.scratch);
     }
 
-    private Tensor posEmbed(Tensor flat) {
-        return layout.view(flat, "pos_embed").reshape(config.tokens(), config.width());
+    /** The position embedding (N, D) in {@code flat}, laid out by {@code l}. */
+    private Tensor posEmbed(ParamLayout l, Tensor flat) {
+        return l.view(flat, "pos_embed").reshape(config.tokens(), config.width());
     }
 
     @Override public void close() {
