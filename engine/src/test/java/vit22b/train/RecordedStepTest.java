@@ -57,7 +57,7 @@ class RecordedStepTest {
         for (CudaBackend be : devices) {
             double[][] eager = new double[2][sizes.length], recorded = new double[2][sizes.length];
             float[] eagerParams, recordedParams;
-            try (ViT vit = new ViT(be, c); AdamW opt = new AdamW(be, vit.layout(), vit.params(), vit.grads(), oc)) {
+            try (ViT vit = new ViT(be, c); AdamW opt = new AdamW(be, vit, oc)) {
                 Init.init(be, vit.layout(), vit.params(), seed);
                 float[] p0 = be.download(vit.params());
                 for (int s = 0; s < sizes.length; s++) {   // eager: the learner's work by hand
@@ -73,7 +73,7 @@ class RecordedStepTest {
                 eagerParams = be.download(vit.params());
 
                 be.upload(vit.params(), p0);
-                try (AdamW opt2 = new AdamW(be, vit.layout(), vit.params(), vit.grads(), oc);
+                try (AdamW opt2 = new AdamW(be, vit, oc);
                      ViTLearner learner = new ViTLearner(vit, opt2)) {
                     for (int s = 0; s < sizes.length; s++) {
                         if (s == 5) evaluate(be, vit, evalImages);

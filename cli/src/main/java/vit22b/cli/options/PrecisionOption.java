@@ -6,7 +6,7 @@ import picocli.CommandLine.Option;
 import vit22b.backend.Backend;
 import vit22b.backend.Precision;
 
-/** {@code --precision}: fp32, or the bf16 mixed-precision recipe (train, bench, eval). */
+/** {@code --precision}: fp32, or the bf16 mixed-precision recipe (train, bench, eval, probe, fewshot, predict). */
 public final class PrecisionOption {
     @Option(names = "--precision", paramLabel = "fp32|bf16",
             description = "bf16: bf16 activations and compute weights with fp32 master weights, Adam moments, parameter "
