@@ -1,7 +1,5 @@
 package vit22b.backend;
 
-import java.util.function.Predicate;
-
 import vit22b.io.DType;
 import vit22b.model.GeluKind;
 import vit22b.model.LossKind;
@@ -66,15 +64,6 @@ public interface Backend extends AutoCloseable {
 
     /** t (F32) = each element rounded to the nearest bf16 value and kept as float32, in place. */
     void roundToBf16(Tensor t);
-
-    /**
-     * Tells this backend which of its float32 tensors hold bf16 values (set by {@link Bf16Rounding}
-     * around it: they are rounded to bf16 after every write). A backend with bf16 hardware may then
-     * run a GEMM whose operands all hold bf16 values in bf16 with fp32 accumulation: the same
-     * products, exactly, summed in another order. The default ignores it: float32 arithmetic on
-     * bf16 values is the reference.
-     */
-    default void holdsBf16Values(Predicate<Tensor> bf16Valued) {}
 
     /** dst += src (same size). */
     void add(Tensor dst, Tensor src);

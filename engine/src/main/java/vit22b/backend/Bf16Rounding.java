@@ -34,7 +34,6 @@ public final class Bf16Rounding implements Backend {
     public Bf16Rounding(Backend inner) {
         if (inner instanceof Bf16Rounding) throw new IllegalArgumentException("backend is already bf16-rounded");
         this.inner = inner;
-        inner.holdsBf16Values(this::isBf16);   // CUDA: the linear layers' GEMMs on the tensor cores
     }
 
     /** The backend the ops run on. */

@@ -4,11 +4,8 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.EnumMap;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
-import java.util.function.Predicate;
 
 import vit22b.backend.Backend;
 import vit22b.backend.Precision;
@@ -29,43 +26,35 @@ import vit22b.model.NormKind;
 import vit22b.tensor.Tensor;
 
 /**
- * The CUDA backend, fp32: every op is one or a few of our kernels (kernels module) queued on one
+ * The CUDA backend: every op is one or a few of our kernels (kernels module) queued on one
  * non-blocking stream of a {@link DeviceRuntime}: a GPU ({@link JCudaRuntime}) or the emulated
  * device ({@link EmulatedRuntime}), with the same code. Memory comes from a
  * {@link CachingAllocator}; scratch buffers are kept for the backend's life. Uploads and
  * downloads go through page-locked staging memory on the same stream, so they are ordered
  * with the kernels. Calls that return host values (download, sumSquares, lossForwardBackward)
  * synchronise; everything else only queues work, so such work can be captured into a graph
- * ({@link #stream()}): once a first eager run has sized the caches, nothing in it allocates.
- * {@link GemmPath#CUBLASLT} runs the GEMMs through cuBLASLt instead of gemm_f32, with the same
- * epilogues as a separate kernel: the peer our GEMM kernel is measured against in whole steps.
+ * ({@link #record}): once a first eager run has sized the caches, nothing in it allocates.
+ * {@link GemmPath#CUBLASLT} runs the fp32 GEMMs through cuBLASLt instead of gemm_f32, with the same
+ * epilogues as a separate kernel: the peer our fp32 GEMM kernel is measured against in whole steps.
  *
- * <p>bf16 ({@link vit22b.backend.Bf16Rounding} around this backend): tensors stay float32 in
- * memory, the decorator rounds the bf16 ones after every write and tells this backend which
- * they are ({@link #holdsBf16Values}). A linear layer's GEMM whose operands all hold bf16 values
- * then runs on the tensor cores (gemm_bf16_mma, fp32 accumulation and output): the operands are
- * packed to 2-byte scratch copies first (exact), so the products are the float32 kernel's and
- * only the order of summation differs. Everything else is still float32 arithmetic and storage.
- *
- * <p>Native bf16 (the model's own BF16 tensors, 2-byte storage): the GEMM ops (linear, the
- * out-projection, patch embedding) dispatch on their tensors' types. Activations, weights and
- * biases BF16 with parameter gradients F32 run gemm_bf16_mma on the bf16 operands directly (fp32
- * accumulation, one rounding per stored bf16 element, bias, residual, beta 1 and the bias gradient
- * fused); any other mixture is refused naming the tensor. The float32 path is unchanged.
- * BF16 tensors (2-byte storage) are taken by attention ({@link #attentionForward} says how); the
- * other model ops refuse them ({@link #a}).
- * <p>Native bf16 (BF16 tensors in 2-byte storage): the norms, GELU, element-wise ops, heads
- * reshuffles, the in-projection epilogue and the loss dispatch on their tensors' element type
- * ({@link #bf16Storage}): activations and weights all F32 run the float kernels, all BF16 their
- * {@code _bf16} instantiations (fp32 math, one rounding per stored element); statistics,
- * parameter gradients and targets are F32 in both. The GEMMs and attention still take F32 only.
+ * <p>Precision ({@link #precision}, the model's choice of what to allocate as BF16): every op
+ * dispatches on its tensors' element types. All-F32 calls run the float32 kernels. In a bf16 call
+ * (DESIGN.md, "bf16 mixed precision") activations, their gradients and the compute weights
+ * (biases and norm scales too) are BF16 in 2-byte storage, while statistics, parameter gradients,
+ * images and targets are F32; any other mixture is refused naming the tensor and the fix. The
+ * bf16 kernels compute in fp32 and round each stored element once: the GEMMs (linear, the
+ * out-projection, patch embedding) on gemm_bf16_mma's tensor cores with bias, residual, beta 1
+ * and the bias gradient fused; attention on the flash kernels (head dim 64, 128, 256) or
+ * attention.cu's bf16 instantiation; norms, GELU, element-wise ops, heads reshuffles, the
+ * in-projection epilogue and the loss on their {@code _bf16} instantiations (16-byte vectors
+ * where aligned); AdamW updates the fp32 masters and writes the bf16 copy in one pass.
  */
 public final class CudaBackend implements Backend {
     /** Who computes the GEMMs: our gemm_f32 kernel (fused epilogues) or cuBLASLt + an epilogue kernel. */
     public enum GemmPath { KERNELS, CUBLASLT }
 
     /** Scratch roles: one persistent buffer each, grown on demand outside capture. */
-    private enum Scratch { IM2COL, ATTN_DELTA, BF16_A, BF16_B }
+    private enum Scratch { IM2COL, ATTN_DELTA }
 
     private static final long STAGING_BYTES = 64L << 20;
 
@@ -89,11 +78,7 @@ public final class CudaBackend implements Backend {
     private final List<DeviceStorage> retired = new ArrayList<>();   // outgrown scratch a graph may still use
     private MemorySegment staging;
     private boolean closed;
-    /** Which float32 tensors hold bf16 values: their GEMMs may run on the tensor cores. */
-    private Predicate<Tensor> bf16Valued = t -> false;
     private long tensorCoreGemms, tensorCoreAttentions;
-    /** The GEMM shapes already reported as refused by the tensor-core path (said once each). */
-    private final Set<String> refusalsSaid = new HashSet<>();
 
     /** GPU {@code ordinal} through JCuda, fp32; fails with the fix when there is no GPU or no kernels. */
     public CudaBackend(int ordinal, GemmPath path) { this(new JCudaRuntime(ordinal), path); }
@@ -118,6 +103,9 @@ public final class CudaBackend implements Backend {
      * (with everything taken so far) when a later step of this constructor fails.
      */
     public CudaBackend(DeviceRuntime device, GemmPath path) { this(device, path, Precision.FP32, true); }
+
+    /** {@link #CudaBackend(DeviceRuntime, GemmPath)} in {@code precision}. */
+    public CudaBackend(DeviceRuntime device, GemmPath path, Precision precision) { this(device, path, precision, true); }
 
     /**
      * One of several backends on one device (each with its own stream, memory and scratch: k mesh
@@ -377,18 +365,8 @@ public final class CudaBackend implements Backend {
 
     @Override public void roundToBf16(Tensor t) { k.roundBf16(a(t), t.size()); }
 
-    @Override public void holdsBf16Values(Predicate<Tensor> bf16Valued) { this.bf16Valued = bf16Valued; }
-
     /** How many GEMMs ran on the tensor cores (gemm_bf16_mma) so far: how a test sees the bf16 path taken. */
     public long tensorCoreGemms() { return tensorCoreGemms; }
-
-    /** Whether every one of {@code ts} holds bf16 values, so that a GEMM over them may run in bf16. */
-    private boolean bf16(Tensor... ts) {
-        if (lt != null) return false;   // the cuBLASLt peer runs its own float32 GEMMs
-        for (Tensor t : ts)
-            if (!bf16Valued.test(t)) return false;
-        return true;
-    }
 
     @Override public void add(Tensor dst, Tensor src) {
         sameSize(dst, src, "add");
@@ -442,10 +420,7 @@ public final class CudaBackend implements Backend {
      * bf16: in and w hold bf16 values (the tensor-core path, when their rows allow it).
      */
     private void gemmNT(long out, long ldc, long in, long w, int R, int N, int K, boolean acc,
-                        long bias, long res, long ldr, int resRows, boolean bf16) {
-        if (bf16 && tensorCores(MmaGemm.Form.NT, in, K, w, K, out, ldc, R, N, K,
-                new MmaGemm.Epilogue(acc ? 1f : 0f, false, bias, res, ldr, resRows, null, 0)))
-            return;
+                        long bias, long res, long ldr, int resRows) {
         if (lt == null) {
             k.gemm(in, K, 1, w, 1, K, out, ldc, R, N, K, acc, bias, res, ldr, resRows, 0, 0, 0, 0, 0);
             return;
@@ -458,46 +433,15 @@ public final class CudaBackend implements Backend {
     }
 
     /** din (R, K) += dout (R, N) @ w (N, K); dout row stride ldd. */
-    private void gemmNN(long din, long dout, long ldd, long w, int R, int N, int K, boolean bf16) {
-        if (bf16 && tensorCores(MmaGemm.Form.NN, dout, ldd, w, K, din, K, R, K, N, ACCUMULATE)) return;
+    private void gemmNN(long din, long dout, long ldd, long w, int R, int N, int K) {
         if (lt != null) lt.matmul(din, K, dout, ldd, false, w, K, false, R, K, N, 1f, CublasLt.Type.F32);
         else k.gemm(dout, ldd, 1, w, K, 1, din, K, R, K, N, true, 0, 0, 0, 1, 0, 0, 0, 0, 0);
     }
 
     /** dw (N, K) += dout^T (N, R) @ in (R, K); dout row stride ldd. */
-    private void gemmTN(long dw, long dout, long ldd, long in, int R, int N, int K, boolean bf16) {
-        if (bf16 && tensorCores(MmaGemm.Form.TN, dout, ldd, in, K, dw, K, N, K, R, ACCUMULATE)) return;
+    private void gemmTN(long dw, long dout, long ldd, long in, int R, int N, int K) {
         if (lt != null) lt.matmul(dw, K, dout, ldd, true, in, K, false, N, K, R, 1f, CublasLt.Type.F32);
         else k.gemm(dout, 1, ldd, in, K, 1, dw, K, N, K, R, true, 0, 0, 0, 1, 0, 0, 0, 0, 0);
-    }
-
-    /** The Backend contract's "accumulates" as the tensor-core GEMM's epilogue: fp32 C += op(A) op(B). */
-    private static final MmaGemm.Epilogue ACCUMULATE = MmaGemm.Epilogue.plain(false).accumulate();
-
-    /**
-     * Runs one GEMM on the tensor cores: A and B (float32 holding bf16 values, row strides aWidth
-     * and bWidth elements) are packed to bf16 scratch with the same strides (exact) and gemm_bf16_mma writes
-     * the fp32 C with epilogue e. Returns false, having queued nothing, when the packed rows
-     * would not be 16 bytes wide multiples (a width not a multiple of 8); the caller then runs
-     * the float32 GEMM, and the first refusal of each shape is said on stderr. (The kernel takes
-     * any stride since the native BF16 path needs it; this packed path, which the native one
-     * replaces, keeps its tested behaviour until then.)
-     */
-    private boolean tensorCores(MmaGemm.Form form, long a, long aWidth, long b, long bWidth, long c, long ldc,
-                                int m, int n, int kk, MmaGemm.Epilogue e) {
-        if (aWidth % 8 != 0 || bWidth % 8 != 0) {
-            if (refusalsSaid.add(form + " " + m + "x" + n + "x" + kk))
-                System.err.printf("%s: bf16 GEMM %s %dx%dx%d runs in float32: gemm_bf16_mma needs operand rows of a "
-                        + "multiple of 8 elements (A %d, B %d wide)%n", name(), form, m, n, kk, aWidth, bWidth);
-            return false;
-        }
-        long aElems = (form == MmaGemm.Form.TN ? kk : m) * aWidth, bElems = (form == MmaGemm.Form.NT ? n : kk) * bWidth;
-        long pa = scratch(Scratch.BF16_A, (aElems + 1) / 2), pb = scratch(Scratch.BF16_B, (bElems + 1) / 2);
-        k.toBf16(pa, a, aElems);
-        k.toBf16(pb, b, bElems);
-        k.gemmBf16Mma(new MmaGemm.Operands(form, pa, aWidth, pb, bWidth, c, ldc, m, n, kk), e);
-        tensorCoreGemms++;
-        return true;
     }
 
     // ---- native bf16 GEMMs (BF16 tensors) -------------------------------------------------
@@ -567,7 +511,7 @@ public final class CudaBackend implements Backend {
         }
         long cols = scratch(Scratch.IM2COL, (long) B * N * K);
         k.im2col(cols, false, a(images), B, C, S, patch);
-        gemmNT(a(out), D, cols, a(w), B * N, D, K, false, a(b), a(pos), D, N, false);   // images: float32
+        gemmNT(a(out), D, cols, a(w), B * N, D, K, false, a(b), a(pos), D, N);
     }
 
     @Override public void patchEmbedBackward(Tensor dw, Tensor db, Tensor dpos, Tensor dout, Tensor images, int patch) {
@@ -584,7 +528,7 @@ public final class CudaBackend implements Backend {
         }
         long cols = scratch(Scratch.IM2COL, (long) B * N * K);
         k.im2col(cols, false, a(images), B, C, S, patch);
-        gemmTN(a(dw), a(dout), D, cols, B * N, D, K, false);
+        gemmTN(a(dw), a(dout), D, cols, B * N, D, K);
         if (db != null) k.colSum(false, false, a(db), a(dout), (long) B * N, D, D);
         if (dpos != null) k.posGrad(a(dpos), a(dout), false, B, (long) N * D);
     }
@@ -615,7 +559,7 @@ public final class CudaBackend implements Backend {
             return;
         }
         int N = w.dim(0), K = w.dim(1), R = Math.toIntExact(in.size() / K);
-        gemmNT(a(out), N, a(in), a(w), R, N, K, false, a(bias), 0, 0, 1, bf16(in, w));
+        gemmNT(a(out), N, a(in), a(w), R, N, K, false, a(bias), 0, 0, 1);
     }
 
     @Override public void linearBackward(Tensor din, Tensor dw, Tensor dbias, Tensor dout, Tensor in, Tensor w) {
@@ -625,8 +569,8 @@ public final class CudaBackend implements Backend {
             return;
         }
         int N = w.dim(0), K = w.dim(1), R = Math.toIntExact(in.size() / K);
-        if (din != null) gemmNN(a(din), a(dout), N, a(w), R, N, K, bf16(dout, w));
-        gemmTN(a(dw), a(dout), N, a(in), R, N, K, bf16(dout, in));
+        if (din != null) gemmNN(a(din), a(dout), N, a(w), R, N, K);
+        gemmTN(a(dw), a(dout), N, a(in), R, N, K);
         if (dbias != null) k.colSum(false, false, a(dbias), a(dout), R, N, N);
     }
 
@@ -793,7 +737,7 @@ public final class CudaBackend implements Backend {
         }
         int D = wOut.dim(0), K = wOut.dim(1), T = Math.toIntExact(x.size() / D);
         // residual read and output write of one element happen in the same thread: out may alias x
-        gemmNT(a(out), D, a(ag), a(wOut), T, D, K, false, a(bOut), a(x), D, T, bf16(ag, wOut));
+        gemmNT(a(out), D, a(ag), a(wOut), T, D, K, false, a(bOut), a(x), D, T);
     }
 
     @Override public void outProjectionBackward(Tensor dag, Tensor dwOut, Tensor dbOut, Tensor dout, Tensor ag, Tensor wOut) {

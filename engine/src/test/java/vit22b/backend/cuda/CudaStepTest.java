@@ -15,7 +15,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 import vit22b.backend.Backend;
-import vit22b.backend.Bf16Rounding;
+import vit22b.backend.Precision;
 import vit22b.backend.cpu.CpuBackend;
 import vit22b.model.GeluKind;
 import vit22b.model.LossKind;
@@ -92,7 +92,7 @@ class CudaStepTest {
      * learning rate per step, gives the losses, gradient norms and parameters of eager steps.
      * Before the step kept its reductions on the device and its scratch for the backend's life,
      * the capture failed (CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED: cuMemAlloc and the loss read back).
-     * In bf16 (the bf16 reference around the device) the captured pass holds no cast of the
+     * In bf16 (bf16 storage and kernels) the captured pass holds no cast of the
      * compute copy (the eager step's AdamW wrote it), and the replays keep it current through
      * AdamW's copy alone.
      */
@@ -108,8 +108,18 @@ class CudaStepTest {
         for (int b = 0; b < batch; b++) tgt[b * c.classes() + (int) Math.floorMod(seed + b, c.classes())] = 1;
         float[] lrs = {1e-2f, 2e-2f, 5e-3f, 1e-2f};
         AdamW.Config oc = new AdamW.Config(0.9f, 0.999f, 1e-8f, 0.05f, 0.3f, 0.5f);   // clipping active: norms are > 0.5
-        for (CudaBackend gpu : devices) {
-            Backend be = bf16 ? new Bf16Rounding(gpu) : gpu;
+        List<CudaBackend> on = bf16 ? Gpu.devicesOrSkip(Precision.BF16) : devices;
+        try {
+            for (CudaBackend gpu : on) captureAndReplay(gpu, c, batch, p, img, tgt, lrs, oc);
+        } finally {
+            if (bf16) for (CudaBackend d : on) d.close();
+        }
+    }
+
+    private static void captureAndReplay(CudaBackend gpu, ModelConfig c, int batch, float[] p, float[] img, float[] tgt,
+                                         float[] lrs, AdamW.Config oc) {
+        {
+            Backend be = gpu;
             double[][] eager = new double[2][lrs.length], graphed = new double[2][lrs.length];
             float[] eagerParams, graphedParams;
             try (ViT vit = new ViT(be, c)) {

@@ -7,6 +7,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 import vit22b.backend.Backend;
 import vit22b.backend.Bf16Rounding;
+import vit22b.backend.Precision;
 import vit22b.backend.cpu.CpuBackend;
 import vit22b.kernels.emu.EmuLibrary;
 import vit22b.model.InferenceViTTest;
@@ -28,8 +29,7 @@ class InferenceViTEmuTest {
         long seed = System.nanoTime();
         boolean bf16 = precision.equals("bf16");
         CpuBackend cpu = new CpuBackend();
-        CudaBackend emu = Gpu.emulated();
-        try (Backend ref = bf16 ? new Bf16Rounding(cpu) : cpu; Backend be = bf16 ? new Bf16Rounding(emu) : emu) {
+        try (Backend ref = bf16 ? new Bf16Rounding(cpu) : cpu; Backend be = Gpu.emulated(bf16 ? Precision.BF16 : Precision.FP32)) {
             double[] err = InferenceViTTest.compare(ref, be, c, 2, seed);
             System.out.printf("cuda-emu %s: logits %.3g, features %.3g relative (bound %.0e)%n", precision, err[0], err[1], tol);
             assertTrue(err[0] < tol && err[1] < tol, "logits " + err[0] + ", features " + err[1]);
