@@ -95,7 +95,7 @@ public final class Kernels {
 
     /**
      * What both tensor-core GEMMs refuse: K < 1, strides narrower than the rows, GELU columns outside N
-     * (gemm_bf16_wgmma's tensor maps refuse operands that TMA cannot address: TensorMap2d).
+     * (gemm_bf16_wgmma also needs what TMA moves: 16-byte rows and addresses).
      */
     private static void checkTensorCoreGemm(String kernel, MmaGemm.Operands o, MmaGemm.Epilogue e) {
         String at = kernel + " " + o.form() + " " + o.m() + "x" + o.n() + "x" + o.k() + ": ";
@@ -122,6 +122,13 @@ public final class Kernels {
      */
     public void gemmBf16Wgmma(DeviceRuntime rt, MmaGemm.Operands o, MmaGemm.Epilogue e) {
         checkTensorCoreGemm("gemm_bf16_wgmma", o, e);
+        String at = "gemm_bf16_wgmma " + o.form() + " " + o.m() + "x" + o.n() + "x" + o.k() + ": ";
+        if (o.lda() % 8 != 0 || o.ldb() % 8 != 0)   // TMA moves 16-byte rows (gemm_bf16_mma has an element-wise path)
+            throw new IllegalArgumentException(at + "row strides lda=" + o.lda() + ", ldb=" + o.ldb()
+                    + " must be multiples of 8 elements (16-byte rows for TMA); pad the rows or use gemmBf16Mma");
+        if (o.a() % 16 != 0 || o.b() % 16 != 0)
+            throw new IllegalArgumentException(String.format("%sA=0x%x and B=0x%x must be 16-byte aligned for TMA "
+                    + "(start operands at a multiple of 8 bf16 elements) or use gemmBf16Mma", at, o.a(), o.b()));
         int blocks = WGMMA_EMULATED_BLOCKS;
         if (rt instanceof JCudaRuntime gpu) {
             int cc = gpu.computeCapability();
