@@ -82,9 +82,10 @@ class BenchCommandTest {
 
     /**
      * --precision: bf16 runs the bf16 reference on the CPU (said on stderr, recorded in the JSON; the
-     * same seed's first loss differs from fp32's by rounding only); on cuda-emu it runs the same
-     * recipe on the kernels (first loss within the whole-step tolerance, 2e-2, of the CPU bf16
-     * reference's), and an unknown precision is a usage error.
+     * same seed's first loss differs from fp32's by rounding only); on cuda-emu bf16 is the default
+     * (no --precision given) and runs the same recipe in bf16 storage on the bf16 kernels (first
+     * loss within the whole-step tolerance, 2e-2, of the CPU bf16 reference's), and an unknown
+     * precision is a usage error.
      */
     @Test void precisionBf16RunsTheCpuReference() throws Exception {
         String[] common = {"bench", "--backend", "cpu", "--model", "test-tiny", "--batch", "2", "--steps", "1", "--warmup", "1",
@@ -97,9 +98,10 @@ class BenchCommandTest {
         assertEquals("fp32", jf.at("/precision").asText());
         double lb = jb.at("/first_loss").asDouble(), lf = jf.at("/first_loss").asDouble();
         assertTrue(lb != lf && Math.abs(lb - lf) < 1e-2 * lf, "bf16 " + lb + " vs fp32 " + lf);
-        String[] cuda = run(concat(common, "--precision", "bf16", "--backend", "cuda-emu"));
+        String[] cuda = run(concat(common, "--backend", "cuda-emu"));
         if (EmuLibrary.built()) {
             assertEquals("0", cuda[0], cuda[2]);
+            assertTrue(cuda[2].contains("precision: bf16 (bf16 activations and compute weights in 2-byte storage"), cuda[2]);
             JsonNode jc = new ObjectMapper().readTree(cuda[1]);
             assertEquals("bf16", jc.at("/precision").asText());
             assertEquals("cuda-emu", jc.at("/backend").asText());
