@@ -3,6 +3,7 @@
 # measurement) and writes JMH's JSON to bench/results/jmh-cpu-<UTC date>.json.
 # The JVM runs without C2's profiled loop predicates, as vit does (scripts/jvm.sh says why).
 # Extra arguments go to JMH, e.g. a benchmark filter: bench/run-jmh.sh InProjection
+# The Gpu* benchmarks (GPU 0) are left out, saying so, where nvidia-smi finds no GPU.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -11,9 +12,14 @@ JAVA_HOME=$(vit_find_jdk 2>&1) || { echo "run-jmh.sh: $JAVA_HOME" >&2; exit 1; }
 export JAVA_HOME
 mvn -q -B -o -DskipTests package -pl bench -am >&2 || mvn -q -B -DskipTests package -pl bench -am >&2
 mkdir -p bench/results
+gpu=()
+if ! nvidia-smi -L >/dev/null 2>&1; then
+  echo "run-jmh.sh: no GPU (nvidia-smi): the Gpu* benchmarks are skipped" >&2
+  gpu=(-e 'vit22b\.bench\.Gpu')
+fi
 out=bench/results/jmh-cpu-$(date -u +%Y%m%dT%H%M%SZ).json
 "$JAVA_HOME/bin/java" -cp "bench/target/vit22b-bench-0.1.0-SNAPSHOT.jar:bench/target/lib/*" org.openjdk.jmh.Main \
   -f 1 -wi 2 -w 1s -i 3 -r 2s \
   -jvmArgsAppend "--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:-UseProfiledLoopPredicate -Xmx4g" \
-  -rf json -rff "$out" "$@"
+  -rf json -rff "$out" "${gpu[@]}" "$@"
 echo "run-jmh.sh: wrote $out" >&2

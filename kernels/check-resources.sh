@@ -8,7 +8,8 @@
 # 163 KiB on sm_80).
 # Threads and dynamic shared memory come from the Java wrappers themselves: LaunchTable calls
 # every wrapper of Kernels on a recording launcher at the largest head dim and prints
-# "kernel threads dynamic_bytes". Registers, stack, spills, static shared memory: ptxas -v.
+# "kernel threads dynamic_bytes images"; images "sm_90a" marks a Hopper-only kernel (Kernels.SM90A_ONLY),
+# whose sm_80 image is a trap the host never launches: only its sm_90a image is checked. Registers, stack, spills, static shared memory: ptxas -v.
 # Without nvcc it says skipped and passes (the fatbin is not built either).
 # Usage: check-resources.sh WORK_DIR JAVA_COMMAND...   (JAVA_COMMAND runs vit22b.kernels.LaunchTable)
 set -euo pipefail
@@ -25,7 +26,7 @@ shapes=$("$@") || { echo "[kernels] resource check: LaunchTable failed" >&2; exi
 awk -v shapes="$shapes" '
   BEGIN {
     n = split(shapes, lines, "\n")
-    for (i = 1; i <= n; i++) if (split(lines[i], f, " ") == 3) { thr[f[1]] = f[2]; dyn[f[1]] = f[3]; wrapped[f[1]] = 1 }
+    for (i = 1; i <= n; i++) if (split(lines[i], f, " ") == 4) { thr[f[1]] = f[2]; dyn[f[1]] = f[3]; wrapped[f[1]] = 1; only90[f[1]] = f[4] == "sm_90a" }
   }
   /Compiling entry function .* for .sm_(90a|80)./ {
     match($0, /function .[A-Za-z0-9_]+./); name = substr($0, RSTART + 10, RLENGTH - 11)
@@ -44,6 +45,10 @@ awk -v shapes="$shapes" '
     bad = 0
     for (i = 1; i <= nk; i++) {
       k = names[i]; why = ""
+      if (only90[kernel[k]] && k ~ /sm_80$/) {   # its sm_80 image is a trap the host never launches
+        printf "%-23s %5d %7s %9s %8s %8s %9s %6s %6s  %s\n", k, regs[k], "-", "-", smem[k], "-", "-", stack[k], spill[k], "not launched (sm_90a only)"
+        seen[kernel[k]] = 1; continue
+      }
       if (!(kernel[k] in wrapped)) { why = "no Java wrapper launches it (LaunchTable)"; t = 0; d = 0 }
       else { t = thr[kernel[k]]; d = dyn[kernel[k]] }
       warps = int((t + 31) / 32); perWarp = int((regs[k] * 32 + 255) / 256) * 256; file = warps * perWarp

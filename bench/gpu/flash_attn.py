@@ -2,8 +2,9 @@
 PyTorch's scaled_dot_product_attention (bf16, the flash backend) in the same process.
 
 1. Checks: for hd 64, 128, 256 on shapes crossing the tiles (B*H > 1), attn_fwd_bf16's out and lse
-   and the backward's dq, dk, dv (fed the kernel's own out and lse) against float64 on the device,
-   element-wise with the bounds of docs/DESIGN.md (the emulator tests' formulas, vectorised).
+   and the backward's dq, dk, dv (fed the kernel's own out and lse; bf16, accumulated onto random
+   values) against float64 on the device, element-wise with the bounds of docs/DESIGN.md (the
+   emulator tests' formulas, vectorised; the gradients' own rounding adds 2^-8 |want|).
 2. Times forward and backward (delta + dq + dkdv) at hd 128 with N 256 and 1024, and ViT-L's
    N 197 x hd 64, 16 heads, beside SDPA. TFLOP/s count the useful work as FlashAttention-2 does:
    forward 4 B H N^2 hd, backward 10 B H N^2 hd (our backward computes 14: S and dP twice).
@@ -20,7 +21,8 @@ import torch
 import torch.nn.functional as F
 
 # attention_bf16.cu's launch constants (FlashAttention.java mirrors them too)
-THREADS, QUERY_ROWS, KEY_ROWS, DELTA_ROWS, DKDV_COLS = 128, 64, 64, 8, 128
+THREADS, QUERY_ROWS, KEY_ROWS, DKDV_COLS = 128, 64, 64, 128
+DELTA_ROWS = 8   # attention.cu's ROWS: its attn_bwd_delta_bf16 serves this backward
 def fwd_keys(hd): return 64 if hd <= 128 else 32
 def bwd_tile(hd): return 32 if hd <= 64 else 16
 def smem_fwd(hd): return (QUERY_ROWS + 4 * fwd_keys(hd)) * hd * 2
@@ -121,9 +123,11 @@ def check(K, B, H, Nq, Nk, hd, gen):
     lse = torch.full((B, H, Nq), float("nan"), device="cuda")
     K.fwd(q, k, v, out, ldo, lse)
     delta = torch.empty(B, H, Nq, device="cuda")
-    dq = torch.full((B, H, Nq, hd), float("nan"), device="cuda")
-    dk = torch.full((B, H, Nk, hd), float("nan"), device="cuda")
-    dv = torch.full_like(dk, float("nan"))
+    # bf16 gradients, accumulated (+=): start from random values
+    dq0 = (torch.rand(B, H, Nq, hd, generator=gen, device="cuda") * 2 - 1).bfloat16()
+    dk0 = (torch.rand(B, H, Nk, hd, generator=gen, device="cuda") * 2 - 1).bfloat16()
+    dv0 = (torch.rand(B, H, Nk, hd, generator=gen, device="cuda") * 2 - 1).bfloat16()
+    dq, dk, dv = dq0.clone(), dk0.clone(), dv0.clone()
     K.bwd(q, k, v, out, dout, ldo, lse, delta, dq, dk, dv)
     torch.cuda.synchronize()
 
@@ -155,9 +159,12 @@ def check(K, B, H, Nq, Nk, hd, gen):
     dS = P * (dP - dl[..., None])
     E = U * dS.abs() + P * (eP * ((dP - dl[..., None]).abs() + dl_tol[..., None]) + (hd + 8) * FU * (dO.abs() @ V.abs().transpose(-1, -2))
                             + dl_tol[..., None] + FU * dl.abs()[..., None])
-    over("dq", dq.to(d), s * (dS @ Kt), s * ((2 * E + (Nk + 8) * FU * dS.abs()) @ Kt.abs()))
-    over("dk", dk.to(d), s * (dS.transpose(-1, -2) @ Q), s * ((2 * E + (Nq + 8) * FU * dS.abs()).transpose(-1, -2) @ Q.abs()))
-    over("dv", dv.to(d), P.transpose(-1, -2) @ dO, ((2 * (U + eP) + (Nq + 8) * FU) * P).transpose(-1, -2) @ dO.abs())
+    def grad(name, got, start, want, tol):   # start + want, rounded to bf16 once
+        w = start.to(d) + want
+        over(name, got.to(d), w, tol + U * w.abs())
+    grad("dq", dq, dq0, s * (dS @ Kt), s * ((2 * E + (Nk + 8) * FU * dS.abs()) @ Kt.abs()))
+    grad("dk", dk, dk0, s * (dS.transpose(-1, -2) @ Q), s * ((2 * E + (Nq + 8) * FU * dS.abs()).transpose(-1, -2) @ Q.abs()))
+    grad("dv", dv, dv0, P.transpose(-1, -2) @ dO, ((2 * (U + eP) + (Nq + 8) * FU) * P).transpose(-1, -2) @ dO.abs())
     return res
 
 
@@ -177,7 +184,7 @@ def bench(K, name, B, H, N, hd, reps, gen):
     out = torch.empty(B * N, ldo, dtype=torch.bfloat16, device="cuda")
     dout = torch.rand_like(out) - 0.5
     lse, delta = torch.empty(B, H, N, device="cuda"), torch.empty(B, H, N, device="cuda")
-    dq, dk, dv = (torch.empty(B, H, N, hd, device="cuda") for _ in range(3))
+    dq, dk, dv = (torch.zeros(B, H, N, hd, dtype=torch.bfloat16, device="cuda") for _ in range(3))
     t_fwd = timed(lambda: K.fwd(q, k, v, out, ldo, lse), reps)
     t_bwd = timed(lambda: K.bwd(q, k, v, out, dout, ldo, lse, delta, dq, dk, dv), reps)
     # SDPA on the same bf16 q, k, v; its backward through autograd with a (B, H, N, hd) dout

@@ -13,9 +13,9 @@
 #   memcheck   compute-sanitizer memcheck on the op tests (--report-api-errors no: one test
 #              fails a function lookup on purpose)
 #   gemm       fused in-/out-projection GEMMs vs cuBLASLt, speed and agreement (GemmBench)
-#   gemm-bf16  the tensor-core bf16 GEMM (gemm_bf16_mma): each form vs float64 on the device's
-#              output, then NT / NN / TN with their fused epilogues on ViT-L, ViT-e, ViT-22B
-#              shapes beside cuBLASLt bf16, TFLOP/s and ratio (MmaGemmBench)
+#   gemm-bf16  the tensor-core bf16 GEMMs (gemm_bf16_mma; gemm_bf16_wgmma on a Hopper): each form
+#              vs float64 on the device's output, then NT / NN / TN with their fused epilogues on
+#              ViT-L, ViT-e, ViT-22B shapes beside cuBLASLt bf16, TFLOP/s and ratio (MmaGemmBench)
 #   attn-bf16  the tensor-core flash attention (attention_bf16.cu): forward and backward vs
 #              float64 on the device (hd 64/128/256), then TFLOP/s at hd 128 (N 256, 1024) and
 #              ViT-L's N 197 x hd 64 beside PyTorch's SDPA bf16 in the same process (flash_attn.py)
@@ -182,10 +182,13 @@ except Exception as e:
     print("gemm.json: no results:", e)
 try:
     rows = json.load(open(os.path.join(out, "gemm_bf16.json")))
-    print(f"{'model':8} {'form':4} {'what':34} {'M':>6} {'N':>6} {'K':>6} {'ours':>7} {'Lt bf16':>8} {'ratio':>6} {'err':>8}  TFLOP/s (gemm_bf16_mma)")
+    print(f"{'model':8} {'form':4} {'what':34} {'M':>6} {'N':>6} {'K':>6} {'mma':>7} {'Lt bf16':>8} {'ratio':>6} {'err':>8} "
+          f"{'wgmma':>7} {'ratio':>6} {'err':>8}  TFLOP/s (gemm_bf16_mma, gemm_bf16_wgmma on Hopper)")
     for r in rows:
+        wg = (f" {r['wgmma_tflops']:7.1f} {r['wgmma_ratio']:6.2f} {r['wgmma_max_rel_err']:8.1e}" if 'wgmma_tflops' in r
+              else "       -      -        -")
         print(f"{r['model']:8} {r['form']:4} {r['what']:34} {r['M']:6} {r['N']:6} {r['K']:6} {r['ours_tflops']:7.1f} "
-              f"{r['cublaslt_bf16_tflops']:8.1f} {r['ratio']:6.2f} {r['max_rel_err']:8.1e}")
+              f"{r['cublaslt_bf16_tflops']:8.1f} {r['ratio']:6.2f} {r['max_rel_err']:8.1e}" + wg)
 except Exception as e:
     print("gemm_bf16.json: no results:", e)
 try:

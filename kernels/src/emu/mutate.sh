@@ -91,10 +91,14 @@ mutant plain attention.cu "delta reads out/dout with the unpadded row stride" \
   '    long long base = ((long long)b * Nq + row) * ldo + (long long)h * hd;' \
   '    long long base = ((long long)b * Nq + row) * (H * hd) + (long long)h * hd;'
 mutant asan attention.cu "rows past Nq write output and lse (out-of-bounds write)" \
-  $'    if (!live) return;\n    const int b = bh / H, h = bh % H;\n    float* o' $'    const int b = bh / H, h = bh % H;\n    float* o'
+  $'    if (!live) return;\n    const int b = bh / H, h = bh % H;\n    T* o' $'    const int b = bh / H, h = bh % H;\n    T* o'
 mutant plain attention.cu "dropped barrier before the K/V tile is overwritten" \
-  $'    for (int t0 = 0; t0 < Nk; t0 += TILE) {\n        __syncthreads();\n        for (int e = threadIdx.x; e < TILE * hd; e += blockDim.x) {\n            int j = e / hd, d = e % hd, key = t0 + j;\n            Ks[j * P + d] = key < Nk ? kb[(long long)key * hd + d] : 0.0f;\n            Vs[j * P + d] = key < Nk ? vb[(long long)key * hd + d] : 0.0f;\n        }\n        __syncthreads();\n        float s = -INFINITY;' \
-  $'    for (int t0 = 0; t0 < Nk; t0 += TILE) {\n        for (int e = threadIdx.x; e < TILE * hd; e += blockDim.x) {\n            int j = e / hd, d = e % hd, key = t0 + j;\n            Ks[j * P + d] = key < Nk ? kb[(long long)key * hd + d] : 0.0f;\n            Vs[j * P + d] = key < Nk ? vb[(long long)key * hd + d] : 0.0f;\n        }\n        __syncthreads();\n        float s = -INFINITY;'
+  $'    for (int t0 = 0; t0 < Nk; t0 += TILE) {\n        __syncthreads();\n        for (int e = threadIdx.x; e < TILE * hd; e += blockDim.x) {\n            int j = e / hd, d = e % hd, key = t0 + j;\n            Ks[j * P + d] = key < Nk ? ld(kb + (long long)key * hd + d) : 0.0f;\n            Vs[j * P + d] = key < Nk ? ld(vb + (long long)key * hd + d) : 0.0f;\n        }\n        __syncthreads();\n        float s = -INFINITY;' \
+  $'    for (int t0 = 0; t0 < Nk; t0 += TILE) {\n        for (int e = threadIdx.x; e < TILE * hd; e += blockDim.x) {\n            int j = e / hd, d = e % hd, key = t0 + j;\n            Ks[j * P + d] = key < Nk ? ld(kb + (long long)key * hd + d) : 0.0f;\n            Vs[j * P + d] = key < Nk ? ld(vb + (long long)key * hd + d) : 0.0f;\n        }\n        __syncthreads();\n        float s = -INFINITY;'
+mutant plain attention.cu "dq overwritten instead of accumulated" \
+  'st(o + d, ld(o + d) + acc[c] * scale);' 'st(o + d, acc[c] * scale);'
+mutant plain attention.cu "delta: out read for dout" \
+  'fmaf(ld(out + base + d), ld(dout + base + d), s);' 'fmaf(ld(out + base + d), ld(out + base + d), s);'
 mutant plain attention_bf16.cu "P v read V without .trans (ldmatrix of V^T's rows)" \
   'ldmatrix_x4_trans(r, s + att_sw<HD>(kk + (j8 & 1) * 8 + r8, n0 + (j8 >> 1) * 8));' \
   'ldmatrix_x4(r, s + att_sw<HD>(kk + (j8 & 1) * 8 + r8, n0 + (j8 >> 1) * 8));'
@@ -124,13 +128,16 @@ mutant plain attention_bf16.cu "dkdv: dout tile read with the head-major stride 
 mutant plain attention_bf16.cu "dkdv: hd 256 column split ignored (both halves write columns 0-127)" \
   'k0 = (blk % tiles) * ATT_BKV, c0 = split * DC;' 'k0 = (blk % tiles) * ATT_BKV, c0 = 0;'
 mutant plain attention_bf16.cu "dkdv: dk missing the softmax scale" \
-  'make_float2(ak[j][2 * hh] * scale, ak[j][2 * hh + 1] * scale)' 'make_float2(ak[j][2 * hh], ak[j][2 * hh + 1])'
+  'att_acc2(dk + base + j * 8 + 2 * t4, ak[j][2 * hh] * scale, ak[j][2 * hh + 1] * scale);' \
+  'att_acc2(dk + base + j * 8 + 2 * t4, ak[j][2 * hh], ak[j][2 * hh + 1]);'
+mutant plain attention_bf16.cu "gradients overwritten instead of accumulated" \
+  'const float a = __bfloat162float(dst[0]) + lo, b = __bfloat162float(dst[1]) + hi;' 'const float a = lo, b = hi;'
+mutant plain attention_bf16.cu "gradient pair stored swapped (hi in the low half)" \
+  '*reinterpret_cast<unsigned*>(dst) = att_pack(a, b);' '*reinterpret_cast<unsigned*>(dst) = att_pack(b, a);'
 mutant plain attention_bf16.cu "swizzle: odd rows shifted by one element (16-byte chunks misaligned)" \
   'return r * HD + (((c >> 3) ^ (r & 7)) << 3) + (c & 7);' 'return r * HD + (((c >> 3) ^ (r & 7)) << 3) + (c & 7) + (r & 1);'
 mutant asan attention_bf16.cu "tile loads copy the row past the matrix (out-of-bounds read)" \
   'if (r0 + r < ext) __pipeline_memcpy_async(' 'if (r0 + r <= ext) __pipeline_memcpy_async('
-mutant plain attention_bf16.cu "delta: out read for dout" \
-  '__bfloat162float(dout[base + d]), s);' '__bfloat162float(out[base + d]), s);'
 mutant plain common.cuh "block_sum: dropped barrier before warp 0 reads the partial sums" \
   $'    if (lane == 0) part[warp] = v;\n    __syncthreads();' '    if (lane == 0) part[warp] = v;'
 mutant plain norm.cu "norm_bwd_params: wrong grid stride over row chunks" \
@@ -142,10 +149,24 @@ mutant plain misc.cu "col_sum: dropped barrier before the column partials are co
   $'    ps[threadIdx.y][threadIdx.x] = s;\n    __syncthreads();' '    ps[threadIdx.y][threadIdx.x] = s;'
 mutant plain misc.cu "AdamW: bias corrections swapped" \
   '(mi / bc1) / (sqrtf(vi / bc2)' '(mi / bc2) / (sqrtf(vi / bc1)'
+mutant plain misc.cu "adamw_multi: the vector path writes the gradient into the compute copy" \
+  'if (copy) store4_copy(copy + i, p4);' 'if (copy) store4_copy(copy + i, g4);'
+mutant plain misc.cu "adamw_multi: the unaligned head is skipped" \
+  'for (int i = threadIdx.x; i < head; i += blockDim.x)' 'for (int i = threadIdx.x; i < 0; i += blockDim.x)'
 mutant plain misc.cu "sum_squares: tree reduction starts at 64 (half the block ignored)" \
   'for (int o = 128; o > 0; o >>= 1)' 'for (int o = 64; o > 0; o >>= 1)'
 mutant asan misc.cu "gemm_epilogue: grid-stride bound over ldc (out-of-bounds write)" \
   'GRID_STRIDE(i, (long long)M * N) {' 'GRID_STRIDE(i, (long long)M * ldc) {'
+mutant plain elem.cuh "bf16 store truncates instead of rounding to nearest even" \
+  '{ *p = __ushort_as_bfloat16(bf16_bits_rne(v)); }' '{ *p = __ushort_as_bfloat16((unsigned short)(__float_as_uint(v) >> 16)); }'
+mutant plain misc.cu "ew_loop: the last element after the whole vectors dropped" \
+  'GRID_STRIDE(i, n - whole * V) f(whole * V + i, 1);' 'GRID_STRIDE(i, n - whole * V - 1) f(whole * V + i, 1);'
+mutant plain misc.cu "gelu_bwd_cols: dbias summed from the rounded dpre" \
+  $'            st(dpre + t * ldp + j, g);\n            s += g;' $'            st(dpre + t * ldp + j, g);\n            s += ld(dpre + t * ldp + j);'
+mutant plain misc.cu "col_sum into bf16: dst overwritten instead of accumulated" \
+  'else st(dst + w, ::ld(dst + w) + s);' 'else st(dst + w, s);'
+mutant plain norm.cu "norm_fwd: vector rows taken when W is not a multiple of the vector (row tails skipped)" \
+  'const bool vec = W % VEC<T> == 0 && aligned16(x, out)' 'const bool vec = aligned16(x, out)'
 
 
 # The unmutated objects come from the normal build; a mutant rebuilds only the objects that

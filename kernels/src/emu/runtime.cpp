@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -99,7 +100,24 @@ struct Copy {
     unsigned char data[16];
 };
 
-enum State { READY, BLOCK_WAIT, WARP_WAIT, DONE };
+// COND_WAIT: blocked until cond(cond_arg) holds (mbar_wait); the scheduler re-evaluates it.
+enum State { READY, BLOCK_WAIT, WARP_WAIT, COND_WAIT, DONE };
+
+// One wgmma of a warpgroup in flight. It is computed as late as the hardware allows: when the
+// first thread of the warpgroup retires it (wgmma_wait), so a kernel that lets its operands be
+// overwritten before then (a stage released early) computes with the new bytes. Each thread's
+// accumulator d reads NaN from issue until that thread retires the op.
+struct WgOp {
+    Site site;
+    uint64_t a, b;
+    int n, ta, tb, scale;       // n: floats per thread (N / 2)
+    bool computed = false;
+    float* d[128];
+    std::shared_ptr<WgOp> prev[128];   // the in-flight op whose result is thread l's accumulator input
+    std::vector<float> c;              // [128][n]: thread l's registers at issue (no prev, scale-d 1)
+    std::vector<float> out;            // [128][n] once computed
+};
+using WgOpRef = std::shared_ptr<WgOp>;
 
 struct Fiber {
     ThreadRegs regs{};
@@ -113,6 +131,11 @@ struct Fiber {
     int linear = 0;
     std::vector<Copy> batch;                    // cp.async issued since the last commit
     std::deque<std::vector<Copy>> groups;       // committed, not yet retired
+    bool (*cond)(const void*) = nullptr;        // COND_WAIT's predicate and its argument
+    const void* cond_arg = nullptr;
+    unsigned wg_epoch = 0;
+    std::vector<WgOpRef> wg_batch;              // wgmma issued since the last wgmma_commit
+    std::deque<std::vector<WgOpRef>> wg_groups; // committed, not yet retired by wgmma_wait
     void* asan_fake = nullptr;
     void* tsan_fiber = nullptr;
 };
@@ -129,6 +152,17 @@ struct Episode {
     uint64_t v[32][4];            // per-lane operands
 };
 
+// A warpgroup rendezvous (wgmma): the 128 threads of warps 4g..4g+3 meet at one call site.
+struct WgEpisode {
+    unsigned arrived = 0;
+    Site site;
+    const char* what = "";
+    int first = 0;
+    uint64_t v[128][4];
+    char sync[2];                 // TSan sync objects (addresses only)
+    char computed;                // TSan: a wgmma computation (its heap results) before any later retirement
+};
+
 struct Warp {
     std::vector<Episode> open;
     unsigned exited = 0, present = 0;
@@ -139,7 +173,8 @@ struct Launch {
     const KernelEntry* kernel;
     dim3 grid, block;
     unsigned smem;
-    std::vector<uint64_t> argbuf;
+    struct alignas(64) Slot { unsigned char b[64]; };
+    std::vector<Slot> argbuf;     // each argument at its type's alignment (a CUtensorMap: 64)
     std::vector<void*> argv;
     int schedule;
     std::atomic<unsigned long long> next{0};
@@ -153,6 +188,8 @@ struct Worker {
     Launch* L = nullptr;
     std::vector<Fiber> fibers;
     std::vector<Warp> warps;
+    std::vector<WgEpisode> wgs;   // one per 128 threads
+    std::vector<std::deque<WgOpRef>> wg_issued;   // per warpgroup: issued, not yet computed, in order
     std::vector<int> order;
     unsigned n = 0, done = 0;
     uint3 bid{};
@@ -314,6 +351,9 @@ void fiber_main(Fiber* f) {
     if (w->bar_count > 0)
         fail_fiber("exited while thread " + tid_str(w->fibers[w->bar_first]) + " waits at __syncthreads (" +
                    where(w->bar_site) + ")");
+    if (const WgEpisode& G = w->wgs[f->linear / 128]; G.arrived > 0)
+        fail_fiber("exited while thread " + tid_str(w->fibers[G.first]) + " of its warpgroup waits at " + G.what + " (" +
+                   where(G.site) + ")");
     W.exited |= bit;
     f->batch.clear();
     f->groups.clear();
@@ -348,6 +388,8 @@ void init_fiber(Fiber* f) {
     f->sp = sp;
 }
 
+bool runnable(const Fiber& f) { return f.state == READY || (f.state == COND_WAIT && f.cond(f.cond_arg)); }
+
 void make_order(Worker* w, int schedule) {
     w->order.resize(w->n);
     for (unsigned i = 0; i < w->n; i++) w->order[i] = (int)i;
@@ -380,11 +422,18 @@ void run_block(Worker* w, unsigned long long linear, const TlsBlock& tls) {
     if (w->fibers.size() < w->n) w->fibers.resize(w->n);
     unsigned nw = (w->n + 31) / 32;
     w->warps.assign(nw, Warp{});
+    w->wgs.assign((w->n + 127) / 128, WgEpisode{});
+    w->wg_issued.assign((w->n + 127) / 128, {});
     for (unsigned i = 0; i < nw; i++)
         w->warps[i].present = (i + 1) * 32 <= w->n ? 0xffffffffu : ((1u << (w->n - i * 32)) - 1);
     if (L->smem) {
-        // Exact size (ASan sees an overrun past the launch's bytes), NaN bytes until written.
-        w->smem = std::malloc(L->smem);
+        // Exact size (ASan sees an overrun past the launch's bytes), NaN bytes until written; 1024-byte
+        // aligned, as the shared window (shared_offset) puts it at offset 0 and the swizzle modes
+        // of TMA and wgmma read address bits 4-9.
+        if (posix_memalign(&w->smem, 1024, L->smem) != 0) {
+            std::perror("emu: dynamic shared memory");
+            std::abort();
+        }
         std::memset(w->smem, 0xff, L->smem);
     }
     for (unsigned i = 0; i < w->n; i++) {
@@ -402,6 +451,9 @@ void run_block(Worker* w, unsigned long long linear, const TlsBlock& tls) {
         f.batch.clear();
         f.groups.clear();
         f.asan_fake = nullptr;
+        f.wg_epoch = 0;
+        f.wg_batch.clear();
+        f.wg_groups.clear();
         init_fiber(&f);
 #ifdef EMU_TSAN
         // Kept for later blocks: they are ordered after this one anyway (end_sync, start_sync).
@@ -419,11 +471,11 @@ void run_block(Worker* w, unsigned long long linear, const TlsBlock& tls) {
                 for (bool again = true; again && w->error.empty();) {
                     again = false;
                     for (unsigned l = 0; l < std::min(32u, w->n) && w->error.empty(); l++)
-                        if (w->fibers[l].state == READY) { resume(w, &w->fibers[l]); again = ran = true; }
+                        if (runnable(w->fibers[l])) { resume(w, &w->fibers[l]); again = ran = true; }
                 }
             }
             Fiber* f = &w->fibers[w->order[k]];
-            if (f->state == READY && w->error.empty()) { resume(w, f); ran = true; }
+            if (runnable(*f) && w->error.empty()) { resume(w, f); ran = true; }
         }
         if (!ran && w->error.empty() && w->done < w->n) w->error = deadlock_message(w);
     }
@@ -432,9 +484,14 @@ void run_block(Worker* w, unsigned long long linear, const TlsBlock& tls) {
         // Abandoned fibers last released at the barrier they wait at.
         TSAN_ACQUIRE(&w->bar_sync[0]);
         TSAN_ACQUIRE(&w->bar_sync[1]);
-        for (Warp& W : w->warps) {
+        for ([[maybe_unused]] Warp& W : w->warps) {
             TSAN_ACQUIRE(&W.sync[0]);
             TSAN_ACQUIRE(&W.sync[1]);
+        }
+        for ([[maybe_unused]] WgEpisode& G : w->wgs) {
+            TSAN_ACQUIRE(&G.sync[0]);
+            TSAN_ACQUIRE(&G.sync[1]);
+            TSAN_ACQUIRE(&G.computed);
         }
     }
     for (unsigned i = 0; i < w->n; i++) {
@@ -445,7 +502,10 @@ void run_block(Worker* w, unsigned long long linear, const TlsBlock& tls) {
 #endif
         f.batch.clear();
         f.groups.clear();
+        f.wg_batch.clear();
+        f.wg_groups.clear();
     }
+    w->wg_issued.clear();
     std::free(w->smem);
     w->smem = nullptr;
     if (!w->error.empty()) {
@@ -804,6 +864,206 @@ void cp_wait_prior(size_t prior) {
     }
 }
 
+// ---- Hopper: shared window, condition waits, warpgroup rendezvous, wgmma accumulators
+
+namespace {
+// Where the static __shared__ variables start in the window (see shared_offset in device.h).
+uint32_t static_base(const Worker* w) {
+    return (w->L->smem + 1023u) / 1024u * 1024u + (uint32_t)(reinterpret_cast<uintptr_t>(w->tls_data) & 1023u);
+}
+}  // namespace
+
+uint32_t shared_offset(const void* p, size_t bytes, const char* what) {
+    Fiber* f;
+    Worker* w = current(&f);
+    const char* c = static_cast<const char*>(p);
+    if (w->smem && c >= static_cast<const char*>(w->smem) && c + bytes <= static_cast<const char*>(w->smem) + w->L->smem)
+        return (uint32_t)(c - static_cast<const char*>(w->smem));
+    const char* t = static_cast<const char*>(w->tls_data);
+    if (t && c >= t && c + bytes <= t + w->tls_size) return static_base(w) + (uint32_t)(c - t);
+    fail_fiber(std::string(what) + ": " + std::to_string(bytes) + " bytes at " + std::to_string(reinterpret_cast<uintptr_t>(p)) +
+               " are not in this block's shared memory");
+}
+
+void* shared_at(uint32_t offset, size_t bytes, const char* what) {
+    Fiber* f;
+    Worker* w = current(&f);
+    if (w->smem && (size_t)offset + bytes <= w->L->smem) return static_cast<char*>(w->smem) + offset;
+    const uint32_t sb = static_base(w);
+    if (w->tls_data && offset >= sb && (size_t)(offset - sb) + bytes <= w->tls_size)
+        return static_cast<char*>(const_cast<void*>(w->tls_data)) + (offset - sb);
+    fail_fiber(std::string(what) + ": shared-window bytes [" + std::to_string(offset) + ", " +
+               std::to_string(offset + bytes) + ") are outside this block's shared memory (" + std::to_string(w->L->smem) +
+               " dynamic bytes at 0, static __shared__ at " + std::to_string(sb) + ")");
+}
+
+void wait_until(bool (*ready)(const void*), const void* arg, const char* what, Site site) {
+    Fiber* f;
+    current(&f);
+    if (ready(arg)) return;
+    f->cond = ready;
+    f->cond_arg = arg;
+    f->state = COND_WAIT;
+    f->wait_site = site;
+    f->wait_what = what;
+    switch_to_sched(f, false);   // the scheduler resumes this thread only once ready(arg) holds
+    f->state = READY;
+    f->cond = nullptr;
+}
+
+namespace {
+
+// The 128 threads of this thread's warpgroup (warps 4g .. 4g+3) meet at `site`; the last to arrive
+// runs done(...) with every thread's v, then all continue. Refused: a warpgroup the block does not
+// have whole, a thread of it that exited, two call sites meeting.
+void wg_arrive(const char* what, const Site& site, const uint64_t v[4], void (*done)(Worker*, unsigned, const WgEpisode&)) {
+    Fiber* f;
+    Worker* w = current(&f);
+    const unsigned g = (unsigned)f->linear / 128, l = (unsigned)f->linear % 128;
+    const std::string at = std::string(what) + " (" + where(site) + ")";
+    if ((g + 1) * 128 > w->n)
+        fail_fiber(at + ": warpgroup " + std::to_string(g) + " (warps " + std::to_string(4 * g) + ".." +
+                   std::to_string(4 * g + 3) + ") is incomplete in a block of " + std::to_string(w->n) +
+                   " threads; a warpgroup is 4 whole warps starting at a warp index divisible by 4");
+    for (unsigned i = 128 * g; i < 128 * g + 128; i++)
+        if (w->fibers[i].state == DONE)
+            fail_fiber(at + ": thread " + tid_str(w->fibers[i]) + " of the warpgroup has exited (wgmma is .sync.aligned: all 128 threads execute it)");
+    WgEpisode& G = w->wgs[g];
+    if (G.arrived > 0 && (!same_site(G.site, site) || std::strcmp(G.what, what) != 0))
+        fail_fiber("divergent warpgroup op: this thread at " + at + ", thread " + tid_str(w->fibers[G.first]) + " waits at " +
+                   G.what + " (" + where(G.site) + ")");
+    if (G.arrived == 0) {
+        G.site = site;
+        G.what = what;
+        G.first = f->linear;
+    }
+    std::memcpy(G.v[l], v, sizeof G.v[l]);
+    TSAN_RELEASE(&G.sync[f->wg_epoch & 1]);
+    if (++G.arrived == 128) {
+        TSAN_ACQUIRE(&G.sync[f->wg_epoch & 1]);
+        done(w, g, G);
+        G.arrived = 0;
+        for (unsigned i = 128 * g; i < 128 * g + 128; i++)
+            if (w->fibers[i].state == WARP_WAIT) w->fibers[i].state = READY;
+        TSAN_RELEASE(&G.sync[f->wg_epoch & 1]);   // what done() read, before everyone's next step
+    } else {
+        f->state = WARP_WAIT;
+        f->wait_site = site;
+        f->wait_what = what;
+        switch_to_sched(f, false);
+    }
+    TSAN_ACQUIRE(&G.sync[f->wg_epoch & 1]);
+    f->wg_epoch++;
+}
+
+// The newest op of this thread still in flight on accumulator d, or null.
+WgOpRef in_flight_on(const Fiber& f, const float* d) {
+    for (auto it = f.wg_batch.rbegin(); it != f.wg_batch.rend(); ++it)
+        if ((*it)->d[f.linear % 128] == d) return *it;
+    for (auto g = f.wg_groups.rbegin(); g != f.wg_groups.rend(); ++g)
+        for (auto it = g->rbegin(); it != g->rend(); ++it)
+            if ((*it)->d[f.linear % 128] == d) return *it;
+    return nullptr;
+}
+
+// At the rendezvous: record the op (operands are read later, at its first retirement), each
+// thread's accumulator input, and take the accumulators away from the registers.
+void wgmma_done(Worker* w, unsigned g, const WgEpisode& e) {
+    for (int l = 1; l < 128; l++)
+        if (std::memcmp(&e.v[l][1], &e.v[0][1], 3 * sizeof(uint64_t)) != 0)
+            fail_fiber(std::string(e.what) + " (" + where(e.site) + "): threads 0 and " + std::to_string(l) +
+                       " of the warpgroup pass different descriptors, shape or scale-d (they must be warpgroup-uniform)");
+    const uint64_t flags = e.v[0][3];
+    auto op = std::make_shared<WgOp>();
+    op->site = e.site;
+    op->a = e.v[0][1];
+    op->b = e.v[0][2];
+    op->n = (int)(flags & 0x1ff) / 2;
+    op->ta = (int)((flags >> 9) & 1);
+    op->tb = (int)((flags >> 10) & 1);
+    op->scale = (int)((flags >> 11) & 1);
+    if (op->scale) op->c.assign((size_t)128 * op->n, 0.0f);
+    for (int l = 0; l < 128; l++) {
+        Fiber& f = w->fibers[128 * g + l];
+        float* d = reinterpret_cast<float*>(e.v[l][0]);
+        op->d[l] = d;
+        if (op->scale) {
+            op->prev[l] = in_flight_on(f, d);
+            if (op->prev[l] && op->prev[l]->n != op->n)
+                fail_fiber(std::string(e.what) + " (" + where(e.site) + "): an accumulator of " + std::to_string(2 * op->n) +
+                           " columns that an in-flight wgmma of " + std::to_string(2 * op->prev[l]->n) + " columns also writes");
+            if (!op->prev[l])
+                for (int i = 0; i < op->n; i++) op->c[(size_t)l * op->n + i] = d[i];
+        }
+        f.wg_batch.push_back(op);
+        // In flight: the registers are the tensor core's until wgmma_wait retires the op.
+        for (int i = 0; i < op->n; i++) d[i] = __builtin_nanf("");
+    }
+    w->wg_issued[g].push_back(op);
+}
+
+// Computes the warpgroup's in-flight ops in issue order up to and including `upto`: D = A B +
+// (scale-d ? accumulator input : 0), exact products summed in double, rounded once.
+void wgmma_compute(Worker* w, unsigned g, const WgOp* upto) {
+    auto& q = w->wg_issued[g];
+    TSAN_ACQUIRE(&w->wgs[g].computed);
+    while (!upto->computed) {
+        WgOpRef op = q.front();
+        q.pop_front();
+        float A[64][16], B[256][16];   // on the computing thread's fiber stack (20 KB of its 256 KB)
+        wgmma_operand(op->a, op->ta, 64, A, "A", op->site);
+        wgmma_operand(op->b, op->tb, 2 * op->n, B, "B", op->site);
+        op->out.assign((size_t)128 * op->n, 0.0f);
+        for (int l = 0; l < 128; l++) {
+            const float* c = !op->scale ? nullptr : op->prev[l] ? &op->prev[l]->out[(size_t)l * op->n] : &op->c[(size_t)l * op->n];
+            for (int i = 0; i < op->n; i++) {
+                const int r = wg_d_row(l, i), col = wg_d_col(l, i);
+                double s = c ? (double)c[i] : 0.0;
+                for (int k = 0; k < 16; k++) s += (double)A[r][k] * B[col][k];
+                op->out[(size_t)l * op->n + i] = (float)s;
+            }
+            op->prev[l].reset();
+        }
+        op->c.clear();
+        op->computed = true;
+    }
+    // The results live on the heap and are read (and freed) by the other threads' retirements.
+    TSAN_RELEASE(&w->wgs[g].computed);
+}
+
+}  // namespace
+
+void wgmma_bf16(float* d, int n, int trans_a, int trans_b, uint64_t a, uint64_t b, int scale_d, Site site) {
+    if (n < 8 || n > 256 || n % 8) fail("wgmma m64n%dk16: N must be a multiple of 8 from 8 to 256", n);
+    const uint64_t flags = (uint64_t)n | (uint64_t)(trans_a != 0) << 9 | (uint64_t)(trans_b != 0) << 10 | (uint64_t)(scale_d != 0) << 11;
+    const uint64_t v[4] = {reinterpret_cast<uint64_t>(d), a, b, flags};
+    wg_arrive("wgmma.mma_async", site, v, wgmma_done);
+}
+
+void wgmma_commit() {
+    Fiber* f;
+    current(&f);
+    f->wg_groups.push_back(std::move(f->wg_batch));
+    f->wg_batch.clear();
+}
+
+void wgmma_wait(int pending) {
+    Fiber* f;
+    Worker* w = current(&f);
+    const int l = f->linear % 128;
+    if (f->wg_groups.size() > (size_t)pending) TSAN_ACQUIRE(&w->wgs[f->linear / 128].computed);
+    while (f->wg_groups.size() > (size_t)pending) {
+        std::vector<WgOpRef> group = std::move(f->wg_groups.front());
+        f->wg_groups.pop_front();
+        for (const WgOpRef& op : group) {
+            if (!op->computed) wgmma_compute(w, (unsigned)f->linear / 128, op.get());
+            // A later op still in flight on the same accumulator keeps it (NaN) until it retires too.
+            if (in_flight_on(*f, op->d[l])) continue;
+            for (int i = 0; i < op->n; i++) op->d[l][i] = op->out[(size_t)l * op->n + i];
+        }
+    }
+}
+
 void fail(const char* fmt, ...) {
     char b[512];
     va_list ap;
@@ -859,17 +1119,20 @@ int launch_entry(const KernelEntry* k, const unsigned grid[3], const unsigned bl
         if (sched < 0 || sched > 2) sched = 0;
     }
     L.schedule = sched;
-    // The arguments are copied, each into its own 8-byte aligned slot.
+    // The arguments are copied, each at its type's alignment (8 at least; 64 for a CUtensorMap).
     std::vector<size_t> off;
-    size_t words = 0;
+    size_t bytes = 0;
     for (int i = 0; i < n_params; i++) {
-        off.push_back(words);
-        words += (sizes[i] + 7) / 8;
+        const size_t a = std::max<size_t>(8, k->aligns[i]);
+        bytes = (bytes + a - 1) / a * a;
+        off.push_back(bytes);
+        bytes += sizes[i];
     }
-    L.argbuf.assign(words + 1, 0);
+    L.argbuf.assign(bytes / sizeof(Launch::Slot) + 1, Launch::Slot{});
+    unsigned char* base = L.argbuf[0].b;
     for (int i = 0; i < n_params; i++) {
-        std::memcpy(&L.argbuf[off[i]], params[i], sizes[i]);
-        L.argv.push_back(&L.argbuf[off[i]]);
+        std::memcpy(base + off[i], params[i], sizes[i]);
+        L.argv.push_back(base + off[i]);
     }
     const unsigned long long blocks = (unsigned long long)grid[0] * grid[1] * grid[2];
     int nw = g_workers.load();

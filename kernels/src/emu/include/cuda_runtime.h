@@ -17,12 +17,16 @@
 #define __noinline__ __attribute__((noinline))
 #define __launch_bounds__(...)
 #define __align__(n) __attribute__((aligned(n)))
+// A by-value parameter kept in constant memory (a CUtensorMap): the emulator copies arguments anyway.
+#define __grid_constant__
 // Per block: a block's fibers all run on one OS thread, one block at a time.
 #define __shared__ static thread_local
 #define __constant__ static
 // The running block's dynamic shared memory, for common.cuh's DYNAMIC_SHARED: exactly the
 // launch's bytes (ASan sees an overrun), NaN bytes until written.
 inline void* emu_dynamic_shared() { return ::emu::tl_regs->dyn_smem; }
+// The offset of a shared-memory pointer in the CTA's shared window (emu/device.h: shared_offset).
+inline size_t __cvta_generic_to_shared(const void* p) { return ::emu::shared_offset(p, 1, "__cvta_generic_to_shared"); }
 
 #define threadIdx (::emu::tl_regs->tid)
 #define blockIdx (::emu::tl_regs->bid)

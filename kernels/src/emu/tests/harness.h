@@ -47,7 +47,7 @@ int schedule();   // the schedule this run uses (0 in order, 1 reversed, 2 warp 
 // Device buffers: host memory filled with NaN bytes, as the Java side does for fresh allocations.
 template <class T> struct Buf {
     std::vector<T> v;
-    explicit Buf(size_t n) : v(n) { std::memset(v.data(), 0xff, n * sizeof(T)); }
+    explicit Buf(size_t n) : v(n) { if (n) std::memset(v.data(), 0xff, n * sizeof(T)); }   // empty: no data pointer
     T* p() { return v.data(); }
     T& operator[](size_t i) { return v[i]; }
     size_t size() const { return v.size(); }

@@ -1,10 +1,12 @@
-// attn_fwd_bf16, attn_bwd_delta_bf16, attn_bwd_dq_bf16, attn_bwd_dkdv_bf16 (mma.sync + ldmatrix
-// + cp.async flash attention) against float64 of the same bf16 inputs: hd 64, 128, 256; sequence
-// lengths on both sides of every tile edge (1, 15, 17, 63, 65, 197 against the 64-row blocks and
-// the 32/64-key tiles); B*H > 1; out and dout as column slices whose padding holds bf16 NaN (a
-// write outside the head's columns or a read of the padding shows); outputs start as NaN bytes
-// (an unwritten element fails). The backward is fed float(exact lse, delta), so each kernel's
-// error is its own; the delta kernel is checked on the forward's own out.
+// attn_fwd_bf16, attn_bwd_dq_bf16, attn_bwd_dkdv_bf16 (mma.sync + ldmatrix + cp.async flash
+// attention) and the delta kernel they use (attention.cu's attn_bwd_delta_bf16) against float64
+// of the same bf16 inputs: hd 64, 128, 256; sequence lengths on both sides of every tile edge (1,
+// 15, 17, 63, 65, 197 against the 64-row blocks and the 32/64-key tiles); B*H > 1; out and dout
+// as column slices whose padding holds bf16 NaN (a write outside the head's columns or a read of
+// the padding shows); out and lse start as NaN bytes (an unwritten element fails); dq, dk, dv
+// (bf16) start as random values they accumulate onto (+=: a kernel that overwrites, or adds
+// twice, fails). The backward is fed float(exact lse, delta), so each kernel's error is its own;
+// the delta kernel is checked on the forward's own out.
 // Element-wise bounds (docs/DESIGN.md, tolerances; factor 2 to spare on the rounding terms), with
 // u = 2^-8 (bf16 RNE), e_ij = (hd+8) 2^-23 scale sum_d |q_id k_jd| + 2^-21 (|s_ij| + |lse_i| + 1)
 // the relative error of p_ij (fp32 scores, exp2f, the fp32 lse), A_id = sum_j P_ij |v_jd|:
@@ -14,6 +16,8 @@
 //   dS_ij error  E_ij = u |dS_ij| + P_ij (e_ij |dP_ij - delta_i| + (hd+8) 2^-23 sum_d |dout_id v_jd| + 2^-23 |delta_i|)
 //   dq: scale sum_j (2 E_ij + (Nk+8) 2^-23 |dS_ij|) |k_jd|,  dk: scale sum_i (2 E_ij + (Nq+8) 2^-23 |dS_ij|) |q_id|
 //   dv: sum_i (2 (u + e_ij) + (Nq+8) 2^-23) P_ij |dout_id|
+// dq, dk, dv are bf16, start + sum rounded once: each bound above plus u |want| (half an ulp at
+// most, doubled to spare).
 #include "harness.h"
 
 #include <algorithm>
@@ -23,7 +27,7 @@ using namespace t;
 namespace {
 
 // The launch constants of attention_bf16.cu's header (Kernels.java holds the same).
-constexpr int BQ = 64, BKV = 64, THREADS = 128, DELTA_ROWS = 8;
+constexpr int BQ = 64, BKV = 64, THREADS = 128, DELTA_ROWS = 8;   // DELTA_ROWS: attention.cu's ROWS
 constexpr int bt(int hd) { return hd <= 64 ? 32 : 16; }
 constexpr int fwdBk(int hd) { return hd <= 128 ? 64 : 32; }
 constexpr int dc(int hd) { return hd < 128 ? hd : 128; }
@@ -153,12 +157,13 @@ void run(int B, int H, int Nq, int Nk, int hd) {
     // backward on float(exact lse, delta)
     Buf<float> lseF((size_t)BH * Nq), deltaF((size_t)BH * Nq);
     for (size_t r = 0; r < lseF.size(); r++) { lseF[r] = (float)lse[r]; deltaF[r] = (float)delta[r]; }
-    Buf<float> dq(q.size()), dk(k.size()), dv(v.size());
-    launch("attn_bwd_dq_bf16", Dim{(unsigned)BH * cdiv(Nq, BQ)}, Dim{THREADS}, smemDq(hd), dq.p(),
+    const auto dq0 = bfRandom(q.size(), -1, 1), dk0 = bfRandom(k.size(), -1, 1), dv0 = bfRandom(v.size(), -1, 1);
+    auto dq = dq0, dk = dk0, dv = dv0;
+    launch("attn_bwd_dq_bf16", Dim{(unsigned)BH * cdiv(Nq, BQ)}, Dim{THREADS}, smemDq(hd), dq.data(),
            (const uint16_t*)dout.data(), ldo, (const float*)lseF.p(), (const float*)deltaF.p(), (const uint16_t*)q.data(),
            (const uint16_t*)k.data(), (const uint16_t*)v.data(), H, Nq, Nk, hd, (float)scale);
-    launch("attn_bwd_dkdv_bf16", Dim{(unsigned)BH * cdiv(Nk, BKV) * (hd / dc(hd))}, Dim{THREADS}, smemDkdv(hd), dk.p(),
-           dv.p(), (const uint16_t*)dout.data(), ldo, (const float*)lseF.p(), (const float*)deltaF.p(),
+    launch("attn_bwd_dkdv_bf16", Dim{(unsigned)BH * cdiv(Nk, BKV) * (hd / dc(hd))}, Dim{THREADS}, smemDkdv(hd), dk.data(),
+           dv.data(), (const uint16_t*)dout.data(), ldo, (const float*)lseF.p(), (const float*)deltaF.p(),
            (const uint16_t*)q.data(), (const uint16_t*)k.data(), (const uint16_t*)v.data(), H, Nq, Nk, hd, (float)scale);
     Checker cq{std::string("attn_bwd_dq_bf16 ") + what}, ck{std::string("attn_bwd_dkdv_bf16 dk ") + what},
         cv{std::string("attn_bwd_dkdv_bf16 dv ") + what};
@@ -172,7 +177,9 @@ void run(int B, int H, int Nq, int Nk, int hd) {
                     g += dS[n] * kv;
                     tol += (2 * E[n] + (Nk + 8) * F * std::fabs(dS[n])) * std::fabs(kv);
                 }
-                cq(qi(bh, i, c), dq[qi(bh, i, c)], scale * g, scale * tol);
+                const size_t x = qi(bh, i, c);
+                const double w = unbf(dq0[x]) + scale * g;
+                cq(x, unbf(dq[x]), w, scale * tol + U * std::fabs(w));
             }
         for (int j = 0; j < Nk; j++)
             for (int c = 0; c < hd; c++) {
@@ -185,8 +192,10 @@ void run(int B, int H, int Nq, int Nk, int hd) {
                     gv += P[n] * ov;
                     tv += (2 * (U + e[n]) + (Nq + 8) * F) * P[n] * std::fabs(ov);
                 }
-                ck(ki(bh, j, c), dk[ki(bh, j, c)], scale * gk, scale * tk);
-                cv(ki(bh, j, c), dv[ki(bh, j, c)], gv, tv);
+                const size_t x = ki(bh, j, c);
+                const double wk = unbf(dk0[x]) + scale * gk, wv = unbf(dv0[x]) + gv;
+                ck(x, unbf(dk[x]), wk, scale * tk + U * std::fabs(wk));
+                cv(x, unbf(dv[x]), wv, tv + U * std::fabs(wv));
             }
     }
 }

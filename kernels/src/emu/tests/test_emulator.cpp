@@ -10,32 +10,12 @@
 
 #include "common.cuh"   // DYNAMIC_SHARED, as the kernels use it
 #include "mma.cuh"      // mma.sync / ldmatrix, as the kernels use them
-#include "emu/runtime.h"
 #include "harness.h"
+#include "run_local.h"
 
 using namespace t;
 
 namespace {
-
-template <auto F, class... A> std::string run_k(const char* name, Dim g, Dim b, unsigned smem, A... a) {
-    static const emu::KernelEntry e = emu::make_entry<F>(name, "");
-    void* params[] = {static_cast<void*>(&a)..., nullptr};
-    unsigned long long sizes[] = {sizeof(A)..., 0};
-    unsigned gg[3] = {g.x, g.y, g.z}, bb[3] = {b.x, b.y, b.z};
-    std::string err;
-    emu::launch_entry(&e, gg, bb, smem, params, sizes, (int)sizeof...(A), err);
-    return err;
-}
-#define RUN(k, ...) run_k<&k>(#k, __VA_ARGS__)
-
-void expect_error(const std::string& err, const char* contains, const char* what) {
-    if (err.empty()) failf("%s: no error reported", what);
-    else if (err.find(contains) == std::string::npos) failf("%s: error \"%s\" lacks \"%s\"", what, err.c_str(), contains);
-    else std::printf("    %s, as expected: %s\n", what, err.c_str());
-}
-void expect_ok(const std::string& err, const char* what) {
-    if (!err.empty()) failf("%s: %s", what, err.c_str());
-}
 
 // ---- kernels with and without the synchronisation they need
 
@@ -196,8 +176,18 @@ __global__ void ldmatrix_partial_warp(unsigned* out) {
 
 }  // namespace
 
+// The sources' kernels as gen-kernel-list.sh parses them from src/main/cuda (one line each).
+#define EMU_SOURCE_KERNEL(name, params, bound) #name,
+static const char* const kSourceKernels[] = {
+#include "kernel_sources.inc"
+};
+#undef EMU_SOURCE_KERNEL
+
 TEST(emu_table_matches_sources) {
-    if (emu_kernel_count() != 38) failf("emu_kernel_count() = %d, the sources have 38 kernels", emu_kernel_count());
+    const int sources = (int)(sizeof kSourceKernels / sizeof kSourceKernels[0]);
+    if (emu_kernel_count() != sources) failf("emu_kernel_count() = %d, the sources have %d kernels", emu_kernel_count(), sources);
+    for (const char* name : kSourceKernels)
+        if (!emu::find_kernel(name)) failf("kernel %s of the sources is not in the emulator's table", name);
     for (int i = 0; i < emu_kernel_count(); i++) {
         const emu::KernelEntry* e = emu::find_kernel(emu_kernel_name(i));
         int names = 1;

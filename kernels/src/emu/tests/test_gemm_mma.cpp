@@ -1,13 +1,19 @@
-// gemm_bf16_mma (mma.sync + ldmatrix + cp.async pipeline): every form (NT, NN, TN) x every
-// epilogue (beta 0 / 1, bias, residual broadcast and in place, GELU forward tanh / exact, GELU
+// The tensor-core GEMMs, gemm_bf16_mma (mma.sync + ldmatrix + cp.async pipeline) and gemm_bf16_wgmma
+// (Hopper: TMA + mbarrier ring + warp-specialised wgmma, its operands through tensor maps), against
+// one reference: every form (NT, NN, TN) x every epilogue (beta 0 / 1, bias, residual broadcast and in place, GELU forward tanh / exact, GELU
 // backward, bias gradient, fp32 / bf16 output) against float64 of the same bf16 inputs, on shapes
 // that cross every tile edge (M, N around 128, K around the 32-step and the 4-stage ring, sizes
 // that are not multiples of 8). Operand padding (ld > extent) holds bf16 NaN and output padding
-// keeps its NaN bytes: a read past an edge or a write outside the output shows.
+// keeps its NaN bytes: a read past an edge or a write outside the output shows. bias, gbias, the
+// residual and the GELU buffer have the output's type (bf16 or fp32), dbias is fp32. The element-wise
+// operand loads (vecLoads 0: any stride and alignment) run on odd strides and operands that start
+// one element past a 16-byte boundary, on the same shapes and epilogues.
 // Element-wise bound (docs/DESIGN.md, tolerances): |got - want| <= (K + 8) 2^-23 S (+ 2^-8 |want|
 // for a bf16 output), S = sum_k |a_k b_k| + |beta C_old| + |bias| + |res|: fp32 accumulation of K
 // terms with a factor of two to spare, plus one bf16 rounding; GELU outputs get 1.2 times that
 // (|GELU'| <= 1.13) plus 1e-6 (|want| + 1) for the fp32 GELU itself.
+#include <cuda.h>
+
 #include "harness.h"
 
 using namespace t;
@@ -17,6 +23,24 @@ namespace {
 constexpr int NT = 0, NN = 1, TN = 2;
 constexpr int GELU_NONE = 0, GELU_FWD = 1, GELU_BWD = 2;
 const char* const kForm[] = {"NT", "NN", "TN"};
+enum Kernel { MMA, WGMMA };
+const char* const kKernel[] = {"gemm_bf16_mma", "gemm_bf16_wgmma"};
+
+// gemm_bf16_wgmma's tile and shared memory (gemm_bf16_wgmma.cu; Kernels.WGMMA_* on the JVM).
+constexpr int kWgBM = 128, kWgBN = 256, kWgThreads = 384, kWgSmem = 4 * (128 + 256) * 64 * 2 + 2 * 4 * 8 + 1024;
+// Persistent blocks (on a GPU one per SM): 3, so that with 4 or more tiles a block runs several and
+// its ring and barrier phases carry over from one tile to the next.
+constexpr unsigned kWgBlocks = 3;
+
+// The bf16 tensor map Kernels.gemmBf16Wgmma builds for a stored rows x cols operand (128B swizzle).
+CUtensorMap bf16_map(const uint16_t* p, int rows, int cols, long long ld, int boxRows) {
+    CUtensorMap m;
+    char err[256] = "";
+    if (emu_encode_tensor_map((unsigned long long)(uintptr_t)p, rows, cols, ld * 2, 2, boxRows, 64, CU_TENSOR_MAP_SWIZZLE_128B,
+                              &m, err, sizeof err))
+        failf("emu_encode_tensor_map: %s", err);
+    return m;
+}
 
 struct Epi {
     float beta = 0;
@@ -34,9 +58,9 @@ struct Out {
     Out(bool bf16, size_t n) : b16(bf16), f(bf16 ? 0 : n), h(bf16 ? n : 0) {
         if (b16) std::fill(h.begin(), h.end(), 0xffff); else std::memset(f.data(), 0xff, n * 4);
     }
-    void randomize() {
-        if (b16) for (auto& x : h) x = bf(uniform(1)[0]);
-        else f = uniform(f.size());
+    void randomize(float scale = 1) {
+        if (b16) for (auto& x : h) x = bf(scale * uniform(1)[0]);
+        else { f = uniform(f.size()); for (auto& x : f) x *= scale; }
     }
     void* p() { return b16 ? (void*)h.data() : (void*)f.data(); }
     double at(size_t i) const { return b16 ? unbf(h[i]) : (double)f[i]; }
@@ -45,18 +69,21 @@ struct Out {
     }
 };
 
-void run(int form, int M, int N, int K, const Epi& e) {
-    // op(A) is M x K, op(B) is K x N; stored as the form says, rows padded to a multiple of 8 plus 8.
+// unaligned (gemm_bf16_mma only): odd row strides and operands one element past a 16-byte boundary (vecLoads 0).
+void run(Kernel kernel, int form, int M, int N, int K, const Epi& e, bool unaligned = false) {
+    // op(A) is M x K, op(B) is K x N; stored as the form says, rows padded to a multiple of 8 plus 8
+    // (unaligned: plus 1 and 3, from element 1 of the buffer).
     const bool aK = form != TN, bK = form == NT;
     const int aRows = aK ? M : K, aCols = aK ? K : M, bRows = bK ? N : K, bCols = bK ? K : N;
-    const long long lda = (aCols + 7) / 8 * 8 + 8, ldb = (bCols + 7) / 8 * 8 + 8;
-    std::vector<uint16_t> a((size_t)aRows * lda, 0xffff), b((size_t)bRows * ldb, 0xffff);   // padding: bf16 NaN
+    const long long lda = unaligned ? aCols + 1 : (aCols + 7) / 8 * 8 + 8, ldb = unaligned ? bCols + 3 : (bCols + 7) / 8 * 8 + 8;
+    const size_t a0 = unaligned ? 1 : 0;
+    std::vector<uint16_t> a((size_t)aRows * lda + 8, 0xffff), b((size_t)bRows * ldb + 8, 0xffff);   // padding: bf16 NaN
     for (int r = 0; r < aRows; r++)
-        for (int c = 0; c < aCols; c++) a[(size_t)r * lda + c] = bf(uniform(1)[0]);
+        for (int c = 0; c < aCols; c++) a[a0 + (size_t)r * lda + c] = bf(uniform(1)[0]);
     for (int r = 0; r < bRows; r++)
-        for (int c = 0; c < bCols; c++) b[(size_t)r * ldb + c] = bf(uniform(1)[0]);
-    auto A = [&](int m, int k) { return unbf(aK ? a[(size_t)m * lda + k] : a[(size_t)k * lda + m]); };
-    auto B = [&](int k, int n) { return unbf(bK ? b[(size_t)n * ldb + k] : b[(size_t)k * ldb + n]); };
+        for (int c = 0; c < bCols; c++) b[a0 + (size_t)r * ldb + c] = bf(uniform(1)[0]);
+    auto A = [&](int m, int k) { return unbf(a[a0 + (aK ? (size_t)m * lda + k : (size_t)k * lda + m)]); };
+    auto B = [&](int k, int n) { return unbf(b[a0 + (bK ? (size_t)n * ldb + k : (size_t)k * ldb + n)]); };
 
     const long long ldc = N + 5, ldr = e.resInPlace ? ldc : N + 3, ldg = e.cols + 3;
     Out C(e.outBf16, (size_t)M * ldc);
@@ -67,22 +94,33 @@ void run(int form, int M, int N, int K, const Epi& e) {
     Out G(e.outBf16, (size_t)M * ldg);
     if (e.gelu == GELU_BWD) G.randomize();   // pre
     const Out G0 = G;
-    auto bias = uniform(N), gb = uniform(std::max(1, e.cols));
-    for (auto& x : gb) x *= 2;
+    Out bias(e.outBf16, N), gb(e.outBf16, std::max(1, e.cols));
+    bias.randomize();
+    gb.randomize(2);
     Buf<float> dbias(M);
     if (e.beta != 0) dbias.v = uniform(M);
     const std::vector<float> dbias0 = dbias.v;
     const void* res = e.resInPlace ? C.p() : R.p();
     const Out& Rv = e.resInPlace ? C0 : R;
 
-    launch("gemm_bf16_mma", Dim{cdiv(N, 128), cdiv(M, 128)}, Dim{256}, 65536u, form, (const uint16_t*)a.data(), lda,
-           (const uint16_t*)b.data(), ldb, C.p(), ldc, M, N, K, e.beta, (int)e.outBf16, e.bias ? bias.data() : (float*)nullptr,
-           e.res ? res : (const void*)nullptr, ldr, e.resRows, e.gelu, e.kind, e.col0, e.cols,
-           e.gelu ? G.p() : (void*)nullptr, ldg, e.gbias ? gb.data() : (float*)nullptr, e.dbias ? dbias.p() : (float*)nullptr);
+    const void* biasP = e.bias ? (const void*)bias.p() : nullptr;
+    const void* resP = e.res ? res : (const void*)nullptr;
+    void* gauxP = e.gelu ? G.p() : (void*)nullptr;
+    const void* gbP = e.gbias ? (const void*)gb.p() : nullptr;
+    float* dbP = e.dbias ? dbias.p() : (float*)nullptr;
+    if (kernel == MMA)
+        launch("gemm_bf16_mma", Dim{cdiv(N, 128), cdiv(M, 128)}, Dim{256}, 65536u, form, unaligned ? 0 : 1,
+               (const uint16_t*)a.data() + a0, lda, (const uint16_t*)b.data() + a0, ldb, C.p(), ldc, M, N, K, e.beta,
+               (int)e.outBf16, biasP, resP, ldr, e.resRows, e.gelu, e.kind, e.col0, e.cols, gauxP, ldg, gbP, dbP);
+    else   // boxes: K-major operands a whole tile of rows, MN-major ones 64 x 64
+        launch("gemm_bf16_wgmma", Dim{std::min(kWgBlocks, cdiv(N, kWgBN) * cdiv(M, kWgBM))}, Dim{kWgThreads}, (unsigned)kWgSmem, form,
+               bf16_map(a.data(), aRows, aCols, lda, aK ? kWgBM : 64), bf16_map(b.data(), bRows, bCols, ldb, bK ? kWgBN : 64),
+               C.p(), ldc, M, N, K, e.beta, (int)e.outBf16, biasP, resP, ldr, e.resRows, e.gelu, e.kind, e.col0, e.cols,
+               gauxP, ldg, gbP, dbP);
 
     char what[200];
-    std::snprintf(what, sizeof what, "gemm_bf16_mma %s M=%d N=%d K=%d beta=%g out=%s bias=%d res=%d/%d%s gelu=%d/%d [%d,+%d)%s%s",
-                  kForm[form], M, N, K, e.beta, e.outBf16 ? "bf16" : "f32", e.bias, e.res, e.resRows,
+    std::snprintf(what, sizeof what, "%s %s%s M=%d N=%d K=%d beta=%g out=%s bias=%d res=%d/%d%s gelu=%d/%d [%d,+%d)%s%s",
+                  kKernel[kernel], kForm[form], unaligned ? " unaligned" : "", M, N, K, e.beta, e.outBf16 ? "bf16" : "f32", e.bias, e.res, e.resRows,
                   e.resInPlace ? " in place" : "", e.gelu, e.kind, e.col0, e.cols, e.gbias ? " gbias" : "",
                   e.dbias ? " dbias" : "");
     const double gamma = (K + 8) * std::ldexp(1.0, -23), half = e.outBf16 ? std::ldexp(1.0, -8) : 0.0;
@@ -103,7 +141,7 @@ void run(int form, int M, int N, int K, const Epi& e) {
                 }
                 const int j = (int)n - e.col0;
                 const bool inG = e.gelu != GELU_NONE && j >= 0 && j < e.cols;
-                const double g = inG && e.gbias ? gb[j] : 0.0;
+                const double g = inG && e.gbias ? gb.at(j) : 0.0;
                 double tol = gamma * mag;
                 if (e.gelu == GELU_BWD && inG) {   // times gelu'(pre + gbias), itself fp32 to ~1e-6
                     const double gp = gelu_grad_ref(G0.at((size_t)m * ldg + j) + g, e.kind);
@@ -112,7 +150,7 @@ void run(int form, int M, int N, int K, const Epi& e) {
                 }
                 double extra = 0;
                 if (e.beta != 0) { s += e.beta * C0.at(i); extra += std::fabs(e.beta * C0.at(i)); }
-                if (e.bias) { s += bias[n]; extra += std::fabs(bias[n]); }
+                if (e.bias) { s += bias.at(n); extra += std::fabs(bias.at(n)); }
                 if (e.res) {
                     double r = Rv.at((size_t)(m % e.resRows) * ldr + n);
                     s += r;
@@ -146,24 +184,24 @@ void run(int form, int M, int N, int K, const Epi& e) {
 }
 
 // Every epilogue on one form and shape.
-void all_epilogues(int form, int M, int N, int K) {
+void all_epilogues(Kernel kernel, int form, int M, int N, int K, bool unaligned = false) {
     const int mid = N / 3, cols = N - mid;   // a GELU range that starts inside a tile
     Epi e;
-    run(form, M, N, K, e);                                             // beta 0, fp32, nothing fused
+    run(kernel, form, M, N, K, e, unaligned);                                             // beta 0, fp32, nothing fused
     e = {}; e.beta = 1; e.bias = true; e.dbias = true;                 // accumulate, bias, bias gradient accumulated
-    run(form, M, N, K, e);
+    run(kernel, form, M, N, K, e, unaligned);
     e = {}; e.outBf16 = true; e.bias = true; e.res = true; e.resRows = 7; e.dbias = true;   // bf16, broadcast residual, dbias written
-    run(form, M, N, K, e);
+    run(kernel, form, M, N, K, e, unaligned);
     e = {}; e.outBf16 = true; e.bias = true; e.res = true; e.resInPlace = true; e.resRows = M;   // out-projection: x += ...
-    run(form, M, N, K, e);
+    run(kernel, form, M, N, K, e, unaligned);
     e = {}; e.outBf16 = true; e.gelu = GELU_FWD; e.kind = 0; e.col0 = mid; e.cols = cols; e.gbias = true;   // in-projection
-    run(form, M, N, K, e);
+    run(kernel, form, M, N, K, e, unaligned);
     e = {}; e.gelu = GELU_FWD; e.kind = 1; e.col0 = 0; e.cols = N; e.bias = true;   // exact GELU, every column, no gbias
-    run(form, M, N, K, e);
+    run(kernel, form, M, N, K, e, unaligned);
     e = {}; e.outBf16 = true; e.gelu = GELU_BWD; e.kind = 0; e.col0 = mid; e.cols = cols; e.gbias = true;   // dpre = dag * gelu'
-    run(form, M, N, K, e);
+    run(kernel, form, M, N, K, e, unaligned);
     e = {}; e.beta = 1; e.gelu = GELU_BWD; e.kind = 1; e.col0 = 0; e.cols = N;   // exact, accumulated
-    run(form, M, N, K, e);
+    run(kernel, form, M, N, K, e, unaligned);
 }
 
 }  // namespace
@@ -172,9 +210,9 @@ void all_epilogues(int form, int M, int N, int K) {
 // ends in a partial 32-step whose last 8-chunk has 7 elements (47 under the sanitizers: 2 tiles),
 // so a chunk copied whole would read the NaN padding into the sum. The tile edges (M, N = 128 +- 1,
 // several block rows and columns, K = 8, 129) are gemm_mma_tile_edges'.
-TEST(gemm_mma_nt_epilogues) { all_epilogues(NT, sanitized() ? 67 : 70, sanitized() ? 45 : 75, sanitized() ? 47 : 143); }
-TEST(gemm_mma_nn_epilogues) { all_epilogues(NN, sanitized() ? 67 : 70, sanitized() ? 45 : 75, sanitized() ? 47 : 143); }
-TEST(gemm_mma_tn_epilogues) { all_epilogues(TN, 71, sanitized() ? 45 : 79, sanitized() ? 47 : 143); }
+TEST(gemm_mma_nt_epilogues) { all_epilogues(MMA, NT, sanitized() ? 67 : 70, sanitized() ? 45 : 75, sanitized() ? 47 : 143); }
+TEST(gemm_mma_nn_epilogues) { all_epilogues(MMA, NN, sanitized() ? 67 : 70, sanitized() ? 45 : 75, sanitized() ? 47 : 143); }
+TEST(gemm_mma_tn_epilogues) { all_epilogues(MMA, TN, 71, sanitized() ? 45 : 79, sanitized() ? 47 : 143); }
 
 TEST(gemm_mma_tile_edges) {
     const int shapes[][3] = {{1, 1, 1}, {127, 129, 8}, {129, 127, 33}, {7, 13, 129}, {128, 128, 128}, {257, 3, 97}};
@@ -185,6 +223,59 @@ TEST(gemm_mma_tile_edges) {
             e.outBf16 = form == NN;
             e.bias = true;
             e.dbias = form == TN;
-            run(form, s[0], s[1], s[2], e);
+            run(MMA, form, s[0], s[1], s[2], e);
+        }
+}
+
+// gemm_bf16_wgmma: the epilogues on one 128 x 256 block whose K = 200 runs 4 k-tiles of 64 (the last
+// partial: TMA's zero fill), then the tile edges: M, N one past a block (129, 257: the second block
+// row and column hold one row / column; 4 tiles on 3 persistent blocks, so block 0 runs two), K through the 4-stage ring and around (K = 320: 5 tiles,
+// the ring wraps) and K below one tile (K = 9), in every form. The emulator runs each of the 384
+// threads as a fiber, so the shapes are small; the sanitizer builds run fewer.
+TEST(gemm_wgmma_epilogues) {
+    for (int form = 0; form < 3; form++) {
+        if (sanitized() && form != TN) continue;
+        all_epilogues(WGMMA, form, sanitized() ? 67 : 70, sanitized() ? 45 : 75, sanitized() ? 70 : 200);
+    }
+}
+
+TEST(gemm_wgmma_tile_edges) {
+    const int shapes[][3] = {{1, 1, 1}, {129, 257, 320}, {7, 300, 9}, {200, 13, 72}, {300, 520, 40}};
+    for (auto& s : shapes)
+        for (int form = 0; form < 3; form++) {
+            if (sanitized() && s[0] * s[1] * s[2] > 30000) continue;
+            Epi e;
+            e.outBf16 = form == NN;
+            e.bias = true;
+            e.dbias = form == TN;
+            run(WGMMA, form, s[0], s[1], s[2], e);
+        }
+}
+
+// The element-wise operand loads (vecLoads 0): every epilogue on odd strides and misaligned operands,
+// and the tile edges, including a 10-column head's gradients (N = 10 in NN, M = 10 in TN). Smaller
+// under the sanitizers (the loads are the only difference from the cp.async path).
+TEST(gemm_mma_unaligned_epilogues) {
+    for (int form = 0; form < 3; form++) {
+        if (!sanitized()) { all_epilogues(MMA, form, 70, 75, 71, true); continue; }
+        Epi e;   // the sanitizers: two epilogues (the loads do not depend on them), one block
+        e.beta = 1; e.bias = true; e.dbias = true;
+        run(MMA, form, 33, 19, 37, e, true);
+        e = {}; e.outBf16 = true; e.bias = true; e.res = true; e.resInPlace = true; e.resRows = 33;
+        run(MMA, form, 33, 19, 37, e, true);
+    }
+}
+
+TEST(gemm_mma_unaligned_tile_edges) {
+    const int shapes[][3] = {{1, 1, 1}, {129, 10, 33}, {10, 131, 45}, {130, 127, 9}};
+    for (auto& s : shapes)
+        for (int form = 0; form < 3; form++) {
+            if (sanitized() && s[0] * s[1] * s[2] > 60000) continue;   // the plain run has them all
+            Epi e;
+            e.outBf16 = form != TN;
+            e.bias = true;
+            e.beta = form == TN ? 1.0f : 0.0f;
+            e.dbias = form == TN;
+            run(MMA, form, s[0], s[1], s[2], e, true);
         }
 }

@@ -42,14 +42,14 @@ TEST(gelu_fwd_bwd) {
 }
 
 TEST(gelu_bwd_cols) {
-    const long long T = 13, ld = 40, ldag = 57;
-    const int Mcols = 29, col = 11, kind = 1;
-    auto pre = uniform(T * ld, -3, 3), b = uniform(Mcols), dag = uniform(T * ldag);
-    Buf<float> Pre = buf(pre), Bb = buf(b), Dag = buf(dag), Dpre(T * ld);
-    launch("gelu_bwd_cols", small_grid, blk, 0u, Dpre.p(), ld, (const float*)Pre.p(), (const float*)Bb.p(),
-           (const float*)Dag.p(), ldag, col, T, Mcols, kind);
+    const long long T = 37, ld = 40, ldag = 57;   // 37 rows: more than one row chunk's 16 per stride
+    const int Mcols = 35, col = 11, kind = 1;     // 35 columns: two 32-column blocks, the second partial
+    auto pre = uniform(T * ld, -3, 3), b = uniform(Mcols), dag = uniform(T * ldag), db0 = uniform(Mcols);
+    Buf<float> Pre = buf(pre), Bb = buf(b), Dag = buf(dag), Dpre(T * ld), Db = buf(db0);
+    launch("gelu_bwd_cols", Dim{cdiv(Mcols, 32), 2}, Dim{32, 8}, 0u, Dpre.p(), ld, (const float*)Pre.p(), (const float*)Bb.p(),
+           (const float*)Dag.p(), ldag, col, T, Mcols, kind, Db.p());
     std::vector<float> got;
-    std::vector<double> w;
+    std::vector<double> w, wb(db0.begin(), db0.end());
     for (long long t = 0; t < T; t++)
         for (long long j = 0; j < ld; j++) {
             if (j >= Mcols) {
@@ -58,8 +58,10 @@ TEST(gelu_bwd_cols) {
             }
             got.push_back(Dpre[t * ld + j]);
             w.push_back(dag[t * ldag + col + j] * gelu_grad_ref((double)pre[t * ld + j] + b[j], kind));
+            wb[j] += w.back();
         }
     close("gelu_bwd_cols", got, w, 1e-5, 1e-5);
+    close("gelu_bwd_cols dbias", Db.v, wb, 1e-5, 1e-5);
 }
 
 TEST(broadcast_rows_col_sum) {
@@ -130,6 +132,19 @@ TEST(im2col_pos_grad) {
     std::vector<double> pw(ND);
     for (long long i = 0; i < ND; i++) pw[i] = (double)pos[i] + dout[i] + dout[ND + i];
     close("pos_grad", Pos.v, pw, 2e-7, 1e-6);   // two float roundings of terms up to 1
+
+    // bf16 columns: each the image value rounded once (bf is the reference rounding, bit for bit)
+    Buf<uint16_t> Cols16(Cols.size());
+    launch("im2col_bf16", small_grid, blk, 0u, Cols16.p(), (const float*)I.p(), B, C, S, P);
+    for (size_t i = 0; i < Cols16.size(); i++)
+        if (Cols16.v[i] != bf(w[i])) { failf("im2col_bf16[%zu]: 0x%04x, want 0x%04x", i, Cols16.v[i], bf(w[i])); break; }
+    // bf16 dout, fp32 dpos: the sum of the widened values, in fp32
+    Buf<uint16_t> Do16(B * ND);
+    for (long long i = 0; i < B * ND; i++) Do16.v[i] = bf(dout[i]);
+    Buf<float> Pos2 = buf(pos);
+    launch("pos_grad_bf16", small_grid, blk, 0u, Pos2.p(), (const uint16_t*)Do16.p(), B, ND);
+    for (long long i = 0; i < ND; i++) pw[i] = (double)pos[i] + unbf(Do16.v[i]) + unbf(Do16.v[ND + i]);
+    close("pos_grad_bf16", Pos2.v, pw, 2e-7, 1e-6);
 }
 
 TEST(sum_squares) {
@@ -204,38 +219,113 @@ TEST(adamw_f32) {
 }
 
 // The capturable AdamW: adamw_scalars turns the squared norm and step count into the clip scale and
-// bias corrections (or a skip on a non-finite norm); adamw_f32_dev applies them like adamw_f32.
-TEST(adamw_scalars_and_f32_dev) {
-    const float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f, wd = 0.05f, clip = 1.0f, lr = 2e-3f;
-    for (double sumsq : {9.0, 0.25, std::nan("")}) {
-        auto p = uniform(n), g = uniform(n), m = uniform(n, -0.1f, 0.1f), v = uniform(n, 0, 0.01f);
-        Buf<float> P = buf(p), G = buf(g), M = buf(m), V = buf(v);
+// bias corrections (or a skip on a non-finite norm), checked against float64.
+TEST(adamw_scalars) {
+    const float b1 = 0.9f, b2 = 0.999f, clip = 1.0f, lr = 2e-3f;
+    for (double sumsq : {9.0, 0.25, std::nan(""), (double)INFINITY}) {
         Buf<float> HP = buf(std::vector<float>{lr, 0, 0, 0, 0});
         Buf<int> Step(1);
         Buf<double> S(1);
         Step[0] = 4;
         S[0] = sumsq;
         launch("adamw_scalars", Dim{1}, Dim{32}, 0u, HP.p(), Step.p(), (const double*)S.p(), clip, b1, b2);
-        launch("adamw_f32_dev", small_grid, blk, 0u, P.p(), (const float*)G.p(), M.p(), V.p(), n, (const float*)HP.p(),
-               b1, b2, eps, wd);
-        bool finite = sumsq == sumsq;
-        double norm = std::sqrt(sumsq), gscale = finite && norm > clip ? clip / norm : 1.0;
+        bool finite = std::isfinite(sumsq);
+        double norm = std::sqrt(sumsq), gscale = norm > clip ? clip / norm : 1.0;   // Inf: 0, NaN: 1 (unused)
         int t = finite ? 5 : 4;
         if (Step.v[0] != t) failf("adamw_scalars: step %d, want %d", Step.v[0], t);
         std::vector<double> hp = {lr, gscale, 1 - std::pow((double)b1, t), 1 - std::pow((double)b2, t), finite ? 1.0 : 0.0};
         close("adamw_scalars hp", HP.v, hp, 0, 1e-6);
-        std::vector<double> wp(n), wm(n), wv(n);
-        for (int i = 0; i < n; i++) {
-            if (!finite) { wp[i] = p[i]; wm[i] = m[i]; wv[i] = v[i]; continue; }   // skipped update
-            double gi = (double)g[i] * (float)gscale;
-            wm[i] = b1 * (double)m[i] + (1 - (double)b1) * gi;
-            wv[i] = b2 * (double)v[i] + (1 - (double)b2) * gi * gi;
-            wp[i] = p[i] - lr * ((wm[i] / (float)hp[2]) / (std::sqrt(wv[i] / (float)hp[3]) + eps) + wd * (double)p[i]);
-        }
-        close("adamw_f32_dev m", M.v, wm, 1e-8, 1e-5);
-        close("adamw_f32_dev v", V.v, wv, 1e-10, 1e-5);
-        close("adamw_f32_dev p", P.v, wp, 1e-7, 1e-6);
     }
+}
+
+namespace {
+struct Chunk { long long offset; int size; float wd; };   // misc.cu's AdamwChunk
+struct Range { long long offset; long long size; float wd; };
+// The host's split (Kernels.adamwChunks): each range cut at multiples of len.
+std::vector<Chunk> chunk_table(const std::vector<Range>& ranges, long long len) {
+    std::vector<Chunk> t;
+    for (const Range& r : ranges)
+        for (long long o = r.offset, end = r.offset + r.size; o < end;) {
+            long long next = std::min(end, (o / len + 1) * len);
+            t.push_back({o, (int)(next - o), r.wd});
+            o = next;
+        }
+    return t;
+}
+float bf16_value(float x) { return (float)unbf(bf(x)); }
+}  // namespace
+
+// The multi-tensor AdamW over a chunk table: decay ranges with different weight decay, sizes that
+// are not multiples of the chunk or of 4, a gap no range covers (must stay as it was), clipping
+// active; buffers aligned, all shifted by one float (unaligned heads), and with the gradient
+// shifted against the others (no vector path). Masters and moments against float64; the copy
+// (bf16 bits, or float32 holding bf16 values) must be the kernel's own updated master rounded by
+// the reference's RNE, bit for bit. A non-finite norm (hp[4] = 0) leaves every buffer's bits.
+TEST(adamw_multi) {
+    const float b1 = 0.9f, b2 = 0.95f, eps = 1e-8f, lr = 3e-3f, gscale = 0.37f;
+    const int t = 7;
+    const float bc1 = (float)(1 - std::pow((double)b1, t)), bc2 = (float)(1 - std::pow((double)b2, t));
+    const long long N = sanitized() ? 700 : 2411, gap = 5;   // elements [N - gap, N) are in no range
+    const std::vector<Range> ranges = {{0, 7, 0.0f}, {7, N / 2 - 7, 0.05f}, {N / 2, 1, 0.1f}, {N / 2 + 1, N - gap - N / 2 - 1, 0.0f}};
+    const std::vector<Chunk> table = chunk_table(ranges, 256);
+    struct Shift { int p, g, m, v, c; const char* what; };
+    for (Shift sh : {Shift{0, 0, 0, 0, 0, "aligned"}, Shift{1, 1, 1, 1, 1, "shifted by one"},
+                     Shift{0, 2, 0, 0, 0, "g misaligned"}, Shift{0, 0, 0, 0, 1, "copy misaligned"}})
+        for (int copyKind = 0; copyKind < 3; copyKind++)   // 0 none, 1 bf16, 2 float32 holding bf16
+            for (bool finite : {true, false}) {
+                auto p = uniform(N), g = uniform(N), m = uniform(N, -0.1f, 0.1f), v = uniform(N, 0, 0.01f);
+                Buf<float> P(N + 4), G(N + 4), M(N + 4), V(N + 4), C32(N + 4);
+                Buf<uint16_t> C16(N + 4);
+                std::copy(p.begin(), p.end(), P.p() + sh.p);
+                std::copy(g.begin(), g.end(), G.p() + sh.g);
+                std::copy(m.begin(), m.end(), M.p() + sh.m);
+                std::copy(v.begin(), v.end(), V.p() + sh.v);
+                std::vector<float> c0 = uniform(N);
+                for (long long i = 0; i < N; i++) { C16[sh.c + i] = bf(c0[i]); C32[sh.c + i] = bf16_value(c0[i]); }
+                Buf<float> HP = buf(std::vector<float>{lr, gscale, bc1, bc2, finite ? 1.0f : 0.0f});
+                Buf<Chunk> T(table.size());
+                T.v = table;
+                float *pp = P.p() + sh.p, *mp = M.p() + sh.m, *vp = V.p() + sh.v;
+                const float* gp = G.p() + sh.g;
+                if (copyKind == 2)
+                    launch("adamw_multi_f32copy", small_grid, blk, 0u, pp, gp, mp, vp, C32.p() + sh.c,
+                           (const Chunk*)T.p(), (int)table.size(), (const float*)HP.p(), b1, b2, eps);
+                else
+                    launch("adamw_multi", small_grid, blk, 0u, pp, gp, mp, vp, copyKind ? C16.p() + sh.c : (uint16_t*)nullptr,
+                           (const Chunk*)T.p(), (int)table.size(), (const float*)HP.p(), b1, b2, eps);
+                std::vector<double> wp(N), wm(N), wv(N);
+                std::vector<float> gotp(pp, pp + N), gotm(mp, mp + N), gotv(vp, vp + N);
+                for (long long i = 0; i < N; i++) {
+                    float wd = -1;
+                    for (const Range& r : ranges) if (i >= r.offset && i < r.offset + r.size) wd = r.wd;
+                    if (!finite || wd < 0) { wp[i] = p[i]; wm[i] = m[i]; wv[i] = v[i]; continue; }
+                    double gi = (double)g[i] * gscale;
+                    wm[i] = b1 * (double)m[i] + (1 - (double)b1) * gi;
+                    wv[i] = b2 * (double)v[i] + (1 - (double)b2) * gi * gi;
+                    wp[i] = p[i] - lr * ((wm[i] / bc1) / (std::sqrt(wv[i] / bc2) + eps) + wd * (double)p[i]);
+                }
+                std::string at = std::string(sh.what) + (copyKind == 0 ? ", no copy" : copyKind == 1 ? ", bf16 copy" : ", f32 copy")
+                                 + (finite ? "" : ", skipped step");
+                double tol = finite ? 1 : 0;
+                close(("adamw_multi m, " + at).c_str(), gotm, wm, 1e-8 * tol, 1e-5 * tol);
+                close(("adamw_multi v, " + at).c_str(), gotv, wv, 1e-10 * tol, 1e-5 * tol);
+                close(("adamw_multi p, " + at).c_str(), gotp, wp, 1e-7 * tol, 1e-6 * tol);
+                size_t bad = 0;
+                for (long long i = 0; i < N; i++) {
+                    bool updated = finite && i < N - gap;
+                    uint16_t want16 = updated ? bf(pp[i]) : bf(c0[i]);
+                    float got32 = C32[sh.c + i], want32 = (float)unbf(want16);
+                    if (copyKind == 1 && C16[sh.c + i] != want16) bad++;
+                    if (copyKind == 2 && std::memcmp(&got32, &want32, 4) != 0) bad++;
+                }
+                if (bad) failf("adamw_multi copy, %s: %zu of %lld elements are not the updated master rounded", at.c_str(), bad, N);
+                // nothing written outside the buffers' N elements
+                for (Buf<float>* b : {&P, &M, &V})
+                    for (size_t i = 0; i < b->size(); i++)
+                        if ((long long)i < (b == &P ? sh.p : b == &M ? sh.m : sh.v)
+                            || (long long)i >= (b == &P ? sh.p : b == &M ? sh.m : sh.v) + N)
+                            if (!std::isnan((*b)[i])) failf("adamw_multi, %s: wrote outside the buffer at %zu", at.c_str(), i);
+            }
 }
 
 namespace {

@@ -1,6 +1,7 @@
 // norm_fwd, norm_bwd_dx, norm_bwd_params, qknorm_fwd, qknorm_bwd against float64 references:
 // widths across the 256-thread block and the 32-column tiles, RMS and centered, with and without
-// bias, hd not a power of two, q/k/v as column slices of a wider pre-activation.
+// bias, hd not a power of two, q/k/v as column slices of a wider pre-activation. QK-norm also in
+// bf16 (qknorm_*_bf16: the same reference on bf16-valued inputs, outputs within their rounding).
 #include "harness.h"
 
 using namespace t;
@@ -65,20 +66,47 @@ void run_norm(int R, int W, int centered, bool bias) {
     close((std::string("norm_bwd_params dbias ") + what).c_str(), Db.v, db, 1e-4, 1e-4);
 }
 
-void run_qknorm(int B, int N, int H, int hd, int centered) {
-    char what[64];
-    std::snprintf(what, sizeof what, "B=%d N=%d H=%d hd=%d centered=%d", B, N, H, hd, centered);
+// A qknorm operand in the kernel's storage type: float, or bf16 bits (bf16: the _bf16 kernels,
+// whose inputs the caller has rounded to bf16 values, so one float64 reference serves both).
+struct Op {
+    bool bf;
+    Buf<float> f;
+    Buf<uint16_t> h;
+    Op(const std::vector<float>& v, bool bf16) : bf(bf16), f(bf16 ? 0 : v.size()), h(bf16 ? v.size() : 0) {
+        for (size_t i = 0; i < v.size(); i++)
+            if (bf) h[i] = t::bf(v[i]);
+            else f[i] = v[i];
+    }
+    Op(size_t n, bool bf16) : bf(bf16), f(bf16 ? 0 : n), h(bf16 ? n : 0) {}   // NaN-filled output
+    void* p() { return bf ? (void*)h.p() : (void*)f.p(); }
+    size_t size() const { return bf ? h.size() : f.size(); }
+    std::vector<float> values() {
+        std::vector<float> out(size());
+        for (size_t i = 0; i < out.size(); i++) out[i] = bf ? (float)unbf(h[i]) : f[i];
+        return out;
+    }
+};
+
+void run_qknorm(int B, int N, int H, int hd, int centered, bool bf16 = false) {
+    char what[80];
+    std::snprintf(what, sizeof what, "B=%d N=%d H=%d hd=%d centered=%d%s", B, N, H, hd, centered, bf16 ? " bf16" : "");
     const int D = H * hd, colQ = 5, T = B * N;
     const long long ld = colQ + 3 * D + 7;
     const float eps = 1e-6f;
-    auto pre = uniform((size_t)T * ld, -2, 2), qs = uniform(hd), ks = uniform(hd);
+    const double u = bf16 ? 1.0 / 256 : 0.0;   // a bf16 output's own rounding
+    auto bfv = [&](std::vector<float> v) {     // inputs as bf16 values in the bf16 run
+        if (bf16) for (float& x : v) x = (float)unbf(bf(x));
+        return v;
+    };
+    auto pre = bfv(uniform((size_t)T * ld, -2, 2)), qs = bfv(uniform(hd)), ks = bfv(uniform(hd));
     const size_t HM = (size_t)B * H * N * hd;
-    Buf<float> Pre = buf(pre), Qs = buf(qs), Ks = buf(ks), Q(HM), K(HM), V(HM), St((size_t)2 * B * H * N * 2);
+    Op Pre(pre, bf16), Qs(qs, bf16), Ks(ks, bf16), Q(HM, bf16), K(HM, bf16), V(HM, bf16);
+    Buf<float> St((size_t)2 * B * H * N * 2);
     const unsigned rows = T * H;
-    launch("qknorm_fwd", Dim{cdiv(rows, 8)}, Dim{256}, 0u, (const float*)Pre.p(), ld, colQ, (const float*)Qs.p(),
-           (const float*)Ks.p(), Q.p(), K.p(), V.p(), St.p(), B, N, H, hd, centered, eps);
+    launch(bf16 ? "qknorm_fwd_bf16" : "qknorm_fwd", Dim{cdiv(rows, 8)}, Dim{256}, 0u, (const void*)Pre.p(), ld, colQ,
+           (const void*)Qs.p(), (const void*)Ks.p(), Q.p(), K.p(), V.p(), St.p(), B, N, H, hd, centered, eps);
     std::vector<double> q(HM), k(HM), v(HM), st(St.size());
-    auto dq = uniform(HM), dk = uniform(HM), dv = uniform(HM);
+    auto dq = bfv(uniform(HM)), dk = bfv(uniform(HM)), dv = bfv(uniform(HM));
     std::vector<double> dpre(pre.size()), dqs(hd, 0), dks(hd, 0);
     for (size_t i = 0; i < dpre.size(); i++) dpre[i] = NAN;   // columns the kernel must not write
     for (int b = 0; b < B; b++)
@@ -112,29 +140,30 @@ void run_qknorm(int B, int N, int H, int hd, int centered) {
                     dpre[t * ld + colQ + 2 * D + h * hd + d] = dv[hm + d];
                 }
             }
-    close((std::string("qknorm_fwd q ") + what).c_str(), Q.v, q, 1e-5, 1e-5);
-    close((std::string("qknorm_fwd k ") + what).c_str(), K.v, k, 1e-5, 1e-5);
-    close((std::string("qknorm_fwd v ") + what).c_str(), V.v, v, 0, 0);
+    close((std::string("qknorm_fwd q ") + what).c_str(), Q.values(), q, 1e-5, 1e-5 + u);
+    close((std::string("qknorm_fwd k ") + what).c_str(), K.values(), k, 1e-5, 1e-5 + u);
+    close((std::string("qknorm_fwd v ") + what).c_str(), V.values(), v, 0, 0);
     close((std::string("qknorm_fwd stats ") + what).c_str(), St.v, st, 1e-6, 1e-5);
 
-    Buf<float> Sr(St.size()), Dq = buf(dq), Dk = buf(dk), Dv = buf(dv), Dpre(pre.size());
+    Buf<float> Sr(St.size());
+    Op Dq(dq, bf16), Dk(dk, bf16), Dv(dv, bf16), Dpre(pre.size(), bf16);
     for (size_t i = 0; i < st.size(); i++) Sr[i] = (float)st[i];
     auto dqs0 = uniform(hd), dks0 = uniform(hd);
     Buf<float> Dqs = buf(dqs0), Dks = buf(dks0);
-    launch("qknorm_bwd", Dim{cdiv(rows, 8)}, Dim{256}, 0u, Dpre.p(), ld, colQ, (const float*)Pre.p(), (const float*)Dq.p(),
-           (const float*)Dk.p(), (const float*)Dv.p(), (const float*)Qs.p(), (const float*)Ks.p(), (const float*)Sr.p(),
-           Dqs.p(), Dks.p(), B, N, H, hd, centered);
-    std::vector<float> got;
+    launch(bf16 ? "qknorm_bwd_bf16" : "qknorm_bwd", Dim{cdiv(rows, 8)}, Dim{256}, 0u, Dpre.p(), ld, colQ, (const void*)Pre.p(),
+           (const void*)Dq.p(), (const void*)Dk.p(), (const void*)Dv.p(), (const void*)Qs.p(), (const void*)Ks.p(),
+           (const float*)Sr.p(), Dqs.p(), Dks.p(), B, N, H, hd, centered);
+    std::vector<float> got, dp = Dpre.values();
     std::vector<double> want;
     for (size_t i = 0; i < dpre.size(); i++) {
         if (std::isnan(dpre[i])) {
-            if (!std::isnan(Dpre[i])) failf("qknorm_bwd %s: dpre[%zu] outside q/k/v written", what, i);
+            if (!std::isnan(dp[i])) failf("qknorm_bwd %s: dpre[%zu] outside q/k/v written", what, i);
             continue;
         }
-        got.push_back(Dpre[i]);
+        got.push_back(dp[i]);
         want.push_back(dpre[i]);
     }
-    close((std::string("qknorm_bwd dpre ") + what).c_str(), got, want, 1e-4, 1e-4);
+    close((std::string("qknorm_bwd dpre ") + what).c_str(), got, want, 1e-4, 1e-4 + u);
     for (int d = 0; d < hd; d++) { dqs[d] += dqs0[d]; dks[d] += dks0[d]; }
     close((std::string("qknorm_bwd dqScale ") + what).c_str(), Dqs.v, dqs, 1e-4, 1e-4);
     close((std::string("qknorm_bwd dkScale ") + what).c_str(), Dks.v, dks, 1e-4, 1e-4);
@@ -147,3 +176,4 @@ TEST(norm_centered_bias) { run_norm(sanitized() ? 19 : 37, 70, 1, true); }
 TEST(norm_narrow) { run_norm(9, 17, 1, false); }
 TEST(qknorm_hd40_rms) { run_qknorm(2, 5, 3, 40, 0); }
 TEST(qknorm_hd24_centered) { run_qknorm(1, 7, 2, 24, 1); }
+TEST(qknorm_bf16_hd40_centered) { run_qknorm(2, 3, 3, 40, 1, true); }

@@ -1,7 +1,16 @@
-// Flash-style softmax attention, fp32, no mask, scale 1/sqrt(hd); the N x N probabilities are
-// never written to memory. q (B, H, Nq, hd), k and v (B, H, Nk, hd) head-major; out and dout
-// token-major (B*Nq, ldo) with head h at columns [h*hd, (h+1)*hd); lse (B, H, Nq).
-// hd <= 256 (each lane owns hd/32 <= 8 output columns), any Nq, Nk.
+// Flash-style softmax attention on CUDA cores (FFMA), no mask, scale 1/sqrt(hd); the N x N
+// probabilities are never written to memory. Templated on the storage type T of q, k, v, out,
+// dout, dq, dk, dv (float, or bf16 with elem.cuh's one rounding per stored element); lse and
+// delta are fp32 in both, and so are the shared-memory tiles, the softmax state and every
+// accumulation: the bf16 instantiation computes what the float one computes on bf16 values. It
+// serves the head dims the tensor-core kernels (attention_bf16.cu) are not built for.
+// Entries, one per instantiation: attn_fwd, attn_bwd_delta, attn_bwd_dq, attn_bwd_dkdv (float)
+// and attn_fwd_simt_bf16, attn_bwd_delta_bf16, attn_bwd_dq_simt_bf16, attn_bwd_dkdv_simt_bf16
+// (bf16; the delta kernel serves the tensor-core backward too).
+// Layouts: q (B, H, Nq, hd), k and v (B, H, Nk, hd) head-major; out and dout token-major
+// (B*Nq, ldo) with head h at columns [h*hd, (h+1)*hd); lse (B, H, Nq). hd <= 256 (each lane owns
+// hd/32 <= 8 output columns), any Nq, Nk. dq, dk, dv are accumulated: each element is read, added
+// to in fp32 and stored (rounded) once, by the one thread that owns it.
 // Forward: one warp per query row, ROWS warps per block sharing 32-key tiles of K and V in
 // dynamic shared memory (2 * 32 * (hd+1) floats; the +1 pad spreads a lane's key over banks).
 // Lane j scores key j of a tile, an online softmax rescales the running output.
@@ -12,14 +21,16 @@
 // grid.y stops at 65,535 = 1,365 images of 48 heads; x reaches 2^31-1. Row tiles of one head are
 // adjacent block ids, so blocks running together share that head's K and V in L2.
 #include "common.cuh"
+#include "elem.cuh"
 
 #define ROWS 8
 #define TILE 32
 #define MAXC 8   // hd / 32 at most
 
-extern "C" __global__ void __launch_bounds__(32 * ROWS)
-attn_fwd(float* out, long long ldo, float* lse, const float* __restrict__ q, const float* __restrict__ k,
-         const float* __restrict__ v, int H, int Nq, int Nk, int hd, float scale) {
+template <typename T>
+__device__ __forceinline__ void attn_fwd_t(T* out, long long ldo, float* lse, const T* __restrict__ q,
+                                           const T* __restrict__ k, const T* __restrict__ v, int H, int Nq, int Nk,
+                                           int hd, float scale) {
     DYNAMIC_SHARED(float, sm);
     const int P = hd + 1;
     float* Ks = sm;                 // [TILE][P]
@@ -29,10 +40,10 @@ attn_fwd(float* out, long long ldo, float* lse, const float* __restrict__ q, con
     const int tiles = (Nq + ROWS - 1) / ROWS;
     const int bh = blockIdx.x / tiles, row = (blockIdx.x % tiles) * ROWS + w;
     const bool live = row < Nq;
-    const float* qb = q + ((long long)bh * Nq) * hd;
-    const float* kb = k + ((long long)bh * Nk) * hd;
-    const float* vb = v + ((long long)bh * Nk) * hd;
-    for (int d = lane; d < hd; d += 32) Qs[w * hd + d] = live ? qb[(long long)row * hd + d] * scale : 0.0f;
+    const T* qb = q + ((long long)bh * Nq) * hd;
+    const T* kb = k + ((long long)bh * Nk) * hd;
+    const T* vb = v + ((long long)bh * Nk) * hd;
+    for (int d = lane; d < hd; d += 32) Qs[w * hd + d] = live ? ld(qb + (long long)row * hd + d) * scale : 0.0f;
     float acc[MAXC];
     #pragma unroll
     for (int c = 0; c < MAXC; c++) acc[c] = 0.0f;
@@ -41,8 +52,8 @@ attn_fwd(float* out, long long ldo, float* lse, const float* __restrict__ q, con
         __syncthreads();
         for (int e = threadIdx.x; e < TILE * hd; e += blockDim.x) {
             int j = e / hd, d = e % hd, key = t0 + j;
-            Ks[j * P + d] = key < Nk ? kb[(long long)key * hd + d] : 0.0f;
-            Vs[j * P + d] = key < Nk ? vb[(long long)key * hd + d] : 0.0f;
+            Ks[j * P + d] = key < Nk ? ld(kb + (long long)key * hd + d) : 0.0f;
+            Vs[j * P + d] = key < Nk ? ld(vb + (long long)key * hd + d) : 0.0f;
         }
         __syncthreads();
         float s = -INFINITY;
@@ -69,21 +80,21 @@ attn_fwd(float* out, long long ldo, float* lse, const float* __restrict__ q, con
     }
     if (!live) return;
     const int b = bh / H, h = bh % H;
-    float* o = out + ((long long)b * Nq + row) * ldo + (long long)h * hd;
+    T* o = out + ((long long)b * Nq + row) * ldo + (long long)h * hd;
     float inv = 1.0f / l;
     #pragma unroll
     for (int c = 0; c < MAXC; c++) {
         int d = lane + 32 * c;
-        if (d < hd) o[d] = acc[c] * inv;
+        if (d < hd) st(o + d, acc[c] * inv);
     }
     if (lane == 0) lse[(long long)bh * Nq + row] = mx + logf(l);
 }
 
 // delta (B, H, Nq) = rowsum(dout * out) per head: the softmax backward's correction term.
 // Launch: grid.x = B*H * ceil(Nq/ROWS) as above, block 32*ROWS; one warp per row.
-extern "C" __global__ void __launch_bounds__(32 * ROWS)
-attn_bwd_delta(float* delta, const float* __restrict__ out, const float* __restrict__ dout, long long ldo,
-               int H, int Nq, int hd) {
+template <typename T>
+__device__ __forceinline__ void attn_bwd_delta_t(float* delta, const T* __restrict__ out, const T* __restrict__ dout,
+                                                 long long ldo, int H, int Nq, int hd) {
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
     const int tiles = (Nq + ROWS - 1) / ROWS;
     const int bh = blockIdx.x / tiles, row = (blockIdx.x % tiles) * ROWS + w;
@@ -91,17 +102,18 @@ attn_bwd_delta(float* delta, const float* __restrict__ out, const float* __restr
     const int b = bh / H, h = bh % H;
     long long base = ((long long)b * Nq + row) * ldo + (long long)h * hd;
     float s = 0.0f;
-    for (int d = lane; d < hd; d += 32) s = fmaf(out[base + d], dout[base + d], s);
+    for (int d = lane; d < hd; d += 32) s = fmaf(ld(out + base + d), ld(dout + base + d), s);
     s = warp_sum(s);
     if (lane == 0) delta[(long long)bh * Nq + row] = s;
 }
 
 // dq += scale * sum_j P_ij (dO_i . v_j - delta_i) k_j, one warp per query row.
 // Shared memory: K and V tiles [TILE][hd+1] each, then q and dout rows [ROWS][hd] each.
-extern "C" __global__ void __launch_bounds__(32 * ROWS)
-attn_bwd_dq(float* dq, const float* __restrict__ dout, long long ldo, const float* __restrict__ lse,
-            const float* __restrict__ delta, const float* __restrict__ q, const float* __restrict__ k,
-            const float* __restrict__ v, int H, int Nq, int Nk, int hd, float scale) {
+template <typename T>
+__device__ __forceinline__ void attn_bwd_dq_t(T* dq, const T* __restrict__ dout, long long ldo, const float* __restrict__ lse,
+                                              const float* __restrict__ delta, const T* __restrict__ q,
+                                              const T* __restrict__ k, const T* __restrict__ v, int H, int Nq, int Nk,
+                                              int hd, float scale) {
     DYNAMIC_SHARED(float, sm);
     const int P = hd + 1;
     float* Ks = sm;
@@ -113,12 +125,12 @@ attn_bwd_dq(float* dq, const float* __restrict__ dout, long long ldo, const floa
     const int bh = blockIdx.x / tiles, row = (blockIdx.x % tiles) * ROWS + w;
     const bool live = row < Nq;
     const int b = bh / H, h = bh % H;
-    const float* kb = k + ((long long)bh * Nk) * hd;
-    const float* vb = v + ((long long)bh * Nk) * hd;
+    const T* kb = k + ((long long)bh * Nk) * hd;
+    const T* vb = v + ((long long)bh * Nk) * hd;
     long long obase = ((long long)b * Nq + row) * ldo + (long long)h * hd;
     for (int d = lane; d < hd; d += 32) {
-        Qs[w * hd + d] = live ? q[((long long)bh * Nq + row) * hd + d] * scale : 0.0f;
-        Ds[w * hd + d] = live ? dout[obase + d] : 0.0f;
+        Qs[w * hd + d] = live ? ld(q + ((long long)bh * Nq + row) * hd + d) * scale : 0.0f;
+        Ds[w * hd + d] = live ? ld(dout + obase + d) : 0.0f;
     }
     const float L = live ? lse[(long long)bh * Nq + row] : 0.0f;
     const float dl = live ? delta[(long long)bh * Nq + row] : 0.0f;
@@ -129,8 +141,8 @@ attn_bwd_dq(float* dq, const float* __restrict__ dout, long long ldo, const floa
         __syncthreads();
         for (int e = threadIdx.x; e < TILE * hd; e += blockDim.x) {
             int j = e / hd, d = e % hd, key = t0 + j;
-            Ks[j * P + d] = key < Nk ? kb[(long long)key * hd + d] : 0.0f;
-            Vs[j * P + d] = key < Nk ? vb[(long long)key * hd + d] : 0.0f;
+            Ks[j * P + d] = key < Nk ? ld(kb + (long long)key * hd + d) : 0.0f;
+            Vs[j * P + d] = key < Nk ? ld(vb + (long long)key * hd + d) : 0.0f;
         }
         __syncthreads();
         float ds = 0.0f;
@@ -154,21 +166,22 @@ attn_bwd_dq(float* dq, const float* __restrict__ dout, long long ldo, const floa
         }
     }
     if (!live) return;
-    float* o = dq + ((long long)bh * Nq + row) * hd;
+    T* o = dq + ((long long)bh * Nq + row) * hd;
     #pragma unroll
     for (int c = 0; c < MAXC; c++) {
         int d = lane + 32 * c;
-        if (d < hd) o[d] += acc[c] * scale;
+        if (d < hd) st(o + d, ld(o + d) + acc[c] * scale);
     }
 }
 
 // dk_j += scale * sum_i dS_ij q_i and dv_j += sum_i P_ij dO_i, one warp per key row.
 // Shared memory: q and dout tiles [TILE][hd+1] each, lse and delta [TILE] each, then
 // k and v rows [ROWS][hd] each.
-extern "C" __global__ void __launch_bounds__(32 * ROWS)
-attn_bwd_dkdv(float* dk, float* dv, const float* __restrict__ dout, long long ldo, const float* __restrict__ lse,
-              const float* __restrict__ delta, const float* __restrict__ q, const float* __restrict__ k,
-              const float* __restrict__ v, int H, int Nq, int Nk, int hd, float scale) {
+template <typename T>
+__device__ __forceinline__ void attn_bwd_dkdv_t(T* dk, T* dv, const T* __restrict__ dout, long long ldo,
+                                                const float* __restrict__ lse, const float* __restrict__ delta,
+                                                const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v,
+                                                int H, int Nq, int Nk, int hd, float scale) {
     DYNAMIC_SHARED(float, sm);
     const int P = hd + 1;
     float* Qs = sm;
@@ -182,10 +195,10 @@ attn_bwd_dkdv(float* dk, float* dv, const float* __restrict__ dout, long long ld
     const int bh = blockIdx.x / tiles, key = (blockIdx.x % tiles) * ROWS + w;
     const bool live = key < Nk;
     const int b = bh / H, h = bh % H;
-    const float* qb = q + ((long long)bh * Nq) * hd;
+    const T* qb = q + ((long long)bh * Nq) * hd;
     for (int d = lane; d < hd; d += 32) {
-        Kr[w * hd + d] = live ? k[((long long)bh * Nk + key) * hd + d] : 0.0f;
-        Vr[w * hd + d] = live ? v[((long long)bh * Nk + key) * hd + d] : 0.0f;
+        Kr[w * hd + d] = live ? ld(k + ((long long)bh * Nk + key) * hd + d) : 0.0f;
+        Vr[w * hd + d] = live ? ld(v + ((long long)bh * Nk + key) * hd + d) : 0.0f;
     }
     float ak[MAXC], av[MAXC];
     #pragma unroll
@@ -194,8 +207,8 @@ attn_bwd_dkdv(float* dk, float* dv, const float* __restrict__ dout, long long ld
         __syncthreads();
         for (int e = threadIdx.x; e < TILE * hd; e += blockDim.x) {
             int i = e / hd, d = e % hd, qr = t0 + i;
-            Qs[i * P + d] = qr < Nq ? qb[(long long)qr * hd + d] * scale : 0.0f;
-            Os[i * P + d] = qr < Nq ? dout[((long long)b * Nq + qr) * ldo + (long long)h * hd + d] : 0.0f;
+            Qs[i * P + d] = qr < Nq ? ld(qb + (long long)qr * hd + d) * scale : 0.0f;
+            Os[i * P + d] = qr < Nq ? ld(dout + ((long long)b * Nq + qr) * ldo + (long long)h * hd + d) : 0.0f;
         }
         for (int i = threadIdx.x; i < TILE; i += blockDim.x) {
             int qr = t0 + i;
@@ -232,6 +245,54 @@ attn_bwd_dkdv(float* dk, float* dv, const float* __restrict__ dout, long long ld
     #pragma unroll
     for (int c = 0; c < MAXC; c++) {
         int d = lane + 32 * c;
-        if (d < hd) { dk[base + d] += ak[c]; dv[base + d] += av[c]; }
+        if (d < hd) {
+            st(dk + base + d, ld(dk + base + d) + ak[c]);
+            st(dv + base + d, ld(dv + base + d) + av[c]);
+        }
     }
+}
+
+// The entries, one per kernel and storage type (written out: the build and the tests parse them).
+extern "C" __global__ void __launch_bounds__(32 * ROWS)
+attn_fwd(float* out, long long ldo, float* lse, const float* __restrict__ q, const float* __restrict__ k,
+         const float* __restrict__ v, int H, int Nq, int Nk, int hd, float scale) {
+    attn_fwd_t(out, ldo, lse, q, k, v, H, Nq, Nk, hd, scale);
+}
+extern "C" __global__ void __launch_bounds__(32 * ROWS)
+attn_bwd_delta(float* delta, const float* __restrict__ out, const float* __restrict__ dout, long long ldo, int H, int Nq, int hd) {
+    attn_bwd_delta_t(delta, out, dout, ldo, H, Nq, hd);
+}
+extern "C" __global__ void __launch_bounds__(32 * ROWS)
+attn_bwd_dq(float* dq, const float* __restrict__ dout, long long ldo, const float* __restrict__ lse,
+            const float* __restrict__ delta, const float* __restrict__ q, const float* __restrict__ k,
+            const float* __restrict__ v, int H, int Nq, int Nk, int hd, float scale) {
+    attn_bwd_dq_t(dq, dout, ldo, lse, delta, q, k, v, H, Nq, Nk, hd, scale);
+}
+extern "C" __global__ void __launch_bounds__(32 * ROWS)
+attn_bwd_dkdv(float* dk, float* dv, const float* __restrict__ dout, long long ldo, const float* __restrict__ lse,
+              const float* __restrict__ delta, const float* __restrict__ q, const float* __restrict__ k,
+              const float* __restrict__ v, int H, int Nq, int Nk, int hd, float scale) {
+    attn_bwd_dkdv_t(dk, dv, dout, ldo, lse, delta, q, k, v, H, Nq, Nk, hd, scale);
+}
+
+extern "C" __global__ void __launch_bounds__(32 * ROWS)
+attn_fwd_simt_bf16(__nv_bfloat16* out, long long ldo, float* lse, const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ k,
+                   const __nv_bfloat16* __restrict__ v, int H, int Nq, int Nk, int hd, float scale) {
+    attn_fwd_t(out, ldo, lse, q, k, v, H, Nq, Nk, hd, scale);
+}
+extern "C" __global__ void __launch_bounds__(32 * ROWS)
+attn_bwd_delta_bf16(float* delta, const __nv_bfloat16* __restrict__ out, const __nv_bfloat16* __restrict__ dout, long long ldo, int H, int Nq, int hd) {
+    attn_bwd_delta_t(delta, out, dout, ldo, H, Nq, hd);
+}
+extern "C" __global__ void __launch_bounds__(32 * ROWS)
+attn_bwd_dq_simt_bf16(__nv_bfloat16* dq, const __nv_bfloat16* __restrict__ dout, long long ldo, const float* __restrict__ lse,
+                      const float* __restrict__ delta, const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ k,
+                      const __nv_bfloat16* __restrict__ v, int H, int Nq, int Nk, int hd, float scale) {
+    attn_bwd_dq_t(dq, dout, ldo, lse, delta, q, k, v, H, Nq, Nk, hd, scale);
+}
+extern "C" __global__ void __launch_bounds__(32 * ROWS)
+attn_bwd_dkdv_simt_bf16(__nv_bfloat16* dk, __nv_bfloat16* dv, const __nv_bfloat16* __restrict__ dout, long long ldo, const float* __restrict__ lse,
+                        const float* __restrict__ delta, const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ k,
+                        const __nv_bfloat16* __restrict__ v, int H, int Nq, int Nk, int hd, float scale) {
+    attn_bwd_dkdv_t(dk, dv, dout, ldo, lse, delta, q, k, v, H, Nq, Nk, hd, scale);
 }

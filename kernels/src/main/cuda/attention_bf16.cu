@@ -4,15 +4,17 @@
 // probabilities never leave registers. hd in {64, 128, 256} (the host refuses others), any Nq, Nk.
 // Layouts: q (B, H, Nq, hd), k and v (B, H, Nk, hd) head-major bf16; out and dout token-major
 // bf16 (B*Nq, ldo) with head h at columns [h*hd, (h+1)*hd); lse and delta (B, H, Nq) fp32;
-// dq (B, H, Nq, hd), dk and dv (B, H, Nk, hd) head-major fp32.
+// dq (B, H, Nq, hd), dk and dv (B, H, Nk, hd) head-major bf16, accumulated.
 // Precisions, and why: out is bf16 because its one reader is the out-projection GEMM's bf16
-// A operand; dq/dk/dv are fp32 (accumulated in fp32 registers over the whole sequence, written
-// once, beta = 0) because their reader is the QK-norm backward, whose statistics are fp32, and
-// they are small beside the attention's N^2 work.
+// A operand; dq/dk/dv are bf16 like every activation gradient of the recipe (their reader, the
+// QK-norm backward, widens them; its statistics are fp32), summed in fp32 registers over the
+// whole sequence and added to what the tensor holds once at the end: read, add in fp32, round
+// once (Backend.attentionBackward accumulates; each element has one writing thread, no atomics).
 //   attn_fwd_bf16:       out = softmax(q k^T scale) v,  lse = log sum_j exp(q_i . k_j scale)
-//   attn_bwd_delta_bf16: delta_i = sum_d dout_id out_id
-//   attn_bwd_dq_bf16:    dq_i = scale sum_j P_ij (dout_i . v_j - delta_i) k_j
-//   attn_bwd_dkdv_bf16:  dk_j = scale sum_i dS_ij q_i,  dv_j = sum_i P_ij dout_i  (dS as above)
+//   attn_bwd_dq_bf16:    dq_i += scale sum_j P_ij (dout_i . v_j - delta_i) k_j
+//   attn_bwd_dkdv_bf16:  dk_j += scale sum_i dS_ij q_i,  dv_j += sum_i P_ij dout_i  (dS as above)
+// delta_i = sum_d dout_id out_id comes first from attention.cu's attn_bwd_delta_bf16 (one kernel
+// for both bf16 paths).
 // No atomics: the backward is two passes, dq walking keys per query block, dk/dv walking queries
 // per key block (S and dP are computed in both, 2 of the backward's 7 N^2 hd products again).
 // P and dS are rounded to bf16 as the second product's A operand (FlashAttention-2 does the same).
@@ -21,15 +23,14 @@
 //   fwd, dq: grid.x = B*H * ceil(Nq/ATT_BQ), block ATT_THREADS = 4 warps, each 16 query rows;
 //   dkdv:    grid.x = B*H * ceil(Nk/ATT_BKV) * (hd/ATT_DC(hd)), block ATT_THREADS, each warp 16 keys,
 //            the block's dk/dv columns [split*ATT_DC, +ATT_DC) (hd 256 is split in two: 256 fp32
-//            accumulators a thread would not fit the register file);
-//   delta:   grid.x = B*H * ceil(Nq/ATT_DELTA_ROWS), block 32*ATT_DELTA_ROWS, one warp per row.
+//            accumulators a thread would not fit the register file).
 // Dynamic shared memory (bf16 tiles [rows][hd], 16-byte chunk index XOR (row & 7) so the 8 rows
 // one ldmatrix reads fall in 8 bank groups), ATT_SMEM_*(hd) bytes:
 //   fwd:  q [ATT_BQ] + 2 stages x (k, v) [ATT_FWD_BK(hd)]   (cp.async double buffer over keys)
 //   dq:   q, dout [ATT_BQ] + 2 stages x (k, v) [ATT_BT(hd)]
 //   dkdv: k, v [ATT_BKV] + 2 stages x (q, dout) [ATT_BT(hd)] + 2 stages x (lse, delta) [ATT_BT(hd)] fp32
-// Requirements (checked by Kernels on the host): q, k, v, out, dout 16-byte aligned, ldo a
-// multiple of 8 (rows are copied with 16-byte cp.async).
+// Requirements (checked by Kernels on the host): q, k, v, out, dout, dq, dk, dv 16-byte aligned,
+// ldo a multiple of 8 (rows are copied with 16-byte cp.async; gradients are updated in pairs).
 #include "common.cuh"
 #include "mma.cuh"
 #include "bf16.cuh"
@@ -48,7 +49,6 @@
 #define ATT_FWD_BK(hd) ((hd) <= 128 ? ATT_FWD_KEYS : ATT_FWD_KEYS_256)
 #define ATT_BT(hd) ((hd) <= 64 ? ATT_BWD_TILE : ATT_BWD_TILE_WIDE)
 #define ATT_DC(hd) ((hd) < ATT_DKDV_COLS ? (hd) : ATT_DKDV_COLS)
-#define ATT_DELTA_ROWS 8
 #define ATT_SMEM_FWD(hd) ((ATT_BQ + 4 * ATT_FWD_BK(hd)) * (hd) * 2)
 #define ATT_SMEM_DQ(hd) ((2 * ATT_BQ + 4 * ATT_BT(hd)) * (hd) * 2)
 #define ATT_SMEM_DKDV(hd) ((2 * ATT_BKV + 4 * ATT_BT(hd)) * (hd) * 2 + 4 * ATT_BT(hd) * 4)
@@ -84,6 +84,12 @@ __device__ __forceinline__ unsigned att_pack(float lo, float hi) {
 #else
     return (unsigned)bf16_bits_rne(lo) | ((unsigned)bf16_bits_rne(hi) << 16);
 #endif
+}
+
+// dst[0], dst[1] (two bf16, 4-byte aligned) += lo, hi: widened, added in fp32, rounded once.
+__device__ __forceinline__ void att_acc2(att_bf16* dst, float lo, float hi) {
+    const float a = __bfloat162float(dst[0]) + lo, b = __bfloat162float(dst[1]) + hi;
+    *reinterpret_cast<unsigned*>(dst) = att_pack(a, b);
 }
 
 // ldmatrix lane roles: lane 8j + i addresses row i of matrix j.
@@ -248,22 +254,8 @@ attn_fwd_bf16(att_bf16* out, long long ldo, float* lse, const att_bf16* __restri
     else if (hd == 256) attn_fwd_t<256>(out, ldo, lse, q, k, v, H, Nq, Nk, scale);
 }
 
-extern "C" __global__ void __launch_bounds__(32 * ATT_DELTA_ROWS)
-attn_bwd_delta_bf16(float* delta, const att_bf16* __restrict__ out, const att_bf16* __restrict__ dout, long long ldo,
-                    int H, int Nq, int hd) {
-    const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
-    const int tiles = (Nq + ATT_DELTA_ROWS - 1) / ATT_DELTA_ROWS;
-    const int bh = blockIdx.x / tiles, row = (blockIdx.x % tiles) * ATT_DELTA_ROWS + w;
-    if (row >= Nq) return;
-    const long long base = ((long long)(bh / H) * Nq + row) * ldo + (long long)(bh % H) * hd;
-    float s = 0.0f;
-    for (int d = lane; d < hd; d += 32) s = fmaf(__bfloat162float(out[base + d]), __bfloat162float(dout[base + d]), s);
-    s = warp_sum(s);
-    if (lane == 0) delta[(long long)bh * Nq + row] = s;
-}
-
 template <int HD>
-__device__ __forceinline__ void attn_bwd_dq_t(float* dq, const att_bf16* dout, long long ldo, const float* lse,
+__device__ __forceinline__ void attn_bwd_dq_t(att_bf16* dq, const att_bf16* dout, long long ldo, const float* lse,
                                               const float* delta, const att_bf16* q, const att_bf16* k,
                                               const att_bf16* v, int H, int Nq, int Nk, float scale) {
     constexpr int KEYS = ATT_BT(HD), NB = KEYS / 8, ND = HD / 8;
@@ -327,15 +319,14 @@ __device__ __forceinline__ void attn_bwd_dq_t(float* dq, const att_bf16* dout, l
     for (int hh = 0; hh < 2; hh++) {
         const int row = q0 + w * 16 + g + hh * 8;
         if (row >= Nq) continue;
-        float* d = dq + ((long long)bh * Nq + row) * HD;
+        att_bf16* d = dq + ((long long)bh * Nq + row) * HD;
         #pragma unroll
-        for (int j = 0; j < ND; j++)
-            *reinterpret_cast<float2*>(d + j * 8 + 2 * t4) = make_float2(acc[j][2 * hh] * scale, acc[j][2 * hh + 1] * scale);
+        for (int j = 0; j < ND; j++) att_acc2(d + j * 8 + 2 * t4, acc[j][2 * hh] * scale, acc[j][2 * hh + 1] * scale);
     }
 }
 
 extern "C" __global__ void __launch_bounds__(ATT_THREADS)
-attn_bwd_dq_bf16(float* dq, const att_bf16* __restrict__ dout, long long ldo, const float* __restrict__ lse,
+attn_bwd_dq_bf16(att_bf16* dq, const att_bf16* __restrict__ dout, long long ldo, const float* __restrict__ lse,
                  const float* __restrict__ delta, const att_bf16* __restrict__ q, const att_bf16* __restrict__ k,
                  const att_bf16* __restrict__ v, int H, int Nq, int Nk, int hd, float scale) {
     if (hd == 64) attn_bwd_dq_t<64>(dq, dout, ldo, lse, delta, q, k, v, H, Nq, Nk, scale);
@@ -344,7 +335,7 @@ attn_bwd_dq_bf16(float* dq, const att_bf16* __restrict__ dout, long long ldo, co
 }
 
 template <int HD>
-__device__ __forceinline__ void attn_bwd_dkdv_t(float* dk, float* dv, const att_bf16* dout, long long ldo,
+__device__ __forceinline__ void attn_bwd_dkdv_t(att_bf16* dk, att_bf16* dv, const att_bf16* dout, long long ldo,
                                                 const float* lse, const float* delta, const att_bf16* q,
                                                 const att_bf16* k, const att_bf16* v, int H, int Nq, int Nk,
                                                 float scale) {
@@ -416,14 +407,14 @@ __device__ __forceinline__ void attn_bwd_dkdv_t(float* dk, float* dv, const att_
         const long long base = ((long long)bh * Nk + key) * HD + c0;
         #pragma unroll
         for (int j = 0; j < ND; j++) {
-            *reinterpret_cast<float2*>(dk + base + j * 8 + 2 * t4) = make_float2(ak[j][2 * hh] * scale, ak[j][2 * hh + 1] * scale);
-            *reinterpret_cast<float2*>(dv + base + j * 8 + 2 * t4) = make_float2(av[j][2 * hh], av[j][2 * hh + 1]);
+            att_acc2(dk + base + j * 8 + 2 * t4, ak[j][2 * hh] * scale, ak[j][2 * hh + 1] * scale);
+            att_acc2(dv + base + j * 8 + 2 * t4, av[j][2 * hh], av[j][2 * hh + 1]);
         }
     }
 }
 
 extern "C" __global__ void __launch_bounds__(ATT_THREADS)
-attn_bwd_dkdv_bf16(float* dk, float* dv, const att_bf16* __restrict__ dout, long long ldo, const float* __restrict__ lse,
+attn_bwd_dkdv_bf16(att_bf16* dk, att_bf16* dv, const att_bf16* __restrict__ dout, long long ldo, const float* __restrict__ lse,
                    const float* __restrict__ delta, const att_bf16* __restrict__ q, const att_bf16* __restrict__ k,
                    const att_bf16* __restrict__ v, int H, int Nq, int Nk, int hd, float scale) {
     if (hd == 64) attn_bwd_dkdv_t<64>(dk, dv, dout, ldo, lse, delta, q, k, v, H, Nq, Nk, scale);

@@ -3,30 +3,26 @@
 // form MMA_NT (forward, out = x W^T):      A(m,k) = A[m*lda + k], B(k,n) = B[n*ldb + k]   (W is N x K, Linear layout)
 // form MMA_NN (data gradient, dx = dy W):  A(m,k) = A[m*lda + k], B(k,n) = B[k*ldb + n]
 // form MMA_TN (weight gradient, dW = dy^T x): A(m,k) = A[k*lda + m], B(k,n) = B[k*ldb + n]
-// Epilogue, per element, in fp32 (C, res and gaux are fp32, or bf16 when outBf16; bias, gbias
-// and dbias are fp32):
-//   v = acc;  n in the GELU range [geluCol0, geluCol0 + geluCols), j = n - geluCol0:
-//   gelu == MMA_GELU_BWD: v *= gelu'(gaux[m*ldg + j] + gbias[j])      (gaux = pre: GELU backward)
-//   v (+= beta * C_old if beta != 0: beta 0 writes without reading C) (+ bias[n])
-//     (+ res[(m % resRows)*ldr + n]);  C[m*ldc + n] = v (rounded to bf16 when outBf16);
-//   gelu == MMA_GELU_FWD: gaux[m*ldg + j] = GELU(v + gbias[j])          (the in-projection's MLP part)
-//   dbias != null: dbias[m] = (beta * dbias[m] if beta != 0) + sum_k A(m,k)  (the bias gradient: in
-//   TN, A = dy^T, its rows are dy's columns), summed in fp32 by the blocks of the first column tile.
-// gbias may be null (read as 0). res may alias C (the out-projection's in-place residual): each
-// element's res read and C write happen in one thread, in that order, so res is not __restrict__.
-// Requirements (checked by Kernels.gemmBf16Mma on the host): A, B 16-byte aligned, lda and ldb
-// multiples of 8 elements (16-byte rows: every tile row is copied with 16-byte cp.async), K >= 1;
-// M, N, K otherwise any (tile edges are predicated; a row's last partial 16 bytes are copied
-// element by element and zero-filled).
+// Epilogue: gemm_common.cuh's, per element, in fp32 (C, bias, res, gaux and gbias fp32, or all bf16
+// when outBf16); and dbias != null: dbias[m] = (beta * dbias[m] if beta != 0) + sum_k A(m,k) (the bias
+// gradient, always fp32: in TN, A = dy^T, its rows are dy's columns), summed in fp32 by the blocks of
+// the first column tile.
+// Operand loads: vecLoads != 0 copies every tile row with 16-byte cp.async (the host passes it only
+// when A and B are 16-byte aligned and lda, ldb are multiples of 8 elements; a row's last partial
+// 16 bytes are copied element by element); vecLoads == 0 loads the tiles element by element
+// (any alignment and stride: e.g. a 10-class head's dy). Both zero-fill past M, N, K. K >= 1;
+// M, N, K otherwise any (tile edges are predicated). Kernels.gemmBf16Mma chooses vecLoads.
 // Launch: grid (ceil(N/MMA_BN), ceil(M/MMA_BM)), block MMA_THREADS = 8 warps as 2 (m) x 4 (n), each
 // warp a 64 x 32 tile of 4 x 4 mma tiles (16 x 8); dynamic shared memory MMA_STAGES x (MMA_BM +
 // MMA_BN) x MMA_BK bf16 = 64 KB, a MMA_STAGES-deep cp.async pipeline over K in steps of MMA_BK.
-// Tiles are visited in groups of MMA_RASTER block rows (the B tiles of a group stay in L2).
+// Tiles are visited in gemm_common.cuh's grouped raster.
 // Shared-memory tiles: K-contiguous ones as [row][32 k] with the 16-byte chunk index XOR
 // ((row >> 1) & 3), row-contiguous ones as [k][128 rows] with the chunk index XOR (k & 7), so that
 // the 8 rows one ldmatrix reads fall in 8 different bank groups.
 #include "common.cuh"
+#include "gemm_common.cuh"
 #include "mma.cuh"
+#include "elem.cuh"
 #include <cuda_bf16.h>
 #include <cuda_pipeline.h>
 
@@ -35,14 +31,7 @@
 #define MMA_BK 32
 #define MMA_STAGES 4
 #define MMA_THREADS 256
-#define MMA_RASTER 8
 
-#define MMA_NT 0
-#define MMA_NN 1
-#define MMA_TN 2
-#define MMA_GELU_NONE 0
-#define MMA_GELU_FWD 1
-#define MMA_GELU_BWD 2
 
 // Element offsets in a stage's tiles (both tiles have 128 rows: MMA_BM == MMA_BN).
 __device__ __forceinline__ int mma_kmajor(int row, int k) {
@@ -54,7 +43,8 @@ __device__ __forceinline__ int mma_rmajor(int k, int row) {
 
 // One operand's tile of a stage: rows [r0, r0 + 128) (of rExt) x k [k0, k0 + MMA_BK) (of K).
 // KMAJOR: element (r, k) at g[r*ld + k], else at g[k*ld + r]. 512 chunks of 8, 2 per thread.
-template <bool KMAJOR>
+// VEC: 16-byte cp.async per chunk (aligned rows); else plain element loads (any alignment).
+template <bool KMAJOR, bool VEC>
 __device__ __forceinline__ void mma_load_tile(__nv_bfloat16* s, const __nv_bfloat16* g, long long ld, int r0, int rExt,
                                               int k0, int K, int tid) {
     #pragma unroll
@@ -69,7 +59,12 @@ __device__ __forceinline__ void mma_load_tile(__nv_bfloat16* s, const __nv_bfloa
             off = mma_rmajor(k, rc); outer = k0 + k; outerExt = K; c = r0 + rc; cExt = rExt;
         }
         __nv_bfloat16* dst = s + off;
-        if (outer < outerExt && c + 8 <= cExt) {
+        if (!VEC) {   // synchronous stores: visible to all after the barrier that precedes their reads
+            const bool rowIn = outer < outerExt;
+            const __nv_bfloat16* src = g + (long long)(rowIn ? outer : 0) * ld + c;
+            #pragma unroll
+            for (int e = 0; e < 8; e++) dst[e] = rowIn && c + e < cExt ? src[e] : __float2bfloat16(0.0f);
+        } else if (outer < outerExt && c + 8 <= cExt) {
             __pipeline_memcpy_async(dst, g + (long long)outer * ld + c, 16);
         } else if (outer >= outerExt || c >= cExt) {
             *reinterpret_cast<uint4*>(dst) = make_uint4(0, 0, 0, 0);
@@ -81,17 +76,10 @@ __device__ __forceinline__ void mma_load_tile(__nv_bfloat16* s, const __nv_bfloa
     }
 }
 
-__device__ __forceinline__ float mma_ld(const float* p) { return *p; }
-__device__ __forceinline__ float mma_ld(const __nv_bfloat16* p) { return __bfloat162float(*p); }
-__device__ __forceinline__ void mma_st(float* p, float v) { *p = v; }
-__device__ __forceinline__ void mma_st(__nv_bfloat16* p, float v) { *p = __float2bfloat16(v); }
-
-// The epilogue of the header over this thread's accumulators (see the fragment table in mma.cuh).
+// The epilogue over this thread's accumulators (see the fragment table in mma.cuh).
 template <class T>
-__device__ __forceinline__ void mma_epilogue(float (&acc)[4][4][4], int m0, int n0, int lane, int M, int N, float beta,
-                                             T* C, long long ldc, const float* bias, const T* res, long long ldr,
-                                             int resRows, int gelu, int geluKind, int geluCol0, int geluCols, T* gaux,
-                                             long long ldg, const float* gbias) {
+__device__ __forceinline__ void mma_epilogue(float (&acc)[4][4][4], int m0, int n0, int lane, int M, int N,
+                                             const GemmEpilogue<T>& e) {
     const int g = lane >> 2, t = lane & 3;
     #pragma unroll
     for (int i = 0; i < 4; i++)
@@ -102,37 +90,24 @@ __device__ __forceinline__ void mma_epilogue(float (&acc)[4][4][4], int m0, int 
             #pragma unroll
             for (int jn = 0; jn < 4; jn++)
                 #pragma unroll
-                for (int e = 0; e < 2; e++) {
-                    const int n = n0 + jn * 8 + 2 * t + e;
-                    if (n >= N) continue;
-                    float v = acc[i][jn][2 * h + e];
-                    const int j = n - geluCol0;
-                    const bool inGelu = gelu != MMA_GELU_NONE && j >= 0 && j < geluCols;
-                    const float gb = inGelu && gbias ? gbias[j] : 0.0f;
-                    if (gelu == MMA_GELU_BWD && inGelu) v *= gelu_grad_f(mma_ld(gaux + (long long)m * ldg + j) + gb, geluKind);
-                    T* c = C + (long long)m * ldc + n;
-                    if (beta != 0.0f) v += beta * mma_ld(c);
-                    if (bias) v += bias[n];
-                    if (res) v += mma_ld(res + (long long)(m % resRows) * ldr + n);
-                    mma_st(c, v);
-                    if (gelu == MMA_GELU_FWD && inGelu) mma_st(gaux + (long long)m * ldg + j, gelu_f(v + gb, geluKind));
+                for (int e2 = 0; e2 < 2; e2++) {
+                    const int n = n0 + jn * 8 + 2 * t + e2;
+                    if (n < N) gemm_epilogue_at(e, m, n, acc[i][jn][2 * h + e2]);
                 }
         }
 }
 
-template <bool A_KMAJOR, bool B_KMAJOR>
+template <bool A_KMAJOR, bool B_KMAJOR, bool VEC>
 __device__ __forceinline__ void mma_gemm(const __nv_bfloat16* __restrict__ A, long long lda,
                                          const __nv_bfloat16* __restrict__ B, long long ldb, void* C, long long ldc,
-                                         int M, int N, int K, float beta, int outBf16, const float* __restrict__ bias,
+                                         int M, int N, int K, float beta, int outBf16, const void* __restrict__ bias,
                                          const void* res, long long ldr, int resRows, int gelu, int geluKind,
                                          int geluCol0, int geluCols, void* gaux, long long ldg,
-                                         const float* __restrict__ gbias, float* dbias) {
+                                         const void* __restrict__ gbias, float* dbias) {
     DYNAMIC_SHARED(__nv_bfloat16, mma_smem);
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-    // Grouped raster: MMA_RASTER block rows walk the columns together.
-    const int gx = gridDim.x, bid = blockIdx.y * gx + blockIdx.x, perGroup = MMA_RASTER * gx;
-    const int first = bid / perGroup * MMA_RASTER, rows = min((int)gridDim.y - first, MMA_RASTER);
-    const int tm = first + bid % perGroup % rows, tn = bid % perGroup / rows;
+    int tm, tn;
+    gemm_tile_of_block(tm, tn);
     const int m0 = tm * MMA_BM, n0 = tn * MMA_BN;
     const int wm = (warp >> 2) * 64, wn = (warp & 3) * 32;
     constexpr int STAGE = (MMA_BM + MMA_BN) * MMA_BK;
@@ -141,8 +116,8 @@ __device__ __forceinline__ void mma_gemm(const __nv_bfloat16* __restrict__ A, lo
     auto load = [&](int tile) {
         if (tile < kTiles) {
             __nv_bfloat16* s = mma_smem + (tile % MMA_STAGES) * STAGE;
-            mma_load_tile<A_KMAJOR>(s, A, lda, m0, M, tile * MMA_BK, K, tid);
-            mma_load_tile<B_KMAJOR>(s + MMA_BM * MMA_BK, B, ldb, n0, N, tile * MMA_BK, K, tid);
+            mma_load_tile<A_KMAJOR, VEC>(s, A, lda, m0, M, tile * MMA_BK, K, tid);
+            mma_load_tile<B_KMAJOR, VEC>(s + MMA_BM * MMA_BK, B, ldb, n0, N, tile * MMA_BK, K, tid);
         }
         __pipeline_commit();   // an empty group past the end keeps the wait count uniform
     };
@@ -204,27 +179,29 @@ __device__ __forceinline__ void mma_gemm(const __nv_bfloat16* __restrict__ A, lo
         *d = (beta != 0.0f ? beta * *d : 0.0f) + rowSum;
     }
     if (outBf16)
-        mma_epilogue(acc, m0 + wm, n0 + wn, lane, M, N, beta, static_cast<__nv_bfloat16*>(C), ldc, bias,
-                     static_cast<const __nv_bfloat16*>(res), ldr, resRows, gelu, geluKind, geluCol0, geluCols,
-                     static_cast<__nv_bfloat16*>(gaux), ldg, gbias);
+        mma_epilogue(acc, m0 + wm, n0 + wn, lane, M, N, GemmEpilogue<__nv_bfloat16>{beta, static_cast<__nv_bfloat16*>(C), ldc,
+                     static_cast<const __nv_bfloat16*>(bias), static_cast<const __nv_bfloat16*>(res), ldr, resRows, gelu, geluKind, geluCol0, geluCols,
+                     static_cast<__nv_bfloat16*>(gaux), ldg, static_cast<const __nv_bfloat16*>(gbias)});
     else
-        mma_epilogue(acc, m0 + wm, n0 + wn, lane, M, N, beta, static_cast<float*>(C), ldc, bias,
+        mma_epilogue(acc, m0 + wm, n0 + wn, lane, M, N, GemmEpilogue<float>{beta, static_cast<float*>(C), ldc, static_cast<const float*>(bias),
                      static_cast<const float*>(res), ldr, resRows, gelu, geluKind, geluCol0, geluCols,
-                     static_cast<float*>(gaux), ldg, gbias);
+                     static_cast<float*>(gaux), ldg, static_cast<const float*>(gbias)});
 }
 
+#define MMA_FORM(AK, BK)                                                                                   \
+    (vecLoads ? mma_gemm<AK, BK, true>(A, lda, B, ldb, C, ldc, M, N, K, beta, outBf16, bias, res, ldr, resRows, gelu,  \
+                                        geluKind, geluCol0, geluCols, gaux, ldg, gbias, dbias)                      \
+              : mma_gemm<AK, BK, false>(A, lda, B, ldb, C, ldc, M, N, K, beta, outBf16, bias, res, ldr, resRows, gelu, \
+                                         geluKind, geluCol0, geluCols, gaux, ldg, gbias, dbias))
+
 extern "C" __global__ void __launch_bounds__(MMA_THREADS)
-gemm_bf16_mma(int form, const __nv_bfloat16* __restrict__ A, long long lda, const __nv_bfloat16* __restrict__ B,
-              long long ldb, void* C, long long ldc, int M, int N, int K, float beta, int outBf16,
-              const float* __restrict__ bias, const void* res, long long ldr, int resRows, int gelu, int geluKind,
-              int geluCol0, int geluCols, void* gaux, long long ldg, const float* __restrict__ gbias, float* dbias) {
-    if (form == MMA_NT)
-        mma_gemm<true, true>(A, lda, B, ldb, C, ldc, M, N, K, beta, outBf16, bias, res, ldr, resRows, gelu, geluKind,
-                             geluCol0, geluCols, gaux, ldg, gbias, dbias);
-    else if (form == MMA_NN)
-        mma_gemm<true, false>(A, lda, B, ldb, C, ldc, M, N, K, beta, outBf16, bias, res, ldr, resRows, gelu, geluKind,
-                              geluCol0, geluCols, gaux, ldg, gbias, dbias);
-    else
-        mma_gemm<false, false>(A, lda, B, ldb, C, ldc, M, N, K, beta, outBf16, bias, res, ldr, resRows, gelu, geluKind,
-                               geluCol0, geluCols, gaux, ldg, gbias, dbias);
+gemm_bf16_mma(int form, int vecLoads, const __nv_bfloat16* __restrict__ A, long long lda,
+              const __nv_bfloat16* __restrict__ B, long long ldb, void* C, long long ldc, int M, int N, int K, float beta,
+              int outBf16, const void* __restrict__ bias, const void* res, long long ldr, int resRows, int gelu,
+              int geluKind, int geluCol0, int geluCols, void* gaux, long long ldg, const void* __restrict__ gbias,
+              float* dbias) {
+    if (form == MMA_NT) MMA_FORM(true, true);
+    else if (form == MMA_NN) MMA_FORM(true, false);
+    else MMA_FORM(false, false);
 }
+#undef MMA_FORM

@@ -4,6 +4,7 @@
 #include "gemm.cu"
 #include "gemm_bf16.cu"
 #include "gemm_bf16_mma.cu"
+#include "gemm_bf16_wgmma.cu"
 #include "attention.cu"
 #include "attention_bf16.cu"
 #include "norm.cu"

@@ -84,6 +84,38 @@ inline int mma_c_col(int lane, int i) { return 2 * (lane & 3) + (i & 1); }
 // ldmatrix: lane l's register j holds elements (row, col) and (row, col + 1) of matrix j, or of its
 // transpose with .trans, where row = l >> 2 and col = 2 (l & 3).
 
+// ---- Hopper (sm_90a) asynchronous machinery: emu/hopper.h wraps these (hopper.cpp, runtime.cpp).
+// The CTA's shared window (what __cvta_generic_to_shared returns, what wgmma descriptors and the
+// swizzle modes address): dynamic shared memory at offset 0 (1024-byte aligned), then the static
+// __shared__ variables (this worker's TLS block) at the next offset congruent to their address mod
+// 1024. A pointer or range outside shared memory ends the block with an error naming `what`.
+uint32_t shared_offset(const void* p, size_t bytes, const char* what);
+void* shared_at(uint32_t offset, size_t bytes, const char* what);
+// Blocks the running thread until ready(arg) holds (the scheduler re-evaluates it; no thread able
+// to run is a deadlock, reported with `what` and the call site).
+void wait_until(bool (*ready)(const void*), const void* arg, const char* what, Site site);
+// mbarrier.init / .arrive.expect_tx(tx_bytes; 0: plain arrive) / try_wait.parity loop.
+void mbar_init(uint64_t* bar, unsigned count, Site site);
+void mbar_arrive(uint64_t* bar, unsigned tx_bytes, Site site);
+void mbar_wait(uint64_t* bar, unsigned parity, Site site);
+// cp.async.bulk.tensor.2d tile mode; map points at a CUtensorMap encoded by emu_encode_tensor_map.
+void tma_load_2d(void* smem, const void* map, int x, int y, uint64_t* bar, Site site);
+void tma_store_2d(const void* map, const void* smem, int x, int y, Site site);
+// wgmma: the matrix descriptor of a shared-memory operand; the warpgroup-collective MMA
+// (n = N, the accumulator has n/2 floats per thread); commit / wait of the thread's groups.
+uint64_t wgmma_desc(const void* smem, int swizzle, unsigned lbo_bytes, unsigned sbo_bytes, Site site);
+void wgmma_bf16(float* d, int n, int trans_a, int trans_b, uint64_t a, uint64_t b, int scale_d, Site site);
+void wgmma_commit();
+void wgmma_wait(int pending);
+// The operand a descriptor describes (hopper.cpp; the ISA's canonical layouts, bf16): out[i][k] =
+// element (i, k) of the mn x 16 matrix (A: i = m; B: i = n), trans = imm-trans (1: MN-major).
+void wgmma_operand(uint64_t desc, int trans, int mn, float (*out)[16], const char* which, Site site);
+// wgmma .m64nNk16 accumulator fragment (PTX ISA, wgmma register fragments, D): thread l (0..127)
+// of the warpgroup, float i of its N/2: warp l/32 owns rows 16(l/32) .. +15; g = (l%32)/4, t = l%4;
+// d[4j], d[4j+1] = (row g, cols 8j+2t, 8j+2t+1), d[4j+2], d[4j+3] = (row g+8, same cols).
+inline int wg_d_row(int l, int i) { return 16 * (l >> 5) + ((l & 31) >> 2) + 8 * ((i >> 1) & 1); }
+inline int wg_d_col(int l, int i) { return 8 * (i >> 2) + 2 * (l & 3) + (i & 1); }
+
 // Ends the block with an error (returned by emu_launch); never returns.
 [[noreturn]] void fail(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 

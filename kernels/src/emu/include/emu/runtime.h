@@ -13,6 +13,7 @@ struct KernelEntry {
     void (*invoke)(void* const* argv);   // calls the kernel with argv[i] pointing at argument i
     int n_params;
     unsigned long long sizes[kMaxParams];
+    unsigned long long aligns[kMaxParams];   // each parameter's alignof (a by-value CUtensorMap: 64)
     const char* params;                  // comma-separated parameter names, from the sources
     unsigned max_threads;                // __launch_bounds__ (0: none): a bigger block fails, as on a GPU
     std::string param_name(int i) const;
@@ -28,10 +29,10 @@ template <auto F> void invoke(void* const* argv) { invoke_as<F>(argv, F); }
 template <class... A> constexpr int count_of(void (*)(A...)) { return sizeof...(A); }
 template <auto F> KernelEntry make_entry(const char* name, const char* params, unsigned max_threads = 0) {
     static_assert(count_of(F) <= kMaxParams, "raise kMaxParams");
-    KernelEntry e{name, &invoke<F>, count_of(F), {}, params, max_threads};
+    KernelEntry e{name, &invoke<F>, count_of(F), {}, {}, params, max_threads};
     [&]<class... A>(void (*)(A...)) {
         int i = 0;
-        ((e.sizes[i++] = sizeof(A)), ...);
+        ((e.sizes[i] = sizeof(A), e.aligns[i] = alignof(A), i++), ...);
     }(F);
     return e;
 }

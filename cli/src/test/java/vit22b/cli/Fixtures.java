@@ -47,7 +47,7 @@ public final class Fixtures {
     /** A real training checkpoint (parameters, Adam moments, metadata) of a test-tiny model after one AdamW step. */
     public static Path checkpoint(Path dir, long seed) throws IOException {
         try (CpuBackend be = new CpuBackend(); ViT vit = new ViT(be, tiny());
-             AdamW opt = new AdamW(be, vit.layout(), vit.params(), vit.grads(), new AdamW.Config(0.9f, 0.999f, 1e-8f, 0.03f, 0.03f, 1f))) {
+             AdamW opt = new AdamW(be, vit, new AdamW.Config(0.9f, 0.999f, 1e-8f, 0.03f, 0.03f, 1f))) {
             Init.init(be, vit.layout(), vit.params(), seed);
             float[] g = new float[Math.toIntExact(vit.layout().total())];
             SplittableRandom r = new SplittableRandom(seed);

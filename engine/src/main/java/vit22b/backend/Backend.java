@@ -1,7 +1,5 @@
 package vit22b.backend;
 
-import java.util.function.Predicate;
-
 import vit22b.io.DType;
 import vit22b.model.GeluKind;
 import vit22b.model.LossKind;
@@ -66,15 +64,6 @@ public interface Backend extends AutoCloseable {
 
     /** t (F32) = each element rounded to the nearest bf16 value and kept as float32, in place. */
     void roundToBf16(Tensor t);
-
-    /**
-     * Tells this backend which of its float32 tensors hold bf16 values (set by {@link Bf16Rounding}
-     * around it: they are rounded to bf16 after every write). A backend with bf16 hardware may then
-     * run a GEMM whose operands all hold bf16 values in bf16 with fp32 accumulation: the same
-     * products, exactly, summed in another order. The default ignores it: float32 arithmetic on
-     * bf16 values is the reference.
-     */
-    default void holdsBf16Values(Predicate<Tensor> bf16Valued) {}
 
     /** dst += src (same size). */
     void add(Tensor dst, Tensor src);
@@ -203,10 +192,28 @@ public interface Backend extends AutoCloseable {
     /**
      * AdamW with decoupled weight decay (PyTorch's semantics) on one contiguous range:
      * m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= lr (m/(1-b1^t) / (sqrt(v/(1-b2^t)) + eps) + wd p).
-     * {@code gradScale} multiplies g first (global-norm clipping).
+     * {@code gradScale} multiplies g first (global-norm clipping). {@code copy} (null: none), of
+     * param's size, then holds each updated p rounded to bf16 (the model's compute copy of the
+     * weights; see {@link #queueAdamw}).
      */
-    void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2,
+    void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, Tensor copy, float lr, float beta1, float beta2,
                float eps, float weightDecay, float gradScale, int step);
+
+    /**
+     * Writes {@code masters} rounded to bf16 into {@code copy}: a cast into a BF16 tensor, or a
+     * copy rounded in place into a float32 one holding bf16 values (the storage of
+     * {@link Bf16Rounding}'s wrapped backend). The one definition of an optimiser's copy write
+     * where a backend does not fuse it into the update.
+     */
+    static void writeBf16Copy(Backend b, Tensor copy, Tensor masters) {
+        if (copy.size() != masters.size())
+            throw new IllegalArgumentException("compute copy " + copy + " and masters " + masters + " differ in size");
+        if (copy.dtype() == DType.BF16) b.cast(copy, masters);
+        else {
+            b.copy(copy, masters);
+            b.roundToBf16(copy);
+        }
+    }
 
     // ---- a training step without host round trips (on CUDA: capturable into a graph) ---------
 
@@ -229,9 +236,13 @@ public interface Backend extends AutoCloseable {
      * One AdamW update ({@link #adamw}) of every range of the flat buffers with global-norm
      * clipping (clipNorm <= 0: none), computed without the host: the squared gradient norm, the
      * clip scale and the bias corrections stay on the device. When the norm is not finite nothing
-     * is updated and the step count stays. Read the norm with {@link #queuedGradNorm}.
+     * is updated (the copy neither) and the step count stays. Read the norm with {@link #queuedGradNorm}.
+     * {@code copy} (null: none), of params' size: the compute copy of the weights, which receives
+     * each updated parameter rounded to bf16 in the same pass (on CUDA one launch for every range);
+     * BF16, or float32 holding bf16 values where the backend's bf16 storage is float32 (the
+     * backend wrapped by {@link Bf16Rounding}). Elements outside the ranges stay as they were.
      */
-    void queueAdamw(Tensor params, Tensor grads, Tensor m, Tensor v, java.util.List<AdamwRange> ranges,
+    void queueAdamw(Tensor params, Tensor grads, Tensor m, Tensor v, Tensor copy, java.util.List<AdamwRange> ranges,
                     float beta1, float beta2, float eps, float clipNorm);
 
     /**
@@ -245,6 +256,23 @@ public interface Backend extends AutoCloseable {
 
     /** The global gradient norm (before clipping) of the last {@link #queueAdamw} (waits for it). */
     double queuedGradNorm();
+
+    /** Device work recorded once and replayed as a whole (a CUDA graph). */
+    interface Recording extends AutoCloseable {
+        /** Queues the recorded work once more, on the backend's stream. */
+        void replay();
+
+        @Override void close();
+    }
+
+    /**
+     * Records the device work that {@code work} queues on this backend, without running it, for
+     * {@link Recording#replay}: a whole training step becomes one launch instead of several hundred.
+     * The work must neither allocate nor wait for the device (run it once eagerly first so that every
+     * buffer exists; read results after a replay with {@link #queuedLoss} and {@link #queuedGradNorm}).
+     * Null where the backend runs each op at once (the CPU) and there is nothing to record.
+     */
+    default Recording record(Runnable work) { return null; }
 
     @Override
     void close();

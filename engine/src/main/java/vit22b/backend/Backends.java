@@ -15,13 +15,20 @@ public final class Backends {
 
     /**
      * "cpu", "cuda" (GPU 0, our kernels) or "cuda-emu" (the same kernels and backend code on the
-     * emulated device: slow, for checking without a GPU); the choice is logged to {@code log}.
+     * emulated device: slow, for checking without a GPU), fp32; the choice is logged to {@code log}.
      */
-    public static Backend open(String name, PrintStream log) {
+    public static Backend open(String name, PrintStream log) { return open(name, Precision.FP32, log); }
+
+    /**
+     * {@link #open(String, PrintStream)} in {@code precision}. bf16 on cpu is the rounding reference
+     * ({@link Bf16Rounding}: float32 storage rounded where the GPU rounds); on cuda and cuda-emu it is
+     * bf16 storage and our bf16 kernels. Both choices are logged.
+     */
+    public static Backend open(String name, Precision precision, PrintStream log) {
         Backend b = switch (name.toLowerCase(Locale.ROOT)) {
             case "cpu" -> new CpuBackend();
-            case "cuda" -> new CudaBackend();
-            case "cuda-emu" -> CudaBackend.emulated();
+            case "cuda" -> new CudaBackend(0, CudaBackend.GemmPath.KERNELS, precision);
+            case "cuda-emu" -> CudaBackend.emulated(precision);
             default -> throw new IllegalArgumentException("unknown backend '" + name + "'; use cpu, cuda or cuda-emu");
         };
         log.println("backend: " + b.name() + switch (b) {
@@ -29,6 +36,14 @@ public final class Backends {
                     + (b.name().equals("cuda-emu") ? "; every CUDA thread emulated on the CPU: slow)" : ")");
             default -> " (OpenBLAS sgemm + Java Vector API, " + Runtime.getRuntime().availableProcessors() + " cores)";
         });
+        if (precision == Precision.FP32) return b;
+        if (b instanceof CpuBackend) {
+            log.println("precision: bf16 reference (float32 storage rounded to bf16 wherever the GPU path stores bf16; "
+                    + "fp32 masters, moments, parameter gradients and accumulation)");
+            return new Bf16Rounding(b);
+        }
+        log.println("precision: bf16 (bf16 activations and compute weights in 2-byte storage, tensor-core GEMMs and "
+                + "attention; fp32 masters, moments, parameter gradients, statistics and accumulation)");
         return b;
     }
 

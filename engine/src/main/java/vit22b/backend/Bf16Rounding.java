@@ -34,7 +34,6 @@ public final class Bf16Rounding implements Backend {
     public Bf16Rounding(Backend inner) {
         if (inner instanceof Bf16Rounding) throw new IllegalArgumentException("backend is already bf16-rounded");
         this.inner = inner;
-        inner.holdsBf16Values(this::isBf16);   // CUDA: the linear layers' GEMMs on the tensor cores
     }
 
     /** The backend the ops run on. */
@@ -82,14 +81,35 @@ public final class Bf16Rounding implements Backend {
     // ---- model ops: run, then round every tensor they wrote that is BF16 (never a parameter
     // gradient, statistic or master weight: the model allocates those F32) ----------------------
 
+    // Patch embedding is a bf16 GEMM on the GPU: its image columns (im2col) are bf16, so the pixels
+    // are read rounded there; here a rounded copy of the float32 images stands in for them.
+
     @Override public void patchEmbedForward(Tensor out, Tensor images, Tensor w, Tensor b, Tensor pos, int patch) {
-        inner.patchEmbedForward(out, images, w, b, pos, patch);
+        Tensor rounded = roundedCopy(images);
+        try {
+            inner.patchEmbedForward(out, rounded, w, b, pos, patch);
+        } finally {
+            inner.free(rounded);
+        }
         round(out);
     }
 
     @Override public void patchEmbedBackward(Tensor dw, Tensor db, Tensor dpos, Tensor dout, Tensor images, int patch) {
-        inner.patchEmbedBackward(dw, db, dpos, dout, images, patch);
+        Tensor rounded = roundedCopy(images);
+        try {
+            inner.patchEmbedBackward(dw, db, dpos, dout, rounded, patch);
+        } finally {
+            inner.free(rounded);
+        }
         round(dw, db, dpos);
+    }
+
+    /** A float32 copy of {@code t} with every value rounded to bf16 (free it on the inner backend). */
+    private Tensor roundedCopy(Tensor t) {
+        Tensor r = inner.allocate(t.shape());
+        inner.copy(r, t);
+        inner.roundToBf16(r);
+        return r;
     }
 
     @Override public void normForward(Tensor out, Tensor stats, Tensor x, Tensor scale, Tensor bias, boolean centered, float eps) {
@@ -181,10 +201,22 @@ public final class Bf16Rounding implements Backend {
         return loss;
     }
 
-    @Override public void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2,
-                                float eps, float weightDecay, float gradScale, int step) {
-        inner.adamw(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, gradScale, step);
+    /**
+     * The compute copy must be one of this backend's BF16 tensors. The wrapped backend writes it
+     * already rounded (float32 storage holding bf16 values: the contract of {@link Backend#adamw}),
+     * so it needs no rounding here; masters and moments are F32 and are not rounded.
+     */
+    @Override public void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, Tensor copy, float lr, float beta1,
+                                float beta2, float eps, float weightDecay, float gradScale, int step) {
+        requireBf16Copy(copy);
+        inner.adamw(param, grad, m, v, copy, lr, beta1, beta2, eps, weightDecay, gradScale, step);
         round(param, m, v);
+    }
+
+    private void requireBf16Copy(Tensor copy) {
+        if (copy != null && !isBf16(copy))
+            throw new IllegalArgumentException("the optimiser's compute copy " + copy + " is not a BF16 tensor of this "
+                    + "backend; allocate it with allocate(DType.BF16, ...) (the model's bf16 weights)");
     }
 
     @Override public void queueLoss(Tensor logits, Tensor targets, Tensor dlogits, LossKind kind) {
@@ -195,13 +227,16 @@ public final class Bf16Rounding implements Backend {
     @Override public double queuedLoss() { return inner.queuedLoss(); }
     @Override public void setAdamwStep(float lr, int stepsDone) { inner.setAdamwStep(lr, stepsDone); }
 
-    @Override public void queueAdamw(Tensor params, Tensor grads, Tensor m, Tensor v, List<AdamwRange> ranges,
+    /** As {@link #adamw}: the copy, BF16 here, is written rounded by the wrapped backend in the update's pass. */
+    @Override public void queueAdamw(Tensor params, Tensor grads, Tensor m, Tensor v, Tensor copy, List<AdamwRange> ranges,
                                      float beta1, float beta2, float eps, float clipNorm) {
-        inner.queueAdamw(params, grads, m, v, ranges, beta1, beta2, eps, clipNorm);
+        requireBf16Copy(copy);
+        inner.queueAdamw(params, grads, m, v, copy, ranges, beta1, beta2, eps, clipNorm);
         round(params, m, v);
     }
 
     @Override public double queuedGradNorm() { return inner.queuedGradNorm(); }
+    @Override public Recording record(Runnable work) { return inner.record(work); }
 
     @Override public void close() { inner.close(); }
 }

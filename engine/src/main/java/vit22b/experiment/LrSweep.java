@@ -99,7 +99,7 @@ public final class LrSweep {
         String stop = null;
         long t0 = System.nanoTime();
         try (ViT vit = new ViT(be, c);
-             AdamW opt = new AdamW(be, vit.layout(), vit.params(), vit.grads(),
+             AdamW opt = new AdamW(be, vit,
                      new AdamW.Config(0.9f, 0.999f, 1e-8f, s.wd(), s.headWd(), s.clip()));
              MetricsWriter metrics = new MetricsWriter(metricsFile, false);
              LoaderBatches data = LoaderBatches.open(train, aug, s.batch(), s.seed(), s.workers(), s.skipBad(), null)) {

@@ -78,8 +78,8 @@ public final class ModelFiles {
      */
     public static Loaded load(Path file, Flags flags) throws IOException {
         try (SafeTensorsFile f = SafeTensors.open(file)) {
-            boolean timm = !f.metadata().containsKey(CONFIG_KEY);
-            ModelConfig c = timm ? inferTimm(f, flags) : recorded(f, flags);
+            boolean timm = timm(f);
+            ModelConfig c = config(f, flags);
             ParamLayout layout = new ParamLayout(c);
             checkTensors(f, layout);
             HostStorage params = new HostStorage(layout.total());
@@ -87,7 +87,7 @@ public final class ModelFiles {
                 for (ParamLayout.Entry e : layout.entries()) {
                     MemorySegment dst = e.in(params.segment());
                     f.read(e.name(), dst);
-                    if (!flags.allowNonfinite()) requireFinite(file, e.name(), dst);
+                    if (!flags.allowNonfinite()) requireFinite(file, e.name(), dst, 0);
                 }
             } catch (IOException | RuntimeException e) {
                 params.close();
@@ -97,14 +97,23 @@ public final class ModelFiles {
         }
     }
 
-    private static void requireFinite(Path file, String name, MemorySegment floats) throws IOException {
+    /** Refuses NaN or infinity in {@code floats}, a piece of tensor {@code name} starting at its element {@code first}. */
+    static void requireFinite(Path file, String name, MemorySegment floats, long first) throws IOException {
         long n = floats.byteSize() / Float.BYTES;
         for (long i = 0; i < n; i++) {
             float x = floats.getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i);
             if (!Float.isFinite(x))
-                throw new IOException(file + ": tensor '" + name + "' holds " + x + " at element " + i + "; the weights are "
+                throw new IOException(file + ": tensor '" + name + "' holds " + x + " at element " + (first + i) + "; the weights are "
                         + "damaged or from a diverged run (use an earlier checkpoint, or --allow-nonfinite to load them anyway)");
         }
+    }
+
+    /** Whether a file is a timm-layout one (without our config metadata). */
+    static boolean timm(SafeTensorsFile f) { return !f.metadata().containsKey(CONFIG_KEY); }
+
+    /** The model a file holds: its recorded config, or sizes from a timm file's shapes and the flags. */
+    static ModelConfig config(SafeTensorsFile f, Flags flags) throws IOException {
+        return timm(f) ? inferTimm(f, flags) : recorded(f, flags);
     }
 
     private static ModelConfig recorded(SafeTensorsFile f, Flags flags) throws IOException {

@@ -75,8 +75,21 @@ public final class SafeTensorsFile implements AutoCloseable {
         if (dst.byteSize() != e.elements() * Float.BYTES)
             throw new IllegalArgumentException(path + ": tensor '" + name + "' has " + e.elements()
                     + " elements; destination holds " + dst.byteSize() / Float.BYTES + " floats");
+        read(name, 0, dst);
+    }
+
+    /**
+     * Converts elements [from, from + n) of the tensor to float32 (native order) into {@code dst}
+     * of n floats: a piece of a tensor, for streaming one through bounded staging.
+     */
+    public void read(String name, long from, MemorySegment dst) throws IOException {
+        SafeTensors.Entry e = entry(name);
+        long n = dst.byteSize() / Float.BYTES, size = e.dtype().size;
+        if (from < 0 || from + n > e.elements())
+            throw new IllegalArgumentException(path + ": elements [" + from + ", " + (from + n) + ") lie outside tensor '"
+                    + name + "' of " + e.elements());
         try {
-            e.dtype().toFloats(data.asSlice(e.begin(), e.end() - e.begin()), dst, e.elements());
+            e.dtype().toFloats(data.asSlice(e.begin() + from * size, n * size), dst, n);
         } catch (InternalError fault) {
             throw new IOException(path + ": the file changed or was cut short while being read (" + fault.getMessage()
                     + "); do not modify a model file while it is in use, and check the disk", fault);

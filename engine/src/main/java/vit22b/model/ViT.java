@@ -4,6 +4,7 @@ import vit22b.backend.Backend;
 import vit22b.backend.Precision;
 import vit22b.graph.LocalCommunicator;
 import vit22b.graph.TaskGraph;
+import vit22b.io.DType;
 import vit22b.tensor.Tensor;
 
 /**
@@ -15,24 +16,45 @@ import vit22b.tensor.Tensor;
  * Parameters start at zero: fill them with {@link Init} or a checkpoint.
  *
  * <p>In bf16 precision ({@link Backend#precision}) the ops read a bf16 copy of the parameters
- * (the compute weights), cast from the float32 masters at the start of every pass, so that
- * whatever wrote the masters (an optimiser step, a checkpoint, initialisation) is seen; the
- * masters stay what {@link #params} returns, what the optimiser updates and checkpoints save.
+ * (the compute weights); the float32 masters stay what {@link #params} returns, what the
+ * optimiser updates and checkpoints save. The copy is cast from the masters at the start of a
+ * pass unless it is current: it is stale from the start and after every {@link #params} call
+ * (whoever takes the masters may write them: initialisation, a checkpoint load, an upload), and
+ * current after a pass's cast. An optimiser that takes the masters with {@link #masters} writes
+ * the copy with every update ({@link Backend#queueAdamw}'s copy), so the copy stays current
+ * through its steps and no pass casts; a skipped (non-finite) step writes neither. A pass
+ * captured into a CUDA graph holds the cast or not as it was at capture: replay it only while
+ * the masters change through that optimiser.
+ *
+ * <p>{@link #inference} builds an inference-only model (frozen-feature evaluation, prediction,
+ * the forward benchmark): only the compute weights, in the backend's compute type, no masters,
+ * gradients or moments, held per part ({@link PartLayout}: one buffer per block and one for the
+ * rest), so a model past 2^31 parameters (ViT-22B) fits; the same block and head code runs it.
  */
 public final class ViT implements AutoCloseable {
     private final Backend backend;
     private final ModelConfig config;
     private final ParamLayout layout;
+    /** The float32 masters; null in an inference-only model. */
     private final Tensor params;
-    /** The parameters the ops read: params itself in fp32, its bf16 copy in bf16. */
+    /** The parameters the ops read: params itself in fp32, its bf16 copy in bf16; null in an inference-only model. */
     private final Tensor weights;
+    /** An inference-only model's compute weights, one buffer per part of {@link #parts}; null otherwise. */
+    private final Tensor[] partWeights;
+    private final PartLayout parts;
     private final BlockParams[] blockW;
     private final Head.Params headW;
+    private final Tensor patchW, patchB, pos;
     private final LocalCommunicator comm;
     private Tensor grads;
     private BlockParams[] blockG;
     private Head.Params headG;
     private Activations acts;
+    /** Bumped whenever work recorded over this model's buffers would be void (see {@link #recordingEpoch}). */
+    private int recordingEpoch;
+    /** bf16: whether the compute copy holds the masters rounded (no cast needed before a pass). */
+    private boolean copyCurrent;
+    private long copyCasts;
 
     public ViT(Backend backend, ModelConfig config) {
         this.backend = backend;
@@ -40,25 +62,152 @@ public final class ViT implements AutoCloseable {
         this.layout = new ParamLayout(config);
         if (layout.total() > Integer.MAX_VALUE)
             throw new IllegalArgumentException("model '" + config.name() + "' has " + layout.total()
-                    + " parameters, more than one flat buffer of 2^31-1 floats holds; use fewer layers or shard it over a mesh");
+                    + " parameters, more than one flat buffer of 2^31-1 floats holds; use fewer layers or shard it over a mesh "
+                    + "(inference: eval, probe, fewshot and predict hold such a model per block)");
         this.params = backend.allocate((int) layout.total());
         Precision p = backend.precision();
         this.weights = p == Precision.FP32 ? params : backend.allocate(p.compute(), (int) layout.total());
+        this.partWeights = null;
+        this.parts = null;
         blockW = new BlockParams[config.depth()];
         for (int i = 0; i < config.depth(); i++) blockW[i] = BlockParams.of(layout, weights, i);
         headW = Head.Params.of(layout, weights);
+        patchW = layout.view(weights, "patch_embed.proj.weight");
+        patchB = layout.view(weights, "patch_embed.proj.bias");
+        pos = posEmbed(layout, weights);
         comm = new LocalCommunicator(backend);
     }
 
+    private ViT(Backend backend, PartLayout parts) {
+        this.backend = backend;
+        this.config = parts.config();
+        this.layout = parts.full();
+        this.parts = parts;
+        this.params = null;
+        this.weights = null;
+        this.partWeights = allocateParts(backend, parts);
+        ParamLayout rest = parts.rest();
+        blockW = new BlockParams[config.depth()];
+        for (int i = 0; i < config.depth(); i++) blockW[i] = BlockParams.ofShard(parts.block(), partWeights[1 + i]);
+        headW = Head.Params.of(rest, partWeights[0]);
+        patchW = rest.view(partWeights[0], "patch_embed.proj.weight");
+        patchB = rest.view(partWeights[0], "patch_embed.proj.bias");
+        pos = posEmbed(rest, partWeights[0]);
+        comm = new LocalCommunicator(backend);
+    }
+
+    /**
+     * An inference-only model: the compute weights alone (the backend's compute type: float32, or
+     * bf16 in bf16 precision), zero until written through {@link #weight}; forward, features and
+     * loss only. Refuses, in one line, a model none of whose parts fits a buffer
+     * ({@link PartLayout#requireFits}) or whose weights the device cannot hold (needed and free).
+     */
+    public static ViT inference(Backend backend, ModelConfig config) {
+        return new ViT(backend, PartLayout.of(config).requireFits());
+    }
+
+    /** The parts' buffers, all or none: a failure frees what was taken and says what was needed. */
+    private static Tensor[] allocateParts(Backend be, PartLayout parts) {
+        DType type = be.precision().compute();
+        Tensor one = be.allocate(type, 1);   // bytes per element as this backend stores the type (bf16 rounding: 4)
+        long per = one.bytes();
+        boolean host = one.storage() instanceof vit22b.tensor.HostStorage;
+        be.free(one);
+        String need = String.format(java.util.Locale.ROOT, "not enough %s memory for model '%s': its %s weights need %.2f GB "
+                + "(%d parameters x %d bytes, activations on top)", be.name(), parts.config().name(), type,
+                parts.total() * (double) per / 1e9, parts.total(), per);
+        String fix = "; free memory, use a device with more or a smaller model";
+        // host memory: zero-filling pages past what is available gets the process killed, not an error
+        long available = host ? vit22b.tensor.HostStorage.availableBytes() : Long.MAX_VALUE;
+        if (parts.total() * (double) per > available)
+            throw new IllegalStateException(need + String.format(java.util.Locale.ROOT, "; %.2f GB of host memory are available",
+                    available / 1e9) + fix);
+        Tensor[] out = new Tensor[parts.parts()];
+        int p = 0;
+        try {
+            for (; p < out.length; p++) out[p] = be.allocate(type, (int) parts.elements(p));
+            return out;
+        } catch (RuntimeException | OutOfMemoryError e) {
+            long taken = 0;
+            for (Tensor t : out)
+                if (t != null) {
+                    taken += t.bytes();
+                    be.free(t);
+                }
+            throw new IllegalStateException(need + String.format(java.util.Locale.ROOT, "; %.2f GB were taken when part %d "
+                    + "of %d failed (%s)", taken / 1e9, p + 1, out.length, String.valueOf(e.getMessage()).replace('\n', ' '))
+                    + fix, e);
+        }
+    }
+
+    /** Whether this model was built by {@link #inference} (no masters, no gradients). */
+    public boolean inferenceOnly() { return parts != null; }
+
+    /**
+     * The named parameter (a full-layout name, e.g. "blocks.3.in_proj.weight") as the ops read it,
+     * in its PyTorch shape: where a loader writes an inference-only model's weights. A training
+     * model's ops read what {@link #params} holds: write the masters there instead.
+     */
+    public Tensor weight(String name) {
+        if (parts == null)
+            throw new IllegalStateException("a training model's weights are its float32 masters: write them through params()");
+        PartLayout.Place at = parts.place(name);
+        ParamLayout.Entry e = at.entry();
+        return partWeights[at.part()].view(e.offset(), e.shape());
+    }
+
+    private IllegalStateException inferenceOnly(String what) {
+        return new IllegalStateException("model '" + config.name() + "' is inference-only (compute weights, no float32 "
+                + "masters or gradients): " + what + " needs a training model (new ViT(backend, config))");
+    }
+
     public Backend backend() { return backend; }
+
+    /**
+     * Changes whenever device work recorded over this model ({@link Backend#record}) would be void:
+     * the activation buffers were reallocated (another batch size, e.g. an evaluation between
+     * updates), or in bf16 the masters were handed out by {@link #params} (a recorded pass holds
+     * no cast while the copy is current, so it would read a stale copy after they are written), so
+     * a recording made at another value must not be replayed.
+     */
+    public int recordingEpoch() { return recordingEpoch; }
+
     public ModelConfig config() { return config; }
     public ParamLayout layout() { return layout; }
 
-    /** All parameters, flat ({@link ParamLayout#view} names them). */
-    public Tensor params() { return params; }
+    /**
+     * All parameters, flat ({@link ParamLayout#view} names them): the float32 masters. In bf16
+     * the caller may write them, so the next pass recasts the compute copy from them.
+     */
+    public Tensor params() {
+        if (params == null) throw inferenceOnly("params()");
+        if (weights != params) {
+            copyCurrent = false;
+            recordingEpoch++;
+        }
+        return params;
+    }
+
+    /**
+     * The masters and the compute copy the ops read (null in fp32, where the ops read the
+     * masters), for an optimiser that writes both in each update
+     * ({@link Backend#queueAdamw}'s copy): the copy stays current, so passes skip the cast.
+     * Whoever takes them must write the copy with every write of the masters.
+     */
+    public record Masters(Tensor params, Tensor copy) {}
+
+    /** See {@link Masters}. */
+    public Masters masters() {
+        if (params == null) throw inferenceOnly("masters()");
+        return new Masters(params, weights == params ? null : weights);
+    }
+
+    /** How many passes cast the compute copy from the masters so far (0 in fp32): shows a fused update skipping it. */
+    public long copyCasts() { return copyCasts; }
 
     /** Gradients of the last {@link #forwardBackward}, in the parameters' layout (allocated on first call). */
     public Tensor grads() {
+        if (params == null) throw inferenceOnly("a training pass");
         if (grads == null) {
             grads = backend.allocate((int) layout.total());
             blockG = new BlockParams[config.depth()];
@@ -113,7 +262,7 @@ public final class ViT implements AutoCloseable {
         for (int i = depth - 1; i >= 0; i--)
             Block.backward(eager, "", a.shard, bind(a, i), a.x(i), a.dx, a.dx);
         backend.patchEmbedBackward(layout.view(g, "patch_embed.proj.weight"), layout.view(g, "patch_embed.proj.bias"),
-                posEmbed(g), a.dx, images, config.patch());
+                posEmbed(layout, g), a.dx, images, config.patch());
     }
 
     /**
@@ -157,12 +306,16 @@ public final class ViT implements AutoCloseable {
         if (acts == null || acts.batch != batch || (training && !acts.training)) {
             if (acts != null) acts.close();
             acts = null;   // never left pointing at closed buffers if allocation fails
+            recordingEpoch++;
             acts = new Activations(backend, config, batch, training);
         }
         Activations a = acts;
-        if (weights != params) backend.cast(weights, params);
-        backend.patchEmbedForward(a.x(0), images, layout.view(weights, "patch_embed.proj.weight"),
-                layout.view(weights, "patch_embed.proj.bias"), posEmbed(weights), config.patch());
+        if (weights != params && !copyCurrent) {   // an inference-only model has neither: nothing to cast
+            backend.cast(weights, params);
+            copyCurrent = true;
+            copyCasts++;
+        }
+        backend.patchEmbedForward(a.x(0), images, patchW, patchB, pos, config.patch());
         for (int i = 0; i < config.depth(); i++)
             Block.forward(eager, "", a.shard, bind(a, i), a.x(i), a.x(i + 1));
         a.head.features(backend, headW, a.x(config.depth()));
@@ -175,15 +328,17 @@ public final class ViT implements AutoCloseable {
                 a.layer(i), a.scratch);
     }
 
-    private Tensor posEmbed(Tensor flat) {
-        return layout.view(flat, "pos_embed").reshape(config.tokens(), config.width());
+    /** The position embedding (N, D) in {@code flat}, laid out by {@code l}. */
+    private Tensor posEmbed(ParamLayout l, Tensor flat) {
+        return l.view(flat, "pos_embed").reshape(config.tokens(), config.width());
     }
 
     @Override public void close() {
         if (acts != null) acts.close();
         acts = null;
-        backend.free(params);
+        if (params != null) backend.free(params);
         if (weights != params) backend.free(weights);
+        if (partWeights != null) for (Tensor t : partWeights) backend.free(t);
         if (grads != null) backend.free(grads);
         grads = null;
     }

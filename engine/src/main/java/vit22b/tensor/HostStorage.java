@@ -53,4 +53,21 @@ public final class HostStorage implements Storage {
     @Override public DType dtype() { return dtype; }
 
     @Override public void close() { arena.close(); }
+
+    /**
+     * Host memory the kernel says is available now (Linux: MemAvailable of /proc/meminfo), or
+     * Long.MAX_VALUE where it cannot tell. Zero-filling an allocation touches every page, so an
+     * allocation past this is killed by the kernel rather than refused: callers allocating very
+     * large buffers check it first.
+     */
+    public static long availableBytes() {
+        try {
+            for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/meminfo")))
+                if (line.startsWith("MemAvailable:"))
+                    return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+        } catch (java.io.IOException | RuntimeException e) {
+            // not Linux, or an unexpected format: no figure
+        }
+        return Long.MAX_VALUE;
+    }
 }

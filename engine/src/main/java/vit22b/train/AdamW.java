@@ -4,7 +4,9 @@ import java.util.ArrayList;
 import java.util.List;
 
 import vit22b.backend.Backend;
+import vit22b.backend.Precision;
 import vit22b.model.ParamLayout;
+import vit22b.model.ViT;
 import vit22b.tensor.Tensor;
 
 /**
@@ -47,16 +49,40 @@ public final class AdamW implements AutoCloseable {
     private final Backend backend;
     private final Config config;
     private final Tensor params, grads, m, v;
+    /** The model's compute copy (null: none), written rounded in each update's pass. */
+    private final Tensor copy;
     private final List<Backend.AdamwRange> ranges = new ArrayList<>();
     private int step;
 
+    /**
+     * The optimiser of {@code model}: updates its masters and, in bf16, writes its compute copy
+     * in the same pass ({@link ViT#masters}), so the model's passes need no cast.
+     */
+    public AdamW(Backend backend, ViT model, Config config) {
+        this(backend, model.layout(), model.masters().params(), model.masters().copy(), model.grads(), config);
+    }
+
+    /** Flat float32 buffers with no compute copy (fp32 backends only). */
     public AdamW(Backend backend, ParamLayout layout, Tensor params, Tensor grads, Config config) {
-        if (params.size() != layout.total() || grads.size() != layout.total())
-            throw new IllegalArgumentException("params " + params + " and grads " + grads
-                    + " must both hold the layout's " + layout.total() + " floats");
+        this(backend, layout, params, null, grads, config);
+    }
+
+    /**
+     * Flat buffers in {@code layout}'s order; {@code copy} (null: none) receives the updated
+     * parameters rounded to bf16 with every update. A bf16 backend's updates must write the
+     * model's compute copy (else the model would read stale weights): it needs one.
+     */
+    public AdamW(Backend backend, ParamLayout layout, Tensor params, Tensor copy, Tensor grads, Config config) {
+        if (params.size() != layout.total() || grads.size() != layout.total() || (copy != null && copy.size() != layout.total()))
+            throw new IllegalArgumentException("params " + params + ", grads " + grads + (copy == null ? "" : " and copy " + copy)
+                    + " must each hold the layout's " + layout.total() + " elements");
+        if (copy == null && backend.precision() == Precision.BF16)
+            throw new IllegalArgumentException("AdamW on a bf16 backend updates the model's masters and its bf16 compute "
+                    + "copy together: construct it with new AdamW(backend, model, config)");
         this.backend = backend;
         this.config = config;
         this.params = params;
+        this.copy = copy;
         this.grads = grads;
         this.m = backend.allocate(params.shape());
         this.v = backend.allocate(params.shape());
@@ -92,7 +118,7 @@ public final class AdamW implements AutoCloseable {
             if (from >= to) continue;
             long o = from - start;
             int n = Math.toIntExact(to - from);
-            be.adamw(p.view(o, n), g.view(o, n), m.view(o, n), v.view(o, n), lr, cfg.beta1(), cfg.beta2(), cfg.eps(),
+            be.adamw(p.view(o, n), g.view(o, n), m.view(o, n), v.view(o, n), null, lr, cfg.beta1(), cfg.beta2(), cfg.eps(),
                     r.weightDecay(), gradScale, step);
         }
     }
@@ -112,7 +138,7 @@ public final class AdamW implements AutoCloseable {
 
     /** The device's part of a step: needs no host value, so a CUDA graph can hold it. */
     public void queueUpdate() {
-        backend.queueAdamw(params, grads, m, v, ranges, config.beta1(), config.beta2(), config.eps(), config.clipNorm());
+        backend.queueAdamw(params, grads, m, v, copy, ranges, config.beta1(), config.beta2(), config.eps(), config.clipNorm());
     }
 
     /**

@@ -32,7 +32,7 @@ public final class SyntheticStep implements AutoCloseable {
         this.batch = batch;
         this.model = new ViT(backend, config);
         Init.init(backend, model.layout(), model.params(), seed);
-        this.optimizer = new AdamW(backend, model.layout(), model.params(), model.grads(), OPTIMIZER);
+        this.optimizer = new AdamW(backend, model, OPTIMIZER);
         SplittableRandom r = new SplittableRandom(seed ^ 0x5DEECE66DL);
         int s = config.imageSize();
         float[] px = new float[batch * config.channels() * s * s];

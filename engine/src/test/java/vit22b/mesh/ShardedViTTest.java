@@ -51,7 +51,7 @@ class ShardedViTTest {
             be.upload(targets, tgt);
             double loss = vit.forwardBackward(images, targets);
             float[] grads = be.download(vit.grads());
-            try (AdamW opt = new AdamW(be, vit.layout(), vit.params(), vit.grads(), OPT)) {
+            try (AdamW opt = new AdamW(be, vit, OPT)) {
                 double norm = opt.step(LR);
                 return new Reference(loss, norm, grads, be.download(vit.params()));
             }
@@ -158,7 +158,7 @@ class ShardedViTTest {
         double refLoss;
         float[] refParams;
         try (CpuBackend be = new CpuBackend(); ViT vit = new ViT(be, c); Buffers buf = new Buffers(be);
-             AdamW opt = new AdamW(be, vit.layout(), vit.params(), vit.grads(), OPT)) {
+             AdamW opt = new AdamW(be, vit, OPT)) {
             be.upload(vit.params(), params);
             Tensor images = buf.get(BATCH, c.channels(), c.imageSize(), c.imageSize()), targets = buf.get(BATCH, c.classes());
             double loss = 0;

@@ -46,7 +46,7 @@ class AccumulationTest {
     /** Parameters after {@code steps} updates of batch x accum images each. */
     static float[] train(ModelConfig c, float[] images, int[] labels, int batch, int accum, int steps) throws Exception {
         try (CpuBackend be = new CpuBackend(); ViT vit = new ViT(be, c);
-             AdamW opt = new AdamW(be, vit.layout(), vit.params(), vit.grads(), new AdamW.Config(0.9f, 0.999f, 1e-8f, 0.03f, 0.03f, 1f))) {
+             AdamW opt = new AdamW(be, vit, new AdamW.Config(0.9f, 0.999f, 1e-8f, 0.03f, 0.03f, 1f))) {
             Init.init(be, vit.layout(), vit.params(), SEED);
             var s = new Trainer.Settings(steps, batch, LrSchedule.of("rsqrt", 1e-3, steps, 1, 0), 0, 0, 0, 8, accum);
             int per = c.channels() * c.imageSize() * c.imageSize();

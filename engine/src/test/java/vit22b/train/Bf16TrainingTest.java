@@ -45,7 +45,7 @@ class Bf16TrainingTest {
         float[][] templates = new float[k][];
         for (int j = 0; j < k; j++) templates[j] = Check.uniform(r.nextLong(), n, -1, 1);
         try (ViT vit = new ViT(be, c);
-             AdamW opt = new AdamW(be, vit.layout(), vit.params(), vit.grads(), new AdamW.Config(0.9f, 0.999f, 1e-8f, 0.03f, 0.03f, 1f))) {
+             AdamW opt = new AdamW(be, vit, new AdamW.Config(0.9f, 0.999f, 1e-8f, 0.03f, 0.03f, 1f))) {
             be.upload(vit.params(), p0);
             Tensor images = be.allocate(batch, c.channels(), c.imageSize(), c.imageSize()), targets = be.allocate(batch, k);
             float[] img = new float[batch * n], tgt = new float[batch * k];

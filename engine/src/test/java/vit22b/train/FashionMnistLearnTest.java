@@ -55,7 +55,7 @@ class FashionMnistLearnTest {
         Init.init(be, random.layout(), random.params(), 1);
         int batch = 64;
         long steps = 150;  // 3.2 epochs
-        try (AdamW opt = new AdamW(be, trained.layout(), trained.params(), trained.grads(),
+        try (AdamW opt = new AdamW(be, trained,
                 new AdamW.Config(0.9f, 0.999f, 1e-8f, 0.03f, 0.03f, 1.0f));
              var data = LoaderBatches.open(train, Augmentation.trainingWithoutCrop(28, 1, false), batch, 1, 1, false, null)) {
             var s = new Trainer.Settings(steps, batch, LrSchedule.of("rsqrt", 1e-2, steps, 15, 45), 0, 0, 0, 250);

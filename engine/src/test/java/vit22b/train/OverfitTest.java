@@ -28,7 +28,7 @@ class OverfitTest {
             float[] t = new float[batch * k];
             for (int b = 0; b < batch; b++) t[b * k + b % k] = 1;
             be.upload(targets, t);
-            try (AdamW opt = new AdamW(be, vit.layout(), vit.params(), vit.grads(),
+            try (AdamW opt = new AdamW(be, vit,
                     new AdamW.Config(0.9f, 0.999f, 1e-8f, 1e-4f, 1e-4f, 1f))) {
                 double first = vit.forwardBackward(images, targets);
                 assertEquals(Math.log(k), first, 1e-6, "zero head: uniform softmax");

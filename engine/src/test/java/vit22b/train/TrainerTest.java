@@ -31,7 +31,7 @@ class TrainerTest {
     static Run run(CpuBackend be, long steps, Checkpoints ckpts, int ckptEvery) {
         ViT model = new ViT(be, TINY);
         Init.init(be, model.layout(), model.params(), 42);
-        AdamW opt = new AdamW(be, model.layout(), model.params(), model.grads(),
+        AdamW opt = new AdamW(be, model,
                 new AdamW.Config(0.9f, 0.999f, 1e-8f, 0.03f, 3.0f, 1.0f));
         var s = new Trainer.Settings(steps, BATCH, LrSchedule.of("rsqrt", 3e-3, steps, Math.min(2, steps - 1), Math.min(2, steps)), 1, 0, ckptEvery, 16);
         return new Run(model, opt, new Trainer(model, opt, s, ckpts, null, null, null, Map.of("vit22b.seed", "7")));

@@ -54,6 +54,16 @@ public interface DeviceRuntime extends AutoCloseable {
     /** Free and total device memory, for error messages. */
     String memoryReport();
 
+    /**
+     * The 128 bytes of the CUtensorMap kernel argument describing {@code map} (pass them to
+     * {@link KernelLauncher#launch} as a {@code byte[]}). Only a device with TMA (Hopper's tensor
+     * memory accelerator) has one; the default refuses.
+     */
+    default byte[] encodeTensorMap(TensorMap2d map) {
+        throw new CudaException(description() + " has no TMA (tensor memory accelerator): tensor maps need a Hopper GPU "
+                + "(compute capability 9.0) or the emulated device; use the sm_80 kernels (gemm_bf16_mma) here");
+    }
+
     /** Releases the device (in its own context, whichever is current on the calling thread). */
     @Override void close();
 }

@@ -6,13 +6,13 @@ import java.util.List;
  * What the tensor-core flash attention (src/main/cuda/attention_bf16.cu; {@link Kernels#flashAttnFwd},
  * {@link Kernels#flashAttnBwd}) takes, as small records, and its launch constants, mirrored from
  * the kernel source's #defines (KernelSignaturesTest checks they agree). Addresses are raw device
- * addresses. softmax(q k^T / sqrt(hd)) v, no mask; bf16 inputs and out, fp32 lse, delta, dq, dk, dv.
+ * addresses. softmax(q k^T / sqrt(hd)) v, no mask; bf16 inputs, out, dq, dk, dv; fp32 lse, delta.
  */
 public final class FlashAttention {
     private FlashAttention() {}
 
-    /** ATT_THREADS (4 warps), ATT_BQ query rows per fwd/dq block, ATT_BKV key rows per dkdv block, ATT_DELTA_ROWS. */
-    public static final int THREADS = 128, QUERY_ROWS = 64, KEY_ROWS = 64, DELTA_ROWS = 8;
+    /** ATT_THREADS (4 warps), ATT_BQ query rows per fwd/dq block, ATT_BKV key rows per dkdv block. */
+    public static final int THREADS = 128, QUERY_ROWS = 64, KEY_ROWS = 64;
     /** ATT_FWD_KEYS (hd <= 128) and ATT_FWD_KEYS_256: keys per forward tile. */
     public static final int FWD_KEYS = 64, FWD_KEYS_256 = 32;
     /** ATT_BWD_TILE (hd 64) and ATT_BWD_TILE_WIDE (hd >= 128): keys per dq tile, queries per dkdv tile. */
@@ -47,8 +47,8 @@ public final class FlashAttention {
 
     /**
      * Backward tensors: the forward's (its out and lse as it wrote them), dout bf16 laid out like
-     * out, delta fp32 (B, H, Nq) scratch, and the fp32 head-major gradients dq (B, H, Nq, hd), dk
-     * and dv (B, H, Nk, hd), written (not accumulated).
+     * out, delta fp32 (B, H, Nq) scratch, and the bf16 head-major gradients dq (B, H, Nq, hd), dk
+     * and dv (B, H, Nk, hd), accumulated (+=, as Backend.attentionBackward's contract says).
      */
     public record Backward(Forward fwd, long dout, long delta, long dq, long dk, long dv) {}
 }

@@ -22,6 +22,8 @@ import jcuda.driver.JCudaDriver;
  */
 public final class JCudaRuntime implements DeviceRuntime {
     private static final int CU_STREAM_NON_BLOCKING = 1, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL = 1;
+    private static final int CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75,
+            CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76;
 
     private final int ordinal;
     private final CUdevice device = new CUdevice();
@@ -111,6 +113,29 @@ public final class JCudaRuntime implements DeviceRuntime {
     @Override public void fill32(long dst, int value, long count, DeviceStream stream) {
         makeCurrent();
         Cuda.check(JCudaDriver.cuMemsetD32Async(device(dst), value, count, handle(stream)), "cuMemsetD32Async");
+    }
+
+    /** Compute capability as 10 * major + minor (90 for Hopper). */
+    public int computeCapability() { return 10 * attribute(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, "compute capability major")
+            + attribute(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, "compute capability minor"); }
+
+    /** Streaming multiprocessors: the persistent kernels' grid. */
+    public int multiprocessors() { return attribute(CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, "multiprocessor count"); }
+
+    private int attribute(int which, String what) {
+        int[] v = new int[1];
+        Cuda.check(JCudaDriver.cuDeviceGetAttribute(v, which, device), "cuDeviceGetAttribute(" + what + ")");
+        return v[0];
+    }
+
+    /** cuTensorMapEncodeTiled through {@link TensorMapEncoder}; TMA exists from compute capability 9.0. */
+    @Override public byte[] encodeTensorMap(TensorMap2d map) {
+        int cc = computeCapability();
+        if (cc < 90)
+            throw new CudaException(description() + " (compute capability " + cc / 10 + "." + cc % 10 + ") has no TMA: "
+                    + "tensor maps need compute capability 9.0 or newer; use the sm_80 kernels (gemm_bf16_mma)");
+        makeCurrent();
+        return TensorMapEncoder.encode(map);
     }
 
     @Override public void makeCurrent() {

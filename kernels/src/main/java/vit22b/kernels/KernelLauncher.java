@@ -8,7 +8,8 @@ package vit22b.kernels;
 public interface KernelLauncher {
     /**
      * Queues kernel {@code name} on {@code stream}. Arguments are Long (device address or 64-bit
-     * integer), Integer or Float in the kernel's parameter order; null is a null pointer. A grid
+     * integer), Integer, Float or byte[] (a by-value struct such as a CUtensorMap, its bytes as
+     * given) in the kernel's parameter order; null is a null pointer. A grid
      * with an empty dimension launches nothing.
      */
     void launch(String name, int gx, int gy, int gz, int bx, int by, int bz, int sharedBytes,
@@ -16,6 +17,12 @@ public interface KernelLauncher {
 
     /** The bytes of one kernel argument as cuLaunchKernel and emu_launch take them. */
     static byte[] argumentBytes(String kernel, int index, Object arg) {
+        if (arg instanceof byte[] struct) {
+            if (struct.length == 0)
+                throw new IllegalArgumentException("kernel " + kernel + ": argument " + index + " is an empty byte[]; "
+                        + "a by-value struct argument needs its bytes");
+            return struct.clone();
+        }
         java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(8).order(java.nio.ByteOrder.nativeOrder());
         switch (arg) {
             case Long l -> b.putLong(l);
@@ -23,7 +30,7 @@ public interface KernelLauncher {
             case Float x -> b.putFloat(x);
             case null -> b.putLong(0L);
             default -> throw new IllegalArgumentException("kernel " + kernel + ": argument " + index
-                    + " has unsupported type " + arg.getClass().getSimpleName() + "; pass Long, Integer or Float");
+                    + " has unsupported type " + arg.getClass().getSimpleName() + "; pass Long, Integer, Float or byte[]");
         }
         return java.util.Arrays.copyOf(b.array(), b.position());
     }

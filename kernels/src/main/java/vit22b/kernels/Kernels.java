@@ -14,6 +14,23 @@ public final class Kernels {
     public static final int MMA_TILE_M = 128, MMA_TILE_N = 128, MMA_TILE_K = 32, MMA_STAGES = 4, MMA_THREADS = 256;
     /** gemm_bf16_mma's dynamic shared memory: MMA_STAGES stages of an A and a B tile of bf16. */
     public static final int MMA_SMEM_BYTES = MMA_STAGES * (MMA_TILE_M + MMA_TILE_N) * MMA_TILE_K * 2;
+    /**
+     * gemm_bf16_wgmma.cu's WG_BM x WG_BN block tile, WG_BK k-tile (one 128-byte swizzle row of bf16),
+     * WG_STAGES ring depth, WG_THREADS (a producer and two consumer warpgroups).
+     */
+    public static final int WGMMA_TILE_M = 128, WGMMA_TILE_N = 256, WGMMA_TILE_K = 64, WGMMA_STAGES = 4, WGMMA_THREADS = 384;
+    /** The MN-major operands' TMA box side (64 bf16 = the 128-byte swizzle span). */
+    static final int WGMMA_BOX = 64;
+    /**
+     * gemm_bf16_wgmma's persistent blocks where the device has no SM count (the emulated device):
+     * few, so that the tests' problems give a block several tiles.
+     */
+    static final int WGMMA_EMULATED_BLOCKS = 3;
+    /** Kernels whose only real image is sm_90a (the sm_80 one is a trap the host never launches): check-resources.sh skips those. */
+    public static final java.util.Set<String> SM90A_ONLY = java.util.Set.of("gemm_bf16_wgmma");
+    /** gemm_bf16_wgmma's dynamic shared memory: the ring, its full and empty mbarriers, 1024 bytes to align the ring. */
+    public static final int WGMMA_SMEM_BYTES = WGMMA_STAGES * (WGMMA_TILE_M + WGMMA_TILE_N) * WGMMA_TILE_K * 2
+            + 2 * WGMMA_STAGES * 8 + 1024;
     private static final int EW_BLOCK = 256, EW_MAX_GRID = 65535;
 
     private final KernelLauncher m;
@@ -60,20 +77,30 @@ public final class Kernels {
 
     /**
      * See gemm_bf16_mma.cu: C = op(A) op(B) on tensor cores (bf16 operands, fp32 accumulation) in
-     * the form {@code o.form()}, with the fused epilogue {@code e}. Refuses, naming the fix, what
-     * the kernel cannot do: it copies A and B in 16-byte rows (strides multiples of 8 elements,
-     * 16-byte aligned addresses) and needs K >= 1.
+     * the form {@code o.form()}, with the fused epilogue {@code e}. Any strides and alignment: where
+     * A and B are 16-byte aligned with row strides of a multiple of 8 elements the tiles are copied
+     * with 16-byte cp.async, else element by element ({@link #vectorLoads}). Refuses, naming the
+     * fix, K < 1 and strides narrower than the rows.
      */
     public void gemmBf16Mma(MmaGemm.Operands o, MmaGemm.Epilogue e) {
-        String at = "gemm_bf16_mma " + o.form() + " " + o.m() + "x" + o.n() + "x" + o.k() + ": ";
+        checkTensorCoreGemm("gemm_bf16_mma", o, e);
+        MmaGemm.Gelu g = e.gelu();
+        if (o.m() == 0 || o.n() == 0) return;
+        m.launch("gemm_bf16_mma", cdiv(o.n(), MMA_TILE_N), cdiv(o.m(), MMA_TILE_M), 1, MMA_THREADS, 1, 1, MMA_SMEM_BYTES, s,
+                o.form().ordinal(), vectorLoads(o) ? 1 : 0, o.a(), o.lda(), o.b(), o.ldb(), o.c(), o.ldc(), o.m(), o.n(), o.k(), e.beta(),
+                e.outBf16() ? 1 : 0, e.bias(), e.res(), e.ldr(), Math.max(1, e.resRows()),
+                MmaGemm.geluMode(g), g == null ? 0 : g.kind(), g == null ? 0 : g.col0(),
+                g == null ? 0 : g.cols(), g == null ? 0L : g.aux(), g == null ? 0L : g.ld(), g == null ? 0L : g.bias(), e.dbias());
+    }
+
+    /**
+     * What both tensor-core GEMMs refuse: K < 1, strides narrower than the rows, GELU columns outside N
+     * (gemm_bf16_wgmma also needs what TMA moves: 16-byte rows and addresses).
+     */
+    private static void checkTensorCoreGemm(String kernel, MmaGemm.Operands o, MmaGemm.Epilogue e) {
+        String at = kernel + " " + o.form() + " " + o.m() + "x" + o.n() + "x" + o.k() + ": ";
         if (o.m() < 0 || o.n() < 0 || o.k() < 1)
             throw new IllegalArgumentException(at + "needs M, N >= 0 and K >= 1 (an empty sum has nothing to run)");
-        if (o.lda() % 8 != 0 || o.ldb() % 8 != 0)
-            throw new IllegalArgumentException(at + "row strides lda=" + o.lda() + ", ldb=" + o.ldb()
-                    + " must be multiples of 8 elements (16-byte rows); pad the rows");
-        if (o.a() % 16 != 0 || o.b() % 16 != 0)
-            throw new IllegalArgumentException(String.format("%sA=0x%x and B=0x%x must be 16-byte aligned "
-                    + "(start operands at a multiple of 8 bf16 elements)", at, o.a(), o.b()));
         if (o.lda() < o.form().aWidth(o.m(), o.k()) || o.ldb() < o.form().bWidth(o.n(), o.k()) || o.ldc() < o.n())
             throw new IllegalArgumentException(at + "strides lda=" + o.lda() + ", ldb=" + o.ldb() + ", ldc=" + o.ldc()
                     + " are narrower than the rows (A " + o.form().aWidth(o.m(), o.k()) + ", B " + o.form().bWidth(o.n(), o.k())
@@ -84,12 +111,55 @@ public final class Kernels {
                     + ") must lie in [0, N] and have a tensor (aux) to " + (g.backward() ? "read" : "write"));
         if (e.res() != 0 && e.resRows() < 1)
             throw new IllegalArgumentException(at + "a residual needs resRows >= 1, got " + e.resRows());
+    }
+
+    /**
+     * See gemm_bf16_wgmma.cu: gemm_bf16_mma's computation (same operands, forms and fused
+     * epilogue) on Hopper's TMA and wgmma; its operands reach the kernel as tensor maps that
+     * {@code rt} encodes. Persistent: one block per SM (WGMMA_EMULATED_BLOCKS on the emulated
+     * device), each walking output tiles. Refuses what gemm_bf16_mma refuses, and a GPU other than
+     * compute capability 9.0 (wgmma is sm_90a only: neither sm_80 nor newer GPUs run it).
+     */
+    public void gemmBf16Wgmma(DeviceRuntime rt, MmaGemm.Operands o, MmaGemm.Epilogue e) {
+        checkTensorCoreGemm("gemm_bf16_wgmma", o, e);
+        String at = "gemm_bf16_wgmma " + o.form() + " " + o.m() + "x" + o.n() + "x" + o.k() + ": ";
+        if (o.lda() % 8 != 0 || o.ldb() % 8 != 0)   // TMA moves 16-byte rows (gemm_bf16_mma has an element-wise path)
+            throw new IllegalArgumentException(at + "row strides lda=" + o.lda() + ", ldb=" + o.ldb()
+                    + " must be multiples of 8 elements (16-byte rows for TMA); pad the rows or use gemmBf16Mma");
+        if (o.a() % 16 != 0 || o.b() % 16 != 0)
+            throw new IllegalArgumentException(String.format("%sA=0x%x and B=0x%x must be 16-byte aligned for TMA "
+                    + "(start operands at a multiple of 8 bf16 elements) or use gemmBf16Mma", at, o.a(), o.b()));
+        int blocks = WGMMA_EMULATED_BLOCKS;
+        if (rt instanceof JCudaRuntime gpu) {
+            int cc = gpu.computeCapability();
+            if (cc != 90)
+                throw new CudaException("gemm_bf16_wgmma needs a Hopper GPU (compute capability 9.0: wgmma is sm_90a only); "
+                        + gpu.description() + " has " + cc / 10 + "." + cc % 10 + "; use gemmBf16Mma");
+            blocks = gpu.multiprocessors();
+        }
+        long tiles = (long) cdiv(o.n(), WGMMA_TILE_N) * cdiv(o.m(), WGMMA_TILE_M);
+        if (tiles > Integer.MAX_VALUE)
+            throw new IllegalArgumentException("gemm_bf16_wgmma " + o.m() + "x" + o.n() + ": " + tiles
+                    + " output tiles, over the kernel's 2^31-1; split the GEMM");
         if (o.m() == 0 || o.n() == 0) return;
-        m.launch("gemm_bf16_mma", cdiv(o.n(), MMA_TILE_N), cdiv(o.m(), MMA_TILE_M), 1, MMA_THREADS, 1, 1, MMA_SMEM_BYTES, s,
-                o.form().ordinal(), o.a(), o.lda(), o.b(), o.ldb(), o.c(), o.ldc(), o.m(), o.n(), o.k(), e.beta(),
+        MmaGemm.Form f = o.form();
+        boolean aK = f != MmaGemm.Form.TN, bK = f == MmaGemm.Form.NT;
+        // K-major operands come a whole tile of rows per box, MN-major ones in 64 x 64 boxes (128B swizzle each)
+        byte[] mapA = rt.encodeTensorMap(new TensorMap2d(o.a(), aK ? o.m() : o.k(), f.aWidth(o.m(), o.k()), 2 * o.lda(), 2,
+                aK ? WGMMA_TILE_M : WGMMA_BOX, WGMMA_BOX, TensorMap2d.Swizzle.B128));
+        byte[] mapB = rt.encodeTensorMap(new TensorMap2d(o.b(), bK ? o.n() : o.k(), f.bWidth(o.n(), o.k()), 2 * o.ldb(), 2,
+                bK ? WGMMA_TILE_N : WGMMA_BOX, WGMMA_BOX, TensorMap2d.Swizzle.B128));
+        MmaGemm.Gelu g = e.gelu();
+        m.launch("gemm_bf16_wgmma", (int) Math.min(tiles, blocks), 1, 1, WGMMA_THREADS, 1, 1,
+                WGMMA_SMEM_BYTES, s, f.ordinal(), mapA, mapB, o.c(), o.ldc(), o.m(), o.n(), o.k(), e.beta(),
                 e.outBf16() ? 1 : 0, e.bias(), e.res(), e.ldr(), Math.max(1, e.resRows()),
                 MmaGemm.geluMode(g), g == null ? 0 : g.kind(), g == null ? 0 : g.col0(),
                 g == null ? 0 : g.cols(), g == null ? 0L : g.aux(), g == null ? 0L : g.ld(), g == null ? 0L : g.bias(), e.dbias());
+    }
+
+    /** Whether gemm_bf16_mma may copy o's A and B tiles in 16-byte rows: aligned addresses, strides of 8 bf16. */
+    public static boolean vectorLoads(MmaGemm.Operands o) {
+        return o.lda() % 8 == 0 && o.ldb() % 8 == 0 && o.a() % 16 == 0 && o.b() % 16 == 0;
     }
 
     /** Dynamic shared memory of attn_fwd at head dim hd: K and V tiles [TILE][hd+1], q rows [ROWS][hd]. */
@@ -112,28 +182,40 @@ public final class Kernels {
         return (int) blocks;
     }
 
-    public void attnFwd(long out, long ldo, long lse, long q, long k, long v, int BH, int H, int Nq, int Nk, int hd, float scale) {
+    /** attention.cu's entry for {@code kernel} on float or (bf16) bf16 storage: its one naming rule. */
+    private static String attnKernel(String kernel, boolean bf16) {
+        return !bf16 ? kernel : kernel.equals("attn_bwd_delta") ? kernel + "_bf16" : kernel + "_simt_bf16";
+    }
+
+    /**
+     * See attention.cu (all four): q, k, v, out (and dout, dq, dk, dv) are float, or bf16 when
+     * {@code bf16}; lse and delta fp32 in both. Any hd up to {@link #MAX_HEAD_DIM}.
+     */
+    public void attnFwd(boolean bf16, long out, long ldo, long lse, long q, long k, long v, int BH, int H, int Nq, int Nk,
+                        int hd, float scale) {
         checkHd(hd);
-        m.launch("attn_fwd", attnGrid(BH, Nq), 1, 1, 32 * ATTN_ROWS, 1, 1, attnFwdSmem(hd), s,
+        m.launch(attnKernel("attn_fwd", bf16), attnGrid(BH, Nq), 1, 1, 32 * ATTN_ROWS, 1, 1, attnFwdSmem(hd), s,
                 out, ldo, lse, q, k, v, H, Nq, Nk, hd, scale);
     }
 
-    public void attnBwdDelta(long delta, long out, long dout, long ldo, int BH, int H, int Nq, int hd) {
-        m.launch("attn_bwd_delta", attnGrid(BH, Nq), 1, 1, 32 * ATTN_ROWS, 1, 1, 0, s,
+    public void attnBwdDelta(boolean bf16, long delta, long out, long dout, long ldo, int BH, int H, int Nq, int hd) {
+        m.launch(attnKernel("attn_bwd_delta", bf16), attnGrid(BH, Nq), 1, 1, 32 * ATTN_ROWS, 1, 1, 0, s,
                 delta, out, dout, ldo, H, Nq, hd);
     }
 
-    public void attnBwdDq(long dq, long dout, long ldo, long lse, long delta, long q, long k, long v,
+    /** dq += ... (accumulated: read, add in fp32, stored once). */
+    public void attnBwdDq(boolean bf16, long dq, long dout, long ldo, long lse, long delta, long q, long k, long v,
                           int BH, int H, int Nq, int Nk, int hd, float scale) {
         checkHd(hd);
-        m.launch("attn_bwd_dq", attnGrid(BH, Nq), 1, 1, 32 * ATTN_ROWS, 1, 1, attnBwdDqSmem(hd), s,
+        m.launch(attnKernel("attn_bwd_dq", bf16), attnGrid(BH, Nq), 1, 1, 32 * ATTN_ROWS, 1, 1, attnBwdDqSmem(hd), s,
                 dq, dout, ldo, lse, delta, q, k, v, H, Nq, Nk, hd, scale);
     }
 
-    public void attnBwdDkDv(long dk, long dv, long dout, long ldo, long lse, long delta, long q, long k, long v,
+    /** dk += ..., dv += ... (accumulated as dq is). */
+    public void attnBwdDkDv(boolean bf16, long dk, long dv, long dout, long ldo, long lse, long delta, long q, long k, long v,
                             int BH, int H, int Nq, int Nk, int hd, float scale) {
         checkHd(hd);
-        m.launch("attn_bwd_dkdv", attnGrid(BH, Nk), 1, 1, 32 * ATTN_ROWS, 1, 1, attnBwdDkDvSmem(hd), s,
+        m.launch(attnKernel("attn_bwd_dkdv", bf16), attnGrid(BH, Nk), 1, 1, 32 * ATTN_ROWS, 1, 1, attnBwdDkDvSmem(hd), s,
                 dk, dv, dout, ldo, lse, delta, q, k, v, H, Nq, Nk, hd, scale);
     }
 
@@ -151,20 +233,20 @@ public final class Kernels {
     }
 
     /**
-     * See attention_bf16.cu: the backward as three launches, no atomics: delta = rowsum(dout out),
-     * then dq (per query block) and dk, dv (per key block), fp32, written with beta 0.
+     * See attention_bf16.cu: the backward as three launches, no atomics: delta = rowsum(dout out)
+     * (attention.cu's bf16 delta kernel), then dq (per query block) and dk, dv (per key block),
+     * bf16, accumulated (+=).
      */
     public void flashAttnBwd(FlashAttention.Shape sh, FlashAttention.Backward b) {
         FlashAttention.Forward f = b.fwd();
         flashCheck(sh, f);
-        if (b.dout() % 16 != 0)
-            throw new IllegalArgumentException(String.format("flash attention: dout=0x%x must be 16-byte aligned "
-                    + "(start it at a multiple of 8 bf16 elements)", b.dout()));
+        if (b.dout() % 16 != 0 || b.dq() % 16 != 0 || b.dk() % 16 != 0 || b.dv() % 16 != 0)
+            throw new IllegalArgumentException(String.format("flash attention: dout=0x%x, dq=0x%x, dk=0x%x, dv=0x%x must be "
+                    + "16-byte aligned (start them at a multiple of 8 bf16 elements)", b.dout(), b.dq(), b.dk(), b.dv()));
         if (sh.bh() == 0 || sh.nq() == 0) return;
         int hd = sh.hd(), H = sh.heads(), Nq = sh.nq(), Nk = sh.nk();
         float scale = sh.scale();
-        m.launch("attn_bwd_delta_bf16", flashGrid(sh, Nq, FlashAttention.DELTA_ROWS, 1), 1, 1, 32 * FlashAttention.DELTA_ROWS,
-                1, 1, 0, s, b.delta(), f.out(), b.dout(), f.ldo(), H, Nq, hd);
+        attnBwdDelta(true, b.delta(), f.out(), b.dout(), f.ldo(), Math.toIntExact(sh.bh()), H, Nq, hd);
         m.launch("attn_bwd_dq_bf16", flashGrid(sh, Nq, FlashAttention.QUERY_ROWS, 1), 1, 1, FlashAttention.THREADS, 1, 1,
                 FlashAttention.dqSmem(hd), s, b.dq(), b.dout(), f.ldo(), f.lse(), b.delta(), f.q(), f.k(), f.v(), H, Nq, Nk, hd, scale);
         m.launch("attn_bwd_dkdv_bf16", flashGrid(sh, Nk, FlashAttention.KEY_ROWS, FlashAttention.dkdvSplits(hd)), 1, 1,
@@ -176,7 +258,7 @@ public final class Kernels {
         String at = "flash attention " + sh + ": ";
         if (!FlashAttention.HEAD_DIMS.contains(sh.hd()))
             throw new IllegalArgumentException(at + "head_dim must be one of " + FlashAttention.HEAD_DIMS
-                    + " (the tensor-core kernels' instantiations); use the fp32 attention or change the head count");
+                    + " (the tensor-core kernels' instantiations); use attention.cu's kernels (attnFwd, any head dim) or change the head count");
         if (sh.batch() < 0 || sh.heads() < 0 || sh.nq() < 0 || sh.nk() < 1)
             throw new IllegalArgumentException(at + "needs batch, heads, nq >= 0 and nk >= 1 (softmax over no keys is undefined)");
         if (f.ldo() % 8 != 0 || f.ldo() < (long) sh.heads() * sh.hd())
@@ -202,81 +284,118 @@ public final class Kernels {
                     + MAX_HEAD_DIM + "; use more heads");
     }
 
-    public void normFwd(long out, long stats, long x, long scale, long bias, int R, int W, boolean centered, float eps) {
-        m.launch("norm_fwd", R, 1, 1, 256, 1, 1, 0, s, out, stats, x, scale, bias, W, centered ? 1 : 0, eps);
+    /**
+     * The entry of a kernel templated on its storage type (norm.cu, misc.cu): the float one
+     * ({@code f32Name}) or its bf16 instantiation, named with {@code _bf16} in place of a
+     * trailing {@code _f32} or after the name.
+     */
+    static String typed(String f32Name, boolean bf16) {
+        return bf16 ? f32Name.replaceFirst("_f32$", "") + "_bf16" : f32Name;
     }
 
-    public void normBwdDx(long dx, long dout, long x, long scale, long stats, int R, int W, boolean centered) {
-        m.launch("norm_bwd_dx", R, 1, 1, 256, 1, 1, 0, s, dx, dout, x, scale, stats, W, centered ? 1 : 0);
+    // The model's norm and element-wise kernels: bf16 selects the instantiation on bf16
+    // activations and weights (statistics, parameter gradients, targets stay fp32).
+
+    public void normFwd(boolean bf16, long out, long stats, long x, long scale, long bias, int R, int W, boolean centered, float eps) {
+        m.launch(typed("norm_fwd", bf16), R, 1, 1, 256, 1, 1, 0, s, out, stats, x, scale, bias, W, centered ? 1 : 0, eps);
     }
 
-    public void normBwdParams(long dscale, long dbias, long dout, long x, long stats, int R, int W) {
-        m.launch("norm_bwd_params", cdiv(W, 32), rowChunks(R), 1, 32, 8, 1, 0, s, dscale, dbias, dout, x, stats, R, W);
+    public void normBwdDx(boolean bf16, long dx, long dout, long x, long scale, long stats, int R, int W, boolean centered) {
+        m.launch(typed("norm_bwd_dx", bf16), R, 1, 1, 256, 1, 1, 0, s, dx, dout, x, scale, stats, W, centered ? 1 : 0);
     }
 
-    public void qknormFwd(long pre, long ld, int colQ, long qs, long ks, long q, long k, long v, long stats,
+    public void normBwdParams(boolean bf16, long dscale, long dbias, long dout, long x, long stats, int R, int W) {
+        m.launch(typed("norm_bwd_params", bf16), cdiv(W, 32), rowChunks(R), 1, 32, 8, 1, 0, s, dscale, dbias, dout, x, stats, R, W);
+    }
+
+    public void qknormFwd(boolean bf16, long pre, long ld, int colQ, long qs, long ks, long q, long k, long v, long stats,
                           int B, int N, int H, int hd, boolean centered, float eps) {
         checkHd(hd);
-        m.launch("qknorm_fwd", cdiv((long) B * N * H, 8), 1, 1, 256, 1, 1, 0, s,
+        m.launch(typed("qknorm_fwd", bf16), cdiv((long) B * N * H, 8), 1, 1, 256, 1, 1, 0, s,
                 pre, ld, colQ, qs, ks, q, k, v, stats, B, N, H, hd, centered ? 1 : 0, eps);
     }
 
-    public void qknormBwd(long dpre, long ld, int colQ, long pre, long dq, long dk, long dv, long qs, long ks,
+    public void qknormBwd(boolean bf16, long dpre, long ld, int colQ, long pre, long dq, long dk, long dv, long qs, long ks,
                           long stats, long dqs, long dks, int B, int N, int H, int hd, boolean centered) {
         checkHd(hd);
-        m.launch("qknorm_bwd", cdiv((long) B * N * H, 8), 1, 1, 256, 1, 1, 0, s,
+        m.launch(typed("qknorm_bwd", bf16), cdiv((long) B * N * H, 8), 1, 1, 256, 1, 1, 0, s,
                 dpre, ld, colQ, pre, dq, dk, dv, qs, ks, stats, dqs, dks, B, N, H, hd, centered ? 1 : 0);
     }
 
-    public void add(long dst, long src, long n) { m.launch("add_f32", ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, dst, src, n); }
-
-    public void scale(long t, float f, long n) { m.launch("scale_f32", ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, t, f, n); }
-
-    public void geluFwd(long out, long in, long n, int kind) {
-        m.launch("gelu_fwd", ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, out, in, n, kind);
+    public void add(boolean bf16, long dst, long src, long n) {
+        m.launch(typed("add_f32", bf16), ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, dst, src, n);
     }
 
-    public void geluBwd(long din, long dout, long in, long n, int kind) {
-        m.launch("gelu_bwd", ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, din, dout, in, n, kind);
+    public void scale(boolean bf16, long t, float f, long n) {
+        m.launch(typed("scale_f32", bf16), ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, t, f, n);
     }
 
-    public void geluBwdCols(long dpre, long ld, long pre, long b, long dag, long ldag, int col, long T, int mCols, int kind) {
-        m.launch("gelu_bwd_cols", ewGrid(T * mCols), 1, 1, EW_BLOCK, 1, 1, 0, s, dpre, ld, pre, b, dag, ldag, col, T, mCols, kind);
+    public void geluFwd(boolean bf16, long out, long in, long n, int kind) {
+        m.launch(typed("gelu_fwd", bf16), ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, out, in, n, kind);
     }
 
-    public void broadcastRows(long dst, long src, long R, int W) {
-        m.launch("broadcast_rows", ewGrid(R * W), 1, 1, EW_BLOCK, 1, 1, 0, s, dst, src, R, W);
+    public void geluBwd(boolean bf16, long din, long dout, long in, long n, int kind) {
+        m.launch(typed("gelu_bwd", bf16), ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, din, dout, in, n, kind);
     }
 
-    public void colSum(long dst, long src, long R, int W, long ld) {
-        m.launch("col_sum", cdiv(W, 32), rowChunks(R), 1, 32, 8, 1, 0, s, dst, src, R, W, ld);
+    /** See misc.cu gelu_cols_bf16: gout (row stride ldg) = GELU(pre (row stride ld) + b) over mCols columns, bf16. */
+    public void geluColsBf16(long gout, long ldg, long pre, long ld, long b, long T, int mCols, int kind) {
+        m.launch("gelu_cols_bf16", ewGrid(T * mCols), 1, 1, EW_BLOCK, 1, 1, 0, s, gout, ldg, pre, ld, b, T, mCols, kind);
     }
 
-    public void toHeads(long dst, long src, long ld, int col, int B, int N, int H, int hd) {
-        m.launch("to_heads", ewGrid((long) B * N * H * hd), 1, 1, EW_BLOCK, 1, 1, 0, s, dst, src, ld, col, B, N, H, hd);
+    /** See misc.cu gelu_bwd_cols: writes dpre's MLP columns and adds their column sums into dbias (fp32). */
+    public void geluBwdCols(boolean bf16, long dpre, long ld, long pre, long b, long dag, long ldag, int col, long T, int mCols,
+                            int kind, long dbias) {
+        m.launch(typed("gelu_bwd_cols", bf16), cdiv(mCols, 32), rowChunks(T), 1, 32, 8, 1, 0, s,
+                dpre, ld, pre, b, dag, ldag, col, T, mCols, kind, dbias);
     }
 
-    public void fromHeads(long dst, long ld, int col, long src, int B, int N, int H, int hd) {
-        m.launch("from_heads", ewGrid((long) B * N * H * hd), 1, 1, EW_BLOCK, 1, 1, 0, s, dst, ld, col, src, B, N, H, hd);
+    public void broadcastRows(boolean bf16, long dst, long src, long R, int W) {
+        m.launch(typed("broadcast_rows", bf16), ewGrid(R * W), 1, 1, EW_BLOCK, 1, 1, 0, s, dst, src, R, W);
     }
 
-    public void im2col(long cols, long img, int B, int C, int S, int P) {
+    /**
+     * dst (W) += column sums of src (R rows, stride ld): src of either storage type into an fp32
+     * dst, or bf16 into bf16 (one row chunk: each column rounded once, misc.cu col_sum).
+     */
+    public void colSum(boolean srcBf16, boolean dstBf16, long dst, long src, long R, int W, long ld) {
+        if (dstBf16 && !srcBf16)
+            throw new IllegalArgumentException("colSum: an fp32 source into a bf16 destination has no kernel; "
+                    + "sum into an fp32 destination and cast it");
+        String name = dstBf16 ? "col_sum_bf16_bf16" : typed("col_sum", srcBf16);
+        m.launch(name, cdiv(W, 32), dstBf16 ? 1 : rowChunks(R), 1, 32, 8, 1, 0, s, dst, src, R, W, ld);
+    }
+
+    public void toHeads(boolean bf16, long dst, long src, long ld, int col, int B, int N, int H, int hd) {
+        m.launch(typed("to_heads", bf16), ewGrid((long) B * N * H * hd), 1, 1, EW_BLOCK, 1, 1, 0, s, dst, src, ld, col, B, N, H, hd);
+    }
+
+    public void fromHeads(boolean bf16, long dst, long ld, int col, long src, int B, int N, int H, int hd) {
+        m.launch(typed("from_heads", bf16), ewGrid((long) B * N * H * hd), 1, 1, EW_BLOCK, 1, 1, 0, s, dst, ld, col, src, B, N, H, hd);
+    }
+
+    /** cols (B*G*G, C*P*P) from fp32 images; cols bf16 (each element rounded once) when colsBf16, else fp32. */
+    public void im2col(long cols, boolean colsBf16, long img, int B, int C, int S, int P) {
         long n = (long) B * (S / P) * (S / P) * C * P * P;
-        m.launch("im2col", ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, cols, img, B, C, S, P);
+        m.launch(colsBf16 ? "im2col_bf16" : "im2col", ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, cols, img, B, C, S, P);
     }
 
-    public void posGrad(long dpos, long dout, int B, long nd) {
-        m.launch("pos_grad", ewGrid(nd), 1, 1, EW_BLOCK, 1, 1, 0, s, dpos, dout, B, nd);
+    /** dpos (fp32) += the batch sum of dout, bf16 when doutBf16, else fp32. */
+    public void posGrad(long dpos, long dout, boolean doutBf16, int B, long nd) {
+        m.launch(doutBf16 ? "pos_grad_bf16" : "pos_grad", ewGrid(nd), 1, 1, EW_BLOCK, 1, 1, 0, s, dpos, dout, B, nd);
     }
 
-    /** Adds sum t^2 into the double at {@code out}. */
-    public void sumSquares(long out, long t, long n) {
-        m.launch("sum_squares", (int) Math.min(1024, Math.max(1, cdiv(n, EW_BLOCK))), 1, 1, EW_BLOCK, 1, 1, 0, s, out, t, n);
+    /** Adds sum t^2 into the double at {@code out}; t of either storage type. */
+    public void sumSquares(boolean bf16, long out, long t, long n) {
+        m.launch(typed("sum_squares", bf16), (int) Math.min(1024, Math.max(1, cdiv(n, EW_BLOCK))), 1, 1, EW_BLOCK, 1, 1, 0, s, out, t, n);
     }
 
-    /** Adds the mean loss into the double at {@code loss}; writes dlogits. kind 0 sigmoid, 1 softmax. */
-    public void loss(long loss, long dlogits, long logits, long targets, int B, int C, int kind) {
-        m.launch("loss_fwd_bwd", B, 1, 1, 256, 1, 1, 0, s, loss, dlogits, logits, targets, B, C, kind);
+    /**
+     * Adds the mean loss into the double at {@code loss}; writes dlogits. kind 0 sigmoid, 1 softmax.
+     * bf16: logits and dlogits bf16, targets fp32.
+     */
+    public void loss(boolean bf16, long loss, long dlogits, long logits, long targets, int B, int C, int kind) {
+        m.launch(typed("loss_fwd_bwd", bf16), B, 1, 1, 256, 1, 1, 0, s, loss, dlogits, logits, targets, B, C, kind);
     }
 
     public void adamw(long p, long g, long mm, long v, long n, float lr, float b1, float b2, float eps, float wd,
@@ -289,9 +408,65 @@ public final class Kernels {
         m.launch("adamw_scalars", 1, 1, 1, 32, 1, 1, 0, s, hp, step, sumSquares, clip, b1, b2);
     }
 
-    /** adamw with its per-step scalars read from hp (see adamwScalars). */
-    public void adamwDevice(long p, long g, long mm, long v, long n, long hp, float b1, float b2, float eps, float wd) {
-        m.launch("adamw_f32_dev", ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, p, g, mm, v, n, hp, b1, b2, eps, wd);
+    /**
+     * The multi-tensor AdamW's chunk length in elements: a block of misc.cu's adamw_multi updates
+     * one chunk at a time (16 elements per thread of 256, four float4 each).
+     */
+    public static final int ADAMW_CHUNK = 4096;
+    /** Ints per entry of the chunk table (misc.cu's AdamwChunk: offset low and high word, size, decay's bits). */
+    public static final int ADAMW_CHUNK_INTS = 4;
+
+    /**
+     * misc.cu's AdamwChunk table for decay ranges (range i: {@code sizes[i]} elements from
+     * {@code offsets[i]} with decay {@code decays[i]}): each range cut at multiples of
+     * {@link #ADAMW_CHUNK}, so every chunk but a range's first starts 16-byte aligned. Built once
+     * per range list; the caller uploads it (little-endian ints).
+     */
+    public static int[] adamwChunks(long[] offsets, long[] sizes, float[] decays) {
+        if (offsets.length != sizes.length || sizes.length != decays.length)
+            throw new IllegalArgumentException("adamwChunks: " + offsets.length + " offsets, " + sizes.length + " sizes, "
+                    + decays.length + " decays; give one of each per range");
+        int count = 0;
+        for (int r = 0; r < offsets.length; r++) {
+            if (offsets[r] < 0 || sizes[r] < 0)
+                throw new IllegalArgumentException("adamwChunks: range " + r + " at " + offsets[r] + " of " + sizes[r]
+                        + " elements; offsets and sizes must be >= 0");
+            if (sizes[r] > 0) count = Math.addExact(count, Math.toIntExact((offsets[r] + sizes[r] - 1) / ADAMW_CHUNK - offsets[r] / ADAMW_CHUNK + 1));
+        }
+        int[] t = new int[count * ADAMW_CHUNK_INTS];
+        int c = 0;
+        for (int r = 0; r < offsets.length; r++)
+            for (long o = offsets[r], end = offsets[r] + sizes[r]; o < end; c++) {
+                long next = Math.min(end, (o / ADAMW_CHUNK + 1) * ADAMW_CHUNK);
+                t[c * ADAMW_CHUNK_INTS] = (int) o;
+                t[c * ADAMW_CHUNK_INTS + 1] = (int) (o >>> 32);
+                t[c * ADAMW_CHUNK_INTS + 2] = (int) (next - o);
+                t[c * ADAMW_CHUNK_INTS + 3] = Float.floatToRawIntBits(decays[r]);
+                o = next;
+            }
+        return t;
+    }
+
+    /**
+     * See misc.cu adamw_multi: one AdamW update of flat fp32 buffers p, g, m, v over the
+     * {@code nchunks} entries of the chunk table {@code chunks} ({@link #adamwChunks}), step scalars
+     * from hp ({@link #adamwScalars}); writes each updated master rounded to bf16 into the bf16
+     * buffer {@code copy} unless it is 0.
+     */
+    public void adamwMulti(long p, long g, long mm, long v, long copy, long chunks, int nchunks, long hp,
+                           float b1, float b2, float eps) {
+        if (nchunks == 0) return;
+        m.launch("adamw_multi", Math.min(nchunks, EW_MAX_GRID), 1, 1, EW_BLOCK, 1, 1, 0, s,
+                p, g, mm, v, copy, chunks, nchunks, hp, b1, b2, eps);
+    }
+
+    /** {@link #adamwMulti} writing the copy as float32 holding bf16 values (misc.cu adamw_multi_f32copy); copy not 0. */
+    public void adamwMultiF32Copy(long p, long g, long mm, long v, long copy, long chunks, int nchunks, long hp,
+                                  float b1, float b2, float eps) {
+        if (copy == 0) throw new IllegalArgumentException("adamwMultiF32Copy needs a copy; without one call adamwMulti");
+        if (nchunks == 0) return;
+        m.launch("adamw_multi_f32copy", Math.min(nchunks, EW_MAX_GRID), 1, 1, EW_BLOCK, 1, 1, 0, s,
+                p, g, mm, v, copy, chunks, nchunks, hp, b1, b2, eps);
     }
 
     /** dst (bf16) = src (fp32), n elements; round to nearest even, NaN stays NaN (bf16.cuh). */

@@ -80,13 +80,24 @@ public final class LaunchTable {
                 MmaGemm.Epilogue.plain(true).withGeluBackward(gk, D, M, pre, rows, ptr.getAsLong()));
         k.gemmBf16Mma(new MmaGemm.Operands(MmaGemm.Form.TN, pre, rows, y, D, ptr.getAsLong(), D, rows, D, T),
                 MmaGemm.Epilogue.plain(false).accumulate().withBiasGradient(ptr.getAsLong()));
+        // the Hopper GEMM on the same three calls (tensor maps from a runtime that encodes zeros)
+        DeviceRuntime maps = zeroTensorMaps();
+        k.gemmBf16Wgmma(maps, new MmaGemm.Operands(MmaGemm.Form.NT, y, D, wIn, D, pre, rows, T, rows, D),
+                MmaGemm.Epilogue.plain(true).withGelu(gk, 0, M, ag + 2L * D, D + M, ptr.getAsLong()));
+        k.gemmBf16Wgmma(maps, new MmaGemm.Operands(MmaGemm.Form.NN, ptr.getAsLong(), D, ptr.getAsLong(), D + M, ag, D + M, T, D + M, D),
+                MmaGemm.Epilogue.plain(true).withGeluBackward(gk, D, M, pre, rows, ptr.getAsLong()));
+        k.gemmBf16Wgmma(maps, new MmaGemm.Operands(MmaGemm.Form.TN, pre, rows, y, D, ptr.getAsLong(), D, rows, D, T),
+                MmaGemm.Epilogue.plain(false).accumulate().withBiasGradient(ptr.getAsLong()));
         k.gemmEpilogue(ptr.getAsLong(), D, T, D, ptr.getAsLong(), ptr.getAsLong(), D, T, 0, 0, 0, 0, gk);
-        k.attnFwd(ptr.getAsLong(), D, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), BH, H, N, N, hd, scale);
-        k.attnBwdDelta(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), D, BH, H, N, hd);
-        k.attnBwdDq(ptr.getAsLong(), ptr.getAsLong(), D, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(),
-                ptr.getAsLong(), ptr.getAsLong(), BH, H, N, N, hd, scale);
-        k.attnBwdDkDv(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), D, ptr.getAsLong(), ptr.getAsLong(),
-                ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), BH, H, N, N, hd, scale);
+        for (boolean bf16 : new boolean[] {false, true}) {   // attention.cu's float and bf16 instantiations
+            k.attnFwd(bf16, ptr.getAsLong(), D, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), BH, H, N, N,
+                    hd, scale);
+            k.attnBwdDelta(bf16, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), D, BH, H, N, hd);
+            k.attnBwdDq(bf16, ptr.getAsLong(), ptr.getAsLong(), D, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(),
+                    ptr.getAsLong(), ptr.getAsLong(), BH, H, N, N, hd, scale);
+            k.attnBwdDkDv(bf16, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), D, ptr.getAsLong(), ptr.getAsLong(),
+                    ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), BH, H, N, N, hd, scale);
+        }
         // the tensor-core attention at the supported head dim nearest above hd (the small test model's is 32)
         int fhd = FlashAttention.HEAD_DIMS.stream().filter(x -> x >= hd).findFirst().orElse(FlashAttention.HEAD_DIMS.getLast());
         FlashAttention.Shape fa = new FlashAttention.Shape(B, H, N, N, fhd);
@@ -96,36 +107,56 @@ public final class LaunchTable {
         k.flashAttnFwd(fa, ff);
         k.flashAttnBwd(fa, new FlashAttention.Backward(ff, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(),
                 ptr.getAsLong(), ptr.getAsLong()));
-        k.normFwd(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), T, D, true, 1e-6f);
-        k.normBwdDx(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), T, D, true);
-        k.normBwdParams(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), T, D);
-        k.qknormFwd(ptr.getAsLong(), rows, M, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(),
-                ptr.getAsLong(), ptr.getAsLong(), B, N, H, hd, false, 1e-6f);
-        k.qknormBwd(ptr.getAsLong(), rows, M, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(),
-                ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), B, N, H, hd, false);
-        k.add(ptr.getAsLong(), ptr.getAsLong(), n);
-        k.scale(ptr.getAsLong(), 0.5f, n);
-        k.geluFwd(ptr.getAsLong(), ptr.getAsLong(), (long) T * M, gk);
-        k.geluBwd(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), (long) T * M, gk);
-        k.geluBwdCols(ptr.getAsLong(), rows, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), D + M, D, T, M, gk);
-        k.broadcastRows(ptr.getAsLong(), ptr.getAsLong(), T, D);
-        k.colSum(ptr.getAsLong(), ptr.getAsLong(), T, D, D);
-        k.toHeads(ptr.getAsLong(), ptr.getAsLong(), rows, M, B, N, H, hd);
-        k.fromHeads(ptr.getAsLong(), D, 0, ptr.getAsLong(), B, N, H, hd);
-        k.im2col(ptr.getAsLong(), ptr.getAsLong(), B, p.channels(), p.image(), p.patch());
-        k.posGrad(ptr.getAsLong(), ptr.getAsLong(), B, (long) N * D);
-        k.sumSquares(ptr.getAsLong(), ptr.getAsLong(), n);
-        k.loss(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), B, C, 0);
+        for (boolean bf : new boolean[] {false, true}) {   // both storage-type instantiations
+            k.normFwd(bf, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), T, D, true, 1e-6f);
+            k.normBwdDx(bf, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), T, D, true);
+            k.normBwdParams(bf, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), T, D);
+            k.qknormFwd(bf, ptr.getAsLong(), rows, M, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(),
+                    ptr.getAsLong(), ptr.getAsLong(), B, N, H, hd, false, 1e-6f);
+            k.qknormBwd(bf, ptr.getAsLong(), rows, M, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(),
+                    ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), B, N, H, hd, false);
+            k.add(bf, ptr.getAsLong(), ptr.getAsLong(), n);
+            k.scale(bf, ptr.getAsLong(), 0.5f, n);
+            k.geluFwd(bf, ptr.getAsLong(), ptr.getAsLong(), (long) T * M, gk);
+            k.geluBwd(bf, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), (long) T * M, gk);
+            k.geluBwdCols(bf, ptr.getAsLong(), rows, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), D + M, D, T, M, gk,
+                    ptr.getAsLong());
+            k.broadcastRows(bf, ptr.getAsLong(), ptr.getAsLong(), T, D);
+            k.colSum(bf, false, ptr.getAsLong(), ptr.getAsLong(), T, D, D);
+            k.toHeads(bf, ptr.getAsLong(), ptr.getAsLong(), rows, M, B, N, H, hd);
+            k.fromHeads(bf, ptr.getAsLong(), D, 0, ptr.getAsLong(), B, N, H, hd);
+            k.sumSquares(bf, ptr.getAsLong(), ptr.getAsLong(), n);
+            k.loss(bf, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), B, C, 0);
+        }
+        k.colSum(true, true, ptr.getAsLong(), ptr.getAsLong(), T, D, D);
+        k.geluColsBf16(ptr.getAsLong(), D + M, ptr.getAsLong(), rows, ptr.getAsLong(), T, M, gk);
+        for (boolean bf16 : new boolean[] {false, true}) {
+            k.im2col(ptr.getAsLong(), bf16, ptr.getAsLong(), B, p.channels(), p.image(), p.patch());
+            k.posGrad(ptr.getAsLong(), ptr.getAsLong(), bf16, B, (long) N * D);
+        }
         k.adamw(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), n,
                 1e-3f, 0.9f, 0.999f, 1e-8f, 0.05f, 1f, 0.1f, 0.001f);
         k.adamwScalars(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), 1f, 0.9f, 0.999f);
-        k.adamwDevice(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), n, ptr.getAsLong(),
-                0.9f, 0.999f, 1e-8f, 0.05f);
+        int chunks = Kernels.adamwChunks(new long[] {0}, new long[] {n}, new float[] {0.05f}).length / Kernels.ADAMW_CHUNK_INTS;
+        k.adamwMulti(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(),
+                chunks, ptr.getAsLong(), 0.9f, 0.999f, 1e-8f);
+        k.adamwMultiF32Copy(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(),
+                ptr.getAsLong(), chunks, ptr.getAsLong(), 0.9f, 0.999f, 1e-8f);
         k.toBf16(ptr.getAsLong(), ptr.getAsLong(), n);
         k.fromBf16(ptr.getAsLong(), ptr.getAsLong(), n);
         k.roundBf16(ptr.getAsLong(), n);
         k.zero16(ptr.getAsLong(), n);
         k.fillUniform(ptr.getAsLong(), n, 42L, -1f, 1f);
+    }
+
+    /** A runtime that only encodes tensor maps (as zeros): what recording a Hopper kernel's launch needs. */
+    static DeviceRuntime zeroTensorMaps() {
+        return (DeviceRuntime) java.lang.reflect.Proxy.newProxyInstance(LaunchTable.class.getClassLoader(),
+                new Class<?>[] {DeviceRuntime.class}, (proxy, method, args) -> switch (method.getName()) {
+                    case "encodeTensorMap" -> new byte[TensorMapEncoder.BYTES];
+                    case "description" -> "recording launcher";
+                    default -> throw new UnsupportedOperationException("LaunchTable's runtime only encodes tensor maps");
+                });
     }
 
     /** The problem whose launches bound every kernel's resources: head dim at its limit. */
@@ -134,14 +165,16 @@ public final class LaunchTable {
     }
 
     /**
-     * Prints "kernel threads_per_block dynamic_shared_bytes" for every kernel, the largest over
-     * its launches on {@link #largestSharedMemory()}: the input of check-resources.sh.
+     * Prints "kernel threads_per_block dynamic_shared_bytes images" for every kernel, the largest over
+     * its launches on {@link #largestSharedMemory()}, images "sm_90a" for a Hopper-only kernel, else
+     * "any": the input of check-resources.sh.
      */
     public static void main(String[] args) {
         Map<String, long[]> byKernel = new TreeMap<>();
         for (Launch l : record(largestSharedMemory()))
             byKernel.merge(l.kernel(), new long[] {l.threads(), l.sharedBytes()},
                     (a, b) -> new long[] {Math.max(a[0], b[0]), Math.max(a[1], b[1])});
-        byKernel.forEach((name, v) -> System.out.println(String.format(Locale.ROOT, "%s %d %d", name, v[0], v[1])));
+        byKernel.forEach((name, v) -> System.out.println(String.format(Locale.ROOT, "%s %d %d %s", name, v[0], v[1],
+                Kernels.SM90A_ONLY.contains(name) ? "sm_90a" : "any")));
     }
 }

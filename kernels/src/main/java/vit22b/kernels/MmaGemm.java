@@ -32,7 +32,7 @@ public final class MmaGemm {
 
     /**
      * C (M x N, row stride ldc; fp32, or bf16 when the epilogue says so) = op(A) op(B) with bf16
-     * A and B at row strides lda, ldb (multiples of 8, 16-byte aligned addresses).
+     * A and B at row strides lda, ldb (any; multiples of 8 at 16-byte aligned addresses load fastest).
      */
     public record Operands(Form form, long a, long lda, long b, long ldb, long c, long ldc, int m, int n, int k) {}
 
@@ -41,13 +41,14 @@ public final class MmaGemm {
      * GELU(v + bias[j]), C keeps v (the in-projection's MLP part: pre stays bias-free). Backward:
      * v *= gelu'(aux[m*ld + j] + bias[j]) before anything is added (aux = pre: the data gradient
      * of the out-projection becomes the MLP part of dpre). bias may be 0; kind is the GeluKind
-     * ordinal (0 tanh, 1 exact); aux has the output's element type.
+     * ordinal (0 tanh, 1 exact); aux and bias have the output's element type.
      */
     public record Gelu(boolean backward, int kind, int col0, int cols, long aux, long ld, long bias) {}
 
     /**
-     * beta 0 writes C without reading it, else C = beta C_old + ...; bias[n] (fp32); residual
-     * res[(m % resRows)*ldr + n] (the output's type; may be C itself); gelu (or null); dbias
+     * beta 0 writes C without reading it, else C = beta C_old + ...; bias[n]; residual
+     * res[(m % resRows)*ldr + n] (may be C itself); bias and res have the output's element type
+     * (bf16 when outBf16, else fp32); gelu (or null); dbias
      * (fp32, or 0): the row sums of op(A), written with the same beta (the bias gradient in TN,
      * where op(A) = dy^T).
      */

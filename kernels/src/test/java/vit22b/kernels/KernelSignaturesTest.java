@@ -37,7 +37,7 @@ import vit22b.kernels.LaunchTable.Problem;
  * device limits at ViT-22B sizes.
  */
 class KernelSignaturesTest {
-    enum Kind { POINTER, LONG, INT, FLOAT }
+    enum Kind { POINTER, LONG, INT, FLOAT, TENSOR_MAP }
 
     record Param(String decl, Kind kind, boolean restrict) {}
 
@@ -79,6 +79,7 @@ class KernelSignaturesTest {
     static Param param(String where, String decl) {
         boolean restrict = decl.contains("__restrict__");
         if (decl.contains("*")) return new Param(decl, Kind.POINTER, restrict);
+        if (decl.contains("CUtensorMap")) return new Param(decl, Kind.TENSOR_MAP, false);
         String type = decl.substring(0, decl.lastIndexOf(' ')).replace("const ", "").strip();
         Kind k = switch (type) {
             case "long long", "unsigned long long" -> Kind.LONG;
@@ -106,6 +107,7 @@ class KernelSignaturesTest {
                 case Long x -> want == Kind.POINTER || want == Kind.LONG;
                 case Integer x -> want == Kind.INT;
                 case Float x -> want == Kind.FLOAT;
+                case byte[] x -> want == Kind.TENSOR_MAP && x.length == TensorMapEncoder.BYTES;
                 default -> false;
             };
             if (!ok)
@@ -115,13 +117,14 @@ class KernelSignaturesTest {
         return bad;
     }
 
-    static int bytes(Object a) { return a instanceof Long ? 8 : 4; }
+    static int bytes(Object a) { return a instanceof Long ? 8 : a instanceof byte[] b ? b.length : 4; }
 
     static String javaType(Kind k) {
         return switch (k) {
             case POINTER, LONG -> "Long (8 bytes)";
             case INT -> "Integer (4 bytes)";
             case FLOAT -> "Float (4 bytes)";
+            case TENSOR_MAP -> "byte[] (the 128 bytes of DeviceRuntime.encodeTensorMap)";
         };
     }
 
@@ -159,7 +162,7 @@ class KernelSignaturesTest {
             Problem p = new Problem(batch, 224, 14, 3, 6144, 48, 24576, 1000);
             long heads = (long) batch * p.heads(), tiles = (p.tokens() + Kernels.ATTN_ROWS - 1) / Kernels.ATTN_ROWS;
             for (Launch l : LaunchTable.record(p))
-                if (l.kernel().startsWith("attn_") && !l.kernel().endsWith("_bf16")) {
+                if (l.kernel().startsWith("attn_") && !l.wrapper().startsWith("flash")) {   // attention.cu's, both types
                     assertEquals(heads * tiles, l.grid()[0], l.kernel() + " at batch " + batch + ": grid.x = heads x row tiles");
                     assertEquals(1, l.grid()[1] * l.grid()[2], l.kernel() + " at batch " + batch + ": grid.y, grid.z");
                 }
@@ -223,14 +226,17 @@ class KernelSignaturesTest {
         want.putAll(Map.of("gemm_bf16_mma.cu MMA_BM", Kernels.MMA_TILE_M, "gemm_bf16_mma.cu MMA_BN", Kernels.MMA_TILE_N,
                 "gemm_bf16_mma.cu MMA_BK", Kernels.MMA_TILE_K, "gemm_bf16_mma.cu MMA_STAGES", Kernels.MMA_STAGES,
                 "gemm_bf16_mma.cu MMA_THREADS", Kernels.MMA_THREADS));
-        for (MmaGemm.Form f : MmaGemm.Form.values()) want.put("gemm_bf16_mma.cu MMA_" + f, f.ordinal());
+        for (MmaGemm.Form f : MmaGemm.Form.values()) want.put("gemm_common.cuh MMA_" + f, f.ordinal());
+        want.putAll(Map.of("gemm_bf16_wgmma.cu WG_BM", Kernels.WGMMA_TILE_M, "gemm_bf16_wgmma.cu WG_BN", Kernels.WGMMA_TILE_N,
+                "gemm_bf16_wgmma.cu WG_BK", Kernels.WGMMA_TILE_K, "gemm_bf16_wgmma.cu WG_STAGES", Kernels.WGMMA_STAGES,
+                "gemm_bf16_wgmma.cu WG_THREADS", Kernels.WGMMA_THREADS, "gemm_bf16_wgmma.cu WG_BOX", Kernels.WGMMA_BOX));
         want.putAll(Map.of("attention_bf16.cu ATT_WARPS", FlashAttention.THREADS / 32, "attention_bf16.cu ATT_BQ", FlashAttention.QUERY_ROWS,
-                "attention_bf16.cu ATT_BKV", FlashAttention.KEY_ROWS, "attention_bf16.cu ATT_DELTA_ROWS", FlashAttention.DELTA_ROWS,
+                "attention_bf16.cu ATT_BKV", FlashAttention.KEY_ROWS,
                 "attention_bf16.cu ATT_FWD_KEYS", FlashAttention.FWD_KEYS, "attention_bf16.cu ATT_FWD_KEYS_256", FlashAttention.FWD_KEYS_256,
                 "attention_bf16.cu ATT_BWD_TILE", FlashAttention.BWD_TILE, "attention_bf16.cu ATT_BWD_TILE_WIDE", FlashAttention.BWD_TILE_WIDE,
                 "attention_bf16.cu ATT_DKDV_COLS", FlashAttention.DKDV_COLS));
-        want.putAll(Map.of("gemm_bf16_mma.cu MMA_GELU_NONE", MmaGemm.GELU_NONE, "gemm_bf16_mma.cu MMA_GELU_FWD",
-                MmaGemm.GELU_FORWARD, "gemm_bf16_mma.cu MMA_GELU_BWD", MmaGemm.GELU_BACKWARD));
+        want.putAll(Map.of("gemm_common.cuh MMA_GELU_NONE", MmaGemm.GELU_NONE, "gemm_common.cuh MMA_GELU_FWD",
+                MmaGemm.GELU_FORWARD, "gemm_common.cuh MMA_GELU_BWD", MmaGemm.GELU_BACKWARD));
         for (var e : new TreeMap<>(want).entrySet()) {
             String[] fileAndName = e.getKey().split(" ");
             String src = Files.readString(Path.of("src/main/cuda", fileAndName[0]));
@@ -247,7 +253,7 @@ class KernelSignaturesTest {
 
     /** The GEMM epilogues add a residual that may be the output itself (out = x + ...): no restrict on it. */
     @Test void residualsThatMayAliasTheOutputAreNotRestrict() {
-        for (String k : List.of("gemm_f32", "gemm_bf16", "gemm_bf16_mma", "gemm_epilogue")) {
+        for (String k : List.of("gemm_f32", "gemm_bf16", "gemm_bf16_mma", "gemm_bf16_wgmma", "gemm_epilogue")) {
             List<Param> res = signatures.get(k).stream().filter(p -> p.decl().endsWith(" res")).toList();
             assertEquals(1, res.size(), k + ": one parameter named res");
             assertFalse(res.get(0).restrict(), k + ": res may alias C, so it must not be __restrict__: " + res.get(0).decl());

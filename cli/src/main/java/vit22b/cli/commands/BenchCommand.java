@@ -19,6 +19,8 @@ import vit22b.backend.cpu.HostInfo;
 import vit22b.cli.options.BackendOption;
 import vit22b.cli.options.PrecisionOption;
 import vit22b.cli.options.JsonOption;
+import vit22b.cli.options.Streams;
+import vit22b.eval.ForwardBench;
 import vit22b.backend.cpu.SgemmRate;
 import vit22b.model.ModelConfig;
 import vit22b.model.ModelStats;
@@ -58,6 +60,11 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "0", description = "Seed of the model and the batch.")
     long seed;
 
+    @Option(names = "--forward-only", description = "Time forward passes of an inference-only model (compute weights "
+            + "only, per block: any size that fits the device, ViT-22B on one H200) with random weights made on the "
+            + "device: images/s, forward TFLOP/s and, on cuda, MFU against 989 TFLOP/s.")
+    boolean forwardOnly;
+
     @Mixin JsonOption json;
 
     /** What one run measured; the sgemm rates are measured on the cpu backend only (null on cuda). */
@@ -80,8 +87,19 @@ public final class BenchCommand implements Callable<Integer> {
         if (batch <= 0 || steps <= 0 || warmup < 0)
             throw new IllegalArgumentException("--batch and --steps must be positive and --warmup >= 0");
         ModelConfig c = Presets.get(model);
-        Result r = run(c);
         PrintWriter out = spec.commandLine().getOut();
+        if (forwardOnly) {
+            ForwardBench.Result f;
+            try (Backend be = precision.open(backend, spec.commandLine().getErr())) {
+                if (emulated) progress(spec.commandLine().getErr(), "%s", EMULATED_WARNING);
+                f = ForwardBench.run(be, c, batch, warmup, steps, seed, Streams.printStream(spec.commandLine().getErr()));
+            }
+            if (json.json) JsonOption.print(out, toJson(f));
+            else printText(out, f);
+            out.flush();
+            return 0;
+        }
+        Result r = run(c);
         if (json.json) JsonOption.print(out, toJson(r));
         else printText(out, r);
         out.flush();
@@ -152,6 +170,36 @@ public final class BenchCommand implements Callable<Integer> {
                 .put("java_version", h.javaVersion()).put("java_vm", h.javaVm())
                 .put("openblas_threads", h.openblasThreads()).put("openblas_config", h.openblasConfig());
         return o;
+    }
+
+    private static ObjectNode toJson(ForwardBench.Result f) {
+        ObjectNode o = JsonOption.object();
+        o.put("mode", "forward-only").put("backend", f.backend()).put("precision", f.precision().toString())
+                .put("model", f.config().name()).put("parameters", ModelStats.of(f.config()).params().total())
+                .put("weight_bytes", f.weightBytes()).put("fill_seconds", f.fillSeconds()).put("batch", f.batch())
+                .put("warmup_passes", f.warmup()).put("passes", f.seconds().size());
+        var st = o.putArray("pass_seconds");
+        f.seconds().forEach(st::add);
+        o.put("mean_pass_seconds", f.meanSeconds()).put("images_per_second", f.imagesPerSecond())
+                .put("forward_flops_per_image", f.forwardFlopsPerImage());
+        if (f.backend().equals(EMULATED)) o.put("emulated", true).put("warning", EMULATED_WARNING);
+        else o.put("achieved_gflops", f.achievedFlops() / 1e9);
+        if (f.backend().equals("cuda")) o.put("mfu", f.mfu()).put("peak_tflops", ForwardBench.PEAK_FLOPS / 1e12);
+        return o;
+    }
+
+    private static void printText(PrintWriter out, ForwardBench.Result f) {
+        ModelConfig c = f.config();
+        out.printf(Locale.ROOT, "%s forward on %s (%s), batch %d: %d timed passes after %d warm-up; %.4g GB of weights%n",
+                c.name(), f.backend(), f.precision(), f.batch(), f.seconds().size(), f.warmup(), f.weightBytes() / 1e9);
+        out.printf(Locale.ROOT, "  pass            %10.3f s (mean)%n", f.meanSeconds());
+        out.printf(Locale.ROOT, "  images/s        %10.2f%n", f.imagesPerSecond());
+        if (f.backend().equals(EMULATED)) out.println("  note: " + EMULATED_WARNING);
+        else out.printf(Locale.ROOT, "  forward GFLOP/s %10.1f   (%.4g GFLOP per image, ModelStats)%n",
+                f.achievedFlops() / 1e9, f.forwardFlopsPerImage() / 1e9);
+        if (f.backend().equals("cuda"))
+            out.printf(Locale.ROOT, "  MFU             %10.1f %%   of %.0f TFLOP/s bf16 dense%n", 100 * f.mfu(),
+                    ForwardBench.PEAK_FLOPS / 1e12);
     }
 
     private static void sgemm(ObjectNode o, SgemmRate.Measurement m) {

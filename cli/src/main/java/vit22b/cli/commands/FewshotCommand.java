@@ -14,6 +14,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 import vit22b.backend.Backend;
 import vit22b.cli.options.BackendOption;
+import vit22b.cli.options.PrecisionOption;
 import vit22b.cli.options.JsonOption;
 import vit22b.cli.options.WeightsOptions;
 import vit22b.eval.FewShot;
@@ -25,6 +26,7 @@ public final class FewshotCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
     @Mixin WeightsOptions weights;
     @Mixin BackendOption backend;
+    @Mixin PrecisionOption precision;
     @Mixin JsonOption json;
     @Mixin DataOptions data;
     @Option(names = "--shots", split = ",", defaultValue = "1,5,10,25", description = "Examples per class.")
@@ -44,7 +46,7 @@ public final class FewshotCommand implements Callable<Integer> {
 
     @Override public Integer call() throws Exception {
         FrozenFeatures f;
-        try (Backend be = backend.open(spec.commandLine().getErr())) {
+        try (Backend be = precision.open(backend, spec.commandLine().getErr())) {
             f = FrozenFeatures.of(be, weights, data, pool, testLimit, batch, spec.commandLine().getErr());
         }
         List<FewShot.Result> res = FewShot.evaluate(f.train(), f.trainLabels(), f.test(), f.testLabels(), f.dim(),

@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.io.PrintWriter;
 
 import vit22b.backend.Backend;
+import vit22b.cli.options.Streams;
 import vit22b.cli.options.WeightsOptions;
 import vit22b.data.Split;
 import vit22b.eval.Evaluate;
@@ -14,7 +15,7 @@ record FrozenFeatures(float[] train, int[] trainLabels, float[] test, int[] test
 
     static FrozenFeatures of(Backend be, WeightsOptions weights, DataOptions data, int trainLimit, int testLimit, int batch,
                              PrintWriter log) throws IOException {
-        try (ViT model = weights.load(be)) {
+        try (var file = weights.open(); ViT model = file.load(be, Streams.printStream(log))) {
             var c = model.config();
             var train = data.load(Split.TRAIN, c.channels(), c.imageSize(), trainLimit, log);
             var test = data.load(Split.TEST, c.channels(), c.imageSize(), testLimit, log);

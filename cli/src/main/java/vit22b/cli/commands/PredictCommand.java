@@ -21,6 +21,8 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 import vit22b.backend.Backend;
 import vit22b.cli.options.BackendOption;
+import vit22b.cli.options.PrecisionOption;
+import vit22b.cli.options.Streams;
 import vit22b.cli.options.JsonOption;
 import vit22b.cli.options.WeightsOptions;
 import vit22b.data.Image;
@@ -30,7 +32,6 @@ import vit22b.model.LossKind;
 import vit22b.model.ModelConfig;
 import vit22b.model.ViT;
 import vit22b.tensor.Tensor;
-import vit22b.train.Weights;
 
 @Command(name = "predict", mixinStandardHelpOptions = true,
         description = "Classify images with a safetensors model file (ours, or a timm-layout file written elsewhere); "
@@ -38,6 +39,7 @@ import vit22b.train.Weights;
 public final class PredictCommand implements Callable<Integer> {
     @Mixin WeightsOptions weights;
     @Mixin BackendOption backend;
+    @Mixin PrecisionOption precision;
     @Mixin JsonOption json;
 
     @Option(names = "--image", required = true, arity = "1..*", paramLabel = "IMG",
@@ -62,20 +64,22 @@ public final class PredictCommand implements Callable<Integer> {
         if (top < 1) throw new IllegalArgumentException("--top must be at least 1, got " + top);
         if (batch < 1) throw new IllegalArgumentException("--batch must be at least 1, got " + batch);
         paths = ImagePaths.expand(images);
-        Weights.Host file = weights.read();
-        ModelConfig c = file.config();
-        if (c.classes() == 0)
-            throw new IllegalArgumentException(weights.weights + " has no classifier (head.weight); predict needs a model with classes");
         List<float[]> logits = new ArrayList<>();
-        try (Backend be = backend.open(spec.commandLine().getErr()); ViT model = new ViT(be, c)) {
-            be.upload(model.params(), file.params());
-            for (int i = 0; i < paths.size(); i += batch) {
-                List<Image> inputs = new ArrayList<>();   // one batch decoded at a time: memory stays bounded
-                for (Path p : paths.subList(i, Math.min(paths.size(), i + batch))) inputs.add(prepare(p, c));
-                logits.addAll(forward(model, inputs));
+        ModelConfig c;
+        PrintWriter err = spec.commandLine().getErr();
+        try (var file = weights.open()) {
+            c = file.config();
+            if (c.classes() == 0)
+                throw new IllegalArgumentException(weights.weights + " has no classifier (head.weight); predict needs a model with classes");
+            names = file.classes().orElse(null);
+            try (Backend be = precision.open(backend, err); ViT model = file.load(be, Streams.printStream(err))) {
+                for (int i = 0; i < paths.size(); i += batch) {
+                    List<Image> inputs = new ArrayList<>();   // one batch decoded at a time: memory stays bounded
+                    for (Path p : paths.subList(i, Math.min(paths.size(), i + batch))) inputs.add(prepare(p, c));
+                    logits.addAll(forward(model, inputs));
+                }
             }
         }
-        names = file.classes().orElse(null);
         PrintWriter out = spec.commandLine().getOut();
         if (json.json) JsonOption.print(out, toJson(c, logits));
         else printText(out, c, logits);

@@ -11,6 +11,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 import vit22b.backend.Backend;
 import vit22b.cli.options.BackendOption;
+import vit22b.cli.options.PrecisionOption;
 import vit22b.cli.options.JsonOption;
 import vit22b.cli.options.WeightsOptions;
 import vit22b.eval.LinearProbe;
@@ -22,6 +23,7 @@ public final class ProbeCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
     @Mixin WeightsOptions weights;
     @Mixin BackendOption backend;
+    @Mixin PrecisionOption precision;
     @Mixin JsonOption json;
     @Mixin DataOptions data;
     @Option(names = "--train-limit", defaultValue = "10000", description = "Training examples for the probe (0: all).")
@@ -41,7 +43,7 @@ public final class ProbeCommand implements Callable<Integer> {
 
     @Override public Integer call() throws Exception {
         FrozenFeatures f;
-        try (Backend be = backend.open(spec.commandLine().getErr())) {
+        try (Backend be = precision.open(backend, spec.commandLine().getErr())) {
             f = FrozenFeatures.of(be, weights, data, trainLimit, testLimit, batch, spec.commandLine().getErr());
         }
         var probe = LinearProbe.train(f.train(), f.trainLabels(), f.dim(), f.classes(),

@@ -235,10 +235,13 @@ public final class TrainCommand implements Callable<Integer> {
         if (accum.accum > 1)
             throw new IllegalArgumentException("--accum is for one device; on a mesh give the update's images as --batch "
                     + "(the data axis splits them)");
-        if (precision.value() != vit22b.backend.Precision.FP32)
+        if (precision.value(backend, true) != vit22b.backend.Precision.FP32)
             throw new IllegalArgumentException("--mesh trains in fp32 only for now (the sharded model has no bf16 path); "
-                    + "drop --precision " + precision.value() + " or train on one device");
+                    + "drop --precision " + precision.value(backend, true) + " or train on one device");
     }
+
+    /** --precision, or its default: bf16 on one CUDA device, fp32 on cpu and on a mesh. */
+    private vit22b.backend.Precision trainingPrecision() { return precision.value(backend, meshOptions.parse() != null); }
 
     private boolean cudaMesh() { return !backend.backend.equalsIgnoreCase("cpu"); }
 
@@ -301,7 +304,7 @@ public final class TrainCommand implements Callable<Integer> {
         r.put("norm", ConfigJson.lower(cfg.norm())); r.put("gelu", ConfigJson.lower(cfg.gelu())); r.put("no-flip", noFlip);
         r.put("min-crop-area", minArea); r.put("seed", seed);
         r.put("finetune-from", finetuneFrom == null ? null : finetuneFrom.toString()); r.put("backend", backend.backend);
-        r.put("precision", precision.value().toString());
+        r.put("precision", trainingPrecision().toString());
         r.put("mesh", meshOptions.mesh);
         r.put("workers", workers); r.put("skip-bad", skipBad); r.put("out", outDir.toString());
         r.put("ckpt-every", ckptEvery); r.put("keep", keep); r.put("log-every", logEvery); r.put("eval-every", evalEvery);
@@ -326,7 +329,7 @@ public final class TrainCommand implements Callable<Integer> {
         // On a mesh the devices hold the model (sharded); no whole copy is made here.
         try (Backend be = mesh == null ? precision.open(backend, spec.commandLine().getErr()) : null;
              ViT vit = mesh == null ? new ViT(be, cfg) : null;
-             AdamW opt = mesh == null ? new AdamW(be, vit.layout(), vit.params(), vit.grads(), optConfig) : null) {
+             AdamW opt = mesh == null ? new AdamW(be, vit, optConfig) : null) {
             String start = null;
             Map<String, Object> resumedChange = null;   // logged as a metrics row
             Checkpoints.Snapshot meshStart = null;   // the unsharded state the mesh starts from
@@ -422,7 +425,7 @@ public final class TrainCommand implements Callable<Integer> {
                 text.println("metrics: " + metrics.path() + "\nplots:   " + plots.get(0) + ", " + plots.get(1)
                         + "\nmodel:   " + weights + "\ncheckpoint: " + ckpts.latest().orElseThrow());
                 if (json.json) JsonOption.print(spec.commandLine().getOut(), JsonOption.object()
-                        .put("run", outDir.toString()).put("model", cfg.name()).put("precision", precision.value().toString()).put("steps", total)
+                        .put("run", outDir.toString()).put("model", cfg.name()).put("precision", trainingPrecision().toString()).put("steps", total)
                         .put("steps_this_run", total - firstStep).put("final_loss", finalLoss)
                         .put("test_accuracy", s.accuracy()).put("test_loss", s.loss()).put("test_images", s.count())
                         .put("wall_seconds", seconds).put("images_per_second", seconds > 0 ? imagesSeen / seconds : Double.NaN)

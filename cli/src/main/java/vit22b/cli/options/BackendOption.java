@@ -5,6 +5,7 @@ import java.io.PrintWriter;
 import picocli.CommandLine.Option;
 import vit22b.backend.Backend;
 import vit22b.backend.Backends;
+import vit22b.backend.Precision;
 
 /** {@code --backend}: where a computing command runs. */
 public final class BackendOption {
@@ -12,9 +13,12 @@ public final class BackendOption {
             description = "cpu (OpenBLAS + the Java Vector API), cuda (our kernels on GPU 0) or cuda-emu (the same kernels on the emulated device, slow: for checking without a GPU).")
     public String backend;
 
-    /** Opens the backend; the line saying which one runs goes to {@code log}. */
-    public Backend open(PrintWriter log) {
+    /** Opens the backend in fp32; the line saying which one runs goes to {@code log}. */
+    public Backend open(PrintWriter log) { return open(Precision.FP32, log); }
+
+    /** Opens the backend in {@code precision}; the lines saying which backend and precision go to {@code log}. */
+    public Backend open(Precision precision, PrintWriter log) {
         if (backend.equalsIgnoreCase("cpu")) VectorModule.require();
-        return Backends.open(backend, Streams.printStream(log));
+        return Backends.open(backend, precision, Streams.printStream(log));
     }
 }

@@ -5,9 +5,8 @@ import java.nio.file.Path;
 
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
-import vit22b.backend.Backend;
 import vit22b.io.ModelFiles;
-import vit22b.model.ViT;
+import vit22b.io.StreamedWeights;
 import vit22b.train.Weights;
 
 /**
@@ -34,6 +33,9 @@ public final class WeightsOptions {
     /** The file's config and parameters in host memory. */
     public Weights.Host read() throws IOException { return Weights.read(weights, flags()); }
 
-    /** A model on {@code backend} holding the file's weights. */
-    public ViT load(Backend backend) throws IOException { return Weights.load(weights, flags(), backend); }
+    /**
+     * The file mapped and checked, for an inference-only model streamed to the device
+     * ({@link StreamedWeights}): eval, probe, fewshot and predict, at any model size.
+     */
+    public StreamedWeights.Source open() throws IOException { return StreamedWeights.open(weights, flags()); }
 }

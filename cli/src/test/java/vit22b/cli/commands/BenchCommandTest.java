@@ -51,10 +51,41 @@ class BenchCommandTest {
     }
 
     /**
+     * --forward-only: passes of an inference-only model with random weights; images/s and GFLOP/s
+     * follow from the pass times and ModelStats' forward FLOPs; the weights' bytes are the compute
+     * weights only (no masters). A model past the host's memory is refused in one line, before
+     * any allocation.
+     */
+    @Test void forwardOnlyTimesTheInferenceModel() throws Exception {
+        String[] r = run("bench", "--backend", "cpu", "--model", "test-tiny", "--batch", "3", "--steps", "2", "--warmup", "1",
+                "--forward-only", "--json");
+        assertEquals("0", r[0], r[2]);
+        assertTrue(r[2].contains("forward bench: timed pass 2/2"), r[2]);
+        JsonNode j = new ObjectMapper().readTree(r[1]);
+        assertEquals("forward-only", j.at("/mode").asText());
+        assertEquals(2, j.at("/pass_seconds").size());
+        double mean = (j.at("/pass_seconds/0").asDouble() + j.at("/pass_seconds/1").asDouble()) / 2;
+        double ips = j.at("/images_per_second").asDouble();
+        assertEquals(3 / mean, ips, 1e-9 * ips);
+        long flops = ModelStats.of(Presets.get("test-tiny")).flops().forwardPerImage();
+        assertEquals(flops, j.at("/forward_flops_per_image").asLong());
+        assertEquals(flops * ips / 1e9, j.at("/achieved_gflops").asDouble(), 1e-9 * flops * ips / 1e9);
+        long params = ModelStats.of(Presets.get("test-tiny")).params().total();
+        assertEquals(4 * params, j.at("/weight_bytes").asLong(), "fp32 compute weights only");
+        assertTrue(j.at("/mfu").isMissingNode(), "no MFU against a GPU peak on the cpu");
+        if (vit22b.tensor.HostStorage.availableBytes() < 80e9) {   // else it would really allocate 88 GB
+            String[] big = run("bench", "--backend", "cpu", "--model", "vit-22b", "--batch", "1", "--forward-only");
+            assertEquals("1", big[0], big[2]);
+            assertTrue(big[2].contains("not enough cpu memory for model 'vit-22b'") && big[2].contains("88.81 GB"), big[2]);
+        }
+    }
+
+    /**
      * --precision: bf16 runs the bf16 reference on the CPU (said on stderr, recorded in the JSON; the
-     * same seed's first loss differs from fp32's by rounding only); on cuda-emu it runs the same
-     * recipe on the kernels (first loss within the whole-step tolerance, 2e-2, of the CPU bf16
-     * reference's), and an unknown precision is a usage error.
+     * same seed's first loss differs from fp32's by rounding only); on cuda-emu bf16 is the default
+     * (no --precision given) and runs the same recipe in bf16 storage on the bf16 kernels (first
+     * loss within the whole-step tolerance, 2e-2, of the CPU bf16 reference's), and an unknown
+     * precision is a usage error.
      */
     @Test void precisionBf16RunsTheCpuReference() throws Exception {
         String[] common = {"bench", "--backend", "cpu", "--model", "test-tiny", "--batch", "2", "--steps", "1", "--warmup", "1",
@@ -67,9 +98,10 @@ class BenchCommandTest {
         assertEquals("fp32", jf.at("/precision").asText());
         double lb = jb.at("/first_loss").asDouble(), lf = jf.at("/first_loss").asDouble();
         assertTrue(lb != lf && Math.abs(lb - lf) < 1e-2 * lf, "bf16 " + lb + " vs fp32 " + lf);
-        String[] cuda = run(concat(common, "--precision", "bf16", "--backend", "cuda-emu"));
+        String[] cuda = run(concat(common, "--backend", "cuda-emu"));
         if (EmuLibrary.built()) {
             assertEquals("0", cuda[0], cuda[2]);
+            assertTrue(cuda[2].contains("precision: bf16 (bf16 activations and compute weights in 2-byte storage"), cuda[2]);
             JsonNode jc = new ObjectMapper().readTree(cuda[1]);
             assertEquals("bf16", jc.at("/precision").asText());
             assertEquals("cuda-emu", jc.at("/backend").asText());

@@ -130,9 +130,12 @@ public final class CpuBackend implements Backend {
         return Loss.forwardBackward(logits, targets, dlogits, kind);
     }
 
-    @Override public void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2,
-                                float eps, float weightDecay, float gradScale, int step) {
+    /** The update, then the copy (if any) from the updated parameters: the reference's two passes. */
+    @Override public void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, Tensor copy, float lr, float beta1,
+                                float beta2, float eps, float weightDecay, float gradScale, int step) {
+        if (copy != null) Args.size(copy, param.size(), "adamw: copy");
         AdamW.update(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, gradScale, step);
+        if (copy != null) Backend.writeBf16Copy(this, copy, param);
     }
 
     // ---- the "queued" step: on the CPU everything runs at once; the values wait in fields ----
@@ -152,8 +155,9 @@ public final class CpuBackend implements Backend {
         this.stepsDone = stepsDone;
     }
 
-    @Override public void queueAdamw(Tensor params, Tensor grads, Tensor m, Tensor v, java.util.List<AdamwRange> ranges,
-                                     float beta1, float beta2, float eps, float clipNorm) {
+    @Override public void queueAdamw(Tensor params, Tensor grads, Tensor m, Tensor v, Tensor copy,
+                                     java.util.List<AdamwRange> ranges, float beta1, float beta2, float eps, float clipNorm) {
+        if (copy != null) Args.size(copy, params.size(), "queueAdamw: copy");
         gradNorm = Math.sqrt(sumSquares(grads));
         if (!Double.isFinite(gradNorm)) return;
         float gradScale = Backend.clipFactor(gradNorm, clipNorm);
@@ -161,7 +165,8 @@ public final class CpuBackend implements Backend {
         for (AdamwRange r : ranges) {
             int n = Math.toIntExact(r.size());
             adamw(params.view(r.offset(), n), grads.view(r.offset(), n), m.view(r.offset(), n), v.view(r.offset(), n),
-                    stepLr, beta1, beta2, eps, r.weightDecay(), gradScale, stepsDone);
+                    copy == null ? null : copy.view(r.offset(), n), stepLr, beta1, beta2, eps, r.weightDecay(), gradScale,
+                    stepsDone);
         }
     }
 

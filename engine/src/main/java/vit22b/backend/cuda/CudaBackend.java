@@ -4,17 +4,17 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.EnumMap;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
-import java.util.function.Predicate;
 
 import vit22b.backend.Backend;
+import vit22b.backend.Precision;
 import vit22b.io.DType;
 import vit22b.kernels.DeviceEvent;
+import vit22b.kernels.DeviceGraph;
 import vit22b.kernels.DeviceRuntime;
 import vit22b.kernels.DeviceStream;
+import vit22b.kernels.FlashAttention;
 import vit22b.kernels.JCudaRuntime;
 import vit22b.kernels.Kernels;
 import vit22b.kernels.MmaGemm;
@@ -26,35 +26,42 @@ import vit22b.model.NormKind;
 import vit22b.tensor.Tensor;
 
 /**
- * The CUDA backend, fp32: every op is one or a few of our kernels (kernels module) queued on one
+ * The CUDA backend: every op is one or a few of our kernels (kernels module) queued on one
  * non-blocking stream of a {@link DeviceRuntime}: a GPU ({@link JCudaRuntime}) or the emulated
  * device ({@link EmulatedRuntime}), with the same code. Memory comes from a
  * {@link CachingAllocator}; scratch buffers are kept for the backend's life. Uploads and
  * downloads go through page-locked staging memory on the same stream, so they are ordered
  * with the kernels. Calls that return host values (download, sumSquares, lossForwardBackward)
  * synchronise; everything else only queues work, so such work can be captured into a graph
- * ({@link #stream()}): once a first eager run has sized the caches, nothing in it allocates.
- * {@link GemmPath#CUBLASLT} runs the GEMMs through cuBLASLt instead of gemm_f32, with the same
- * epilogues as a separate kernel: the peer our GEMM kernel is measured against in whole steps.
+ * ({@link #record}): once a first eager run has sized the caches, nothing in it allocates.
+ * {@link GemmPath#CUBLASLT} runs the fp32 GEMMs through cuBLASLt instead of gemm_f32, with the same
+ * epilogues as a separate kernel: the peer our fp32 GEMM kernel is measured against in whole steps.
  *
- * <p>bf16 ({@link vit22b.backend.Bf16Rounding} around this backend): tensors stay float32 in
- * memory, the decorator rounds the bf16 ones after every write and tells this backend which
- * they are ({@link #holdsBf16Values}). A linear layer's GEMM whose operands all hold bf16 values
- * then runs on the tensor cores (gemm_bf16_mma, fp32 accumulation and output): the operands are
- * packed to 2-byte scratch copies first (exact), so the products are the float32 kernel's and
- * only the order of summation differs. Everything else is still float32 arithmetic and storage.
+ * <p>Precision ({@link #precision}, the model's choice of what to allocate as BF16): every op
+ * dispatches on its tensors' element types. All-F32 calls run the float32 kernels. In a bf16 call
+ * (DESIGN.md, "bf16 mixed precision") activations, their gradients and the compute weights
+ * (biases and norm scales too) are BF16 in 2-byte storage, while statistics, parameter gradients,
+ * images and targets are F32; any other mixture is refused naming the tensor and the fix. The
+ * bf16 kernels compute in fp32 and round each stored element once: the GEMMs (linear, the
+ * out-projection, patch embedding) on gemm_bf16_mma's tensor cores with bias, residual, beta 1
+ * and the bias gradient fused; attention on the flash kernels (head dim 64, 128, 256) or
+ * attention.cu's bf16 instantiation; norms, GELU, element-wise ops, heads reshuffles, the
+ * in-projection epilogue and the loss on their {@code _bf16} instantiations (16-byte vectors
+ * where aligned); AdamW updates the fp32 masters and writes the bf16 copy in one pass.
  */
 public final class CudaBackend implements Backend {
     /** Who computes the GEMMs: our gemm_f32 kernel (fused epilogues) or cuBLASLt + an epilogue kernel. */
     public enum GemmPath { KERNELS, CUBLASLT }
 
     /** Scratch roles: one persistent buffer each, grown on demand outside capture. */
-    private enum Scratch { IM2COL, ATTN_DELTA, BF16_A, BF16_B }
+    private enum Scratch { IM2COL, ATTN_DELTA }
 
     private static final long STAGING_BYTES = 64L << 20;
 
     private final DeviceRuntime device;
     private final boolean ownsDevice;
+    /** What the model stores in bf16 on this backend (BF16: activations and compute weights, 2 bytes each). */
+    private final Precision precision;
     /** The backend's own stream, and the one its work is queued on now (another only inside {@link #onStream}). */
     private final DeviceStream ownStream;
     private DeviceStream stream;
@@ -71,39 +78,55 @@ public final class CudaBackend implements Backend {
     private final List<DeviceStorage> retired = new ArrayList<>();   // outgrown scratch a graph may still use
     private MemorySegment staging;
     private boolean closed;
-    /** Which float32 tensors hold bf16 values: their GEMMs may run on the tensor cores. */
-    private Predicate<Tensor> bf16Valued = t -> false;
-    private long tensorCoreGemms;
-    /** The GEMM shapes already reported as refused by the tensor-core path (said once each). */
-    private final Set<String> refusalsSaid = new HashSet<>();
+    private long tensorCoreGemms, tensorCoreAttentions;
 
-    /** GPU {@code ordinal} through JCuda; fails with the fix when there is no GPU or no kernels. */
+    /** GPU {@code ordinal} through JCuda, fp32; fails with the fix when there is no GPU or no kernels. */
     public CudaBackend(int ordinal, GemmPath path) { this(new JCudaRuntime(ordinal), path); }
+
+    /** GPU {@code ordinal} through JCuda in {@code precision} (BF16: bf16 storage, see the class comment). */
+    public CudaBackend(int ordinal, GemmPath path, Precision precision) {
+        this(new JCudaRuntime(ordinal), path, precision, true);
+    }
 
     public CudaBackend() { this(0, GemmPath.KERNELS); }
 
-    /** Our kernels on the emulated device (slow: each CUDA thread is a fiber). */
-    public static CudaBackend emulated() { return new CudaBackend(EmulatedRuntime.open(), GemmPath.KERNELS); }
+    /** Our kernels on the emulated device, fp32 (slow: each CUDA thread is a fiber). */
+    public static CudaBackend emulated() { return emulated(Precision.FP32); }
+
+    /** Our kernels on the emulated device in {@code precision}. */
+    public static CudaBackend emulated(Precision precision) {
+        return new CudaBackend(EmulatedRuntime.open(), GemmPath.KERNELS, precision, true);
+    }
 
     /**
      * A backend on {@code device}, which it owns from now on: closed with the backend, or at once
      * (with everything taken so far) when a later step of this constructor fails.
      */
-    public CudaBackend(DeviceRuntime device, GemmPath path) { this(device, path, true); }
+    public CudaBackend(DeviceRuntime device, GemmPath path) { this(device, path, Precision.FP32, true); }
+
+    /** {@link #CudaBackend(DeviceRuntime, GemmPath)} in {@code precision}. */
+    public CudaBackend(DeviceRuntime device, GemmPath path, Precision precision) { this(device, path, precision, true); }
 
     /**
      * One of several backends on one device (each with its own stream, memory and scratch: k mesh
-     * ranks on one GPU); closing it leaves the device open for the others and its owner.
+     * ranks on one GPU); closing it leaves the device open for the others and its owner. fp32 (a
+     * mesh trains in fp32).
      */
-    public static CudaBackend sharing(DeviceRuntime device) { return new CudaBackend(device, GemmPath.KERNELS, false); }
+    public static CudaBackend sharing(DeviceRuntime device) {
+        return new CudaBackend(device, GemmPath.KERNELS, Precision.FP32, false);
+    }
 
-    private CudaBackend(DeviceRuntime device, GemmPath path, boolean ownsDevice) {
+    private CudaBackend(DeviceRuntime device, GemmPath path, Precision precision, boolean ownsDevice) {
         this.device = device;
         this.ownsDevice = ownsDevice;
+        this.precision = precision;
         DeviceStream s = null;
         CachingAllocator al = null;
         DeviceEvent ev = null;
         try {
+            if (path == GemmPath.CUBLASLT && precision != Precision.FP32)
+                throw new IllegalArgumentException("the cuBLASLt GEMM path is fp32 only (it is the fp32 peer of our kernels; "
+                        + "in bf16 ours are measured beside cuBLASLt by MmaGemmBench); use --precision fp32 or our kernels");
             if (path == GemmPath.CUBLASLT) CublasLt.requireLoadable(device);
             s = device.createStream();
             al = new CachingAllocator(device);   // closing it frees every register below too
@@ -136,6 +159,8 @@ public final class CudaBackend implements Backend {
     }
 
     @Override public String name() { return device instanceof EmulatedRuntime ? "cuda-emu" : "cuda"; }
+
+    @Override public Precision precision() { return precision; }
 
     /** The device under this backend (a GPU or the emulator). */
     public DeviceRuntime device() { return device; }
@@ -194,8 +219,43 @@ public final class CudaBackend implements Backend {
         return raw(t);
     }
 
-    /** Device address of a tensor's first element, any element type. */
-    static long raw(Tensor t) { return dev(t).address() + t.offset() * t.dtype().size; }
+    /** Device address of a tensor's first element, any element type (0 for null). */
+    static long raw(Tensor t) { return t == null ? 0L : dev(t).address() + t.offset() * t.dtype().size; }
+
+    /** {@link #raw}, 0 for null (absent). */
+    private static long rawOrNull(Tensor t) { return t == null ? 0L : raw(t); }
+
+    /**
+     * The storage type an op's activations and weights share, as "run the bf16 kernels": true
+     * when each of {@code ts} (nulls skipped: absent) is BF16, false when each is F32; a mixture
+     * is refused naming both tensors. {@code names}: the tensors' names, comma-separated.
+     */
+    static boolean bf16Storage(String op, String names, Tensor... ts) {
+        String[] n = names.split(",\\s*");
+        int first = -1;
+        for (int i = 0; i < ts.length; i++) {
+            if (ts[i] == null) continue;
+            if (ts[i].dtype() != DType.F32 && ts[i].dtype() != DType.BF16)
+                throw new IllegalArgumentException(op + ": " + n[i] + " holds " + ts[i].dtype() + "; the kernels take F32 or BF16");
+            if (first < 0) first = i;
+            else if (ts[i].dtype() != ts[first].dtype())
+                throw new IllegalArgumentException(op + ": " + n[i] + " is " + ts[i].dtype() + " but " + n[first] + " is "
+                        + ts[first].dtype() + "; its activations and weights must share one element type (all BF16 for "
+                        + "the bf16 recipe, all F32 for fp32): allocate or cast them to match");
+        }
+        return first >= 0 && ts[first].dtype() == DType.BF16;
+    }
+
+    /**
+     * Address of a tensor that stays float32 in both recipes (statistics, parameter gradients,
+     * targets; 0 for null); refuses another type naming it.
+     */
+    private static long f32(String op, String name, Tensor t) {
+        if (t != null && t.dtype() != DType.F32)
+            throw new IllegalArgumentException(op + ": " + name + " holds " + t.dtype() + "; statistics, parameter gradients "
+                    + "and targets stay F32 in both recipes: allocate it F32");
+        return a(t);
+    }
 
     private static void sameSize(Tensor x, Tensor y, String op) {
         if (x.size() != y.size()) throw new IllegalArgumentException(op + ": sizes differ, " + x + " vs " + y);
@@ -305,29 +365,19 @@ public final class CudaBackend implements Backend {
 
     @Override public void roundToBf16(Tensor t) { k.roundBf16(a(t), t.size()); }
 
-    @Override public void holdsBf16Values(Predicate<Tensor> bf16Valued) { this.bf16Valued = bf16Valued; }
-
     /** How many GEMMs ran on the tensor cores (gemm_bf16_mma) so far: how a test sees the bf16 path taken. */
     public long tensorCoreGemms() { return tensorCoreGemms; }
 
-    /** Whether every one of {@code ts} holds bf16 values, so that a GEMM over them may run in bf16. */
-    private boolean bf16(Tensor... ts) {
-        if (lt != null) return false;   // the cuBLASLt peer runs its own float32 GEMMs
-        for (Tensor t : ts)
-            if (!bf16Valued.test(t)) return false;
-        return true;
-    }
-
     @Override public void add(Tensor dst, Tensor src) {
         sameSize(dst, src, "add");
-        k.add(a(dst), a(src), dst.size());
+        k.add(bf16Storage("add", "dst, src", dst, src), raw(dst), raw(src), dst.size());
     }
 
-    @Override public void scale(Tensor t, float s) { k.scale(a(t), s, t.size()); }
+    @Override public void scale(Tensor t, float s) { k.scale(bf16Storage("scale", "t", t), raw(t), s, t.size()); }
 
     @Override public double sumSquares(Tensor t) {
         zeroScalar(sumSquares);
-        k.sumSquares(sumSquares.address(), a(t), t.size());
+        k.sumSquares(bf16Storage("sumSquares", "t", t), sumSquares.address(), raw(t), t.size());
         return readScalar(sumSquares);
     }
 
@@ -370,10 +420,7 @@ public final class CudaBackend implements Backend {
      * bf16: in and w hold bf16 values (the tensor-core path, when their rows allow it).
      */
     private void gemmNT(long out, long ldc, long in, long w, int R, int N, int K, boolean acc,
-                        long bias, long res, long ldr, int resRows, boolean bf16) {
-        if (bf16 && tensorCores(MmaGemm.Form.NT, in, K, w, K, out, ldc, R, N, K,
-                new MmaGemm.Epilogue(acc ? 1f : 0f, false, bias, res, ldr, resRows, null, 0)))
-            return;
+                        long bias, long res, long ldr, int resRows) {
         if (lt == null) {
             k.gemm(in, K, 1, w, 1, K, out, ldc, R, N, K, acc, bias, res, ldr, resRows, 0, 0, 0, 0, 0);
             return;
@@ -386,45 +433,67 @@ public final class CudaBackend implements Backend {
     }
 
     /** din (R, K) += dout (R, N) @ w (N, K); dout row stride ldd. */
-    private void gemmNN(long din, long dout, long ldd, long w, int R, int N, int K, boolean bf16) {
-        if (bf16 && tensorCores(MmaGemm.Form.NN, dout, ldd, w, K, din, K, R, K, N, ACCUMULATE)) return;
+    private void gemmNN(long din, long dout, long ldd, long w, int R, int N, int K) {
         if (lt != null) lt.matmul(din, K, dout, ldd, false, w, K, false, R, K, N, 1f, CublasLt.Type.F32);
         else k.gemm(dout, ldd, 1, w, K, 1, din, K, R, K, N, true, 0, 0, 0, 1, 0, 0, 0, 0, 0);
     }
 
     /** dw (N, K) += dout^T (N, R) @ in (R, K); dout row stride ldd. */
-    private void gemmTN(long dw, long dout, long ldd, long in, int R, int N, int K, boolean bf16) {
-        if (bf16 && tensorCores(MmaGemm.Form.TN, dout, ldd, in, K, dw, K, N, K, R, ACCUMULATE)) return;
+    private void gemmTN(long dw, long dout, long ldd, long in, int R, int N, int K) {
         if (lt != null) lt.matmul(dw, K, dout, ldd, true, in, K, false, N, K, R, 1f, CublasLt.Type.F32);
         else k.gemm(dout, 1, ldd, in, K, 1, dw, K, N, K, R, true, 0, 0, 0, 1, 0, 0, 0, 0, 0);
     }
 
-    /** The Backend contract's "accumulates" as the tensor-core GEMM's epilogue: fp32 C += op(A) op(B). */
-    private static final MmaGemm.Epilogue ACCUMULATE = MmaGemm.Epilogue.plain(false).accumulate();
+    // ---- native bf16 GEMMs (BF16 tensors) -------------------------------------------------
+
+    /** A tensor of a native bf16 op with its role: its name in messages and the type the recipe gives it. */
+    private record Role(String name, Tensor t, DType want) {}
+
+    private static Role bf16(String name, Tensor t) { return new Role(name, t, DType.BF16); }
+
+    private static Role f32(String name, Tensor t) { return new Role(name, t, DType.F32); }
 
     /**
-     * Runs one GEMM on the tensor cores: A and B (float32 holding bf16 values, row strides aWidth
-     * and bWidth elements) are packed to bf16 scratch with the same strides (exact) and gemm_bf16_mma writes
-     * the fp32 C with epilogue e. Returns false, having queued nothing, when the packed rows
-     * would not be 16 bytes wide multiples (a width not a multiple of 8: gemm_bf16_mma's cp.async
-     * rows); the caller then runs the float32 GEMM, and the first refusal of each shape is said
-     * on stderr.
+     * Whether {@code op} runs natively in bf16: some tensor whose recipe type is BF16 (activations,
+     * weights, biases) is BF16. Then every role (nulls skipped) must hold its type, or a one-line
+     * refusal names the tensor and the fix; false leaves the float32 path, which refuses BF16.
      */
-    private boolean tensorCores(MmaGemm.Form form, long a, long aWidth, long b, long bWidth, long c, long ldc,
-                                int m, int n, int kk, MmaGemm.Epilogue e) {
-        if (aWidth % 8 != 0 || bWidth % 8 != 0) {
-            if (refusalsSaid.add(form + " " + m + "x" + n + "x" + kk))
-                System.err.printf("%s: bf16 GEMM %s %dx%dx%d runs in float32: gemm_bf16_mma needs operand rows of a "
-                        + "multiple of 8 elements (A %d, B %d wide)%n", name(), form, m, n, kk, aWidth, bWidth);
-            return false;
-        }
-        long aElems = (form == MmaGemm.Form.TN ? kk : m) * aWidth, bElems = (form == MmaGemm.Form.NT ? n : kk) * bWidth;
-        long pa = scratch(Scratch.BF16_A, (aElems + 1) / 2), pb = scratch(Scratch.BF16_B, (bElems + 1) / 2);
-        k.toBf16(pa, a, aElems);
-        k.toBf16(pb, b, bElems);
-        k.gemmBf16Mma(new MmaGemm.Operands(form, pa, aWidth, pb, bWidth, c, ldc, m, n, kk), e);
-        tensorCoreGemms++;
+    private boolean nativeBf16(String op, Role... roles) {
+        boolean any = false;
+        for (Role r : roles) any |= r.want() == DType.BF16 && r.t() != null && r.t().dtype() == DType.BF16;
+        if (!any) return false;
+        for (Role r : roles)
+            if (r.t() != null && r.t().dtype() != r.want())
+                throw new IllegalArgumentException(op + ": " + r.name() + " " + r.t() + " holds " + r.t().dtype()
+                        + " beside BF16 operands; in bf16 activations, weights and biases are BF16 and parameter "
+                        + "gradients F32: allocate " + r.name() + " as " + r.want());
+        if (lt != null)
+            throw new IllegalArgumentException(op + ": the cuBLASLt path runs float32 GEMMs only; run BF16 tensors "
+                    + "with GemmPath.KERNELS");
         return true;
+    }
+
+    /** One GEMM on the tensor cores over bf16 tensors as they are (no packing), counted. */
+    private void nativeGemm(MmaGemm.Operands o, MmaGemm.Epilogue e) {
+        k.gemmBf16Mma(o, e);
+        tensorCoreGemms++;
+    }
+
+    /** out (R, N) = in (R, K) w^T + bias (+ res (resRows, N) at row m % resRows): bf16, rounded once. */
+    private void nativeForward(Tensor out, Tensor in, Tensor w, Tensor bias, Tensor res, int resRows) {
+        int N = w.dim(0), K = w.dim(1), R = Math.toIntExact(in.size() / K);
+        nativeGemm(new MmaGemm.Operands(MmaGemm.Form.NT, raw(in), K, raw(w), K, raw(out), N, R, N, K),
+                MmaGemm.Epilogue.plain(true).withBias(raw(bias)).withResidual(raw(res), N, resRows));
+    }
+
+    /** din (bf16) += dout w; dw (fp32) += dout^T in with dbias (fp32) += dout's column sums fused. */
+    private void nativeBackward(Tensor din, Tensor dw, Tensor dbias, Tensor dout, Tensor in, Tensor w) {
+        int N = w.dim(0), K = w.dim(1), R = Math.toIntExact(in.size() / K);
+        if (din != null)
+            nativeGemm(new MmaGemm.Operands(MmaGemm.Form.NN, raw(dout), N, raw(w), K, raw(din), K, R, K, N),
+                    MmaGemm.Epilogue.plain(true).accumulate());
+        nativeGemm(new MmaGemm.Operands(MmaGemm.Form.TN, raw(dout), N, raw(in), K, a(dw), K, N, K, R),
+                MmaGemm.Epilogue.plain(false).accumulate().withBiasGradient(a(dbias)));
     }
 
     // ---- patch embedding ------------------------------------------------------------------
@@ -432,67 +501,103 @@ public final class CudaBackend implements Backend {
     @Override public void patchEmbedForward(Tensor out, Tensor images, Tensor w, Tensor b, Tensor pos, int patch) {
         int B = images.dim(0), C = images.dim(1), S = images.dim(2), D = w.dim(0), K = C * patch * patch;
         int N = (S / patch) * (S / patch);
+        if (nativeBf16("patchEmbedForward", bf16("out", out), f32("images", images), bf16("w", w), bf16("b", b),
+                bf16("pos", pos))) {   // the pixels are rounded to bf16 as the GEMM's operand
+            long cols = scratch(Scratch.IM2COL, ((long) B * N * K + 1) / 2);
+            k.im2col(cols, true, a(images), B, C, S, patch);
+            nativeGemm(new MmaGemm.Operands(MmaGemm.Form.NT, cols, K, raw(w), K, raw(out), D, B * N, D, K),
+                    MmaGemm.Epilogue.plain(true).withBias(raw(b)).withResidual(raw(pos), D, N));
+            return;
+        }
         long cols = scratch(Scratch.IM2COL, (long) B * N * K);
-        k.im2col(cols, a(images), B, C, S, patch);
-        gemmNT(a(out), D, cols, a(w), B * N, D, K, false, a(b), a(pos), D, N, false);   // images: float32
+        k.im2col(cols, false, a(images), B, C, S, patch);
+        gemmNT(a(out), D, cols, a(w), B * N, D, K, false, a(b), a(pos), D, N);
     }
 
     @Override public void patchEmbedBackward(Tensor dw, Tensor db, Tensor dpos, Tensor dout, Tensor images, int patch) {
         int B = images.dim(0), C = images.dim(1), S = images.dim(2), D = dw.dim(0), K = C * patch * patch;
         int N = (S / patch) * (S / patch);
+        if (nativeBf16("patchEmbedBackward", f32("dw", dw), f32("db", db), f32("dpos", dpos), bf16("dout", dout),
+                f32("images", images))) {
+            long cols = scratch(Scratch.IM2COL, ((long) B * N * K + 1) / 2);
+            k.im2col(cols, true, a(images), B, C, S, patch);
+            nativeGemm(new MmaGemm.Operands(MmaGemm.Form.TN, raw(dout), D, cols, K, a(dw), K, D, K, B * N),
+                    MmaGemm.Epilogue.plain(false).accumulate().withBiasGradient(a(db)));
+            if (dpos != null) k.posGrad(a(dpos), raw(dout), true, B, (long) N * D);
+            return;
+        }
         long cols = scratch(Scratch.IM2COL, (long) B * N * K);
-        k.im2col(cols, a(images), B, C, S, patch);
-        gemmTN(a(dw), a(dout), D, cols, B * N, D, K, false);
-        if (db != null) k.colSum(a(db), a(dout), (long) B * N, D, D);
-        if (dpos != null) k.posGrad(a(dpos), a(dout), B, (long) N * D);
+        k.im2col(cols, false, a(images), B, C, S, patch);
+        gemmTN(a(dw), a(dout), D, cols, B * N, D, K);
+        if (db != null) k.colSum(false, false, a(db), a(dout), (long) B * N, D, D);
+        if (dpos != null) k.posGrad(a(dpos), a(dout), false, B, (long) N * D);
     }
 
     // ---- normalisation --------------------------------------------------------------------
 
     @Override public void normForward(Tensor out, Tensor stats, Tensor x, Tensor scale, Tensor bias, boolean centered, float eps) {
         int W = Math.toIntExact(scale.size());
-        k.normFwd(a(out), a(stats), a(x), a(scale), a(bias), Math.toIntExact(x.size() / W), W, centered, eps);
+        boolean bf = bf16Storage("normForward", "out, x, scale, bias", out, x, scale, bias);
+        k.normFwd(bf, raw(out), f32("normForward", "stats", stats), raw(x), raw(scale), rawOrNull(bias),
+                Math.toIntExact(x.size() / W), W, centered, eps);
     }
 
     @Override public void normBackward(Tensor dx, Tensor dscale, Tensor dbias, Tensor dout, Tensor x, Tensor scale,
                                        Tensor stats, boolean centered) {
         int W = Math.toIntExact(scale.size()), R = Math.toIntExact(x.size() / W);
-        k.normBwdDx(a(dx), a(dout), a(x), a(scale), a(stats), R, W, centered);
-        k.normBwdParams(a(dscale), a(dbias), a(dout), a(x), a(stats), R, W);
+        boolean bf = bf16Storage("normBackward", "dx, dout, x, scale", dx, dout, x, scale);
+        long st = f32("normBackward", "stats", stats);
+        k.normBwdDx(bf, raw(dx), raw(dout), raw(x), raw(scale), st, R, W, centered);
+        k.normBwdParams(bf, f32("normBackward", "dscale", dscale), f32("normBackward", "dbias", dbias), raw(dout), raw(x), st, R, W);
     }
 
     // ---- linear layers and activations ----------------------------------------------------
 
     @Override public void linearForward(Tensor out, Tensor in, Tensor w, Tensor bias) {
+        if (nativeBf16("linearForward", bf16("out", out), bf16("in", in), bf16("w", w), bf16("bias", bias))) {
+            nativeForward(out, in, w, bias, null, 1);
+            return;
+        }
         int N = w.dim(0), K = w.dim(1), R = Math.toIntExact(in.size() / K);
-        gemmNT(a(out), N, a(in), a(w), R, N, K, false, a(bias), 0, 0, 1, bf16(in, w));
+        gemmNT(a(out), N, a(in), a(w), R, N, K, false, a(bias), 0, 0, 1);
     }
 
     @Override public void linearBackward(Tensor din, Tensor dw, Tensor dbias, Tensor dout, Tensor in, Tensor w) {
+        if (nativeBf16("linearBackward", bf16("din", din), f32("dw", dw), f32("dbias", dbias), bf16("dout", dout),
+                bf16("in", in), bf16("w", w))) {
+            nativeBackward(din, dw, dbias, dout, in, w);
+            return;
+        }
         int N = w.dim(0), K = w.dim(1), R = Math.toIntExact(in.size() / K);
-        if (din != null) gemmNN(a(din), a(dout), N, a(w), R, N, K, bf16(dout, w));
-        gemmTN(a(dw), a(dout), N, a(in), R, N, K, bf16(dout, in));
-        if (dbias != null) k.colSum(a(dbias), a(dout), R, N, N);
+        if (din != null) gemmNN(a(din), a(dout), N, a(w), R, N, K);
+        gemmTN(a(dw), a(dout), N, a(in), R, N, K);
+        if (dbias != null) k.colSum(false, false, a(dbias), a(dout), R, N, N);
     }
 
     @Override public void geluForward(Tensor out, Tensor in, GeluKind kind) {
         sameSize(out, in, "geluForward");
-        k.geluFwd(a(out), a(in), in.size(), kind.ordinal());
+        k.geluFwd(bf16Storage("geluForward", "out, in", out, in), raw(out), raw(in), in.size(), kind.ordinal());
     }
 
     @Override public void geluBackward(Tensor din, Tensor dout, Tensor in, GeluKind kind) {
         sameSize(din, in, "geluBackward");
-        k.geluBwd(a(din), a(dout), a(in), in.size(), kind.ordinal());
+        k.geluBwd(bf16Storage("geluBackward", "din, dout, in", din, dout, in), raw(din), raw(dout), raw(in), in.size(),
+                kind.ordinal());
     }
 
     @Override public void broadcastRows(Tensor dst, Tensor src) {
         int W = Math.toIntExact(src.size());
-        k.broadcastRows(a(dst), a(src), dst.size() / W, W);
+        k.broadcastRows(bf16Storage("broadcastRows", "dst, src", dst, src), raw(dst), raw(src), dst.size() / W, W);
     }
 
+    /** dst F32 (a parameter gradient) from src of either type, or BF16 from BF16 (rounded once per column). */
     @Override public void sumRows(Tensor dst, Tensor src) {
         int W = Math.toIntExact(dst.size());
-        k.colSum(a(dst), a(src), src.size() / W, W, W);
+        boolean srcBf16 = bf16Storage("sumRows", "src", src);
+        if (dst.dtype() == DType.BF16 && !srcBf16)
+            throw new IllegalArgumentException("sumRows: dst is BF16 but src is F32; sum an F32 src into an F32 dst "
+                    + "(or make src BF16)");
+        k.colSum(srcBf16, bf16Storage("sumRows", "dst", dst), raw(dst), raw(src), src.size() / W, W, W);
     }
 
     /**
@@ -502,12 +607,12 @@ public final class CudaBackend implements Backend {
      */
     @Override public void toHeads(Tensor dst, Tensor src, int col, int batch, int heads) {
         int rows = src.dim(0), N = rows / batch, hd = Math.toIntExact(dst.size() / ((long) rows * heads));
-        k.toHeads(a(dst), a(src), src.dim(1), col, batch, N, heads, hd);
+        k.toHeads(bf16Storage("toHeads", "dst, src", dst, src), raw(dst), raw(src), src.dim(1), col, batch, N, heads, hd);
     }
 
     @Override public void fromHeads(Tensor dst, int col, Tensor src, int batch, int heads) {
         int rows = dst.dim(0), N = rows / batch, hd = Math.toIntExact(src.size() / ((long) rows * heads));
-        k.fromHeads(a(dst), dst.dim(1), col, a(src), batch, N, heads, hd);
+        k.fromHeads(bf16Storage("fromHeads", "dst, src", dst, src), raw(dst), dst.dim(1), col, raw(src), batch, N, heads, hd);
     }
 
     // ---- the parallel block ---------------------------------------------------------------
@@ -515,11 +620,15 @@ public final class CudaBackend implements Backend {
     @Override public void inProjectionEpilogueForward(InProj s, Tensor pre, Tensor bMlp, Tensor qScale, Tensor kScale,
                                                       Tensor ag, Tensor q, Tensor k, Tensor v, Tensor qkStats,
                                                       GeluKind gelu, boolean centered) {
+        String op = "inProjectionEpilogueForward";
+        boolean bf = bf16Storage(op, "pre, bMlp, qScale, kScale, ag, q, k, v", pre, bMlp, qScale, kScale, ag, q, k, v);
         int cols = s.preCols(), M = s.mlp();
-        // ag[:, W:W+M] = GELU(pre[:, :M] + bMlp): the GEMM's epilogue alone, over pre's MLP columns
-        this.k.gemmEpilogue(a(pre), cols, s.rows(), M, 0, 0, 0, 1, a(ag) + (long) s.geluCol() * Float.BYTES, s.agCols(), M,
-                a(bMlp), gelu.ordinal());
-        this.k.qknormFwd(a(pre), cols, s.qCol(), a(qScale), a(kScale), a(q), a(k), a(v), a(qkStats),
+        long agGelu = raw(ag) + (long) s.geluCol() * ag.dtype().size;
+        // ag[:, W:W+M] = GELU(pre[:, :M] + bMlp) over pre's MLP columns: the GEMM's epilogue alone (fp32), or
+        // its bf16 counterpart (fp32 GELU, one rounding into ag)
+        if (bf) this.k.geluColsBf16(agGelu, s.agCols(), raw(pre), cols, raw(bMlp), s.rows(), M, gelu.ordinal());
+        else this.k.gemmEpilogue(raw(pre), cols, s.rows(), M, 0, 0, 0, 1, agGelu, s.agCols(), M, raw(bMlp), gelu.ordinal());
+        this.k.qknormFwd(bf, raw(pre), cols, s.qCol(), raw(qScale), raw(kScale), raw(q), raw(k), raw(v), f32(op, "qkStats", qkStats),
                 s.batch(), s.tokens(), s.heads(), s.headDim(), centered, ModelConfig.EPS);
     }
 
@@ -527,34 +636,108 @@ public final class CudaBackend implements Backend {
                                                        Tensor bMlp, Tensor qScale, Tensor kScale, Tensor qkStats,
                                                        Tensor dpre, Tensor dbMlp, Tensor dqScale, Tensor dkScale,
                                                        GeluKind gelu, boolean centered) {
+        String op = "inProjectionEpilogueBackward";
+        boolean bf = bf16Storage(op, "dag, dq, dk, dv, pre, bMlp, qScale, kScale, dpre", dag, dq, dk, dv, pre, bMlp, qScale,
+                kScale, dpre);
         int cols = s.preCols(), M = s.mlp(), T = s.rows();
-        k.geluBwdCols(a(dpre), cols, a(pre), a(bMlp), a(dag), s.agCols(), s.geluCol(), T, M, gelu.ordinal());
-        k.qknormBwd(a(dpre), cols, s.qCol(), a(pre), a(dq), a(dk), a(dv), a(qScale), a(kScale), a(qkStats),
-                a(dqScale), a(dkScale), s.batch(), s.tokens(), s.heads(), s.headDim(), centered);
-        k.colSum(a(dbMlp), a(dpre), T, M, cols);
+        // dbMlp from the fp32 products, before dpre's rounding (as the CPU reference sums them)
+        k.geluBwdCols(bf, raw(dpre), cols, raw(pre), raw(bMlp), raw(dag), s.agCols(), s.geluCol(), T, M, gelu.ordinal(),
+                f32(op, "dbMlp", dbMlp));
+        k.qknormBwd(bf, raw(dpre), cols, s.qCol(), raw(pre), raw(dq), raw(dk), raw(dv), raw(qScale), raw(kScale),
+                f32(op, "qkStats", qkStats), f32(op, "dqScale", dqScale), f32(op, "dkScale", dkScale), s.batch(), s.tokens(),
+                s.heads(), s.headDim(), centered);
     }
 
+    /**
+     * Attention dispatches on its tensors' element type. F32: attention.cu's float kernels, as
+     * always. BF16 q, k, v, out (and dout, dq, dk, dv; lse stays F32): bf16 storage, fp32 softmax
+     * state and sums, each stored element rounded once, on one of two kernel sets chosen here
+     * ({@link #onTensorCores}) and nowhere else: the tensor-core flash kernels (attention_bf16.cu)
+     * when the head dim is one they are built for (64, 128, 256), out's row stride is a multiple
+     * of 8 elements and every tensor starts 16-byte aligned (their 16-byte copies); otherwise
+     * attention.cu's bf16 instantiation, which takes any head dim up to 256 and any stride. Both
+     * compute the same function; the flash kernels also round P and dS to bf16 for their second
+     * products (DESIGN.md's tolerances). A shape the flash kernels cannot take is a normal case
+     * (the small models' head dims 16 and 32), not a refusal, so nothing is logged.
+     * {@link #tensorCoreAttentions} counts the flash calls for tests.
+     */
     @Override public void attentionForward(Tensor out, Tensor lse, Tensor q, Tensor kk, Tensor v) {
-        int B = q.dim(0), H = q.dim(1), Nq = q.dim(2), hd = q.dim(3), Nk = kk.dim(2);
-        k.attnFwd(a(out), out.size() / ((long) B * Nq), a(lse), a(q), a(kk), a(v), B * H, H, Nq, Nk, hd,
-                (float) (1.0 / Math.sqrt(hd)));
-    }
-
-    @Override public void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor out, Tensor lse,
-                                            Tensor q, Tensor kk, Tensor v) {
+        boolean bf16 = attentionBf16("attentionForward", lse, List.of("q", "k", "v", "out"), q, kk, v, out);
         int B = q.dim(0), H = q.dim(1), Nq = q.dim(2), hd = q.dim(3), Nk = kk.dim(2);
         long ldo = out.size() / ((long) B * Nq);
-        float scale = (float) (1.0 / Math.sqrt(hd));
-        long delta = scratch(Scratch.ATTN_DELTA, (long) B * H * Nq);
-        k.attnBwdDelta(delta, a(out), a(dout), ldo, B * H, H, Nq, hd);
-        k.attnBwdDq(a(dq), a(dout), ldo, a(lse), delta, a(q), a(kk), a(v), B * H, H, Nq, Nk, hd, scale);
-        k.attnBwdDkDv(a(dk), a(dv), a(dout), ldo, a(lse), delta, a(q), a(kk), a(v), B * H, H, Nq, Nk, hd, scale);
+        if (bf16 && onTensorCores(hd, ldo, q, kk, v, out)) {
+            k.flashAttnFwd(new FlashAttention.Shape(B, H, Nq, Nk, hd), flashForward(out, ldo, lse, q, kk, v));
+            return;
+        }
+        k.attnFwd(bf16, raw(out), ldo, raw(lse), raw(q), raw(kk), raw(v), B * H, H, Nq, Nk, hd, (float) (1.0 / Math.sqrt(hd)));
     }
 
+    /** Accumulates dq, dk, dv (the contract); the kernels as {@link #attentionForward} chooses them. */
+    @Override public void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor out, Tensor lse,
+                                            Tensor q, Tensor kk, Tensor v) {
+        boolean bf16 = attentionBf16("attentionBackward", lse, List.of("q", "k", "v", "out", "dout", "dq", "dk", "dv"),
+                q, kk, v, out, dout, dq, dk, dv);
+        int B = q.dim(0), H = q.dim(1), Nq = q.dim(2), hd = q.dim(3), Nk = kk.dim(2);
+        long ldo = out.size() / ((long) B * Nq);
+        long delta = scratch(Scratch.ATTN_DELTA, (long) B * H * Nq);
+        if (bf16 && onTensorCores(hd, ldo, q, kk, v, out, dout, dq, dk, dv)) {
+            k.flashAttnBwd(new FlashAttention.Shape(B, H, Nq, Nk, hd), new FlashAttention.Backward(
+                    flashForward(out, ldo, lse, q, kk, v), raw(dout), delta, raw(dq), raw(dk), raw(dv)));
+            return;
+        }
+        float scale = (float) (1.0 / Math.sqrt(hd));
+        k.attnBwdDelta(bf16, delta, raw(out), raw(dout), ldo, B * H, H, Nq, hd);
+        k.attnBwdDq(bf16, raw(dq), raw(dout), ldo, raw(lse), delta, raw(q), raw(kk), raw(v), B * H, H, Nq, Nk, hd, scale);
+        k.attnBwdDkDv(bf16, raw(dk), raw(dv), raw(dout), ldo, raw(lse), delta, raw(q), raw(kk), raw(v), B * H, H, Nq, Nk, hd,
+                scale);
+    }
+
+    /**
+     * Whether attention's tensors ({@code names} name {@code ts}, q first) are BF16 rather than
+     * F32; refuses a mixture, or an lse that is not F32, naming the tensor and the fix.
+     */
+    private static boolean attentionBf16(String op, Tensor lse, List<String> names, Tensor... ts) {
+        DType t = ts[0].dtype();
+        if (t != DType.F32 && t != DType.BF16)
+            throw new IllegalArgumentException(op + ": q is " + t + "; attention computes on F32 or BF16 tensors");
+        for (int i = 1; i < ts.length; i++)
+            if (ts[i].dtype() != t)
+                throw new IllegalArgumentException(op + ": " + names.get(i) + " is " + ts[i].dtype() + " but q is " + t
+                        + "; allocate " + String.join(", ", names) + " in one element type");
+        if (lse.dtype() != DType.F32)
+            throw new IllegalArgumentException(op + ": lse is " + lse.dtype() + "; softmax statistics are F32 in every "
+                    + "precision: allocate lse as F32");
+        return t == DType.BF16;
+    }
+
+    /**
+     * The one rule for bf16 attention on the tensor cores: a head dim the flash kernels are built
+     * for, out/dout rows a multiple of 8 elements and every tensor 16-byte aligned (what
+     * Kernels.flashAttn* would otherwise refuse); see {@link #attentionForward}. Counts the calls it sends there.
+     */
+    private boolean onTensorCores(int hd, long ldo, Tensor... ts) {
+        if (!FlashAttention.HEAD_DIMS.contains(hd) || ldo % 8 != 0) return false;
+        for (Tensor t : ts) if (raw(t) % 16 != 0) return false;
+        tensorCoreAttentions++;
+        return true;
+    }
+
+    private static FlashAttention.Forward flashForward(Tensor out, long ldo, Tensor lse, Tensor q, Tensor kk, Tensor v) {
+        return new FlashAttention.Forward(raw(q), raw(kk), raw(v), raw(out), ldo, raw(lse));
+    }
+
+    /** How many attention calls (forward or backward) ran on the tensor-core flash kernels so far. */
+    public long tensorCoreAttentions() { return tensorCoreAttentions; }
+
     @Override public void outProjectionForward(Tensor out, Tensor x, Tensor ag, Tensor wOut, Tensor bOut) {
+        if (nativeBf16("outProjectionForward", bf16("out", out), bf16("x", x), bf16("ag", ag), bf16("wOut", wOut),
+                bf16("bOut", bOut))) {   // x may be out: the residual is read and written by one thread
+            nativeForward(out, ag, wOut, bOut, x, Math.toIntExact(x.size() / wOut.dim(0)));
+            return;
+        }
         int D = wOut.dim(0), K = wOut.dim(1), T = Math.toIntExact(x.size() / D);
         // residual read and output write of one element happen in the same thread: out may alias x
-        gemmNT(a(out), D, a(ag), a(wOut), T, D, K, false, a(bOut), a(x), D, T, bf16(ag, wOut));
+        gemmNT(a(out), D, a(ag), a(wOut), T, D, K, false, a(bOut), a(x), D, T);
     }
 
     @Override public void outProjectionBackward(Tensor dag, Tensor dwOut, Tensor dbOut, Tensor dout, Tensor ag, Tensor wOut) {
@@ -572,7 +755,8 @@ public final class CudaBackend implements Backend {
         sameSize(logits, targets, "lossForwardBackward");
         int B = logits.dim(0), C = Math.toIntExact(logits.size() / B);
         zeroScalar(loss);
-        k.loss(loss.address(), a(dlogits), a(logits), a(targets), B, C, kind.ordinal());
+        boolean bf = bf16Storage("lossForwardBackward", "logits, dlogits", logits, dlogits);
+        k.loss(bf, loss.address(), raw(dlogits), raw(logits), f32("lossForwardBackward", "targets", targets), B, C, kind.ordinal());
     }
 
     @Override public double queuedLoss() { return readScalar(loss); }
@@ -581,27 +765,96 @@ public final class CudaBackend implements Backend {
         upload(new Tensor(adamwScalars, 0, ADAMW_SCALARS), new float[] {lr, 0, 0, 0, 0, Float.intBitsToFloat(stepsDone)});
     }
 
-    @Override public void queueAdamw(Tensor params, Tensor grads, Tensor m, Tensor v, List<AdamwRange> ranges,
+    /**
+     * sum_squares, adamw_scalars, then one adamw_multi (adamw_multi_f32copy for a float32 copy)
+     * over the chunk table of {@code ranges}: three launches whatever the number of ranges.
+     */
+    @Override public void queueAdamw(Tensor params, Tensor grads, Tensor m, Tensor v, Tensor copy, List<AdamwRange> ranges,
                                      float beta1, float beta2, float eps, float clipNorm) {
+        for (Tensor t : new Tensor[] {grads, m, v, copy})
+            if (t != null) sameSize(params, t, "queueAdamw");
+        AdamwTable table = adamwTable(ranges, params.size());
         zeroScalar(gradNormSquared);
-        k.sumSquares(gradNormSquared.address(), a(grads), grads.size());
+        k.sumSquares(false, gradNormSquared.address(), a(grads), grads.size());
         long hp = adamwScalars.address();
         k.adamwScalars(hp, hp + 5L * Float.BYTES, gradNormSquared.address(), clipNorm, beta1, beta2);
-        for (AdamwRange r : ranges) {
-            int n = Math.toIntExact(r.size());
-            k.adamwDevice(a(params.view(r.offset(), n)), a(grads.view(r.offset(), n)), a(m.view(r.offset(), n)),
-                    a(v.view(r.offset(), n)), n, hp, beta1, beta2, eps, r.weightDecay());
+        if (copy != null && copy.dtype() == DType.F32)
+            k.adamwMultiF32Copy(a(params), a(grads), a(m), a(v), a(copy), table.chunks().address(), table.count(), hp,
+                    beta1, beta2, eps);
+        else
+            k.adamwMulti(a(params), a(grads), a(m), a(v), copy == null ? 0L : raw(copy), table.chunks().address(),
+                    table.count(), hp, beta1, beta2, eps);
+    }
+
+    /** A range list's chunk table on the device ({@link Kernels#adamwChunks}) and its number of chunks. */
+    private record AdamwTable(DeviceStorage chunks, int count) {}
+
+    /** The chunk tables of the range lists seen: built and uploaded once each, kept for the backend's life (graphs use them). */
+    private final Map<List<AdamwRange>, AdamwTable> adamwTables = new java.util.HashMap<>();
+
+    private AdamwTable adamwTable(List<AdamwRange> ranges, long size) {
+        AdamwTable t = adamwTables.get(ranges);
+        if (t != null) return t;
+        if (stream.capturing())
+            throw new IllegalStateException("queueAdamw with a range list not seen before while the stream is captured: "
+                    + "its chunk table is uploaded on first use; run one eager step first");
+        long[] off = new long[ranges.size()], len = new long[ranges.size()];
+        float[] wd = new float[ranges.size()];
+        for (int i = 0; i < off.length; i++) {
+            AdamwRange r = ranges.get(i);
+            if (r.offset() < 0 || r.size() < 0 || r.offset() + r.size() > size)
+                throw new IllegalArgumentException("queueAdamw: range " + r + " lies outside the " + size + " parameters");
+            off[i] = r.offset();
+            len[i] = r.size();
+            wd[i] = r.weightDecay();
         }
+        int[] words = Kernels.adamwChunks(off, len, wd);
+        DeviceStorage d = allocator.allocate(Math.max(1, words.length));   // 4-byte words, as floats
+        if (words.length > 0) {   // at most 16 bytes per 4096 parameters: 8 MiB at 2^31, one staging buffer
+            if (stagingFloats(words.length) < words.length)
+                throw new IllegalStateException("AdamW's chunk table of " + words.length + " words exceeds the staging buffer");
+            stagingFree.synchronize();
+            MemorySegment.copy(words, 0, staging, ValueLayout.JAVA_INT_UNALIGNED, 0, words.length);
+            device.copyToDevice(d.address(), staging, (long) words.length * Integer.BYTES, stream);
+            stagingFree.record(stream);
+        }
+        t = new AdamwTable(d, words.length / Kernels.ADAMW_CHUNK_INTS);
+        adamwTables.put(List.copyOf(ranges), t);
+        return t;
     }
 
     @Override public double queuedGradNorm() { return Math.sqrt(readScalar(gradNormSquared)); }
 
-    @Override public void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2,
-                                float eps, float weightDecay, float gradScale, int step) {
+    /** Captures {@code work} from this backend's current stream into a graph, replayed on that stream. */
+    @Override public Recording record(Runnable work) {
+        DeviceStream on = stream;
+        on.beginCapture();
+        DeviceGraph graph;
+        try {
+            work.run();
+        } catch (RuntimeException | Error e) {
+            try {
+                on.endCapture().close();
+            } catch (RuntimeException second) {
+                e.addSuppressed(second);
+            }
+            throw e;
+        }
+        graph = on.endCapture();
+        return new Recording() {
+            @Override public void replay() { graph.launch(on); }
+            @Override public void close() { graph.close(); }
+        };
+    }
+
+    /** adamw_f32, then the copy (if any) from the updated parameters: the eager per-range path (the mesh's). */
+    @Override public void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, Tensor copy, float lr, float beta1,
+                                float beta2, float eps, float weightDecay, float gradScale, int step) {
         sameSize(param, grad, "adamw");
         if (step < 1) throw new IllegalArgumentException("adamw: step must be >= 1 (bias correction), got " + step);
         float bc1 = (float) (1 - Math.pow(beta1, step)), bc2 = (float) (1 - Math.pow(beta2, step));
         k.adamw(a(param), a(grad), a(m), a(v), param.size(), lr, beta1, beta2, eps, weightDecay, gradScale, bc1, bc2);
+        if (copy != null) Backend.writeBf16Copy(this, copy, param);
     }
 
     /** Waits for the stream, then releases everything in this backend's own device context (the device too if it owns it); idempotent. */

@@ -11,6 +11,7 @@ import java.util.Locale;
 import java.util.SplittableRandom;
 
 import vit22b.kernels.DeviceRuntime;
+import vit22b.kernels.JCudaRuntime;
 import vit22b.kernels.Kernels;
 import vit22b.kernels.MmaGemm.Epilogue;
 import vit22b.kernels.MmaGemm.Form;
@@ -19,21 +20,23 @@ import vit22b.model.ModelConfig;
 import vit22b.model.Presets;
 
 /**
- * gemm_bf16_mma (our tensor-core GEMM) on the GPU: first correct, then fast.
+ * Our tensor-core GEMMs on the GPU, gemm_bf16_mma and, on a Hopper GPU (compute capability 9.0),
+ * gemm_bf16_wgmma: first correct, then fast.
  * <ol>
  * <li>Correctness: each form with its training-step epilogue on a {@value #CHECK_M} x
  * {@value #CHECK_N} x {@value #CHECK_K} problem (off every tile edge) from host random bf16, every
  * element against a float64 host GEMM of the same inputs within (K + 8) 2^-23 sum |terms|
- * (+ 2^-8 |want| for bf16 outputs), the bound of docs/DESIGN.md.</li>
+ * (+ 2^-8 |want| for bf16 outputs), the bound of docs/DESIGN.md; each kernel.</li>
  * <li>Speed, for ViT-L, ViT-e and ViT-22B at {@value #IMAGES} images: the in-projection forward (NT,
  * GELU into the MLP columns, bf16), the out-projection's data gradient (NN, GELU backward into
  * the MLP columns, bf16) and the in-projection's weight gradient (TN, fp32, bias gradient), each
  * beside cuBLASLt bf16 on the same shape (plain GEMM, bf16 output: its C type is its A type
- * here). Timed as GemmBench times (CUDA events, median after warm-ups), random data made on
+ * here); gemm_bf16_wgmma on the same calls on Hopper (its tensor maps encoded on every call, as
+ * Kernels.gemmBf16Wgmma does: host time the GPU overlaps on these sizes). Timed as GemmBench times (CUDA events, median after warm-ups), random data made on
  * the GPU. The plain GEMMs of ours and cuBLASLt's are then compared on {@value #SAMPLE_ROWS} rows:
  * max |ours - Lt| / max |Lt| per row under {@value #TOL}.</li>
  * </ol>
- * Prints a table with the ratio ours / cuBLASLt; exit status 1 on any failed check.
+ * Prints a table with the ratios ours / cuBLASLt; exit status 1 on any failed check.
  * Usage: MmaGemmBench [JSON_OUT].
  */
 public final class MmaGemmBench {
@@ -41,8 +44,18 @@ public final class MmaGemmBench {
     static final int CHECK_M = 389, CHECK_N = 261, CHECK_K = 1037;
     static final double TOL = 1e-2;
 
-    record Row(String model, String form, String what, int m, int n, int k, double oursTflops, double ltTflops, double err) {
+    /** One shape; the wgmma fields are NaN where the GPU is not a Hopper. */
+    record Row(String model, String form, String what, int m, int n, int k, double oursTflops, double ltTflops, double err,
+               double wgmmaTflops, double wgmmaErr) {
         double ratio() { return oursTflops / ltTflops; }
+        double wgmmaRatio() { return wgmmaTflops / ltTflops; }
+    }
+
+    /** One of our GEMM kernels, as a call of its Kernels wrapper. */
+    interface Gemm { void run(Operands o, Epilogue e); }
+
+    static boolean hopper(CudaBackend be) {
+        return be.device() instanceof JCudaRuntime g && g.computeCapability() == 90;
     }
 
     public static void main(String[] args) throws IOException {
@@ -51,20 +64,30 @@ public final class MmaGemmBench {
         try (CudaBackend be = new CudaBackend(); CublasLt lt = new CublasLt(be)) {
             long seed = System.nanoTime();
             System.out.println("MmaGemmBench: correctness seed " + seed);
-            for (Form f : Form.values()) failures += check(be, f, new SplittableRandom(seed + f.ordinal()));
+            Kernels k = be.kernels();
+            for (Form f : Form.values()) failures += check(be, "gemm_bf16_mma", k::gemmBf16Mma, f, new SplittableRandom(seed + f.ordinal()));
+            if (hopper(be))
+                for (Form f : Form.values())
+                    failures += check(be, "gemm_bf16_wgmma", (o, e) -> k.gemmBf16Wgmma(be.device(), o, e), f,
+                            new SplittableRandom(seed + f.ordinal()));
+            else System.out.println("MmaGemmBench: not a Hopper GPU (compute capability 9.0): gemm_bf16_wgmma not run");
             for (String name : List.of("vit-l", "vit-e", "vit-22b")) rows.addAll(bench(be, lt, Presets.get(name)));
         }
-        System.out.printf(Locale.ROOT, "%-8s %-4s %-34s %6s %6s %6s %9s %9s %6s %9s%n", "model", "form", "what", "M", "N", "K",
-                "ours", "Lt bf16", "ratio", "err");
+        System.out.printf(Locale.ROOT, "%-8s %-4s %-34s %6s %6s %6s %9s %9s %6s %9s %9s %6s %9s%n", "model", "form", "what", "M", "N",
+                "K", "mma", "Lt bf16", "ratio", "err", "wgmma", "ratio", "err");
         StringBuilder json = new StringBuilder("[\n");
         for (Row r : rows) {
-            boolean ok = r.err() < TOL;
+            boolean ok = r.err() < TOL && (Double.isNaN(r.wgmmaTflops()) || r.wgmmaErr() < TOL);
             if (!ok) failures++;
-            System.out.printf(Locale.ROOT, "%-8s %-4s %-34s %6d %6d %6d %9.1f %9.1f %6.2f %9.2e%s%n", r.model(), r.form(), r.what(),
-                    r.m(), r.n(), r.k(), r.oursTflops(), r.ltTflops(), r.ratio(), r.err(), ok ? "" : "  MISMATCH");
+            System.out.printf(Locale.ROOT, "%-8s %-4s %-34s %6d %6d %6d %9.1f %9.1f %6.2f %9.2e %9.1f %6.2f %9.2e%s%n", r.model(),
+                    r.form(), r.what(), r.m(), r.n(), r.k(), r.oursTflops(), r.ltTflops(), r.ratio(), r.err(), r.wgmmaTflops(),
+                    r.wgmmaRatio(), r.wgmmaErr(), ok ? "" : "  MISMATCH");
             json.append(String.format(Locale.ROOT, "  {\"model\":\"%s\",\"form\":\"%s\",\"what\":\"%s\",\"M\":%d,\"N\":%d,\"K\":%d,"
-                            + "\"ours_tflops\":%.3f,\"cublaslt_bf16_tflops\":%.3f,\"ratio\":%.4f,\"max_rel_err\":%.3e},\n",
-                    r.model(), r.form(), r.what(), r.m(), r.n(), r.k(), r.oursTflops(), r.ltTflops(), r.ratio(), r.err()));
+                            + "\"ours_tflops\":%.3f,\"cublaslt_bf16_tflops\":%.3f,\"ratio\":%.4f,\"max_rel_err\":%.3e%s},\n",
+                    r.model(), r.form(), r.what(), r.m(), r.n(), r.k(), r.oursTflops(), r.ltTflops(), r.ratio(), r.err(),
+                    Double.isNaN(r.wgmmaTflops()) ? "" : String.format(Locale.ROOT,
+                            ",\"wgmma_tflops\":%.3f,\"wgmma_ratio\":%.4f,\"wgmma_max_rel_err\":%.3e", r.wgmmaTflops(),
+                            r.wgmmaRatio(), r.wgmmaErr())));
         }
         if (!rows.isEmpty()) json.setLength(json.length() - 2);
         json.append("\n]\n");
@@ -84,9 +107,14 @@ public final class MmaGemmBench {
 
     static double widen(short h) { return Float.intBitsToFloat((h & 0xffff) << 16); }
 
-    /** One form on host random data; returns the number of failed checks (0 or 1). */
-    static int check(CudaBackend be, Form f, SplittableRandom rnd) {
-        final int M = CHECK_M, N = CHECK_N, K = CHECK_K, col0 = 37, cols = 150;
+    /** One form of {@code gemm} on host random data; returns the number of failed checks (0 or 1). */
+    static int check(CudaBackend be, String name, Gemm gemm, Form f, SplittableRandom rnd) {
+        return check(be, name, gemm, f, rnd, CHECK_M, CHECK_N, CHECK_K);
+    }
+
+    /** The same on an M x N x K problem (N > 37: the GELU columns start at 37, at most 150 of them). */
+    static int check(CudaBackend be, String name, Gemm gemm, Form f, SplittableRandom rnd, int M, int N, int K) {
+        final int col0 = 37, cols = Math.min(150, N - col0);
         DeviceRuntime d = be.device();
         int aRows = f == Form.TN ? K : M, aCols = f == Form.TN ? M : K, bRows = f == Form.NT ? N : K, bCols = f == Form.NT ? K : N;
         int lda = (aCols + 7) / 8 * 8, ldb = (bCols + 7) / 8 * 8;
@@ -94,8 +122,8 @@ public final class MmaGemmBench {
         for (int i = 0; i < a.length; i++) a[i] = bf16(rnd.nextDouble(-1, 1));
         for (int i = 0; i < b.length; i++) b[i] = bf16(rnd.nextDouble(-1, 1));
         for (int i = 0; i < aux.length; i++) aux[i] = bf16(rnd.nextDouble(-2, 2));
-        float[] gb = new float[cols];
-        for (int i = 0; i < cols; i++) gb[i] = (float) rnd.nextDouble(-1, 1);
+        short[] gb = new short[cols];   // the GELU bias has the output's type: bf16
+        for (int i = 0; i < cols; i++) gb[i] = bf16(rnd.nextDouble(-1, 1));
         List<Long> mem = new ArrayList<>();
         try {
             long dA = put(be, mem, MemorySegment.ofArray(a)), dB = put(be, mem, MemorySegment.ofArray(b));
@@ -107,7 +135,7 @@ public final class MmaGemmBench {
                 case NN -> Epilogue.plain(true).withGeluBackward(0, col0, cols, dAux, cols, dGb);
                 case TN -> Epilogue.plain(false).withBiasGradient(db);
             };
-            be.kernels().gemmBf16Mma(new Operands(f, dA, lda, dB, ldb, c, N, M, N, K), e);
+            gemm.run(new Operands(f, dA, lda, dB, ldb, c, N, M, N, K), e);
             MemorySegment C = get(be, c, (long) M * N * (out16 ? 2 : 4)), G = get(be, dAux, 2L * M * cols), DB = get(be, db, 4L * M);
             double gamma = (K + 8) * 0x1p-23, half = out16 ? 0x1p-8 : 0;
             long bad = 0;
@@ -130,7 +158,7 @@ public final class MmaGemmBench {
                     double tol = gamma * mag;
                     boolean inG = n >= col0 && n < col0 + cols;
                     if (f == Form.NN && inG) {
-                        double g = geluGrad(widen(aux[m * cols + n - col0]) + gb[n - col0]);
+                        double g = geluGrad(widen(aux[m * cols + n - col0]) + widen(gb[n - col0]));
                         tol = tol * Math.abs(g) + 2e-6 * Math.abs(s);
                         s *= g;
                     }
@@ -140,14 +168,14 @@ public final class MmaGemmBench {
                     if (!(err <= bound)) bad++;
                     worst = Math.max(worst, err / Math.max(bound, Double.MIN_NORMAL));
                     if (f == Form.NT && inG) {
-                        double x = s + gb[n - col0], want = gelu(x);
+                        double x = s + widen(gb[n - col0]), want = gelu(x);
                         double gGot = widen(G.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, (long) m * cols + n - col0));
                         if (!(Math.abs(gGot - want) <= 1.2 * (tol + gamma) + 1e-6 * (Math.abs(want) + 1) + half * Math.abs(want))) bad++;
                     }
                 }
             }
-            System.out.printf(Locale.ROOT, "check %s %dx%dx%d vs float64: %s (%d elements outside the bound; worst err/bound %.2f)%n",
-                    f, M, N, K, bad == 0 ? "pass" : "FAIL", bad, worst);
+            System.out.printf(Locale.ROOT, "check %s %s %dx%dx%d vs float64: %s (%d elements outside the bound; worst err/bound %.2f)%n",
+                    name, f, M, N, K, bad == 0 ? "pass" : "FAIL", bad, worst);
             return bad == 0 ? 0 : 1;
         } finally {
             for (long p : mem) d.free(p);
@@ -189,11 +217,13 @@ public final class MmaGemmBench {
     static List<Row> bench(CudaBackend be, CublasLt lt, ModelConfig c) {
         int D = c.width(), Mlp = c.mlp(), R = c.inProjRows(), T = IMAGES * c.tokens();
         Kernels k = be.kernels();
+        boolean hopper = hopper(be);
+        Gemm wg = (o, e) -> k.gemmBf16Wgmma(be.device(), o, e);
         List<Long> mem = new ArrayList<>();
         try {
             long y = rnd16(be, mem, (long) T * D, 1), wIn = rnd16(be, mem, (long) R * D, 2), pre = rnd16(be, mem, (long) T * R, 3);
             long dOut = rnd16(be, mem, (long) T * D, 4), wOut = rnd16(be, mem, (long) D * (D + Mlp), 5);
-            long gb = rnd32(be, mem, Mlp, 6), ag = alloc(be, mem, 2L * T * (D + Mlp)), dag = alloc(be, mem, 2L * T * (D + Mlp));
+            long gb = rnd16(be, mem, Mlp, 6), ag = alloc(be, mem, 2L * T * (D + Mlp)), dag = alloc(be, mem, 2L * T * (D + Mlp));
             long preOut = alloc(be, mem, 2L * T * R), dW = alloc(be, mem, 4L * R * D), db = alloc(be, mem, 4L * R);
             long ltOut = alloc(be, mem, 2L * Math.max((long) T * Math.max(R, D + Mlp), (long) R * D));
             long oursPlain = alloc(be, mem, 4L * Math.max((long) T * Math.max(R, D + Mlp), (long) R * D));
@@ -205,30 +235,50 @@ public final class MmaGemmBench {
             double f = 2.0 * T * R * D;
             double ours = f / GemmBench.time(be, () -> k.gemmBf16Mma(nt, Epilogue.plain(true).withGelu(gk, 0, Mlp, ag + 2L * D, D + Mlp, gb)));
             double ref = f / GemmBench.time(be, () -> lt.matmul(ltOut, R, y, D, false, wIn, D, true, T, R, D, 0f, CublasLt.Type.BF16));
-            k.gemmBf16Mma(new Operands(Form.NT, y, D, wIn, D, oursPlain, R, T, R, D), Epilogue.plain(true));
-            rows.add(new Row(c.name(), "NT", "in-proj fwd, GELU epilogue", T, R, D, ours / 1e12, ref / 1e12,
-                    agreement(be, oursPlain, true, ltOut, T, R)));
+            Operands ntPlain = new Operands(Form.NT, y, D, wIn, D, oursPlain, R, T, R, D);
+            k.gemmBf16Mma(ntPlain, Epilogue.plain(true));
+            double err = agreement(be, oursPlain, true, ltOut, T, R);
+            double[] w = hopper ? wgmma(be, wg, nt, Epilogue.plain(true).withGelu(gk, 0, Mlp, ag + 2L * D, D + Mlp, gb), f, ntPlain,
+                    true, ltOut, T, R) : new double[] {Double.NaN, Double.NaN};
+            rows.add(new Row(c.name(), "NT", "in-proj fwd, GELU epilogue", T, R, D, ours / 1e12, ref / 1e12, err, w[0], w[1]));
 
             // data gradient NN: dag = dOut Wout, MLP columns times gelu'(pre + b)
             Operands nn = new Operands(Form.NN, dOut, D, wOut, D + Mlp, dag, D + Mlp, T, D + Mlp, D);
             f = 2.0 * T * (D + Mlp) * D;
             ours = f / GemmBench.time(be, () -> k.gemmBf16Mma(nn, Epilogue.plain(true).withGeluBackward(gk, D, Mlp, pre, R, gb)));
             ref = f / GemmBench.time(be, () -> lt.matmul(ltOut, D + Mlp, dOut, D, false, wOut, D + Mlp, false, T, D + Mlp, D, 0f, CublasLt.Type.BF16));
-            k.gemmBf16Mma(new Operands(Form.NN, dOut, D, wOut, D + Mlp, oursPlain, D + Mlp, T, D + Mlp, D), Epilogue.plain(true));
-            rows.add(new Row(c.name(), "NN", "out-proj dgrad, GELU-bwd epilogue", T, D + Mlp, D, ours / 1e12, ref / 1e12,
-                    agreement(be, oursPlain, true, ltOut, T, D + Mlp)));
+            Operands nnPlain = new Operands(Form.NN, dOut, D, wOut, D + Mlp, oursPlain, D + Mlp, T, D + Mlp, D);
+            k.gemmBf16Mma(nnPlain, Epilogue.plain(true));
+            err = agreement(be, oursPlain, true, ltOut, T, D + Mlp);
+            w = hopper ? wgmma(be, wg, nn, Epilogue.plain(true).withGeluBackward(gk, D, Mlp, pre, R, gb), f, nnPlain, true, ltOut,
+                    T, D + Mlp) : new double[] {Double.NaN, Double.NaN};
+            rows.add(new Row(c.name(), "NN", "out-proj dgrad, GELU-bwd epilogue", T, D + Mlp, D, ours / 1e12, ref / 1e12, err,
+                    w[0], w[1]));
 
             // weight gradient TN: dWin = dpre^T y (fp32), db = column sums of dpre
             Operands tn = new Operands(Form.TN, pre, R, y, D, dW, D, R, D, T);
             f = 2.0 * R * D * T;
             ours = f / GemmBench.time(be, () -> k.gemmBf16Mma(tn, Epilogue.plain(false).withBiasGradient(db)));
             ref = f / GemmBench.time(be, () -> lt.matmul(ltOut, D, pre, R, true, y, D, false, R, D, T, 0f, CublasLt.Type.BF16));
-            rows.add(new Row(c.name(), "TN", "in-proj wgrad fp32, bias grad", R, D, T, ours / 1e12, ref / 1e12,
-                    agreement(be, dW, false, ltOut, R, D)));
+            err = agreement(be, dW, false, ltOut, R, D);
+            w = hopper ? wgmma(be, wg, tn, Epilogue.plain(false).withBiasGradient(db), f, tn, false, ltOut, R, D)
+                    : new double[] {Double.NaN, Double.NaN};
+            rows.add(new Row(c.name(), "TN", "in-proj wgrad fp32, bias grad", R, D, T, ours / 1e12, ref / 1e12, err, w[0], w[1]));
             return rows;
         } finally {
             for (long p : mem) be.device().free(p);
         }
+    }
+
+    /**
+     * gemm_bf16_wgmma on one shape: {TFLOP/s with the fused epilogue {@code e}, agreement of its plain
+     * output (operands {@code plain}, into the buffer gemm_bf16_mma's plain run used) with cuBLASLt's}.
+     */
+    static double[] wgmma(CudaBackend be, Gemm wg, Operands o, Epilogue e, double flops, Operands plain, boolean out16,
+                          long lt, int rows, int cols) {
+        double tflops = flops / GemmBench.time(be, () -> wg.run(o, e)) / 1e12;
+        wg.run(plain, out16 ? Epilogue.plain(true) : e);
+        return new double[] {tflops, agreement(be, plain.c(), out16, lt, rows, cols)};
     }
 
     /** n bf16 uniform [-1, 1) made on the GPU (fill_uniform into a scratch fp32 buffer, then cast). */
@@ -238,12 +288,6 @@ public final class MmaGemmBench {
         be.kernels().toBf16(out, scratch, n);
         be.stream().synchronize();
         be.device().free(scratch);
-        return out;
-    }
-
-    static long rnd32(CudaBackend be, List<Long> mem, long n, long seed) {
-        long out = alloc(be, mem, 4 * n);
-        be.kernels().fillUniform(out, n, seed, -1f, 1f);
         return out;
     }
 

@@ -8,8 +8,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 
-import vit22b.backend.Backend;
-import vit22b.backend.Bf16Rounding;
+import vit22b.backend.Precision;
 import vit22b.model.ModelConfig;
 import vit22b.model.ModelStats;
 import vit22b.model.Presets;
@@ -19,9 +18,8 @@ import vit22b.train.AdamW;
 
 /**
  * Whole training steps (forward, sigmoid loss, backward, AdamW with clipping) of our engine on
- * the GPU: fp32 with our GEMM kernels and with cuBLASLt's (fp32, no TF32), and bf16
- * ({@link Bf16Rounding} around our kernels: the linear layers' GEMMs on gemm_bf16_mma, storage
- * and the other ops still float32 holding bf16 values): ViT-B/16 at 224 px and a ViT-22B-width
+ * the GPU: fp32 with our GEMM kernels and with cuBLASLt's (fp32, no TF32), and bf16 (bf16
+ * storage, our tensor-core GEMMs and attention, fp32 masters): ViT-B/16 at 224 px and a ViT-22B-width
  * stack of 3 blocks (4 would exceed one flat parameter buffer of 2^31 floats). Reports
  * images/s and MFU against 989 TFLOP/s, FLOPs from ModelStats (bench/gpu/torch_step.py counts alike).
  * Usage: StepBench [JSON_OUT].
@@ -35,36 +33,36 @@ public final class StepBench {
         List<String> rows = new ArrayList<>();
         for (CudaBackend.GemmPath path : CudaBackend.GemmPath.values())
             try (CudaBackend be = new CudaBackend(0, path)) {
-                rows.addAll(runBoth(be, be, "vit22b-fp32-" + path.name().toLowerCase(Locale.ROOT)));
+                rows.addAll(runBoth(be, "vit22b-fp32-" + path.name().toLowerCase(Locale.ROOT)));
             }
-        try (CudaBackend cuda = new CudaBackend(0, CudaBackend.GemmPath.KERNELS); Bf16Rounding be = new Bf16Rounding(cuda)) {
-            rows.addAll(runBoth(be, cuda, "vit22b-bf16-kernels"));
+        try (CudaBackend be = new CudaBackend(0, CudaBackend.GemmPath.KERNELS, Precision.BF16)) {
+            rows.addAll(runBoth(be, "vit22b-bf16-kernels"));
         }
         String json = "[\n  " + String.join(",\n  ", rows) + "\n]\n";
         System.out.print(json);
         if (args.length > 0) Files.writeString(Path.of(args[0]), json);
     }
 
-    /** The two models' rows on {@code be}, which runs on {@code cuda} (itself, or the bf16 rounding around it). */
-    private static List<String> runBoth(Backend be, CudaBackend cuda, String engine) {
-        return List.of(run(be, cuda, engine, "vit-b16-224", Presets.get("vit-b"), 64),
-                run(be, cuda, engine, "vit-22b-width-3blocks", Presets.get("vit-22b").withDepth(3).withClasses(1000), 8));
+    /** The two models' rows on {@code be}. */
+    private static List<String> runBoth(CudaBackend be, String engine) {
+        return List.of(run(be, engine, "vit-b16-224", Presets.get("vit-b"), 64),
+                run(be, engine, "vit-22b-width-3blocks", Presets.get("vit-22b").withDepth(3).withClasses(1000), 8));
     }
 
-    private static String run(Backend be, CudaBackend cuda, String engine, String name, ModelConfig c, int batch) {
+    private static String run(CudaBackend be, String engine, String name, ModelConfig c, int batch) {
         try (ViT vit = new ViT(be, c)) {
-            GemmBench.fillRandom(cuda, vit.params(), 1);
+            GemmBench.fillRandom(be, vit.params(), 1);
             be.scale(vit.params(), 0.02f);
             Tensor images = be.allocate(batch, c.channels(), c.imageSize(), c.imageSize());
             Tensor targets = be.allocate(batch, c.classes());
-            GemmBench.fillRandom(cuda, images, 2);
+            GemmBench.fillRandom(be, images, 2);
             float[] t = new float[batch * c.classes()];
             for (int b = 0; b < batch; b++) t[b * c.classes() + (b * 37) % c.classes()] = 1;
             be.upload(targets, t);
-            try (AdamW opt = new AdamW(be, vit.layout(), vit.params(), vit.grads(),
+            try (AdamW opt = new AdamW(be, vit,
                     new AdamW.Config(0.9f, 0.999f, 1e-8f, 0.05f, 0.05f, 1f))) {
                 double[] ms = new double[STEPS];
-                long gemms0 = cuda.tensorCoreGemms();
+                long gemms0 = be.tensorCoreGemms();
                 for (int i = 0; i < WARMUP + STEPS; i++) {
                     be.synchronize();
                     long t0 = System.nanoTime();
@@ -81,8 +79,8 @@ public final class StepBench {
                 String r = String.format(Locale.ROOT, "{\"name\":\"%s\",\"engine\":\"%s\",\"batch\":%d,"
                         + "\"step_ms\":%.2f,\"images_per_s\":%.2f,\"mfu\":%.5f,\"params\":%d,\"device_allocs\":%d,"
                         + "\"tensor_core_gemms_per_step\":%d}",
-                        name, engine, batch, step, ips, mfu, vit.layout().total(), cuda.allocator().driverAllocations(),
-                        (cuda.tensorCoreGemms() - gemms0) / (WARMUP + STEPS));
+                        name, engine, batch, step, ips, mfu, vit.layout().total(), be.allocator().driverAllocations(),
+                        (be.tensorCoreGemms() - gemms0) / (WARMUP + STEPS));
                 System.err.println(r);
                 return r;
             }

@@ -16,7 +16,7 @@ class AdamWTest extends OpTest {
         for (int step = 1; step <= 3; step++) {
             if (step > 1) be.upload(g, randn(n, 1));
             double[] gd = d(g);
-            be.adamw(p, g, m, v, lr, b1, b2, eps, wd, gs, step);
+            be.adamw(p, g, m, v, null, lr, b1, b2, eps, wd, gs, step);
             for (int i = 0; i < n; i++) {
                 double gi = gd[i] * gs;
                 md[i] = b1 * md[i] + (1 - b1) * gi;

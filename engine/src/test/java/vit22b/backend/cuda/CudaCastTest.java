@@ -85,8 +85,10 @@ class CudaCastTest {
                 float want = i < 3 || i == n - 1 || (i >= 7 && i < 16) ? 0f : Bf16.round(x[i - 2]);
                 assertBits(want, got[i], be.name() + " copy/zero [" + i + "]");
             }
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> be.scale(a, 2f));
-            assertTrue(e.getMessage().contains("holds BF16"), e.getMessage());
+            Tensor f = be.allocate(n);   // an op refuses a mixture of element types, naming them
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> be.add(f, a));
+            assertTrue(e.getMessage().contains("src is BF16 but dst is F32"), e.getMessage());
+            be.free(f);
             be.free(a);
             be.free(c);
         }

@@ -286,7 +286,7 @@ class CudaOpsTest {
     @Test void adamw() {
         int n = 10_000;
         Tensor[] p = rand(n), g = rand(n), m = rand(0.1, n), v = uniform(0.01, 1, n);
-        both("adamw", (b, i) -> { b.adamw(p[i], g[i], m[i], v[i], 1e-3f, 0.9f, 0.999f, 1e-8f, 0.05f, 0.7f, 3); });
+        both("adamw", (b, i) -> { b.adamw(p[i], g[i], m[i], v[i], null, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.05f, 0.7f, 3); });
         same("adamw param", p);
         same("adamw m", m);
         same("adamw v", v);
@@ -361,7 +361,7 @@ class CudaOpsTest {
         Tensor[] p = rand(10), g = rand(10), m = rand(10), v = uniform(0.1, 1, 10);
         both("adamw step 0", (b, i) -> {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                    () -> b.adamw(p[i], g[i], m[i], v[i], 1e-3f, 0.9f, 0.999f, 1e-8f, 0f, 1f, 0));
+                    () -> b.adamw(p[i], g[i], m[i], v[i], null, 1e-3f, 0.9f, 0.999f, 1e-8f, 0f, 1f, 0));
             assertTrue(e.getMessage().contains("step must be >= 1"), b.name() + ": " + e.getMessage());
         });
     }

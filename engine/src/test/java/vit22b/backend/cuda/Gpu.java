@@ -6,6 +6,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 import jcuda.driver.JCudaDriver;
+import vit22b.backend.Precision;
 import vit22b.kernels.Cuda;
 import vit22b.kernels.CudaException;
 import vit22b.kernels.KernelModule;
@@ -40,12 +41,15 @@ public final class Gpu {
      * The emulated device, then GPU 0 when present (its backends use {@code path} where they
      * can); skips only when neither is usable. Says on stderr which devices run.
      */
-    static List<CudaBackend> devicesOrSkip() {
+    public static List<CudaBackend> devicesOrSkip() { return devicesOrSkip(Precision.FP32); }
+
+    /** {@link #devicesOrSkip()} with backends in {@code precision}. */
+    public static List<CudaBackend> devicesOrSkip(Precision precision) {
         List<CudaBackend> out = new ArrayList<>();
-        if (EmuLibrary.built()) out.add(emulated());
+        if (EmuLibrary.built()) out.add(emulated(precision));
         else System.err.println("CUDA tests: the emulated device is not built (no g++ at build time)");
         String missing = gpuMissing();
-        if (missing == null) out.add(new CudaBackend(0, CudaBackend.GemmPath.KERNELS));
+        if (missing == null) out.add(new CudaBackend(0, CudaBackend.GemmPath.KERNELS, precision));
         else System.err.println("CUDA tests: " + missing + "; testing on the emulated device only");
         if (out.isEmpty()) skip("neither the emulated device nor a GPU is available");
         System.err.println("CUDA tests run on: " + out.stream().map(b -> b.device().description()).toList());
@@ -53,8 +57,11 @@ public final class Gpu {
     }
 
     /** A backend on a fresh emulated device. */
-    static CudaBackend emulated() {
-        return new CudaBackend(new EmulatedRuntime(EmuLibrary.bundled()), CudaBackend.GemmPath.KERNELS);
+    static CudaBackend emulated() { return emulated(Precision.FP32); }
+
+    /** A backend in {@code precision} on a fresh emulated device. */
+    static CudaBackend emulated(Precision precision) {
+        return new CudaBackend(new EmulatedRuntime(EmuLibrary.bundled()), CudaBackend.GemmPath.KERNELS, precision);
     }
 
     /** GPU 0 through JCuda, or skips the test saying why (for what only a GPU has: cuBLASLt). */
@@ -65,10 +72,13 @@ public final class Gpu {
     }
 
     /** GPU 0 when present, else the emulated device: for tests that check one device. */
-    static CudaBackend oneOrSkip() {
-        if (gpuMissing() == null) return new CudaBackend(0, CudaBackend.GemmPath.KERNELS);
+    static CudaBackend oneOrSkip() { return oneOrSkip(Precision.FP32); }
+
+    /** {@link #oneOrSkip()} in {@code precision}. */
+    static CudaBackend oneOrSkip(Precision precision) {
+        if (gpuMissing() == null) return new CudaBackend(0, CudaBackend.GemmPath.KERNELS, precision);
         if (!EmuLibrary.built()) skip("neither a GPU nor the emulated device (no g++ at build time)");
-        return emulated();
+        return emulated(precision);
     }
 
     /** The number of visible GPUs (at least 1), or skips when the kernels or the GPU are missing. */

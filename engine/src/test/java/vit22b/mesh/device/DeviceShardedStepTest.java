@@ -69,7 +69,7 @@ class DeviceShardedStepTest {
     static Unsharded unsharded(String device, ModelConfig c, float[] params, float[][] img, float[][] tgt) {
         try (CudaBackend be = new CudaBackend(Backends.device(device), CudaBackend.GemmPath.KERNELS);
              ViT vit = new ViT(be, c); Buffers buf = new Buffers(be);
-             AdamW opt = new AdamW(be, vit.layout(), vit.params(), vit.grads(), OPT)) {
+             AdamW opt = new AdamW(be, vit, OPT)) {
             be.upload(vit.params(), params);
             Tensor images = buf.get(BATCH, c.channels(), c.imageSize(), c.imageSize()), targets = buf.get(BATCH, c.classes());
             double loss = 0, norm = 0;

@@ -89,7 +89,7 @@ public class MultiProcessTest {
         double[] refLoss = new double[s.steps()];
         float[] ref;
         try (ViT vit = new ViT(be, c); Buffers buf = new Buffers(be);
-             AdamW opt = new AdamW(be, vit.layout(), vit.params(), vit.grads(), s.opt())) {
+             AdamW opt = new AdamW(be, vit, s.opt())) {
             be.upload(vit.params(), MeshTraining.initialParams(c, s.seed()));
             Tensor images = buf.get(s.batch(), c.channels(), c.imageSize(), c.imageSize()), targets = buf.get(s.batch(), c.classes());
             for (int st = 0; st < s.steps(); st++) {

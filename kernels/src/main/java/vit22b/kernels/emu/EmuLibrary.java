@@ -32,7 +32,7 @@ public final class EmuLibrary {
     private static final int ERR_BYTES = 1024;
 
     private final Path path;
-    private final MethodHandle launch, setSchedule, setWorkers;
+    private final MethodHandle launch, setSchedule, setWorkers, encodeTensorMap;
     /** Kernel name to its parameters' sizes in bytes, from the library's own table. */
     private final Map<String, long[]> signatures = new HashMap<>();
 
@@ -81,6 +81,10 @@ public final class EmuLibrary {
                 ADDRESS, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, JAVA_LONG));
         setSchedule = linker.downcallHandle(find(lib, "emu_set_schedule"), FunctionDescriptor.of(JAVA_INT, JAVA_INT));
         setWorkers = linker.downcallHandle(find(lib, "emu_set_workers"), FunctionDescriptor.ofVoid(JAVA_INT));
+        // Optional: EmulatedRuntimeTest's stand-in library has no tensor maps (encodeTensorMap says so when called).
+        encodeTensorMap = lib.find("emu_encode_tensor_map").map(f -> linker.downcallHandle(f, FunctionDescriptor.of(JAVA_INT,
+                JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG)))
+                .orElse(null);
         MethodHandle count = linker.downcallHandle(find(lib, "emu_kernel_count"), FunctionDescriptor.of(JAVA_INT));
         MethodHandle name = linker.downcallHandle(find(lib, "emu_kernel_name"), FunctionDescriptor.of(ADDRESS, JAVA_INT));
         MethodHandle params = linker.downcallHandle(find(lib, "emu_kernel_param_count"), FunctionDescriptor.of(JAVA_INT, JAVA_INT));
@@ -137,6 +141,34 @@ public final class EmuLibrary {
     }
 
     /**
+     * The 128 bytes of a 2D tile-mode tensor map in the emulator's encoding (hopper.cpp: the
+     * driver's checks for cuTensorMapEncodeTiled, then address, dimensions, stride, element size,
+     * box and swizzle; swizzle is CUtensorMapSwizzle's value: 0 none, 1 32B, 2 64B, 3 128B).
+     * Returns null and puts the library's one-line reason in {@code why[0]} when the driver would refuse.
+     */
+    byte[] encodeTensorMap(long address, long rows, long cols, long rowStrideBytes, int elementBytes, int boxRows,
+                           int boxCols, int swizzle, String[] why) {
+        if (encodeTensorMap == null)
+            throw new CudaException("the emulated CUDA device library " + path + " lacks emu_encode_tensor_map (no TMA in "
+                    + "this build); rebuild it (mvn -pl kernels package)");
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment out = a.allocate(128, 64);
+            MemorySegment err = a.allocate(ERR_BYTES);
+            int rc = (int) encodeTensorMap.invokeExact(address, rows, cols, rowStrideBytes, elementBytes, boxRows, boxCols,
+                    swizzle, out, err, (long) ERR_BYTES);
+            if (rc != 0) {
+                why[0] = err.getString(0);
+                return null;
+            }
+            return out.toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
+        } catch (Throwable t) {
+            if (t instanceof RuntimeException r) throw r;
+            if (t instanceof Error e) throw e;
+            throw new IllegalStateException(t);
+        }
+    }
+
+    /**
      * Runs one kernel to completion; args are the parameters' bytes. Returns null on success,
      * else the library's one-line reason.
      */
@@ -145,7 +177,7 @@ public final class EmuLibrary {
             MemorySegment params = a.allocate(ADDRESS, Math.max(1, args.length));
             MemorySegment sizes = a.allocate(JAVA_LONG, Math.max(1, args.length));
             for (int i = 0; i < args.length; i++) {
-                MemorySegment arg = a.allocate(8, 8);
+                MemorySegment arg = a.allocate(Math.max(8, args[i].length), 8);   // 128 for a CUtensorMap
                 MemorySegment.copy(MemorySegment.ofArray(args[i]), 0, arg, 0, args[i].length);
                 params.setAtIndex(ADDRESS, i, arg);
                 sizes.setAtIndex(JAVA_LONG, i, args[i].length);

@@ -15,6 +15,7 @@ import vit22b.kernels.DeviceGraph;
 import vit22b.kernels.DeviceRuntime;
 import vit22b.kernels.DeviceStream;
 import vit22b.kernels.KernelLauncher;
+import vit22b.kernels.TensorMap2d;
 
 /**
  * The emulated CUDA device: our kernels run on the host by {@link EmuLibrary}, device memory is
@@ -28,7 +29,8 @@ import vit22b.kernels.KernelLauncher;
  *     forbids (synchronize, waiting for an event, allocation or freeing); after a refusal the
  *     capture is invalidated and {@code endCapture} fails as CUDA's does. An event recorded in a
  *     capture is recorded afresh by each replay, on the stream the graph is launched on;</li>
- * <li>copies and memsets must lie inside one allocation (CUDA_ERROR_INVALID_VALUE otherwise);
+ * <li>copies and memsets must lie inside one allocation (CUDA_ERROR_INVALID_VALUE otherwise), and
+ *     so must the matrix of a tensor map (TMA on the emulated device reads host memory directly);</li>
  *     a kernel is refused at launch when its arguments do not match the library's signature;</li>
  * <li>a kernel failure (barrier deadlock, bad launch shape, ...) is reported when the stream
  *     runs, and sticks: every later call fails, as a GPU context does after a fault.</li>
@@ -131,6 +133,23 @@ public final class EmulatedRuntime implements DeviceRuntime {
             throw new CudaException(what + " of " + bytes + " bytes at 0x" + Long.toHexString(address)
                     + ": outside every allocation of the emulated device", INVALID_VALUE);
         return MemorySegment.ofAddress(address).reinterpret(bytes);
+    }
+
+    /**
+     * The CUtensorMap argument in the emulator's own encoding (hopper.cpp, kernels/src/emu/README.md:
+     * address, dimensions, row stride, element size, box, swizzle), which the kernels' TMA calls
+     * decode. The record has applied the driver's rules; the library applies them again, and the
+     * whole matrix must lie inside one allocation.
+     */
+    @Override public synchronized byte[] encodeTensorMap(TensorMap2d map) {
+        usable();
+        String what = "cuTensorMapEncodeTiled(" + map.rows() + "x" + map.cols() + " of " + map.elementBytes() + "-byte elements)";
+        device(map.address(), (map.rows() - 1) * map.rowStrideBytes() + map.cols() * map.elementBytes(), what);
+        String[] why = new String[1];
+        byte[] bytes = lib.encodeTensorMap(map.address(), map.rows(), map.cols(), map.rowStrideBytes(), map.elementBytes(),
+                map.boxRows(), map.boxCols(), map.swizzle().ordinal(), why);
+        if (bytes == null) throw new CudaException(what + ": " + why[0], INVALID_VALUE);
+        return bytes;
     }
 
     @Override public synchronized void copyToDevice(long dst, MemorySegment src, long bytes, DeviceStream stream) {

@@ -17,7 +17,8 @@ import vit22b.kernels.FlashAttention;
  * direction, against float64 of the same bf16 inputs (B*H > 1, lengths across the tiles). The
  * element-wise bounds are the C++ suite's (test_attention_bf16.cpp, docs/DESIGN.md); the backward
  * here consumes the forward's own out and lse, so their bounds enter its own: lse's as a relative
- * error of P, out's through delta.
+ * error of P, out's through delta. dq, dk, dv are bf16 and accumulated: they start as random
+ * values, and each bound grows by the sum's own rounding (2^-8 |want|).
  */
 class FlashAttentionEmuTest {
     static final double U = 0x1p-8, F = 0x1p-23;
@@ -105,6 +106,11 @@ class FlashAttentionEmuTest {
         void check(String what, double got, double want, double tol) {
             if (!(Math.abs(got - want) <= tol) && n++ < 3) System.out.printf("%s: got %.9g want %.9g (bound %.3g)%n", what, got, want, tol);
         }
+        /** Element x of bf16 gradient got = start + sum rounded once: sum's bound plus the rounding's. */
+        void grad(String what, MemorySegment got, int x, short[] start, double sum, double tol) {
+            double want = EmuSession.widen(start[x]) + sum;
+            check(what, EmuSession.widen(got.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, x)), want, tol + U * Math.abs(want));
+        }
     }
 
     @Test void forwardMatchesFloat64() {
@@ -126,11 +132,13 @@ class FlashAttentionEmuTest {
 
     @Test void backwardMatchesFloat64() {
         Problem p = new Problem(2, 1, 17, 40, 128);
-        long dq = e.fresh(4L * p.q.length), dk = e.fresh(4L * p.k.length), dv = e.fresh(4L * p.v.length);
+        short[] dq0 = e.randomBf16(p.q.length, -1, 1), dk0 = e.randomBf16(p.k.length, -1, 1), dv0 = e.randomBf16(p.v.length, -1, 1);
+        long dq = e.upload(MemorySegment.ofArray(dq0)), dk = e.upload(MemorySegment.ofArray(dk0)),
+                dv = e.upload(MemorySegment.ofArray(dv0));
         e.k.flashAttnFwd(p.shape, p.dev);
         e.k.flashAttnBwd(p.shape, new FlashAttention.Backward(p.dev, e.upload(MemorySegment.ofArray(p.dout)),
                 e.fresh(4L * p.BH * p.Nq), dq, dk, dv));
-        MemorySegment Q = e.download(dq, 4L * p.q.length), K = e.download(dk, 4L * p.k.length), V = e.download(dv, 4L * p.v.length);
+        MemorySegment Q = e.download(dq, 2L * p.q.length), K = e.download(dk, 2L * p.k.length), V = e.download(dv, 2L * p.v.length);
         int Nq = p.Nq, Nk = p.Nk, hd = p.hd;
         // dS and its error bound E (test_attention_bf16.cpp), with delta from the kernel's out and P from its lse
         double[] dS = new double[p.P.length], E = new double[p.P.length], eP = new double[p.P.length];
@@ -168,7 +176,7 @@ class FlashAttentionEmuTest {
                         tol += (2 * E[n] + (Nk + 8) * F * Math.abs(dS[n])) * Math.abs(kk);
                     }
                     int x = (bh * Nq + i) * hd + c;
-                    bad.check("dq", Q.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, x), p.scale * g, p.scale * tol);
+                    bad.grad("dq", Q, x, dq0, p.scale * g, p.scale * tol);
                 }
             for (int j = 0; j < Nk; j++)
                 for (int c = 0; c < hd; c++) {
@@ -182,8 +190,8 @@ class FlashAttentionEmuTest {
                         tv += (2 * (U + eP[n]) + (Nq + 8) * F) * p.P[n] * Math.abs(o);
                     }
                     int x = (bh * Nk + j) * hd + c;
-                    bad.check("dk", K.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, x), p.scale * gk, p.scale * tk);
-                    bad.check("dv", V.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, x), gv, tv);
+                    bad.grad("dk", K, x, dk0, p.scale * gk, p.scale * tk);
+                    bad.grad("dv", V, x, dv0, gv, tv);
                 }
         }
         assertEquals(0, bad.n, "elements outside the bound (first ones printed above)");

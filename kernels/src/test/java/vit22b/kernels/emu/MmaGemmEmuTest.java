@@ -73,8 +73,7 @@ class MmaGemmEmuTest {
             Ops ops = new Ops(f, a, lda, b, ldb);
             long dA = upload(MemorySegment.ofArray(a)), dB = upload(MemorySegment.ofArray(b));
             int col0 = 17, cols = 40;
-            float[] gb = new float[cols], bias = new float[M];
-            for (int j = 0; j < cols; j++) gb[j] = (float) rnd.nextDouble(-1, 1);
+            short[] gb = randomBf16(cols);   // the GELU bias has the output's type (bf16 here)
             long dGb = upload(MemorySegment.ofArray(gb));
             switch (f) {
                 case NT -> {   // in-projection: bf16 pre, GELU(pre + gb) into columns [17, 57)
@@ -88,7 +87,7 @@ class MmaGemmEmuTest {
                             for (int kk = 0; kk < K; kk++) { v += ops.a(m, kk) * ops.b(kk, n); mag += Math.abs(ops.a(m, kk) * ops.b(kk, n)); }
                             check("NT C", widen(C.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, m * N + n)), v, gamma * mag + half * Math.abs(v), bad);
                             if (n >= col0 && n < col0 + cols) {
-                                double x = v + gb[n - col0], want = 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
+                                double x = v + widen(gb[n - col0]), want = 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
                                 check("NT gelu", widen(G.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, m * cols + n - col0)), want,
                                         1.2 * gamma * (mag + 1) + 1e-6 * (Math.abs(want) + 1) + half * Math.abs(want), bad);
                             }
@@ -106,7 +105,7 @@ class MmaGemmEmuTest {
                             for (int kk = 0; kk < K; kk++) { v += ops.a(m, kk) * ops.b(kk, n); mag += Math.abs(ops.a(m, kk) * ops.b(kk, n)); }
                             double bound = gamma * mag;
                             if (n >= col0 && n < col0 + cols) {
-                                double x = widen(pre[m * cols + n - col0]) + gb[n - col0];
+                                double x = widen(pre[m * cols + n - col0]) + widen(gb[n - col0]);
                                 double cdf = 0.5 * (1 + erf(x / Math.sqrt(2))), d = cdf + x * Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI);
                                 bound = bound * Math.abs(d) + 2e-6 * Math.abs(v);   // gelu' in fp32: ~1e-6 absolute
                                 v *= d;

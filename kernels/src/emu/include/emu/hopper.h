@@ -1,0 +1,97 @@
+// The Hopper primitives of HOPPER_API.md for the host emulator: what hopper.cuh's inline PTX does on
+// sm_90a, here as calls into the emulated device (hopper.cpp, runtime.cpp), faithful to the PTX ISA.
+// hopper.cuh's host branch is exactly `#include <emu/hopper.h>`; names and signatures are the API's
+// (the trailing ::emu::Site parameters name the call site in errors and must be left defaulted).
+//
+// mbarriers keep their whole state in their 64-bit word (arrivals, tx-count, phase); mbar_wait blocks
+// the thread until the phase completed, and a block in which nobody can run is a deadlock error.
+// TMA copies and wgmma execute at issue (a legal schedule); wgmma's result reaches the accumulator
+// registers when wgmma_wait retires its group, and they read NaN while it is in flight.
+#pragma once
+#include <cstdint>
+
+#include <cuda.h>
+#include <cuda_runtime.h>
+
+#define WG_SWIZZLE_NONE 0
+#define WG_SWIZZLE_128B 1
+#define WG_SWIZZLE_64B 2
+#define WG_SWIZZLE_32B 3
+
+// ---- mbarriers (mbarrier.* .shared::cta)
+__device__ inline void mbar_init(uint64_t* bar, unsigned arrivals, ::emu::Site s = ::emu::Site::current()) {
+    ::emu::mbar_init(bar, arrivals, s);
+}
+// fence.mbarrier_init: the emulator's memory is sequentially consistent within a block.
+__device__ inline void mbar_fence_init() {}
+__device__ inline void mbar_arrive(uint64_t* bar, ::emu::Site s = ::emu::Site::current()) { ::emu::mbar_arrive(bar, 0, s); }
+__device__ inline void mbar_arrive_expect_tx(uint64_t* bar, unsigned bytes, ::emu::Site s = ::emu::Site::current()) {
+    if (bytes == 0) ::emu::fail("mbar_arrive_expect_tx of 0 bytes (use mbar_arrive)");
+    ::emu::mbar_arrive(bar, bytes, s);
+}
+__device__ inline void mbar_wait(uint64_t* bar, unsigned parity, ::emu::Site s = ::emu::Site::current()) {
+    ::emu::mbar_wait(bar, parity, s);
+}
+
+// HOPPER_API.md writes uint64_t for unsigned long long; on LP64 they are distinct types, so barriers
+// declared either way are taken.
+__device__ inline void mbar_init(unsigned long long* bar, unsigned arrivals, ::emu::Site s = ::emu::Site::current()) {
+    ::emu::mbar_init(reinterpret_cast<uint64_t*>(bar), arrivals, s);
+}
+__device__ inline void mbar_arrive(unsigned long long* bar, ::emu::Site s = ::emu::Site::current()) {
+    ::emu::mbar_arrive(reinterpret_cast<uint64_t*>(bar), 0, s);
+}
+__device__ inline void mbar_arrive_expect_tx(unsigned long long* bar, unsigned bytes, ::emu::Site s = ::emu::Site::current()) {
+    mbar_arrive_expect_tx(reinterpret_cast<uint64_t*>(bar), bytes, s);
+}
+__device__ inline void mbar_wait(unsigned long long* bar, unsigned parity, ::emu::Site s = ::emu::Site::current()) {
+    ::emu::mbar_wait(reinterpret_cast<uint64_t*>(bar), parity, s);
+}
+
+// ---- TMA (cp.async.bulk.tensor.2d tile mode); x = inner (column) coordinate, y = outer (row)
+__device__ inline void tma_load_2d(void* smem, const CUtensorMap* map, int x, int y, uint64_t* bar,
+                                   ::emu::Site s = ::emu::Site::current()) {
+    ::emu::tma_load_2d(smem, map, x, y, bar, s);
+}
+__device__ inline void tma_store_2d(const CUtensorMap* map, const void* smem, int x, int y,
+                                    ::emu::Site s = ::emu::Site::current()) {
+    ::emu::tma_store_2d(map, smem, x, y, s);
+}
+__device__ inline void tma_load_2d(void* smem, const CUtensorMap* map, int x, int y, unsigned long long* bar,
+                                   ::emu::Site s = ::emu::Site::current()) {
+    ::emu::tma_load_2d(smem, map, x, y, reinterpret_cast<uint64_t*>(bar), s);
+}
+// The store has written global memory at issue: the bulk group's commit and wait have nothing left.
+__device__ inline void tma_store_commit() {}
+__device__ inline void tma_store_wait() {}
+// fence.proxy.async: one proxy here (the emulator's memory is sequentially consistent within a block).
+__device__ inline void fence_proxy_async() {}
+
+// ---- wgmma (warpgroup: 4 consecutive warps from a warp index divisible by 4; all 128 threads)
+__device__ inline uint64_t wgmma_desc(const void* smem, int swizzle, unsigned lbo_bytes, unsigned sbo_bytes,
+                                      ::emu::Site s = ::emu::Site::current()) {
+    return ::emu::wgmma_desc(smem, swizzle, lbo_bytes, sbo_bytes, s);
+}
+// wgmma.fence orders register accesses before wgmma reads them: executing at issue needs nothing.
+__device__ inline void wgmma_fence() {}
+__device__ inline void wgmma_commit() { ::emu::wgmma_commit(); }
+template <int N> __device__ inline void wgmma_wait() {
+    static_assert(N >= 0 && N <= 7, "wgmma.wait_group takes 0..7");
+    ::emu::wgmma_wait(N);
+}
+// D (64 x N fp32, the accumulator fragment of emu/device.h's wg_d_row/wg_d_col) = A (64 x 16) B (16 x N)
+// + (scaleD ? D : 0); bf16 operands from the descriptors; TRANS_A/B: 0 K-major, 1 MN-major.
+template <int N, int TRANS_A, int TRANS_B>
+__device__ inline void wgmma_bf16(float (&d)[N / 2], uint64_t a, uint64_t b, int scaleD, ::emu::Site s = ::emu::Site::current()) {
+    static_assert(N >= 8 && N <= 256 && N % 8 == 0, "wgmma m64nNk16: N is a multiple of 8 from 8 to 256");
+    static_assert((TRANS_A == 0 || TRANS_A == 1) && (TRANS_B == 0 || TRANS_B == 1), "imm-trans is 0 or 1");
+    ::emu::wgmma_bf16(d, N, TRANS_A, TRANS_B, a, b, scaleD, s);
+}
+
+// setmaxnreg: registers are not modelled; the ISA's range is checked.
+template <int REGS> __device__ inline void setmaxnreg_inc() {
+    static_assert(REGS >= 24 && REGS <= 256 && REGS % 8 == 0, "setmaxnreg takes 24..256, a multiple of 8");
+}
+template <int REGS> __device__ inline void setmaxnreg_dec() {
+    static_assert(REGS >= 24 && REGS <= 256 && REGS % 8 == 0, "setmaxnreg takes 24..256, a multiple of 8");
+}

@@ -1,0 +1,100 @@
+package vit22b.kernels;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import org.junit.jupiter.api.Test;
+
+import vit22b.kernels.MmaGemm.Epilogue;
+import vit22b.kernels.MmaGemm.Form;
+import vit22b.kernels.MmaGemm.Operands;
+import vit22b.kernels.TensorMap2d.Swizzle;
+
+/**
+ * Kernels.gemmBf16Wgmma: the launch shape of gemm_bf16_wgmma.cu's header (persistent: min(tiles,
+ * blocks)), the tensor maps it asks
+ * the runtime for in each form (K-major operands a whole tile of rows per box, MN-major ones 64 x 64,
+ * all 128B-swizzled), and the refusals it shares with gemm_bf16_mma; no GPU.
+ */
+class WgmmaGemmGuardsTest {
+    static final long BASE = 0x7f00_0000_0000L, B = BASE + 0x10_0000, C = BASE + 0x100_0000;
+
+    /** A runtime that records the maps it is asked to encode. */
+    static DeviceRuntime recording(List<TensorMap2d> maps) {
+        return (DeviceRuntime) java.lang.reflect.Proxy.newProxyInstance(WgmmaGemmGuardsTest.class.getClassLoader(),
+                new Class<?>[] {DeviceRuntime.class}, (p, method, args) -> {
+                    if (!method.getName().equals("encodeTensorMap")) throw new UnsupportedOperationException(method.getName());
+                    maps.add((TensorMap2d) args[0]);
+                    return new byte[TensorMapEncoder.BYTES];
+                });
+    }
+
+    static LaunchTable.Launch call(Operands o, List<TensorMap2d> maps) {
+        LaunchTable.Recorder r = new LaunchTable.Recorder();
+        new Kernels(r, null).gemmBf16Wgmma(recording(maps), o, Epilogue.plain(true));
+        return r.launches().isEmpty() ? null : r.launches().get(0);
+    }
+
+    @Test void launchShapeAndMapsPerForm() {
+        // 300 x 700 x 37: 3 x 3 tiles of 128 x 256 on the emulated device's 3 persistent blocks
+        List<TensorMap2d> maps = new ArrayList<>();
+        LaunchTable.Launch l = call(new Operands(Form.NT, BASE, 40, B, 48, C, 700, 300, 700, 37), maps);
+        assertEquals("gemm_bf16_wgmma", l.kernel());
+        assertEquals(Kernels.WGMMA_EMULATED_BLOCKS, l.grid()[0]);
+        assertEquals(1, l.grid()[1]);
+        assertEquals(384, l.threads());
+        assertEquals(4 * (128 + 256) * 64 * 2 + 64 + 1024, l.sharedBytes());
+        assertEquals(Form.NT.ordinal(), l.args()[0]);
+        assertEquals(TensorMapEncoder.BYTES, ((byte[]) l.args()[1]).length);
+        assertEquals(new TensorMap2d(BASE, 300, 37, 80, 2, 128, 64, Swizzle.B128), maps.get(0));   // A: M x K, K-major
+        assertEquals(new TensorMap2d(B, 700, 37, 96, 2, 256, 64, Swizzle.B128), maps.get(1));      // B: N x K, K-major
+
+        // one tile: one block
+        assertEquals(1, call(new Operands(Form.NT, BASE, 40, B, 48, C, 256, 128, 256, 37), new ArrayList<>()).grid()[0]);
+
+        maps.clear();
+        call(new Operands(Form.NN, BASE, 40, B, 704, C, 700, 300, 700, 37), maps);
+        assertEquals(new TensorMap2d(B, 37, 700, 1408, 2, 64, 64, Swizzle.B128), maps.get(1));     // B: K x N, MN-major
+
+        maps.clear();
+        call(new Operands(Form.TN, BASE, 304, B, 704, C, 700, 300, 700, 37), maps);
+        assertEquals(new TensorMap2d(BASE, 37, 300, 608, 2, 64, 64, Swizzle.B128), maps.get(0));   // A: K x M, MN-major
+        assertEquals(new TensorMap2d(B, 37, 700, 1408, 2, 64, 64, Swizzle.B128), maps.get(1));
+    }
+
+    @Test void emptyOutputLaunchesNothingAndBuildsNoMap() {
+        List<TensorMap2d> maps = new ArrayList<>();
+        assertEquals(null, call(new Operands(Form.NT, BASE, 40, B, 40, C, 8, 0, 8, 37), maps));
+        assertTrue(maps.isEmpty());
+    }
+
+    @Test void refusesWhatTmaCannotMove() {
+        List<TensorMap2d> maps = new ArrayList<>();
+        String m = assertThrows(IllegalArgumentException.class,
+                () -> call(new Operands(Form.NT, BASE, 36, B, 40, C, 8, 8, 8, 36), maps)).getMessage();
+        assertTrue(m.startsWith("gemm_bf16_wgmma NT 8x8x36: row strides lda=36"), m);
+        m = assertThrows(IllegalArgumentException.class,
+                () -> call(new Operands(Form.NN, BASE + 8, 40, B, 40, C, 8, 8, 8, 36), maps)).getMessage();
+        assertTrue(m.contains("16-byte aligned"), m);
+        m = assertThrows(IllegalArgumentException.class,
+                () -> call(new Operands(Form.TN, BASE, 40, B, 40, C, 8, 8, 8, 0), maps)).getMessage();
+        assertTrue(m.contains("K >= 1"), m);
+        assertTrue(maps.isEmpty());
+    }
+
+    @Test void aRuntimeWithoutTmaSaysSo() {
+        DeviceRuntime none = (DeviceRuntime) java.lang.reflect.Proxy.newProxyInstance(getClass().getClassLoader(),
+                new Class<?>[] {DeviceRuntime.class}, (p, method, args) -> {
+                    if (method.isDefault()) return java.lang.reflect.InvocationHandler.invokeDefault(p, method, args);
+                    if (method.getName().equals("description")) return "CPU";
+                    throw new UnsupportedOperationException(method.getName());
+                });
+        String m = assertThrows(CudaException.class, () -> new Kernels(new LaunchTable.Recorder(), null)
+                .gemmBf16Wgmma(none, new Operands(Form.NT, BASE, 40, B, 40, C, 8, 8, 8, 36), Epilogue.plain(true))).getMessage();
+        assertTrue(m.startsWith("CPU has no TMA"), m);
+    }
+}
