@@ -64,6 +64,17 @@ class CudaStepTest {
         return p;
     }
 
+    /** A pass's inputs drawn from one seed: random masters, images in [-1, 1], one class per image. */
+    record Inputs(float[] params, float[] images, float[] targets) {
+        static Inputs random(ModelConfig c, int batch, long seed) {
+            float[] tgt = new float[batch * c.classes()];
+            SplittableRandom r = new SplittableRandom(seed + 2);
+            for (int b = 0; b < batch; b++) tgt[b * c.classes() + r.nextInt(c.classes())] = 1;
+            return new Inputs(randomParams(new ParamLayout(c), seed),
+                    Check.uniform(seed + 1, batch * c.channels() * c.imageSize() * c.imageSize(), -1, 1), tgt);
+        }
+    }
+
     static Tensor put(Backend b, float[] data, int... shape) {
         Tensor t = b.allocate(shape);
         b.upload(t, data);
@@ -81,14 +92,11 @@ class CudaStepTest {
     @CsvSource({"128, 2", "64, 4"})
     void bf16TrainingPassMatchesTheCpuReference(int width, int heads) {
         ModelConfig c = config(width, 2, heads, 16, 4, NormKind.RMS, GeluKind.TANH, LossKind.SIGMOID);
-        int batch = 2, image = c.imageSize();
+        int batch = 2;
         long seed = System.nanoTime();
         System.err.println("CudaStepTest.bf16TrainingPassMatchesTheCpuReference(" + width + ", " + heads + ") seed " + seed);
-        float[] p = randomParams(new ParamLayout(c), seed);
-        float[] img = Check.uniform(seed + 1, batch * 3 * image * image, -1, 1);
-        float[] tgt = new float[batch * c.classes()];
-        SplittableRandom r = new SplittableRandom(seed + 2);
-        for (int b = 0; b < batch; b++) tgt[b * c.classes() + r.nextInt(c.classes())] = 1;
+        Inputs in = Inputs.random(c, batch, seed);
+        float[] p = in.params(), img = in.images(), tgt = in.targets();
         double[] loss = new double[1];
         float[] ref;
         try (Backend be = new Bf16Rounding(new CpuBackend())) { ref = pass(be, c, batch, p, img, tgt, loss); }
@@ -235,11 +243,8 @@ class CudaStepTest {
         int image = c.imageSize();
         long seed = System.nanoTime();
         System.err.println("CudaStepTest.checkPass(" + c + ", batch " + batch + ") seed " + seed);
-        float[] p = randomParams(new ParamLayout(c), seed);
-        float[] img = Check.uniform(seed + 1, batch * 3 * image * image, -1, 1);
-        float[] tgt = new float[batch * c.classes()];
-        SplittableRandom r = new SplittableRandom(seed + 2);
-        for (int b = 0; b < batch; b++) tgt[b * c.classes() + r.nextInt(c.classes())] = 1;
+        Inputs in = Inputs.random(c, batch, seed);
+        float[] p = in.params(), img = in.images(), tgt = in.targets();
         float[] gc;
         double lc;
         try (ViT onCpu = new ViT(cpu, c)) {
