@@ -19,14 +19,7 @@
 
 #include "emu/device.h"
 
-#if defined(EMU_TSAN)
-#include <sanitizer/tsan_interface.h>
-#define TSAN_RELEASE(p) __tsan_release(p)
-#define TSAN_ACQUIRE(p) __tsan_acquire(p)
-#else
-#define TSAN_RELEASE(p) ((void)0)
-#define TSAN_ACQUIRE(p) ((void)0)
-#endif
+#include "tsan_hooks.h"
 
 namespace emu {
 namespace {

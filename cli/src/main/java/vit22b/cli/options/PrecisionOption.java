@@ -21,9 +21,6 @@ public final class PrecisionOption {
         return !mesh && !backend.backend.equalsIgnoreCase("cpu") ? Precision.BF16 : Precision.FP32;
     }
 
-    /** Whether --precision was given (a mesh refuses an explicit bf16). */
-    public boolean given() { return precision != null; }
-
     /** Opens {@code backend} (one device) in this precision; says which to {@code log}. */
     public Backend open(BackendOption backend, PrintWriter log) { return backend.open(value(backend, false), log); }
 }
