@@ -32,11 +32,12 @@ public final class Evaluate {
             if (b == 0) continue;
             Tensor images = be.allocate(b, c.channels(), c.imageSize(), c.imageSize());
             Tensor targets = be.allocate(b, classes);
-            Tensor dlogits = be.allocate(b, classes);
+            Tensor dlogits = null;
             try {
                 be.upload(images, chunk.pixels());
                 be.upload(targets, OneHot.of(chunk.labels(), classes));
                 Tensor logits = model.forward(images);
+                dlogits = be.allocate(logits.dtype(), logits.shape());   // the loss writes it in the logits' type (bf16 on cuda)
                 lossSum += be.lossForwardBackward(logits, targets, dlogits, c.loss()) * b;
                 float[] l = be.download(logits);
                 for (int i = 0; i < b; i++) if (argmax(l, i * classes, classes) == chunk.labels()[i]) correct++;
@@ -44,7 +45,7 @@ public final class Evaluate {
             } finally {
                 be.free(images);
                 be.free(targets);
-                be.free(dlogits);
+                if (dlogits != null) be.free(dlogits);
             }
         }
         if (scored == 0) throw new IOException("no readable image among the " + data.count() + " of the evaluation set");

@@ -10,7 +10,11 @@ import java.util.concurrent.atomic.AtomicLong;
 
 import org.junit.jupiter.api.Test;
 
+import vit22b.backend.Backend;
+import vit22b.backend.Bf16Rounding;
+import vit22b.backend.Precision;
 import vit22b.backend.cpu.CpuBackend;
+import vit22b.backend.cuda.CudaBackend;
 import vit22b.data.Dataset;
 import vit22b.data.Image;
 import vit22b.model.Init;
@@ -61,6 +65,33 @@ class StreamedImagesTest {
             assertEquals(whole.accuracy(), s.accuracy());
             assertEquals(whole.loss(), s.loss(), 1e-12, "seed " + seed);
         }
+    }
+
+    /**
+     * Scoring in bf16 on the emulated CUDA device (bf16 logits: the loss's gradient buffer must be
+     * bf16 too) gives the CPU bf16 reference's loss within the whole-step bound, 2e-2, on the same
+     * weights and images (seed printed).
+     */
+    @Test void aBf16ScoreOnTheEmulatedDeviceMatchesTheCpuReference() throws IOException {
+        org.junit.jupiter.api.Assumptions.assumeTrue(vit22b.kernels.emu.EmuLibrary.built(), "the emulated device is not built");
+        long seed = new SplittableRandom().nextLong();
+        System.out.println("StreamedImagesTest bf16 seed " + seed);
+        ModelConfig c = Presets.get("test-tiny");
+        Fake data = new Fake(11, c.channels(), c.imageSize(), c.classes(), seed, new AtomicLong());
+        EvalImages images = LabeledImages.of(data, c.channels(), c.imageSize(), 0);
+        float[] p;
+        Evaluate.Score ref, emu;
+        try (Backend be = new Bf16Rounding(new CpuBackend()); ViT vit = new ViT(be, c)) {
+            Init.init(be, vit.layout(), vit.params(), seed);
+            p = be.download(vit.params());
+            ref = Evaluate.score(vit, images, 4);
+        }
+        try (Backend be = CudaBackend.emulated(Precision.BF16); ViT vit = new ViT(be, c)) {
+            be.upload(vit.params(), p);
+            emu = Evaluate.score(vit, images, 4);
+        }
+        assertEquals(ref.count(), emu.count());
+        assertEquals(ref.loss(), emu.loss(), 2e-2 * Math.abs(ref.loss()), "seed " + seed);
     }
 
     @Test void readingTheEndOfASetNearIntMaxDecodesOnlyThatBatch() throws IOException {
