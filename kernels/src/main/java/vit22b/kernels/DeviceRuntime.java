@@ -55,6 +55,15 @@ public interface DeviceRuntime extends AutoCloseable {
     String memoryReport();
 
     /**
+     * Whether this device runs the sm_90a kernels (wgmma, TMA, mbarriers: gemm_bf16_wgmma and the
+     * Hopper attention): a compute capability 9.0 GPU, or the emulated device opened as a Hopper
+     * ({@link vit22b.kernels.emu.EmulatedRuntime#open(boolean)}). A backend picks those kernels
+     * where this holds and the sm_80 ones (mma.sync) elsewhere. Newer GPUs are not Hopper: wgmma
+     * exists only in sm_90a.
+     */
+    default boolean hopper() { return false; }
+
+    /**
      * The 128 bytes of the CUtensorMap kernel argument describing {@code map} (pass them to
      * {@link KernelLauncher#launch} as a {@code byte[]}). Only a device with TMA (Hopper's tensor
      * memory accelerator) has one; the default refuses.

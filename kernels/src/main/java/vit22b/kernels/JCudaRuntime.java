@@ -119,6 +119,9 @@ public final class JCudaRuntime implements DeviceRuntime {
     public int computeCapability() { return 10 * attribute(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, "compute capability major")
             + attribute(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, "compute capability minor"); }
 
+    /** Compute capability 9.0 exactly: the sm_90a image (wgmma, TMA) runs here and nowhere else. */
+    @Override public boolean hopper() { return computeCapability() == 90; }
+
     /** Streaming multiprocessors: the persistent kernels' grid. */
     public int multiprocessors() { return attribute(CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, "multiprocessor count"); }
 

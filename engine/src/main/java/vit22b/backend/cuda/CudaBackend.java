@@ -94,8 +94,14 @@ public final class CudaBackend implements Backend {
     public static CudaBackend emulated() { return emulated(Precision.FP32); }
 
     /** Our kernels on the emulated device in {@code precision}. */
-    public static CudaBackend emulated(Precision precision) {
-        return new CudaBackend(EmulatedRuntime.open(), GemmPath.KERNELS, precision, true);
+    public static CudaBackend emulated(Precision precision) { return emulated(precision, false); }
+
+    /**
+     * Our kernels on the emulated device in {@code precision}; {@code hopper}: the device answers as
+     * a Hopper, so the backend takes the sm_90a kernels (wgmma, TMA) where it would on an H100/H200.
+     */
+    public static CudaBackend emulated(Precision precision, boolean hopper) {
+        return new CudaBackend(EmulatedRuntime.open(hopper), GemmPath.KERNELS, precision, true);
     }
 
     /**

@@ -48,18 +48,34 @@ public final class EmulatedRuntime implements DeviceRuntime {
     private final Map<Long, Arena> hostArenas = new HashMap<>();
     private final List<Stream> streams = new ArrayList<>();
     private final Launcher launcher = new Launcher();
+    private final boolean hopper;
     private String fault;
     private boolean closed;
 
-    public EmulatedRuntime(EmuLibrary lib) { this.lib = lib; }
+    /** The emulated device of {@code lib}; {@code hopper}: it answers {@link #hopper()} true (see there). */
+    public EmulatedRuntime(EmuLibrary lib, boolean hopper) {
+        this.lib = lib;
+        this.hopper = hopper;
+    }
 
-    /** The emulator built into the classpath. */
-    public static EmulatedRuntime open() { return new EmulatedRuntime(EmuLibrary.bundled()); }
+    public EmulatedRuntime(EmuLibrary lib) { this(lib, false); }
+
+    /** The emulator built into the classpath, as an sm_80-class device (the mma.sync kernels). */
+    public static EmulatedRuntime open() { return open(false); }
+
+    /**
+     * The emulator built into the classpath; {@code hopper}: as a Hopper, so a backend on it takes
+     * the sm_90a kernels (wgmma, TMA), which the emulator runs like every other kernel. Either way
+     * every kernel may be launched directly; this only answers {@link #hopper()}.
+     */
+    public static EmulatedRuntime open(boolean hopper) { return new EmulatedRuntime(EmuLibrary.bundled(), hopper); }
+
+    @Override public boolean hopper() { return hopper; }
 
     public EmuLibrary library() { return lib; }
 
     @Override public String description() {
-        return "emulated CUDA device (" + lib.kernels().size() + " kernels compiled for the host, " + lib.path().getFileName() + ")";
+        return "emulated CUDA device" + (hopper ? " as a Hopper (sm_90a kernels)" : "") + " (" + lib.kernels().size() + " kernels compiled for the host, " + lib.path().getFileName() + ")";
     }
 
     @Override public KernelLauncher launcher() { return launcher; }
