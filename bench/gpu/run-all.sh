@@ -19,8 +19,9 @@
 #   step-bench   bf16 training steps of ViT-B/16 and the 3-block ViT-22B-width stack (batch
 #                STEP_BATCH_22B, default 32) at MFU, and the 22B-width step's breakdown: device
 #                time per kind of op and the step with each kind removed (StepBench --breakdown)
-#   torch-step   the same two models in PyTorch bf16, eager and torch.compile, in one process; its
-#                FLOP count checked against step.json's (torch_step.py --java-json)
+#   torch-step   the same two models in PyTorch bf16 in one process: the 22B-width stack eager and
+#                torch.compile, ViT-B/16 eager; its FLOP count checked against step.json's
+#                (torch_step.py --java-json)
 #   forward-22b  a ViT-22B-size forward (inference-only, weights made on the device) at batch
 #                FORWARD_BATCH (default 32): images/s and MFU (`vit bench --forward-only`)
 #   ncu          Nsight Compute's speed-of-light section on the 22B GEMM and the attention kernels
@@ -192,8 +193,8 @@ stage gpu-tests    45 "${JAVA[@]}" vit22b.backend.cuda.GpuTestMain '!CudaOpsTest
 stage gemm-bf16    45 "${JAVA[@]}" vit22b.backend.cuda.MmaGemmBench "$OUT/gemm_bf16.json"
 stage attn-bf16    30 env PYTHONUNBUFFERED=1 python3 bench/gpu/flash_attn.py --out "$OUT/flash_attn.json"
 stage step-bench   50 "${JAVA[@]}" vit22b.backend.cuda.StepBench --precision bf16 --batch "$B22" --breakdown "$OUT/step.json"
-stage torch-step  110 env PYTHONUNBUFFERED=1 python3 bench/gpu/torch_step.py --steps 10 --batch-22b "$B22" \
-      --java-json "$OUT/step.json" --out "$OUT/torch_step.json"
+stage torch-step   90 env PYTHONUNBUFFERED=1 python3 bench/gpu/torch_step.py --steps 10 --batch-22b "$B22" \
+      --models vit-22b-width-3blocks:eager+compile,vit-b16-224:eager --java-json "$OUT/step.json" --out "$OUT/torch_step.json"
 stage forward-22b  45 bash -c 'out=$1; shift; "$@" > "$out"' forward "$OUT/forward.json" \
       "${JAVA[@]}" vit22b.cli.Main bench --model vit-22b --forward-only --backend cuda --batch "$FWD_BATCH" --steps 3 --warmup 1 --json
 if [ -n "$dry" ] || [ -n "$NCU" ]; then

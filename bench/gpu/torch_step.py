@@ -14,7 +14,8 @@ the rows of the same name (StepBench writes them) and exits 1 on a mismatch. --f
 the counts without importing torch (a CI test compares them with ModelStats).
 
 Usage: python3 torch_step.py [--out FILE.json] [--steps 20] [--batch-22b 8] [--modes eager,compile]
-                             [--models vit-22b-width-3blocks,vit-b16-224] [--java-json STEP.json] [--flops-only]
+                             [--models NAME[:MODE+MODE],...] [--java-json STEP.json] [--flops-only]
+  (models: vit-22b-width-3blocks, vit-b16-224, in the order given; e.g. vit-b16-224:eager)
 """
 import argparse, json, math, sys
 
@@ -175,27 +176,31 @@ def main():
     ap.add_argument("--java-json")
     ap.add_argument("--flops-only", action="store_true")
     a = ap.parse_args()
-    models, modes = a.models.split(","), a.modes.split(",")
-    for x in models:
+    plan = []   # (model, [modes]): "name" takes --modes, "name:eager+compile" its own
+    for item in a.models.split(","):
+        x, _, own = item.partition(":")
+        modes = own.split("+") if own else a.modes.split(",")
         if x not in MODELS:
             ap.error(f"unknown model {x!r}; known: {', '.join(MODELS)}")
-    for x in modes:
-        if x not in ("eager", "compile"):
-            ap.error(f"unknown mode {x!r}; known: eager, compile")
+        for mode in modes:
+            if mode not in ("eager", "compile"):
+                ap.error(f"unknown mode {mode!r}; known: eager, compile")
+        plan.append((x, modes))
+    models = [x for x, _ in plan]
     if a.steps <= 0 or a.batch_22b <= 0:
         ap.error("--steps and --batch-22b must be positive")
     print("FLOP formula (the engine's, vit22b.model.ModelStats):", FORMULA, flush=True)
     for x in models:
         print(f"flops {x}: train_flops_per_image {train_flops_per_image(*MODELS[x][:7])}", flush=True)
-    if a.flops_only:
-        return 0
     bad = check_flops(a.java_json) if a.java_json else []
+    if a.flops_only:
+        return 1 if bad else 0
     global torch
     import torch
     torch.backends.cuda.matmul.allow_tf32 = True
     ViT = torch_model()
     rows = []
-    for x in models:   # model outer: a run cut short still has both modes of the first model
+    for x, modes in plan:   # model outer: a run cut short still has every mode of the first model
         d, depth, m, h, p, img, cls, batch = MODELS[x]
         if x == "vit-22b-width-3blocks":
             batch = a.batch_22b
