@@ -35,8 +35,9 @@ import vit22b.model.Presets;
  * without our fusions would run in the step (NT: gelu_cols_bf16 into the MLP columns; NN:
  * gelu_bwd_cols, the step's unfused GELU-backward kernel, which also sums the MLP bias gradient; TN:
  * col_sum for the bias gradient): the ratio the issue asks for is ours (epilogue fused) over
- * that (epilogue counted as separate kernels); gemm_bf16_wgmma on the same calls on Hopper (its tensor maps encoded on every call, as
- * Kernels.gemmBf16Wgmma does: host time the GPU overlaps on these sizes). Timed as GemmBench times (CUDA events, median after warm-ups), random data made on
+ * that (epilogue counted as separate kernels); gemm_bf16_wgmma on the same calls on Hopper (its
+ * tensor maps encoded on every call, as Kernels.gemmBf16Wgmma does: host time the GPU overlaps on
+ * these sizes). Timed as GemmBench times (CUDA events, median after warm-ups), random data made on
  * the GPU. The plain GEMMs of ours and cuBLASLt's are then compared on {@value #SAMPLE_ROWS} rows:
  * max |ours - Lt| / max |Lt| per row under {@value #TOL}.</li>
  * </ol>
