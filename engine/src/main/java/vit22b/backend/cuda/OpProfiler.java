@@ -26,7 +26,7 @@ import vit22b.kernels.DeviceEvent;
  * (one added to Backend later) is timed as {@link Category#OTHER}, under its own name in
  * {@link Timing#byOp}, so nothing is silently folded into a wrong row.
  */
-public final class OpProfiler implements InvocationHandler {
+public final class OpProfiler implements InvocationHandler, AutoCloseable {
 
     /** Kinds of device work in a step. */
     public enum Category {
@@ -181,7 +181,7 @@ public final class OpProfiler implements InvocationHandler {
     }
 
     /** Frees the events (the backend stays the caller's). */
-    public void close() {
+    @Override public void close() {
         for (DeviceEvent e : pool) e.close();
         pool.clear();
     }

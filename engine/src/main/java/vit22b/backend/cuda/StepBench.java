@@ -7,6 +7,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
+import java.util.Set;
 
 import vit22b.backend.Backend;
 import vit22b.backend.Precision;
@@ -121,7 +122,7 @@ public final class StepBench {
                 r.prof.remove(v.removed());
                 double ms = r.medianMs(warmup, steps, r::unreadStep);
                 int skipped = r.prof.skipped().values().stream().mapToInt(Integer::intValue).sum() / (warmup + steps);
-                r.prof.remove(java.util.Set.of());
+                r.prof.remove(Set.of());
                 removals.add(new StepBreakdown.Removal(v.label(), v.removed(), ms, skipped));
             }
             return new StepBreakdown(name, batch, plain, t[steps / 2], StepBreakdown.flops(c, batch), removals);

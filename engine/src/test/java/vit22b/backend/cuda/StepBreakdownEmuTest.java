@@ -89,13 +89,11 @@ class StepBreakdownEmuTest {
     @Test
     void lossAndTheHostSideCannotBeRemoved() {
         if (!EmuLibrary.built()) Gpu.skip("the emulated device is not built (no g++ at build time)");
-        try (CudaBackend be = Gpu.emulated(Precision.BF16)) {
-            OpProfiler p = new OpProfiler(be);
+        try (CudaBackend be = Gpu.emulated(Precision.BF16); OpProfiler p = new OpProfiler(be)) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> p.remove(Set.of(Category.LOSS)));
             assertTrue(e.getMessage().contains("LOSS cannot be removed"), e.getMessage());
             assertThrows(IllegalStateException.class, () -> p.backend().record(() -> {}));
             assertThrows(IllegalStateException.class, p::collect);
-            p.close();
         }
     }
 }
