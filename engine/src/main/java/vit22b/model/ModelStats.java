@@ -72,21 +72,38 @@ public record ModelStats(ModelConfig config, Params params, Flops flops, Memory 
     public static long blockForwardFlops(ModelConfig c) {
         long d = c.width(), m = c.mlp(), n = c.tokens();
         return 2 * (n * d * (m + 3 * d)                      // fused in-projection
-                + 2 * n * n * d                               // q k^T and p v over all heads
-                + n * (d + m) * d);                           // fused out-projection
+                + n * (d + m) * d)                            // fused out-projection
+                + blockAttentionForwardFlops(c);
+    }
+
+    /** The part of {@link #blockForwardFlops} in attention's q k^T and p v over all heads. */
+    public static long blockAttentionForwardFlops(ModelConfig c) {
+        long n = c.tokens();
+        return 2 * 2 * n * n * c.width();
+    }
+
+    /**
+     * The part of {@link #forwardFlopsPerImage} in attention's q k^T and p v (the blocks' and the
+     * MAP head's one-query attention); the rest is the linear layers' GEMMs.
+     */
+    public static long attentionForwardFlopsPerImage(ModelConfig c) {
+        return c.depth() * blockAttentionForwardFlops(c) + 2 * 2 * c.tokens() * c.width();
     }
 
     /** 2 x matmul MACs of the patch embedding, MAP head and classifier for one image. */
     public static long embedAndHeadForwardFlops(ModelConfig c) {
         long d = c.width(), m = c.mlp(), n = c.tokens();
-        long patchIn = (long) c.channels() * c.patch() * c.patch();
-        long patchEmbed = n * patchIn * d;                    // conv as (N x CP^2) @ (CP^2 x D)
         long mapHead = d * d                                  // probe query
                 + n * d * 2 * d                               // keys and values of the tokens
-                + 2 * n * d                                   // one query's attention
+                + 2 * n * d                                   // one query's attention (attentionForwardFlopsPerImage)
                 + d * d                                       // output projection
                 + 2 * d * m;                                  // MLP
         long classifier = d * c.classes();
-        return 2 * (patchEmbed + mapHead + classifier);
+        return patchEmbedForwardFlops(c) + 2 * (mapHead + classifier);
+    }
+
+    /** 2 x matmul MACs of the patch embedding for one image: the conv as (N x CP^2) @ (CP^2 x D). */
+    public static long patchEmbedForwardFlops(ModelConfig c) {
+        return 2L * c.tokens() * c.channels() * c.patch() * c.patch() * c.width();
     }
 }
