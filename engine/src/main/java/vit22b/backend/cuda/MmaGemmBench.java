@@ -11,7 +11,6 @@ import java.util.Locale;
 import java.util.SplittableRandom;
 
 import vit22b.kernels.DeviceRuntime;
-import vit22b.kernels.JCudaRuntime;
 import vit22b.kernels.Kernels;
 import vit22b.kernels.MmaGemm.Epilogue;
 import vit22b.kernels.MmaGemm.Form;
@@ -31,8 +30,8 @@ import vit22b.model.Presets;
  * GELU into the MLP columns, bf16), the out-projection's data gradient (NN, GELU backward into
  * the MLP columns, bf16) and the in-projection's weight gradient (TN, fp32, bias gradient), each
  * beside cuBLASLt bf16 on the same shape (plain GEMM, bf16 output: its C type is its A type
- * here); gemm_bf16_wgmma on the same calls on Hopper (its tensor maps encoded on every call, as
- * Kernels.gemmBf16Wgmma does: host time the GPU overlaps on these sizes). Timed as GemmBench times (CUDA events, median after warm-ups), random data made on
+ * here); gemm_bf16_wgmma on the same calls on Hopper (its tensor maps from the backend's cache, as
+ * in a training step). Timed as GemmBench times (CUDA events, median after warm-ups), random data made on
  * the GPU. The plain GEMMs of ours and cuBLASLt's are then compared on {@value #SAMPLE_ROWS} rows:
  * max |ours - Lt| / max |Lt| per row under {@value #TOL}.</li>
  * </ol>
@@ -54,9 +53,7 @@ public final class MmaGemmBench {
     /** One of our GEMM kernels, as a call of its Kernels wrapper. */
     interface Gemm { void run(Operands o, Epilogue e); }
 
-    static boolean hopper(CudaBackend be) {
-        return be.device() instanceof JCudaRuntime g && g.computeCapability() == 90;
-    }
+    static boolean hopper(CudaBackend be) { return be.device().hopper(); }
 
     public static void main(String[] args) throws IOException {
         List<Row> rows = new ArrayList<>();
@@ -68,7 +65,7 @@ public final class MmaGemmBench {
             for (Form f : Form.values()) failures += check(be, "gemm_bf16_mma", k::gemmBf16Mma, f, new SplittableRandom(seed + f.ordinal()));
             if (hopper(be))
                 for (Form f : Form.values())
-                    failures += check(be, "gemm_bf16_wgmma", (o, e) -> k.gemmBf16Wgmma(be.device(), o, e), f,
+                    failures += check(be, "gemm_bf16_wgmma", (o, e) -> k.gemmBf16Wgmma(be.tensorMaps(), o, e), f,
                             new SplittableRandom(seed + f.ordinal()));
             else System.out.println("MmaGemmBench: not a Hopper GPU (compute capability 9.0): gemm_bf16_wgmma not run");
             for (String name : List.of("vit-l", "vit-e", "vit-22b")) rows.addAll(bench(be, lt, Presets.get(name)));
@@ -218,7 +215,7 @@ public final class MmaGemmBench {
         int D = c.width(), Mlp = c.mlp(), R = c.inProjRows(), T = IMAGES * c.tokens();
         Kernels k = be.kernels();
         boolean hopper = hopper(be);
-        Gemm wg = (o, e) -> k.gemmBf16Wgmma(be.device(), o, e);
+        Gemm wg = (o, e) -> k.gemmBf16Wgmma(be.tensorMaps(), o, e);
         List<Long> mem = new ArrayList<>();
         try {
             long y = rnd16(be, mem, (long) T * D, 1), wIn = rnd16(be, mem, (long) R * D, 2), pre = rnd16(be, mem, (long) T * R, 3);
