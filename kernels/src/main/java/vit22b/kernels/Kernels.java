@@ -60,7 +60,7 @@ public final class Kernels {
      * See gemm_bf16_mma.cu: C = op(A) op(B) on tensor cores (bf16 operands, fp32 accumulation) in
      * the form {@code o.form()}, with the fused epilogue {@code e}. Any strides and alignment: where
      * A and B are 16-byte aligned with row strides of a multiple of 8 elements the tiles are copied
-     * with 16-byte cp.async, else element by element ({@link #sixteenByteRows}). Refuses, naming the
+     * with 16-byte cp.async, else element by element ({@link #vectorLoads}). Refuses, naming the
      * fix, K < 1 and strides narrower than the rows.
      */
     public void gemmBf16Mma(MmaGemm.Operands o, MmaGemm.Epilogue e) {
@@ -68,7 +68,7 @@ public final class Kernels {
         MmaGemm.Gelu g = e.gelu();
         if (o.m() == 0 || o.n() == 0) return;
         m.launch("gemm_bf16_mma", cdiv(o.n(), MMA_TILE_N), cdiv(o.m(), MMA_TILE_M), 1, MMA_THREADS, 1, 1, MMA_SMEM_BYTES, s,
-                o.form().ordinal(), sixteenByteRows(o) ? 1 : 0, o.a(), o.lda(), o.b(), o.ldb(), o.c(), o.ldc(), o.m(), o.n(), o.k(), e.beta(),
+                o.form().ordinal(), vectorLoads(o) ? 1 : 0, o.a(), o.lda(), o.b(), o.ldb(), o.c(), o.ldc(), o.m(), o.n(), o.k(), e.beta(),
                 e.outBf16() ? 1 : 0, e.bias(), e.res(), e.ldr(), Math.max(1, e.resRows()),
                 MmaGemm.geluMode(g), g == null ? 0 : g.kind(), g == null ? 0 : g.col0(),
                 g == null ? 0 : g.cols(), g == null ? 0L : g.aux(), g == null ? 0L : g.ld(), g == null ? 0L : g.bias(), e.dbias());
@@ -99,7 +99,7 @@ public final class Kernels {
      * epilogue) on Hopper's TMA and wgmma; its operands reach the kernel as tensor maps from
      * {@code maps} (encoded once per map and device). Persistent: one block per SM
      * (WGMMA_EMULATED_BLOCKS on the emulated device), each walking output tiles. Refuses what
-     * gemm_bf16_mma refuses, operands TMA cannot move ({@link #sixteenByteRows}), and a device that
+     * gemm_bf16_mma refuses, operands TMA cannot move ({@link #vectorLoads}), and a device that
      * is not a Hopper ({@link DeviceRuntime#hopper}: wgmma is sm_90a only).
      */
     public void gemmBf16Wgmma(TensorMapCache maps, MmaGemm.Operands o, MmaGemm.Epilogue e) {
@@ -136,11 +136,8 @@ public final class Kernels {
                 g == null ? 0 : g.cols(), g == null ? 0L : g.aux(), g == null ? 0L : g.ld(), g == null ? 0L : g.bias(), e.dbias());
     }
 
-    /**
-     * Whether o's A and B start 16-byte aligned with row strides of a multiple of 8 bf16 (16 bytes):
-     * what gemm_bf16_mma's 16-byte cp.async copies and gemm_bf16_wgmma's TMA boxes need.
-     */
-    public static boolean sixteenByteRows(MmaGemm.Operands o) {
+    /** Whether gemm_bf16_mma may copy o's A and B tiles in 16-byte rows: aligned addresses, strides of 8 bf16. */
+    public static boolean vectorLoads(MmaGemm.Operands o) {
         return o.lda() % 8 == 0 && o.ldb() % 8 == 0 && o.a() % 16 == 0 && o.b() % 16 == 0;
     }
 

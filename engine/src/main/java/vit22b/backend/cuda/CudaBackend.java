@@ -511,13 +511,14 @@ public final class CudaBackend implements Backend {
     /**
      * One GEMM on the tensor cores over bf16 tensors as they are (no packing), counted; the one
      * place that picks the kernel. On a Hopper ({@link DeviceRuntime#hopper}) gemm_bf16_wgmma where
-     * TMA can move the operands (16-byte aligned A and B, rows of a multiple of 8 elements:
-     * {@link Kernels#sixteenByteRows}), its tensor maps from {@link #tensorMaps}; gemm_bf16_mma
+     * TMA can move the operands (16-byte aligned A and B, rows of a multiple of 8 elements: what
+     * gemm_bf16_mma's 16-byte loads need too, {@link Kernels#vectorLoads}), its tensor maps from
+     * {@link #tensorMaps}; gemm_bf16_mma
      * otherwise, also on a Hopper for the other shapes (a normal case, as the head dims the flash
      * attention has no kernel for: the backend's line at opening says so, nothing per call).
      */
     private void nativeGemm(MmaGemm.Operands o, MmaGemm.Epilogue e) {
-        if (hopper && Kernels.sixteenByteRows(o)) {
+        if (hopper && Kernels.vectorLoads(o)) {
             k.gemmBf16Wgmma(tensorMaps, o, e);
             wgmmaGemms++;
         } else {
