@@ -45,8 +45,8 @@ import vit22b.tensor.Tensor;
  * images and targets are F32; any other mixture is refused naming the tensor and the fix. The
  * bf16 kernels compute in fp32 and round each stored element once: the GEMMs (linear, the
  * out-projection, patch embedding) on the tensor cores with bias, residual, beta 1 and the bias
- * gradient fused, gemm_bf16_wgmma on a Hopper and gemm_bf16_mma elsewhere ({@link #nativeGemm}); attention on the flash kernels (head dim 64, 128, 256) or
- * attention.cu's bf16 instantiation; norms, GELU, element-wise ops, heads reshuffles, the
+ * gradient fused, gemm_bf16_wgmma on a Hopper and gemm_bf16_mma elsewhere ({@link #nativeGemm});
+ * attention on the flash kernels (head dim 64, 128, 256) or attention.cu's bf16 instantiation; norms, GELU, element-wise ops, heads reshuffles, the
  * in-projection epilogue and the loss on their {@code _bf16} instantiations (16-byte vectors
  * where aligned); AdamW updates the fp32 masters and writes the bf16 copy in one pass.
  */
@@ -513,9 +513,9 @@ public final class CudaBackend implements Backend {
      * place that picks the kernel. On a Hopper ({@link DeviceRuntime#hopper}) gemm_bf16_wgmma where
      * TMA can move the operands (16-byte aligned A and B, rows of a multiple of 8 elements: what
      * gemm_bf16_mma's 16-byte loads need too, {@link Kernels#vectorLoads}), its tensor maps from
-     * {@link #tensorMaps}; gemm_bf16_mma
-     * otherwise, also on a Hopper for the other shapes (a normal case, as the head dims the flash
-     * attention has no kernel for: the backend's line at opening says so, nothing per call).
+     * {@link #tensorMaps}; gemm_bf16_mma otherwise, also on a Hopper for the other shapes (a normal
+     * case, as the head dims the flash attention has no kernel for: the backend's line at opening
+     * says so, nothing per call).
      */
     private void nativeGemm(MmaGemm.Operands o, MmaGemm.Epilogue e) {
         if (hopper && Kernels.vectorLoads(o)) {
