@@ -42,18 +42,6 @@ mutant plain gemm.cu "epilogue writes one column past N" \
   'if (n >= N) continue;' 'if (n > N) continue;'
 mutant plain gemm.cu "residual read with C's stride (ldc for ldr)" \
   'res[(long long)(m % resRows) * ldr + n]' 'res[(long long)(m % resRows) * ldc + n]'
-mutant plain gemm_bf16.cu "missing cp.async wait before a stage is used" \
-  '__pipeline_wait_prior(1); }' '}'
-mutant plain gemm_bf16.cu "last stage's cp.async group left outstanding (wait_prior(1))" \
-  'else __pipeline_wait_prior(0);' 'else __pipeline_wait_prior(1);'
-mutant plain gemm_bf16.cu "wrong fragment index in mma_sync (fa[j] for fa[i])" \
-  'wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j])' 'wmma::mma_sync(acc[i][j], fa[j], fb[j], acc[i][j])'
-mutant plain gemm_bf16.cu "dropped __syncwarp between the staging store and its reads" \
-  $'wmma::mem_row_major);\n            __syncwarp();' 'wmma::mem_row_major);'
-mutant plain gemm_bf16.cu "dropped barrier before a stage is reloaded" \
-  $'        __syncthreads();   // the stage just read is overwritten by the load two steps on\n' ''
-mutant asan gemm_bf16.cu "A tile loads one row past M (out-of-bounds read)" \
-  'if (m0 + row < M) __pipeline_memcpy_async(da' 'if (m0 + row <= M) __pipeline_memcpy_async(da'
 mutant plain gemm_bf16_mma.cu "ldmatrix lanes swapped: A's matrices 1 and 2 exchanged (rows 8-15 for k 8-15)" \
   'const int row = wm + i * 16 + (j8 & 1) * 8, k = kk + (j8 >> 1) * 8;' 'const int row = wm + i * 16 + (j8 >> 1) * 8, k = kk + (j8 & 1) * 8;'
 mutant plain gemm_bf16_mma.cu "B fragments of the second n8 tile taken from the wrong ldmatrix registers" \

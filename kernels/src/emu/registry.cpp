@@ -29,7 +29,6 @@ const SourceKernel& source_of(const char* name) {
 // One line per kernel (kernel_sources.inc is the sources' list; the build checks they agree).
 const KernelEntry kTable[] = {
     EMU_KERNEL(gemm_f32),
-    EMU_KERNEL(gemm_bf16),
     EMU_KERNEL(gemm_bf16_mma),
     EMU_KERNEL(gemm_bf16_wgmma),
     EMU_KERNEL(attn_fwd),

@@ -133,7 +133,7 @@ struct Fiber {
     void* tsan_fiber = nullptr;
 };
 
-enum Kind { K_SYNCWARP, K_SHFL, K_BALLOT, K_COLLECTIVE, K_MMA, K_MMA16816, K_LDMATRIX };
+enum Kind { K_SYNCWARP, K_SHFL, K_BALLOT, K_MMA16816, K_LDMATRIX };
 
 // One warp-level rendezvous in progress: the lanes of `mask` meet at one call site.
 struct Episode {
@@ -651,38 +651,6 @@ void complete(Worker* w, Warp& W, Episode& e) {
             if ((e.mask >> l) & 1) lanes[l].result = bits;
         break;
     }
-    case K_COLLECTIVE:
-        for (int l = 1; l < 32; l++)
-            if (std::memcmp(e.v[l], e.v[0], 3 * sizeof(uint64_t)) != 0)
-                fail_fiber(std::string(e.what) + " (" + where(e.site) + "): lanes 0 and " + std::to_string(l) +
-                           " pass different pointer / ldm / layout");
-        break;
-    case K_MMA: {
-        // Gather A, B, C from the 32 lanes, D = A B + C with exact products summed in double (the
-        // tensor core's order is unspecified), then hand each lane its part of D.
-        float A[16][16], B[16][16], C[16][16];
-        for (int l = 0; l < 32; l++) {
-            const uint16_t* a = reinterpret_cast<const uint16_t*>(e.v[l][1]);
-            const uint16_t* b = reinterpret_cast<const uint16_t*>(e.v[l][2]);
-            const float* c = reinterpret_cast<const float*>(e.v[l][3]);
-            for (int i = 0; i < 8; i++) {
-                uint32_t ua = (uint32_t)a[i] << 16, ub = (uint32_t)b[i] << 16;
-                std::memcpy(&A[wmma_frag_row(false, l, i)][wmma_frag_col(false, l, i)], &ua, 4);
-                std::memcpy(&B[wmma_frag_row(true, l, i)][wmma_frag_col(true, l, i)], &ub, 4);
-                C[wmma_frag_row(false, l, i)][wmma_frag_col(false, l, i)] = c[i];
-            }
-        }
-        for (int l = 0; l < 32; l++) {
-            float* d = reinterpret_cast<float*>(e.v[l][0]);
-            for (int i = 0; i < 8; i++) {
-                int r = wmma_frag_row(false, l, i), c = wmma_frag_col(false, l, i);
-                double s = C[r][c];
-                for (int k = 0; k < 16; k++) s += (double)A[r][k] * B[k][c];
-                d[i] = (float)s;
-            }
-        }
-        break;
-    }
     case K_MMA16816: {
         // mma.sync m16n8k16 row.col bf16 -> fp32: gather A (16 x 16), B (16 x 8), C from the lanes by
         // the PTX fragment tables, D = A B + C (exact products summed in double), scatter D.
@@ -798,17 +766,6 @@ unsigned ballot(unsigned mask, int pred, Site site) {
     const uint64_t v[4] = {(uint64_t)(pred != 0), 0, 0, 0};
     warp_arrive(K_BALLOT, "__ballot_sync", mask, site, v);
     return (unsigned)tl_worker->cur->result;
-}
-
-void warp_collective(const char* what, const void* ptr, unsigned ldm, int layout, Site site) {
-    const uint64_t v[4] = {reinterpret_cast<uint64_t>(ptr), ldm, (uint64_t)layout, 0};
-    warp_arrive(K_COLLECTIVE, what, 0xffffffffu, site, v);
-}
-
-void wmma_mma_bf16(float* d, const uint16_t* a, const uint16_t* b, const float* c, Site site) {
-    const uint64_t v[4] = {reinterpret_cast<uint64_t>(d), reinterpret_cast<uint64_t>(a), reinterpret_cast<uint64_t>(b),
-                           reinterpret_cast<uint64_t>(c)};
-    warp_arrive(K_MMA, "mma_sync", 0xffffffffu, site, v);
 }
 
 void mma_m16n8k16_bf16(float* d, const unsigned* a, const unsigned* b, const float* c, Site site) {

@@ -1,12 +1,11 @@
 // The emulator's own behaviour: the kernel table, argument and launch-shape checks, barriers that
 // catch missing synchronisation and report deadlock / divergence / exited threads / bad masks,
-// shuffle semantics, wmma fragment layouts, cp.async poisoning, atomics, schedules, bf16.
+// shuffle semantics, cp.async poisoning, atomics, schedules, bf16.
 // Test kernels here are compiled with the same headers as the real ones and launched through
 // emu::launch_entry (the table holds only the real kernels).
 #include <cuda_bf16.h>
 #include <cuda_pipeline.h>
 #include <cuda_runtime.h>
-#include <mma.h>
 
 #include "common.cuh"   // DYNAMIC_SHARED, as the kernels use it
 #include "mma.cuh"      // mma.sync / ldmatrix, as the kernels use them
@@ -91,32 +90,6 @@ __global__ void static_smem_kernel(float* out) {
     __shared__ float s[64];
     out[blockIdx.x * 64 + threadIdx.x] = s[threadIdx.x];   // never written in this block: NaN
     s[threadIdx.x] = 1.0f;                                 // (the next block must not see it)
-}
-
-using namespace nvcuda;
-// One 16x16x16 product with the operands' memory layouts chosen by the arguments.
-__global__ void wmma_kernel(float* d, const __nv_bfloat16* a, const __nv_bfloat16* b, const float* c, int aCol, int bRow,
-                            int cCol, float* fragOut) {
-    wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> ar;
-    wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::col_major> ac;
-    wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> br;
-    wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> bc;
-    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-    wmma::load_matrix_sync(acc, c, 16, cCol ? wmma::mem_col_major : wmma::mem_row_major);
-    if (aCol) wmma::load_matrix_sync(ac, a, 16); else wmma::load_matrix_sync(ar, a, 16);
-    if (bRow) wmma::load_matrix_sync(br, b, 16); else wmma::load_matrix_sync(bc, b, 16);
-    if (aCol && bRow) wmma::mma_sync(acc, ac, br, acc);
-    else if (aCol) wmma::mma_sync(acc, ac, bc, acc);
-    else if (bRow) wmma::mma_sync(acc, ar, br, acc);
-    else wmma::mma_sync(acc, ar, bc, acc);
-    wmma::store_matrix_sync(d, acc, 16, wmma::mem_row_major);
-    for (int i = 0; i < 8; i++) fragOut[threadIdx.x * 8 + i] = __bfloat162float(ar.x[i]);
-}
-__global__ void wmma_partial_warp(float* d, const __nv_bfloat16* a) {
-    wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> f;
-    if (threadIdx.x < 16) return;
-    wmma::load_matrix_sync(f, a, 16);
-    d[threadIdx.x] = __bfloat162float(f.x[0]);
 }
 
 // ---- mma.sync m16n8k16 and ldmatrix, against the PTX ISA's fragment tables written out here
@@ -332,64 +305,6 @@ TEST(emu_static_shared_is_nan_each_block) {
     emu_set_workers(0);
     for (int k = 0; k < 4 * 64; k++)
         if (!std::isnan(Out[k])) { failf("static shared memory [%d] = %g before any write in its block, want NaN", k, Out[k]); break; }
-}
-
-TEST(emu_wmma_layouts) {
-    // Operands in bf16, stored row- or column-major as the flags say.
-    std::vector<float> A = uniform(256), B = uniform(256), C = uniform(256);
-    std::vector<__nv_bfloat16> a(256), b(256), ac(256), bc(256);
-    for (int r = 0; r < 16; r++)
-        for (int c = 0; c < 16; c++) {
-            a[r * 16 + c] = __float2bfloat16(A[r * 16 + c]);
-            ac[c * 16 + r] = a[r * 16 + c];
-            b[r * 16 + c] = __float2bfloat16(B[r * 16 + c]);   // B(k = r, n = c)
-            bc[c * 16 + r] = b[r * 16 + c];
-        }
-    std::vector<float> cc(256);
-    for (int r = 0; r < 16; r++)
-        for (int c = 0; c < 16; c++) cc[c * 16 + r] = C[r * 16 + c];
-    std::vector<double> want(256);
-    for (int r = 0; r < 16; r++)
-        for (int c = 0; c < 16; c++) {
-            double s = C[r * 16 + c];
-            for (int k = 0; k < 16; k++) s += (double)__bfloat162float(a[r * 16 + k]) * __bfloat162float(b[k * 16 + c]);
-            want[r * 16 + c] = s;
-        }
-    alignas(32) static __nv_bfloat16 sa[256], sb[256];
-    alignas(32) static float sc[256], d[256], frag[256];
-    for (int aCol = 0; aCol < 2; aCol++)
-        for (int bRow = 0; bRow < 2; bRow++)
-            for (int cCol = 0; cCol < 2; cCol++) {
-                std::copy((aCol ? ac : a).begin(), (aCol ? ac : a).end(), sa);
-                std::copy((bRow ? b : bc).begin(), (bRow ? b : bc).end(), sb);
-                std::copy((cCol ? cc : C).begin(), (cCol ? cc : C).end(), sc);
-                expect_ok(RUN(wmma_kernel, Dim{1}, Dim{32}, 0u, d, (const __nv_bfloat16*)sa, (const __nv_bfloat16*)sb,
-                              (const float*)sc, aCol, bRow, cCol, frag), "wmma");
-                char what[64];
-                std::snprintf(what, sizeof what, "wmma aCol=%d bRow=%d cCol=%d", aCol, bRow, cCol);
-                close(what, d, want.data(), 256, 1e-5, 1e-5);
-            }
-    // Which lane holds which element of A (PTX ISA, mma.m16n8k16 .bf16 fragment for matrix A):
-    // row = groupID (+8 for a2, a3, a6, a7), col = 2*threadID_in_group + (i & 1) (+8 for a4..a7).
-    std::copy(a.begin(), a.end(), sa);
-    expect_ok(RUN(wmma_kernel, Dim{1}, Dim{32}, 0u, d, (const __nv_bfloat16*)sa, (const __nv_bfloat16*)sb, (const float*)sc,
-                  0, 0, 0, frag), "wmma");
-    for (int lane = 0; lane < 32; lane++)
-        for (int i = 0; i < 8; i++) {
-            int g = lane / 4, tg = lane % 4;
-            int row = (i == 2 || i == 3 || i == 6 || i == 7) ? g + 8 : g;
-            int col = tg * 2 + (i % 2) + (i >= 4 ? 8 : 0);
-            if (frag[lane * 8 + i] != __bfloat162float(a[row * 16 + col]))
-                failf("matrix_a lane %d element %d is not A[%d][%d]", lane, i, row, col);
-        }
-}
-
-TEST(emu_wmma_errors) {
-    alignas(32) static __nv_bfloat16 sa[512];
-    static float d[64];
-    expect_error(RUN(wmma_partial_warp, Dim{1}, Dim{32}, 0u, d, (const __nv_bfloat16*)sa), "exited", "partial warp in wmma");
-    expect_error(RUN(wmma_partial_warp, Dim{1}, Dim{32}, 0u, d, (const __nv_bfloat16*)(sa + 8)), "not 256-bit aligned",
-                 "misaligned wmma pointer");
 }
 
 TEST(emu_bf16_conversions) {

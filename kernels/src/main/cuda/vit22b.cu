@@ -2,7 +2,6 @@
 // module holds all kernels (a fatbin carries one image per architecture). Kernel names are
 // extern "C"; the Java side (vit22b.kernels.Kernel) lists them.
 #include "gemm.cu"
-#include "gemm_bf16.cu"
 #include "gemm_bf16_mma.cu"
 #include "gemm_bf16_wgmma.cu"
 #include "attention.cu"

@@ -38,28 +38,10 @@ enum ShflMode { SHFL_IDX = 0, SHFL_UP = 1, SHFL_DOWN = 2, SHFL_XOR = 3 };
 uint64_t shfl(unsigned mask, uint64_t bits, int mode, int arg, int width, Site site);
 // Vote over `mask`: returns the ballot of `pred` over the lanes in mask.
 unsigned ballot(unsigned mask, int pred, Site site);
-// Whole-warp collective (wmma load/store): a barrier of all 32 lanes that also checks that every
-// lane passed the same (ptr, ldm, layout); `what` names the op in errors.
-void warp_collective(const char* what, const void* ptr, unsigned ldm, int layout, Site site);
-// wmma m16n16k16 bf16 -> fp32: d = a * b + c over the whole warp (fragments in PTX mma layouts).
-void wmma_mma_bf16(float* d, const uint16_t* a, const uint16_t* b, const float* c, Site site);
 // cp.async: the source is read now, the destination is NaN-poisoned until the wait retires it.
 void cp_async(void* dst, const void* src, size_t bytes, size_t zfill);
 void cp_commit();
 void cp_wait_prior(size_t prior);
-// WMMA fragment layout. PTX leaves it unspecified (ISA 9.7.14.4.1); we use the layouts PTX
-// documents for mma.m16n8k16 with bf16 (ISA 9.7.14.5.8), the instruction WMMA runs on from sm_80,
-// the 16 x 16 tile as two n8 halves. With g = lane >> 2, t = lane & 3, element i (0..7) of a lane:
-//   A (row x k):    row g + 8*((i>>1)&1),            k   2t + (i&1) + 8*(i>=4)
-//   B (k x col):    k   2t + (i&1) + 8*((i>>1)&1),   col g + 8*(i>=4)
-//   C, D:           row g + 8*((i>>1)&1),            col 2t + (i&1) + 8*(i>=4)
-// frag_row is the first index (k for B), frag_col the second (k for A).
-inline int wmma_frag_row(bool isB, int lane, int i) {
-    return isB ? 2 * (lane & 3) + (i & 1) + 8 * ((i >> 1) & 1) : (lane >> 2) + 8 * ((i >> 1) & 1);
-}
-inline int wmma_frag_col(bool isB, int lane, int i) {
-    return isB ? (lane >> 2) + 8 * (i >= 4) : 2 * (lane & 3) + (i & 1) + 8 * (i >= 4);
-}
 
 // mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 over the whole warp: each lane passes its
 // four A registers, two B registers and four C floats (PTX ISA fragment tables, below) and gets

@@ -24,7 +24,7 @@ import vit22b.tensor.Tensor;
  */
 public interface Backend extends AutoCloseable {
 
-    /** "cpu", "cuda" or "cuda-emu". */
+    /** "cpu", "cuda", "cuda-emu" or "cuda-emu-hopper" (see {@link Backends}). */
     String name();
 
     // ---- memory ---------------------------------------------------------------------------

@@ -8,7 +8,7 @@ package vit22b.kernels;
 public final class Kernels {
     /** attention.cu's ROWS (warps, query rows, per block) and TILE (keys per shared-memory tile); hd limit. */
     public static final int ATTN_ROWS = 8, ATTN_TILE = 32, MAX_HEAD_DIM = 256;
-    /** gemm.cu's BM x BN and gemm_bf16.cu's TB_M x TB_N block tile, and their __launch_bounds__ threads. */
+    /** gemm.cu's BM x BN block tile and its __launch_bounds__ threads. */
     public static final int GEMM_TILE_M = 128, GEMM_TILE_N = 128, GEMM_THREADS = 256;
     /** gemm_bf16_mma.cu's MMA_BM x MMA_BN block tile, MMA_BK step, MMA_STAGES pipeline depth, MMA_THREADS. */
     public static final int MMA_TILE_M = 128, MMA_TILE_N = 128, MMA_TILE_K = 32, MMA_STAGES = 4, MMA_THREADS = 256;
@@ -57,25 +57,6 @@ public final class Kernels {
     }
 
     /**
-     * See gemm_bf16.cu: C (M x N, bf16) = A (M x K, bf16) W^T (W N x K, bf16), fp32 accumulate,
-     * fused epilogue (bias and gbias fp32, res and gout bf16). K % 32 == 0, lda and ldw % 8 == 0.
-     */
-    public void gemmBf16(long a, long lda, long w, long ldw, long c, long ldc, int M, int N, int K,
-                         long bias, long res, long ldr, int resRows, long gout, long ldg, int geluCols, long gbias, int geluKind) {
-        // The kernel copies A and W 16 bytes (8 bf16) at a time with cp.async from the first k
-        // on: K = 0 would still read a chunk, and a misaligned base or stride faults.
-        if (K <= 0 || K % 32 != 0 || lda % 8 != 0 || ldw % 8 != 0)
-            throw new IllegalArgumentException("gemm_bf16 needs K > 0, K % 32 == 0 and row strides lda, ldw % 8 == 0"
-                    + " (16-byte rows); got K=" + K + ", lda=" + lda + ", ldw=" + ldw);
-        if (a % 16 != 0 || w % 16 != 0)
-            throw new IllegalArgumentException(String.format("gemm_bf16 needs A and W at 16-byte aligned addresses "
-                    + "(start operands at a multiple of 8 bf16 elements); got A=0x%x, W=0x%x", a, w));
-        if (M == 0 || N == 0) return;
-        m.launch("gemm_bf16", cdiv(N, GEMM_TILE_N), cdiv(M, GEMM_TILE_M), 1, GEMM_THREADS, 1, 1, 0, s,
-                a, lda, w, ldw, c, ldc, M, N, K, bias, res, ldr, Math.max(1, resRows), gout, ldg, geluCols, gbias, geluKind);
-    }
-
-    /**
      * See gemm_bf16_mma.cu: C = op(A) op(B) on tensor cores (bf16 operands, fp32 accumulation) in
      * the form {@code o.form()}, with the fused epilogue {@code e}. Any strides and alignment: where
      * A and B are 16-byte aligned with row strides of a multiple of 8 elements the tiles are copied
@@ -115,12 +96,13 @@ public final class Kernels {
 
     /**
      * See gemm_bf16_wgmma.cu: gemm_bf16_mma's computation (same operands, forms and fused
-     * epilogue) on Hopper's TMA and wgmma; its operands reach the kernel as tensor maps that
-     * {@code rt} encodes. Persistent: one block per SM (WGMMA_EMULATED_BLOCKS on the emulated
-     * device), each walking output tiles. Refuses what gemm_bf16_mma refuses, and a GPU other than
-     * compute capability 9.0 (wgmma is sm_90a only: neither sm_80 nor newer GPUs run it).
+     * epilogue) on Hopper's TMA and wgmma; its operands reach the kernel as tensor maps from
+     * {@code maps} (encoded once per map and device). Persistent: one block per SM
+     * (WGMMA_EMULATED_BLOCKS on the emulated device), each walking output tiles. Refuses what
+     * gemm_bf16_mma refuses, operands TMA cannot move ({@link #vectorLoads}), and a device that
+     * is not a Hopper ({@link DeviceRuntime#hopper}: wgmma is sm_90a only).
      */
-    public void gemmBf16Wgmma(DeviceRuntime rt, MmaGemm.Operands o, MmaGemm.Epilogue e) {
+    public void gemmBf16Wgmma(TensorMapCache maps, MmaGemm.Operands o, MmaGemm.Epilogue e) {
         checkTensorCoreGemm("gemm_bf16_wgmma", o, e);
         String at = "gemm_bf16_wgmma " + o.form() + " " + o.m() + "x" + o.n() + "x" + o.k() + ": ";
         if (o.lda() % 8 != 0 || o.ldb() % 8 != 0)   // TMA moves 16-byte rows (gemm_bf16_mma has an element-wise path)
@@ -129,14 +111,11 @@ public final class Kernels {
         if (o.a() % 16 != 0 || o.b() % 16 != 0)
             throw new IllegalArgumentException(String.format("%sA=0x%x and B=0x%x must be 16-byte aligned for TMA "
                     + "(start operands at a multiple of 8 bf16 elements) or use gemmBf16Mma", at, o.a(), o.b()));
-        int blocks = WGMMA_EMULATED_BLOCKS;
-        if (rt instanceof JCudaRuntime gpu) {
-            int cc = gpu.computeCapability();
-            if (cc != 90)
-                throw new CudaException("gemm_bf16_wgmma needs a Hopper GPU (compute capability 9.0: wgmma is sm_90a only); "
-                        + gpu.description() + " has " + cc / 10 + "." + cc % 10 + "; use gemmBf16Mma");
-            blocks = gpu.multiprocessors();
-        }
+        DeviceRuntime rt = maps.device();
+        if (!rt.hopper())
+            throw new CudaException(at + "needs a Hopper (compute capability 9.0: wgmma is sm_90a only, neither sm_80 nor newer "
+                    + "GPUs run it); " + rt.description() + " is not: use gemmBf16Mma");
+        int blocks = rt instanceof JCudaRuntime gpu ? gpu.multiprocessors() : WGMMA_EMULATED_BLOCKS;
         long tiles = (long) cdiv(o.n(), WGMMA_TILE_N) * cdiv(o.m(), WGMMA_TILE_M);
         if (tiles > Integer.MAX_VALUE)
             throw new IllegalArgumentException("gemm_bf16_wgmma " + o.m() + "x" + o.n() + ": " + tiles
@@ -145,9 +124,9 @@ public final class Kernels {
         MmaGemm.Form f = o.form();
         boolean aK = f != MmaGemm.Form.TN, bK = f == MmaGemm.Form.NT;
         // K-major operands come a whole tile of rows per box, MN-major ones in 64 x 64 boxes (128B swizzle each)
-        byte[] mapA = rt.encodeTensorMap(new TensorMap2d(o.a(), aK ? o.m() : o.k(), f.aWidth(o.m(), o.k()), 2 * o.lda(), 2,
+        byte[] mapA = maps.encode(new TensorMap2d(o.a(), aK ? o.m() : o.k(), f.aWidth(o.m(), o.k()), 2 * o.lda(), 2,
                 aK ? WGMMA_TILE_M : WGMMA_BOX, WGMMA_BOX, TensorMap2d.Swizzle.B128));
-        byte[] mapB = rt.encodeTensorMap(new TensorMap2d(o.b(), bK ? o.n() : o.k(), f.bWidth(o.n(), o.k()), 2 * o.ldb(), 2,
+        byte[] mapB = maps.encode(new TensorMap2d(o.b(), bK ? o.n() : o.k(), f.bWidth(o.n(), o.k()), 2 * o.ldb(), 2,
                 bK ? WGMMA_TILE_N : WGMMA_BOX, WGMMA_BOX, TensorMap2d.Swizzle.B128));
         MmaGemm.Gelu g = e.gelu();
         m.launch("gemm_bf16_wgmma", (int) Math.min(tiles, blocks), 1, 1, WGMMA_THREADS, 1, 1,

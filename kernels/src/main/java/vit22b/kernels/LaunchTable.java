@@ -69,8 +69,6 @@ public final class LaunchTable {
         int gk = 0;
         k.gemm(ptr.getAsLong(), D, 1, ptr.getAsLong(), 1, D, ptr.getAsLong(), rows, T, rows, D, false,
                 ptr.getAsLong(), ptr.getAsLong(), D, T, ptr.getAsLong(), D + M, M, ptr.getAsLong(), gk);
-        k.gemmBf16(ptr.getAsLong(), D, ptr.getAsLong(), D, ptr.getAsLong(), rows, T, rows, D,
-                ptr.getAsLong(), ptr.getAsLong(), rows, T, ptr.getAsLong(), D + M, M, ptr.getAsLong(), gk);
         // the tensor-core GEMM in its three forms: in-projection forward (GELU into the MLP columns),
         // out-projection data gradient (GELU backward into them), in-projection weight gradient (bias gradient)
         long y = ptr.getAsLong(), wIn = ptr.getAsLong(), pre = ptr.getAsLong(), ag = ptr.getAsLong();
@@ -80,8 +78,8 @@ public final class LaunchTable {
                 MmaGemm.Epilogue.plain(true).withGeluBackward(gk, D, M, pre, rows, ptr.getAsLong()));
         k.gemmBf16Mma(new MmaGemm.Operands(MmaGemm.Form.TN, pre, rows, y, D, ptr.getAsLong(), D, rows, D, T),
                 MmaGemm.Epilogue.plain(false).accumulate().withBiasGradient(ptr.getAsLong()));
-        // the Hopper GEMM on the same three calls (tensor maps from a runtime that encodes zeros)
-        DeviceRuntime maps = zeroTensorMaps();
+        // the Hopper GEMM on the same three calls (tensor maps from a Hopper runtime that encodes zeros)
+        TensorMapCache maps = new TensorMapCache(zeroTensorMaps());
         k.gemmBf16Wgmma(maps, new MmaGemm.Operands(MmaGemm.Form.NT, y, D, wIn, D, pre, rows, T, rows, D),
                 MmaGemm.Epilogue.plain(true).withGelu(gk, 0, M, ag + 2L * D, D + M, ptr.getAsLong()));
         k.gemmBf16Wgmma(maps, new MmaGemm.Operands(MmaGemm.Form.NN, ptr.getAsLong(), D, ptr.getAsLong(), D + M, ag, D + M, T, D + M, D),
@@ -149,11 +147,12 @@ public final class LaunchTable {
         k.fillUniform(ptr.getAsLong(), n, 42L, -1f, 1f);
     }
 
-    /** A runtime that only encodes tensor maps (as zeros): what recording a Hopper kernel's launch needs. */
+    /** A Hopper runtime that only encodes tensor maps (as zeros): what recording a Hopper kernel's launch needs. */
     static DeviceRuntime zeroTensorMaps() {
         return (DeviceRuntime) java.lang.reflect.Proxy.newProxyInstance(LaunchTable.class.getClassLoader(),
                 new Class<?>[] {DeviceRuntime.class}, (proxy, method, args) -> switch (method.getName()) {
                     case "encodeTensorMap" -> new byte[TensorMapEncoder.BYTES];
+                    case "hopper" -> true;
                     case "description" -> "recording launcher";
                     default -> throw new UnsupportedOperationException("LaunchTable's runtime only encodes tensor maps");
                 });

@@ -221,8 +221,7 @@ class KernelSignaturesTest {
     @Test void tileSizesInJavaMatchTheCudaDefines() throws IOException {
         Map<String, Integer> want = new TreeMap<>(Map.of("attention.cu ROWS", Kernels.ATTN_ROWS, "attention.cu TILE", Kernels.ATTN_TILE,
                 "attention.cu MAXC", Kernels.MAX_HEAD_DIM / 32, "gemm.cu BM", Kernels.GEMM_TILE_M,
-                "gemm.cu BN", Kernels.GEMM_TILE_N, "gemm_bf16.cu TB_M", Kernels.GEMM_TILE_M,
-                "gemm_bf16.cu TB_N", Kernels.GEMM_TILE_N));
+                "gemm.cu BN", Kernels.GEMM_TILE_N));
         want.putAll(Map.of("gemm_bf16_mma.cu MMA_BM", Kernels.MMA_TILE_M, "gemm_bf16_mma.cu MMA_BN", Kernels.MMA_TILE_N,
                 "gemm_bf16_mma.cu MMA_BK", Kernels.MMA_TILE_K, "gemm_bf16_mma.cu MMA_STAGES", Kernels.MMA_STAGES,
                 "gemm_bf16_mma.cu MMA_THREADS", Kernels.MMA_THREADS));
@@ -244,16 +243,14 @@ class KernelSignaturesTest {
             assertTrue(m.find(), e.getKey() + ": no #define with a number");
             assertEquals(e.getValue().intValue(), Integer.parseInt(m.group(1)), e.getKey() + " vs Kernels");
         }
-        for (String f : List.of("gemm.cu", "gemm_bf16.cu")) {
-            Matcher m = Pattern.compile("__launch_bounds__\\((\\d+)\\)").matcher(Files.readString(Path.of("src/main/cuda", f)));
-            assertTrue(m.find(), f + ": no __launch_bounds__");
-            assertEquals(Kernels.GEMM_THREADS, Integer.parseInt(m.group(1)), f + " __launch_bounds__ vs Kernels.GEMM_THREADS");
-        }
+        Matcher m = Pattern.compile("__launch_bounds__\\((\\d+)\\)").matcher(Files.readString(Path.of("src/main/cuda", "gemm.cu")));
+        assertTrue(m.find(), "gemm.cu: no __launch_bounds__");
+        assertEquals(Kernels.GEMM_THREADS, Integer.parseInt(m.group(1)), "gemm.cu __launch_bounds__ vs Kernels.GEMM_THREADS");
     }
 
     /** The GEMM epilogues add a residual that may be the output itself (out = x + ...): no restrict on it. */
     @Test void residualsThatMayAliasTheOutputAreNotRestrict() {
-        for (String k : List.of("gemm_f32", "gemm_bf16", "gemm_bf16_mma", "gemm_bf16_wgmma", "gemm_epilogue")) {
+        for (String k : List.of("gemm_f32", "gemm_bf16_mma", "gemm_bf16_wgmma", "gemm_epilogue")) {
             List<Param> res = signatures.get(k).stream().filter(p -> p.decl().endsWith(" res")).toList();
             assertEquals(1, res.size(), k + ": one parameter named res");
             assertFalse(res.get(0).restrict(), k + ": res may alias C, so it must not be __restrict__: " + res.get(0).decl());

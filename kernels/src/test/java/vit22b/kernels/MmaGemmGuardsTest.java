@@ -54,6 +54,14 @@ class MmaGemmGuardsTest {
                 .launches().get(0).args()[1], "lda = 10: a 10-class head's dy");
         assertEquals(0, call(new Operands(Form.TN, BASE, 64, BASE + 2, 64, C, 64, 64, 64, 64), Epilogue.plain(false))
                 .launches().get(0).args()[1], "B one element past a 16-byte boundary");
+        for (long off : new long[] {2, 8, 14}) {   // any address not on 16 bytes, of A or of B
+            assertEquals(0, call(new Operands(Form.NT, BASE + off, 64, BASE, 64, C, 64, 64, 64, 64), Epilogue.plain(true))
+                    .launches().get(0).args()[1], "A at +" + off);
+            assertEquals(0, call(new Operands(Form.NN, BASE, 64, BASE + off, 64, C, 64, 64, 64, 64), Epilogue.plain(true))
+                    .launches().get(0).args()[1], "B at +" + off);
+            assertEquals(0, call(new Operands(Form.NT, BASE, 64 + off / 2, BASE, 64, C, 64, 64, 64, 64), Epilogue.plain(true))
+                    .launches().get(0).args()[1], "lda = " + (64 + off / 2));
+        }
     }
 
     @Test void refusesStridesNarrowerThanTheRows() {

@@ -23,19 +23,28 @@ import vit22b.kernels.TensorMap2d.Swizzle;
 class WgmmaGemmGuardsTest {
     static final long BASE = 0x7f00_0000_0000L, B = BASE + 0x10_0000, C = BASE + 0x100_0000;
 
-    /** A runtime that records the maps it is asked to encode. */
+    /** A Hopper runtime that records the maps it is asked to encode (each encoding its index in the first byte). */
     static DeviceRuntime recording(List<TensorMap2d> maps) {
         return (DeviceRuntime) java.lang.reflect.Proxy.newProxyInstance(WgmmaGemmGuardsTest.class.getClassLoader(),
-                new Class<?>[] {DeviceRuntime.class}, (p, method, args) -> {
-                    if (!method.getName().equals("encodeTensorMap")) throw new UnsupportedOperationException(method.getName());
-                    maps.add((TensorMap2d) args[0]);
-                    return new byte[TensorMapEncoder.BYTES];
+                new Class<?>[] {DeviceRuntime.class}, (p, method, args) -> switch (method.getName()) {
+                    case "hopper" -> true;
+                    case "encodeTensorMap" -> {
+                        maps.add((TensorMap2d) args[0]);
+                        byte[] b = new byte[TensorMapEncoder.BYTES];
+                        b[0] = (byte) maps.size();
+                        yield b;
+                    }
+                    default -> throw new UnsupportedOperationException(method.getName());
                 });
     }
 
     static LaunchTable.Launch call(Operands o, List<TensorMap2d> maps) {
+        return call(o, new TensorMapCache(recording(maps)));
+    }
+
+    static LaunchTable.Launch call(Operands o, TensorMapCache cache) {
         LaunchTable.Recorder r = new LaunchTable.Recorder();
-        new Kernels(r, null).gemmBf16Wgmma(recording(maps), o, Epilogue.plain(true));
+        new Kernels(r, null).gemmBf16Wgmma(cache, o, Epilogue.plain(true));
         return r.launches().isEmpty() ? null : r.launches().get(0);
     }
 
@@ -86,15 +95,44 @@ class WgmmaGemmGuardsTest {
         assertTrue(maps.isEmpty());
     }
 
-    @Test void aRuntimeWithoutTmaSaysSo() {
-        DeviceRuntime none = (DeviceRuntime) java.lang.reflect.Proxy.newProxyInstance(getClass().getClassLoader(),
+    @Test void aDeviceThatIsNotAHopperIsRefused() {
+        DeviceRuntime sm80 = (DeviceRuntime) java.lang.reflect.Proxy.newProxyInstance(getClass().getClassLoader(),
                 new Class<?>[] {DeviceRuntime.class}, (p, method, args) -> {
                     if (method.isDefault()) return java.lang.reflect.InvocationHandler.invokeDefault(p, method, args);
-                    if (method.getName().equals("description")) return "CPU";
+                    if (method.getName().equals("description")) return "an A100";
                     throw new UnsupportedOperationException(method.getName());
                 });
-        String m = assertThrows(CudaException.class, () -> new Kernels(new LaunchTable.Recorder(), null)
-                .gemmBf16Wgmma(none, new Operands(Form.NT, BASE, 40, B, 40, C, 8, 8, 8, 36), Epilogue.plain(true))).getMessage();
-        assertTrue(m.startsWith("CPU has no TMA"), m);
+        String m = assertThrows(CudaException.class, () -> new Kernels(new LaunchTable.Recorder(), null).gemmBf16Wgmma(
+                new TensorMapCache(sm80), new Operands(Form.NT, BASE, 40, B, 40, C, 8, 8, 8, 36), Epilogue.plain(true))).getMessage();
+        assertTrue(m.startsWith("gemm_bf16_wgmma NT 8x8x36: needs a Hopper") && m.contains("an A100 is not: use gemmBf16Mma"), m);
+    }
+
+    /**
+     * The cache encodes each distinct map once and hands the same bytes to every later launch; a
+     * map that differs in any field (here the address, then the stride) is encoded anew; clear()
+     * forgets them all; beyond CAPACITY the least recently used go.
+     */
+    @Test void tensorMapsAreEncodedOncePerMap() {
+        List<TensorMap2d> encoded = new ArrayList<>();
+        TensorMapCache cache = new TensorMapCache(recording(encoded));
+        Operands o = new Operands(Form.NT, BASE, 40, B, 48, C, 700, 300, 700, 37);
+        LaunchTable.Launch first = call(o, cache), again = call(o, cache);
+        assertEquals(2, encoded.size());
+        assertEquals(2, cache.encodes());
+        assertTrue(first.args()[1] == again.args()[1] && first.args()[2] == again.args()[2], "the cached bytes are passed");
+        call(new Operands(Form.NT, BASE + 16, 40, B, 48, C, 700, 300, 700, 37), cache);   // A moved: one new map
+        assertEquals(3, encoded.size());
+        assertEquals(new TensorMap2d(BASE + 16, 300, 37, 80, 2, 128, 64, Swizzle.B128), encoded.get(2));
+        call(new Operands(Form.NT, BASE, 48, B, 48, C, 700, 300, 700, 37), cache);        // A's stride changed
+        assertEquals(4, encoded.size());
+        cache.clear();
+        call(o, cache);
+        assertEquals(6, encoded.size());
+        for (int i = 0; i < TensorMapCache.CAPACITY + 1; i++)
+            cache.encode(new TensorMap2d(BASE + 16L * i, 8, 8, 16, 2, 8, 8, Swizzle.NONE));
+        assertEquals(TensorMapCache.CAPACITY, cache.size());
+        long before = cache.encodes();
+        cache.encode(new TensorMap2d(BASE, 8, 8, 16, 2, 8, 8, Swizzle.NONE));   // the eldest: dropped, encoded again
+        assertEquals(before + 1, cache.encodes());
     }
 }

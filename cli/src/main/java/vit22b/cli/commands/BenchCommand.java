@@ -14,6 +14,7 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 import vit22b.backend.Backend;
+import vit22b.backend.Backends;
 import vit22b.backend.Precision;
 import vit22b.backend.cpu.HostInfo;
 import vit22b.cli.options.BackendOption;
@@ -52,8 +53,7 @@ public final class BenchCommand implements Callable<Integer> {
     Integer warmupGiven;
 
     /** The emulator runs every CUDA thread on the CPU: far fewer steps by default, and its timings are no GPU's. */
-    static final String EMULATED = "cuda-emu";
-    static final String EMULATED_WARNING = "cuda-emu emulates every CUDA thread on the CPU: these timings check that the "
+    static final String EMULATED_WARNING = "the emulated device (cuda-emu, cuda-emu-hopper) emulates every CUDA thread on the CPU: these timings check that the "
             + "kernels run, they are not GPU timings (no GFLOP/s reported); time a GPU with --backend cuda";
     private int steps, warmup;
 
@@ -73,7 +73,7 @@ public final class BenchCommand implements Callable<Integer> {
         double totalSeconds() { return stepSeconds.stream().mapToDouble(Double::doubleValue).sum(); }
         double imagesPerSecond() { return batch * stepSeconds.size() / totalSeconds(); }
         double tokensPerSecond() { return imagesPerSecond() * config.tokens(); }
-        boolean emulated() { return backend.equals(EMULATED); }
+        boolean emulated() { return Backends.emulated(backend); }
         double achievedGflops() { return ModelStats.of(config).flops().trainingPerImage() * imagesPerSecond() / 1e9; }
         boolean hasSgemm() { return sgemmModel != null; }
         double peakGflops() { return Math.max(sgemmModel.gflops(), sgemmSquare.gflops()); }
@@ -81,7 +81,7 @@ public final class BenchCommand implements Callable<Integer> {
     }
 
     @Override public Integer call() throws Exception {
-        boolean emulated = backend.backend.equalsIgnoreCase(EMULATED);
+        boolean emulated = Backends.emulated(backend.backend);
         steps = stepsGiven != null ? stepsGiven : emulated ? 2 : 10;
         warmup = warmupGiven != null ? warmupGiven : emulated ? 1 : 3;
         if (batch <= 0 || steps <= 0 || warmup < 0)
@@ -115,7 +115,7 @@ public final class BenchCommand implements Callable<Integer> {
         try (Backend be = precision.open(backend, err); SyntheticStep step = new SyntheticStep(be, c, batch, seed)) {
             name = be.name();
             p = be.precision();
-            if (name.equals(EMULATED)) progress(err, "%s", EMULATED_WARNING);
+            if (Backends.emulated(name)) progress(err, "%s", EMULATED_WARNING);
             for (int i = 0; i < warmup; i++) {
                 long t0 = System.nanoTime();
                 double loss = step.run();
@@ -182,7 +182,7 @@ public final class BenchCommand implements Callable<Integer> {
         f.seconds().forEach(st::add);
         o.put("mean_pass_seconds", f.meanSeconds()).put("images_per_second", f.imagesPerSecond())
                 .put("forward_flops_per_image", f.forwardFlopsPerImage());
-        if (f.backend().equals(EMULATED)) o.put("emulated", true).put("warning", EMULATED_WARNING);
+        if (Backends.emulated(f.backend())) o.put("emulated", true).put("warning", EMULATED_WARNING);
         else o.put("achieved_gflops", f.achievedFlops() / 1e9);
         if (f.backend().equals("cuda")) o.put("mfu", f.mfu()).put("peak_tflops", ForwardBench.PEAK_FLOPS / 1e12);
         return o;
@@ -194,7 +194,7 @@ public final class BenchCommand implements Callable<Integer> {
                 c.name(), f.backend(), f.precision(), f.batch(), f.seconds().size(), f.warmup(), f.weightBytes() / 1e9);
         out.printf(Locale.ROOT, "  pass            %10.3f s (mean)%n", f.meanSeconds());
         out.printf(Locale.ROOT, "  images/s        %10.2f%n", f.imagesPerSecond());
-        if (f.backend().equals(EMULATED)) out.println("  note: " + EMULATED_WARNING);
+        if (Backends.emulated(f.backend())) out.println("  note: " + EMULATED_WARNING);
         else out.printf(Locale.ROOT, "  forward GFLOP/s %10.1f   (%.4g GFLOP per image, ModelStats)%n",
                 f.achievedFlops() / 1e9, f.forwardFlopsPerImage() / 1e9);
         if (f.backend().equals("cuda"))

@@ -139,7 +139,7 @@ public final class MeshTrainCommand implements Callable<Integer> {
             for (int r : ranks)
                 out.printf("device %d: communication %.3f s, of which exposed %.3f s; compute %.3f s%n", r,
                         t.busy(r, true) / 1e9, t.exposedCommunication(r) / 1e9, t.busy(r, false) / 1e9);
-            if (backend.backend.equalsIgnoreCase("cuda-emu"))
+            if (Backends.emulated(backend.backend))
                 out.println("(times on the emulated device are when the emulator ran the work on the CPU, not GPU timings)");
             else if (cuda && processes)
                 out.println("(times are the host's: when each task's kernels were queued and each transfer was waited for, "

@@ -10,7 +10,9 @@ import vit22b.backend.Precision;
 /** {@code --backend}: where a computing command runs. */
 public final class BackendOption {
     @Option(names = "--backend", defaultValue = "cpu", paramLabel = "NAME",
-            description = "cpu (OpenBLAS + the Java Vector API), cuda (our kernels on GPU 0) or cuda-emu (the same kernels on the emulated device, slow: for checking without a GPU).")
+            description = "cpu (OpenBLAS + the Java Vector API), cuda (our kernels on GPU 0), cuda-emu (the same kernels on the "
+                    + "emulated device, slow: for checking without a GPU) or cuda-emu-hopper (the emulated device as a Hopper: "
+                    + "the sm_90a kernels an H100/H200 takes, wgmma and TMA).")
     public String backend;
 
     /** Opens the backend in fp32; the line saying which one runs goes to {@code log}. */

@@ -10,9 +10,9 @@ import vit22b.backend.Precision;
 public final class PrecisionOption {
     @Option(names = "--precision", paramLabel = "fp32|bf16",
             description = "bf16: bf16 activations and compute weights with fp32 master weights, Adam moments, parameter "
-                    + "gradients, statistics and accumulation (DESIGN.md); on cuda and cuda-emu bf16 storage and our "
-                    + "tensor-core kernels, on cpu the exact-rounding reference. fp32: everything float32. "
-                    + "Default: bf16 on cuda and cuda-emu (one device), fp32 on cpu and on a mesh.")
+                    + "gradients, statistics and accumulation (DESIGN.md); on cuda and cuda-emu(-hopper) bf16 storage and "
+                    + "our tensor-core kernels, on cpu the exact-rounding reference. fp32: everything float32. "
+                    + "Default: bf16 on cuda and cuda-emu(-hopper) (one device), fp32 on cpu and on a mesh.")
     String precision;
 
     /** The precision given, or the default for {@code backend} (bf16 on one CUDA device, else fp32). */

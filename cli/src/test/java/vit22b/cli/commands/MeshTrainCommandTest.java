@@ -67,7 +67,7 @@ class MeshTrainCommandTest {
         cl.setErr(new PrintWriter(err));
         int rc = cl.execute("mesh-train", "--mesh", "1x2", "--backend", "nonsense");
         assertEquals(2, rc);
-        assertTrue(err.toString().contains("backend 'nonsense' has no CUDA device; use cuda or cuda-emu"), err.toString());
+        assertTrue(err.toString().contains("backend 'nonsense' has no CUDA device; use cuda, cuda-emu or cuda-emu-hopper"), err.toString());
     }
 
     @Test void aMeshThatCannotShardTheModelIsAUsageError() {

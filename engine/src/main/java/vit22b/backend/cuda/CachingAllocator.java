@@ -23,6 +23,8 @@ public final class CachingAllocator implements AutoCloseable {
     record Block(long address, long bytes) {}
 
     private final DeviceRuntime device;
+    /** Told when cached blocks go back to the driver (their addresses may come back as other allocations). */
+    private final Runnable returned;
     private final Map<Long, ArrayDeque<Block>> free = new HashMap<>();
     private final List<Block> all = new ArrayList<>();
     private long driverAllocations;
@@ -30,7 +32,13 @@ public final class CachingAllocator implements AutoCloseable {
     private long live;
     private boolean closed;
 
-    public CachingAllocator(DeviceRuntime device) { this.device = device; }
+    public CachingAllocator(DeviceRuntime device) { this(device, () -> {}); }
+
+    /** {@link #CachingAllocator(DeviceRuntime)} that runs {@code returned} whenever cached blocks go back to the driver. */
+    public CachingAllocator(DeviceRuntime device, Runnable returned) {
+        this.device = device;
+        this.returned = returned;
+    }
 
     static long roundUp(long bytes) {
         long g = bytes < (1L << 20) ? 512 : (2L << 20);
@@ -87,6 +95,7 @@ public final class CachingAllocator implements AutoCloseable {
             }
         free.clear();
         bytesHeld -= freed;
+        if (freed > 0) returned.run();
         return freed;
     }
 

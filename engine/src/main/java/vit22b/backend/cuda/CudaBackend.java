@@ -18,6 +18,7 @@ import vit22b.kernels.FlashAttention;
 import vit22b.kernels.JCudaRuntime;
 import vit22b.kernels.Kernels;
 import vit22b.kernels.MmaGemm;
+import vit22b.kernels.TensorMapCache;
 import vit22b.kernels.emu.EmulatedRuntime;
 import vit22b.model.GeluKind;
 import vit22b.model.LossKind;
@@ -43,11 +44,12 @@ import vit22b.tensor.Tensor;
  * (biases and norm scales too) are BF16 in 2-byte storage, while statistics, parameter gradients,
  * images and targets are F32; any other mixture is refused naming the tensor and the fix. The
  * bf16 kernels compute in fp32 and round each stored element once: the GEMMs (linear, the
- * out-projection, patch embedding) on gemm_bf16_mma's tensor cores with bias, residual, beta 1
- * and the bias gradient fused; attention on the flash kernels (head dim 64, 128, 256) or
- * attention.cu's bf16 instantiation; norms, GELU, element-wise ops, heads reshuffles, the
- * in-projection epilogue and the loss on their {@code _bf16} instantiations (16-byte vectors
- * where aligned); AdamW updates the fp32 masters and writes the bf16 copy in one pass.
+ * out-projection, patch embedding) on the tensor cores with bias, residual, beta 1 and the bias
+ * gradient fused, gemm_bf16_wgmma on a Hopper and gemm_bf16_mma elsewhere ({@link #nativeGemm});
+ * attention on the flash kernels (head dim 64, 128, 256) or attention.cu's bf16 instantiation;
+ * norms, GELU, element-wise ops, heads reshuffles, the in-projection epilogue and the loss on their
+ * {@code _bf16} instantiations (16-byte vectors where aligned); AdamW updates the fp32 masters and
+ * writes the bf16 copy in one pass.
  */
 public final class CudaBackend implements Backend {
     /** Who computes the GEMMs: our gemm_f32 kernel (fused epilogues) or cuBLASLt + an epilogue kernel. */
@@ -78,7 +80,11 @@ public final class CudaBackend implements Backend {
     private final List<DeviceStorage> retired = new ArrayList<>();   // outgrown scratch a graph may still use
     private MemorySegment staging;
     private boolean closed;
-    private long tensorCoreGemms, tensorCoreAttentions;
+    private long mmaGemms, wgmmaGemms, tensorCoreAttentions;
+    /** device.hopper(), asked once: whether the bf16 GEMMs may take gemm_bf16_wgmma. */
+    private final boolean hopper;
+    /** gemm_bf16_wgmma's operand tensor maps, encoded once each; cleared when memory goes back to the driver. */
+    private final TensorMapCache tensorMaps;
 
     /** GPU {@code ordinal} through JCuda, fp32; fails with the fix when there is no GPU or no kernels. */
     public CudaBackend(int ordinal, GemmPath path) { this(new JCudaRuntime(ordinal), path); }
@@ -126,6 +132,8 @@ public final class CudaBackend implements Backend {
         this.device = device;
         this.ownsDevice = ownsDevice;
         this.precision = precision;
+        this.hopper = device.hopper();
+        this.tensorMaps = new TensorMapCache(device);
         DeviceStream s = null;
         CachingAllocator al = null;
         DeviceEvent ev = null;
@@ -135,7 +143,7 @@ public final class CudaBackend implements Backend {
                         + "in bf16 ours are measured beside cuBLASLt by MmaGemmBench); use --precision fp32 or our kernels");
             if (path == GemmPath.CUBLASLT) CublasLt.requireLoadable(device);
             s = device.createStream();
-            al = new CachingAllocator(device);   // closing it frees every register below too
+            al = new CachingAllocator(device, tensorMaps::clear);   // closing it frees every register below too
             sumSquares = al.allocate(2);
             loss = al.allocate(2);
             gradNormSquared = al.allocate(2);
@@ -164,7 +172,9 @@ public final class CudaBackend implements Backend {
                 }
     }
 
-    @Override public String name() { return device instanceof EmulatedRuntime ? "cuda-emu" : "cuda"; }
+    @Override public String name() {
+        return device instanceof EmulatedRuntime ? hopper ? "cuda-emu-hopper" : "cuda-emu" : "cuda";
+    }
 
     @Override public Precision precision() { return precision; }
 
@@ -371,8 +381,28 @@ public final class CudaBackend implements Backend {
 
     @Override public void roundToBf16(Tensor t) { k.roundBf16(a(t), t.size()); }
 
-    /** How many GEMMs ran on the tensor cores (gemm_bf16_mma) so far: how a test sees the bf16 path taken. */
-    public long tensorCoreGemms() { return tensorCoreGemms; }
+    /** How many bf16 GEMMs ran on the tensor cores (either kernel) so far: how a test sees the bf16 path taken. */
+    public long tensorCoreGemms() { return mmaGemms + wgmmaGemms; }
+
+    /** How many of them ran on gemm_bf16_wgmma (only on a Hopper; see {@link #nativeGemm}). */
+    public long wgmmaGemms() { return wgmmaGemms; }
+
+    /** The tensor maps gemm_bf16_wgmma's launches take, encoded once each for this backend's device. */
+    public TensorMapCache tensorMaps() { return tensorMaps; }
+
+    /**
+     * Which kernels this backend's bf16 GEMMs take, on which device, in words ({@link #nativeGemm}'s
+     * rule): logged once when the backend opens (Backends.open).
+     */
+    public String bf16GemmKernels() {
+        return bf16GemmKernel(hopper) + " on " + device.description() + (hopper ? "; gemm_bf16_mma (mma.sync) for operands "
+                + "TMA cannot move (not 16-byte aligned, or rows not a multiple of 8 elements)" : "");
+    }
+
+    /** The kernel the bf16 GEMMs take on a device that is ({@code hopper}) or is not a Hopper (also for vit doctor). */
+    public static String bf16GemmKernel(boolean hopper) {
+        return hopper ? "gemm_bf16_wgmma (TMA + wgmma, sm_90a)" : "gemm_bf16_mma (mma.sync, sm_80)";
+    }
 
     @Override public void add(Tensor dst, Tensor src) {
         sameSize(dst, src, "add");
@@ -479,10 +509,23 @@ public final class CudaBackend implements Backend {
         return true;
     }
 
-    /** One GEMM on the tensor cores over bf16 tensors as they are (no packing), counted. */
+    /**
+     * One GEMM on the tensor cores over bf16 tensors as they are (no packing), counted; the one
+     * place that picks the kernel. On a Hopper ({@link DeviceRuntime#hopper}) gemm_bf16_wgmma where
+     * TMA can move the operands (16-byte aligned A and B, rows of a multiple of 8 elements: what
+     * gemm_bf16_mma's 16-byte loads need too, {@link Kernels#vectorLoads}), its tensor maps from
+     * {@link #tensorMaps}; gemm_bf16_mma otherwise, also on a Hopper for the other shapes (a normal
+     * case, as the head dims the flash attention has no kernel for: the backend's line at opening
+     * says so, nothing per call).
+     */
     private void nativeGemm(MmaGemm.Operands o, MmaGemm.Epilogue e) {
-        k.gemmBf16Mma(o, e);
-        tensorCoreGemms++;
+        if (hopper && Kernels.vectorLoads(o)) {
+            k.gemmBf16Wgmma(tensorMaps, o, e);
+            wgmmaGemms++;
+        } else {
+            k.gemmBf16Mma(o, e);
+            mmaGemms++;
+        }
     }
 
     /** out (R, N) = in (R, K) w^T + bias (+ res (resRows, N) at row m % resRows): bf16, rounded once. */

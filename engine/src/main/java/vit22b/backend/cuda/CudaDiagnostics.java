@@ -70,12 +70,17 @@ public final class CudaDiagnostics {
         return out;
     }
 
-    /** The emulated device (--backend cuda-emu, the CUDA tests in CI): built, and loads with its kernel table. */
+    /**
+     * The emulated device (--backend cuda-emu and cuda-emu-hopper, the CUDA tests in CI): built, and
+     * loads with its kernel table; which bf16 GEMM kernel each name takes.
+     */
     private static Finding emulator() {
         String fix = "install g++ (apt-get install g++) and rebuild (./vit rebuilds; mvn -pl kernels package)";
         if (!EmuLibrary.built()) return new Finding("cuda-emu", "emulated device not built (no g++ at build time)", fix);
         try {
-            return new Finding("cuda-emu", "emulated device built, " + EmuLibrary.bundled().kernels().size() + " kernels", null);
+            return new Finding("cuda-emu", "emulated device built, " + EmuLibrary.bundled().kernels().size() + " kernels; bf16 GEMMs: "
+                    + CudaBackend.bf16GemmKernel(false) + " on cuda-emu, " + CudaBackend.bf16GemmKernel(true) + " on cuda-emu-hopper",
+                    null);
         } catch (RuntimeException e) {
             return new Finding("cuda-emu", "emulated device built but does not load: " + firstLine(e), fix);
         }
@@ -93,8 +98,8 @@ public final class CudaDiagnostics {
         JCudaDriver.cuDeviceGetAttribute(sms, SM_COUNT, d);
         JCudaDriver.cuDeviceTotalMem(mem, d);
         String n = new String(name, 0, indexOfZero(name));
-        String detail = String.format("%s, compute capability %d.%d, %d SMs, %.1f GiB", n, major[0], minor[0], sms[0],
-                mem[0] / (double) (1L << 30));
+        String detail = String.format("%s, compute capability %d.%d, %d SMs, %.1f GiB; bf16 GEMMs: %s", n, major[0], minor[0],
+                sms[0], mem[0] / (double) (1L << 30), CudaBackend.bf16GemmKernel(10 * major[0] + minor[0] == 90));
         return new Finding("gpu " + i, detail, major[0] >= 8 ? null
                 : "compute capability 8.0 or newer is needed (the fatbin holds sm_80, sm_90a and compute_90 PTX)");
     }

@@ -11,6 +11,9 @@ import java.util.Locale;
 import vit22b.backend.Backend;
 import vit22b.kernels.DeviceEvent;
 import vit22b.kernels.Kernels;
+import vit22b.kernels.MmaGemm.Epilogue;
+import vit22b.kernels.MmaGemm.Form;
+import vit22b.kernels.MmaGemm.Operands;
 import vit22b.model.ModelConfig;
 import vit22b.model.NormKind;
 import vit22b.model.Presets;
@@ -19,7 +22,8 @@ import vit22b.tensor.Tensor;
 /**
  * Fused in-projection (tokens x D x (3D+M), with the GELU epilogue and QK-norm) and fused
  * out-projection (tokens x (D+M) x D, bias and residual) of our kernels, against cuBLASLt on
- * the same shapes (plain GEMM, fp32 and bf16; ours in bf16 is gemm_bf16 with the same epilogues), for the widths of ViT-B, ViT-L, ViT-e and
+ * the same shapes (plain GEMM, fp32 and bf16; ours in bf16 is the tensor-core GEMM the bf16 step takes, gemm_bf16_mma or
+ * gemm_bf16_wgmma on a Hopper, with the same epilogues), for the widths of ViT-B, ViT-L, ViT-e and
  * ViT-22B. Times with CUDA events, median of {@value #REPS} after {@value #WARMUP} warm-ups,
  * random inputs made on the GPU. Each of our results is also compared with cuBLASLt's on
  * {@value #SAMPLE_ROWS} rows spread over the output (cuBLASLt's plain GEMM plus our epilogue
@@ -93,12 +97,16 @@ public final class GemmBench {
         // bf16 copies for the cuBLASLt bf16 peer (two bf16 per float slot)
         Tensor y16 = bf16(be, y, all), wIn16 = bf16(be, wIn, all), pre16 = bf16(be, pre, all);
         Tensor ag16 = bf16(be, ag, all), wOut16 = bf16(be, wOut, all), out16 = bf16(be, out, all);
-        Tensor x16 = bf16(be, x, all);
+        Tensor x16 = bf16(be, x, all), bMlp16 = bf16(be, bMlp, all), bOut16 = bf16(be, bOut, all);   // bf16 outputs take bf16 biases
         // cuBLASLt writes its own outputs, compared with ours after the timing
         Tensor preLt = rnd.apply(new int[] {T, c.inProjRows()}), outLt = rnd.apply(new int[] {T, D});
         Tensor pre16Lt = bf16(be, preLt, all), out16Lt = bf16(be, outLt, all);
         Kernels kk = be.kernels();
+        MmaGemmBench.Gemm g16 = MmaGemmBench.hopper(be) ? (o, e) -> kk.gemmBf16Wgmma(be.tensorMaps(), o, e) : kk::gemmBf16Mma;
         int rowsIn = c.inProjRows();
+        Operands in16 = new Operands(Form.NT, CudaBackend.a(y16), D, CudaBackend.a(wIn16), D, CudaBackend.a(pre16), rowsIn, T, rowsIn, D);
+        Operands out16Op = new Operands(Form.NT, CudaBackend.a(ag16), D + M, CudaBackend.a(wOut16), D + M, CudaBackend.a(out16), D,
+                T, D, D + M);
 
         double fIn = 2.0 * T * c.inProjRows() * D, fOut = 2.0 * T * (D + M) * D;
         Backend.InProj shape = new Backend.InProj(batch, c.tokens(), M, c.heads(), c.headDim());
@@ -112,11 +120,10 @@ public final class GemmBench {
         double ltIn16 = fIn / time(be, () -> lt.matmulNT(CudaBackend.a(pre16Lt), CudaBackend.a(y16), CudaBackend.a(wIn16),
                 T, c.inProjRows(), D, 0f, CublasLt.Type.BF16));
         // bf16 in-projection: GEMM + bias + GELU epilogue (QK-norm has no bf16 kernel yet)
-        double oursIn16 = fIn / time(be, () -> kk.gemmBf16(CudaBackend.a(y16), D, CudaBackend.a(wIn16), D,
-                CudaBackend.a(pre16), rowsIn, T, rowsIn, D, 0, 0, 0, 1,
-                CudaBackend.a(ag16) + (long) D * 2, D + M, M, CudaBackend.a(bMlp), c.gelu().ordinal()));
-        double oursOut16 = fOut / time(be, () -> kk.gemmBf16(CudaBackend.a(ag16), D + M, CudaBackend.a(wOut16), D + M,
-                CudaBackend.a(out16), D, T, D, D + M, CudaBackend.a(bOut), CudaBackend.a(x16), D, T, 0, 0, 0, 0, 0));
+        double oursIn16 = fIn / time(be, () -> g16.run(in16, Epilogue.plain(true).withGelu(c.gelu().ordinal(), 0, M,
+                CudaBackend.a(ag16) + (long) D * 2, D + M, CudaBackend.a(bMlp16))));
+        double oursOut16 = fOut / time(be, () -> g16.run(out16Op, Epilogue.plain(true).withBias(CudaBackend.a(bOut16))
+                .withResidual(CudaBackend.a(x16), D, T)));
         double oursOut = fOut / time(be, () -> be.outProjectionForward(out, x, ag, wOut, bOut));
         double ltOut32 = fOut / time(be, () -> lt.matmulNT(CudaBackend.a(outLt), CudaBackend.a(ag), CudaBackend.a(wOut),
                 T, D, D + M, 0f, CublasLt.Type.F32));
@@ -127,8 +134,7 @@ public final class GemmBench {
         // out-projection fuses bias and residual, so Lt's output gets our epilogue kernel first;
         // the bf16 one is rerun without them (Lt's bf16 output has no epilogue kernel here).
         kk.gemmEpilogue(CudaBackend.a(outLt), D, T, D, CudaBackend.a(bOut), CudaBackend.a(x), D, T, 0, 0, 0, 0, 0);
-        kk.gemmBf16(CudaBackend.a(ag16), D + M, CudaBackend.a(wOut16), D + M, CudaBackend.a(out16), D, T, D, D + M,
-                0, 0, 0, 1, 0, 0, 0, 0, 0);
+        g16.run(out16Op, Epilogue.plain(true));
         double errIn32 = maxRowError(be, pre, preLt, T, rowsIn, false), errIn16 = maxRowError(be, pre16, pre16Lt, T, rowsIn, true);
         double errOut32 = maxRowError(be, out, outLt, T, D, false), errOut16 = maxRowError(be, out16, out16Lt, T, D, true);
         for (Tensor t : all) be.free(t);

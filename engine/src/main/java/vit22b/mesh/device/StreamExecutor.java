@@ -6,6 +6,7 @@ import java.util.Map;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Consumer;
 
+import vit22b.backend.Backends;
 import vit22b.backend.cuda.CudaBackend;
 import vit22b.graph.TaskGraph;
 import vit22b.kernels.DeviceEvent;
@@ -43,7 +44,7 @@ final class StreamExecutor {
         DeviceEvent base = first.backend().device().createEvent();
         try {
             base.record(first.backend().stream());
-            if (trace != null) trace.note("times", first.backend().name().equals("cuda-emu")
+            if (trace != null) trace.note("times", Backends.emulated(first.backend().name())
                     ? "emulated device: when the emulator ran each task's work on the CPU (lazily, at a wait), not GPU timings"
                     : "CUDA events on " + first.backend().device().description());
             AtomicReference<Throwable> failure = new AtomicReference<>();

@@ -56,13 +56,19 @@ class CachingAllocatorTest {
         @Override public void close() {}
     }
 
-    /** A cached block of another size is given back to the driver before an allocation is called out of memory. */
+    /**
+     * A cached block of another size is given back to the driver before an allocation is called
+     * out of memory, and the allocator says so (the backend forgets its tensor maps then).
+     */
     @Test void aFullDeviceGivesBackCachedBlocksAndRetries() {
         SmallDevice d = new SmallDevice(8 * MIB);
-        CachingAllocator al = new CachingAllocator(d);
+        int[] returned = {0};
+        CachingAllocator al = new CachingAllocator(d, () -> returned[0]++);
         al.allocate(6 * MIB / Float.BYTES).close();   // cached, unused
+        assertEquals(0, returned[0]);
         DeviceStorage b = al.allocate(4 * MIB / Float.BYTES);
         assertEquals(4 * MIB, d.used(), "the cached 6 MiB block went back to the driver");
+        assertEquals(1, returned[0], "the allocator did not say that memory went back to the driver");
         assertEquals(4 * MIB, al.bytesHeld());
         b.close();
         al.close();

@@ -86,31 +86,39 @@ class CudaStepTest {
      * against the CPU's bf16 reference ({@link Bf16Rounding}) from the same masters, images and
      * targets (seed printed): DESIGN.md's whole-step bound, 2e-2 relative on the loss and on the
      * whole parameter gradient. Head dim 64 runs the flash attention kernels, 16 the generic bf16
-     * ones; on a GPU this is the bf16 step's check against its reference.
+     * ones; on a GPU this is the bf16 step's check against its reference. {@code hopper}: on the
+     * emulated device as a Hopper (and GPU 0 if it is one), where the GEMMs whose operands TMA can
+     * move take gemm_bf16_wgmma (counted: some must) and the others gemm_bf16_mma; elsewhere none
+     * takes gemm_bf16_wgmma.
      */
     @ParameterizedTest
-    @CsvSource({"128, 2", "64, 4"})
-    void bf16TrainingPassMatchesTheCpuReference(int width, int heads) {
+    @CsvSource({"128, 2, false", "64, 4, false", "64, 4, true"})
+    void bf16TrainingPassMatchesTheCpuReference(int width, int heads, boolean hopper) {
         ModelConfig c = config(width, 2, heads, 16, 4, NormKind.RMS, GeluKind.TANH, LossKind.SIGMOID);
         int batch = 2;
         long seed = System.nanoTime();
-        System.err.println("CudaStepTest.bf16TrainingPassMatchesTheCpuReference(" + width + ", " + heads + ") seed " + seed);
+        System.err.println("CudaStepTest.bf16TrainingPassMatchesTheCpuReference(" + width + ", " + heads + ", " + hopper
+                + ") seed " + seed);
         Inputs in = Inputs.random(c, batch, seed);
         float[] p = in.params(), img = in.images(), tgt = in.targets();
         double[] loss = new double[1];
         float[] ref;
         try (Backend be = new Bf16Rounding(new CpuBackend())) { ref = pass(be, c, batch, p, img, tgt, loss); }
         double refLoss = loss[0];
-        List<CudaBackend> on = Gpu.devicesOrSkip(Precision.BF16);
+        List<CudaBackend> on = hopper ? Gpu.hoppersOrSkip(Precision.BF16) : Gpu.devicesOrSkip(Precision.BF16);
         try {
             for (CudaBackend gpu : on) {
+                long t0 = System.nanoTime();
                 float[] g = pass(gpu, c, batch, p, img, tgt, loss);
                 double lossErr = Math.abs(loss[0] - refLoss) / Math.abs(refLoss), gradErr = Check.relErr(g, Check.toDouble(ref));
-                System.err.printf("  %s bf16: loss %.6f vs %.6f (rel %.2e), gradients rel %.2e%n", gpu.name(), loss[0], refLoss,
-                        lossErr, gradErr);
+                System.err.printf("  %s bf16: loss %.6f vs %.6f (rel %.2e), gradients rel %.2e; %d of %d GEMMs on gemm_bf16_wgmma;"
+                        + " %.1f s%n", gpu.name(), loss[0], refLoss, lossErr, gradErr, gpu.wgmmaGemms(), gpu.tensorCoreGemms(),
+                        (System.nanoTime() - t0) / 1e9);
                 assertTrue(lossErr < 2e-2 && gradErr < 2e-2, "bf16 pass on " + gpu.name() + " off the CPU bf16 reference: loss "
                         + lossErr + ", gradients " + gradErr);
                 assertTrue(gpu.tensorCoreGemms() > 0, "no tensor-core GEMM ran on " + gpu.name());
+                assertEquals(gpu.device().hopper(), gpu.wgmmaGemms() > 0, gpu.wgmmaGemms() + " GEMMs on gemm_bf16_wgmma on "
+                        + gpu.device().description());
             }
         } finally {
             for (CudaBackend d : on) d.close();

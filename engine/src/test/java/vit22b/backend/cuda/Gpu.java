@@ -56,6 +56,24 @@ public final class Gpu {
         return out;
     }
 
+    /**
+     * Where the sm_90a kernels run: the emulated device as a Hopper, then GPU 0 when it is one
+     * (compute capability 9.0), backends in {@code precision}; skips when neither is usable.
+     */
+    public static List<CudaBackend> hoppersOrSkip(Precision precision) {
+        List<CudaBackend> out = new ArrayList<>();
+        if (EmuLibrary.built()) out.add(CudaBackend.emulated(precision, true));
+        else System.err.println("CUDA tests: the emulated device is not built (no g++ at build time)");
+        if (gpuMissing() == null) {
+            CudaBackend gpu = new CudaBackend(0, CudaBackend.GemmPath.KERNELS, precision);
+            if (gpu.device().hopper()) out.add(gpu);
+            else gpu.close();
+        }
+        if (out.isEmpty()) skip("neither the emulated device nor a Hopper GPU is available");
+        System.err.println("Hopper tests run on: " + out.stream().map(b -> b.device().description()).toList());
+        return out;
+    }
+
     /** A backend on a fresh emulated device. */
     static CudaBackend emulated() { return emulated(Precision.FP32); }
 
