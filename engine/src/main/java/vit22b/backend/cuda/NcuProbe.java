@@ -46,7 +46,7 @@ public final class NcuProbe {
             Operands nt = new Operands(Form.NT, y, D, w, D, pre, R, T, R, D);
             Epilogue e = Epilogue.plain(true).withGelu(c.gelu().ordinal(), 0, Mlp, ag + 2L * D, D + Mlp, gb);
             for (int i = 0; i < 2; i++) {
-                if (hopper) k.gemmBf16Wgmma(be.device(), nt, e);
+                if (hopper) k.gemmBf16Wgmma(be.tensorMaps(), nt, e);
                 else k.gemmBf16Mma(nt, e);
             }
             be.synchronize();
