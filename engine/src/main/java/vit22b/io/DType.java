@@ -26,6 +26,15 @@ public enum DType {
 
     static String known() { return Arrays.toString(values()); }
 
+    /** One element as a file stores it (little-endian): how a backend reads a file's bytes it is handed. */
+    public ValueLayout fileLayout() {
+        return switch (this) {
+            case F32 -> LE_F32;
+            case F16, BF16 -> LE_16;
+            case F64 -> LE_F64;
+        };
+    }
+
     /**
      * Converts {@code count} little-endian elements of this type at {@code src} to float32
      * (native order) at {@code dst}.

@@ -1,6 +1,7 @@
 package vit22b.backend.cpu;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 
 import vit22b.backend.Backend;
 import vit22b.io.DType;
@@ -38,6 +39,21 @@ public final class CpuBackend implements Backend {
         }
         MemorySegment d = HostStorage.bytesOf(dst);
         for (int i = 0; i < src.length; i++) d.setAtIndex(HostStorage.BF16, i, Bf16.fromFloat(src[i]));
+    }
+
+    @Override public void upload(Tensor dst, MemorySegment src, DType srcType) {
+        long n = Backend.requireUpload(dst, src, srcType);
+        MemorySegment d = HostStorage.bytesOf(dst);
+        ValueLayout from = srcType.fileLayout();
+        if (srcType == dst.dtype()) {   // byte order swapped only where the host's is not little-endian
+            MemorySegment.copy(src, from, 0, d, dst.dtype() == DType.F32 ? HostStorage.F32 : HostStorage.BF16, 0, n);
+        } else if (dst.dtype() == DType.BF16) {
+            ValueLayout.OfFloat f = (ValueLayout.OfFloat) from;
+            for (long i = 0; i < n; i++) d.setAtIndex(HostStorage.BF16, i, Bf16.fromFloat(src.getAtIndex(f, i)));
+        } else {
+            ValueLayout.OfShort b = (ValueLayout.OfShort) from;
+            for (long i = 0; i < n; i++) d.setAtIndex(HostStorage.F32, i, Bf16.toFloat(src.getAtIndex(b, i)));
+        }
     }
 
     @Override public float[] download(Tensor src) {
