@@ -43,6 +43,13 @@ public interface Backend extends AutoCloseable {
      */
     default Precision precision() { return Precision.FP32; }
 
+    /**
+     * Bytes this backend can still allocate: the device's free memory (cuMemGetInfo), on the cpu
+     * the host's available memory; Long.MAX_VALUE where unknown. What a model is checked against
+     * before it allocates.
+     */
+    default long freeBytes() { return Long.MAX_VALUE; }
+
     /** Releases the storage behind a tensor returned by {@link #allocate}. */
     void free(Tensor t);
 

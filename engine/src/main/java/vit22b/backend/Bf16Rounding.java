@@ -57,6 +57,8 @@ public final class Bf16Rounding implements Backend {
 
     @Override public Tensor allocate(int... shape) { return inner.allocate(shape); }
 
+    @Override public long freeBytes() { return inner.freeBytes(); }
+
     @Override public Tensor allocate(DType dtype, int... shape) {
         if (Tensor.requireStorable(dtype) == DType.F32) return inner.allocate(shape);
         Tensor t = inner.allocate(shape);

@@ -31,6 +31,9 @@ public final class CpuBackend implements Backend {
 
     @Override public void free(Tensor t) { t.storage().close(); }
 
+    /** Host memory available (zero-filling pages past it gets the process killed rather than refused). */
+    @Override public long freeBytes() { return HostStorage.availableBytes(); }
+
     @Override public void upload(Tensor dst, float[] src) {
         if (src.length != dst.size()) throw new IllegalArgumentException("upload of " + src.length + " floats into " + dst);
         if (dst.dtype() == DType.F32) {

@@ -285,6 +285,12 @@ public final class CudaBackend implements Backend {
 
     @Override public void free(Tensor t) { dev(t).close(); }
 
+    /** The device's free memory; the emulated device's is host memory, so what the host has available bounds it too. */
+    @Override public long freeBytes() {
+        long free = device.freeBytes();
+        return device instanceof EmulatedRuntime ? Math.min(free, vit22b.tensor.HostStorage.availableBytes()) : free;
+    }
+
     /**
      * Copies through the page-locked staging buffer on the backend's stream: ordered with the
      * kernels before and after it, and asynchronous for the host (the staging buffer is only
