@@ -7,7 +7,6 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.SplittableRandom;
 
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -32,17 +31,6 @@ import vit22b.tensor.Tensor;
  */
 class ByteUploadTest {
     private static final int N = 2501;
-
-    /** Random float32 bits with the specials, as the floats they are. */
-    private static float[] randomFloats(long seed) {
-        SplittableRandom r = new SplittableRandom(seed);
-        float[] x = new float[N];
-        for (int i = 0; i < N; i++) x[i] = Float.intBitsToFloat(r.nextInt());
-        int[] specials = {0x00000000, 0x80000000, 0x7f800000, 0xff800000, 0x7fc00000, 0x7f800001, 0x7fffffff,
-            0xff800001, 0x7f7fffff, 0x7f7f8000, 0x3f808000, 0x3f818000, 0x00000001, 0x00008000, 0x00018000, 0x007fffff};
-        for (int i = 0; i < specials.length; i++) x[i * 7] = Float.intBitsToFloat(specials[i]);
-        return x;
-    }
 
     /** {@code x} as a file would store it in {@code type} (BF16: each value rounded once), little-endian. */
     private static MemorySegment fileBytes(Arena arena, float[] x, DType type) {
@@ -80,9 +68,7 @@ class ByteUploadTest {
     @ParameterizedTest
     @CsvSource({"F32, F32", "F32, BF16", "BF16, F32", "BF16, BF16"})
     void equalsTheFloatUploadBitForBit(DType file, DType tensor) {
-        long seed = System.nanoTime();
-        System.out.println("ByteUploadTest " + file + " -> " + tensor + " seed " + seed);
-        float[] x = randomFloats(seed);
+        float[] x = CudaCastTest.randomBits("ByteUploadTest " + file + " -> " + tensor, N);   // prints its seed
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment bytes = fileBytes(arena, x, file);
             float[] values = widened(bytes, file);
