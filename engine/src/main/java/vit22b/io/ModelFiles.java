@@ -113,15 +113,13 @@ public final class ModelFiles {
     static void requireFinite(Path file, String name, MemorySegment piece, DType type, long first) throws IOException {
         long n = piece.byteSize() / type.size;
         if (type == DType.BF16) {
-            java.lang.foreign.ValueLayout.OfShort b = (java.lang.foreign.ValueLayout.OfShort) type.fileLayout();
             for (long i = 0; i < n; i++) {
-                short x = piece.getAtIndex(b, i);
+                short x = piece.getAtIndex(DType.LE_16, i);
                 if ((x & 0x7f80) == 0x7f80) throw nonfinite(file, name, vit22b.tensor.Bf16.toFloat(x), first + i);
             }
         } else if (type == DType.F32) {
-            java.lang.foreign.ValueLayout.OfFloat f = (java.lang.foreign.ValueLayout.OfFloat) type.fileLayout();
             for (long i = 0; i < n; i++) {
-                float x = piece.getAtIndex(f, i);
+                float x = piece.getAtIndex(DType.LE_F32, i);
                 if (!Float.isFinite(x)) throw nonfinite(file, name, x, first + i);
             }
         } else {

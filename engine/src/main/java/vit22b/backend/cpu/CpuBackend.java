@@ -51,11 +51,9 @@ public final class CpuBackend implements Backend {
         if (srcType == dst.dtype()) {   // byte order swapped only where the host's is not little-endian
             MemorySegment.copy(src, from, 0, d, dst.dtype() == DType.F32 ? HostStorage.F32 : HostStorage.BF16, 0, n);
         } else if (dst.dtype() == DType.BF16) {
-            ValueLayout.OfFloat f = (ValueLayout.OfFloat) from;
-            for (long i = 0; i < n; i++) d.setAtIndex(HostStorage.BF16, i, Bf16.fromFloat(src.getAtIndex(f, i)));
+            for (long i = 0; i < n; i++) d.setAtIndex(HostStorage.BF16, i, Bf16.fromFloat(src.getAtIndex(DType.LE_F32, i)));
         } else {
-            ValueLayout.OfShort b = (ValueLayout.OfShort) from;
-            for (long i = 0; i < n; i++) d.setAtIndex(HostStorage.F32, i, Bf16.toFloat(src.getAtIndex(b, i)));
+            for (long i = 0; i < n; i++) d.setAtIndex(HostStorage.F32, i, Bf16.toFloat(src.getAtIndex(DType.LE_16, i)));
         }
     }
 
