@@ -1,5 +1,7 @@
 package vit22b.backend;
 
+import java.lang.foreign.MemorySegment;
+
 import vit22b.io.DType;
 import vit22b.model.GeluKind;
 import vit22b.model.LossKind;
@@ -41,11 +43,39 @@ public interface Backend extends AutoCloseable {
      */
     default Precision precision() { return Precision.FP32; }
 
+    /**
+     * Bytes this backend can still allocate: the device's free memory (cuMemGetInfo), on the cpu
+     * the host's available memory; Long.MAX_VALUE where unknown. What a model is checked against
+     * before it allocates.
+     */
+    default long freeBytes() { return Long.MAX_VALUE; }
+
     /** Releases the storage behind a tensor returned by {@link #allocate}. */
     void free(Tensor t);
 
     /** dst = src; a BF16 dst receives each value rounded by {@link vit22b.tensor.Bf16#fromFloat}. */
     void upload(Tensor dst, float[] src);
+
+    /**
+     * dst = the {@code dst.size()} elements of type {@code srcType} (F32 or BF16) at {@code src},
+     * little-endian as a safetensors file stores them (e.g. a slice of a memory-mapped file): no
+     * float[] in between, and no limit of 2^31 elements. The same type is copied byte for byte;
+     * F32 into a BF16 tensor is rounded once by {@link vit22b.tensor.Bf16#fromFloat} (as
+     * {@link #upload(Tensor, float[])} rounds); BF16 into an F32 tensor is widened exactly.
+     * Reading {@code src} may fault (a mapped file cut short): the caller reports that.
+     */
+    void upload(Tensor dst, MemorySegment src, DType srcType);
+
+    /** Checks {@link #upload(Tensor, MemorySegment, DType)}'s arguments; returns the element count. */
+    static long requireUpload(Tensor dst, MemorySegment src, DType srcType) {
+        if (srcType != DType.F32 && srcType != DType.BF16)
+            throw new IllegalArgumentException("upload of " + srcType + " bytes: a backend takes F32 or BF16; convert "
+                    + srcType + " to float32 first");
+        if (src.byteSize() != dst.size() * srcType.size)
+            throw new IllegalArgumentException("upload of " + src.byteSize() + " bytes of " + srcType + " into " + dst
+                    + " (" + dst.size() + " elements, " + dst.size() * srcType.size + " bytes)");
+        return dst.size();
+    }
 
     /** The values of src as floats (BF16 widened exactly). */
     float[] download(Tensor src);

@@ -1,5 +1,7 @@
 package vit22b.backend;
 
+import java.lang.foreign.MemorySegment;
+
 import java.util.Collections;
 import java.util.IdentityHashMap;
 import java.util.List;
@@ -55,6 +57,8 @@ public final class Bf16Rounding implements Backend {
 
     @Override public Tensor allocate(int... shape) { return inner.allocate(shape); }
 
+    @Override public long freeBytes() { return inner.freeBytes(); }
+
     @Override public Tensor allocate(DType dtype, int... shape) {
         if (Tensor.requireStorable(dtype) == DType.F32) return inner.allocate(shape);
         Tensor t = inner.allocate(shape);
@@ -68,6 +72,7 @@ public final class Bf16Rounding implements Backend {
     }
 
     @Override public void upload(Tensor dst, float[] src) { inner.upload(dst, src); round(dst); }
+    @Override public void upload(Tensor dst, MemorySegment src, DType srcType) { inner.upload(dst, src, srcType); round(dst); }
     @Override public float[] download(Tensor src) { return inner.download(src); }
     @Override public void zero(Tensor t) { inner.zero(t); }
     @Override public void copy(Tensor dst, Tensor src) { inner.copy(dst, src); round(dst); }

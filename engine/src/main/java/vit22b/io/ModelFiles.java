@@ -102,10 +102,34 @@ public final class ModelFiles {
         long n = floats.byteSize() / Float.BYTES;
         for (long i = 0; i < n; i++) {
             float x = floats.getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i);
-            if (!Float.isFinite(x))
-                throw new IOException(file + ": tensor '" + name + "' holds " + x + " at element " + (first + i) + "; the weights are "
-                        + "damaged or from a diverged run (use an earlier checkpoint, or --allow-nonfinite to load them anyway)");
+            if (!Float.isFinite(x)) throw nonfinite(file, name, x, first + i);
         }
+    }
+
+    /**
+     * {@link #requireFinite} for a piece as the file stores it ({@code type} F32 or BF16,
+     * little-endian); a BF16 element is non-finite when its exponent bits are all ones.
+     */
+    static void requireFinite(Path file, String name, MemorySegment piece, DType type, long first) throws IOException {
+        long n = piece.byteSize() / type.size;
+        if (type == DType.BF16) {
+            for (long i = 0; i < n; i++) {
+                short x = piece.getAtIndex(DType.LE_16, i);
+                if ((x & 0x7f80) == 0x7f80) throw nonfinite(file, name, vit22b.tensor.Bf16.toFloat(x), first + i);
+            }
+        } else if (type == DType.F32) {
+            for (long i = 0; i < n; i++) {
+                float x = piece.getAtIndex(DType.LE_F32, i);
+                if (!Float.isFinite(x)) throw nonfinite(file, name, x, first + i);
+            }
+        } else {
+            throw new IllegalArgumentException("requireFinite on " + type + " bytes: convert them to float32 first");
+        }
+    }
+
+    private static IOException nonfinite(Path file, String name, float x, long element) {
+        return new IOException(file + ": tensor '" + name + "' holds " + x + " at element " + element + "; the weights are "
+                + "damaged or from a diverged run (use an earlier checkpoint, or --allow-nonfinite to load them anyway)");
     }
 
     /** Whether a file is a timm-layout one (without our config metadata). */

@@ -91,9 +91,28 @@ public final class SafeTensorsFile implements AutoCloseable {
         try {
             e.dtype().toFloats(data.asSlice(e.begin() + from * size, n * size), dst, n);
         } catch (InternalError fault) {
-            throw new IOException(path + ": the file changed or was cut short while being read (" + fault.getMessage()
-                    + "); do not modify a model file while it is in use, and check the disk", fault);
+            throw faulted(fault);
         }
+    }
+
+    /**
+     * Elements [from, from + n) of the tensor as the file stores them (its {@link #dtype},
+     * little-endian): a slice of the mapping, nothing copied. Whoever reads it turns an
+     * InternalError (the file cut short meanwhile) into {@link #faulted}'s IOException.
+     */
+    public MemorySegment bytes(String name, long from, long n) {
+        SafeTensors.Entry e = entry(name);
+        if (from < 0 || n < 0 || from + n > e.elements())
+            throw new IllegalArgumentException(path + ": elements [" + from + ", " + (from + n) + ") lie outside tensor '"
+                    + name + "' of " + e.elements());
+        long size = e.dtype().size;
+        return data.asSlice(e.begin() + from * size, n * size);
+    }
+
+    /** The I/O error a page fault in this mapped file is: the file changed or was cut short while being read. */
+    public IOException faulted(InternalError fault) {
+        return new IOException(path + ": the file changed or was cut short while being read (" + fault.getMessage()
+                + "); do not modify a model file while it is in use, and check the disk", fault);
     }
 
     /**
@@ -115,8 +134,7 @@ public final class SafeTensorsFile implements AutoCloseable {
             return data.asSlice(e.begin(), e.end() - e.begin())
                     .toArray(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN));
         } catch (InternalError fault) {
-            throw new IOException(path + ": the file changed or was cut short while being read (" + fault.getMessage()
-                    + "); do not modify a model file while it is in use, and check the disk", fault);
+            throw faulted(fault);
         }
     }
 

@@ -18,15 +18,25 @@ import vit22b.tensor.Tensor;
 /**
  * A model file (ours or timm's layout, a checkpoint's optimizer state skipped) loaded into an
  * inference-only model ({@link ViT#inference}) without the model ever being in Java memory: the
- * file stays memory-mapped, and each tensor is converted to float32 a piece at a time into one
- * bounded staging array and uploaded into its place on the backend (which rounds to bf16 when
- * its compute weights are bf16; a BF16 file's values round to themselves). The header, names and
+ * file stays memory-mapped, and each F32 or BF16 tensor is handed to the backend a piece at a
+ * time as the mapped bytes themselves ({@link Backend#upload(Tensor, MemorySegment, DType)}: the
+ * backend copies them, or converts on the device when the file's type is not the weights'); F16
+ * and F64 tensors are converted to float32 into one bounded staging array first. The header, names and
  * shapes are checked before the device is touched; weights holding NaN or infinity are refused
  * as {@link ModelFiles#load} does. Long loads report progress.
  */
 public final class StreamedWeights {
-    /** Staging: 4 Mi floats (16 MiB) per piece. */
-    static final int STAGING_FLOATS = 1 << 22;
+    /** Elements per piece: what the non-finite check reads while the piece is warm in cache, and the progress step. */
+    static final int PIECE_ELEMENTS = 1 << 22;
+
+    /**
+     * How F32 and BF16 tensors reach the backend: BYTES, the file's bytes as they lie in the
+     * mapping ({@link Backend#upload(Tensor, MemorySegment, DType)}: no float32 copy on the host);
+     * FLOATS, converted to float32 on the host first (what F16 and F64 tensors always take, and the
+     * route BYTES is measured and tested against).
+     */
+    enum Route { BYTES, FLOATS }
+
     /** Seconds between progress lines. */
     private static final double PROGRESS_EVERY = 5;
 
@@ -66,26 +76,29 @@ public final class StreamedWeights {
         public Optional<List<String>> classes() { return ModelMetadata.classes(file.metadata()); }
 
         /** An inference-only model on {@code backend} holding the file's weights; progress to {@code log} (null: none). */
-        public ViT load(Backend backend, PrintStream log) throws IOException { return load(backend, log, STAGING_FLOATS); }
+        public ViT load(Backend backend, PrintStream log) throws IOException { return load(backend, log, PIECE_ELEMENTS, Route.BYTES); }
 
-        ViT load(Backend backend, PrintStream log, int stagingFloats) throws IOException {
-            Path path = file.path();
+        /**
+         * {@link #load(Backend, PrintStream)} in pieces of at most {@code pieceElements};
+         * {@code route}: how F32 and BF16 tensors reach the backend (F16 and F64 ones always go through floats).
+         */
+        ViT load(Backend backend, PrintStream log, int pieceElements, Route route) throws IOException {
             ParamLayout layout = new ParamLayout(config);
             ViT model = ViT.inference(backend, config);
             try {
-                Progress progress = new Progress(path, layout.total(), log);
+                Progress progress = new Progress(file.path(), layout.total(), log);
                 long largest = layout.entries().stream().mapToLong(ParamLayout.Entry::size).max().orElse(0);
-                float[] staging = new float[(int) Math.min(stagingFloats, largest)];
+                float[] staging = null;   // the float route's, made when a tensor takes it
                 for (ParamLayout.Entry e : layout.entries()) {
+                    DType type = file.dtype(e.name());
+                    boolean bytes = route == Route.BYTES && (type == DType.F32 || type == DType.BF16);
+                    if (!bytes && staging == null) staging = new float[(int) Math.min(pieceElements, largest)];
                     // an entry lies inside one part, and parts fit ints (PartLayout.requireFits)
                     Tensor flat = model.weight(e.name()).reshape((int) e.size());
                     for (long at = 0; at < e.size(); ) {
-                        int n = (int) Math.min(staging.length, e.size() - at);
-                        float[] piece = n == staging.length ? staging : new float[n];   // upload takes the view's size
-                        MemorySegment seg = MemorySegment.ofArray(piece);
-                        file.read(e.name(), at, seg);
-                        if (!flags.allowNonfinite()) ModelFiles.requireFinite(path, e.name(), seg, at);
-                        backend.upload(flat.view(at, n), piece);
+                        int n = (int) Math.min(pieceElements, e.size() - at);
+                        if (bytes) uploadBytes(backend, flat.view(at, n), e.name(), type, at);
+                        else uploadFloats(backend, flat.view(at, n), e.name(), at, n == staging.length ? staging : new float[n]);
                         at += n;
                         progress.add(n);
                     }
@@ -97,6 +110,25 @@ public final class StreamedWeights {
                 model.close();
                 throw e;
             }
+        }
+
+        /** Elements [at, at + dst.size()) of tensor {@code name} straight from the mapped file. */
+        private void uploadBytes(Backend backend, Tensor dst, String name, DType type, long at) throws IOException {
+            MemorySegment piece = file.bytes(name, at, dst.size());
+            try {
+                if (!flags.allowNonfinite()) ModelFiles.requireFinite(file.path(), name, piece, type, at);
+                backend.upload(dst, piece, type);
+            } catch (InternalError fault) {
+                throw file.faulted(fault);
+            }
+        }
+
+        /** The same piece converted to float32 on the host first ({@code piece}: dst's size). */
+        private void uploadFloats(Backend backend, Tensor dst, String name, long at, float[] piece) throws IOException {
+            MemorySegment seg = MemorySegment.ofArray(piece);
+            file.read(name, at, seg);
+            if (!flags.allowNonfinite()) ModelFiles.requireFinite(file.path(), name, seg, at);
+            backend.upload(dst, piece);
         }
 
         @Override public void close() { file.close(); }

@@ -113,15 +113,12 @@ public final class ViT implements AutoCloseable {
         long per = one.bytes();
         boolean host = one.storage() instanceof vit22b.tensor.HostStorage;
         be.free(one);
-        String need = String.format(java.util.Locale.ROOT, "not enough %s memory for model '%s': its %s weights need %.2f GB "
-                + "(%d parameters x %d bytes, activations on top)", be.name(), parts.config().name(), type,
-                parts.total() * (double) per / 1e9, parts.total(), per);
-        String fix = "; free memory, use a device with more or a smaller model";
-        // host memory: zero-filling pages past what is available gets the process killed, not an error
-        long available = host ? vit22b.tensor.HostStorage.availableBytes() : Long.MAX_VALUE;
-        if (parts.total() * (double) per > available)
-            throw new IllegalStateException(need + String.format(java.util.Locale.ROOT, "; %.2f GB of host memory are available",
-                    available / 1e9) + fix);
+        // checked before allocating: on the host, zero-filling pages past what is available gets the
+        // process killed rather than refused; on a GPU, half a model allocated is time and noise
+        String refusal = weightsRefusal(be.name(), host, parts.config().name(), type, parts.total(), per, be.freeBytes());
+        if (refusal != null) throw new IllegalStateException(refusal);
+        String need = weightsNeed(be.name(), parts.config().name(), type, parts.total(), per);
+        String fix = fix(type, host);
         Tensor[] out = new Tensor[parts.parts()];
         int p = 0;
         try {
@@ -136,8 +133,31 @@ public final class ViT implements AutoCloseable {
                 }
             throw new IllegalStateException(need + String.format(java.util.Locale.ROOT, "; %.2f GB were taken when part %d "
                     + "of %d failed (%s)", taken / 1e9, p + 1, out.length, String.valueOf(e.getMessage()).replace('\n', ' '))
-                    + fix, e);
+                    + "; " + fix, e);
         }
+    }
+
+    /**
+     * The one-line refusal of weights of {@code params} x {@code bytesPer} bytes on a backend with
+     * {@code free} bytes free (Long.MAX_VALUE: unknown), naming the fix; null when they fit.
+     * Activations come on top: a forward that then runs out says so itself, with the batch.
+     */
+    static String weightsRefusal(String backend, boolean host, String model, DType type, long params, long bytesPer, long free) {
+        if ((double) params * bytesPer <= free) return null;
+        return weightsNeed(backend, model, type, params, bytesPer) + String.format(java.util.Locale.ROOT, "; %.2f GB of %s "
+                + "memory are free; %s", free / 1e9, host ? "host" : backend, fix(type, host));
+    }
+
+    private static String weightsNeed(String backend, String model, DType type, long params, long bytesPer) {
+        return String.format(java.util.Locale.ROOT, "not enough %s memory for model '%s': its %s weights need %.2f GB "
+                + "(%d parameters x %d bytes, activations on top)", backend, model, type, params * (double) bytesPer / 1e9,
+                params, bytesPer);
+    }
+
+    /** What to do when the weights do not fit: bf16 where they are float32, then more memory or a smaller model. */
+    private static String fix(DType type, boolean host) {
+        return (type == DType.F32 ? "use --precision bf16 (half the bytes), " : "use ")
+                + (host ? "a machine with more free memory" : "a GPU with more free memory (or free this one)") + ", or a smaller model";
     }
 
     /** Whether this model was built by {@link #inference} (no masters, no gradients). */
@@ -307,7 +327,7 @@ public final class ViT implements AutoCloseable {
             if (acts != null) acts.close();
             acts = null;   // never left pointing at closed buffers if allocation fails
             recordingEpoch++;
-            acts = new Activations(backend, config, batch, training);
+            acts = activations(batch, training);
         }
         Activations a = acts;
         if (weights != params && !copyCurrent) {   // an inference-only model has neither: nothing to cast
@@ -320,6 +340,24 @@ public final class ViT implements AutoCloseable {
             Block.forward(eager, "", a.shard, bind(a, i), a.x(i), a.x(i + 1));
         a.head.features(backend, headW, a.x(config.depth()));
         return a;
+    }
+
+    /**
+     * The buffers of a pass at {@code batch}; a failure to allocate them (out of memory: the
+     * shapes are valid) is one line with the batch, what is free, and the fix.
+     */
+    private Activations activations(int batch, boolean training) {
+        try {
+            return new Activations(backend, config, batch, training);
+        } catch (RuntimeException e) {
+            long free = backend.freeBytes();
+            throw new IllegalStateException(String.format(java.util.Locale.ROOT, "not enough %s memory for the %s activations "
+                    + "of model '%s' at batch %d%s (%s); use a smaller --batch%s, or a device with more free memory",
+                    backend.name(), training ? "training" : "forward", config.name(), batch,
+                    free == Long.MAX_VALUE ? "" : String.format(java.util.Locale.ROOT, ", %.2f GB free after the weights", free / 1e9),
+                    String.valueOf(e.getMessage()).replace('\n', ' '),
+                    backend.precision() == vit22b.backend.Precision.FP32 ? ", --precision bf16" : ""), e);
+        }
     }
 
     /** Block i's tensors for the block program (its gradients when a training pass has allocated them). */

@@ -41,7 +41,7 @@ import vit22b.train.Weights;
 class StreamedWeightsTest {
     @TempDir Path dir;
 
-    /** A small staging array: test-small's tensors are split into many pieces with tails. */
+    /** Small pieces: test-small's tensors are split into many pieces with tails. */
     private static final int STAGING = 1000;
 
     private static Path saveRandom(Path file, ModelConfig c, long seed) throws IOException {
@@ -74,7 +74,7 @@ class StreamedWeightsTest {
         try (Backend be = precision.equals("bf16") ? new Bf16Rounding(cpu) : cpu;
              ViT want = Weights.load(f, be);
              StreamedWeights.Source src = StreamedWeights.open(f, ModelFiles.Flags.NONE);
-             ViT got = src.load(be, null, STAGING)) {
+             ViT got = src.load(be, null, STAGING, StreamedWeights.Route.BYTES)) {
             assertEquals(c, src.config());
             assertTrue(got.inferenceOnly());
             float[][] w = logitsAndFeatures(want, seed + 1), g = logitsAndFeatures(got, seed + 1);
@@ -99,7 +99,7 @@ class StreamedWeightsTest {
         SafeTensors.write(f, tensors, Map.of(ModelFiles.CONFIG_KEY, ConfigJson.toJson(c)));
         float[] ref = Weights.read(f).params();   // the existing loader's widening
         try (CpuBackend be = new CpuBackend(); StreamedWeights.Source src = StreamedWeights.open(f, ModelFiles.Flags.NONE);
-             ViT got = src.load(be, null, STAGING)) {
+             ViT got = src.load(be, null, STAGING, StreamedWeights.Route.BYTES)) {
             for (ParamLayout.Entry e : layout.entries()) {
                 float[] v = be.download(got.weight(e.name()));
                 float[] want = Arrays.copyOfRange(ref, (int) e.offset(), (int) (e.offset() + e.size()));
@@ -109,12 +109,64 @@ class StreamedWeightsTest {
         }
     }
 
+    /** test-small's weights in {@code type} (BF16: rounded once), with our metadata. */
+    private static Path saveRandomAs(Path file, ModelConfig c, DType type, long seed) throws IOException {
+        return saveAs(file, c, ModelFixtures.randomParams(new ParamLayout(c), seed), type);
+    }
+
+    private static Path saveAs(Path file, ModelConfig c, float[] flat, DType type) throws IOException {
+        ParamLayout layout = new ParamLayout(c);
+        Map<String, TensorData> tensors = new LinkedHashMap<>();
+        for (ParamLayout.Entry e : layout.entries()) {
+            float[] v = Arrays.copyOfRange(flat, (int) e.offset(), (int) (e.offset() + e.size()));
+            if (type == DType.F32) {
+                tensors.put(e.name(), TensorData.of(v, e.shape()));
+            } else {
+                short[] bits = new short[v.length];
+                for (int i = 0; i < v.length; i++) bits[i] = Bf16.fromFloat(v[i]);
+                tensors.put(e.name(), TensorData.bf16(bits, e.shape()));
+            }
+        }
+        SafeTensors.write(file, tensors, Map.of(ModelFiles.CONFIG_KEY, ConfigJson.toJson(c)));
+        return file;
+    }
+
+    /**
+     * The file's bytes handed to the backend as they lie in the mapping (Route.BYTES) give every
+     * weight bit for bit what the float route (widened to float32 on the host, then uploaded)
+     * gives: F32 and BF16 files into fp32 and bf16 models, on the cpu, its bf16 reference and the
+     * emulated CUDA device (GPU 0 too when present), pieces crossing every tensor.
+     */
+    @ParameterizedTest
+    @org.junit.jupiter.params.provider.CsvSource({"F32, fp32", "F32, bf16", "BF16, fp32", "BF16, bf16"})
+    void bytesRouteEqualsTheFloatRouteBitForBit(DType type, String precision) throws IOException {
+        long seed = System.nanoTime();
+        System.out.println("seed " + seed + ", " + type + " file, " + precision);
+        ModelConfig c = Presets.get("test-small");
+        Path f = saveRandomAs(dir.resolve("m-" + type + ".safetensors"), c, type, seed);
+        vit22b.backend.Precision p = precision.equals("bf16") ? vit22b.backend.Precision.BF16 : vit22b.backend.Precision.FP32;
+        java.util.List<Backend> backends = new java.util.ArrayList<>();
+        backends.add(p == vit22b.backend.Precision.BF16 ? new Bf16Rounding(new CpuBackend()) : new CpuBackend());
+        backends.addAll(vit22b.backend.cuda.Gpu.devicesOrSkip(p));
+        for (Backend be : backends)
+            try (be; StreamedWeights.Source src = StreamedWeights.open(f, ModelFiles.Flags.NONE);
+                 ViT bytes = src.load(be, null, STAGING, StreamedWeights.Route.BYTES);
+                 ViT floats = src.load(be, null, STAGING, StreamedWeights.Route.FLOATS)) {
+                for (ParamLayout.Entry e : new ParamLayout(c).entries()) {
+                    float[] got = be.download(bytes.weight(e.name())), want = be.download(floats.weight(e.name()));
+                    for (int i = 0; i < got.length; i++)
+                        if (Float.floatToRawIntBits(got[i]) != Float.floatToRawIntBits(want[i]))
+                            assertEquals(want[i], got[i], 0f, be.name() + " " + e.name() + " element " + i);
+                }
+            }
+    }
+
     /** Opening and loading {@code f} fails in one line containing {@code words}, and the file's bytes stay as they were. */
     private static void refused(Path f, String... words) throws IOException {
         byte[] before = Files.readAllBytes(f);
         Exception e = assertThrows(Exception.class, () -> {
             try (CpuBackend be = new CpuBackend(); StreamedWeights.Source src = StreamedWeights.open(f, ModelFiles.Flags.NONE);
-                 ViT m = src.load(be, null, STAGING)) {
+                 ViT m = src.load(be, null, STAGING, StreamedWeights.Route.BYTES)) {
                 m.config();
             }
         });
@@ -163,5 +215,15 @@ class StreamedWeightsTest {
         Path f = dir.resolve("nan.safetensors");
         ModelFiles.save(f, layout, flat, Map.of());
         refused(f, "blocks.1.in_proj.weight", "element " + (STAGING + 234));
+    }
+
+    @Test void infinityInABf16FileIsRefusedWithItsElement() throws IOException {
+        ModelConfig c = Presets.get("test-small");
+        ParamLayout layout = new ParamLayout(c);
+        float[] flat = ModelFixtures.randomParams(layout, 15);
+        ParamLayout.Entry e = layout.entry("blocks.0.out_proj.weight");
+        flat[(int) e.offset() + 2 * STAGING + 5] = Float.NEGATIVE_INFINITY;   // in the third piece
+        Path f = saveAs(dir.resolve("inf.safetensors"), c, flat, DType.BF16);
+        refused(f, "blocks.0.out_proj.weight", "-Infinity", "element " + (2 * STAGING + 5));
     }
 }

@@ -54,6 +54,9 @@ public interface DeviceRuntime extends AutoCloseable {
     /** Free and total device memory, for error messages. */
     String memoryReport();
 
+    /** Bytes of device memory free now (cuMemGetInfo), Long.MAX_VALUE where the device does not say. */
+    default long freeBytes() { return Long.MAX_VALUE; }
+
     /**
      * Whether this device runs the sm_90a kernels (wgmma, TMA, mbarriers: gemm_bf16_wgmma and the
      * Hopper attention): a compute capability 9.0 GPU, or the emulated device opened as a Hopper

@@ -146,6 +146,13 @@ public final class JCudaRuntime implements DeviceRuntime {
         Cuda.check(JCudaDriver.cuCtxSetCurrent(context), "cuCtxSetCurrent");
     }
 
+    @Override public long freeBytes() {
+        makeCurrent();
+        long[] free = new long[1], total = new long[1];
+        Cuda.check(JCudaDriver.cuMemGetInfo(free, total), "cuMemGetInfo");
+        return free[0];
+    }
+
     @Override public String memoryReport() {
         long[] free = new long[1], total = new long[1];
         JCudaDriver.cuMemGetInfo(free, total);

@@ -16,7 +16,9 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 import vit22b.backend.cpu.CpuBackend;
+import vit22b.cli.options.OptimizerOptions;
 import vit22b.cli.options.Streams;
+import vit22b.cli.options.TrainDataOptions;
 import vit22b.data.Dataset;
 import vit22b.data.Datasets;
 import vit22b.data.Split;
@@ -41,6 +43,8 @@ public final class LrSweepCommand implements Callable<Integer> {
     @Option(names = "--patch", defaultValue = "7", description = "Patch size (the demo's 16 tokens).")
     int patch;
     @Mixin DataOptions data;
+    @Mixin OptimizerOptions optim;
+    @Mixin TrainDataOptions loader;
     @Option(names = "--lrs", split = ",", description = "Peak learning rates, comma-separated (default: --points log-spaced from --lr-min to --lr-max).")
     List<Double> lrs;
     @Option(names = "--lr-min", defaultValue = "1e-3", description = "Smallest peak rate.")
@@ -57,22 +61,14 @@ public final class LrSweepCommand implements Callable<Integer> {
     Long warmup;
     @Option(names = "--cooldown", description = "Linear cooldown steps (default: 30%% of --steps).")
     Long cooldown;
-    @Option(names = "--wd", defaultValue = "0.03", description = "Body weight decay.")
-    float wd;
     @Option(names = "--head-wd", defaultValue = "0.03", description = "Head weight decay (the demo's).")
     float headWd;
-    @Option(names = "--clip", defaultValue = "1.0", description = "Global gradient-norm clip, 0 for none.")
-    float clip;
     @Option(names = "--seed", defaultValue = "0", description = "Initialisation and data-order seed, the same for every run.")
     long seed;
     @Option(names = "--log-every", defaultValue = "5", description = "Steps between loss and attention measurements.")
     int logEvery;
     @Option(names = "--threshold", defaultValue = "1.0", description = "A run trains when its final loss is below this.")
     double threshold;
-    @Option(names = "--train-limit", defaultValue = "0", description = "Use only the first N training images (0: all).")
-    int trainLimit;
-    @Option(names = "--workers", description = "Data threads (default: cores - 1).")
-    Integer workers;
     @Option(names = "--quick", description = "A trimmed sweep for CI: 2 rates (--lr-min and --lr-max unless --lrs), 40 steps "
             + "of 32 on 2048 images, measured every 2 steps (each unless given explicitly)")
     boolean quick;
@@ -87,18 +83,18 @@ public final class LrSweepCommand implements Callable<Integer> {
             if (!given.hasMatchedOption("--steps")) steps = 40;
             if (!given.hasMatchedOption("--batch")) batch = 32;
             if (!given.hasMatchedOption("--log-every")) logEvery = 2;
-            if (!given.hasMatchedOption("--train-limit")) trainLimit = 2048;
+            if (!given.hasMatchedOption("--train-limit")) loader.trainLimit = 2048;
         }
         List<Double> rates = lrs != null ? lrs : logSpaced(lrMin, lrMax, points);
         Dataset train = data.open(Split.TRAIN);
-        if (trainLimit > 0) train = Datasets.first(train, trainLimit);
+        if (loader.trainLimit > 0) train = Datasets.first(train, loader.trainLimit);
         ModelConfig preset = Presets.get(model).withPatch(patch);
         ModelConfig cfg = preset.withImage(preset.imageSize(), train.channels()).withClasses(train.numClasses())
                 .withLoss(LossKind.SIGMOID);
         // Sigmoid loss starts each class at the prior 1/classes, as vit train does.
         cfg = cfg.withHeadBiasInit(cfg.classes() > 1 ? (float) -Math.log(cfg.classes() - 1) : 0f);
         var s = new LrSweep.Settings(cfg, rates, steps, batch, warmup != null ? warmup : steps / 10,
-                cooldown != null ? cooldown : steps * 3 / 10, wd, headWd, clip, seed, logEvery, threshold, workers,
+                cooldown != null ? cooldown : steps * 3 / 10, optim.wd, headWd, optim.clip, seed, logEvery, threshold, loader.workers,
                 data.skipBad);
         Path dir = out != null ? out : Path.of("runs", "lr-sweep-" + cmp.flag());
         Files.createDirectories(dir);

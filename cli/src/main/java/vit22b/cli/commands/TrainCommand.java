@@ -26,9 +26,11 @@ import vit22b.cli.options.PrecisionOption;
 import vit22b.cli.options.AccumOption;
 import vit22b.cli.options.JsonOption;
 import vit22b.cli.options.MeshOptions;
+import vit22b.cli.options.OptimizerOptions;
 import vit22b.cli.options.ModelKindOptions;
 import vit22b.cli.options.Streams;
 import vit22b.cli.options.SplitOptions;
+import vit22b.cli.options.TrainDataOptions;
 import vit22b.cli.options.ChannelsOption;
 import vit22b.cli.options.TrackingOptions;
 import vit22b.cli.options.VectorModule;
@@ -103,6 +105,8 @@ public final class TrainCommand implements Callable<Integer> {
     @Mixin ModelKindOptions kinds;
     @Mixin JsonOption json;
     @Mixin MeshOptions meshOptions;
+    @Mixin OptimizerOptions optim;
+    @Mixin TrainDataOptions loader;
     /** Text output: standard output, or standard error under --json, so stdout holds only the JSON result. */
     private PrintStream text;
     @Option(names = "--demo", description = "train the README's Fashion-MNIST demo (defaults below change to the demo's)")
@@ -125,14 +129,10 @@ public final class TrainCommand implements Callable<Integer> {
     Long cooldown;
     @Option(names = "--schedule", defaultValue = "rsqrt", description = "rsqrt or cosine")
     String schedule;
-    @Option(names = "--wd", defaultValue = "0.03", description = "decoupled weight decay of the body")
-    float wd;
     @Option(names = "--head-wd", description = "decoupled weight decay of the head (default 3.0, the paper's)")
     Float headWd;
     @Option(names = "--head-bias-init", description = "classifier bias at init (default: -ln(classes - 1) for sigmoid, 0 for softmax)")
     Float headBiasInit;
-    @Option(names = "--clip", defaultValue = "1.0", description = "global gradient-norm clip, 0 for none")
-    float clip;
     @Option(names = "--no-flip", description = "no random horizontal flip")
     boolean noFlip;
     @Option(names = "--min-crop-area", description = "inception crop's smallest area fraction (default 0.08; 1 = no crop)")
@@ -154,8 +154,6 @@ public final class TrainCommand implements Callable<Integer> {
     Path config;
     @Option(names = "--seed", defaultValue = "0", description = "Initialisation, data order and augmentation seed.")
     long seed;
-    @Option(names = "--workers", description = "data threads (default: cores - 1)")
-    Integer workers;
     @Option(names = "--skip-bad", description = "skip unreadable images (counted) instead of stopping")
     boolean skipBad;
     @Option(names = "--finetune-from", description = "start from this checkpoint or model file (new resolution and classes allowed; default: none, a random initialisation)")
@@ -172,8 +170,6 @@ public final class TrainCommand implements Callable<Integer> {
     int evalLimit;
     @Option(names = "--test-limit", defaultValue = "0", description = "test images for the final evaluation (0: all)")
     int testLimit;
-    @Option(names = "--train-limit", defaultValue = "0", description = "use only the first N training images (0: all)")
-    int trainLimit;
 
     @Override public Integer call() throws Exception {
         text = Streams.printStream(json.json ? spec.commandLine().getErr() : spec.commandLine().getOut());
@@ -213,14 +209,14 @@ public final class TrainCommand implements Callable<Integer> {
         Ranges.positive("--lr", lr);
         Ranges.positive("--patch", patch);
         Ranges.positive("--image-size", imageSize);
-        Ranges.positive("--workers", workers);
+        Ranges.positive("--workers", loader.workers);
         Ranges.positive("--keep", keep);
         Ranges.fraction("--min-crop-area", minCropArea);
         Ranges.finite("--head-bias-init", headBiasInit);
         kinds.norm(); kinds.gelu(); kinds.loss();   // an unknown name fails here, before any folder is made
-        for (var f : new Object[][] {{"--warmup", warmup}, {"--cooldown", cooldown}, {"--wd", wd}, {"--head-wd", headWd},
-                {"--clip", clip}, {"--ckpt-every", ckptEvery}, {"--log-every", logEvery}, {"--eval-every", evalEvery},
-                {"--eval-limit", evalLimit}, {"--test-limit", testLimit}, {"--train-limit", trainLimit}})
+        for (var f : new Object[][] {{"--warmup", warmup}, {"--cooldown", cooldown}, {"--wd", optim.wd}, {"--head-wd", headWd},
+                {"--clip", optim.clip}, {"--ckpt-every", ckptEvery}, {"--log-every", logEvery}, {"--eval-every", evalEvery},
+                {"--eval-limit", evalLimit}, {"--test-limit", testLimit}, {"--train-limit", loader.trainLimit}})
             Ranges.atLeastZero((String) f[0], (Number) f[1]);
     }
 
@@ -262,7 +258,7 @@ public final class TrainCommand implements Callable<Integer> {
         boolean resuming = resume != null;
         int ch = channels.value();
         var held = splits.split(DataPaths.resolve(dataName), DataPaths.open(dataName, Split.TRAIN, ch), seed, ch);
-        Dataset train = trainLimit > 0 ? Datasets.first(held.train(), trainLimit) : held.train();
+        Dataset train = loader.trainLimit > 0 ? Datasets.first(held.train(), loader.trainLimit) : held.train();
         Dataset test = DataPaths.open(dataName, Split.TEST, ch);
         Datasets.requireTrainingClasses(test, "the test split of " + DataPaths.resolve(dataName), held.train());
 
@@ -297,16 +293,16 @@ public final class TrainCommand implements Callable<Integer> {
         // metadata, which a resume compares with its own.
         Map<String, Object> r = new LinkedHashMap<>();
         r.put("model", modelName); r.put("patch", patchSize); r.put("image-size", size); r.put("data", dataName);
-        r.put("train-limit", trainLimit); r.put("val-fraction", splits.valFraction); r.put("steps", total);
+        r.put("train-limit", loader.trainLimit); r.put("val-fraction", splits.valFraction); r.put("steps", total);
         r.put("batch", b); r.put("accum", accum.accum); r.put("lr", peak); r.put("schedule", schedule);
-        r.put("warmup", warm); r.put("cooldown", cool); r.put("wd", wd); r.put("head-wd", headDecay);
-        r.put("head-bias-init", bias); r.put("clip", clip); r.put("loss", ConfigJson.lower(cfg.loss()));
+        r.put("warmup", warm); r.put("cooldown", cool); r.put("wd", optim.wd); r.put("head-wd", headDecay);
+        r.put("head-bias-init", bias); r.put("clip", optim.clip); r.put("loss", ConfigJson.lower(cfg.loss()));
         r.put("norm", ConfigJson.lower(cfg.norm())); r.put("gelu", ConfigJson.lower(cfg.gelu())); r.put("no-flip", noFlip);
         r.put("min-crop-area", minArea); r.put("seed", seed);
         r.put("finetune-from", finetuneFrom == null ? null : finetuneFrom.toString()); r.put("backend", backend.backend);
         r.put("precision", trainingPrecision().toString());
         r.put("mesh", meshOptions.mesh);
-        r.put("workers", workers); r.put("skip-bad", skipBad); r.put("out", outDir.toString());
+        r.put("workers", loader.workers); r.put("skip-bad", skipBad); r.put("out", outDir.toString());
         r.put("ckpt-every", ckptEvery); r.put("keep", keep); r.put("log-every", logEvery); r.put("eval-every", evalEvery);
         r.put("eval-limit", evalLimit); r.put("test-limit", testLimit); r.put("tensorboard", tracking.tensorboard);
         r.put("train_images", train.size()); r.put("architecture", cfg);
@@ -325,7 +321,7 @@ public final class TrainCommand implements Callable<Integer> {
             text.println("mesh " + mesh + (cudaMesh() ? " on one CUDA device (" + backend.backend + "): every rank its own compute and "
                     + "communication streams" : " of CPU threads in this JVM") + ": " + mesh.data() + " data x " + mesh.model() + " model shards");
         }
-        AdamW.Config optConfig = new AdamW.Config(0.9f, 0.999f, 1e-8f, wd, headDecay, clip);
+        AdamW.Config optConfig = new AdamW.Config(0.9f, 0.999f, 1e-8f, optim.wd, headDecay, optim.clip);
         // On a mesh the devices hold the model (sharded); no whole copy is made here.
         try (Backend be = mesh == null ? precision.open(backend, spec.commandLine().getErr()) : null;
              ViT vit = mesh == null ? new ViT(be, cfg) : null;
@@ -384,7 +380,7 @@ public final class TrainCommand implements Callable<Integer> {
             try (Learner learner = mesh == null ? new ViTLearner(vit, opt)
                          : new MeshLearner(meshDevices(mesh), cfg, b, meshStart, optConfig);
                  MetricsWriter metrics = new MetricsWriter(outDir.resolve(RunFolder.METRICS), resuming);
-                 LoaderBatches batches = LoaderBatches.open(train, aug, b, seed, workers, skipBad, start)) {
+                 LoaderBatches batches = LoaderBatches.open(train, aug, b, seed, loader.workers, skipBad, start)) {
                 if (learner instanceof MeshLearner ml && meshOptions.trace != null) ml.traceNextUpdate(meshOptions.trace);
                 tracking.attach(metrics, outDir, learner.step());
                 if (resumedChange != null) metrics.write(resumedChange);

@@ -81,6 +81,22 @@ class BenchCommandTest {
     }
 
     /**
+     * ViT-22B's bf16 weights (44.4 GB) on the emulated device of this machine (its memory is host
+     * memory): refused in one line before anything is allocated, naming what they need, what is
+     * free and the fix; exit code 1 (a machine with that much memory available would run it).
+     */
+    @Test void forwardOnlyOfAModelPastTheDeviceIsRefusedInOneLine() {
+        if (!vit22b.kernels.emu.EmuLibrary.built() || vit22b.tensor.HostStorage.availableBytes() > 40e9) return;
+        String[] r = run("bench", "--backend", "cuda-emu", "--model", "vit-22b", "--batch", "1", "--forward-only", "--precision", "bf16");
+        System.out.println(r[2]);
+        assertEquals("1", r[0], r[2]);
+        String line = r[2].lines().filter(l -> l.contains("not enough")).findFirst().orElse("");
+        assertTrue(line.contains("not enough cuda-emu memory for model 'vit-22b': its BF16 weights need 44.4"), r[2]);
+        assertTrue(line.contains("GB of cuda-emu memory are free; use a GPU with more free memory"), line);
+        assertTrue(!r[2].contains("\tat "), "no stack trace: " + r[2]);
+    }
+
+    /**
      * --precision: bf16 runs the bf16 reference on the CPU (said on stderr, recorded in the JSON; the
      * same seed's first loss differs from fp32's by rounding only); on cuda-emu bf16 is the default
      * (no --precision given) and runs the same recipe in bf16 storage on the bf16 kernels (first

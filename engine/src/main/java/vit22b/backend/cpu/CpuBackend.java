@@ -1,6 +1,7 @@
 package vit22b.backend.cpu;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 
 import vit22b.backend.Backend;
 import vit22b.io.DType;
@@ -30,6 +31,9 @@ public final class CpuBackend implements Backend {
 
     @Override public void free(Tensor t) { t.storage().close(); }
 
+    /** Host memory available (zero-filling pages past it gets the process killed rather than refused). */
+    @Override public long freeBytes() { return HostStorage.availableBytes(); }
+
     @Override public void upload(Tensor dst, float[] src) {
         if (src.length != dst.size()) throw new IllegalArgumentException("upload of " + src.length + " floats into " + dst);
         if (dst.dtype() == DType.F32) {
@@ -38,6 +42,19 @@ public final class CpuBackend implements Backend {
         }
         MemorySegment d = HostStorage.bytesOf(dst);
         for (int i = 0; i < src.length; i++) d.setAtIndex(HostStorage.BF16, i, Bf16.fromFloat(src[i]));
+    }
+
+    @Override public void upload(Tensor dst, MemorySegment src, DType srcType) {
+        long n = Backend.requireUpload(dst, src, srcType);
+        MemorySegment d = HostStorage.bytesOf(dst);
+        ValueLayout from = srcType.fileLayout();
+        if (srcType == dst.dtype()) {   // byte order swapped only where the host's is not little-endian
+            MemorySegment.copy(src, from, 0, d, dst.dtype() == DType.F32 ? HostStorage.F32 : HostStorage.BF16, 0, n);
+        } else if (dst.dtype() == DType.BF16) {
+            for (long i = 0; i < n; i++) d.setAtIndex(HostStorage.BF16, i, Bf16.fromFloat(src.getAtIndex(DType.LE_F32, i)));
+        } else {
+            for (long i = 0; i < n; i++) d.setAtIndex(HostStorage.F32, i, Bf16.toFloat(src.getAtIndex(DType.LE_16, i)));
+        }
     }
 
     @Override public float[] download(Tensor src) {

@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.Map;
 
 import vit22b.backend.Backend;
+import vit22b.backend.Chunks;
 import vit22b.backend.Precision;
 import vit22b.io.DType;
 import vit22b.kernels.DeviceEvent;
@@ -59,6 +60,8 @@ public final class CudaBackend implements Backend {
     private enum Scratch { IM2COL, ATTN_DELTA }
 
     private static final long STAGING_BYTES = 64L << 20;
+    /** Each of the two buffers {@link #upload(Tensor, MemorySegment, DType)} streams through. */
+    private static final long UPLOAD_CHUNK_BYTES = 32L << 20;
 
     private final DeviceRuntime device;
     private final boolean ownsDevice;
@@ -79,6 +82,9 @@ public final class CudaBackend implements Backend {
     private final Map<Scratch, DeviceStorage> scratch = new EnumMap<>(Scratch.class);
     private final List<DeviceStorage> retired = new ArrayList<>();   // outgrown scratch a graph may still use
     private MemorySegment staging;
+    /** The byte uploads' double buffer, made on first use; its size (a test makes it small to cross chunk edges). */
+    private StagingPair uploadStaging;
+    private long uploadChunkBytes = UPLOAD_CHUNK_BYTES;
     private boolean closed;
     private long mmaGemms, wgmmaGemms, tensorCoreAttentions;
     /** device.hopper(), asked once: whether the bf16 GEMMs may take gemm_bf16_wgmma. */
@@ -289,6 +295,12 @@ public final class CudaBackend implements Backend {
 
     @Override public void free(Tensor t) { dev(t).close(); }
 
+    /** The device's free memory; the emulated device's is host memory, so what the host has available bounds it too. */
+    @Override public long freeBytes() {
+        long free = device.freeBytes();
+        return device instanceof EmulatedRuntime ? Math.min(free, vit22b.tensor.HostStorage.availableBytes()) : free;
+    }
+
     /**
      * Copies through the page-locked staging buffer on the backend's stream: ordered with the
      * kernels before and after it, and asynchronous for the host (the staging buffer is only
@@ -316,6 +328,42 @@ public final class CudaBackend implements Backend {
             stagingFree.record(stream);
             off += n;
         }
+    }
+
+    /**
+     * Streams the bytes through two page-locked buffers in turn (the host reads the next chunk of
+     * the file while the device copies the last), in chunks of {@link #UPLOAD_CHUNK_BYTES}. The
+     * same type goes straight into dst; another is copied into a chunk-sized device buffer and
+     * converted there by the cast kernels (f32_to_bf16 rounds as {@link vit22b.tensor.Bf16#fromFloat}).
+     */
+    @Override public void upload(Tensor dst, MemorySegment src, DType srcType) {
+        Backend.requireUpload(dst, src, srcType);
+        notCapturing("upload");
+        if (uploadStaging == null) uploadStaging = new StagingPair(device, uploadChunkBytes);
+        Chunks chunks = new Chunks(dst.size(), srcType.size, uploadStaging.bytes());
+        boolean convert = srcType != dst.dtype();
+        DeviceStorage landing = convert ? allocator.allocate(srcType, Math.max(1, Math.min(chunks.perChunk(), dst.size()))) : null;
+        try {
+            for (long i = 0; i < chunks.count(); i++) {
+                long from = chunks.from(i), n = chunks.length(i), bytes = n * srcType.size;
+                MemorySegment buffer = uploadStaging.take();
+                MemorySegment.copy(src, from * srcType.size, buffer, 0, bytes);
+                long at = raw(dst) + from * dst.dtype().size;
+                device.copyToDevice(convert ? landing.address() : at, buffer, bytes, stream);
+                uploadStaging.queued(stream);
+                if (convert && dst.dtype() == DType.BF16) k.toBf16(at, landing.address(), n);
+                else if (convert) k.fromBf16(at, landing.address(), n);
+            }
+        } finally {
+            if (landing != null) landing.close();   // back to the cache; its next use is queued after these kernels
+        }
+    }
+
+    /** Test hook: the byte uploads' chunk size from now on (small, to cross chunk edges in small tensors). */
+    void uploadChunkBytes(long bytes) {
+        if (uploadStaging != null) uploadStaging.close();
+        uploadStaging = null;
+        uploadChunkBytes = bytes;
     }
 
     @Override public float[] download(Tensor src) {
@@ -919,6 +967,7 @@ public final class CudaBackend implements Backend {
         List<AutoCloseable> parts = new ArrayList<>();
         if (lt != null) parts.add(lt);
         parts.add(() -> { if (staging != null) device.freeHost(staging); });
+        parts.add(() -> { if (uploadStaging != null) uploadStaging.close(); });
         parts.add(stagingFree);
         parts.add(allocator);
         parts.add(ownStream);

@@ -38,7 +38,7 @@ import vit22b.kernels.TensorMap2d;
  * One lock serialises all calls. Not for speed: each CUDA thread is a fiber.
  */
 public final class EmulatedRuntime implements DeviceRuntime {
-    private static final int INVALID_VALUE = 1, NOT_FOUND = 500, LAUNCH_FAILED = 719,
+    private static final int INVALID_VALUE = 1, OUT_OF_MEMORY = 2, NOT_FOUND = 500, LAUNCH_FAILED = 719,
             CAPTURE_UNSUPPORTED = 900, CAPTURE_INVALIDATED = 901, CAPTURE_ISOLATION = 905;
     private static final byte POISON = (byte) 0xFF;
 
@@ -51,6 +51,8 @@ public final class EmulatedRuntime implements DeviceRuntime {
     private final boolean hopper;
     private String fault;
     private boolean closed;
+    /** Device memory in bytes ({@link #limitMemory}); unlimited by default (host memory). */
+    private long memoryLimit = Long.MAX_VALUE;
 
     /** The emulated device of {@code lib}; {@code hopper}: it answers {@link #hopper()} true (see there). */
     public EmulatedRuntime(EmuLibrary lib, boolean hopper) {
@@ -98,6 +100,8 @@ public final class EmulatedRuntime implements DeviceRuntime {
         usable();
         refuseWhileCapturing("cuMemAlloc");
         if (bytes <= 0) throw new CudaException("cuMemAlloc of " + bytes + " bytes", INVALID_VALUE);
+        if (bytes > freeBytes())
+            throw new CudaException("cuMemAlloc of " + bytes + " bytes (" + memoryReport() + ")", OUT_OF_MEMORY);
         Arena arena = Arena.ofShared();
         MemorySegment s = arena.allocate(bytes, 256);
         s.fill(POISON);
@@ -194,8 +198,19 @@ public final class EmulatedRuntime implements DeviceRuntime {
 
     @Override public void makeCurrent() {}
 
+    /**
+     * Test hook: from now on the device has {@code bytes} of memory, as a GPU that size would:
+     * {@link #freeBytes} says what is left and an allocation past it fails out of memory.
+     */
+    public synchronized void limitMemory(long bytes) { memoryLimit = bytes; }
+
+    @Override public synchronized long freeBytes() {
+        return memoryLimit == Long.MAX_VALUE ? Long.MAX_VALUE : Math.max(0, memoryLimit - bytesAllocated());
+    }
+
     @Override public synchronized String memoryReport() {
-        return bytesAllocated() + " bytes allocated on the emulated device (host memory)";
+        return bytesAllocated() + " bytes allocated on the emulated device (host memory"
+                + (memoryLimit == Long.MAX_VALUE ? ")" : "; limited to " + memoryLimit + " bytes)");
     }
 
     @Override public synchronized void close() {
