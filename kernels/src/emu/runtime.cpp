@@ -505,6 +505,10 @@ void run_block(Worker* w, unsigned long long linear, const TlsBlock& tls) {
             TSAN_ACQUIRE(&G.sync[1]);
             TSAN_ACQUIRE(&G.computed);
         }
+        for ([[maybe_unused]] NamedBar& b : w->nbar) {
+            TSAN_ACQUIRE(&b.sync[0]);
+            TSAN_ACQUIRE(&b.sync[1]);
+        }
     }
     for (unsigned i = 0; i < w->n; i++) {
         Fiber& f = w->fibers[i];

@@ -568,7 +568,7 @@ __global__ void named_pingpong(int* bad) {
         slot[l] = 2 * r + c;
         if (c == 0 || r + 1 < kTurns) named_bar_arrive(2 - c, 256);
     }
-    bad[threadIdx.x] = wrong;
+    bad[blockIdx.x * 256 + threadIdx.x] = wrong;
 }
 // A producer warp hands rounds of data to three consumer warps through barrier 5 (full: the
 // producer arrives, the consumers sync) and barrier 6 (empty: the consumers arrive, the producer syncs).
@@ -602,9 +602,9 @@ __global__ void named_bad(int* out, int id, int threads, int mode) {
 }
 
 TEST(hopper_named_barriers) {
-    Buf<int> bad(256);
+    Buf<int> bad(512);
     expect_ok(RUN(named_pingpong, Dim{2}, Dim{256}, 0u, bad.p()), "named-barrier ping-pong");
-    for (int i = 0; i < 256; i++)
+    for (int i = 0; i < 512; i++)
         if (bad[i] != 0) { failf("ping-pong: thread %d saw %d turns out of order (a barrier let a group in early)", i, bad[i]); break; }
     Buf<float> out(128);
     expect_ok(RUN(named_producer, Dim{1}, Dim{128}, 0u, out.p()), "named-barrier producer/consumer");
