@@ -6,5 +6,6 @@
 #include "gemm_bf16_wgmma.cu"
 #include "attention.cu"
 #include "attention_bf16.cu"
+#include "attention_wgmma.cu"
 #include "norm.cu"
 #include "misc.cu"

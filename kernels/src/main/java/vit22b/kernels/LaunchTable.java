@@ -103,6 +103,7 @@ public final class LaunchTable {
         FlashAttention.Forward ff = new FlashAttention.Forward(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(),
                 ptr.getAsLong(), fldo, ptr.getAsLong());
         k.flashAttnFwd(fa, ff);
+        k.flashAttnFwdWgmma(maps, fa, ff);
         k.flashAttnBwd(fa, new FlashAttention.Backward(ff, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(),
                 ptr.getAsLong(), ptr.getAsLong()));
         for (boolean bf : new boolean[] {false, true}) {   // both storage-type instantiations

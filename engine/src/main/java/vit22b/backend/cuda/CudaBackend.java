@@ -86,7 +86,7 @@ public final class CudaBackend implements Backend {
     private StagingPair uploadStaging;
     private long uploadChunkBytes = UPLOAD_CHUNK_BYTES;
     private boolean closed;
-    private long mmaGemms, wgmmaGemms, tensorCoreAttentions;
+    private long mmaGemms, wgmmaGemms, tensorCoreAttentions, hopperAttentionForwards;
     /** device.hopper(), asked once: whether the bf16 GEMMs may take gemm_bf16_wgmma. */
     private final boolean hopper;
     /** gemm_bf16_wgmma's operand tensor maps, encoded once each; cleared when memory goes back to the driver. */
@@ -756,14 +756,23 @@ public final class CudaBackend implements Backend {
      * compute the same function; the flash kernels also round P and dS to bf16 for their second
      * products (DESIGN.md's tolerances). A shape the flash kernels cannot take is a normal case
      * (the small models' head dims 16 and 32), not a refusal, so nothing is logged.
-     * {@link #tensorCoreAttentions} counts the flash calls for tests.
+     * {@link #tensorCoreAttentions} counts the flash calls for tests. On a Hopper ({@code
+     * device.hopper()}: a compute capability 9.0 GPU, or the emulated device opened as one) the
+     * flash forward is attention_wgmma.cu's (wgmma + TMA, FlashAttention-3's structure), which takes
+     * every shape the flash kernels take; {@link #hopperAttentionForwards} counts those.
      */
     @Override public void attentionForward(Tensor out, Tensor lse, Tensor q, Tensor kk, Tensor v) {
         boolean bf16 = attentionBf16("attentionForward", lse, List.of("q", "k", "v", "out"), q, kk, v, out);
         int B = q.dim(0), H = q.dim(1), Nq = q.dim(2), hd = q.dim(3), Nk = kk.dim(2);
         long ldo = out.size() / ((long) B * Nq);
         if (bf16 && onTensorCores(hd, ldo, q, kk, v, out)) {
-            k.flashAttnFwd(new FlashAttention.Shape(B, H, Nq, Nk, hd), flashForward(out, ldo, lse, q, kk, v));
+            FlashAttention.Shape sh = new FlashAttention.Shape(B, H, Nq, Nk, hd);
+            if (hopper) {   // the flash kernels' shapes are the Hopper forward's too
+                k.flashAttnFwdWgmma(device, sh, flashForward(out, ldo, lse, q, kk, v));
+                hopperAttentionForwards++;
+            } else {
+                k.flashAttnFwd(sh, flashForward(out, ldo, lse, q, kk, v));
+            }
             return;
         }
         k.attnFwd(bf16, raw(out), ldo, raw(lse), raw(q), raw(kk), raw(v), B * H, H, Nq, Nk, hd, (float) (1.0 / Math.sqrt(hd)));
@@ -825,6 +834,9 @@ public final class CudaBackend implements Backend {
 
     /** How many attention calls (forward or backward) ran on the tensor-core flash kernels so far. */
     public long tensorCoreAttentions() { return tensorCoreAttentions; }
+
+    /** How many attention forwards ran on the Hopper kernel (attention_wgmma.cu) so far. */
+    public long hopperAttentionForwards() { return hopperAttentionForwards; }
 
     @Override public void outProjectionForward(Tensor out, Tensor x, Tensor ag, Tensor wOut, Tensor bOut) {
         if (nativeBf16("outProjectionForward", bf16("out", out), bf16("x", x), bf16("ag", ag), bf16("wOut", wOut),
