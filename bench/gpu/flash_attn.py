@@ -8,6 +8,8 @@ PyTorch's scaled_dot_product_attention (bf16, the flash backend) in the same pro
 2. Times forward and backward (delta + dq + dkdv) at hd 128 with N 256 and 1024, and ViT-L's
    N 197 x hd 64, 16 heads, beside SDPA. TFLOP/s count the useful work as FlashAttention-2 does:
    forward 4 B H N^2 hd, backward 10 B H N^2 hd (our backward computes 14: S and dP twice).
+3. On a Hopper: the same checks and timings of the wgmma backward (attention_wgmma_bwd.cu, tensor maps
+   encoded here through cuTensorMapEncodeTiled) beside the mma.sync backward and SDPA's (wgmma_backward).
 
 The kernels come from the fatbin inside the kernels jar (.device/jars, packed by prepare.sh) or a
 path given with --fatbin, loaded with the CUDA driver API through ctypes into PyTorch's context and
@@ -116,8 +118,9 @@ def tensors(B, H, Nq, Nk, hd, gen):
     return q, k, v, ldo, dout
 
 
-def check(K, B, H, Nq, Nk, hd, gen):
-    """Runs fwd and bwd on one shape; returns {name: (elements over the bound, worst excess ratio)}."""
+def check(K, B, H, Nq, Nk, hd, gen, bwd=None):
+    """Runs fwd and bwd (K.bwd, or `bwd` with its signature) on one shape; returns {name: (elements over the
+    bound, worst excess ratio)}."""
     q, k, v, ldo, dout = tensors(B, H, Nq, Nk, hd, gen)
     out = torch.full((B * Nq, ldo), float("nan"), dtype=torch.bfloat16, device="cuda")
     lse = torch.full((B, H, Nq), float("nan"), device="cuda")
@@ -128,7 +131,7 @@ def check(K, B, H, Nq, Nk, hd, gen):
     dk0 = (torch.rand(B, H, Nk, hd, generator=gen, device="cuda") * 2 - 1).bfloat16()
     dv0 = (torch.rand(B, H, Nk, hd, generator=gen, device="cuda") * 2 - 1).bfloat16()
     dq, dk, dv = dq0.clone(), dk0.clone(), dv0.clone()
-    K.bwd(q, k, v, out, dout, ldo, lse, delta, dq, dk, dv)
+    (bwd or K.bwd)(q, k, v, out, dout, ldo, lse, delta, dq, dk, dv)
     torch.cuda.synchronize()
 
     d = torch.float64
@@ -166,6 +169,94 @@ def check(K, B, H, Nq, Nk, hd, gen):
     grad("dk", dk, dk0, s * (dS.transpose(-1, -2) @ Q), s * ((2 * E + (Nq + 8) * FU * dS.abs()).transpose(-1, -2) @ Q.abs()))
     grad("dv", dv, dv0, P.transpose(-1, -2) @ dO, ((2 * (U + eP) + (Nq + 8) * FU) * P).transpose(-1, -2) @ dO.abs())
     return res
+
+
+# attention_wgmma_bwd.cu's launch constants (FlashAttention.WGMMA_BWD_* mirror them)
+WB_KEYS, WB_QUERIES, WB_STAGES, WB_THREADS = 128, 64, 2, 384
+def smem_wgmma_bwd(hd): return 2 * WB_KEYS * hd * 2 + 2 * WB_KEYS * WB_QUERIES * 2 + WB_STAGES * (2 * WB_QUERIES * hd * 2 + 1024) + 2048
+
+
+class WgmmaBackward:
+    """attn_bwd_wgmma + attn_bwd_dq_add (Hopper only) through K's module, with the tensor maps
+    Kernels.flashAttnBwdWgmma builds (cuTensorMapEncodeTiled: bf16, 128B swizzle, 64-column boxes)."""
+    def __init__(self, K):
+        self.K = K
+        for name, smem in (("attn_bwd_wgmma", smem_wgmma_bwd(128)), ("attn_bwd_dq_add", 0)):
+            f = ctypes.c_void_p()
+            K._ok(K.cu.cuModuleGetFunction(ctypes.byref(f), K.mod, name.encode()), name)
+            K._ok(K.cu.cuFuncSetAttribute(f, 8, ctypes.c_int(smem)), name + " shared memory opt-in")
+            K.fn[name] = f
+        self.acc = None
+
+    def map(self, t, rows, cols, ld, box_rows):
+        raw = ctypes.create_string_buffer(128 + 64)   # a CUtensorMap: 128 bytes, 64-byte aligned (by hand)
+        addr = (ctypes.addressof(raw) + 63) & ~63
+        dims, strides = (ctypes.c_uint64 * 2)(cols, rows), (ctypes.c_uint64 * 1)(ld * 2)
+        box, elem = (ctypes.c_uint32 * 2)(64, box_rows), (ctypes.c_uint32 * 2)(1, 1)
+        # bf16 = 9, rank 2, interleave none, swizzle 128B = 3, L2 promotion 256B = 3, OOB fill zero = 0
+        self.K._ok(self.K.cu.cuTensorMapEncodeTiled(ctypes.c_void_p(addr), 9, 2, ctypes.c_void_p(t.data_ptr()), dims, strides,
+                                                    box, elem, 0, 3, 3, 0), "cuTensorMapEncodeTiled")
+        return raw, addr
+
+    def __call__(self, q, k, v, out, dout, ldo, lse, delta, dq, dk, dv):
+        K = self.K
+        B, H, Nq, hd = q.shape
+        Nk, s = k.shape[2], 1 / math.sqrt(hd)
+        K.launch("attn_bwd_delta_bf16", B * H * cdiv(Nq, DELTA_ROWS), 32 * DELTA_ROWS, 0, ("p", delta), ("p", out),
+                 ("p", dout), ("l", ldo), ("i", H), ("i", Nq), ("i", hd))
+        if self.acc is None or self.acc.numel() < dq.numel():
+            self.acc = torch.empty(dq.numel(), device="cuda")
+        self.acc.zero_()
+        maps = [self.map(q, B * H * Nq, hd, hd, WB_QUERIES), self.map(k, B * H * Nk, hd, hd, WB_KEYS),
+                self.map(v, B * H * Nk, hd, hd, WB_KEYS), self.map(dout, B * Nq, H * hd, ldo, WB_QUERIES)]
+        vals = [ctypes.c_void_p(self.acc.data_ptr()), ctypes.c_void_p(dk.data_ptr()), ctypes.c_void_p(dv.data_ptr()),
+                ctypes.c_void_p(lse.data_ptr()), ctypes.c_void_p(delta.data_ptr()), ctypes.c_int(H), ctypes.c_int(Nq),
+                ctypes.c_int(Nk), ctypes.c_int(hd), ctypes.c_float(s)]
+        ptrs = (ctypes.c_void_p * (4 + len(vals)))(*([a for _, a in maps] + [ctypes.addressof(x) for x in vals]))
+        stream = ctypes.c_void_p(torch.cuda.current_stream().cuda_stream)
+        K._ok(K.cu.cuLaunchKernel(K.fn["attn_bwd_wgmma"], B * H * cdiv(Nk, WB_KEYS), 1, 1, WB_THREADS, 1, 1,
+                                  smem_wgmma_bwd(hd), stream, ptrs, None), "attn_bwd_wgmma")
+        n = dq.numel()
+        K.launch("attn_bwd_dq_add", min(cdiv(n, 256), 65535), 256, 0, ("p", dq), ("p", self.acc), ("l", n), ("f", s))
+
+
+def wgmma_backward(K, reps, gen):
+    """The Hopper backward (attention_wgmma_bwd.cu): checks on tile-crossing shapes, then times it beside
+    the mma.sync backward and SDPA's backward; returns (failed, rows). Needs compute capability 9.0."""
+    if torch.cuda.get_device_capability() != (9, 0):
+        print("wgmma backward: not a Hopper GPU, skipped")
+        return False, []
+    W, failed = WgmmaBackward(K), False
+    for (B, H, Nq, Nk, hd) in [(2, 3, 197, 197, 64), (1, 2, 1000, 1031, 64), (2, 2, 65, 300, 128), (1, 3, 257, 129, 128)]:
+        res = {n: r for n, r in check(K, B, H, Nq, Nk, hd, gen, bwd=W).items() if n in ("dq", "dk", "dv")}
+        bad = {n: r for n, r in res.items() if r[0]}
+        failed |= bool(bad)
+        print(f"check wgmma bwd B={B} H={H} Nq={Nq} Nk={Nk} hd={hd}: {'MISMATCH ' + str(bad) if bad else 'ok'}"
+              f" (worst error / bound {max(r[1] for r in res.values()):.3f})")
+    rows = []
+    for name, B, H, N, hd in (("hd128 N256", 64, 16, 256, 128), ("hd128 N1024", 16, 16, 1024, 128), ("ViT-L N197 hd64", 64, 16, 197, 64)):
+        q, k, v, _, _ = tensors(B, H, N, N, hd, gen)
+        ldo = H * hd
+        out = torch.empty(B * N, ldo, dtype=torch.bfloat16, device="cuda")
+        lse, delta = torch.empty(B, H, N, device="cuda"), torch.empty(B, H, N, device="cuda")
+        K.fwd(q, k, v, out, ldo, lse)
+        dout = torch.rand_like(out) - 0.5
+        dq, dk, dv = (torch.zeros(B, H, N, hd, dtype=torch.bfloat16, device="cuda") for _ in range(3))
+        t_w = timed(lambda: W(q, k, v, out, dout, ldo, lse, delta, dq, dk, dv), reps)
+        t_m = timed(lambda: K.bwd(q, k, v, out, dout, ldo, lse, delta, dq, dk, dv), reps)
+        qs, ks, vs = (x.detach().clone().requires_grad_() for x in (q, k, v))
+        dos = dout.view(B, N, H, hd).transpose(1, 2).contiguous()
+        from torch.nn.attention import sdpa_kernel, SDPBackend
+        with sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.CUDNN_ATTENTION, SDPBackend.EFFICIENT_ATTENTION]):
+            o = F.scaled_dot_product_attention(qs, ks, vs)
+            t_s = timed(lambda: torch.autograd.grad(o, (qs, ks, vs), dos, retain_graph=True), reps)
+        f = 10.0 * B * H * N * N * hd
+        rows.append(dict(name=name, B=B, H=H, N=N, hd=hd, wgmma_bwd_ms=t_w * 1e3, wgmma_bwd_tflops=f / t_w / 1e12,
+                         mma_bwd_tflops=f / t_m / 1e12, sdpa_bwd_tflops=f / t_s / 1e12))
+        r = rows[-1]
+        print(f"wgmma bwd {name:18} {r['wgmma_bwd_tflops']:7.1f} TFLOP/s  (mma.sync bwd {r['mma_bwd_tflops']:.1f}, "
+              f"sdpa bwd {r['sdpa_bwd_tflops']:.1f}; 10BHN^2hd)")
+    return failed, rows
 
 
 def timed(fn, reps):
@@ -235,8 +326,10 @@ def main():
     for r in rows:
         print(f"{r['name']:18} {r['B']:3} {r['H']:3} {r['N']:5} {r['hd']:4} {r['ours_fwd_tflops']:9.1f} {r['sdpa_fwd_tflops']:9.1f} "
               f"{r['fwd_ratio']:6.2f} {r['ours_bwd_tflops']:9.1f} {r['sdpa_bwd_tflops']:9.1f} {r['bwd_ratio']:6.2f}")
+    wfailed, wrows = wgmma_backward(K, a.reps, gen)
+    failed |= wfailed
     if a.out:
-        json.dump(rows, open(a.out, "w"), indent=1)
+        json.dump(rows + wrows, open(a.out, "w"), indent=1)
     sys.exit(1 if failed else 0)
 
 

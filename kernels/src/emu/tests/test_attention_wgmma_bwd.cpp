@@ -3,7 +3,8 @@
 // of the 64-query tiles and 128-key blocks (a key block with one key, one whose second consumer
 // has none; query tiles that run into the next head's rows); B*H > 1; dout a column slice of a
 // wider token-major matrix whose padding holds bf16 NaN (a box reaching into it shows); dq, dk, dv
-// (bf16) start random and are accumulated onto (an overwrite or a double add fails). lse and
+// (bf16) start random and are accumulated onto (an overwrite or a double add fails); dq's fp32
+// scratch is reduce-added by TMA, rows past Nq included (they must add zeros). lse and
 // delta are float(exact), so the error is the kernel's own. The bounds are those of
 // test_attention_bf16.cpp's backward (the same rounding points: P and dS rounded to bf16 as the
 // A operand of the second products, fp32 sums, dq's fp32 sum over key blocks in any order):
@@ -21,7 +22,7 @@ namespace {
 
 // attention_wgmma_bwd.cu's launch constants (FlashAttention.java holds the same).
 constexpr int BK = 128, BQ = 64, THREADS = 384, STAGES = 2;
-constexpr unsigned smem(int hd) { return 2 * BK * hd * 2 + 2 * BK * BQ * 2 + STAGES * (2 * BQ * hd * 2 + 1024) + 2048; }
+constexpr unsigned smem(int hd) { return 2 * BK * hd * 2 + 2 * BK * BQ * 2 + 2 * BQ * 64 * 4 + STAGES * (2 * BQ * hd * 2 + 1024) + 2048; }
 const double U = std::ldexp(1.0, -8), F = std::ldexp(1.0, -23);
 
 std::vector<uint16_t> bfRandom(size_t n, float lo, float hi) {
@@ -112,7 +113,11 @@ void run(int B, int H, int Nq, int Nk, int hd) {
     std::fill(acc.v.begin(), acc.v.end(), 0.0f);   // the host zeroes it (Kernels.flashAttnBwdWgmma)
     const CUtensorMap mq = map(q.data(), (size_t)BH * Nq, hd, hd, BQ), mk = map(k.data(), (size_t)BH * Nk, hd, hd, BK),
                       mv = map(v.data(), (size_t)BH * Nk, hd, hd, BK), mo = map(dout.data(), (size_t)B * Nq, ldo, ldo, BQ);
-    launch("attn_bwd_wgmma", Dim{(unsigned)BH * cdiv(Nk, BK)}, Dim{THREADS}, smem(hd), mq, mk, mv, mo, acc.p(), dk.data(),
+    CUtensorMap mdq;   // fp32, boxes of BQ x 32 (128 bytes)
+    char err[256] = "";
+    if (emu_encode_tensor_map((unsigned long long)(uintptr_t)acc.p(), (size_t)BH * Nq, hd, hd * 4, 4, BQ, 32, 3, &mdq, err, sizeof err))
+        failf("emu_encode_tensor_map: %s", err);
+    launch("attn_bwd_wgmma", Dim{(unsigned)BH * cdiv(Nk, BK)}, Dim{THREADS}, smem(hd), mq, mk, mv, mo, mdq, dk.data(),
            dv.data(), (const float*)lseF.p(), (const float*)deltaF.p(), H, Nq, Nk, hd, (float)scale);
     launch("attn_bwd_dq_add", Dim{cdiv((long long)q.size(), 256)}, Dim{256}, 0u, dq.data(), (const float*)acc.p(),
            (long long)q.size(), (float)scale);

@@ -7,12 +7,14 @@
 // Layouts: q (B, H, Nq, hd), k and v (B, H, Nk, hd) head-major bf16; dout token-major bf16 (B*Nq,
 // ldo), head h at columns [h*hd, (h+1)*hd); lse, delta (B, H, Nq) fp32; dk, dv (B, H, Nk, hd) bf16,
 // accumulated once at the end (read, add in fp32, round once); dq goes through dqAcc, an fp32
-// (B, H, Nq, hd) scratch that starts zeroed: every key block adds its part with atomicAdd (the
-// key blocks of a head all touch every query row, so dq has many writers), and attn_bwd_dq_add
-// then does dq += scale * dqAcc (read, add in fp32, round once).
+// (B, H, Nq, hd) scratch that starts zeroed: every key block adds its part by TMA reduce-add (the
+// key blocks of a head all touch every query row, so dq has many writers; the reduce is atomic
+// per element, done in L2), and attn_bwd_dq_add then does dq += scale * dqAcc (read, add in fp32,
+// round once).
 // Tensor maps (Kernels.flashAttnBwdWgmma; 128B swizzle, boxes of 64 columns = one 128-byte row):
 //   q: rows B*H*Nq, cols hd, box AWB_BQ x 64;  k, v: rows B*H*Nk, cols hd, box AWB_BK x 64;
-//   dout: rows B*Nq, cols ldo, box AWB_BQ x 64 at column h*hd + 64j.
+//   dout: rows B*Nq, cols H*hd, row stride ldo, box AWB_BQ x 64 at column h*hd + 64j;
+//   dqAcc: fp32 rows B*H*Nq, cols hd, box AWB_BQ x AWB_DQ_COLS (128 bytes).
 // A tile that runs past its head's rows reads the next head's (or TMA's zeros past the tensor):
 // query rows >= Nq get lse = +inf (so P = 0, dS = 0) and are not written; key rows >= Nk get P = 0
 // by index and are not written.
@@ -29,16 +31,19 @@
 //     q / dout tiles read transposed) into fp32 registers held across the whole walk, and
 //     dq_tile = dS k (m64n64, A MN-major: dS^T read transposed; B MN-major: k): at hd 128 consumer c
 //     takes dq's columns [64c, 64c+64) over all 128 keys, at hd 64 all columns over its own 64
-//     keys; the tile is atomically added into dqAcc.
+//     keys. dq's wgmmas are their own commit group, retired first: while dV and dK still run, the
+//     tile goes to the consumer's shared dq tile and its thread 0 reduce-adds it into dqAcc by TMA.
 //   Barriers: full/empty per stage (the ring), kv (k, v landed), dsReady (both consumers wrote
-//   this tile's P^T and dS^T: dq reads the other consumer's rows) and dsFree (both consumers'
-//   wgmmas reading them retired: the next tile may overwrite them); one phase per query tile.
+//   this tile's P^T and dS^T: dq reads the other consumer's rows), dsFree (both consumers'
+//   wgmmas reading them retired: the next tile may overwrite them), and per consumer dqFull (its
+//   warps wrote the dq tile) and dqFree (the last reduce-add has read it); one phase per query tile.
 // Why: the mma.sync backward recomputes S and dP in two kernels (2 of 7 N^2 hd products again) and
 // holds its operands in registers; here the key block stays in shared memory, every product is a
-// wgmma fed by TMA, and dq's cross-block sum is what the fp32 scratch and atomics pay for it.
+// wgmma fed by TMA, and dq's cross-block sum is what the fp32 scratch and the reduce-adds pay for it.
 // Shared memory (1024-byte aligned: the 128B swizzle is a function of address bits 4-9), bytes:
 //   k, v: hd/64 boxes each [AWB_BK][64] bf16 (K-major for S^T, dP^T; MN-major for dq's B)
 //   P^T, dS^T: [AWB_BK][AWB_BQ] bf16, 128B-swizzled rows of 64 queries
+//   dq tiles: per consumer 64 / AWB_DQ_COLS boxes [AWB_BQ][AWB_DQ_COLS] fp32, 128B-swizzled
 //   AWB_STAGES stages of q, dout (hd/64 boxes [AWB_BQ][64]) and lse, delta [AWB_BQ] fp32 (1 KB)
 //   then the mbarriers.
 // Requirements (checked by Kernels): sm_90a (elsewhere the kernel traps; the host refuses first),
@@ -56,8 +61,10 @@
 #define AWB_CONSUMER_REGS 240
 #define AWB_LD_BYTES 1024   // a stage's lse and delta (2 x AWB_BQ fp32), padded to keep boxes 1024-aligned
 #define AWB_STAGE_BYTES(hd) (2 * AWB_BQ * (hd) * 2 + AWB_LD_BYTES)
-// k, v, P^T, dS^T, the stages, 64 bytes of barriers padded to 1024, and 1024 to align the base.
-#define AWB_SMEM(hd) (2 * AWB_BK * (hd) * 2 + 2 * AWB_BK * AWB_BQ * 2 + AWB_STAGES * AWB_STAGE_BYTES(hd) + 2048)
+#define AWB_DQ_COLS 32      // fp32 columns per dq reduce box (one 128-byte swizzle row)
+#define AWB_DQ_BYTES (AWB_BQ * 64 * 4)   // a consumer's dq tile: AWB_BQ x 64 fp32
+// k, v, P^T, dS^T, the two consumers' dq tiles, the stages, barriers padded to 1024, 1024 to align the base.
+#define AWB_SMEM(hd) (2 * AWB_BK * (hd) * 2 + 2 * AWB_BK * AWB_BQ * 2 + 2 * AWB_DQ_BYTES + AWB_STAGES * AWB_STAGE_BYTES(hd) + 2048)
 
 #ifdef HOPPER_KERNELS
 
@@ -76,7 +83,7 @@ __device__ __forceinline__ int awb_at(int r, int c) { return r * 128 + ((((c >> 
 
 template <int HD>
 __device__ __forceinline__ void awb_bwd(const CUtensorMap* mapQ, const CUtensorMap* mapK, const CUtensorMap* mapV,
-                                        const CUtensorMap* mapO, float* dqAcc, __nv_bfloat16* dk, __nv_bfloat16* dv,
+                                        const CUtensorMap* mapO, const CUtensorMap* mapDq, __nv_bfloat16* dk, __nv_bfloat16* dv,
                                         const float* lse, const float* delta, int H, int Nq, int Nk, float scale) {
     constexpr int BOXES = HD / 64;                       // 64-column boxes per row of hd
     constexpr int KV_BOX = AWB_BK * 128, Q_BOX = AWB_BQ * 128;
@@ -86,12 +93,15 @@ __device__ __forceinline__ void awb_bwd(const CUtensorMap* mapQ, const CUtensorM
     unsigned char* Vs = Ks + BOXES * KV_BOX;
     unsigned char* Pt = Vs + BOXES * KV_BOX;             // P^T [key][query]
     unsigned char* dSt = Pt + AWB_BK * AWB_BQ * 2;       // dS^T [key][query]
-    unsigned char* ring = dSt + AWB_BK * AWB_BQ * 2;
+    unsigned char* dQs = dSt + AWB_BK * AWB_BQ * 2;      // per consumer: AWB_BQ x 64 fp32 as 32-column boxes
+    unsigned char* ring = dQs + 2 * AWB_DQ_BYTES;
     uint64_t* full = reinterpret_cast<uint64_t*>(ring + AWB_STAGES * STAGE);
     uint64_t* empty = full + AWB_STAGES;
     uint64_t* kvFull = empty + AWB_STAGES;
     uint64_t* dsReady = kvFull + 1;
     uint64_t* dsFree = dsReady + 1;
+    uint64_t* dqFull = dsFree + 1;   // [2]: a consumer's dq tile is written
+    uint64_t* dqFree = dqFull + 2;   // [2]: its reduce-add has read it
 
     const int kTiles = (Nk + AWB_BK - 1) / AWB_BK, qTiles = (Nq + AWB_BQ - 1) / AWB_BQ;
     const int bh = blockIdx.x / kTiles, k0 = (blockIdx.x % kTiles) * AWB_BK;
@@ -106,6 +116,10 @@ __device__ __forceinline__ void awb_bwd(const CUtensorMap* mapQ, const CUtensorM
         mbar_init(kvFull, 1);
         mbar_init(dsReady, 8);
         mbar_init(dsFree, 8);
+        for (int c = 0; c < 2; c++) {
+            mbar_init(&dqFull[c], 4);   // the consumer's warps
+            mbar_init(&dqFree[c], 1);   // its thread 0, once the bulk reduce has read the tile
+        }
         mbar_fence_init();
     }
     __syncthreads();
@@ -208,18 +222,11 @@ __device__ __forceinline__ void awb_bwd(const CUtensorMap* mapQ, const CUtensorM
         if (lane == 0) mbar_arrive(dsReady);
         mbar_wait(dsReady, qt & 1);
 
-        // dV += P^T dout, dK += dS^T q (k = this tile's 64 queries); dq_tile = dS k
+        // dq_tile = dS k (one commit group), then dV += P^T dout, dK += dS^T q (k = this tile's 64 queries)
         float dqT[32];
         wgmma_pin(adk);
         wgmma_pin(adv);
         wgmma_fence();
-        #pragma unroll
-        for (int ks = 0; ks < AWB_BQ / 16; ks++) {
-            const uint64_t dOut = wgmma_desc(Os + ks * 16 * 128, WG_SWIZZLE_128B, Q_BOX, 1024);
-            const uint64_t dQin = wgmma_desc(Qs + ks * 16 * 128, WG_SWIZZLE_128B, Q_BOX, 1024);
-            wgmma_bf16<HD, 0, 1>(adv, wgmma_desc(Pt + c * 64 * 128 + ks * 32, WG_SWIZZLE_128B, 16, 1024), dOut, 1);
-            wgmma_bf16<HD, 0, 1>(adk, wgmma_desc(dSt + c * 64 * 128 + ks * 32, WG_SWIZZLE_128B, 16, 1024), dQin, 1);
-        }
         #pragma unroll
         for (int ks = 0; ks < DQ_KEYS / 16; ks++) {
             const int key = dqKey + 16 * ks;
@@ -227,27 +234,54 @@ __device__ __forceinline__ void awb_bwd(const CUtensorMap* mapQ, const CUtensorM
                                  wgmma_desc(Ks + (dqCol / 64) * KV_BOX + key * 128, WG_SWIZZLE_128B, KV_BOX, 1024), ks > 0);
         }
         wgmma_commit();
+        #pragma unroll
+        for (int ks = 0; ks < AWB_BQ / 16; ks++) {
+            const uint64_t dOut = wgmma_desc(Os + ks * 16 * 128, WG_SWIZZLE_128B, Q_BOX, 1024);
+            const uint64_t dQin = wgmma_desc(Qs + ks * 16 * 128, WG_SWIZZLE_128B, Q_BOX, 1024);
+            wgmma_bf16<HD, 0, 1>(adv, wgmma_desc(Pt + c * 64 * 128 + ks * 32, WG_SWIZZLE_128B, 16, 1024), dOut, 1);
+            wgmma_bf16<HD, 0, 1>(adk, wgmma_desc(dSt + c * 64 * 128 + ks * 32, WG_SWIZZLE_128B, 16, 1024), dQin, 1);
+        }
+        wgmma_commit();
+        wgmma_wait<1>();   // dq's group has retired; dV and dK run on under the dq epilogue
+        wgmma_pin(dqT);
+
+        // dq's tile -> this consumer's shared tile (fp32, 128B-swizzled 32-column boxes), then thread 0
+        // reduce-adds it into dqAcc by TMA (rows past Nq add zeros: their dS is 0)
+        unsigned char* dqs = dQs + c * AWB_DQ_BYTES;
+        if (lt == 0 && qt > 0) {
+            tma_store_wait();   // the last tile's reduce has read the shared tile
+            mbar_arrive(&dqFree[c]);
+        }
+        mbar_wait(&dqFree[c], (qt & 1) ^ 1);
+        #pragma unroll
+        for (int j = 0; j < 8; j++)
+            #pragma unroll
+            for (int hh = 0; hh < 2; hh++) {
+                const int r = 16 * w + g + 8 * hh, col = 8 * (j % 4) + 2 * t;   // in box j / 4
+                float* d = reinterpret_cast<float*>(dqs + (j / 4) * (AWB_BQ * 128) + r * 128 + ((((col >> 2) ^ r) & 7) << 4)) + (col & 3);
+                d[0] = dqT[4 * j + 2 * hh];
+                d[1] = dqT[4 * j + 2 * hh + 1];
+            }
+        fence_proxy_async();
+        __syncwarp();
+        if (lane == 0) mbar_arrive(&dqFull[c]);
+        if (lt == 0) {
+            mbar_wait(&dqFull[c], qt & 1);
+            for (int box = 0; box < 64 / AWB_DQ_COLS; box++)
+                tma_reduce_add_2d(mapDq, dqs + box * (AWB_BQ * 128), dqCol + AWB_DQ_COLS * box, bh * Nq + qt * AWB_BQ);
+            tma_store_commit();
+        }
+
         wgmma_wait<0>();
         wgmma_pin(adk);
         wgmma_pin(adv);
-        wgmma_pin(dqT);
         __syncwarp();
         if (lane == 0) {
             mbar_arrive(&empty[s]);   // q, dout, lse, delta of this stage are read
-            mbar_arrive(dsFree);      // and P^T, dS^T
-        }
-        #pragma unroll
-        for (int hh = 0; hh < 2; hh++) {
-            const int q = qt * AWB_BQ + 16 * w + g + 8 * hh;
-            if (q >= Nq) continue;
-            float* d = dqAcc + ((long long)bh * Nq + q) * HD + dqCol;
-            #pragma unroll
-            for (int j = 0; j < 8; j++) {
-                atomicAdd(d + 8 * j + 2 * t, dqT[4 * j + 2 * hh]);
-                atomicAdd(d + 8 * j + 2 * t + 1, dqT[4 * j + 2 * hh + 1]);
-            }
+            mbar_arrive(dsFree);     // and P^T, dS^T
         }
     }
+    if (lt == 0) tma_store_wait();   // the shared dq tile must outlive its last reduce's read
 
     #pragma unroll
     for (int hh = 0; hh < 2; hh++) {
@@ -270,12 +304,13 @@ __device__ __forceinline__ void awb_bwd(const CUtensorMap* mapQ, const CUtensorM
 
 extern "C" __global__ void __launch_bounds__(AWB_THREADS, 1)
 attn_bwd_wgmma(const __grid_constant__ CUtensorMap mapQ, const __grid_constant__ CUtensorMap mapK,
-               const __grid_constant__ CUtensorMap mapV, const __grid_constant__ CUtensorMap mapO, float* dqAcc,
+               const __grid_constant__ CUtensorMap mapV, const __grid_constant__ CUtensorMap mapO,
+               const __grid_constant__ CUtensorMap mapDq,
                __nv_bfloat16* dk, __nv_bfloat16* dv, const float* __restrict__ lse, const float* __restrict__ delta, int H,
                int Nq, int Nk, int hd, float scale) {
 #ifdef HOPPER_KERNELS
-    if (hd == 64) awb_bwd<64>(&mapQ, &mapK, &mapV, &mapO, dqAcc, dk, dv, lse, delta, H, Nq, Nk, scale);
-    else if (hd == 128) awb_bwd<128>(&mapQ, &mapK, &mapV, &mapO, dqAcc, dk, dv, lse, delta, H, Nq, Nk, scale);
+    if (hd == 64) awb_bwd<64>(&mapQ, &mapK, &mapV, &mapO, &mapDq, dk, dv, lse, delta, H, Nq, Nk, scale);
+    else if (hd == 128) awb_bwd<128>(&mapQ, &mapK, &mapV, &mapO, &mapDq, dk, dv, lse, delta, H, Nq, Nk, scale);
 #elif defined(__CUDA_ARCH__)
     __trap();   // not sm_90a: fail the launch, never a silent no-op
 #endif

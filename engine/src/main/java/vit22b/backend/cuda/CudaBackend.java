@@ -54,7 +54,7 @@ public final class CudaBackend implements Backend {
     public enum GemmPath { KERNELS, CUBLASLT }
 
     /** Scratch roles: one persistent buffer each, grown on demand outside capture. */
-    private enum Scratch { IM2COL, ATTN_DELTA }
+    private enum Scratch { IM2COL, ATTN_DELTA, ATTN_DQ }
 
     private static final long STAGING_BYTES = 64L << 20;
 
@@ -78,7 +78,7 @@ public final class CudaBackend implements Backend {
     private final List<DeviceStorage> retired = new ArrayList<>();   // outgrown scratch a graph may still use
     private MemorySegment staging;
     private boolean closed;
-    private long tensorCoreGemms, tensorCoreAttentions;
+    private long tensorCoreGemms, tensorCoreAttentions, wgmmaAttentionBackwards;
 
     /** GPU {@code ordinal} through JCuda, fp32; fails with the fix when there is no GPU or no kernels. */
     public CudaBackend(int ordinal, GemmPath path) { this(new JCudaRuntime(ordinal), path); }
@@ -678,7 +678,12 @@ public final class CudaBackend implements Backend {
         k.attnFwd(bf16, raw(out), ldo, raw(lse), raw(q), raw(kk), raw(v), B * H, H, Nq, Nk, hd, (float) (1.0 / Math.sqrt(hd)));
     }
 
-    /** Accumulates dq, dk, dv (the contract); the kernels as {@link #attentionForward} chooses them. */
+    /**
+     * Accumulates dq, dk, dv (the contract); the kernels as {@link #attentionForward} chooses them,
+     * except that on a Hopper ({@link DeviceRuntime#hopper}) the flash backward is attention_wgmma_bwd.cu's
+     * (TMA + wgmma, one pass, dq summed in an fp32 scratch) at the head dims it takes (64, 128);
+     * {@link #wgmmaAttentionBackwards} counts those calls.
+     */
     @Override public void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor out, Tensor lse,
                                             Tensor q, Tensor kk, Tensor v) {
         boolean bf16 = attentionBf16("attentionBackward", lse, List.of("q", "k", "v", "out", "dout", "dq", "dk", "dv"),
@@ -687,8 +692,15 @@ public final class CudaBackend implements Backend {
         long ldo = out.size() / ((long) B * Nq);
         long delta = scratch(Scratch.ATTN_DELTA, (long) B * H * Nq);
         if (bf16 && onTensorCores(hd, ldo, q, kk, v, out, dout, dq, dk, dv)) {
-            k.flashAttnBwd(new FlashAttention.Shape(B, H, Nq, Nk, hd), new FlashAttention.Backward(
-                    flashForward(out, ldo, lse, q, kk, v), raw(dout), delta, raw(dq), raw(dk), raw(dv)));
+            FlashAttention.Shape sh = new FlashAttention.Shape(B, H, Nq, Nk, hd);
+            FlashAttention.Backward fb = new FlashAttention.Backward(flashForward(out, ldo, lse, q, kk, v), raw(dout), delta,
+                    raw(dq), raw(dk), raw(dv));
+            if (device.hopper() && FlashAttention.wgmmaBackwardTakes(sh)) {   // else hd 256: the mma.sync backward
+                k.flashAttnBwdWgmma(device, sh, fb, scratch(Scratch.ATTN_DQ, sh.bh() * Nq * hd));
+                wgmmaAttentionBackwards++;
+            } else {
+                k.flashAttnBwd(sh, fb);
+            }
             return;
         }
         float scale = (float) (1.0 / Math.sqrt(hd));
@@ -734,6 +746,9 @@ public final class CudaBackend implements Backend {
 
     /** How many attention calls (forward or backward) ran on the tensor-core flash kernels so far. */
     public long tensorCoreAttentions() { return tensorCoreAttentions; }
+
+    /** How many attention backwards ran on the Hopper kernel (attention_wgmma_bwd.cu) so far. */
+    public long wgmmaAttentionBackwards() { return wgmmaAttentionBackwards; }
 
     @Override public void outProjectionForward(Tensor out, Tensor x, Tensor ag, Tensor wOut, Tensor bOut) {
         if (nativeBf16("outProjectionForward", bf16("out", out), bf16("x", x), bf16("ag", ag), bf16("wOut", wOut),
