@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bitset>
 #include <atomic>
 #include <cstdarg>
 #include <cstdio>
@@ -109,6 +110,7 @@ struct WgOp {
     std::shared_ptr<WgOp> prev[128];   // the in-flight op whose result is thread l's accumulator input
     std::vector<float> c;              // [128][n]: thread l's registers at issue (no prev, scale-d 1)
     std::vector<float> out;            // [128][n] once computed
+    std::vector<float> a_regs;         // [64][16]: A from registers (wgmma_bf16_rs), read at issue; empty: A from a
 };
 using WgOpRef = std::shared_ptr<WgOp>;
 
@@ -177,8 +179,18 @@ struct Launch {
     std::string error;
 };
 
+// A named barrier (bar.sync / bar.arrive id, threads): the episode in progress.
+struct NamedBar {
+    unsigned threads = 0, arrived = 0, epoch = 0;   // epoch: completed episodes (waiters watch it)
+    std::bitset<1024> in;                           // the threads that arrived in this episode
+    Site site;                                      // the first arrival's call site and thread
+    int first = 0;
+    char sync[2];                                   // TSan sync objects (addresses only)
+};
+
 struct Worker {
     Launch* L = nullptr;
+    NamedBar nbar[16];            // ids 1..15 (0 is __syncthreads)
     std::vector<Fiber> fibers;
     std::vector<Warp> warps;
     std::vector<WgEpisode> wgs;   // one per 128 threads
@@ -404,6 +416,8 @@ std::string deadlock_message(Worker* w) {
     return m;
 }
 
+std::string named_bars_left_open(const Worker* w);
+
 void run_block(Worker* w, unsigned long long linear, const TlsBlock& tls) {
     Launch* L = w->L;
     const dim3 g = L->grid, bd = L->block;
@@ -417,6 +431,10 @@ void run_block(Worker* w, unsigned long long linear, const TlsBlock& tls) {
     w->warps.assign(nw, Warp{});
     w->wgs.assign((w->n + 127) / 128, WgEpisode{});
     w->wg_issued.assign((w->n + 127) / 128, {});
+    for (NamedBar& b : w->nbar) {
+        b.threads = b.arrived = 0;
+        b.in.reset();
+    }
     for (unsigned i = 0; i < nw; i++)
         w->warps[i].present = (i + 1) * 32 <= w->n ? 0xffffffffu : ((1u << (w->n - i * 32)) - 1);
     if (L->smem) {
@@ -472,6 +490,7 @@ void run_block(Worker* w, unsigned long long linear, const TlsBlock& tls) {
         }
         if (!ran && w->error.empty() && w->done < w->n) w->error = deadlock_message(w);
     }
+    if (w->error.empty()) w->error = named_bars_left_open(w);
     TSAN_ACQUIRE(&w->end_sync);
     if (!w->error.empty()) {
         // Abandoned fibers last released at the barrier they wait at.
@@ -949,6 +968,8 @@ void wg_arrive(const char* what, const Site& site, const uint64_t v[4], void (*d
     f->wg_epoch++;
 }
 
+std::vector<float> wgmma_a_from_registers(const WgEpisode& e);
+
 // The newest op of this thread still in flight on accumulator d, or null.
 WgOpRef in_flight_on(const Fiber& f, const float* d) {
     for (auto it = f.wg_batch.rbegin(); it != f.wg_batch.rend(); ++it)
@@ -962,12 +983,14 @@ WgOpRef in_flight_on(const Fiber& f, const float* d) {
 // At the rendezvous: record the op (operands are read later, at its first retirement), each
 // thread's accumulator input, and take the accumulators away from the registers.
 void wgmma_done(Worker* w, unsigned g, const WgEpisode& e) {
+    const bool rs = (e.v[0][3] >> 12) & 1;   // A in registers: v[l][1] points at thread l's four
     for (int l = 1; l < 128; l++)
-        if (std::memcmp(&e.v[l][1], &e.v[0][1], 3 * sizeof(uint64_t)) != 0)
+        if (std::memcmp(&e.v[l][1 + rs], &e.v[0][1 + rs], (3 - rs) * sizeof(uint64_t)) != 0)
             fail_fiber(std::string(e.what) + " (" + where(e.site) + "): threads 0 and " + std::to_string(l) +
                        " of the warpgroup pass different descriptors, shape or scale-d (they must be warpgroup-uniform)");
     const uint64_t flags = e.v[0][3];
     auto op = std::make_shared<WgOp>();
+    if (rs) op->a_regs = wgmma_a_from_registers(e);
     op->site = e.site;
     op->a = e.v[0][1];
     op->b = e.v[0][2];
@@ -1004,7 +1027,8 @@ void wgmma_compute(Worker* w, unsigned g, const WgOp* upto) {
         WgOpRef op = q.front();
         q.pop_front();
         float A[64][16], B[256][16];   // on the computing thread's fiber stack (20 KB of its 256 KB)
-        wgmma_operand(op->a, op->ta, 64, A, "A", op->site);
+        if (op->a_regs.empty()) wgmma_operand(op->a, op->ta, 64, A, "A", op->site);
+        else std::memcpy(A, op->a_regs.data(), sizeof A);
         wgmma_operand(op->b, op->tb, 2 * op->n, B, "B", op->site);
         op->out.assign((size_t)128 * op->n, 0.0f);
         for (int l = 0; l < 128; l++) {
@@ -1055,6 +1079,92 @@ void wgmma_wait(int pending) {
             for (int i = 0; i < op->n; i++) op->d[l][i] = op->out[(size_t)l * op->n + i];
         }
     }
+}
+
+// ---- named barriers and register-A wgmma (bar.sync / bar.arrive; wgmma with A from registers)
+
+namespace {
+
+struct NamedWait {
+    const NamedBar* bar;
+    unsigned epoch;
+};
+bool named_episode_done(const void* a) {
+    const NamedWait* n = static_cast<const NamedWait*>(a);
+    return n->bar->epoch != n->epoch;
+}
+
+// The 64 x 16 A operand from the 128 threads' registers (v[l][1] -> four uint32_t): warp w of the
+// group holds rows 16w .. 16w+15 in mma.m16n8k16's A fragment, two bf16 per register, low half first.
+std::vector<float> wgmma_a_from_registers(const WgEpisode& e) {
+    std::vector<float> a(64 * 16);
+    for (int l = 0; l < 128; l++) {
+        const uint32_t* r = reinterpret_cast<const uint32_t*>(e.v[l][1]);
+        const int w = l >> 5, lane = l & 31;
+        for (int i = 0; i < 8; i++) {
+            const uint32_t u = (i & 1 ? r[i >> 1] >> 16 : r[i >> 1] & 0xffffu) << 16;
+            std::memcpy(&a[(16 * w + mma_a_row(lane, i)) * 16 + mma_a_col(lane, i)], &u, 4);
+        }
+    }
+    return a;
+}
+
+// The block ended: a named barrier still holding arrivals was arrived at by more threads than ever
+// waited for it (its episode can never complete), a bug in the kernel's barrier protocol.
+std::string named_bars_left_open(const Worker* w) {
+    for (int id = 1; id < 16; id++) {
+        const NamedBar& b = w->nbar[id];
+        if (b.arrived)
+            return "block ended with named barrier " + std::to_string(id) + " holding " + std::to_string(b.arrived) + " of " +
+                   std::to_string(b.threads) + " arrivals (first by thread " + tid_str(w->fibers[b.first]) + " at " +
+                   where(b.site) + "): its episode never completed";
+    }
+    return "";
+}
+
+}  // namespace
+
+void named_bar(int id, int threads, bool wait, Site site) {
+    Fiber* f;
+    Worker* w = current(&f);
+    const char* what = wait ? "named_bar_sync" : "named_bar_arrive";
+    const std::string at = std::string(what) + "(" + std::to_string(id) + ", " + std::to_string(threads) + ") (" + where(site) + ")";
+    if (id < 1 || id > 15) fail_fiber(at + ": barrier id " + std::to_string(id) + " (1..15; 0 is __syncthreads)");
+    if (threads <= 0 || threads % 32)
+        fail_fiber(at + ": thread count " + std::to_string(threads) + " is not a positive multiple of 32 (whole warps arrive)");
+    if ((unsigned)threads > (w->n + 31) / 32 * 32)
+        fail_fiber(at + ": thread count " + std::to_string(threads) + " exceeds the block's " + std::to_string(w->n) + " threads");
+    NamedBar& b = w->nbar[id];
+    if (b.arrived && b.threads != (unsigned)threads)
+        fail_fiber(at + ": thread count differs from the " + std::to_string(b.threads) + " of thread " +
+                   tid_str(w->fibers[b.first]) + " at " + where(b.site) + " in the same episode");
+    if (b.in[f->linear])
+        fail_fiber(at + ": this thread already arrived in the barrier's episode in progress (more arrivals than its " +
+                   std::to_string(b.threads) + " threads; first by thread " + tid_str(w->fibers[b.first]) + " at " + where(b.site) + ")");
+    if (!b.arrived) {
+        b.threads = (unsigned)threads;
+        b.site = site;
+        b.first = f->linear;
+    }
+    const unsigned epoch = b.epoch;
+    TSAN_RELEASE(&b.sync[epoch & 1]);
+    b.in.set(f->linear);
+    if (++b.arrived == b.threads) {
+        b.arrived = 0;
+        b.in.reset();
+        b.epoch++;
+    } else if (wait) {
+        const NamedWait nw{&b, epoch};
+        wait_until(named_episode_done, &nw, "named_bar_sync", site);
+    }
+    if (wait) TSAN_ACQUIRE(&b.sync[epoch & 1]);
+}
+
+void wgmma_bf16_rs(float* d, int n, int trans_b, const uint32_t* a, uint64_t b, int scale_d, Site site) {
+    if (n < 8 || n > 256 || n % 8) fail("wgmma m64n%dk16 (A in registers): N must be a multiple of 8 from 8 to 256", n);
+    const uint64_t flags = (uint64_t)n | (uint64_t)(trans_b != 0) << 10 | (uint64_t)(scale_d != 0) << 11 | 1ull << 12;
+    const uint64_t v[4] = {reinterpret_cast<uint64_t>(d), reinterpret_cast<uint64_t>(a), b, flags};
+    wg_arrive("wgmma.mma_async (A in registers)", site, v, wgmma_done);
 }
 
 void fail(const char* fmt, ...) {

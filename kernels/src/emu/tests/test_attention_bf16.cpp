@@ -1,5 +1,6 @@
 // attn_fwd_bf16, attn_bwd_dq_bf16, attn_bwd_dkdv_bf16 (mma.sync + ldmatrix + cp.async flash
-// attention) and the delta kernel they use (attention.cu's attn_bwd_delta_bf16) against float64
+// attention), attn_fwd_wgmma (Hopper: TMA ring, wgmma, ping-pong consumers; the same bounds as
+// attn_fwd_bf16, 128-query blocks and 128- or 64-key tiles crossed by the same lengths) and the delta kernel they use (attention.cu's attn_bwd_delta_bf16) against float64
 // of the same bf16 inputs: hd 64, 128, 256; sequence lengths on both sides of every tile edge (1,
 // 15, 17, 63, 65, 197 against the 64-row blocks and the 32/64-key tiles); B*H > 1; out and dout
 // as column slices whose padding holds bf16 NaN (a write outside the head's columns or a read of
@@ -18,6 +19,8 @@
 //   dv: sum_i (2 (u + e_ij) + (Nq+8) 2^-23) P_ij |dout_id|
 // dq, dk, dv are bf16, start + sum rounded once: each bound above plus u |want| (half an ulp at
 // most, doubled to spare).
+#include <cuda.h>
+
 #include "harness.h"
 
 #include <algorithm>
@@ -35,6 +38,20 @@ constexpr unsigned smemFwd(int hd) { return (BQ + 4 * fwdBk(hd)) * hd * 2; }
 constexpr unsigned smemDq(int hd) { return (2 * BQ + 4 * bt(hd)) * hd * 2; }
 constexpr unsigned smemDkdv(int hd) { return (2 * BKV + 4 * bt(hd)) * hd * 2 + 4 * bt(hd) * 4; }
 const double U = std::ldexp(1.0, -8), F = std::ldexp(1.0, -23);
+// attention_wgmma.cu's launch constants (Kernels.java holds the same): 128 queries per block, 3
+// warpgroups, 128 keys per tile at hd <= 128 (64 at hd 256), two K/V stages, 9 barriers, 1 KB alignment.
+constexpr int WG_BQ = 128, WG_THREADS = 384;
+constexpr int wgKeys(int hd) { return hd <= 128 ? 128 : 64; }
+constexpr unsigned wgSmem(int hd) { return WG_BQ * hd * 2 + 2 * 2 * wgKeys(hd) * hd * 2 + 8 * 9 + 1024; }
+// The tensor map Kernels.attnFwdWgmma builds: rows x hd bf16, boxes of boxRows x 64 with 128B swizzle.
+CUtensorMap rowsMap(const uint16_t* p, long long rows, int hd, int boxRows) {
+    CUtensorMap m;
+    char err[256] = "";
+    if (emu_encode_tensor_map((unsigned long long)(uintptr_t)p, rows, hd, hd * 2, 2, boxRows, 64, CU_TENSOR_MAP_SWIZZLE_128B, &m, err,
+                              sizeof err))
+        failf("emu_encode_tensor_map: %s", err);
+    return m;
+}
 
 std::vector<uint16_t> bfRandom(size_t n, float lo, float hi) {
     std::vector<uint16_t> r(n);
@@ -42,7 +59,8 @@ std::vector<uint16_t> bfRandom(size_t n, float lo, float hi) {
     return r;
 }
 
-void run(int B, int H, int Nq, int Nk, int hd) {
+// fwdOnly: the forward kernels only (the longer key ranges that wrap attn_fwd_wgmma's K/V ring).
+void run(int B, int H, int Nq, int Nk, int hd, bool fwdOnly = false) {
     const int BH = B * H;
     const long long ldo = (long long)H * hd + 8;
     const double scale = 1.0 / std::sqrt((double)hd);
@@ -113,13 +131,10 @@ void run(int B, int H, int Nq, int Nk, int hd) {
             }
         }
 
-    // forward
-    std::vector<uint16_t> o((size_t)B * Nq * ldo, 0xffff);
-    Buf<float> L((size_t)BH * Nq);
-    launch("attn_fwd_bf16", Dim{(unsigned)BH * cdiv(Nq, BQ)}, Dim{THREADS}, smemFwd(hd), o.data(), ldo, L.p(),
-           (const uint16_t*)q.data(), (const uint16_t*)k.data(), (const uint16_t*)v.data(), H, Nq, Nk, hd, (float)scale);
-    {
-        Checker co{std::string("attn_fwd_bf16 out ") + what}, cl{std::string("attn_fwd_bf16 lse ") + what};
+    // forward: attn_fwd_bf16, then attention_wgmma.cu's attn_fwd_wgmma (the Hopper kernel, its
+    // operands through tensor maps over the (B*H*N, hd) rows) on the same inputs and bounds
+    auto checkFwd = [&](const char* kernel, const std::vector<uint16_t>& o, Buf<float>& L) {
+        Checker co{std::string(kernel) + " out " + what}, cl{std::string(kernel) + " lse " + what};
         for (int bh = 0; bh < BH; bh++)
             for (int i = 0; i < Nq; i++) {
                 const size_t r = (size_t)bh * Nq + i;
@@ -131,10 +146,26 @@ void run(int B, int H, int Nq, int Nk, int hd) {
             }
         for (size_t x = 0; x < o.size(); x++)
             if ((long long)(x % ldo) >= (long long)H * hd && o[x] != 0xffff) {
-                failf("attn_fwd_bf16 %s: padding column %lld written", what, (long long)(x % ldo));
+                failf("%s %s: padding column %lld written", kernel, what, (long long)(x % ldo));
                 break;
             }
+    };
+    std::vector<uint16_t> o((size_t)B * Nq * ldo, 0xffff);
+    Buf<float> L((size_t)BH * Nq);
+    launch("attn_fwd_bf16", Dim{(unsigned)BH * cdiv(Nq, BQ)}, Dim{THREADS}, smemFwd(hd), o.data(), ldo, L.p(),
+           (const uint16_t*)q.data(), (const uint16_t*)k.data(), (const uint16_t*)v.data(), H, Nq, Nk, hd, (float)scale);
+    checkFwd("attn_fwd_bf16", o, L);
+    {
+        std::vector<uint16_t> ow((size_t)B * Nq * ldo, 0xffff);
+        Buf<float> Lw((size_t)BH * Nq);
+        const CUtensorMap mq = rowsMap(q.data(), (long long)BH * Nq, hd, WG_BQ), mk = rowsMap(k.data(), (long long)BH * Nk, hd, wgKeys(hd)),
+                          mv = rowsMap(v.data(), (long long)BH * Nk, hd, wgKeys(hd));
+        launch("attn_fwd_wgmma", Dim{(unsigned)BH * cdiv(Nq, WG_BQ)}, Dim{WG_THREADS}, wgSmem(hd), ow.data(), ldo, Lw.p(), mq, mk, mv,
+               H, Nq, Nk, hd, (float)scale);
+        checkFwd("attn_fwd_wgmma", ow, Lw);
     }
+
+    if (fwdOnly) return;
 
     // delta from the kernel's own out
     Buf<float> dl((size_t)BH * Nq);
@@ -208,3 +239,8 @@ TEST(attention_bf16_hd64_long_queries) { sanitized() ? run(2, 1, 65, 15, 64) : r
 TEST(attention_bf16_hd128) { sanitized() ? run(1, 2, 15, 33, 128) : run(2, 1, 63, 65, 128); }
 TEST(attention_bf16_hd128_single_query) { run(1, 1, 1, 15, 128); }
 TEST(attention_bf16_hd256) { sanitized() ? run(1, 1, 15, 33, 256) : run(1, 2, 17, 63, 256); }
+// attn_fwd_wgmma over several key tiles: the two-stage ring wraps, the last tile is partial and reads
+// the next head's rows (or TMA's zeros past the tensor), several 128-query blocks, the last partial.
+TEST(attention_wgmma_hd64_ring) { sanitized() ? run(1, 2, 20, 300, 64, true) : run(2, 1, 200, 520, 64, true); }
+TEST(attention_wgmma_hd128_ring) { sanitized() ? run(1, 2, 9, 270, 128, true) : run(1, 3, 130, 300, 128, true); }
+TEST(attention_wgmma_hd256_ring) { sanitized() ? run(1, 2, 9, 140, 256, true) : run(1, 2, 70, 200, 256, true); }

@@ -2,8 +2,10 @@
 // written here from the PTX ISA and the CUDA guide, independently of hopper.cpp: mbarrier phases
 // and parity with several producers and consumers, TMA box loads (out-of-bounds zero fill, each
 // swizzle mode) and stores, wgmma m64nNk16 (N = 64, 128, 256; K-major and MN-major operands in
-// 128B-swizzled tiles laid down by TMA) against float64 products, and the errors: deadlock,
-// use before init, surplus arrivals, incomplete warpgroups, accumulators read in flight.
+// 128B-swizzled tiles laid down by TMA; A from registers in the ISA's fragment) against float64
+// products, named barriers (warpgroup ping-pong, producer/consumer) and the errors: deadlock,
+// use before init, surplus arrivals, incomplete warpgroups, accumulators read in flight, named
+// barrier misuse (ids, thread counts, double arrivals, episodes left open).
 #include <cuda_runtime.h>
 
 #include "common.cuh"   // DYNAMIC_SHARED
@@ -593,6 +595,172 @@ TEST(hopper_wgmma_errors) {
     expect_error(RUN(wgmma_partial, Dim{1}, Dim{96}, 8192u, out.p()), "is incomplete in a block of 96 threads", "incomplete warpgroup");
     expect_error(RUN(wgmma_warp_exits, Dim{1}, Dim{128}, 8192u, out.p()), "exited", "warp of the warpgroup exited");
     expect_error(RUN(wgmma_nonuniform, Dim{1}, Dim{128}, 8192u, out.p()), "different descriptors", "non-uniform descriptor");
+}
+
+// ---- named barriers (bar.sync / bar.arrive)
+
+// Two groups of 4 warps take turns through a critical section, FlashAttention-3's warpgroup
+// ping-pong: group c waits on barrier 1 + c (its own 128 threads and the other group's 128
+// arrivals), writes, then arrives on the other group's barrier; group 1 opens with an arrival that
+// lets group 0 go first and makes no arrival after its last turn (every episode completes). Thread
+// l of each group reads the slot thread l of the other group wrote in the turn before: a barrier
+// that let a group in early reads a stale turn number.
+constexpr int kTurns = 5;
+__global__ void named_pingpong(int* bad) {
+    __shared__ int slot[128];
+    const int c = threadIdx.x / 128, l = threadIdx.x % 128;
+    if (c == 0) slot[l] = -1;
+    __syncthreads();
+    if (c == 1) named_bar_arrive(1, 256);
+    int wrong = 0;
+    for (int r = 0; r < kTurns; r++) {
+        named_bar_sync(1 + c, 256);
+        if (slot[l] != 2 * r + c - 1) wrong++;
+        slot[l] = 2 * r + c;
+        if (c == 0 || r + 1 < kTurns) named_bar_arrive(2 - c, 256);
+    }
+    bad[threadIdx.x] = wrong;
+}
+// A producer warp hands rounds of data to three consumer warps through barrier 5 (full: the
+// producer arrives, the consumers sync) and barrier 6 (empty: the consumers arrive, the producer syncs).
+__global__ void named_producer(float* out) {
+    __shared__ float data[32];
+    const int w = threadIdx.x / 32, lane = threadIdx.x % 32;
+    float sum = 0;
+    for (int r = 0; r < kTurns; r++) {
+        if (w == 0) {
+            if (r > 0) named_bar_sync(6, 128);
+            data[lane] = (float)(r * 32 + lane);
+            named_bar_arrive(5, 128);
+        } else {
+            named_bar_sync(5, 128);
+            for (int i = 0; i < 32; i++) sum += data[i] * (float)w;
+            if (r + 1 < kTurns) named_bar_arrive(6, 128);
+        }
+    }
+    out[threadIdx.x] = sum;
+}
+__global__ void named_bad(int* out, int id, int threads, int mode) {
+    // mode 0: every warp syncs (id, threads); 1: warp 0 syncs 64, warp 1 syncs 96; 2: warp 0 arrives
+    // twice; 3: only warps 0 and 1 sync (id, threads); 4: warp 0 arrives and nobody waits.
+    const int w = threadIdx.x / 32;
+    if (mode == 0) named_bar_sync(id, threads);
+    if (mode == 1 && w < 2) named_bar_sync(id, w == 0 ? 64 : 96);
+    if (mode == 2 && w == 0) { named_bar_arrive(id, threads); named_bar_arrive(id, threads); }
+    if (mode == 3 && w < 2) named_bar_sync(id, threads);
+    if (mode == 4 && w == 0) named_bar_arrive(id, threads);
+    out[threadIdx.x] = 1;
+}
+
+TEST(hopper_named_barriers) {
+    Buf<int> bad(256);
+    expect_ok(RUN(named_pingpong, Dim{2}, Dim{256}, 0u, bad.p()), "named-barrier ping-pong");
+    for (int i = 0; i < 256; i++)
+        if (bad[i] != 0) { failf("ping-pong: thread %d saw %d turns out of order (a barrier let a group in early)", i, bad[i]); break; }
+    Buf<float> out(128);
+    expect_ok(RUN(named_producer, Dim{1}, Dim{128}, 0u, out.p()), "named-barrier producer/consumer");
+    for (int i = 32; i < 128; i++) {
+        double want = 0;
+        for (int r = 0; r < kTurns; r++)
+            for (int j = 0; j < 32; j++) want += (r * 32.0 + j) * (i / 32);
+        if (out[i] != want) { failf("producer/consumer: thread %d summed %g, want %g", i, out[i], want); break; }
+    }
+    Buf<int> o(128);
+    expect_error(RUN(named_bad, Dim{1}, Dim{128}, 0u, o.p(), 0, 64, 0), "barrier id 0 (1..15", "named barrier id 0");
+    expect_error(RUN(named_bad, Dim{1}, Dim{128}, 0u, o.p(), 16, 64, 0), "barrier id 16", "named barrier id 16");
+    expect_error(RUN(named_bad, Dim{1}, Dim{128}, 0u, o.p(), 1, 48, 0), "not a positive multiple of 32", "48 threads");
+    expect_error(RUN(named_bad, Dim{1}, Dim{128}, 0u, o.p(), 1, 256, 0), "exceeds the block's 128 threads", "more threads than the block");
+    expect_error(RUN(named_bad, Dim{1}, Dim{128}, 0u, o.p(), 2, 0, 1), "thread count differs from the", "mismatched thread counts");
+    expect_error(RUN(named_bad, Dim{1}, Dim{128}, 0u, o.p(), 2, 64, 2), "already arrived", "a second arrival in one episode");
+    expect_error(RUN(named_bad, Dim{1}, Dim{128}, 0u, o.p(), 3, 96, 3), "deadlock: thread", "96 expected, 64 arrive");
+    expect_error(RUN(named_bad, Dim{1}, Dim{128}, 0u, o.p(), 4, 128, 3), "waits at named_bar_sync", "the deadlock names the barrier");
+    expect_error(RUN(named_bad, Dim{1}, Dim{128}, 0u, o.p(), 3, 64, 4), "block ended with named barrier 3 holding 32 of 64",
+                 "an arrival nobody waits for");
+}
+
+// ---- wgmma with A from registers
+
+// A (64 x 64, bf16, row-major in global memory) is handed to the warpgroup as registers, each thread
+// building its fragment from the PTX ISA's table for wgmma .m64nNk16 A (per warp w, rows 16w..: the
+// mma.m16n8k16 A fragment): register r of lane (g = lane/4, t = lane%4) holds row g + 8 (r & 1),
+// columns 2t + 8 (r >> 1) and +1, low half first. B lands by TMA as in wgmma_tile.
+template <int N, int TB>
+__global__ void wgmma_rs_tile(const uint16_t* A, const __grid_constant__ CUtensorMap mb, float* out) {
+    DYNAMIC_SHARED(unsigned char, sm);
+    __shared__ uint64_t bar;
+    if (threadIdx.x == 0) {
+        mbar_init(&bar, 1);
+        mbar_fence_init();
+        mbar_arrive_expect_tx(&bar, N * kK * 2);
+        if (TB) for (int j = 0; j < N / 64; j++) tma_load_2d(sm + j * 8192, &mb, 64 * j, 0, &bar);
+        else tma_load_2d(sm, &mb, 0, 0, &bar);
+    }
+    __syncthreads();
+    mbar_wait(&bar, 0);
+    const int l = threadIdx.x, w = l / 32, g = (l % 32) / 4, t4 = l % 4;
+    float d[N / 2];
+    for (int ks = 0; ks < kK / 16; ks++) {
+        uint32_t a[4];
+        for (int r = 0; r < 4; r++) {
+            const int row = 16 * w + g + 8 * (r & 1), col = 16 * ks + 2 * t4 + 8 * (r >> 1);
+            a[r] = (uint32_t)A[row * kK + col] | (uint32_t)A[row * kK + col + 1] << 16;
+        }
+        const uint64_t db = TB ? wgmma_desc(sm + ks * 2048, WG_SWIZZLE_128B, 8192, 1024) : wgmma_desc(sm + ks * 32, WG_SWIZZLE_128B, 16, 1024);
+        wgmma_fence();
+        wgmma_bf16_rs<N, TB>(d, a, db, ks > 0);
+        for (int r = 0; r < 4; r++) a[r] = 0xffffffffu;   // read at issue: later register writes do not reach it
+    }
+    wgmma_commit();
+    wgmma_wait<0>();
+    for (int j = 0; j < N / 8; j++)
+        for (int h = 0; h < 2; h++)
+            for (int e = 0; e < 2; e++) out[(16 * w + g + 8 * h) * N + 8 * j + 2 * t4 + e] = d[4 * j + 2 * h + e];
+}
+
+template <int N, int TB> void check_wgmma_rs() {
+    const std::vector<uint16_t> A = random_bf16(64 * kK), B = random_bf16((size_t)kK * N);   // A[m][k], B[k][n]
+    std::vector<uint16_t> Bt((size_t)N * kK);
+    for (int k = 0; k < kK; k++)
+        for (int n = 0; n < N; n++) Bt[(size_t)n * kK + k] = B[(size_t)k * N + n];
+    const CUtensorMap mb = TB ? make_map(B.data(), kK, N, N * 2, 2, kK, 64, 3) : make_map(Bt.data(), N, kK, kK * 2, 2, N, kK, 3);
+    std::vector<double> want((size_t)64 * N);
+    for (int m = 0; m < 64; m++)
+        for (int n = 0; n < N; n++) {
+            double s = 0;
+            for (int k = 0; k < kK; k++) s += from_bf16(A[m * kK + k]) * from_bf16(B[(size_t)k * N + n]);
+            want[(size_t)m * N + n] = s;
+        }
+    Buf<float> out(want.size());
+    char what[96];
+    std::snprintf(what, sizeof what, "wgmma m64n%dk16 A in registers, trans-b %d", N, TB);
+    expect_ok(run_k<&wgmma_rs_tile<N, TB>>("wgmma_rs_tile", Dim{1}, Dim{128}, (unsigned)N * 128, (const uint16_t*)A.data(), mb, out.p()),
+              what);
+    close(what, out.p(), want.data(), want.size(), 1e-6, 1e-6);
+}
+
+// Mixing register-A and descriptor-A wgmma in one rendezvous is divergence.
+__global__ void wgmma_rs_divergent(float* out) {
+    DYNAMIC_SHARED(uint16_t, sm);
+    for (int i = threadIdx.x; i < 4096; i += blockDim.x) sm[i] = 0;
+    __syncthreads();
+    float d[32];
+    const uint32_t a[4] = {0, 0, 0, 0};
+    const uint64_t b = wgmma_desc(sm, 0, 128, 256);
+    if (threadIdx.x < 64) wgmma_bf16_rs<64, 0>(d, a, b, 0);
+    else wgmma_bf16<64, 0, 0>(d, b, b, 0);
+    out[threadIdx.x] = 1;
+}
+
+TEST(hopper_wgmma_register_a) {
+    check_wgmma_rs<64, 0>();
+    check_wgmma_rs<128, 1>();
+    check_wgmma_rs<256, 1>();
+    if (!sanitized()) {
+        check_wgmma_rs<64, 1>();
+        check_wgmma_rs<128, 0>();
+    }
+    Buf<float> out(128);
+    expect_error(RUN(wgmma_rs_divergent, Dim{1}, Dim{128}, 8192u, out.p()), "divergent warpgroup op", "register A beside descriptor A");
 }
 
 }  // namespace

@@ -34,6 +34,7 @@
 #include "common.cuh"
 #include "mma.cuh"
 #include "bf16.cuh"
+#include "attention_common.cuh"
 #include <cuda_bf16.h>
 #include <cuda_pipeline.h>
 
@@ -53,8 +54,6 @@
 #define ATT_SMEM_DQ(hd) ((2 * ATT_BQ + 4 * ATT_BT(hd)) * (hd) * 2)
 #define ATT_SMEM_DKDV(hd) ((2 * ATT_BKV + 4 * ATT_BT(hd)) * (hd) * 2 + 4 * ATT_BT(hd) * 4)
 
-typedef __nv_bfloat16 att_bf16;
-static constexpr float ATT_LOG2E = 1.4426950408889634f;
 
 // Element (r, c) of a swizzled [rows][HD] tile.
 template <int HD>
@@ -76,15 +75,6 @@ __device__ __forceinline__ void att_load(att_bf16* s, const att_bf16* g, long lo
     }
 }
 
-// Two fp32 -> one register of two bf16 (RNE), the lower-indexed element in the low half.
-__device__ __forceinline__ unsigned att_pack(float lo, float hi) {
-#ifdef __CUDACC__
-    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<unsigned*>(&v);
-#else
-    return (unsigned)bf16_bits_rne(lo) | ((unsigned)bf16_bits_rne(hi) << 16);
-#endif
-}
 
 // dst[0], dst[1] (two bf16, 4-byte aligned) += lo, hi: widened, added in fp32, rounded once.
 __device__ __forceinline__ void att_acc2(att_bf16* dst, float lo, float hi) {
@@ -155,14 +145,6 @@ __device__ __forceinline__ void att_zero(float (&a)[N][M]) {
     for (int i = 0; i < N; i++)
         #pragma unroll
         for (int j = 0; j < M; j++) a[i][j] = 0.0f;
-}
-__device__ __forceinline__ float att_quad_max(float v) {
-    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
-    return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
-}
-__device__ __forceinline__ float att_quad_sum(float v) {
-    v += __shfl_xor_sync(0xffffffffu, v, 1);
-    return v + __shfl_xor_sync(0xffffffffu, v, 2);
 }
 
 template <int HD>

@@ -7,6 +7,7 @@
 #include "gemm_bf16_wgmma.cu"
 #include "attention.cu"
 #include "attention_bf16.cu"
+#include "attention_wgmma.cu"
 #include "attention_wgmma_bwd.cu"
 #include "norm.cu"
 #include "misc.cu"

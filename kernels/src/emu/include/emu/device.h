@@ -118,6 +118,15 @@ void wgmma_operand(uint64_t desc, int trans, int mn, float (*out)[16], const cha
 inline int wg_d_row(int l, int i) { return 16 * (l >> 5) + ((l & 31) >> 2) + 8 * ((i >> 1) & 1); }
 inline int wg_d_col(int l, int i) { return 8 * (i >> 2) + 2 * (l & 3) + (i & 1); }
 
+// ---- named barriers and register-A wgmma (runtime.cpp, its "named barriers" section)
+// bar.sync / bar.arrive id, threads: a rendezvous of `threads` arrivals (1..15; a multiple of 32,
+// at most the block's threads, the same in every arrival of one episode); `wait` false is bar.arrive.
+void named_bar(int id, int threads, bool wait, Site site);
+// wgmma .m64nNk16 with A (64 x 16 bf16) in registers: a[0..3] of thread l are warp l/32's rows
+// 16(l/32) .. +15 in mma.m16n8k16's A fragment (mma_a_row / mma_a_col, two bf16 per register, low
+// half first); B from its descriptor (trans_b as wgmma_bf16's). The registers are read at issue.
+void wgmma_bf16_rs(float* d, int n, int trans_b, const uint32_t* a, uint64_t b, int scale_d, Site site);
+
 // Ends the block with an error (returned by emu_launch); never returns.
 [[noreturn]] void fail(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -92,6 +92,25 @@ __device__ inline void wgmma_bf16(float (&d)[N / 2], uint64_t a, uint64_t b, int
     ::emu::wgmma_bf16(d, N, TRANS_A, TRANS_B, a, b, scaleD, s);
 }
 
+// D (64 x N) = A (64 x 16 from registers: warp w of the group holds rows 16w..16w+15 in mma.m16n8k16's
+// A fragment, two bf16 per register, low half first) B (16 x N from its descriptor) + (scaleD ? D : 0).
+template <int N, int TRANS_B>
+__device__ inline void wgmma_bf16_rs(float (&d)[N / 2], const uint32_t (&a)[4], uint64_t b, int scaleD,
+                                     ::emu::Site s = ::emu::Site::current()) {
+    static_assert(N >= 8 && N <= 256 && N % 8 == 0, "wgmma m64nNk16: N is a multiple of 8 from 8 to 256");
+    static_assert(TRANS_B == 0 || TRANS_B == 1, "imm-trans-b is 0 or 1");
+    ::emu::wgmma_bf16_rs(d, N, TRANS_B, a, b, scaleD, s);
+}
+
+// ---- named barriers (bar.sync / bar.arrive id, threads): id 1..15 (0 is __syncthreads), threads a
+// multiple of 32; sync waits until `threads` arrivals (syncs and arrives) completed the episode.
+__device__ inline void named_bar_sync(int id, int threads, ::emu::Site s = ::emu::Site::current()) {
+    ::emu::named_bar(id, threads, true, s);
+}
+__device__ inline void named_bar_arrive(int id, int threads, ::emu::Site s = ::emu::Site::current()) {
+    ::emu::named_bar(id, threads, false, s);
+}
+
 // setmaxnreg: registers are not modelled; the ISA's range is checked.
 template <int REGS> __device__ inline void setmaxnreg_inc() {
     static_assert(REGS >= 24 && REGS <= 256 && REGS % 8 == 0, "setmaxnreg takes 24..256, a multiple of 8");

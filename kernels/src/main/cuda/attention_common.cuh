@@ -1,0 +1,28 @@
+// What the two bf16 flash-attention forwards share (attention_bf16.cu on mma.sync, attention_wgmma.cu
+// on Hopper's wgmma): the bf16 type, the log2(e) of the exp2-domain softmax, packing two fp32 into the
+// two bf16 of an mma A-fragment register, and the reductions over the four threads (a quad, lanes 4g ..
+// 4g+3) that hold one row of an mma / wgmma accumulator fragment.
+#pragma once
+#include "bf16.cuh"
+#include <cuda_bf16.h>
+
+typedef __nv_bfloat16 att_bf16;
+static constexpr float ATT_LOG2E = 1.4426950408889634f;
+
+// Two fp32 -> one register of two bf16 (RNE), the lower-indexed element in the low half.
+__device__ __forceinline__ unsigned att_pack(float lo, float hi) {
+#ifdef __CUDACC__
+    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<unsigned*>(&v);
+#else
+    return (unsigned)bf16_bits_rne(lo) | ((unsigned)bf16_bits_rne(hi) << 16);
+#endif
+}
+__device__ __forceinline__ float att_quad_max(float v) {
+    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
+    return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
+}
+__device__ __forceinline__ float att_quad_sum(float v) {
+    v += __shfl_xor_sync(0xffffffffu, v, 1);
+    return v + __shfl_xor_sync(0xffffffffu, v, 2);
+}
