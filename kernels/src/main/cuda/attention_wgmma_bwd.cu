@@ -50,8 +50,7 @@
 // hd 64 or 128, 16-byte aligned tensors, ldo a multiple of 8.
 #include "common.cuh"
 #include "hopper.cuh"
-#include "bf16.cuh"
-#include <cuda_bf16.h>
+#include "attention_common.cuh"
 
 #define AWB_BK 128          // keys per block (64 per consumer warpgroup)
 #define AWB_BQ 64           // queries per ring stage
@@ -68,22 +67,12 @@
 
 #ifdef HOPPER_KERNELS
 
-static constexpr float AWB_LOG2E = 1.4426950408889634f;
-
-__device__ __forceinline__ unsigned awb_pack(float lo, float hi) {
-#ifdef __CUDACC__
-    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<unsigned*>(&v);
-#else
-    return (unsigned)bf16_bits_rne(lo) | ((unsigned)bf16_bits_rne(hi) << 16);
-#endif
-}
 // Byte offset of element (r, c) of a tile of 128-byte rows (64 bf16), 128B-swizzled as TMA writes it.
 __device__ __forceinline__ int awb_at(int r, int c) { return r * 128 + ((((c >> 3) ^ r) & 7) << 4) + ((c & 7) << 1); }
 
 template <int HD>
 __device__ __forceinline__ void awb_bwd(const CUtensorMap* mapQ, const CUtensorMap* mapK, const CUtensorMap* mapV,
-                                        const CUtensorMap* mapO, const CUtensorMap* mapDq, __nv_bfloat16* dk, __nv_bfloat16* dv,
+                                        const CUtensorMap* mapO, const CUtensorMap* mapDq, att_bf16* dk, att_bf16* dv,
                                         const float* lse, const float* delta, int H, int Nq, int Nk, float scale) {
     constexpr int BOXES = HD / 64;                       // 64-column boxes per row of hd
     constexpr int KV_BOX = AWB_BK * 128, Q_BOX = AWB_BQ * 128;
@@ -141,7 +130,7 @@ __device__ __forceinline__ void awb_bwd(const CUtensorMap* mapQ, const CUtensorM
             float* ld = reinterpret_cast<float*>(st + 2 * BOXES * Q_BOX);
             for (int i = lane; i < AWB_BQ; i += 32) {
                 const int r = qt * AWB_BQ + i;
-                ld[i] = r < Nq ? lse[(long long)bh * Nq + r] * AWB_LOG2E : INFINITY;   // +inf: P = 0 past Nq
+                ld[i] = r < Nq ? lse[(long long)bh * Nq + r] * ATT_LOG2E : INFINITY;   // +inf: P = 0 past Nq
                 ld[AWB_BQ + i] = r < Nq ? delta[(long long)bh * Nq + r] : 0.0f;
             }
             if (lane == 0) {
@@ -162,7 +151,7 @@ __device__ __forceinline__ void awb_bwd(const CUtensorMap* mapQ, const CUtensorM
     // dq's share of this consumer: columns [dqCol, dqCol + 64) over keys [dqKey, dqKey + DQ_KEYS)
     constexpr int DQ_KEYS = HD == 128 ? AWB_BK : AWB_BK / 2;
     const int dqCol = HD == 128 ? 64 * c : 0, dqKey = HD == 128 ? 0 : 64 * c;
-    const float sl2 = scale * AWB_LOG2E;
+    const float sl2 = scale * ATT_LOG2E;
     bool keyOk[2];
     #pragma unroll
     for (int hh = 0; hh < 2; hh++) keyOk[hh] = k0 + 64 * c + 16 * w + g + 8 * hh < Nk;
@@ -214,8 +203,8 @@ __device__ __forceinline__ void awb_bwd(const CUtensorMap* mapQ, const CUtensorM
             #pragma unroll
             for (int hh = 0; hh < 2; hh++) {
                 const int r = 64 * c + 16 * w + g + 8 * hh, col = 8 * j + 2 * t;
-                *reinterpret_cast<unsigned*>(Pt + awb_at(r, col)) = awb_pack(sT[4 * j + 2 * hh], sT[4 * j + 2 * hh + 1]);
-                *reinterpret_cast<unsigned*>(dSt + awb_at(r, col)) = awb_pack(dpT[4 * j + 2 * hh], dpT[4 * j + 2 * hh + 1]);
+                *reinterpret_cast<unsigned*>(Pt + awb_at(r, col)) = att_pack(sT[4 * j + 2 * hh], sT[4 * j + 2 * hh + 1]);
+                *reinterpret_cast<unsigned*>(dSt + awb_at(r, col)) = att_pack(dpT[4 * j + 2 * hh], dpT[4 * j + 2 * hh + 1]);
             }
         fence_proxy_async();   // generic-proxy stores -> visible to wgmma's reads
         __syncwarp();
@@ -290,12 +279,8 @@ __device__ __forceinline__ void awb_bwd(const CUtensorMap* mapQ, const CUtensorM
         #pragma unroll
         for (int j = 0; j < HD / 8; j++) {
             const int col = 8 * j + 2 * t;
-            __nv_bfloat16* pk = dk + base + col;
-            __nv_bfloat16* pv = dv + base + col;
-            *reinterpret_cast<unsigned*>(pk) = awb_pack(__bfloat162float(pk[0]) + scale * adk[4 * j + 2 * hh],
-                                                        __bfloat162float(pk[1]) + scale * adk[4 * j + 2 * hh + 1]);
-            *reinterpret_cast<unsigned*>(pv) = awb_pack(__bfloat162float(pv[0]) + adv[4 * j + 2 * hh],
-                                                        __bfloat162float(pv[1]) + adv[4 * j + 2 * hh + 1]);
+            att_acc2(dk + base + col, scale * adk[4 * j + 2 * hh], scale * adk[4 * j + 2 * hh + 1]);
+            att_acc2(dv + base + col, adv[4 * j + 2 * hh], adv[4 * j + 2 * hh + 1]);
         }
     }
 }
@@ -306,7 +291,7 @@ extern "C" __global__ void __launch_bounds__(AWB_THREADS, 1)
 attn_bwd_wgmma(const __grid_constant__ CUtensorMap mapQ, const __grid_constant__ CUtensorMap mapK,
                const __grid_constant__ CUtensorMap mapV, const __grid_constant__ CUtensorMap mapO,
                const __grid_constant__ CUtensorMap mapDq,
-               __nv_bfloat16* dk, __nv_bfloat16* dv, const float* __restrict__ lse, const float* __restrict__ delta, int H,
+               att_bf16* dk, att_bf16* dv, const float* __restrict__ lse, const float* __restrict__ delta, int H,
                int Nq, int Nk, int hd, float scale) {
 #ifdef HOPPER_KERNELS
     if (hd == 64) awb_bwd<64>(&mapQ, &mapK, &mapV, &mapO, &mapDq, dk, dv, lse, delta, H, Nq, Nk, scale);
@@ -319,7 +304,7 @@ attn_bwd_wgmma(const __grid_constant__ CUtensorMap mapQ, const __grid_constant__
 // dq[i] += scale * dqAcc[i] for n elements (bf16 dq: read, add in fp32, round once): attn_bwd_wgmma's
 // fp32 dq sum into the bf16 gradient. Any architecture; grid-stride, 256 threads.
 extern "C" __global__ void __launch_bounds__(256)
-attn_bwd_dq_add(__nv_bfloat16* dq, const float* __restrict__ dqAcc, long long n, float scale) {
+attn_bwd_dq_add(att_bf16* dq, const float* __restrict__ dqAcc, long long n, float scale) {
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
         dq[i] = __float2bfloat16_rn(__bfloat162float(dq[i]) + scale * dqAcc[i]);
     }
