@@ -99,6 +99,27 @@ mutant plain attention.cu "dq overwritten instead of accumulated" \
   'st(o + d, ld(o + d) + acc[c] * scale);' 'st(o + d, acc[c] * scale);'
 mutant plain attention.cu "delta: out read for dout" \
   'fmaf(ld(out + base + d), ld(dout + base + d), s);' 'fmaf(ld(out + base + d), ld(out + base + d), s);'
+mutant plain attention_wgmma.cu "off-by-one key mask (key Nk scored)" \
+  '>= Nk) sacc[i] = -INFINITY;' '> Nk) sacc[i] = -INFINITY;'
+mutant plain attention_wgmma.cu "O rows rescaled by the wrong row's factor" \
+  'o[i] *= corr[(i >> 1) & 1];' 'o[i] *= corr[i & 1];'
+mutant plain attention_wgmma.cu "V stage released before its P V GEMM retires" \
+  $'        softmax(j, corr);\n        wgmma_wait<0>();                        // P_{j-1} V_{j-1} has retired: O and pa are ours again\n        wgmma_pin(o);\n        release(&vempty[(j - 1) % ATW_STAGES]);' \
+  $'        release(&vempty[(j - 1) % ATW_STAGES]);\n        softmax(j, corr);\n        wgmma_wait<0>();\n        wgmma_pin(o);'
+mutant plain attention_wgmma.cu "softmax reads S before its wgmma retires (wait<2> for wait<1>)" \
+  'wgmma_wait<1>();                        // S_j has retired' 'wgmma_wait<2>();                        // S_j has retired'
+mutant plain attention_wgmma.cu "P's A-fragment registers rotated" \
+  'pa[kc][r] = att_pack(' 'pa[kc][(r + 1) & 3] = att_pack('
+mutant plain attention_wgmma.cu "V descriptor's leading byte offset of a 64-key tile (hd 128's second column block)" \
+  'WG_SWIZZLE_128B, KEYS * 128, 1024)' 'WG_SWIZZLE_128B, 64 * 128, 1024)'
+mutant plain attention_wgmma.cu "K tile's column blocks at q's stride (hd 256)" \
+  'wgmma_desc(ks + (kk / 4) * KEYS * 128' 'wgmma_desc(ks + (kk / 4) * ATW_BQ * 128'
+mutant plain attention_wgmma.cu "producer waits for the wrong phase of a free stage" \
+  'const unsigned parity = ((j / ATW_STAGES) & 1) ^ 1;' 'const unsigned parity = (j / ATW_STAGES) & 1;'
+mutant plain attention_wgmma.cu "row sum not reduced over the quad's four lanes" \
+  'const float sum = att_quad_sum(l[hh]);' 'const float sum = l[hh];'
+mutant plain attention_wgmma.cu "ping-pong: group 1's opening arrival dropped" \
+  'if (c == 1) named_bar_arrive(ATW_BAR_CONSUMER0, 2 * 128);' 'if (c == 2) named_bar_arrive(ATW_BAR_CONSUMER0, 2 * 128);'
 mutant plain attention_bf16.cu "P v read V without .trans (ldmatrix of V^T's rows)" \
   'ldmatrix_x4_trans(r, s + att_sw<HD>(kk + (j8 & 1) * 8 + r8, n0 + (j8 >> 1) * 8));' \
   'ldmatrix_x4(r, s + att_sw<HD>(kk + (j8 & 1) * 8 + r8, n0 + (j8 >> 1) * 8));'

@@ -5,12 +5,13 @@
 // (B, H, Nk, hd) head-major bf16; out token-major bf16 (B*Nq, ldo), head h at columns [h*hd, (h+1)*hd);
 // lse (B, H, Nq) fp32; fp32 softmax state and accumulation, P rounded to bf16 as the second
 // product's A operand (as attn_fwd_bf16 does). hd 64, 128, 256; any Nq, Nk >= 1.
-// Operands arrive as TMA tensor maps (Kernels.attnFwdWgmma builds them): each of q, k, v is one 2D
+// Operands arrive as TMA tensor maps (Kernels.flashAttnFwdWgmma builds them): each of q, k, v is one 2D
 // map over its (B*H*N, hd) rows, boxes of ATW_BQ (q) or ATW_KEYS(hd) (k, v) rows x 64 columns (128
 // bytes) with 128B swizzle; hd > 64 is hd/64 boxes side by side. A box that runs past a head's last
 // row reads the next head's rows, or zeros past the tensor (TMA zero fill): keys j >= Nk are masked
 // with -inf before the softmax, query rows >= Nq are computed and not stored.
-// Launch: grid.x = B*H * ceil(Nq / ATW_BQ) (heads outermost: a head's blocks are adjacent and share
+// Launch (Kernels.flashAttnFwdWgmma; FlashAttention.java mirrors the constants below):
+//   grid.x = B*H * ceil(Nq / ATW_BQ) (heads outermost: a head's blocks are adjacent and share
 // its K/V in L2), block ATW_THREADS = 3 warpgroups, dynamic shared memory ATW_SMEM(hd).
 //   warpgroup 0, the producer: setmaxnreg down to ATW_PRODUCER_REGS; one thread loads the block's
 //     128 q rows once, then for each key tile waits for a free stage of the ATW_STAGES ring (K and V
@@ -33,7 +34,7 @@
 // registers, so the key tile is 64 (S: 32). Shared memory (1024-byte aligned for the 128B swizzle):
 // q [hd/64][128 rows][128 B], then ATW_STAGES x (K, V) [hd/64][KEYS rows][128 B], then the barriers:
 // hd 64: 80 KB, hd 128: 160 KB, hd 256: 192 KB (two stages; a third would not fit at hd 256).
-// Requirements (Kernels.attnFwdWgmma checks them): sm_90a (elsewhere the kernel traps; the host
+// Requirements (Kernels.flashAttnFwdWgmma checks them): sm_90a (elsewhere the kernel traps; the host
 // never launches it there), q/k/v 16-byte aligned (TMA), ldo even.
 #include "common.cuh"
 #include "hopper.cuh"
@@ -41,7 +42,9 @@
 
 #define ATW_BQ 128                                  // queries per block: 2 consumer warpgroups x 64 rows
 #define ATW_THREADS 384                             // producer + 2 consumer warpgroups
-#define ATW_KEYS(hd) ((hd) <= 128 ? 128 : 64)       // keys per tile
+#define ATW_KEYS_NARROW 128                         // keys per tile at hd <= 128
+#define ATW_KEYS_WIDE 64                            //   and at hd 256 (O's 128 accumulators leave room for S of 64 keys)
+#define ATW_KEYS(hd) ((hd) <= 128 ? ATW_KEYS_NARROW : ATW_KEYS_WIDE)
 #define ATW_STAGES 2                                // K/V ring depth
 #define ATW_BOX_COLS 64                             // a TMA box's columns: 128 bytes, the 128B swizzle span
 #define ATW_Q_BYTES(hd) (ATW_BQ * (hd) * 2)

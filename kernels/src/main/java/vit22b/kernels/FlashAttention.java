@@ -4,7 +4,7 @@ import java.util.List;
 
 /**
  * What the tensor-core flash attention (src/main/cuda/attention_bf16.cu; {@link Kernels#flashAttnFwd},
- * {@link Kernels#flashAttnBwd}) takes, as small records, and its launch constants, mirrored from
+ * {@link Kernels#flashAttnBwd}; on Hopper also attention_wgmma.cu, {@link Kernels#flashAttnFwdWgmma}) takes, as small records, and its launch constants, mirrored from
  * the kernel source's #defines (KernelSignaturesTest checks they agree). Addresses are raw device
  * addresses. softmax(q k^T / sqrt(hd)) v, no mask; bf16 inputs, out, dq, dk, dv; fp32 lse, delta.
  */
@@ -21,6 +21,15 @@ public final class FlashAttention {
     public static final int DKDV_COLS = 128;
     /** The head dims the kernels are instantiated for. */
     public static final List<Integer> HEAD_DIMS = List.of(64, 128, 256);
+
+    /**
+     * attention_wgmma.cu (the Hopper forward, {@link Kernels#flashAttnFwdWgmma}): ATW_BQ queries per
+     * block (two consumer warpgroups of 64 rows), ATW_THREADS (a producer and two consumer
+     * warpgroups), ATW_STAGES K/V ring depth, ATW_BOX_COLS columns per TMA box (128 bytes, the 128B
+     * swizzle span), ATW_KEYS_NARROW keys per tile at hd <= 128 and ATW_KEYS_WIDE at hd 256.
+     */
+    public static final int WGMMA_QUERY_ROWS = 128, WGMMA_THREADS = 384, WGMMA_STAGES = 2, WGMMA_BOX_COLS = 64,
+            WGMMA_KEYS_NARROW = 128, WGMMA_KEYS_WIDE = 64;
 
     /**
      * attention_wgmma_bwd.cu (the Hopper backward, {@link Kernels#flashAttnBwdWgmma}): AWB_BK keys per
@@ -55,6 +64,12 @@ public final class FlashAttention {
     }
 
     static int fwdKeys(int hd) { return hd <= 128 ? FWD_KEYS : FWD_KEYS_256; }
+    /** ATW_KEYS(hd): keys per K/V tile of the Hopper forward. */
+    static int wgmmaKeys(int hd) { return hd <= 128 ? WGMMA_KEYS_NARROW : WGMMA_KEYS_WIDE; }
+    /** ATW_SMEM(hd): q [WGMMA_QUERY_ROWS][hd], WGMMA_STAGES x (K, V) [wgmmaKeys][hd] bf16, 1 + 4 x stages mbarriers, 1024 to align. */
+    static int wgmmaSmem(int hd) {
+        return WGMMA_QUERY_ROWS * hd * 2 + 2 * WGMMA_STAGES * wgmmaKeys(hd) * hd * 2 + 8 * (1 + 4 * WGMMA_STAGES) + 1024;
+    }
     static int bwdTile(int hd) { return hd <= 64 ? BWD_TILE : BWD_TILE_WIDE; }
     static int dkdvSplits(int hd) { return hd / Math.min(hd, DKDV_COLS); }
 

@@ -27,7 +27,7 @@ public final class Kernels {
      */
     static final int WGMMA_EMULATED_BLOCKS = 3;
     /** Kernels whose only real image is sm_90a (the sm_80 one is a trap the host never launches): check-resources.sh skips those. */
-    public static final java.util.Set<String> SM90A_ONLY = java.util.Set.of("gemm_bf16_wgmma", "attn_bwd_wgmma");
+    public static final java.util.Set<String> SM90A_ONLY = java.util.Set.of("gemm_bf16_wgmma", "attn_fwd_wgmma", "attn_bwd_wgmma");
     /** gemm_bf16_wgmma's dynamic shared memory: the ring, its full and empty mbarriers, 1024 bytes to align the ring. */
     public static final int WGMMA_SMEM_BYTES = WGMMA_STAGES * (WGMMA_TILE_M + WGMMA_TILE_N) * WGMMA_TILE_K * 2
             + 2 * WGMMA_STAGES * 8 + 1024;
@@ -233,6 +233,30 @@ public final class Kernels {
         m.launch("attn_fwd_bf16", flashGrid(sh, sh.nq(), FlashAttention.QUERY_ROWS, 1), 1, 1, FlashAttention.THREADS, 1, 1,
                 FlashAttention.fwdSmem(hd), s, f.out(), f.ldo(), f.lse(), f.q(), f.k(), f.v(), sh.heads(), sh.nq(), sh.nk(), hd,
                 sh.scale());
+    }
+
+    /**
+     * See attention_wgmma.cu: {@link #flashAttnFwd}'s computation (same tensors, layouts, rounding)
+     * on Hopper's TMA and wgmma, FlashAttention-3's structure; q, k and v reach the kernel as tensor
+     * maps over their (B*H*N, hd) rows that {@code rt} encodes. Refuses what flashAttnFwd refuses,
+     * and a GPU other than compute capability 9.0 (wgmma is sm_90a only).
+     */
+    public void flashAttnFwdWgmma(DeviceRuntime rt, FlashAttention.Shape sh, FlashAttention.Forward f) {
+        flashCheck(sh, f);
+        requireHopper(rt, "attn_fwd_wgmma", "flashAttnFwd");
+        int grid = flashGrid(sh, sh.nq(), FlashAttention.WGMMA_QUERY_ROWS, 1);
+        if (grid == 0) return;
+        int hd = sh.hd(), keys = FlashAttention.wgmmaKeys(hd);
+        byte[] mapQ = rt.encodeTensorMap(attnRows(f.q(), sh.bh() * sh.nq(), hd, FlashAttention.WGMMA_QUERY_ROWS));
+        byte[] mapK = rt.encodeTensorMap(attnRows(f.k(), sh.bh() * sh.nk(), hd, keys));
+        byte[] mapV = rt.encodeTensorMap(attnRows(f.v(), sh.bh() * sh.nk(), hd, keys));
+        m.launch("attn_fwd_wgmma", grid, 1, 1, FlashAttention.WGMMA_THREADS, 1, 1, FlashAttention.wgmmaSmem(hd), s,
+                f.out(), f.ldo(), f.lse(), mapQ, mapK, mapV, sh.heads(), sh.nq(), sh.nk(), hd, sh.scale());
+    }
+
+    /** A head-major bf16 tensor's rows x hd as one TMA map: boxes of boxRows x 64 columns, 128B swizzle. */
+    private static TensorMap2d attnRows(long address, long rows, int hd, int boxRows) {
+        return new TensorMap2d(address, rows, hd, 2L * hd, 2, boxRows, FlashAttention.WGMMA_BOX_COLS, TensorMap2d.Swizzle.B128);
     }
 
     /**

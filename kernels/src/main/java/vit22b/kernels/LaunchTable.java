@@ -105,6 +105,7 @@ public final class LaunchTable {
         FlashAttention.Forward ff = new FlashAttention.Forward(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(),
                 ptr.getAsLong(), fldo, ptr.getAsLong());
         k.flashAttnFwd(fa, ff);
+        k.flashAttnFwdWgmma(maps, fa, ff);
         k.flashAttnBwd(fa, new FlashAttention.Backward(ff, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(),
                 ptr.getAsLong(), ptr.getAsLong()));
         // the Hopper backward at its widest head dim (hd <= 128)

@@ -265,6 +265,10 @@ class KernelSignaturesTest {
                 "attention_bf16.cu ATT_FWD_KEYS", FlashAttention.FWD_KEYS, "attention_bf16.cu ATT_FWD_KEYS_256", FlashAttention.FWD_KEYS_256,
                 "attention_bf16.cu ATT_BWD_TILE", FlashAttention.BWD_TILE, "attention_bf16.cu ATT_BWD_TILE_WIDE", FlashAttention.BWD_TILE_WIDE,
                 "attention_bf16.cu ATT_DKDV_COLS", FlashAttention.DKDV_COLS));
+        want.putAll(Map.of("attention_wgmma.cu ATW_BQ", FlashAttention.WGMMA_QUERY_ROWS, "attention_wgmma.cu ATW_THREADS",
+                FlashAttention.WGMMA_THREADS, "attention_wgmma.cu ATW_STAGES", FlashAttention.WGMMA_STAGES,
+                "attention_wgmma.cu ATW_BOX_COLS", FlashAttention.WGMMA_BOX_COLS, "attention_wgmma.cu ATW_KEYS_NARROW",
+                FlashAttention.WGMMA_KEYS_NARROW, "attention_wgmma.cu ATW_KEYS_WIDE", FlashAttention.WGMMA_KEYS_WIDE));
         want.putAll(Map.of("attention_wgmma_bwd.cu AWB_BK", FlashAttention.WGMMA_BWD_KEYS,
                 "attention_wgmma_bwd.cu AWB_BQ", FlashAttention.WGMMA_BWD_QUERIES,
                 "attention_wgmma_bwd.cu AWB_STAGES", FlashAttention.WGMMA_BWD_STAGES,

@@ -78,7 +78,7 @@ public final class CudaBackend implements Backend {
     private final List<DeviceStorage> retired = new ArrayList<>();   // outgrown scratch a graph may still use
     private MemorySegment staging;
     private boolean closed;
-    private long tensorCoreGemms, tensorCoreAttentions, wgmmaAttentionBackwards;
+    private long tensorCoreGemms, tensorCoreAttentions, hopperAttentionForwards, hopperAttentionBackwards;
 
     /** GPU {@code ordinal} through JCuda, fp32; fails with the fix when there is no GPU or no kernels. */
     public CudaBackend(int ordinal, GemmPath path) { this(new JCudaRuntime(ordinal), path); }
@@ -665,14 +665,23 @@ public final class CudaBackend implements Backend {
      * compute the same function; the flash kernels also round P and dS to bf16 for their second
      * products (DESIGN.md's tolerances). A shape the flash kernels cannot take is a normal case
      * (the small models' head dims 16 and 32), not a refusal, so nothing is logged.
-     * {@link #tensorCoreAttentions} counts the flash calls for tests.
+     * {@link #tensorCoreAttentions} counts the flash calls for tests. On a Hopper ({@code
+     * device.hopper()}: a compute capability 9.0 GPU, or the emulated device opened as one) the
+     * flash forward is attention_wgmma.cu's (wgmma + TMA, FlashAttention-3's structure), which takes
+     * every shape the flash kernels take; {@link #hopperAttentionForwards} counts those.
      */
     @Override public void attentionForward(Tensor out, Tensor lse, Tensor q, Tensor kk, Tensor v) {
         boolean bf16 = attentionBf16("attentionForward", lse, List.of("q", "k", "v", "out"), q, kk, v, out);
         int B = q.dim(0), H = q.dim(1), Nq = q.dim(2), hd = q.dim(3), Nk = kk.dim(2);
         long ldo = out.size() / ((long) B * Nq);
         if (bf16 && onTensorCores(hd, ldo, q, kk, v, out)) {
-            k.flashAttnFwd(new FlashAttention.Shape(B, H, Nq, Nk, hd), flashForward(out, ldo, lse, q, kk, v));
+            FlashAttention.Shape sh = new FlashAttention.Shape(B, H, Nq, Nk, hd);
+            if (device.hopper()) {   // the flash kernels' shapes are the Hopper forward's too
+                k.flashAttnFwdWgmma(device, sh, flashForward(out, ldo, lse, q, kk, v));
+                hopperAttentionForwards++;
+            } else {
+                k.flashAttnFwd(sh, flashForward(out, ldo, lse, q, kk, v));
+            }
             return;
         }
         k.attnFwd(bf16, raw(out), ldo, raw(lse), raw(q), raw(kk), raw(v), B * H, H, Nq, Nk, hd, (float) (1.0 / Math.sqrt(hd)));
@@ -682,7 +691,7 @@ public final class CudaBackend implements Backend {
      * Accumulates dq, dk, dv (the contract); the kernels as {@link #attentionForward} chooses them,
      * except that on a Hopper ({@link DeviceRuntime#hopper}) the flash backward is attention_wgmma_bwd.cu's
      * (TMA + wgmma, one pass, dq summed in an fp32 scratch) at the head dims it takes (64, 128);
-     * {@link #wgmmaAttentionBackwards} counts those calls.
+     * {@link #hopperAttentionBackwards} counts those calls.
      */
     @Override public void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor out, Tensor lse,
                                             Tensor q, Tensor kk, Tensor v) {
@@ -697,7 +706,7 @@ public final class CudaBackend implements Backend {
                     raw(dq), raw(dk), raw(dv));
             if (device.hopper() && FlashAttention.wgmmaBackwardTakes(sh)) {   // else hd 256: the mma.sync backward
                 k.flashAttnBwdWgmma(device, sh, fb, scratch(Scratch.ATTN_DQ, sh.bh() * Nq * hd));
-                wgmmaAttentionBackwards++;
+                hopperAttentionBackwards++;
             } else {
                 k.flashAttnBwd(sh, fb);
             }
@@ -747,8 +756,11 @@ public final class CudaBackend implements Backend {
     /** How many attention calls (forward or backward) ran on the tensor-core flash kernels so far. */
     public long tensorCoreAttentions() { return tensorCoreAttentions; }
 
+    /** How many attention forwards ran on the Hopper kernel (attention_wgmma.cu) so far. */
+    public long hopperAttentionForwards() { return hopperAttentionForwards; }
+
     /** How many attention backwards ran on the Hopper kernel (attention_wgmma_bwd.cu) so far. */
-    public long wgmmaAttentionBackwards() { return wgmmaAttentionBackwards; }
+    public long hopperAttentionBackwards() { return hopperAttentionBackwards; }
 
     @Override public void outProjectionForward(Tensor out, Tensor x, Tensor ag, Tensor wOut, Tensor bOut) {
         if (nativeBf16("outProjectionForward", bf16("out", out), bf16("x", x), bf16("ag", ag), bf16("wOut", wOut),

@@ -3,6 +3,7 @@ package vit22b.backend.cuda;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.util.Arrays;
 
@@ -12,8 +13,10 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 import vit22b.backend.Backend;
 import vit22b.backend.Bf16Rounding;
+import vit22b.backend.Precision;
 import vit22b.backend.cpu.CpuBackend;
 import vit22b.io.DType;
+import vit22b.kernels.emu.EmuLibrary;
 import vit22b.tensor.Tensor;
 import vit22b.testing.Check;
 
@@ -70,6 +73,40 @@ class Bf16AttentionTest {
         int ldo = p.ldo, hw = H * hd;   // out's columns past H*hd keep their (bf16-rounded) starting values
         for (int i = 0; i < got[0].length; i++)
             if (i % ldo >= hw) assertEquals(ref[0][i], got[0][i], "out[" + i + "]: a column past H*hd was written");
+    }
+
+    /**
+     * The emulated device opened as a Hopper: the forward runs attention_wgmma.cu (wgmma + TMA,
+     * {@link CudaBackend#hopperAttentionForwards}), the backward the flash kernels; the same bounds
+     * as the flash case above. Nq, Nk cross the 128-query blocks and the key tiles (128 at hd <= 128),
+     * several tiles wrap the two-stage K/V ring, and a head's last tile reads the next head's rows.
+     */
+    @ParameterizedTest(name = "B={0} H={1} Nq={2} Nk={3} hd={4}")
+    @CsvSource({"1, 2, 130, 150, 128", "2, 1, 70, 300, 64"})
+    void hopperForwardMatchesTheCpuReference(int B, int H, int Nq, int Nk, int hd) {
+        assumeTrue(EmuLibrary.built(), "the emulated device is not built (no g++ at build time)");
+        long seed = System.nanoTime();
+        System.err.printf("Bf16AttentionTest (emulated Hopper) B=%d H=%d Nq=%d Nk=%d hd=%d seed %d%n", B, H, Nq, Nk, hd, seed);
+        Problem p = new Problem(B, H, Nq, Nk, hd, H * hd + 8, seed);
+        float[][] ref;
+        try (Bf16Rounding cpu = new Bf16Rounding(new CpuBackend())) {
+            ref = p.run(cpu, null, null);
+        }
+        float[][] got;
+        try (CudaBackend hopper = CudaBackend.emulated(Precision.BF16, true)) {
+            got = p.run(hopper, ref[0], ref[1]);
+            assertEquals(1, hopper.hopperAttentionForwards(), "forwards on attention_wgmma.cu");
+            assertEquals(2, hopper.tensorCoreAttentions(), "attention calls on the tensor cores");
+        }
+        String[] names = {"out", "lse", "dq", "dk", "dv"};
+        for (int i = 0; i < names.length; i++) {
+            double e = Check.relErr(got[i], Check.toDouble(ref[i]));
+            double bound = i == 1 ? 1e-5 : 1e-2;
+            System.err.printf("  %-3s rel %.2e (bound %.0e)%n", names[i], e, bound);
+            assertTrue(e < bound, names[i] + ": relative error " + e + " >= " + bound);
+        }
+        for (int i = 0; i < got[0].length; i++)
+            if (i % p.ldo >= H * hd) assertEquals(ref[0][i], got[0][i], "out[" + i + "]: a column past H*hd was written");
     }
 
     /** One attention problem's bf16 inputs, drawn from a seed (the same on both backends). */

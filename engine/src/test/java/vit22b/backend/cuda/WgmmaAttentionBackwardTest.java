@@ -18,7 +18,7 @@ import vit22b.testing.Check;
  * the emulated device opened as a Hopper, against Bf16Rounding(CpuBackend) on the same bf16 inputs
  * (Bf16AttentionTest's problem: dq, dk, dv accumulated onto random values, both sides fed the
  * reference's out and lse; seed printed). Nq and Nk cross the kernel's 64-query tiles and 128-key
- * blocks; B*H > 1; out/dout rows padded past H*hd. {@link CudaBackend#wgmmaAttentionBackwards}
+ * blocks; B*H > 1; out/dout rows padded past H*hd. {@link CudaBackend#hopperAttentionBackwards}
  * says which kernel ran: the Hopper one at hd 64 and 128, the mma.sync flash backward at hd 256.
  * Bound: Bf16AttentionTest's for the flash kernels (P and dS rounded to bf16 as operands: 1e-2 in
  * norm), which the C++ test (test_attention_wgmma_bwd.cpp) backs with element-wise float64 bounds.
@@ -38,7 +38,7 @@ class WgmmaAttentionBackwardTest {
         float[][] got;
         try (CudaBackend hopper = CudaBackend.emulated(Precision.BF16, true)) {
             got = p.run(hopper, ref[0], ref[1]);
-            assertEquals(hd <= 128 ? 1 : 0, hopper.wgmmaAttentionBackwards(), "backwards on attention_wgmma_bwd.cu");
+            assertEquals(hd <= 128 ? 1 : 0, hopper.hopperAttentionBackwards(), "backwards on attention_wgmma_bwd.cu");
         }
         String[] names = {"dq", "dk", "dv"};
         for (int i = 0; i < names.length; i++) {
