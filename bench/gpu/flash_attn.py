@@ -11,6 +11,8 @@ structure), beside PyTorch's scaled_dot_product_attention (bf16, the flash backe
    N 197 x hd 64, 16 heads, beside SDPA. TFLOP/s count the useful work as FlashAttention-2 does:
    forward 4 B H N^2 hd, backward 10 B H N^2 hd (our backward computes 14: S and dP twice). On a
    Hopper also attn_fwd_wgmma's forward (issue 11's target: >= 500 TFLOP/s at hd 128, N 256 and 1024).
+3. On a Hopper: the same checks and timings of the wgmma backward (attention_wgmma_bwd.cu, tensor maps
+   encoded here through cuTensorMapEncodeTiled) beside the mma.sync backward and SDPA's (wgmma_backward).
 
 The kernels come from the fatbin inside the kernels jar (.device/jars, packed by prepare.sh) or a
 path given with --fatbin, loaded with the CUDA driver API through ctypes into PyTorch's context and
@@ -40,7 +42,7 @@ WG_QUERY_ROWS, WG_THREADS, WG_STAGES, WG_BOX_COLS = 128, 384, 2, 64
 def wg_keys(hd): return 128 if hd <= 128 else 64
 def smem_wgmma(hd): return WG_QUERY_ROWS * hd * 2 + 2 * WG_STAGES * wg_keys(hd) * hd * 2 + 8 * (1 + 4 * WG_STAGES) + 1024
 # cuTensorMapEncodeTiled's enums (cuda.h), as TensorMapEncoder.java passes them
-TMAP_BFLOAT16, TMAP_SWIZZLE_128B, TMAP_L2_256B, TMAP_OOB_ZERO = 9, 3, 3, 0
+TMAP_BFLOAT16, TMAP_FLOAT32, TMAP_SWIZZLE_128B, TMAP_L2_256B, TMAP_OOB_ZERO = 9, 7, 3, 3, 0
 
 CHECK_SHAPES = [(2, 3, 197, 197, 64), (1, 2, 1000, 1031, 64), (2, 2, 65, 300, 128),
                 (1, 3, 257, 129, 128), (2, 1, 130, 97, 256), (1, 2, 17, 513, 256)]
@@ -101,13 +103,16 @@ class Kernels:
         self.launch("attn_fwd_bf16", B * H * cdiv(Nq, QUERY_ROWS), THREADS, smem_fwd(hd), ("p", out), ("l", ldo),
                     ("p", lse), ("p", q), ("p", k), ("p", v), ("i", H), ("i", Nq), ("i", Nk), ("i", hd), ("f", 1 / math.sqrt(hd)))
 
-    def tensor_map(self, t, rows, hd, box_rows):
-        """The map Kernels.flashAttnFwdWgmma builds: t's rows x hd bf16, boxes of box_rows x 64, 128B swizzle."""
+    def tensor_map(self, t, rows, hd, box_rows, ld=None, fp32=False):
+        """The map Kernels.flashAttn*Wgmma build: t's rows x hd bf16 (row stride ld elements, default hd), boxes of
+        box_rows x 64, 128B swizzle; fp32: rows x hd fp32 in boxes of box_rows x 32 (128 bytes, the dq scratch's)."""
         m = (ctypes.c_char * 192)()   # 128 bytes at a 64-byte aligned address inside
         at = (ctypes.addressof(m) + 63) // 64 * 64
-        dims, strides = (ctypes.c_uint64 * 2)(hd, rows), (ctypes.c_uint64 * 1)(hd * 2)
-        box, estr = (ctypes.c_uint32 * 2)(WG_BOX_COLS, box_rows), (ctypes.c_uint32 * 2)(1, 1)
-        self._ok(self.cu.cuTensorMapEncodeTiled(ctypes.c_void_p(at), TMAP_BFLOAT16, 2, ctypes.c_void_p(t.data_ptr()), dims, strides,
+        elem = 4 if fp32 else 2
+        dims, strides = (ctypes.c_uint64 * 2)(hd, rows), (ctypes.c_uint64 * 1)((ld or hd) * elem)
+        box, estr = (ctypes.c_uint32 * 2)(128 // elem, box_rows), (ctypes.c_uint32 * 2)(1, 1)
+        self._ok(self.cu.cuTensorMapEncodeTiled(ctypes.c_void_p(at), TMAP_FLOAT32 if fp32 else TMAP_BFLOAT16, 2,
+                                                ctypes.c_void_p(t.data_ptr()), dims, strides,
                                                 box, estr, 0, TMAP_SWIZZLE_128B, TMAP_L2_256B, TMAP_OOB_ZERO), "cuTensorMapEncodeTiled")
         return (ctypes.c_char * 128).from_buffer_copy(ctypes.string_at(at, 128))   # the argument's bytes (the driver copies them)
 
@@ -163,8 +168,9 @@ def tensors(B, H, Nq, Nk, hd, gen):
     return q, k, v, ldo, dout
 
 
-def check(K, B, H, Nq, Nk, hd, gen, wgmma=False):
-    """Runs fwd (attn_fwd_wgmma when wgmma) and bwd on one shape; returns {name: (elements over the bound, worst excess ratio)}."""
+def check(K, B, H, Nq, Nk, hd, gen, wgmma=False, bwd=None):
+    """Runs fwd (attn_fwd_wgmma when wgmma) and bwd (K.bwd, or `bwd` with its signature) on one shape; returns
+    {name: (elements over the bound, worst excess ratio)}."""
     q, k, v, ldo, dout = tensors(B, H, Nq, Nk, hd, gen)
     out = torch.full((B * Nq, ldo), float("nan"), dtype=torch.bfloat16, device="cuda")
     lse = torch.full((B, H, Nq), float("nan"), device="cuda")
@@ -175,7 +181,7 @@ def check(K, B, H, Nq, Nk, hd, gen, wgmma=False):
     dk0 = (torch.rand(B, H, Nk, hd, generator=gen, device="cuda") * 2 - 1).bfloat16()
     dv0 = (torch.rand(B, H, Nk, hd, generator=gen, device="cuda") * 2 - 1).bfloat16()
     dq, dk, dv = dq0.clone(), dk0.clone(), dv0.clone()
-    K.bwd(q, k, v, out, dout, ldo, lse, delta, dq, dk, dv)
+    (bwd or K.bwd)(q, k, v, out, dout, ldo, lse, delta, dq, dk, dv)
     torch.cuda.synchronize()
 
     d = torch.float64
@@ -213,6 +219,80 @@ def check(K, B, H, Nq, Nk, hd, gen, wgmma=False):
     grad("dk", dk, dk0, s * (dS.transpose(-1, -2) @ Q), s * ((2 * E + (Nq + 8) * FU * dS.abs()).transpose(-1, -2) @ Q.abs()))
     grad("dv", dv, dv0, P.transpose(-1, -2) @ dO, ((2 * (U + eP) + (Nq + 8) * FU) * P).transpose(-1, -2) @ dO.abs())
     return res
+
+
+# attention_wgmma_bwd.cu's launch constants (FlashAttention.WGMMA_BWD_* mirror them)
+WB_KEYS, WB_QUERIES, WB_STAGES, WB_THREADS = 128, 64, 2, 384
+def smem_wgmma_bwd(hd):
+    return 2 * WB_KEYS * hd * 2 + 2 * WB_KEYS * WB_QUERIES * 2 + 2 * WB_QUERIES * 64 * 4 + WB_STAGES * (2 * WB_QUERIES * hd * 2 + 1024) + 2048
+
+
+class WgmmaBackward:
+    """attn_bwd_wgmma + attn_bwd_dq_add (Hopper only) through K's module, with the tensor maps
+    Kernels.flashAttnBwdWgmma builds; K.bwd's signature."""
+    def __init__(self, K):
+        self.K, self.acc = K, None
+        for name, smem in (("attn_bwd_wgmma", smem_wgmma_bwd(128)), ("attn_bwd_dq_add", 0)):
+            f = ctypes.c_void_p()
+            K._ok(K.cu.cuModuleGetFunction(ctypes.byref(f), K.mod, name.encode()), name)
+            K._ok(K.cu.cuFuncSetAttribute(f, 8, ctypes.c_int(smem)), name + " shared memory opt-in")
+            K.fn[name] = f
+
+    def __call__(self, q, k, v, out, dout, ldo, lse, delta, dq, dk, dv):
+        K = self.K
+        B, H, Nq, hd = q.shape
+        Nk, s = k.shape[2], 1 / math.sqrt(hd)
+        K.launch("attn_bwd_delta_bf16", B * H * cdiv(Nq, DELTA_ROWS), 32 * DELTA_ROWS, 0, ("p", delta), ("p", out),
+                 ("p", dout), ("l", ldo), ("i", H), ("i", Nq), ("i", hd))
+        if self.acc is None or self.acc.numel() < dq.numel():
+            self.acc = torch.empty(dq.numel(), device="cuda")
+        self.acc.zero_()
+        K.launch("attn_bwd_wgmma", B * H * cdiv(Nk, WB_KEYS), WB_THREADS, smem_wgmma_bwd(hd),
+                 ("m", K.tensor_map(q, B * H * Nq, hd, WB_QUERIES)), ("m", K.tensor_map(k, B * H * Nk, hd, WB_KEYS)),
+                 ("m", K.tensor_map(v, B * H * Nk, hd, WB_KEYS)), ("m", K.tensor_map(dout, B * Nq, H * hd, WB_QUERIES, ld=ldo)),
+                 ("m", K.tensor_map(self.acc, B * H * Nq, hd, WB_QUERIES, fp32=True)), ("p", dk), ("p", dv), ("p", lse),
+                 ("p", delta), ("i", H), ("i", Nq), ("i", Nk), ("i", hd), ("f", s))
+        n = dq.numel()
+        K.launch("attn_bwd_dq_add", min(cdiv(n, 256), 65535), 256, 0, ("p", dq), ("p", self.acc), ("l", n), ("f", s))
+
+
+def wgmma_backward(K, reps, gen):
+    """The Hopper backward (attention_wgmma_bwd.cu): checks on tile-crossing shapes, then times it beside
+    the mma.sync backward and SDPA's backward; returns (failed, rows). Needs compute capability 9.0."""
+    if not K.hopper:
+        print("wgmma backward: not a Hopper GPU, skipped")
+        return False, []
+    W, failed = WgmmaBackward(K), False
+    for (B, H, Nq, Nk, hd) in [sh for sh in CHECK_SHAPES if sh[4] <= 128]:   # hd 64, 128: the kernel's head dims
+        res = {n: r for n, r in check(K, B, H, Nq, Nk, hd, gen, bwd=W).items() if n in ("dq", "dk", "dv")}
+        bad = {n: r for n, r in res.items() if r[0]}
+        failed |= bool(bad)
+        print(f"check wgmma bwd B={B} H={H} Nq={Nq} Nk={Nk} hd={hd}: {'MISMATCH ' + str(bad) if bad else 'ok'}"
+              f" (worst error / bound {max(r[1] for r in res.values()):.3f})")
+    rows = []
+    for name, B, H, N, hd in BENCH_SHAPES:
+        q, k, v, _, _ = tensors(B, H, N, N, hd, gen)
+        ldo = H * hd
+        out = torch.empty(B * N, ldo, dtype=torch.bfloat16, device="cuda")
+        lse, delta = torch.empty(B, H, N, device="cuda"), torch.empty(B, H, N, device="cuda")
+        K.fwd(q, k, v, out, ldo, lse)
+        dout = torch.rand_like(out) - 0.5
+        dq, dk, dv = (torch.zeros(B, H, N, hd, dtype=torch.bfloat16, device="cuda") for _ in range(3))
+        t_w = timed(lambda: W(q, k, v, out, dout, ldo, lse, delta, dq, dk, dv), reps)
+        t_m = timed(lambda: K.bwd(q, k, v, out, dout, ldo, lse, delta, dq, dk, dv), reps)
+        qs, ks, vs = (x.detach().clone().requires_grad_() for x in (q, k, v))
+        dos = dout.view(B, N, H, hd).transpose(1, 2).contiguous()
+        from torch.nn.attention import sdpa_kernel, SDPBackend
+        with sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.CUDNN_ATTENTION, SDPBackend.EFFICIENT_ATTENTION]):
+            o = F.scaled_dot_product_attention(qs, ks, vs)
+            t_s = timed(lambda: torch.autograd.grad(o, (qs, ks, vs), dos, retain_graph=True), reps)
+        f = 10.0 * B * H * N * N * hd
+        rows.append(dict(name=name, B=B, H=H, N=N, hd=hd, wgmma_bwd_ms=t_w * 1e3, wgmma_bwd_tflops=f / t_w / 1e12,
+                         mma_bwd_tflops=f / t_m / 1e12, sdpa_bwd_tflops=f / t_s / 1e12))
+        r = rows[-1]
+        print(f"wgmma bwd {name:18} {r['wgmma_bwd_tflops']:7.1f} TFLOP/s  (mma.sync bwd {r['mma_bwd_tflops']:.1f}, "
+              f"sdpa bwd {r['sdpa_bwd_tflops']:.1f}; 10BHN^2hd)")
+    return failed, rows
 
 
 def timed(fn, reps):
@@ -269,6 +349,8 @@ def main():
         print("checks (B, H, Nq, Nk, hd), attn_fwd_bf16 + backward, and attn_fwd_wgmma on a Hopper:", CHECK_SHAPES)
         print("timed (name, B, H, N, hd): ours fwd/bwd, attn_fwd_wgmma fwd on a Hopper, SDPA:", BENCH_SHAPES)
         print("attn_fwd_wgmma shared memory at hd 64/128/256:", [smem_wgmma(h) for h in (64, 128, 256)], "bytes")
+        print("attn_bwd_wgmma on a Hopper: checks", [sh for sh in CHECK_SHAPES if sh[4] <= 128], "; timed on the same shapes; "
+              "shared memory at hd 64/128:", [smem_wgmma_bwd(h) for h in (64, 128)], "bytes")
         return
     global torch, F
     import torch
@@ -296,8 +378,10 @@ def main():
         print(f"{r['name']:18} {r['B']:3} {r['H']:3} {r['N']:5} {r['hd']:4} {r['ours_fwd_tflops']:9.1f} {r['sdpa_fwd_tflops']:9.1f} "
               f"{r['fwd_ratio']:6.2f} {r['ours_bwd_tflops']:9.1f} {r['sdpa_bwd_tflops']:9.1f} {r['bwd_ratio']:6.2f} "
               f"{r['wgmma_fwd_tflops']:9.1f} {r['wgmma_fwd_ratio']:6.2f}")
+    wfailed, wrows = wgmma_backward(K, a.reps, gen)
+    failed |= wfailed
     if a.out:
-        json.dump(rows, open(a.out, "w"), indent=1)
+        json.dump(rows + wrows, open(a.out, "w"), indent=1)
     sys.exit(1 if failed else 0)
 
 

@@ -12,6 +12,7 @@
 // Compiled like runtime.cpp (no TSan instrumentation; barriers annotated): an mbarrier arrival and
 // complete_tx release the barrier, a satisfied wait acquires it, so TSan orders a TMA copy (a
 // memcpy by the issuing thread) before the reads of the threads that waited for it.
+#include <atomic>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -198,6 +199,20 @@ void tma_store_2d(const void* map, const void* smem, int x, int y, Site site) {
     const Map m = map_of(map, "tma_store_2d", site);
     each_box_element(m, const_cast<void*>(smem), x, y, "tma_store_2d", site, [](char* s, char* g, uint32_t n) {
         if (g) std::memcpy(g, s, n);
+    });
+}
+
+// Atomic per element (other blocks reduce into the same rows concurrently); fp32 only (what the
+// kernels use; the hardware also adds integer and 16-bit float types).
+void tma_reduce_add_2d(const void* map, const void* smem, int x, int y, Site site) {
+    const Map m = map_of(map, "tma_reduce_add_2d", site);
+    if (m.elem != 4) failm(at("tma_reduce_add_2d", site) + ": the emulator reduce-adds fp32 maps only (element bytes 4, got " +
+                           std::to_string(m.elem) + ")");
+    each_box_element(m, const_cast<void*>(smem), x, y, "tma_reduce_add_2d", site, [](char* s, char* g, uint32_t) {
+        if (!g) return;
+        float v;
+        std::memcpy(&v, s, 4);
+        std::atomic_ref<float>(*reinterpret_cast<float*>(g)).fetch_add(v, std::memory_order_relaxed);
     });
 }
 

@@ -43,6 +43,8 @@ const KernelEntry kTable[] = {
     EMU_KERNEL(attn_bwd_dq_bf16),
     EMU_KERNEL(attn_bwd_dkdv_bf16),
     EMU_KERNEL(attn_fwd_wgmma),
+    EMU_KERNEL(attn_bwd_wgmma),
+    EMU_KERNEL(attn_bwd_dq_add),
     EMU_KERNEL(norm_fwd),
     EMU_KERNEL(norm_fwd_bf16),
     EMU_KERNEL(norm_bwd_dx),

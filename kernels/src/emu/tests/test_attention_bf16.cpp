@@ -1,6 +1,8 @@
 // attn_fwd_bf16, attn_bwd_dq_bf16, attn_bwd_dkdv_bf16 (mma.sync + ldmatrix + cp.async flash
 // attention), attn_fwd_wgmma (Hopper: TMA ring, wgmma, ping-pong consumers; the same bounds as
-// attn_fwd_bf16, 128-query blocks and 128- or 64-key tiles crossed by the same lengths) and the delta kernel they use (attention.cu's attn_bwd_delta_bf16) against float64
+// attn_fwd_bf16, 128-query blocks and 128- or 64-key tiles crossed by the same lengths), attn_bwd_wgmma +
+// attn_bwd_dq_add (Hopper: the backward in one pass per 128-key block, hd 64 and 128; the same inputs
+// and bounds as the mma.sync backward) and the delta kernel they use (attention.cu's attn_bwd_delta_bf16) against float64
 // of the same bf16 inputs: hd 64, 128, 256; sequence lengths on both sides of every tile edge (1,
 // 15, 17, 63, 65, 197 against the 64-row blocks and the 32/64-key tiles); B*H > 1; out and dout
 // as column slices whose padding holds bf16 NaN (a write outside the head's columns or a read of
@@ -43,6 +45,12 @@ const double U = std::ldexp(1.0, -8), F = std::ldexp(1.0, -23);
 constexpr int WG_BQ = 128, WG_THREADS = 384;
 constexpr int wgKeys(int hd) { return hd <= 128 ? 128 : 64; }
 constexpr unsigned wgSmem(int hd) { return WG_BQ * hd * 2 + 2 * 2 * wgKeys(hd) * hd * 2 + 8 * 9 + 1024; }
+// attention_wgmma_bwd.cu's (FlashAttention.WGMMA_BWD_*): 128 keys per block, 64-query ring stages (2), two
+// fp32 dq tiles of 64 x 64, 1 KB of lse/delta a stage, barriers and alignment.
+constexpr int WB_BK = 128, WB_BQ = 64, WB_STAGES = 2;
+constexpr unsigned wbSmem(int hd) {
+    return 2 * WB_BK * hd * 2 + 2 * WB_BK * WB_BQ * 2 + 2 * WB_BQ * 64 * 4 + WB_STAGES * (2 * WB_BQ * hd * 2 + 1024) + 2048;
+}
 // The tensor map Kernels.attnFwdWgmma builds: rows x hd bf16, boxes of boxRows x 64 with 128B swizzle.
 CUtensorMap rowsMap(const uint16_t* p, long long rows, int hd, int boxRows) {
     CUtensorMap m;
@@ -189,6 +197,42 @@ void run(int B, int H, int Nq, int Nk, int hd, bool fwdOnly = false) {
     Buf<float> lseF((size_t)BH * Nq), deltaF((size_t)BH * Nq);
     for (size_t r = 0; r < lseF.size(); r++) { lseF[r] = (float)lse[r]; deltaF[r] = (float)delta[r]; }
     const auto dq0 = bfRandom(q.size(), -1, 1), dk0 = bfRandom(k.size(), -1, 1), dv0 = bfRandom(v.size(), -1, 1);
+    // each backward's gradients (accumulated onto dq0, dk0, dv0) against the float64 ones
+    auto checkBwd = [&](const std::string& dqName, const std::string& dkvName, const std::vector<uint16_t>& dq,
+                        const std::vector<uint16_t>& dk, const std::vector<uint16_t>& dv) {
+        Checker cq{dqName + " " + what}, ck{dkvName + " dk " + what}, cv{dkvName + " dv " + what};
+        for (int bh = 0; bh < BH; bh++) {
+            for (int i = 0; i < Nq; i++)
+                for (int c = 0; c < hd; c++) {
+                    double g = 0, tol = 0;
+                    for (int j = 0; j < Nk; j++) {
+                        const size_t n = ((size_t)bh * Nq + i) * Nk + j;
+                        const double kv = unbf(k[ki(bh, j, c)]);
+                        g += dS[n] * kv;
+                        tol += (2 * E[n] + (Nk + 8) * F * std::fabs(dS[n])) * std::fabs(kv);
+                    }
+                    const size_t x = qi(bh, i, c);
+                    const double w = unbf(dq0[x]) + scale * g;
+                    cq(x, unbf(dq[x]), w, scale * tol + U * std::fabs(w));
+                }
+            for (int j = 0; j < Nk; j++)
+                for (int c = 0; c < hd; c++) {
+                    double gk = 0, tk = 0, gv = 0, tv = 0;
+                    for (int i = 0; i < Nq; i++) {
+                        const size_t n = ((size_t)bh * Nq + i) * Nk + j;
+                        const double qv = unbf(q[qi(bh, i, c)]), ov = unbf(dout[oi(bh, i, c)]);
+                        gk += dS[n] * qv;
+                        tk += (2 * E[n] + (Nq + 8) * F * std::fabs(dS[n])) * std::fabs(qv);
+                        gv += P[n] * ov;
+                        tv += (2 * (U + e[n]) + (Nq + 8) * F) * P[n] * std::fabs(ov);
+                    }
+                    const size_t x = ki(bh, j, c);
+                    const double wk = unbf(dk0[x]) + scale * gk, wv = unbf(dv0[x]) + gv;
+                    ck(x, unbf(dk[x]), wk, scale * tk + U * std::fabs(wk));
+                    cv(x, unbf(dv[x]), wv, tv + U * std::fabs(wv));
+                }
+        }
+    };
     auto dq = dq0, dk = dk0, dv = dv0;
     launch("attn_bwd_dq_bf16", Dim{(unsigned)BH * cdiv(Nq, BQ)}, Dim{THREADS}, smemDq(hd), dq.data(),
            (const uint16_t*)dout.data(), ldo, (const float*)lseF.p(), (const float*)deltaF.p(), (const uint16_t*)q.data(),
@@ -196,39 +240,28 @@ void run(int B, int H, int Nq, int Nk, int hd, bool fwdOnly = false) {
     launch("attn_bwd_dkdv_bf16", Dim{(unsigned)BH * cdiv(Nk, BKV) * (hd / dc(hd))}, Dim{THREADS}, smemDkdv(hd), dk.data(),
            dv.data(), (const uint16_t*)dout.data(), ldo, (const float*)lseF.p(), (const float*)deltaF.p(),
            (const uint16_t*)q.data(), (const uint16_t*)k.data(), (const uint16_t*)v.data(), H, Nq, Nk, hd, (float)scale);
-    Checker cq{std::string("attn_bwd_dq_bf16 ") + what}, ck{std::string("attn_bwd_dkdv_bf16 dk ") + what},
-        cv{std::string("attn_bwd_dkdv_bf16 dv ") + what};
-    for (int bh = 0; bh < BH; bh++) {
-        for (int i = 0; i < Nq; i++)
-            for (int c = 0; c < hd; c++) {
-                double g = 0, tol = 0;
-                for (int j = 0; j < Nk; j++) {
-                    const size_t n = ((size_t)bh * Nq + i) * Nk + j;
-                    const double kv = unbf(k[ki(bh, j, c)]);
-                    g += dS[n] * kv;
-                    tol += (2 * E[n] + (Nk + 8) * F * std::fabs(dS[n])) * std::fabs(kv);
-                }
-                const size_t x = qi(bh, i, c);
-                const double w = unbf(dq0[x]) + scale * g;
-                cq(x, unbf(dq[x]), w, scale * tol + U * std::fabs(w));
-            }
-        for (int j = 0; j < Nk; j++)
-            for (int c = 0; c < hd; c++) {
-                double gk = 0, tk = 0, gv = 0, tv = 0;
-                for (int i = 0; i < Nq; i++) {
-                    const size_t n = ((size_t)bh * Nq + i) * Nk + j;
-                    const double qv = unbf(q[qi(bh, i, c)]), ov = unbf(dout[oi(bh, i, c)]);
-                    gk += dS[n] * qv;
-                    tk += (2 * E[n] + (Nq + 8) * F * std::fabs(dS[n])) * std::fabs(qv);
-                    gv += P[n] * ov;
-                    tv += (2 * (U + e[n]) + (Nq + 8) * F) * P[n] * std::fabs(ov);
-                }
-                const size_t x = ki(bh, j, c);
-                const double wk = unbf(dk0[x]) + scale * gk, wv = unbf(dv0[x]) + gv;
-                ck(x, unbf(dk[x]), wk, scale * tk + U * std::fabs(wk));
-                cv(x, unbf(dv[x]), wv, tv + U * std::fabs(wv));
-            }
-    }
+    checkBwd("attn_bwd_dq_bf16", "attn_bwd_dkdv_bf16", dq, dk, dv);
+
+    // attention_wgmma_bwd.cu's attn_bwd_wgmma (hd 64, 128) on the same inputs and bounds: dq through an
+    // fp32 scratch that the kernel reduce-adds into by TMA (rows past Nq too: they must add zeros), then
+    // attn_bwd_dq_add; dout's box must stay out of its NaN padding
+    if (hd > 128) return;
+    dq = dq0, dk = dk0, dv = dv0;
+    Buf<float> acc(q.size());
+    std::fill(acc.v.begin(), acc.v.end(), 0.0f);   // Kernels.flashAttnBwdWgmma zeroes it
+    CUtensorMap mdq, mo;
+    char err[256] = "";
+    if (emu_encode_tensor_map((unsigned long long)(uintptr_t)acc.p(), (size_t)BH * Nq, hd, hd * 4, 4, WB_BQ, 32,
+                              CU_TENSOR_MAP_SWIZZLE_128B, &mdq, err, sizeof err) ||
+        emu_encode_tensor_map((unsigned long long)(uintptr_t)dout.data(), (size_t)B * Nq, (size_t)H * hd, ldo * 2, 2, WB_BQ, 64,
+                              CU_TENSOR_MAP_SWIZZLE_128B, &mo, err, sizeof err))
+        failf("emu_encode_tensor_map: %s", err);
+    launch("attn_bwd_wgmma", Dim{(unsigned)BH * cdiv(Nk, WB_BK)}, Dim{WG_THREADS}, wbSmem(hd), rowsMap(q.data(), (long long)BH * Nq, hd, WB_BQ),
+           rowsMap(k.data(), (long long)BH * Nk, hd, WB_BK), rowsMap(v.data(), (long long)BH * Nk, hd, WB_BK), mo, mdq, dk.data(),
+           dv.data(), (const float*)lseF.p(), (const float*)deltaF.p(), H, Nq, Nk, hd, (float)scale);
+    launch("attn_bwd_dq_add", Dim{cdiv((long long)q.size(), 256)}, Dim{256}, 0u, dq.data(), (const float*)acc.p(),
+           (long long)q.size(), (float)scale);
+    checkBwd("attn_bwd_wgmma dq", "attn_bwd_wgmma", dq, dk, dv);
 }
 
 }  // namespace
@@ -238,6 +271,8 @@ TEST(attention_bf16_hd64) { sanitized() ? run(1, 2, 17, 65, 64) : run(1, 2, 65, 
 TEST(attention_bf16_hd64_long_queries) { sanitized() ? run(2, 1, 65, 15, 64) : run(2, 1, 197, 17, 64); }
 TEST(attention_bf16_hd128) { sanitized() ? run(1, 2, 15, 33, 128) : run(2, 1, 63, 65, 128); }
 TEST(attention_bf16_hd128_single_query) { run(1, 1, 1, 15, 128); }
+// attn_bwd_wgmma's 128-key blocks: a block with one key, several query tiles, three heads.
+TEST(attention_wgmma_bwd_hd128) { sanitized() ? run(1, 1, 17, 129, 128) : run(1, 3, 65, 129, 128); }
 TEST(attention_bf16_hd256) { sanitized() ? run(1, 1, 15, 33, 256) : run(1, 2, 17, 63, 256); }
 // attn_fwd_wgmma over several key tiles: the two-stage ring wraps, the last tile is partial and reads
 // the next head's rows (or TMA's zeros past the tensor), several 128-query blocks, the last partial.

@@ -76,12 +76,6 @@ __device__ __forceinline__ void att_load(att_bf16* s, const att_bf16* g, long lo
 }
 
 
-// dst[0], dst[1] (two bf16, 4-byte aligned) += lo, hi: widened, added in fp32, rounded once.
-__device__ __forceinline__ void att_acc2(att_bf16* dst, float lo, float hi) {
-    const float a = __bfloat162float(dst[0]) + lo, b = __bfloat162float(dst[1]) + hi;
-    *reinterpret_cast<unsigned*>(dst) = att_pack(a, b);
-}
-
 // ldmatrix lane roles: lane 8j + i addresses row i of matrix j.
 // A fragment (16 x 16, k contiguous in the tile): rows r0.., k kk..
 template <int HD>

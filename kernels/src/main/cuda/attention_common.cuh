@@ -1,7 +1,8 @@
-// What the two bf16 flash-attention forwards share (attention_bf16.cu on mma.sync, attention_wgmma.cu
-// on Hopper's wgmma): the bf16 type, the log2(e) of the exp2-domain softmax, packing two fp32 into the
-// two bf16 of an mma A-fragment register, and the reductions over the four threads (a quad, lanes 4g ..
-// 4g+3) that hold one row of an mma / wgmma accumulator fragment.
+// What the bf16 flash attentions share (attention_bf16.cu on mma.sync; attention_wgmma.cu and
+// attention_wgmma_bwd.cu on Hopper's wgmma): the bf16 type, the log2(e) of the exp2-domain softmax,
+// packing two fp32 into the two bf16 of an mma A-fragment register, the backwards' read-add-round of
+// gradient pairs, and the reductions over the four threads (a quad, lanes 4g .. 4g+3) that hold one
+// row of an mma / wgmma accumulator fragment.
 #pragma once
 #include "bf16.cuh"
 #include <cuda_bf16.h>
@@ -17,6 +18,12 @@ __device__ __forceinline__ unsigned att_pack(float lo, float hi) {
 #else
     return (unsigned)bf16_bits_rne(lo) | ((unsigned)bf16_bits_rne(hi) << 16);
 #endif
+}
+// dst[0], dst[1] (two bf16, 4-byte aligned) += lo, hi: widened, added in fp32, rounded once (the
+// backwards' accumulation into dq, dk, dv).
+__device__ __forceinline__ void att_acc2(att_bf16* dst, float lo, float hi) {
+    const float a = __bfloat162float(dst[0]) + lo, b = __bfloat162float(dst[1]) + hi;
+    *reinterpret_cast<unsigned*>(dst) = att_pack(a, b);
 }
 __device__ __forceinline__ float att_quad_max(float v) {
     v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));

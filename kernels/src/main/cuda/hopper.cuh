@@ -95,6 +95,12 @@ __device__ __forceinline__ void tma_store_2d(const CUtensorMap* map, const void*
     asm volatile("cp.async.bulk.tensor.2d.global.shared::cta.bulk_group [%0, {%2, %3}], [%1];\n"
                  :: "l"(reinterpret_cast<uint64_t>(map)), "r"(hopper_smem(smem)), "r"(x), "r"(y) : "memory");
 }
+// cp.reduce.async.bulk.tensor.2d .add: each in-bounds element of the global box += the shared box's
+// (atomically per element, the element type the map's: fp32 here); a bulk_group like tma_store_2d.
+__device__ __forceinline__ void tma_reduce_add_2d(const CUtensorMap* map, const void* smem, int x, int y) {
+    asm volatile("cp.reduce.async.bulk.tensor.2d.global.shared::cta.add.tile.bulk_group [%0, {%2, %3}], [%1];\n"
+                 :: "l"(reinterpret_cast<uint64_t>(map)), "r"(hopper_smem(smem)), "r"(x), "r"(y) : "memory");
+}
 __device__ __forceinline__ void tma_store_commit() { asm volatile("cp.async.bulk.commit_group;\n" ::: "memory"); }
 __device__ __forceinline__ void tma_store_wait() { asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory"); }
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }

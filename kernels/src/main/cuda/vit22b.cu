@@ -7,5 +7,6 @@
 #include "attention.cu"
 #include "attention_bf16.cu"
 #include "attention_wgmma.cu"
+#include "attention_wgmma_bwd.cu"
 #include "norm.cu"
 #include "misc.cu"

@@ -83,6 +83,8 @@ void mbar_wait(uint64_t* bar, unsigned parity, Site site);
 // cp.async.bulk.tensor.2d tile mode; map points at a CUtensorMap encoded by emu_encode_tensor_map.
 void tma_load_2d(void* smem, const void* map, int x, int y, uint64_t* bar, Site site);
 void tma_store_2d(const void* map, const void* smem, int x, int y, Site site);
+// cp.reduce.async.bulk.tensor.2d .add on an fp32 map: global += shared, element-wise, atomically.
+void tma_reduce_add_2d(const void* map, const void* smem, int x, int y, Site site);
 // wgmma: the matrix descriptor of a shared-memory operand; the warpgroup-collective MMA
 // (n = N, the accumulator has n/2 floats per thread); commit / wait of the thread's groups.
 uint64_t wgmma_desc(const void* smem, int swizzle, unsigned lbo_bytes, unsigned sbo_bytes, Site site);

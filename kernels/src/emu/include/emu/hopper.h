@@ -57,6 +57,10 @@ __device__ inline void tma_store_2d(const CUtensorMap* map, const void* smem, in
                                     ::emu::Site s = ::emu::Site::current()) {
     ::emu::tma_store_2d(map, smem, x, y, s);
 }
+__device__ inline void tma_reduce_add_2d(const CUtensorMap* map, const void* smem, int x, int y,
+                                         ::emu::Site s = ::emu::Site::current()) {
+    ::emu::tma_reduce_add_2d(map, smem, x, y, s);
+}
 __device__ inline void tma_load_2d(void* smem, const CUtensorMap* map, int x, int y, unsigned long long* bar,
                                    ::emu::Site s = ::emu::Site::current()) {
     ::emu::tma_load_2d(smem, map, x, y, reinterpret_cast<uint64_t*>(bar), s);

@@ -31,6 +31,38 @@ public final class FlashAttention {
     public static final int WGMMA_QUERY_ROWS = 128, WGMMA_THREADS = 384, WGMMA_STAGES = 2, WGMMA_BOX_COLS = 64,
             WGMMA_KEYS_NARROW = 128, WGMMA_KEYS_WIDE = 64;
 
+    /**
+     * attention_wgmma_bwd.cu (the Hopper backward, {@link Kernels#flashAttnBwdWgmma}): AWB_BK keys per
+     * block, AWB_BQ queries per ring stage, AWB_STAGES ring depth, AWB_THREADS (a producer and two
+     * consumer warpgroups).
+     */
+    public static final int WGMMA_BWD_KEYS = 128, WGMMA_BWD_QUERIES = 64, WGMMA_BWD_STAGES = 2, WGMMA_BWD_THREADS = 384;
+    /** The head dims attn_bwd_wgmma is instantiated for (hd 256's dK and dV accumulators would not fit the registers). */
+    public static final List<Integer> WGMMA_BWD_HEAD_DIMS = List.of(64, 128);
+
+    /** AWB_DQ_COLS: fp32 columns of dq's reduce-add boxes (one 128-byte swizzle row). */
+    public static final int WGMMA_BWD_DQ_COLS = 32;
+
+    /**
+     * AWB_SMEM: k, v [WGMMA_BWD_KEYS][hd] and P^T, dS^T [WGMMA_BWD_KEYS][WGMMA_BWD_QUERIES] bf16, two
+     * dq tiles [WGMMA_BWD_QUERIES][64] fp32, the stages of q, dout [WGMMA_BWD_QUERIES][hd] bf16 and 1 KB
+     * of lse and delta, 1 KB of barriers, 1 KB to align.
+     */
+    static int wgmmaBwdSmem(int hd) {
+        return 2 * WGMMA_BWD_KEYS * hd * 2 + 2 * WGMMA_BWD_KEYS * WGMMA_BWD_QUERIES * 2 + 2 * WGMMA_BWD_QUERIES * 64 * 4
+                + WGMMA_BWD_STAGES * (2 * WGMMA_BWD_QUERIES * hd * 2 + 1024) + 2048;
+    }
+
+    /**
+     * Whether attn_bwd_wgmma takes {@code sh} (beyond what every flash kernel needs): hd 64 or 128,
+     * and every q, k, dout row index below 2^31 (TMA's coordinates are 32-bit; a tile may reach one
+     * tile past the last row).
+     */
+    public static boolean wgmmaBackwardTakes(Shape sh) {
+        long rows = sh.bh() * Math.max(sh.nq(), sh.nk()) + WGMMA_BWD_KEYS;
+        return WGMMA_BWD_HEAD_DIMS.contains(sh.hd()) && rows <= Integer.MAX_VALUE;
+    }
+
     static int fwdKeys(int hd) { return hd <= 128 ? FWD_KEYS : FWD_KEYS_256; }
     /** ATW_KEYS(hd): keys per K/V tile of the Hopper forward. */
     static int wgmmaKeys(int hd) { return hd <= 128 ? WGMMA_KEYS_NARROW : WGMMA_KEYS_WIDE; }

@@ -27,7 +27,7 @@ public final class Kernels {
      */
     static final int WGMMA_EMULATED_BLOCKS = 3;
     /** Kernels whose only real image is sm_90a (the sm_80 one is a trap the host never launches): check-resources.sh skips those. */
-    public static final java.util.Set<String> SM90A_ONLY = java.util.Set.of("gemm_bf16_wgmma", "attn_fwd_wgmma");
+    public static final java.util.Set<String> SM90A_ONLY = java.util.Set.of("gemm_bf16_wgmma", "attn_fwd_wgmma", "attn_bwd_wgmma");
     /** gemm_bf16_wgmma's dynamic shared memory: the ring, its full and empty mbarriers, 1024 bytes to align the ring. */
     public static final int WGMMA_SMEM_BYTES = WGMMA_STAGES * (WGMMA_TILE_M + WGMMA_TILE_N) * WGMMA_TILE_K * 2
             + 2 * WGMMA_STAGES * 8 + 1024;
@@ -112,9 +112,7 @@ public final class Kernels {
             throw new IllegalArgumentException(String.format("%sA=0x%x and B=0x%x must be 16-byte aligned for TMA "
                     + "(start operands at a multiple of 8 bf16 elements) or use gemmBf16Mma", at, o.a(), o.b()));
         DeviceRuntime rt = maps.device();
-        if (!rt.hopper())
-            throw new CudaException(at + "needs a Hopper (compute capability 9.0: wgmma is sm_90a only, neither sm_80 nor newer "
-                    + "GPUs run it); " + rt.description() + " is not: use gemmBf16Mma");
+        requireHopper(rt, at, "gemmBf16Mma");
         int blocks = rt instanceof JCudaRuntime gpu ? gpu.multiprocessors() : WGMMA_EMULATED_BLOCKS;
         long tiles = (long) cdiv(o.n(), WGMMA_TILE_N) * cdiv(o.m(), WGMMA_TILE_M);
         if (tiles > Integer.MAX_VALUE)
@@ -136,6 +134,13 @@ public final class Kernels {
                 g == null ? 0 : g.cols(), g == null ? 0L : g.aux(), g == null ? 0L : g.ld(), g == null ? 0L : g.bias(), e.dbias());
     }
 
+    /** Refuses a GPU other than compute capability 9.0 for sm_90a-only {@code kernel}; {@code fix}: the portable wrapper. */
+    /** Refuses, naming the fix, a device that does not run sm_90a (wgmma, TMA): {@code at} names the call. */
+    private static void requireHopper(DeviceRuntime rt, String at, String fix) {
+        if (!rt.hopper())
+            throw new CudaException(at + "needs a Hopper (compute capability 9.0: wgmma is sm_90a only, neither sm_80 nor newer "
+                    + "GPUs run it); " + rt.description() + " is not: use " + fix);
+    }
     /** Whether gemm_bf16_mma may copy o's A and B tiles in 16-byte rows: aligned addresses, strides of 8 bf16. */
     public static boolean vectorLoads(MmaGemm.Operands o) {
         return o.lda() % 8 == 0 && o.ldb() % 8 == 0 && o.a() % 16 == 0 && o.b() % 16 == 0;
@@ -214,22 +219,19 @@ public final class Kernels {
     /**
      * See attention_wgmma.cu: {@link #flashAttnFwd}'s computation (same tensors, layouts, rounding)
      * on Hopper's TMA and wgmma, FlashAttention-3's structure; q, k and v reach the kernel as tensor
-     * maps over their (B*H*N, hd) rows that {@code rt} encodes. Refuses what flashAttnFwd refuses,
+     * maps over their (B*H*N, hd) rows from {@code maps}. Refuses what flashAttnFwd refuses,
      * and a GPU other than compute capability 9.0 (wgmma is sm_90a only).
      */
-    public void flashAttnFwdWgmma(DeviceRuntime rt, FlashAttention.Shape sh, FlashAttention.Forward f) {
+    public void flashAttnFwdWgmma(TensorMapCache maps, FlashAttention.Shape sh, FlashAttention.Forward f) {
+        DeviceRuntime rt = maps.device();
         flashCheck(sh, f);
-        if (rt instanceof JCudaRuntime gpu && gpu.computeCapability() != 90) {
-            int cc = gpu.computeCapability();
-            throw new CudaException("attn_fwd_wgmma needs a Hopper GPU (compute capability 9.0: wgmma is sm_90a only); "
-                    + gpu.description() + " has " + cc / 10 + "." + cc % 10 + "; use flashAttnFwd");
-        }
+        requireHopper(rt, "attn_fwd_wgmma: ", "flashAttnFwd");
         int grid = flashGrid(sh, sh.nq(), FlashAttention.WGMMA_QUERY_ROWS, 1);
         if (grid == 0) return;
         int hd = sh.hd(), keys = FlashAttention.wgmmaKeys(hd);
-        byte[] mapQ = rt.encodeTensorMap(attnRows(f.q(), sh.bh() * sh.nq(), hd, FlashAttention.WGMMA_QUERY_ROWS));
-        byte[] mapK = rt.encodeTensorMap(attnRows(f.k(), sh.bh() * sh.nk(), hd, keys));
-        byte[] mapV = rt.encodeTensorMap(attnRows(f.v(), sh.bh() * sh.nk(), hd, keys));
+        byte[] mapQ = maps.encode(attnRows(f.q(), sh.bh() * sh.nq(), hd, FlashAttention.WGMMA_QUERY_ROWS));
+        byte[] mapK = maps.encode(attnRows(f.k(), sh.bh() * sh.nk(), hd, keys));
+        byte[] mapV = maps.encode(attnRows(f.v(), sh.bh() * sh.nk(), hd, keys));
         m.launch("attn_fwd_wgmma", grid, 1, 1, FlashAttention.WGMMA_THREADS, 1, 1, FlashAttention.wgmmaSmem(hd), s,
                 f.out(), f.ldo(), f.lse(), mapQ, mapK, mapV, sh.heads(), sh.nq(), sh.nk(), hd, sh.scale());
     }
@@ -246,10 +248,7 @@ public final class Kernels {
      */
     public void flashAttnBwd(FlashAttention.Shape sh, FlashAttention.Backward b) {
         FlashAttention.Forward f = b.fwd();
-        flashCheck(sh, f);
-        if (b.dout() % 16 != 0 || b.dq() % 16 != 0 || b.dk() % 16 != 0 || b.dv() % 16 != 0)
-            throw new IllegalArgumentException(String.format("flash attention: dout=0x%x, dq=0x%x, dk=0x%x, dv=0x%x must be "
-                    + "16-byte aligned (start them at a multiple of 8 bf16 elements)", b.dout(), b.dq(), b.dk(), b.dv()));
+        flashBwdCheck(sh, b);
         if (sh.bh() == 0 || sh.nq() == 0) return;
         int hd = sh.hd(), H = sh.heads(), Nq = sh.nq(), Nk = sh.nk();
         float scale = sh.scale();
@@ -259,6 +258,51 @@ public final class Kernels {
         m.launch("attn_bwd_dkdv_bf16", flashGrid(sh, Nk, FlashAttention.KEY_ROWS, FlashAttention.dkdvSplits(hd)), 1, 1,
                 FlashAttention.THREADS, 1, 1, FlashAttention.dkdvSmem(hd), s, b.dk(), b.dv(), b.dout(), f.ldo(), f.lse(),
                 b.delta(), f.q(), f.k(), f.v(), H, Nq, Nk, hd, scale);
+    }
+
+    /**
+     * See attention_wgmma_bwd.cu: flashAttnBwd's computation on Hopper's TMA and wgmma, one pass per
+     * key block: delta first (attention.cu's bf16 delta kernel), then attn_bwd_wgmma, whose dq
+     * parts are summed by TMA reduce-adds into {@code dqAcc} (fp32 scratch of bh x nq x hd, zeroed here),
+     * then attn_bwd_dq_add adds it into dq; dk and dv are accumulated by the kernel itself. Refuses
+     * what flashAttnBwd refuses, a shape {@link FlashAttention#wgmmaBackwardTakes} does not take,
+     * and a GPU other than compute capability 9.0.
+     */
+    public void flashAttnBwdWgmma(TensorMapCache maps, FlashAttention.Shape sh, FlashAttention.Backward b, long dqAcc) {
+        DeviceRuntime rt = maps.device();
+        FlashAttention.Forward f = b.fwd();
+        flashBwdCheck(sh, b);
+        if (!FlashAttention.wgmmaBackwardTakes(sh))
+            throw new IllegalArgumentException("attn_bwd_wgmma " + sh + ": needs head_dim in " + FlashAttention.WGMMA_BWD_HEAD_DIMS
+                    + " and under 2^31 q, k rows in all; use flashAttnBwd");
+        if (dqAcc % 16 != 0)
+            throw new IllegalArgumentException(String.format("attn_bwd_wgmma: the dq scratch 0x%x must be 16-byte aligned", dqAcc));
+        requireHopper(rt, "attn_bwd_wgmma: ", "flashAttnBwd");
+        if (sh.bh() == 0 || sh.nq() == 0) return;
+        int hd = sh.hd(), H = sh.heads(), Nq = sh.nq(), Nk = sh.nk();
+        long n = sh.bh() * Nq * hd;
+        attnBwdDelta(true, b.delta(), f.out(), b.dout(), f.ldo(), Math.toIntExact(sh.bh()), H, Nq, hd);
+        zero16(dqAcc, 2 * n);   // fp32 zero is all-zero bits
+        int bq = FlashAttention.WGMMA_BWD_QUERIES, bk = FlashAttention.WGMMA_BWD_KEYS;
+        byte[] mapQ = maps.encode(new TensorMap2d(f.q(), sh.bh() * Nq, hd, 2L * hd, 2, bq, WGMMA_BOX, TensorMap2d.Swizzle.B128));
+        byte[] mapK = maps.encode(new TensorMap2d(f.k(), sh.bh() * Nk, hd, 2L * hd, 2, bk, WGMMA_BOX, TensorMap2d.Swizzle.B128));
+        byte[] mapV = maps.encode(new TensorMap2d(f.v(), sh.bh() * Nk, hd, 2L * hd, 2, bk, WGMMA_BOX, TensorMap2d.Swizzle.B128));
+        byte[] mapO = maps.encode(new TensorMap2d(b.dout(), (long) sh.batch() * Nq, (long) H * hd, 2 * f.ldo(), 2, bq,
+                WGMMA_BOX, TensorMap2d.Swizzle.B128));
+        byte[] mapDq = maps.encode(new TensorMap2d(dqAcc, sh.bh() * Nq, hd, 4L * hd, 4, bq,
+                FlashAttention.WGMMA_BWD_DQ_COLS, TensorMap2d.Swizzle.B128));
+        m.launch("attn_bwd_wgmma", flashGrid(sh, Nk, bk, 1), 1, 1, FlashAttention.WGMMA_BWD_THREADS, 1, 1,
+                FlashAttention.wgmmaBwdSmem(hd), s, mapQ, mapK, mapV, mapO, mapDq, b.dk(), b.dv(), f.lse(), b.delta(),
+                H, Nq, Nk, hd, sh.scale());
+        m.launch("attn_bwd_dq_add", ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, b.dq(), dqAcc, n, sh.scale());
+    }
+
+    /** What both flash backwards refuse: flashCheck's, and unaligned dout, dq, dk, dv. */
+    private static void flashBwdCheck(FlashAttention.Shape sh, FlashAttention.Backward b) {
+        flashCheck(sh, b.fwd());
+        if (b.dout() % 16 != 0 || b.dq() % 16 != 0 || b.dk() % 16 != 0 || b.dv() % 16 != 0)
+            throw new IllegalArgumentException(String.format("flash attention: dout=0x%x, dq=0x%x, dk=0x%x, dv=0x%x must be "
+                    + "16-byte aligned (start them at a multiple of 8 bf16 elements)", b.dout(), b.dq(), b.dk(), b.dv()));
     }
 
     private static void flashCheck(FlashAttention.Shape sh, FlashAttention.Forward f) {

@@ -106,6 +106,12 @@ public final class LaunchTable {
         k.flashAttnFwdWgmma(maps, fa, ff);
         k.flashAttnBwd(fa, new FlashAttention.Backward(ff, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(),
                 ptr.getAsLong(), ptr.getAsLong()));
+        // the Hopper backward at its widest head dim (hd <= 128)
+        int whd = FlashAttention.WGMMA_BWD_HEAD_DIMS.getLast();
+        FlashAttention.Forward wf = new FlashAttention.Forward(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(),
+                ptr.getAsLong(), (long) H * whd, ptr.getAsLong());
+        k.flashAttnBwdWgmma(maps, new FlashAttention.Shape(B, H, N, N, whd), new FlashAttention.Backward(wf, ptr.getAsLong(),
+                ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong()), ptr.getAsLong());
         for (boolean bf : new boolean[] {false, true}) {   // both storage-type instantiations
             k.normFwd(bf, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), T, D, true, 1e-6f);
             k.normBwdDx(bf, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), T, D, true);

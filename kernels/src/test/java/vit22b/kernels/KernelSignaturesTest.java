@@ -193,6 +193,36 @@ class KernelSignaturesTest {
             }
     }
 
+    /**
+     * attn_bwd_wgmma: grid heads x 128-key blocks, three warpgroups, AWB_SMEM (written out here); its dq
+     * add covers bh x nq x hd; hd 256 is refused (its accumulators would not fit).
+     */
+    @Test void wgmmaAttentionBackwardLaunches() {
+        TensorMapCache maps = new TensorMapCache(LaunchTable.zeroTensorMaps());
+        long base = 0x7f00_0000_0000L;
+        for (int hd : FlashAttention.WGMMA_BWD_HEAD_DIMS)
+            for (int n : new int[] {1, 197, 4096}) {
+                LaunchTable.Recorder r = new LaunchTable.Recorder();
+                FlashAttention.Shape sh = new FlashAttention.Shape(3, 5, n, n + 1, hd);
+                FlashAttention.Forward f = new FlashAttention.Forward(base, base + 0x1000_0000L, base + 0x2000_0000L,
+                        base + 0x3000_0000L, 5L * hd, base + 0x4000_0000L);
+                new Kernels(r, null).flashAttnBwdWgmma(maps, sh, new FlashAttention.Backward(f, base + 0x5000_0000L,
+                        base + 0x6000_0000L, base + 0x7000_0000L, base + 0x8000_0000L, base + 0x9000_0000L), base + 0xa000_0000L);
+                Map<String, Launch> by = r.launches().stream().collect(Collectors.toMap(Launch::kernel, l -> l));
+                String at = " at hd " + hd + ", n " + n;
+                Launch w = by.get("attn_bwd_wgmma");
+                assertEquals(15 * ((n + 1 + 127) / 128), w.grid()[0], "grid" + at);
+                assertEquals(384, w.block()[0], "threads" + at);
+                assertEquals(hd == 64 ? 135_168 : 200_704, w.sharedBytes(), "smem" + at);
+                assertEquals(15L * n * hd, by.get("attn_bwd_dq_add").args()[2], "dq add's n" + at);
+            }
+        FlashAttention.Forward ok = new FlashAttention.Forward(base, base, base, base, 512, base);
+        String m = assertThrows(IllegalArgumentException.class, () -> new Kernels(new LaunchTable.Recorder(), null)
+                .flashAttnBwdWgmma(maps, new FlashAttention.Shape(1, 2, 8, 8, 256), new FlashAttention.Backward(ok, base, base,
+                        base, base, base), base)).getMessage();
+        assertTrue(m.contains("head_dim in [64, 128]"), m);
+    }
+
     @Test void flashAttentionRefusesWhatTheKernelsCannotDo() {
         Kernels k = new Kernels(new LaunchTable.Recorder(), null);
         long base = 0x7f00_0000_0000L;
@@ -238,6 +268,11 @@ class KernelSignaturesTest {
                 FlashAttention.WGMMA_THREADS, "attention_wgmma.cu ATW_STAGES", FlashAttention.WGMMA_STAGES,
                 "attention_wgmma.cu ATW_BOX_COLS", FlashAttention.WGMMA_BOX_COLS, "attention_wgmma.cu ATW_KEYS_NARROW",
                 FlashAttention.WGMMA_KEYS_NARROW, "attention_wgmma.cu ATW_KEYS_WIDE", FlashAttention.WGMMA_KEYS_WIDE));
+        want.putAll(Map.of("attention_wgmma_bwd.cu AWB_BK", FlashAttention.WGMMA_BWD_KEYS,
+                "attention_wgmma_bwd.cu AWB_BQ", FlashAttention.WGMMA_BWD_QUERIES,
+                "attention_wgmma_bwd.cu AWB_STAGES", FlashAttention.WGMMA_BWD_STAGES,
+                "attention_wgmma_bwd.cu AWB_THREADS", FlashAttention.WGMMA_BWD_THREADS,
+                "attention_wgmma_bwd.cu AWB_DQ_COLS", FlashAttention.WGMMA_BWD_DQ_COLS));
         want.putAll(Map.of("gemm_common.cuh MMA_GELU_NONE", MmaGemm.GELU_NONE, "gemm_common.cuh MMA_GELU_FWD",
                 MmaGemm.GELU_FORWARD, "gemm_common.cuh MMA_GELU_BWD", MmaGemm.GELU_BACKWARD));
         for (var e : new TreeMap<>(want).entrySet()) {

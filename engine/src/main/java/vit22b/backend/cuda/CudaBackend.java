@@ -57,7 +57,7 @@ public final class CudaBackend implements Backend {
     public enum GemmPath { KERNELS, CUBLASLT }
 
     /** Scratch roles: one persistent buffer each, grown on demand outside capture. */
-    private enum Scratch { IM2COL, ATTN_DELTA }
+    private enum Scratch { IM2COL, ATTN_DELTA, ATTN_DQ }
 
     private static final long STAGING_BYTES = 64L << 20;
     /** Each of the two buffers {@link #upload(Tensor, MemorySegment, DType)} streams through. */
@@ -86,10 +86,10 @@ public final class CudaBackend implements Backend {
     private StagingPair uploadStaging;
     private long uploadChunkBytes = UPLOAD_CHUNK_BYTES;
     private boolean closed;
-    private long mmaGemms, wgmmaGemms, tensorCoreAttentions, hopperAttentionForwards;
+    private long mmaGemms, wgmmaGemms, tensorCoreAttentions, hopperAttentionForwards, hopperAttentionBackwards;
     /** device.hopper(), asked once: whether the bf16 GEMMs may take gemm_bf16_wgmma. */
     private final boolean hopper;
-    /** gemm_bf16_wgmma's operand tensor maps, encoded once each; cleared when memory goes back to the driver. */
+    /** The Hopper kernels' tensor maps (GEMM operands, attention's q/k/v), encoded once each; cleared when memory goes back to the driver. */
     private final TensorMapCache tensorMaps;
 
     /** GPU {@code ordinal} through JCuda, fp32; fails with the fix when there is no GPU or no kernels. */
@@ -768,7 +768,7 @@ public final class CudaBackend implements Backend {
         if (bf16 && onTensorCores(hd, ldo, q, kk, v, out)) {
             FlashAttention.Shape sh = new FlashAttention.Shape(B, H, Nq, Nk, hd);
             if (hopper) {   // the flash kernels' shapes are the Hopper forward's too
-                k.flashAttnFwdWgmma(device, sh, flashForward(out, ldo, lse, q, kk, v));
+                k.flashAttnFwdWgmma(tensorMaps, sh, flashForward(out, ldo, lse, q, kk, v));
                 hopperAttentionForwards++;
             } else {
                 k.flashAttnFwd(sh, flashForward(out, ldo, lse, q, kk, v));
@@ -778,7 +778,12 @@ public final class CudaBackend implements Backend {
         k.attnFwd(bf16, raw(out), ldo, raw(lse), raw(q), raw(kk), raw(v), B * H, H, Nq, Nk, hd, (float) (1.0 / Math.sqrt(hd)));
     }
 
-    /** Accumulates dq, dk, dv (the contract); the kernels as {@link #attentionForward} chooses them. */
+    /**
+     * Accumulates dq, dk, dv (the contract); the kernels as {@link #attentionForward} chooses them,
+     * except that on a Hopper ({@link DeviceRuntime#hopper}) the flash backward is attention_wgmma_bwd.cu's
+     * (TMA + wgmma, one pass, dq summed in an fp32 scratch) at the head dims it takes (64, 128);
+     * {@link #hopperAttentionBackwards} counts those calls.
+     */
     @Override public void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor out, Tensor lse,
                                             Tensor q, Tensor kk, Tensor v) {
         boolean bf16 = attentionBf16("attentionBackward", lse, List.of("q", "k", "v", "out", "dout", "dq", "dk", "dv"),
@@ -787,8 +792,15 @@ public final class CudaBackend implements Backend {
         long ldo = out.size() / ((long) B * Nq);
         long delta = scratch(Scratch.ATTN_DELTA, (long) B * H * Nq);
         if (bf16 && onTensorCores(hd, ldo, q, kk, v, out, dout, dq, dk, dv)) {
-            k.flashAttnBwd(new FlashAttention.Shape(B, H, Nq, Nk, hd), new FlashAttention.Backward(
-                    flashForward(out, ldo, lse, q, kk, v), raw(dout), delta, raw(dq), raw(dk), raw(dv)));
+            FlashAttention.Shape sh = new FlashAttention.Shape(B, H, Nq, Nk, hd);
+            FlashAttention.Backward fb = new FlashAttention.Backward(flashForward(out, ldo, lse, q, kk, v), raw(dout), delta,
+                    raw(dq), raw(dk), raw(dv));
+            if (hopper && FlashAttention.wgmmaBackwardTakes(sh)) {   // else hd 256: the mma.sync backward
+                k.flashAttnBwdWgmma(tensorMaps, sh, fb, scratch(Scratch.ATTN_DQ, sh.bh() * Nq * hd));
+                hopperAttentionBackwards++;
+            } else {
+                k.flashAttnBwd(sh, fb);
+            }
             return;
         }
         float scale = (float) (1.0 / Math.sqrt(hd));
@@ -837,6 +849,9 @@ public final class CudaBackend implements Backend {
 
     /** How many attention forwards ran on the Hopper kernel (attention_wgmma.cu) so far. */
     public long hopperAttentionForwards() { return hopperAttentionForwards; }
+
+    /** How many attention backwards ran on the Hopper kernel (attention_wgmma_bwd.cu) so far. */
+    public long hopperAttentionBackwards() { return hopperAttentionBackwards; }
 
     @Override public void outProjectionForward(Tensor out, Tensor x, Tensor ag, Tensor wOut, Tensor bOut) {
         if (nativeBf16("outProjectionForward", bf16("out", out), bf16("x", x), bf16("ag", ag), bf16("wOut", wOut),
