@@ -50,6 +50,13 @@
 #include <cuda.h>
 #include <cuda_runtime.h>
 
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
+// A Hopper kernel's image for an older GPU is a trap the host never launches, and those GPUs have
+// no clusters (nvcc refuses __cluster_dims__ there): the attribute is dropped from that image only.
+#undef __cluster_dims__
+#define __cluster_dims__(...)
+#endif
+
 #if !defined(__CUDACC__)
 #define HOPPER_KERNELS 1
 #include <emu/hopper.h>
