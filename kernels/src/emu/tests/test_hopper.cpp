@@ -630,6 +630,40 @@ TEST(hopper_cluster_multicast_ring) {
     }
 }
 
+// Across CTAs: CTA 0 multicasts a box into CTA 1 only, whose threads read it after waiting on their
+// barrier, or (wait = 0) without: TSan must report that race (run-tests.sh requires it), i.e. the
+// multicast's ordering reaches the peer through its barrier and nothing else.
+__global__ void cluster_multicast_read(const __grid_constant__ CUtensorMap map, float* out, int wait) {
+    DYNAMIC_SHARED(unsigned char, sm);
+    uint64_t* bar = reinterpret_cast<uint64_t*>(sm + kRingBox);
+    if (threadIdx.x == 0) {
+        mbar_init(bar, 1);
+        mbar_fence_init();
+    }
+    cluster_sync();
+    const unsigned rank = cluster_ctarank();
+    if (threadIdx.x == 0 && rank == 0) tma_load_2d_multicast(sm, &map, 0, 0, bar, 2);
+    if (rank == 1) {
+        if (threadIdx.x == 0) mbar_arrive_expect_tx(bar, kRingBox);
+        if (wait) mbar_wait(bar, 0);
+        for (unsigned i = threadIdx.x; i < kRingBox / 4; i += blockDim.x) out[i] = reinterpret_cast<const float*>(sm)[i];
+    }
+    cluster_sync();
+}
+
+TEST(race_cluster_multicast_without_mbar_wait) {
+    const std::vector<float> g = uniform(kRingRows * kRingCols);
+    const CUtensorMap map = make_map(g.data(), kRingRows, kRingCols, kRingCols * 4, 4, kRingRows, kRingCols, 0);
+    Buf<float> waited(kRingBox / 4), raced(kRingBox / 4);
+    expect_ok(RUN_CLUSTER(cluster_multicast_read, 2, Dim{2}, Dim{64}, kRingBox + 8, map, waited.p(), 1), "multicast read after mbar_wait");
+    for (size_t i = 0; i < g.size(); i++)
+        if (waited[i] != g[i]) {
+            failf("multicast read after mbar_wait: element %zu is %g, want %g", i, waited[i], g[i]);
+            break;
+        }
+    expect_ok(RUN_CLUSTER(cluster_multicast_read, 2, Dim{2}, Dim{64}, kRingBox + 8, map, raced.p(), 0), "multicast read without mbar_wait");
+}
+
 // Remote use of a barrier with no cluster_sync after its mbar_init (under every schedule: either the
 // peer has not initialised it yet, or it did so after the user's last cluster_sync).
 __global__ void cluster_no_sync_after_init(float*) {
@@ -666,8 +700,10 @@ __global__ void cluster_misuse(const __grid_constant__ CUtensorMap map, int mode
     if (mode == 3 && rank == 1 && threadIdx.x == 0) mbar_wait(bar, 0);
     cluster_sync();
 }
+// Only rank 0 touches it (two CTAs writing the worker's one copy would be a race TSan reports).
 __global__ void cluster_static_shared(float* out) {
     __shared__ float s[64];
+    if (cluster_ctarank() != 0) return;
     s[threadIdx.x] = (float)threadIdx.x;
     __syncthreads();
     out[blockIdx.x * blockDim.x + threadIdx.x] = s[63 - threadIdx.x];

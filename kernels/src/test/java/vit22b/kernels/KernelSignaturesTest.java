@@ -63,7 +63,7 @@ class KernelSignaturesTest {
             String src = Files.readString(f).replaceAll("(?s)/\\*.*?\\*/", " ").replaceAll("//[^\n]*", " ");
             Matcher m = kernel.matcher(src);
             while (m.find()) {
-                String head = m.group(1).replaceAll("__launch_bounds__\\s*\\([^)]*\\)", " ").strip();
+                String head = m.group(1).replaceAll("(__launch_bounds__|__cluster_dims__)\\s*\\([^)]*\\)", " ").strip();
                 Matcher np = nameAndParams.matcher(head);
                 assertTrue(np.find(), f + ": cannot parse kernel declaration: " + head);
                 List<Param> params = new ArrayList<>();
