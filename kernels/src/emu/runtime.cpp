@@ -578,7 +578,8 @@ bool static_shared_written(const TlsBlock& tls) {
 }
 
 // Runs cluster `index` (one block when the kernel has no clusters): its CTAs' fibers take turns on
-// this thread until all exit or one fails. Schedule 1 runs the CTAs and their threads in reverse.
+// this thread until all exit or one fails. Schedules 1 and 2 run the CTAs (and their threads) in
+// reverse; schedule 2 lets each CTA run as far as it can before the next one takes a step.
 void run_cluster(Cluster& C, unsigned long long index, const TlsBlock& tls) {
     Launch* L = C.cta[0]->L;
     const unsigned long long per_row = L->grid.x / C.size, row = index / per_row;
@@ -606,17 +607,26 @@ void run_cluster(Cluster& C, unsigned long long index, const TlsBlock& tls) {
         for (unsigned q = 0; q < C.size && !failed(); q++) {
             Worker* w = C.cta[L->schedule == 0 ? q : C.size - 1 - q];
             tl_worker = w;
-            for (unsigned k = 0; k < w->n && w->error.empty(); k++) {
-                if (L->schedule == 2) {
-                    // Warp 0 first, as far as it gets, before anyone else takes a step.
-                    for (bool again = true; again && w->error.empty();) {
-                        again = false;
-                        for (unsigned l = 0; l < std::min(32u, w->n) && w->error.empty(); l++)
-                            if (runnable(w->fibers[l])) { resume(w, &w->fibers[l]); again = ran = true; }
+            // Schedule 2 in a cluster: this CTA runs as far as it can before the next one takes a step
+            // (one CTA far ahead of its peers, as a stage released to one CTA only would allow).
+            for (bool cta_again = true; cta_again && w->error.empty();) {
+                cta_again = false;
+                for (unsigned k = 0; k < w->n && w->error.empty(); k++) {
+                    if (L->schedule == 2) {
+                        // Warp 0 first, as far as it gets, before anyone else takes a step.
+                        for (bool again = true; again && w->error.empty();) {
+                            again = false;
+                            for (unsigned l = 0; l < std::min(32u, w->n) && w->error.empty(); l++)
+                                if (runnable(w->fibers[l])) { resume(w, &w->fibers[l]); again = ran = true; }
+                        }
+                    }
+                    Fiber* f = &w->fibers[w->order[k]];
+                    if (runnable(*f) && w->error.empty()) {
+                        resume(w, f);
+                        ran = true;
+                        cta_again = L->schedule == 2 && C.size > 1;
                     }
                 }
-                Fiber* f = &w->fibers[w->order[k]];
-                if (runnable(*f) && w->error.empty()) { resume(w, f); ran = true; }
             }
         }
         if (!ran && !failed() && !finished()) {
