@@ -1099,13 +1099,16 @@ void mbar_note_init(uint32_t offset) {
 
 void wait_until(bool (*ready)(const void*), const void* arg, const char* what, Site site) {
     Fiber* f;
-    current(&f);
+    [[maybe_unused]] Worker* w = current(&f);
     if (ready(arg)) return;
     f->cond = ready;
     f->cond_arg = arg;
     f->state = COND_WAIT;
     f->wait_site = site;
     f->wait_what = what;
+    // If the launch fails while this thread waits, the scheduler (finish_block) orders what it did
+    // before the wait ahead of the next block's reuse of the worker (its TLS: static shared memory).
+    TSAN_RELEASE(&w->end_sync);
     switch_to_sched(f, false);   // the scheduler resumes this thread only once ready(arg) holds
     f->state = READY;
     f->cond = nullptr;
