@@ -49,11 +49,25 @@ Bar unpack(uint64_t w) {
 uint64_t pack(const Bar& b) {
     return kInit | (uint64_t)b.pending | (uint64_t)b.expected << 20 | ((uint64_t)b.tx & 0x1fffff) << 40 | (uint64_t)b.phase << 61;
 }
-uint64_t* bar_word(uint64_t* bar, const char* what, const Site& site) {
+void check_initialised(const uint64_t* w, const char* what, const Site& site) {
+    if ((*w & kTagMask) != kInit) failm(at(what, site) + ": the mbarrier was not initialised (mbar_init) in this block");
+}
+// bar's offset in this CTA's shared window (8-byte aligned).
+uint32_t bar_offset(const uint64_t* bar, const char* what, const Site& site) {
     if (reinterpret_cast<uintptr_t>(bar) & 7) failm(at(what, site) + ": the mbarrier is not 8-byte aligned");
-    shared_offset(bar, 8, (at(what, site) + ": the mbarrier").c_str());
-    if ((*bar & kTagMask) != kInit) failm(at(what, site) + ": the mbarrier was not initialised (mbar_init) in this block");
+    return shared_offset(bar, 8, (at(what, site) + ": the mbarrier").c_str());
+}
+uint64_t* bar_word(uint64_t* bar, const char* what, const Site& site) {
+    bar_offset(bar, what, site);
+    check_initialised(bar, what, site);
     return bar;
+}
+// CTA cta's mbarrier at bar's offset (this CTA's own when cta is its rank), initialised.
+uint64_t* peer_bar_word(uint64_t* bar, unsigned cta, const char* what, const Site& site) {
+    const uint32_t off = bar_offset(bar, what, site);
+    uint64_t* p = static_cast<uint64_t*>(cluster_shared_at(cta, off, 8, at(what, site).c_str(), true));
+    check_initialised(p, what, site);
+    return p;
 }
 // The phase completes when every expected arrival came and the tx-count is back to 0.
 void settle(uint64_t* w, Bar b) {
@@ -135,10 +149,15 @@ int bits_of_desc(unsigned mode) { return mode == 1 ? 3 : mode == 2 ? 2 : mode ==
 
 // One TMA box: element (r, c) of the box is byte r * rowBytes + c * elem of the (unswizzled) box
 // image at smem; fn(shared pointer, global pointer or null when out of bounds, elem bytes).
-template <class F> void each_box_element(const Map& m, void* smem, int x, int y, const char* what, const Site& site, F fn) {
-    const uint32_t row_bytes = m.box_cols * m.elem, bytes = m.box_rows * row_bytes;
-    const uint32_t base = shared_offset(smem, bytes, (at(what, site) + ": the shared-memory box").c_str());
+// The box's shared-window offset (in this CTA's window, 128-byte aligned).
+uint32_t box_offset(const Map& m, const void* smem, const char* what, const Site& site) {
+    const uint32_t base = shared_offset(smem, m.box_rows * m.box_cols * m.elem, (at(what, site) + ": the shared-memory box").c_str());
     if (base & 127) failm(at(what, site) + ": the shared-memory box at window offset " + std::to_string(base) + " is not 128-byte aligned");
+    return base;
+}
+// smem is the box's first byte, at window offset base (of whichever CTA's window it lies in).
+template <class F> void each_box_element(const Map& m, void* smem, uint32_t base, int x, int y, F fn) {
+    const uint32_t row_bytes = m.box_cols * m.elem;
     const int bits = bits_of_tma(m.swizzle);
     for (uint32_t r = 0; r < m.box_rows; r++)
         for (uint32_t c = 0; c < m.box_cols; c++) {
@@ -156,23 +175,34 @@ template <class F> void each_box_element(const Map& m, void* smem, int x, int y,
 // ---- mbarrier
 
 void mbar_init(uint64_t* bar, unsigned count, Site site) {
-    if (reinterpret_cast<uintptr_t>(bar) & 7) failm(at("mbar_init", site) + ": the mbarrier is not 8-byte aligned");
-    shared_offset(bar, 8, (at("mbar_init", site) + ": the mbarrier").c_str());
+    const uint32_t off = bar_offset(bar, "mbar_init", site);
     if (count < 1 || count > (1u << 20) - 1) failm(at("mbar_init", site) + ": arrival count " + std::to_string(count) + " (1 .. 2^20-1)");
     *bar = pack({count, count, 0, 0});
+    mbar_note_init(off);
 }
 
-void mbar_arrive(uint64_t* bar, unsigned tx_bytes, Site site) {
-    const char* what = tx_bytes ? "mbar_arrive_expect_tx" : "mbar_arrive";
-    uint64_t* w = bar_word(bar, what, site);
+namespace {
+// One arrival (after tx_bytes of expect-tx) on the barrier word w.
+void arrive_on(uint64_t* w, unsigned tx_bytes, const char* what, const Site& site) {
     if (tx_bytes) add_tx(w, tx_bytes, what, site);   // expect-tx first, then the arrival (PTX order)
     Bar b = unpack(*w);
     if (b.pending == 0)
         failm(at(what, site) + ": more arrivals than the mbarrier's count (" + std::to_string(b.expected) + ") in phase parity " +
               std::to_string(b.phase) + " (it still waits for " + std::to_string(b.tx) + " tx bytes)");
     b.pending--;
-    TSAN_RELEASE(bar);
+    TSAN_RELEASE(w);
     settle(w, b);
+}
+}  // namespace
+
+void mbar_arrive(uint64_t* bar, unsigned tx_bytes, Site site) {
+    const char* what = tx_bytes ? "mbar_arrive_expect_tx" : "mbar_arrive";
+    arrive_on(bar_word(bar, what, site), tx_bytes, what, site);
+}
+
+// The release orders this thread's writes before the peer's acquire (mbar_wait) on the same word.
+void mbar_arrive_cluster(uint64_t* bar, unsigned cta, Site site) {
+    arrive_on(peer_bar_word(bar, cta, "mbar_arrive_cluster", site), 0, "mbar_arrive_cluster", site);
 }
 
 void mbar_wait(uint64_t* bar, unsigned parity, Site site) {
@@ -183,21 +213,52 @@ void mbar_wait(uint64_t* bar, unsigned parity, Site site) {
 
 // ---- TMA
 
+namespace {
+void load_element(char* s, const char* g, uint32_t n) {
+    if (g) std::memcpy(s, g, n);
+    else std::memset(s, 0, n);
+}
+}  // namespace
+
 void tma_load_2d(void* smem, const void* map, int x, int y, uint64_t* bar, Site site) {
     const Map m = map_of(map, "tma_load_2d", site);
     uint64_t* w = bar_word(bar, "tma_load_2d", site);
-    each_box_element(m, smem, x, y, "tma_load_2d", site, [](char* s, const char* g, uint32_t n) {
-        if (g) std::memcpy(s, g, n);
-        else std::memset(s, 0, n);
-    });
+    each_box_element(m, smem, box_offset(m, smem, "tma_load_2d", site), x, y, load_element);
     // complete_tx of the whole box (out-of-bounds bytes included, as the hardware counts them).
     TSAN_RELEASE(bar);
     add_tx(w, -(int64_t)(m.box_rows * m.box_cols * m.elem), "tma_load_2d", site);
 }
 
+// Every target is checked before any byte moves; then each CTA of the mask gets the box and the
+// complete_tx on its barrier, which releases the copy to that CTA's waiters.
+void tma_load_2d_multicast(void* smem, const void* map, int x, int y, uint64_t* bar, uint16_t cta_mask, Site site) {
+    const char* what = "tma_load_2d_multicast";
+    const Map m = map_of(map, what, site);
+    const unsigned n = cluster_size();
+    if (cta_mask == 0) failm(at(what, site) + ": the CTA mask is empty");
+    if (cta_mask >> n)
+        failm(at(what, site) + ": the CTA mask 0x" + [&] { char b[8]; std::snprintf(b, sizeof b, "%04x", cta_mask); return std::string(b); }() +
+              " names CTA " + std::to_string(31 - __builtin_clz((unsigned)cta_mask)) + ", outside this cluster of " + std::to_string(n) +
+              " CTA(s)");
+    const uint32_t base = box_offset(m, smem, what, site), bytes = m.box_rows * m.box_cols * m.elem;
+    char* dst[16];
+    uint64_t* w[16];
+    for (unsigned r = 0; r < n; r++)
+        if ((cta_mask >> r) & 1) {
+            dst[r] = static_cast<char*>(cluster_shared_at(r, base, bytes, (at(what, site) + ": the box in CTA " + std::to_string(r)).c_str(), false));
+            w[r] = peer_bar_word(bar, r, what, site);
+        }
+    for (unsigned r = 0; r < n; r++)
+        if ((cta_mask >> r) & 1) {
+            each_box_element(m, dst[r], base, x, y, load_element);
+            TSAN_RELEASE(w[r]);
+            add_tx(w[r], -(int64_t)bytes, what, site);
+        }
+}
+
 void tma_store_2d(const void* map, const void* smem, int x, int y, Site site) {
     const Map m = map_of(map, "tma_store_2d", site);
-    each_box_element(m, const_cast<void*>(smem), x, y, "tma_store_2d", site, [](char* s, char* g, uint32_t n) {
+    each_box_element(m, const_cast<void*>(smem), box_offset(m, smem, "tma_store_2d", site), x, y, [](char* s, char* g, uint32_t n) {
         if (g) std::memcpy(g, s, n);
     });
 }

@@ -71,6 +71,16 @@ mutant plain gemm_bf16_mma.cu "GELU forward output indexed by n instead of n - g
   'mma_st(gaux + (long long)m * ldg + j, gelu_f(v + gb, geluKind));' 'mma_st(gaux + (long long)m * ldg + n, gelu_f(v + gb, geluKind));'
 mutant plain gemm_bf16_mma.cu "grouped raster: block rows of the last group miscounted" \
   'rows = min((int)gridDim.y - first, MMA_RASTER);' 'rows = MMA_RASTER;'
+mutant plain gemm_bf16_wgmma.cu "B multicast into this CTA only (the peer's stage misses this half)" \
+  'constexpr uint16_t everyone = (1u << WG_CLUSTER) - 1;' 'const uint16_t everyone = 1u << rank;'
+mutant plain gemm_bf16_wgmma.cu "a stage released twice on this CTA's empty barrier, never on the peer's" \
+  'mbar_arrive_cluster(empty, p);' 'mbar_arrive_cluster(empty, cluster_ctarank());'
+mutant plain gemm_bf16_wgmma.cu "no cluster_sync between the barriers' init and the peer's first multicast" \
+  '    cluster_sync();   // every CTA'"'"'s barriers' '    __syncthreads();   // every CTA'"'"'s barriers'
+mutant plain gemm_bf16_wgmma.cu "the cluster's second CTA computes the first one's tile row" \
+  'm0 = (tp * WG_CLUSTER + (int)rank) * WG_BM;' 'm0 = (tp * WG_CLUSTER) * WG_BM;'
+mutant plain gemm_bf16_wgmma.cu "K-major B: both CTAs' halves land at the first half of the tile" \
+  'tma_load_2d_multicast(b + rank * bRows * 128,' 'tma_load_2d_multicast(b,'
 mutant plain attention.cu "divergent shuffle: only lanes with a key enter warp_max" \
   'float mNew = fmaxf(mx, warp_max(s));' 'float mNew = fmaxf(mx, t0 + lane < Nk ? warp_max(s) : s);'
 mutant plain attention.cu "off-by-one: dkdv drops the last query of each tile" \

@@ -2,7 +2,8 @@
 // with its parameter sizes deduced from the function's type (so a Java caller passing a long
 // where the kernel takes an int is refused). gen-kernel-list.sh fails the build when this table
 // and the sources' kernels differ, and supplies the parameter names used in error messages and
-// each kernel's __launch_bounds__ (a bigger block is refused, as the GPU refuses it).
+// each kernel's __launch_bounds__ (a bigger block is refused, as the GPU refuses it) and
+// __cluster_dims__ (its CTAs run as clusters; grid.x must be a multiple of the cluster's x).
 #include "vit22b.cu"
 
 #include <cstring>
@@ -12,8 +13,8 @@
 namespace emu {
 namespace {
 
-struct SourceKernel { const char* name; const char* params; unsigned max_threads; };
-#define EMU_SOURCE_KERNEL(name, params, bound) {#name, params, (bound)},
+struct SourceKernel { const char* name; const char* params; unsigned max_threads, cluster[3]; };
+#define EMU_SOURCE_KERNEL(name, params, bound, cx, cy, cz) {#name, params, (bound), {(cx), (cy), (cz)}},
 constexpr SourceKernel kSources[] = {
 #include "kernel_sources.inc"
 };
@@ -21,11 +22,13 @@ constexpr SourceKernel kSources[] = {
 const SourceKernel& source_of(const char* name) {
     for (const SourceKernel& s : kSources)
         if (std::strcmp(s.name, name) == 0) return s;
-    static const SourceKernel none{"", "", 0};   // gen-kernel-list.sh fails the build first
+    static const SourceKernel none{"", "", 0, {1, 1, 1}};   // gen-kernel-list.sh fails the build first
     return none;
 }
 
-#define EMU_KERNEL(name) make_entry<&name>(#name, source_of(#name).params, source_of(#name).max_threads)
+#define EMU_KERNEL(name)                                                                                       \
+    make_entry<&name>(#name, source_of(#name).params, source_of(#name).max_threads, source_of(#name).cluster[0], \
+                      source_of(#name).cluster[1], source_of(#name).cluster[2])
 // One line per kernel (kernel_sources.inc is the sources' list; the build checks they agree).
 const KernelEntry kTable[] = {
     EMU_KERNEL(gemm_f32),

@@ -44,9 +44,9 @@ for f in $flavours; do
   done
 done
 # TSan must see the races the race_* tests make on purpose (a missing __syncthreads / __syncwarp /
-# mbar_wait before reading a TMA destination).
+# mbar_wait before reading a TMA destination, in the CTA or in a peer of its cluster).
 if [[ " $flavours " == *" tsan "* ]]; then
-  for r in race_missing_syncthreads race_missing_syncwarp race_tma_without_mbar_wait; do
+  for r in race_missing_syncthreads race_missing_syncwarp race_tma_without_mbar_wait race_cluster_multicast_without_mbar_wait; do
     log=$B/tsan/$r.log
     if "$B/tsan/emu_tests" 0 "$r" > "$log" 2>&1; then
       echo "[emu] tsan $r: ThreadSanitizer reported NO race: $log"; failed=1

@@ -24,6 +24,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "emu/device.h"
@@ -95,7 +96,8 @@ struct Copy {
 };
 
 // COND_WAIT: blocked until cond(cond_arg) holds (mbar_wait); the scheduler re-evaluates it.
-enum State { READY, BLOCK_WAIT, WARP_WAIT, COND_WAIT, DONE };
+// CLUSTER_WAIT: at cluster_sync, until every thread of the cluster arrived or exited.
+enum State { READY, BLOCK_WAIT, WARP_WAIT, COND_WAIT, CLUSTER_WAIT, DONE };
 
 // One wgmma of a warpgroup in flight. It is computed as late as the hardware allows: when the
 // first thread of the warpgroup retires it (wgmma_wait), so a kernel that lets its operands be
@@ -123,6 +125,7 @@ struct Fiber {
     const char* wait_what = "";
     uint64_t result = 0;
     unsigned block_epoch = 0, warp_epoch = 0;   // parity picks the TSan sync object of a barrier
+    unsigned cluster_epoch = 0;                 // cluster_syncs this thread has completed
     int linear = 0;
     std::vector<Copy> batch;                    // cp.async issued since the last commit
     std::deque<std::vector<Copy>> groups;       // committed, not yet retired
@@ -172,7 +175,8 @@ struct Launch {
     std::vector<Slot> argbuf;     // each argument at its type's alignment (a CUtensorMap: 64)
     std::vector<void*> argv;
     int schedule;
-    std::atomic<unsigned long long> next{0};
+    unsigned cluster = 1;         // CTAs per cluster along x (__cluster_dims__; 1: none)
+    std::atomic<unsigned long long> next{0};   // the next cluster to run
     std::atomic<bool> failed{false};
     std::mutex mu;
     unsigned long long err_block = ~0ull;
@@ -188,9 +192,18 @@ struct NamedBar {
     char sync[2];                                   // TSan sync objects (addresses only)
 };
 
+struct Cluster;
+
+// One CTA's state. A worker thread runs a cluster's CTAs together (one Worker each, the first the
+// thread's own); tl_worker is the running fiber's CTA.
 struct Worker {
     Launch* L = nullptr;
+    Cluster* cluster = nullptr;
+    unsigned rank = 0;            // %cluster_ctarank
     NamedBar nbar[16];            // ids 1..15 (0 is __syncthreads)
+    // The cluster_sync count of the thread that initialised each mbarrier (by shared offset): another
+    // CTA may use it only after a later cluster_sync (mbar_init, fence, cluster_sync, then remote use).
+    std::unordered_map<uint32_t, unsigned> mbar_gen;
     std::vector<Fiber> fibers;
     std::vector<Warp> warps;
     std::vector<WgEpisode> wgs;   // one per 128 threads
@@ -214,6 +227,18 @@ struct Worker {
     size_t sched_size = 0;
     void* sched_fake = nullptr;
     void* sched_tsan = nullptr;
+};
+
+// The CTAs of one cluster, co-scheduled on one worker thread: each CTA's fibers, warps and shared
+// memory are its own Worker's; cluster_sync is a rendezvous of all their threads.
+constexpr unsigned kMaxCluster = 8;   // the portable cluster size
+struct Cluster {
+    unsigned size = 1;
+    Worker* cta[kMaxCluster] = {};
+    unsigned total = 0, exited = 0;   // threads of the cluster; those that exited
+    unsigned arrived = 0;             // at the cluster_sync in progress
+    unsigned generation = 0;          // completed cluster_syncs
+    char sync[2];                     // TSan sync objects (addresses only), by generation parity
 };
 
 thread_local Worker* tl_worker = nullptr;
@@ -339,6 +364,17 @@ void resume(Worker* w, Fiber* f) {
     __builtin_trap();
 }
 
+// The cluster_sync in progress completes: every thread of the cluster arrived or exited.
+void release_cluster(Cluster& C) {
+    C.arrived = 0;
+    C.generation++;
+    for (unsigned r = 0; r < C.size; r++) {
+        Worker* o = C.cta[r];
+        for (unsigned i = 0; i < o->n; i++)
+            if (o->fibers[i].state == CLUSTER_WAIT) o->fibers[i].state = READY;
+    }
+}
+
 void fiber_main(Fiber* f) {
     Worker* w = tl_worker;
 #ifdef EMU_ASAN
@@ -364,6 +400,11 @@ void fiber_main(Fiber* f) {
     f->groups.clear();
     f->state = DONE;
     w->done++;
+    // PTX exit: a barrier.cluster held up only by exiting threads completes.
+    Cluster& C = *w->cluster;
+    C.exited++;
+    TSAN_RELEASE(&C.sync[C.generation & 1]);
+    if (C.arrived > 0 && C.arrived == C.total - C.exited) release_cluster(C);
     TSAN_RELEASE(&w->end_sync);
     switch_to_sched(f, true);
     __builtin_trap();
@@ -398,27 +439,45 @@ bool runnable(const Fiber& f) { return f.state == READY || (f.state == COND_WAIT
 void make_order(Worker* w, int schedule) {
     w->order.resize(w->n);
     for (unsigned i = 0; i < w->n; i++) w->order[i] = (int)i;
-    // 1: reversed. 2: warp 0 runs first as far as it can (see run_block), the rest reversed.
+    // 1: reversed. 2: warp 0 runs first as far as it can (see run_cluster), the rest reversed.
     if (schedule == 1 || schedule == 2) std::reverse(w->order.begin(), w->order.end());
 }
 
-std::string deadlock_message(Worker* w) {
+std::string block_str(const Worker* w) {
+    char b[64];
+    std::snprintf(b, sizeof b, "block (%u,%u,%u)", w->bid.x, w->bid.y, w->bid.z);
+    return b;
+}
+
+// Nobody in the cluster can run: name a waiting thread and one waiting elsewhere (in a cluster, with
+// their blocks).
+std::string deadlock_message(const Cluster& C) {
     const Fiber* a = nullptr;
     const Fiber* b = nullptr;
-    for (const Fiber& f : w->fibers) {
-        if (f.state == DONE || (&f - w->fibers.data()) >= (long)w->n) continue;
-        if (!a) a = &f;
-        else if (!same_site(f.wait_site, a->wait_site) || std::strcmp(f.wait_what, a->wait_what) != 0) { b = &f; break; }
+    const Worker *wa = nullptr, *wb = nullptr;
+    for (unsigned r = 0; r < C.size && !b; r++) {
+        const Worker* w = C.cta[r];
+        for (unsigned i = 0; i < w->n; i++) {
+            const Fiber& f = w->fibers[i];
+            if (f.state == DONE) continue;
+            if (!a) { a = &f; wa = w; }
+            else if (!same_site(f.wait_site, a->wait_site) || std::strcmp(f.wait_what, a->wait_what) != 0) { b = &f; wb = w; break; }
+        }
     }
-    std::string m = "deadlock: thread " + tid_str(*a) + " waits at " + a->wait_what + " (" + where(a->wait_site) + ")";
-    if (b) m += " while thread " + tid_str(*b) + " waits at " + b->wait_what + " (" + where(b->wait_site) + ")";
+    auto who = [&](const Fiber* f, const Worker* w) {
+        return "thread " + tid_str(*f) + (C.size > 1 ? " of " + block_str(w) : std::string()) + " waits at " + f->wait_what +
+               " (" + where(f->wait_site) + ")";
+    };
+    std::string m = "deadlock: " + who(a, wa);
+    if (b) m += " while " + who(b, wb);
     else m += "; no thread can reach it";
     return m;
 }
 
 std::string named_bars_left_open(const Worker* w);
 
-void run_block(Worker* w, unsigned long long linear, const TlsBlock& tls) {
+// Block `linear`'s fibers, barriers and shared memory, ready to run.
+void setup_block(Worker* w, unsigned long long linear) {
     Launch* L = w->L;
     const dim3 g = L->grid, bd = L->block;
     w->bid = uint3{unsigned(linear % g.x), unsigned((linear / g.x) % g.y), unsigned(linear / ((unsigned long long)g.x * g.y))};
@@ -426,6 +485,7 @@ void run_block(Worker* w, unsigned long long linear, const TlsBlock& tls) {
     w->done = 0;
     w->bar_count = 0;
     w->error.clear();
+    w->mbar_gen.clear();
     if (w->fibers.size() < w->n) w->fibers.resize(w->n);
     unsigned nw = (w->n + 31) / 32;
     w->warps.assign(nw, Warp{});
@@ -458,7 +518,7 @@ void run_block(Worker* w, unsigned long long linear, const TlsBlock& tls) {
         f.regs.dyn_smem = w->smem;
         f.state = READY;
         f.linear = (int)i;
-        f.block_epoch = f.warp_epoch = 0;
+        f.block_epoch = f.warp_epoch = f.cluster_epoch = 0;
         f.batch.clear();
         f.groups.clear();
         f.asan_fake = nullptr;
@@ -472,30 +532,20 @@ void run_block(Worker* w, unsigned long long linear, const TlsBlock& tls) {
 #endif
     }
     make_order(w, L->schedule);
-    poison_static_shared(tls);
-    TSAN_RELEASE(&w->start_sync);
-    while (w->error.empty() && w->done < w->n) {
-        bool ran = false;
-        for (unsigned k = 0; k < w->n && w->error.empty(); k++) {
-            if (L->schedule == 2) {
-                // Warp 0 first, as far as it gets, before anyone else takes a step.
-                for (bool again = true; again && w->error.empty();) {
-                    again = false;
-                    for (unsigned l = 0; l < std::min(32u, w->n) && w->error.empty(); l++)
-                        if (runnable(w->fibers[l])) { resume(w, &w->fibers[l]); again = ran = true; }
-                }
-            }
-            Fiber* f = &w->fibers[w->order[k]];
-            if (runnable(*f) && w->error.empty()) { resume(w, f); ran = true; }
-        }
-        if (!ran && w->error.empty() && w->done < w->n) w->error = deadlock_message(w);
-    }
-    if (w->error.empty()) w->error = named_bars_left_open(w);
+}
+
+// After the cluster ran (or stopped at an error): the block's error goes to the launch, abandoned
+// fibers are cleaned up, shared memory freed.
+void finish_block(Worker* w, unsigned long long linear) {
+    Launch* L = w->L;
     TSAN_ACQUIRE(&w->end_sync);
-    if (!w->error.empty()) {
+    const bool abandoned = w->done < w->n;
+    if (abandoned) {
         // Abandoned fibers last released at the barrier they wait at.
         TSAN_ACQUIRE(&w->bar_sync[0]);
         TSAN_ACQUIRE(&w->bar_sync[1]);
+        TSAN_ACQUIRE(&w->cluster->sync[0]);
+        TSAN_ACQUIRE(&w->cluster->sync[1]);
         for ([[maybe_unused]] Warp& W : w->warps) {
             TSAN_ACQUIRE(&W.sync[0]);
             TSAN_ACQUIRE(&W.sync[1]);
@@ -514,7 +564,7 @@ void run_block(Worker* w, unsigned long long linear, const TlsBlock& tls) {
         Fiber& f = w->fibers[i];
 #ifdef EMU_ASAN
         // A fiber abandoned mid-kernel leaves its frames' redzones poisoned; its stack is reused.
-        if (!w->error.empty()) ASAN_UNPOISON_MEMORY_REGION(f.stack, kStack);
+        if (abandoned) ASAN_UNPOISON_MEMORY_REGION(f.stack, kStack);
 #endif
         f.batch.clear();
         f.groups.clear();
@@ -525,8 +575,7 @@ void run_block(Worker* w, unsigned long long linear, const TlsBlock& tls) {
     std::free(w->smem);
     w->smem = nullptr;
     if (!w->error.empty()) {
-        char b[96];
-        std::snprintf(b, sizeof b, "%s block (%u,%u,%u) ", L->kernel->name, w->bid.x, w->bid.y, w->bid.z);
+        const std::string b = std::string(L->kernel->name) + " " + block_str(w) + " ";
         std::lock_guard<std::mutex> lk(L->mu);
         if (linear < L->err_block) {
             L->err_block = linear;
@@ -536,26 +585,117 @@ void run_block(Worker* w, unsigned long long linear, const TlsBlock& tls) {
     }
 }
 
+// Whether the static __shared__ bytes (the TLS block but tl_worker and tl_regs) were written since
+// poison_static_shared.
+bool static_shared_written(const TlsBlock& tls) {
+    const unsigned char* p = static_cast<const unsigned char*>(tls.data);
+    const unsigned char* tw = reinterpret_cast<const unsigned char*>(&tl_worker);
+    const unsigned char* tr = reinterpret_cast<const unsigned char*>(&tl_regs);
+    for (size_t i = 0; i < tls.size; i++) {
+        const unsigned char* c = p + i;
+        if ((c >= tw && c < tw + sizeof tl_worker) || (c >= tr && c < tr + sizeof tl_regs)) continue;
+        if (*c != 0xff) return true;
+    }
+    return false;
+}
+
+// Runs cluster `index` (one block when the kernel has no clusters): its CTAs' fibers take turns on
+// this thread until all exit or one fails. Schedules 1 and 2 run the CTAs (and their threads) in
+// reverse; schedule 2 lets each CTA run as far as it can before the next one takes a step.
+void run_cluster(Cluster& C, unsigned long long index, const TlsBlock& tls) {
+    Launch* L = C.cta[0]->L;
+    const unsigned long long per_row = L->grid.x / C.size, row = index / per_row;
+    unsigned long long linear[kMaxCluster];
+    C.total = C.exited = C.arrived = C.generation = 0;
+    for (unsigned r = 0; r < C.size; r++) {
+        linear[r] = row * L->grid.x + (index % per_row) * C.size + r;
+        setup_block(C.cta[r], linear[r]);
+        C.total += C.cta[r]->n;
+    }
+    poison_static_shared(tls);
+    for (unsigned r = 0; r < C.size; r++) TSAN_RELEASE(&C.cta[r]->start_sync);
+    auto failed = [&] {
+        for (unsigned r = 0; r < C.size; r++)
+            if (!C.cta[r]->error.empty()) return true;
+        return false;
+    };
+    auto finished = [&] {
+        for (unsigned r = 0; r < C.size; r++)
+            if (C.cta[r]->done < C.cta[r]->n) return false;
+        return true;
+    };
+    while (!failed() && !finished()) {
+        bool ran = false;
+        for (unsigned q = 0; q < C.size && !failed(); q++) {
+            Worker* w = C.cta[L->schedule == 0 ? q : C.size - 1 - q];
+            tl_worker = w;
+            // Schedule 2 in a cluster: this CTA runs as far as it can before the next one takes a step
+            // (one CTA far ahead of its peers, as a stage released to one CTA only would allow).
+            for (bool cta_again = true; cta_again && w->error.empty();) {
+                cta_again = false;
+                for (unsigned k = 0; k < w->n && w->error.empty(); k++) {
+                    if (L->schedule == 2) {
+                        // Warp 0 first, as far as it gets, before anyone else takes a step.
+                        for (bool again = true; again && w->error.empty();) {
+                            again = false;
+                            for (unsigned l = 0; l < std::min(32u, w->n) && w->error.empty(); l++)
+                                if (runnable(w->fibers[l])) { resume(w, &w->fibers[l]); again = ran = true; }
+                        }
+                    }
+                    Fiber* f = &w->fibers[w->order[k]];
+                    if (runnable(*f) && w->error.empty()) {
+                        resume(w, f);
+                        ran = true;
+                        cta_again = L->schedule == 2 && C.size > 1;
+                    }
+                }
+            }
+        }
+        if (!ran && !failed() && !finished()) {
+            Worker* w = C.cta[0];
+            while (w->done == w->n) w = C.cta[w->rank + 1];
+            w->error = deadlock_message(C);
+        }
+    }
+    for (unsigned r = 0; r < C.size && !failed(); r++) C.cta[r]->error = named_bars_left_open(C.cta[r]);
+    tl_worker = C.cta[0];
+    if (C.size > 1 && !failed() && static_shared_written(tls))
+        C.cta[0]->error = "a kernel with clusters of " + std::to_string(C.size) + " CTAs wrote static __shared__ memory, which "
+                          "the emulator keeps per worker thread, not per CTA: use dynamic shared memory (DYNAMIC_SHARED)";
+    for (unsigned r = 0; r < C.size; r++) finish_block(C.cta[r], linear[r]);
+}
+
 void worker_loop(Launch* L) {
-    Worker* w = take_worker();
-    w->L = L;
-    tl_worker = w;   // also makes sure this thread's TLS block exists
+    Cluster C;
+    C.size = L->cluster;
+    C.cta[0] = take_worker();
+    for (unsigned r = 1; r < C.size; r++) C.cta[r] = take_worker();
+    tl_worker = C.cta[0];   // also makes sure this thread's TLS block exists
     const TlsBlock tls = this_threads_tls_block();
-    w->tls_data = tls.data;
-    w->tls_size = tls.size;
+    for (unsigned r = 0; r < C.size; r++) {
+        Worker* w = C.cta[r];
+        w->L = L;
+        w->cluster = &C;
+        w->rank = r;
+        w->tls_data = tls.data;
+        w->tls_size = tls.size;
 #ifdef EMU_TSAN
-    w->sched_tsan = __tsan_get_current_fiber();
+        w->sched_tsan = __tsan_get_current_fiber();
 #endif
-    const unsigned long long blocks = (unsigned long long)L->grid.x * L->grid.y * L->grid.z;
+    }
+    const unsigned long long clusters = (unsigned long long)L->grid.x * L->grid.y * L->grid.z / C.size;
     for (;;) {
         if (L->failed) break;
-        unsigned long long b = L->next.fetch_add(1);
-        if (b >= blocks) break;
-        run_block(w, b, tls);
+        unsigned long long c = L->next.fetch_add(1);
+        if (c >= clusters) break;
+        run_cluster(C, c, tls);
     }
     tl_worker = nullptr;
-    w->L = nullptr;
-    give_worker(w);
+    for (unsigned r = 0; r < C.size; r++) {
+        C.cta[r]->L = nullptr;
+        C.cta[r]->cluster = nullptr;
+        give_worker(C.cta[r]);
+    }
 }
 
 // ---- warp rendezvous
@@ -841,6 +981,8 @@ void cp_wait_prior(size_t prior) {
 
 namespace {
 // Where the static __shared__ variables start in the window (see shared_offset in device.h).
+constexpr const char* kStaticInCluster =
+    "the emulator keeps static __shared__ per worker thread, shared by a cluster's CTAs: use dynamic shared memory";
 uint32_t static_base(const Worker* w) {
     return (w->L->smem + 1023u) / 1024u * 1024u + (uint32_t)(reinterpret_cast<uintptr_t>(w->tls_data) & 1023u);
 }
@@ -853,7 +995,10 @@ uint32_t shared_offset(const void* p, size_t bytes, const char* what) {
     if (w->smem && c >= static_cast<const char*>(w->smem) && c + bytes <= static_cast<const char*>(w->smem) + w->L->smem)
         return (uint32_t)(c - static_cast<const char*>(w->smem));
     const char* t = static_cast<const char*>(w->tls_data);
-    if (t && c >= t && c + bytes <= t + w->tls_size) return static_base(w) + (uint32_t)(c - t);
+    if (t && c >= t && c + bytes <= t + w->tls_size) {
+        if (w->cluster->size > 1) fail_fiber(std::string(what) + ": static __shared__ memory in a kernel with clusters (" + kStaticInCluster + ")");
+        return static_base(w) + (uint32_t)(c - t);
+    }
     fail_fiber(std::string(what) + ": " + std::to_string(bytes) + " bytes at " + std::to_string(reinterpret_cast<uintptr_t>(p)) +
                " are not in this block's shared memory");
 }
@@ -863,22 +1008,87 @@ void* shared_at(uint32_t offset, size_t bytes, const char* what) {
     Worker* w = current(&f);
     if (w->smem && (size_t)offset + bytes <= w->L->smem) return static_cast<char*>(w->smem) + offset;
     const uint32_t sb = static_base(w);
-    if (w->tls_data && offset >= sb && (size_t)(offset - sb) + bytes <= w->tls_size)
+    if (w->tls_data && offset >= sb && (size_t)(offset - sb) + bytes <= w->tls_size && w->cluster->size == 1)
         return static_cast<char*>(const_cast<void*>(w->tls_data)) + (offset - sb);
     fail_fiber(std::string(what) + ": shared-window bytes [" + std::to_string(offset) + ", " +
                std::to_string(offset + bytes) + ") are outside this block's shared memory (" + std::to_string(w->L->smem) +
                " dynamic bytes at 0, static __shared__ at " + std::to_string(sb) + ")");
 }
 
+// ---- clusters
+
+unsigned cluster_rank() {
+    Fiber* f;
+    return current(&f)->rank;
+}
+
+unsigned cluster_size() {
+    Fiber* f;
+    return current(&f)->cluster->size;
+}
+
+void cluster_sync(Site site) {
+    Fiber* f;
+    Worker* w = current(&f);
+    Cluster& C = *w->cluster;
+    [[maybe_unused]] const unsigned gen = C.generation;
+    TSAN_RELEASE(&C.sync[gen & 1]);
+    if (++C.arrived == C.total - C.exited) {
+        release_cluster(C);
+    } else {
+        f->state = CLUSTER_WAIT;
+        f->wait_site = site;
+        f->wait_what = "cluster_sync";
+        switch_to_sched(f, false);
+    }
+    TSAN_ACQUIRE(&C.sync[gen & 1]);
+    f->cluster_epoch++;
+}
+
+void* cluster_shared_at(unsigned cta, uint32_t offset, size_t bytes, const char* what, bool mbarrier) {
+    Fiber* f;
+    Worker* w = current(&f);
+    const Cluster& C = *w->cluster;
+    if (cta >= C.size)
+        fail_fiber(std::string(what) + ": CTA " + std::to_string(cta) + " is outside this cluster of " + std::to_string(C.size) +
+                   " CTA(s) (ranks 0.." + std::to_string(C.size - 1) + ")");
+    Worker* o = C.cta[cta];
+    if (o == w) return shared_at(offset, bytes, what);
+    if (o->done == o->n)
+        fail_fiber(std::string(what) + ": CTA " + std::to_string(cta) + " of the cluster (" + block_str(o) +
+                   ") has exited and its shared memory is gone (end the kernel with cluster_sync while peers may still use it)");
+    if (!o->smem || (size_t)offset + bytes > w->L->smem)
+        fail_fiber(std::string(what) + ": shared-window bytes [" + std::to_string(offset) + ", " + std::to_string(offset + bytes) +
+                   ") are outside CTA " + std::to_string(cta) + "'s dynamic shared memory (" + std::to_string(w->L->smem) + " bytes; " +
+                   kStaticInCluster + ")");
+    if (mbarrier) {
+        auto it = o->mbar_gen.find(offset);
+        if (it == o->mbar_gen.end() || it->second >= f->cluster_epoch)
+            fail_fiber(std::string(what) + ": the mbarrier at shared offset " + std::to_string(offset) + " of CTA " +
+                       std::to_string(cta) + (it == o->mbar_gen.end() ? " was not initialised" : " was initialised after this thread's last cluster_sync") +
+                       ": another CTA may use an mbarrier only after mbar_init, mbar_fence_init and a cluster_sync");
+    }
+    return static_cast<char*>(o->smem) + offset;
+}
+
+void mbar_note_init(uint32_t offset) {
+    Fiber* f;
+    Worker* w = current(&f);
+    w->mbar_gen[offset] = f->cluster_epoch;
+}
+
 void wait_until(bool (*ready)(const void*), const void* arg, const char* what, Site site) {
     Fiber* f;
-    current(&f);
+    [[maybe_unused]] Worker* w = current(&f);
     if (ready(arg)) return;
     f->cond = ready;
     f->cond_arg = arg;
     f->state = COND_WAIT;
     f->wait_site = site;
     f->wait_what = what;
+    // If the launch fails while this thread waits, the scheduler (finish_block) orders what it did
+    // before the wait ahead of the next block's reuse of the worker (its TLS: static shared memory).
+    TSAN_RELEASE(&w->end_sync);
     switch_to_sched(f, false);   // the scheduler resumes this thread only once ready(arg) holds
     f->state = READY;
     f->cond = nullptr;
@@ -1170,6 +1380,17 @@ int launch_entry(const KernelEntry* k, const unsigned grid[3], const unsigned bl
         return 1;
     }
     if (smem > 227u * 1024) { err = std::string(shape) + "dynamic shared memory over 227 KB"; return 1; }
+    if (k->cluster[1] != 1 || k->cluster[2] != 1 || k->cluster[0] < 1 || k->cluster[0] > kMaxCluster) {
+        err = std::string(shape) + "__cluster_dims__(" + std::to_string(k->cluster[0]) + "," + std::to_string(k->cluster[1]) + "," +
+              std::to_string(k->cluster[2]) + "): the emulator models clusters (X,1,1) with X from 1 to " + std::to_string(kMaxCluster) +
+              " (the portable maximum)";
+        return 1;
+    }
+    if (grid[0] % k->cluster[0] != 0) {
+        err = std::string(shape) + "grid.x is not a multiple of the kernel's __cluster_dims__ x (" + std::to_string(k->cluster[0]) +
+              " CTAs per cluster): launch a multiple of " + std::to_string(k->cluster[0]) + " blocks along x";
+        return 1;
+    }
 
     Launch L;
     L.kernel = k;
@@ -1183,6 +1404,7 @@ int launch_entry(const KernelEntry* k, const unsigned grid[3], const unsigned bl
         if (sched < 0 || sched > 2) sched = 0;
     }
     L.schedule = sched;
+    L.cluster = k->cluster[0];
     // The arguments are copied, each at its type's alignment (8 at least; 64 for a CUtensorMap).
     std::vector<size_t> off;
     size_t bytes = 0;
@@ -1198,10 +1420,10 @@ int launch_entry(const KernelEntry* k, const unsigned grid[3], const unsigned bl
         std::memcpy(base + off[i], params[i], sizes[i]);
         L.argv.push_back(base + off[i]);
     }
-    const unsigned long long blocks = (unsigned long long)grid[0] * grid[1] * grid[2];
+    const unsigned long long clusters = (unsigned long long)grid[0] * grid[1] * grid[2] / L.cluster;
     int nw = g_workers.load();
     if (nw <= 0) nw = (int)std::max(1u, std::thread::hardware_concurrency());
-    if ((unsigned long long)nw > blocks) nw = (int)blocks;
+    if ((unsigned long long)nw > clusters) nw = (int)clusters;
     std::vector<std::thread> threads_;
     for (int i = 1; i < nw; i++) threads_.emplace_back(worker_loop, &L);
     worker_loop(&L);

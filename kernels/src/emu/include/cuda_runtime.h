@@ -16,6 +16,8 @@
 #define __forceinline__ inline __attribute__((always_inline))
 #define __noinline__ __attribute__((noinline))
 #define __launch_bounds__(...)
+// Read from the source by gen-kernel-list.sh (the kernel table's cluster shape), like __launch_bounds__.
+#define __cluster_dims__(...)
 #define __align__(n) __attribute__((aligned(n)))
 // A by-value parameter kept in constant memory (a CUtensorMap): the emulator copies arguments anyway.
 #define __grid_constant__

@@ -9,8 +9,9 @@
 
 namespace t {
 
-template <auto F, class... A> std::string run_k(const char* name, Dim g, Dim b, unsigned smem, A... a) {
-    static const emu::KernelEntry e = emu::make_entry<F>(name, "");
+// cluster: the kernel's __cluster_dims__ x (a test kernel is not in the table gen-kernel-list.sh reads).
+template <auto F, class... A> std::string run_k(const char* name, unsigned cluster, Dim g, Dim b, unsigned smem, A... a) {
+    const emu::KernelEntry e = emu::make_entry<F>(name, "", 0, cluster);
     void* params[] = {static_cast<void*>(&a)..., nullptr};
     unsigned long long sizes[] = {sizeof(A)..., 0};
     unsigned gg[3] = {g.x, g.y, g.z}, bb[3] = {b.x, b.y, b.z};
@@ -30,4 +31,6 @@ inline void expect_ok(const std::string& err, const char* what) {
 
 }  // namespace t
 
-#define RUN(k, ...) ::t::run_k<&k>(#k, __VA_ARGS__)
+#define RUN(k, ...) ::t::run_k<&k>(#k, 1u, __VA_ARGS__)
+// A test kernel launched as clusters of x CTAs along x, as if it were declared __cluster_dims__(x, 1, 1).
+#define RUN_CLUSTER(k, x, ...) ::t::run_k<&k>(#k, (unsigned)(x), __VA_ARGS__)

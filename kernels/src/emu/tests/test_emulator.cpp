@@ -150,7 +150,7 @@ __global__ void ldmatrix_partial_warp(unsigned* out) {
 }  // namespace
 
 // The sources' kernels as gen-kernel-list.sh parses them from src/main/cuda (one line each).
-#define EMU_SOURCE_KERNEL(name, params, bound) #name,
+#define EMU_SOURCE_KERNEL(name, params, bound, cx, cy, cz) #name,
 static const char* const kSourceKernels[] = {
 #include "kernel_sources.inc"
 };

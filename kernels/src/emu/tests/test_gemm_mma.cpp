@@ -28,9 +28,10 @@ const char* const kKernel[] = {"gemm_bf16_mma", "gemm_bf16_wgmma"};
 
 // gemm_bf16_wgmma's tile and shared memory (gemm_bf16_wgmma.cu; Kernels.WGMMA_* on the JVM).
 constexpr int kWgBM = 128, kWgBN = 256, kWgThreads = 384, kWgSmem = 4 * (128 + 256) * 64 * 2 + 2 * 4 * 8 + 1024;
-// Persistent blocks (on a GPU one per SM): 3, so that with 4 or more tiles a block runs several and
-// its ring and barrier phases carry over from one tile to the next.
-constexpr unsigned kWgBlocks = 3;
+// Clusters of 2 CTAs along M (the pair of tile rows 2p, 2p + 1 at one tile column; B multicast).
+// Persistent clusters (on a GPU one CTA per SM): 2, so that with 3 or more pairs a cluster runs
+// several and its ring and barrier phases carry over from one pair to the next.
+constexpr unsigned kWgCluster = 2, kWgClusters = 2;
 
 // The bf16 tensor map Kernels.gemmBf16Wgmma builds for a stored rows x cols operand (128B swizzle).
 CUtensorMap bf16_map(const uint16_t* p, int rows, int cols, long long ld, int boxRows) {
@@ -113,8 +114,9 @@ void run(Kernel kernel, int form, int M, int N, int K, const Epi& e, bool unalig
                (const uint16_t*)a.data() + a0, lda, (const uint16_t*)b.data() + a0, ldb, C.p(), ldc, M, N, K, e.beta,
                (int)e.outBf16, biasP, resP, ldr, e.resRows, e.gelu, e.kind, e.col0, e.cols, gauxP, ldg, gbP, dbP);
     else   // boxes: K-major operands a whole tile of rows, MN-major ones 64 x 64
-        launch("gemm_bf16_wgmma", Dim{std::min(kWgBlocks, cdiv(N, kWgBN) * cdiv(M, kWgBM))}, Dim{kWgThreads}, (unsigned)kWgSmem, form,
-               bf16_map(a.data(), aRows, aCols, lda, aK ? kWgBM : 64), bf16_map(b.data(), bRows, bCols, ldb, bK ? kWgBN : 64),
+        launch("gemm_bf16_wgmma", Dim{kWgCluster * std::min(kWgClusters, cdiv(N, kWgBN) * cdiv(cdiv(M, kWgBM), kWgCluster))}, Dim{kWgThreads},
+               (unsigned)kWgSmem, form, bf16_map(a.data(), aRows, aCols, lda, aK ? kWgBM : 64),
+               bf16_map(b.data(), bRows, bCols, ldb, bK ? kWgBN / kWgCluster : 64),
                C.p(), ldc, M, N, K, e.beta, (int)e.outBf16, biasP, resP, ldr, e.resRows, e.gelu, e.kind, e.col0, e.cols,
                gauxP, ldg, gbP, dbP);
 
@@ -228,10 +230,15 @@ TEST(gemm_mma_tile_edges) {
 }
 
 // gemm_bf16_wgmma: the epilogues on one 128 x 256 block whose K = 200 runs 4 k-tiles of 64 (the last
-// partial: TMA's zero fill), then the tile edges: M, N one past a block (129, 257: the second block
-// row and column hold one row / column; 4 tiles on 3 persistent blocks, so block 0 runs two), K through the 4-stage ring and around (K = 320: 5 tiles,
-// the ring wraps) and K below one tile (K = 9), in every form. The emulator runs each of the 384
-// threads as a fiber, so the shapes are small; the sanitizer builds run fewer.
+// partial: TMA's zero fill; the cluster's second CTA has no rows), then the tile edges: M, N one past
+// a block (129, 257: the second block row and column hold one row / column; 2 pairs on 2 clusters),
+// K through the 4-stage ring and around (K = 320: 5 tiles, the ring wraps) and K below one tile
+// (K = 9), odd tile rows (M = 300 and 520: 3 and 5 rows, the last pair's second CTA past M) with 6
+// pairs on 2 clusters, so each runs three and its ring and barrier phases carry over; N > 128
+// throughout the edges, so the half of B each CTA multicasts is used by both (a box landing in one
+// CTA only leaves NaN in the other's, or its barrier short of bytes: a deadlock), in every form. The
+// emulator runs each of the 384 threads of both CTAs of a cluster as a fiber, so the shapes are
+// small; the sanitizer builds run fewer.
 TEST(gemm_wgmma_epilogues) {
     for (int form = 0; form < 3; form++) {
         if (sanitized() && form != TN) continue;
@@ -240,7 +247,7 @@ TEST(gemm_wgmma_epilogues) {
 }
 
 TEST(gemm_wgmma_tile_edges) {
-    const int shapes[][3] = {{1, 1, 1}, {129, 257, 320}, {7, 300, 9}, {200, 13, 72}, {300, 520, 40}};
+    const int shapes[][3] = {{1, 1, 1}, {129, 257, 320}, {7, 300, 9}, {200, 13, 72}, {300, 520, 40}, {520, 300, 136}};
     for (auto& s : shapes)
         for (int form = 0; form < 3; form++) {
             if (sanitized() && s[0] * s[1] * s[2] > 30000) continue;

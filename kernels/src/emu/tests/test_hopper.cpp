@@ -5,7 +5,11 @@
 // 128B-swizzled tiles laid down by TMA; A from registers in the ISA's fragment) against float64
 // products, named barriers (warpgroup ping-pong, producer/consumer) and the errors: deadlock,
 // use before init, surplus arrivals, incomplete warpgroups, accumulators read in flight, named
-// barrier misuse (ids, thread counts, double arrivals, episodes left open).
+// barrier misuse (ids, thread counts, double arrivals, episodes left open). Clusters:
+// a multicast ring whose sums are wrong unless every box lands in every CTA at its slot and a stage
+// is refilled only after every CTA's consumers released it (remote arrivals), and the cluster errors
+// (no cluster_sync between mbar_init and remote use, ranks and masks outside the cluster, a peer
+// that exited, cluster deadlock, static shared memory, grids that are no multiple of the cluster).
 #include <cuda_runtime.h>
 
 #include "common.cuh"   // DYNAMIC_SHARED
@@ -394,7 +398,7 @@ template <int N, int TA, int TB> void check_wgmma(int warpgroups) {
     Buf<float> out(want.size());
     char what[96];
     std::snprintf(what, sizeof what, "wgmma m64n%dk16 trans-a %d trans-b %d, %d warpgroup(s)", N, TA, TB, warpgroups);
-    expect_ok(run_k<&wgmma_tile<N, TA, TB>>("wgmma_tile", Dim{1}, Dim{128u * warpgroups}, (unsigned)(64 + N) * 128, ma, mb, out.p()), what);
+    expect_ok(run_k<&wgmma_tile<N, TA, TB>>("wgmma_tile", 1u, Dim{1}, Dim{128u * warpgroups}, (unsigned)(64 + N) * 128, ma, mb, out.p()), what);
     // Products are exact and summed in double, rounded once: fp32 rounding only.
     close(what, out.p(), want.data(), want.size(), 1e-6, 1e-6);
 }
@@ -515,7 +519,7 @@ template <int N, int TA, int TB> void check_planned(unsigned span) {
     Buf<float> out(want.size());
     char what[112];
     std::snprintf(what, sizeof what, "wgmma m64n%dk16 trans-a %d trans-b %d, swizzle %u bytes", N, TA, TB, span);
-    expect_ok(run_k<&wgmma_planned<N, TA, TB>>("wgmma_planned", Dim{1}, Dim{128}, p->b_base + b_bytes, ma, mb, (const Plan*)p, out.p()),
+    expect_ok(run_k<&wgmma_planned<N, TA, TB>>("wgmma_planned", 1u, Dim{1}, Dim{128}, p->b_base + b_bytes, ma, mb, (const Plan*)p, out.p()),
               what);
     close(what, out.p(), want.data(), want.size(), 1e-6, 1e-6);
     delete p;
@@ -761,6 +765,192 @@ TEST(hopper_wgmma_register_a) {
     }
     Buf<float> out(128);
     expect_error(RUN(wgmma_rs_divergent, Dim{1}, Dim{128}, 8192u, out.p()), "divergent warpgroup op", "register A beside descriptor A");
+}
+
+// ---- clusters
+
+// A pipeline over the X CTAs of a cluster (the shape of a GEMM sharing an operand): in round q each
+// CTA's thread 0 loads its slice (8 rows x 32 fp32 of G, the rows of cluster cl, round q, rank r) and
+// multicasts it into slot r of stage q % 2 of every CTA, whose full barrier expects all X slices.
+// Consumer warps 1 and 2 sum their rows of every slot weighted (slot + 1)(q + 1), then free the
+// stage by arriving on the empty barrier of every CTA (2X arrivals: a producer writes into all of
+// them). A box missing from a CTA, in the wrong slot, or a stage refilled early gives wrong sums.
+constexpr int kRingRows = 8, kRingCols = 32, kRingStages = 2, kRingRounds = 5;
+constexpr unsigned kRingBox = kRingRows * kRingCols * 4;
+unsigned ring_smem(unsigned x) { return kRingStages * x * kRingBox + 2 * kRingStages * 8; }
+__global__ void cluster_ring(const __grid_constant__ CUtensorMap map, float* out, unsigned* ranks) {
+    DYNAMIC_SHARED(unsigned char, sm);
+    const unsigned X = cluster_nctas(), rank = cluster_ctarank();
+    uint64_t* full = reinterpret_cast<uint64_t*>(sm + kRingStages * X * kRingBox);
+    uint64_t* empty = full + kRingStages;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, cl = blockIdx.x / X;
+    ranks[blockIdx.x * blockDim.x + threadIdx.x] = rank * 16 + X;
+    if (threadIdx.x == 0) {
+        for (int s = 0; s < kRingStages; s++) {
+            mbar_init(&full[s], 1);
+            mbar_init(&empty[s], 2 * X);
+        }
+        mbar_fence_init();
+    }
+    cluster_sync();   // every CTA's barriers exist before a peer arrives on them or multicasts to them
+    if (threadIdx.x == 0) {
+        for (int q = 0; q < kRingRounds; q++) {
+            const int s = q % kRingStages;
+            mbar_wait(&empty[s], ((q / kRingStages) & 1) ^ 1);
+            mbar_arrive_expect_tx(&full[s], X * kRingBox);
+            tma_load_2d_multicast(sm + (s * X + rank) * kRingBox, &map, 0, ((cl * kRingRounds + q) * (int)X + (int)rank) * kRingRows,
+                                  &full[s], (uint16_t)((1u << X) - 1));
+        }
+    } else if (warp == 1 || warp == 2) {
+        float acc = 0;
+        for (int q = 0; q < kRingRounds; q++) {
+            const int s = q % kRingStages;
+            mbar_wait(&full[s], (q / kRingStages) & 1);
+            const float* st = reinterpret_cast<const float*>(sm + s * X * kRingBox);
+            for (unsigned p = 0; p < X; p++)
+                for (int r = warp - 1; r < kRingRows; r += 2) acc += st[(p * kRingRows + r) * kRingCols + lane] * (p + 1) * (q + 1);
+            __syncwarp();
+            if (lane == 0)
+                for (unsigned p = 0; p < X; p++) mbar_arrive_cluster(&empty[s], p);
+        }
+        out[(blockIdx.x * 2 + warp - 1) * kRingCols + lane] = acc;
+    }
+    cluster_sync();   // no CTA exits while a peer may still arrive on its barriers
+}
+
+TEST(hopper_cluster_multicast_ring) {
+    for (unsigned X : {2u, 4u, 1u}) {
+        const unsigned clusters = X == 4 ? 2 : 3, blocks = clusters * X, threads = 96;
+        const size_t rows = (size_t)blocks * kRingRounds * kRingRows;
+        // multiples of 1/64 in [-1, 1]: every partial sum is exact in fp32, so the sums are compared exactly
+        std::vector<float> g = uniform(rows * kRingCols);
+        for (float& v : g) v = std::round(v * 64) / 64;
+        const CUtensorMap map = make_map(g.data(), rows, kRingCols, kRingCols * 4, 4, kRingRows, kRingCols, 0);
+        Buf<float> out((size_t)blocks * 2 * kRingCols);
+        Buf<unsigned> ranks((size_t)blocks * threads);
+        char what[64];
+        std::snprintf(what, sizeof what, "multicast ring, clusters of %u", X);
+        expect_ok(RUN_CLUSTER(cluster_ring, X, Dim{blocks}, Dim{threads}, ring_smem(X), map, out.p(), ranks.p()), what);
+        std::vector<double> want(out.size());
+        for (unsigned b = 0; b < blocks; b++)
+            for (int c = 0; c < 2; c++)
+                for (int l = 0; l < kRingCols; l++) {
+                    double s = 0;
+                    for (int q = 0; q < kRingRounds; q++)
+                        for (unsigned p = 0; p < X; p++)
+                            for (int r = c; r < kRingRows; r += 2)
+                                s += (double)g[((((b / X) * kRingRounds + q) * X + p) * kRingRows + r) * kRingCols + l] * (p + 1) * (q + 1);
+                    want[(b * 2 + c) * kRingCols + l] = s;
+                }
+        close(what, out.v, want, 0, 0);
+        for (unsigned i = 0; i < blocks * threads; i++)
+            if (ranks[i] != (i / threads % X) * 16 + X) {
+                failf("%s: block %u reads cluster_ctarank %u, cluster_nctas %u", what, i / threads, ranks[i] / 16, ranks[i] % 16);
+                break;
+            }
+    }
+}
+
+// Across CTAs: CTA 0 multicasts a box into CTA 1 only, whose threads read it after waiting on their
+// barrier, or (wait = 0) without: TSan must report that race (run-tests.sh requires it), i.e. the
+// multicast's ordering reaches the peer through its barrier and nothing else.
+__global__ void cluster_multicast_read(const __grid_constant__ CUtensorMap map, float* out, int wait) {
+    DYNAMIC_SHARED(unsigned char, sm);
+    uint64_t* bar = reinterpret_cast<uint64_t*>(sm + kRingBox);
+    if (threadIdx.x == 0) {
+        mbar_init(bar, 1);
+        mbar_fence_init();
+    }
+    cluster_sync();
+    const unsigned rank = cluster_ctarank();
+    if (threadIdx.x == 0 && rank == 0) tma_load_2d_multicast(sm, &map, 0, 0, bar, 2);
+    if (rank == 1) {
+        if (threadIdx.x == 0) mbar_arrive_expect_tx(bar, kRingBox);
+        if (wait) mbar_wait(bar, 0);
+        for (unsigned i = threadIdx.x; i < kRingBox / 4; i += blockDim.x) out[i] = reinterpret_cast<const float*>(sm)[i];
+    }
+    cluster_sync();
+}
+
+TEST(race_cluster_multicast_without_mbar_wait) {
+    const std::vector<float> g = uniform(kRingRows * kRingCols);
+    const CUtensorMap map = make_map(g.data(), kRingRows, kRingCols, kRingCols * 4, 4, kRingRows, kRingCols, 0);
+    Buf<float> waited(kRingBox / 4), raced(kRingBox / 4);
+    expect_ok(RUN_CLUSTER(cluster_multicast_read, 2, Dim{2}, Dim{64}, kRingBox + 8, map, waited.p(), 1), "multicast read after mbar_wait");
+    for (size_t i = 0; i < g.size(); i++)
+        if (waited[i] != g[i]) {
+            failf("multicast read after mbar_wait: element %zu is %g, want %g", i, waited[i], g[i]);
+            break;
+        }
+    expect_ok(RUN_CLUSTER(cluster_multicast_read, 2, Dim{2}, Dim{64}, kRingBox + 8, map, raced.p(), 0), "multicast read without mbar_wait");
+}
+
+// Remote use of a barrier with no cluster_sync after its mbar_init (under every schedule: either the
+// peer has not initialised it yet, or it did so after the user's last cluster_sync).
+__global__ void cluster_no_sync_after_init(float*) {
+    DYNAMIC_SHARED(uint64_t, bar);
+    if (threadIdx.x == 0) {
+        mbar_init(bar, 1);
+        mbar_fence_init();
+    }
+    __syncthreads();
+    if (cluster_ctarank() == 1 && threadIdx.x == 0) mbar_arrive_cluster(bar, 0);
+    cluster_sync();
+}
+// mode 0: a remote arrival on rank nctas; 1: a multicast mask naming rank nctas; 2: CTA 0 exits, then
+// CTA 1 arrives on its barrier; 3: CTA 1's thread 0 waits for an arrival nobody makes while the rest
+// of the cluster waits at cluster_sync.
+__global__ void cluster_misuse(const __grid_constant__ CUtensorMap map, int mode) {
+    DYNAMIC_SHARED(uint64_t, bar);
+    if (threadIdx.x == 0) {
+        mbar_init(bar, 1);
+        mbar_fence_init();
+    }
+    cluster_sync();
+    const unsigned rank = cluster_ctarank(), n = cluster_nctas();
+    if (mode == 0 && threadIdx.x == 0) mbar_arrive_cluster(bar, n);
+    if (mode == 1 && threadIdx.x == 0) {
+        mbar_arrive_expect_tx(bar, kRingBox);
+        tma_load_2d_multicast(bar + 16, &map, 0, 0, bar, (uint16_t)(1u | 1u << n));
+    }
+    if (mode == 2) {
+        if (rank == 0) return;
+        cluster_sync();   // completes once CTA 0 has exited: exited threads do not hold up a cluster barrier
+        if (threadIdx.x == 0) mbar_arrive_cluster(bar, 0);
+    }
+    if (mode == 3 && rank == 1 && threadIdx.x == 0) mbar_wait(bar, 0);
+    cluster_sync();
+}
+// Only rank 0 touches it (two CTAs writing the worker's one copy would be a race TSan reports).
+__global__ void cluster_static_shared(float* out) {
+    __shared__ float s[64];
+    if (cluster_ctarank() != 0) return;
+    s[threadIdx.x] = (float)threadIdx.x;
+    __syncthreads();
+    out[blockIdx.x * blockDim.x + threadIdx.x] = s[63 - threadIdx.x];
+}
+
+TEST(hopper_cluster_errors) {
+    std::vector<float> g(64 * kRingCols, 1.0f);
+    const CUtensorMap map = make_map(g.data(), 64, kRingCols, kRingCols * 4, 4, kRingRows, kRingCols, 0);
+    Buf<float> out(256);
+    const unsigned smem = 1024 + kRingBox;
+    expect_error(RUN_CLUSTER(cluster_no_sync_after_init, 2, Dim{4}, Dim{64}, 64u, out.p()),
+                 "another CTA may use an mbarrier only after mbar_init, mbar_fence_init and a cluster_sync", "no cluster_sync after mbar_init");
+    expect_error(RUN_CLUSTER(cluster_misuse, 2, Dim{2}, Dim{64}, smem, map, 0), "CTA 2 is outside this cluster of 2 CTA(s)",
+                 "remote arrival outside the cluster");
+    expect_error(RUN_CLUSTER(cluster_misuse, 2, Dim{2}, Dim{64}, smem, map, 1), "the CTA mask 0x0005 names CTA 2, outside this cluster",
+                 "multicast mask outside the cluster");
+    expect_error(RUN_CLUSTER(cluster_misuse, 2, Dim{2}, Dim{64}, smem, map, 2), "has exited and its shared memory is gone",
+                 "remote arrival on an exited CTA");
+    expect_error(RUN_CLUSTER(cluster_misuse, 2, Dim{4}, Dim{64}, smem, map, 3), "of block (1,0,0) waits at mbar_wait", "cluster deadlock");
+    expect_error(RUN_CLUSTER(cluster_static_shared, 2, Dim{2}, Dim{64}, 0u, out.p()), "wrote static __shared__ memory",
+                 "static shared memory in a cluster kernel");
+    expect_ok(RUN(cluster_static_shared, Dim{2}, Dim{64}, 0u, out.p()), "static shared memory without clusters");
+    expect_error(RUN_CLUSTER(cluster_misuse, 2, Dim{3}, Dim{64}, smem, map, 0), "grid.x is not a multiple of the kernel's __cluster_dims__ x",
+                 "grid.x not a multiple of the cluster");
+    expect_error(RUN_CLUSTER(cluster_misuse, 16, Dim{16}, Dim{64}, smem, map, 0), "the emulator models clusters (X,1,1) with X from 1 to 8",
+                 "cluster over the portable size");
 }
 
 }  // namespace

@@ -6,20 +6,31 @@
 //   (beta * dbias[m] if beta != 0) + sum_k op(A)(m,k), by the blocks of the first column tile).
 // Operands arrive as TMA tensor maps (Kernels.gemmBf16Wgmma builds them, 128B swizzle, zero fill):
 //   K-major A (NT, NN): rows M, cols K, box WG_BM x 64;  MN-major A (TN): rows K, cols M, box 64 x 64;
-//   K-major B (NT):     rows N, cols K, box WG_BN x 64;  MN-major B (NN, TN): rows K, cols N, box 64 x 64.
+//   K-major B (NT): rows N, cols K, box WG_BN / WG_CLUSTER x 64;  MN-major B (NN, TN): rows K, cols N, box 64 x 64.
 // TMA zero-fills every box element outside the matrix, so the K, M and N tails need no code in the
 // main loop; the epilogue is predicated on m < M, n < N.
-// Launch: persistent, grid.x = min(tiles, SMs) (Kernels.gemmBf16Wgmma), block WG_THREADS = 3
-// warpgroups, dynamic shared memory WG_SMEM_BYTES. Block b computes tiles b, b + gridDim.x, ... of the
-// ceil(M/WG_BM) x ceil(N/WG_BN) output tiles, numbered in gemm_common.cuh's grouped raster; the ring
-// and its barrier phases run on across tiles, so the producer loads the next tile's first stages
-// while the consumers run the epilogue of this one.
+// Launch: persistent, in clusters of WG_CLUSTER = 2 CTAs (__cluster_dims__): grid.x = 2 min(pairs,
+// SMs / 2) (Kernels.gemmBf16Wgmma; a multiple of 2), block WG_THREADS = 3 warpgroups, dynamic shared
+// memory WG_SMEM_BYTES. The output tiles are taken in pairs stacked along M (tile rows 2p and 2p + 1
+// at one tile column; pairs = ceil(ceil(M/WG_BM) / 2) x ceil(N/WG_BN), numbered in gemm_common.cuh's
+// grouped raster); cluster c computes pairs c, c + gridDim.x / 2, ..., its CTA of rank r the tile
+// row 2p + r (past M when the tile rows are odd: zero-filled A, no output). The ring and its barrier
+// phases run on across tiles, so the producer loads the next tile's first stages while the
+// consumers run the epilogue of this one.
+// Why clusters of 2 along M: the two tiles of a pair read the same B tile (256 x 64 per k-tile:
+// the weight in the forward GEMM), so each CTA loads half of it and multicasts that half into both
+// CTAs' stage; the pair's B traffic from L2 halves (A is per CTA). Per stage each CTA still receives
+// WG_STAGE_BYTES: its A, its own half of B and its peer's. A stage is free only when the consumers of
+// both CTAs released it (each consumer warp arrives on both CTAs' empty barrier), since the peer's
+// producer writes into it; cluster_sync after the barriers' init (the peer's must exist before it is
+// written) and at the end (a CTA's shared memory must outlive its peer's last write into it).
 //   warpgroup 0, the producer: setmaxnreg down to 40; one thread waits for a free stage (empty
-//     barrier), announces WG_STAGE_BYTES on its full barrier and issues the stage's TMA boxes.
+//     barrier), announces WG_STAGE_BYTES on its full barrier and issues the stage's TMA boxes (A for
+//     this CTA, its half of B multicast to both CTAs).
 //   warpgroups 1 and 2, the consumers: setmaxnreg up to 232; consumer c computes rows 64(c-1) ..
 //     +63 of the 128 x 256 block tile with four wgmma m64n256k16 per 64-wide k-tile into 128 fp32
 //     accumulators per thread, keeps one wgmma group in flight, and releases a stage (one arrival
-//     per warp on its empty barrier) once the group that read it has retired.
+//     per warp on each CTA's empty barrier) once the group that read it has retired.
 // Tile 128 x 256 x 64: m64n256 is the widest wgmma (the most FLOPs per shared-memory byte read:
 // A 64 x 16 and B 16 x 256 feed 64 x 256 x 16 MACs); 128 accumulators per consumer thread fit the 232
 // registers setmaxnreg gives each of 256 consumer threads (40 x 128 + 232 x 256 = 64,512 of the
@@ -41,6 +52,7 @@
 #define WG_BK 64
 #define WG_STAGES 4
 #define WG_THREADS 384
+#define WG_CLUSTER 2              // CTAs per cluster, along M: they share (multicast) the B tile
 #define WG_A_BYTES (WG_BM * WG_BK * 2)
 #define WG_B_BYTES (WG_BN * WG_BK * 2)
 #define WG_STAGE_BYTES (WG_A_BYTES + WG_B_BYTES)
@@ -52,6 +64,25 @@
 #define WG_CONSUMER_REGS 232
 
 #ifdef HOPPER_KERNELS
+
+// The persistent scheduler: the cluster's pair-th work item (pairs numbered in gemm_common.cuh's
+// grouped raster over ceil(tiles along M / WG_CLUSTER) x tiles along N) is WG_CLUSTER tiles stacked
+// along M at one tn; this CTA takes the one of its rank. Its first row may lie past M (an odd last
+// row of tiles): TMA zero-fills its A and the epilogue writes nothing, but it still loads its part
+// of B and releases every stage, as its peer needs.
+__device__ __forceinline__ void wg_tile_of(int pair, int tilesX, int pairsY, unsigned rank, int& m0, int& n0) {
+    int tp, tn;
+    gemm_tile(pair, tilesX, pairsY, tp, tn);
+    m0 = (tp * WG_CLUSTER + (int)rank) * WG_BM;
+    n0 = tn * WG_BN;
+}
+// A stage is free once the consumers of every CTA of the cluster are done with it (a peer's producer
+// writes its part of B into this CTA's stage): each consumer warp arrives on the empty barrier of
+// every CTA, WG_CLUSTER x 8 arrivals per phase.
+__device__ __forceinline__ void wg_release(uint64_t* empty) {
+    #pragma unroll
+    for (unsigned p = 0; p < WG_CLUSTER; p++) mbar_arrive_cluster(empty, p);
+}
 
 // Element (r, k) of a K-major tile of 128-byte rows, 128B-swizzled: the byte offset.
 __device__ __forceinline__ int wg_kmajor_at(int r, int k) { return r * 128 + ((((k >> 3) ^ r) & 7) << 4) + ((k & 7) << 1); }
@@ -68,37 +99,46 @@ __device__ __forceinline__ void wg_gemm(const CUtensorMap* mapA, const CUtensorM
     uint64_t* full = reinterpret_cast<uint64_t*>(ring + WG_STAGES * WG_STAGE_BYTES);
     uint64_t* empty = full + WG_STAGES;
     const int wg = threadIdx.x >> 7, lt = threadIdx.x & 127;
-    const int tilesX = (N + WG_BN - 1) / WG_BN, tilesY = (M + WG_BM - 1) / WG_BM, kTiles = (K + WG_BK - 1) / WG_BK;
+    const int tilesX = (N + WG_BN - 1) / WG_BN, kTiles = (K + WG_BK - 1) / WG_BK;
+    const int pairsY = ((M + WG_BM - 1) / WG_BM + WG_CLUSTER - 1) / WG_CLUSTER, pairs = tilesX * pairsY;
+    const int cluster = blockIdx.x / WG_CLUSTER, clusters = gridDim.x / WG_CLUSTER;
+    const unsigned rank = cluster_ctarank();
 
     if (threadIdx.x == 0) {
         for (int s = 0; s < WG_STAGES; s++) {
-            mbar_init(&full[s], 1);       // the producer's arrive.expect_tx; then the TMA bytes
-            mbar_init(&empty[s], 8);      // one arrival per consumer warp
+            mbar_init(&full[s], 1);                  // the producer's arrive.expect_tx; then the TMA bytes
+            mbar_init(&empty[s], 8 * WG_CLUSTER);    // one arrival per consumer warp of each CTA
         }
         mbar_fence_init();
     }
-    __syncthreads();
+    cluster_sync();   // every CTA's barriers are initialised before a peer multicasts or arrives on them
 
     if (wg == 0) {
         setmaxnreg_dec<WG_PRODUCER_REGS>();
         if (lt != 0) return;
-        int it = 0;   // k-tiles issued by this block over all its tiles: stage it % WG_STAGES, round it / WG_STAGES
-        for (int tile = blockIdx.x; tile < tilesX * tilesY; tile += gridDim.x) {
-            int tm, tn;
-            gemm_tile(tile, tilesX, tilesY, tm, tn);
-            const int m0 = tm * WG_BM, n0 = tn * WG_BN;
+        // k-tiles issued over all the cluster's pairs: stage it % WG_STAGES, round it / WG_STAGES, in
+        // step with the peer (same pairs, same K)
+        int it = 0;
+        constexpr uint16_t everyone = (1u << WG_CLUSTER) - 1;
+        constexpr int bRows = WG_BN / WG_CLUSTER, bBoxes = WG_BN / WG_BOX / WG_CLUSTER;   // this CTA's part of B
+        for (int pair = cluster; pair < pairs; pair += clusters) {
+            int m0, n0;
+            wg_tile_of(pair, tilesX, pairsY, rank, m0, n0);
             for (int kt = 0; kt < kTiles; kt++, it++) {
                 const int s = it % WG_STAGES, k0 = kt * WG_BK;
-                mbar_wait(&empty[s], ((it / WG_STAGES) & 1) ^ 1);   // the round before: consumers are done with it
+                // the round before: the consumers of every CTA are done with this stage
+                mbar_wait(&empty[s], ((it / WG_STAGES) & 1) ^ 1);
+                // this CTA's A and both halves of B (its own and the peer's multicast) land here
                 mbar_arrive_expect_tx(&full[s], WG_STAGE_BYTES);
                 unsigned char* a = ring + s * WG_STAGE_BYTES;
                 unsigned char* b = a + WG_A_BYTES;
                 if (A_KMAJOR) tma_load_2d(a, mapA, k0, m0, &full[s]);
                 else
                     for (int j = 0; j < WG_BM / WG_BOX; j++) tma_load_2d(a + j * WG_BOX_BYTES, mapA, m0 + j * WG_BOX, k0, &full[s]);
-                if (B_KMAJOR) tma_load_2d(b, mapB, k0, n0, &full[s]);
+                if (B_KMAJOR) tma_load_2d_multicast(b + rank * bRows * 128, mapB, k0, n0 + rank * bRows, &full[s], everyone);
                 else
-                    for (int j = 0; j < WG_BN / WG_BOX; j++) tma_load_2d(b + j * WG_BOX_BYTES, mapB, n0 + j * WG_BOX, k0, &full[s]);
+                    for (int j = rank * bBoxes; j < (int)(rank + 1) * bBoxes; j++)
+                        tma_load_2d_multicast(b + j * WG_BOX_BYTES, mapB, n0 + j * WG_BOX, k0, &full[s], everyone);
             }
         }
         return;
@@ -109,11 +149,10 @@ __device__ __forceinline__ void wg_gemm(const CUtensorMap* mapA, const CUtensorM
     const int lane = lt & 31, g = lane >> 2, t = lane & 3;
     float acc[WG_BN / 2];
     int it = 0;                                            // as the producer's
-    for (int tile = blockIdx.x; tile < tilesX * tilesY; tile += gridDim.x) {
-        int tm, tn;
-        gemm_tile(tile, tilesX, tilesY, tm, tn);
-        const int m0 = tm * WG_BM, n0 = tn * WG_BN;
-        const bool rowSums = dbias != nullptr && tn == 0 && lt < 64;
+    for (int pair = cluster; pair < pairs; pair += clusters) {
+        int m0, n0;
+        wg_tile_of(pair, tilesX, pairsY, rank, m0, n0);
+        const bool rowSums = dbias != nullptr && n0 == 0 && lt < 64;
         float rowSum = 0.0f;
         for (int kt = 0; kt < kTiles; kt++, it++) {
             const int s = it % WG_STAGES;
@@ -144,13 +183,13 @@ __device__ __forceinline__ void wg_gemm(const CUtensorMap* mapA, const CUtensorM
             wgmma_pin(acc);
             if (kt > 0) {
                 __syncwarp();
-                if (lane == 0) mbar_arrive(&empty[(it - 1) % WG_STAGES]);
+                if (lane == 0) wg_release(&empty[(it - 1) % WG_STAGES]);
             }
         }
         wgmma_wait<0>();
         wgmma_pin(acc);
         __syncwarp();
-        if (lane == 0) mbar_arrive(&empty[(it - 1) % WG_STAGES]);   // the tile's last stage: free for the next tile
+        if (lane == 0) wg_release(&empty[(it - 1) % WG_STAGES]);   // the tile's last stage: free for the next tile
 
         if (rowSums && m0 + 64 * c + lt < M) {
             float* d = dbias + m0 + 64 * c + lt;
@@ -190,7 +229,7 @@ __device__ __forceinline__ void wg_gemm_out(const CUtensorMap* mapA, const CUten
 
 #endif  // HOPPER_KERNELS
 
-extern "C" __global__ void __launch_bounds__(WG_THREADS, 1)
+extern "C" __global__ void __cluster_dims__(WG_CLUSTER, 1, 1) __launch_bounds__(WG_THREADS, 1)
 gemm_bf16_wgmma(int form, const __grid_constant__ CUtensorMap mapA, const __grid_constant__ CUtensorMap mapB, void* C,
                 long long ldc, int M, int N, int K, float beta, int outBf16, const void* __restrict__ bias,
                 const void* res, long long ldr, int resRows, int gelu, int geluKind, int geluCol0, int geluCols,
@@ -205,6 +244,7 @@ gemm_bf16_wgmma(int form, const __grid_constant__ CUtensorMap mapA, const __grid
     else
         wg_gemm_out<false, false>(&mapA, &mapB, C, ldc, M, N, K, beta, outBf16, bias, res, ldr, resRows, gelu, geluKind,
                                   geluCol0, geluCols, gaux, ldg, gbias, dbias);
+    cluster_sync();   // every thread of both CTAs: no CTA exits while its peer may still write its ring or barriers
 #elif defined(__CUDA_ARCH__)
     __trap();   // not sm_90a (the compute_90 PTX JIT-compiled for a newer GPU): fail the launch, never a silent no-op
 #endif

@@ -1,5 +1,6 @@
-// Hopper (sm_90a) building blocks as inline PTX: mbarriers, TMA 2D tile copies, wgmma m64nNk16
-// bf16 -> fp32 from shared-memory descriptors, setmaxnreg: the API of HOPPER_API.md. nvcc emits the
+// Hopper (sm_90a) building blocks as inline PTX: mbarriers, TMA 2D tile copies (and their cluster
+// multicast), thread-block cluster rank / barrier / remote mbarrier arrival, wgmma m64nNk16 bf16 ->
+// fp32 from shared-memory descriptors, setmaxnreg: the API of HOPPER_API.md. nvcc emits the
 // instructions themselves; the host emulator's emu/hopper.h defines the same functions from the
 // PTX ISA, so a kernel's pipeline, descriptors and fragment arithmetic are tested in CI.
 //
@@ -38,6 +39,15 @@
 //   columns 16k..16k+15 (d[8k .. 8k+7]) packs pairwise into exactly that: {d0,d1}, {d2,d3}, {d4,d5}, {d6,d7}.
 // - bar.sync / bar.arrive id, n: named barrier id (0 is __syncthreads') completes once n threads
 //   (whole warps) arrived; sync waits for that, arrive does not.
+// - Clusters (__cluster_dims__ on the kernel): the CTAs of a cluster run at once on SMs of one GPC
+//   and reach each other's shared memory through .shared::cluster addresses (mapa maps a local
+//   shared address to the same offset in CTA n). %cluster_ctarank / %cluster_nctarank: the CTA's
+//   rank and the cluster's size. barrier.cluster.arrive.release + wait.acquire: all non-exited
+//   threads of the cluster; the first one after mbarrier.init (with fence.mbarrier_init) makes the
+//   barriers visible to the peers, the last one keeps a CTA's shared memory alive while peers may
+//   still write it. cp.async.bulk.tensor ... .multicast::cluster with a 16-bit ctaMask writes the
+//   box at the same offset in every CTA of the mask and performs complete_tx (the whole box's bytes)
+//   on each one's mbarrier at the same offset.
 // The nvcc branch is compiled only for sm_90a (__CUDA_ARCH_FEAT_SM90_ALL): wgmma and setmaxnreg do
 // not exist on sm_80 or in plain compute_90 PTX. HOPPER_KERNELS is 1 wherever these functions exist
 // (sm_90a device code, the host emulator); kernels compile their bodies under it.
@@ -45,6 +55,13 @@
 #include <cstdint>
 #include <cuda.h>
 #include <cuda_runtime.h>
+
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
+// A Hopper kernel's image for an older GPU is a trap the host never launches, and those GPUs have
+// no clusters (nvcc refuses __cluster_dims__ there): the attribute is dropped from that image only.
+#undef __cluster_dims__
+#define __cluster_dims__(...)
+#endif
 
 #if !defined(__CUDACC__)
 #define HOPPER_KERNELS 1
@@ -104,6 +121,35 @@ __device__ __forceinline__ void tma_reduce_add_2d(const CUtensorMap* map, const 
 __device__ __forceinline__ void tma_store_commit() { asm volatile("cp.async.bulk.commit_group;\n" ::: "memory"); }
 __device__ __forceinline__ void tma_store_wait() { asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory"); }
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+
+// ---- clusters
+__device__ __forceinline__ unsigned cluster_ctarank() {
+    unsigned r;
+    asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
+    return r;
+}
+__device__ __forceinline__ unsigned cluster_nctas() {
+    unsigned r;
+    asm volatile("mov.u32 %0, %%cluster_nctarank;\n" : "=r"(r));
+    return r;
+}
+// Not .aligned: the threads of a warp may come from different paths (a producer's one lane).
+__device__ __forceinline__ void cluster_sync() {
+    asm volatile("barrier.cluster.arrive.release;\nbarrier.cluster.wait.acquire;\n" ::: "memory");
+}
+__device__ __forceinline__ void mbar_arrive_cluster(uint64_t* bar, unsigned cta) {
+    asm volatile("{\n.reg .b32 remote;\nmapa.shared::cluster.u32 remote, %0, %1;\n"
+                 "mbarrier.arrive.release.cluster.shared::cluster.b64 _, [remote];\n}\n"
+                 :: "r"(hopper_smem(bar)), "r"(cta) : "memory");
+}
+__device__ __forceinline__ void tma_load_2d_multicast(void* smem, const CUtensorMap* map, int x, int y, uint64_t* bar,
+                                                      uint16_t ctaMask) {
+    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes.multicast::cluster"
+                 " [%0], [%1, {%2, %3}], [%4], %5;\n"
+                 :: "r"(hopper_smem(smem)), "l"(reinterpret_cast<uint64_t>(map)), "r"(x), "r"(y), "r"(hopper_smem(bar)),
+                    "h"(ctaMask)
+                 : "memory");
+}
 
 // ---- wgmma
 __device__ __forceinline__ uint64_t wgmma_desc(const void* smem, int swizzle, unsigned lbo_bytes, unsigned sbo_bytes) {

@@ -73,6 +73,20 @@ inline int mma_c_col(int lane, int i) { return 2 * (lane & 3) + (i & 1); }
 // 1024. A pointer or range outside shared memory ends the block with an error naming `what`.
 uint32_t shared_offset(const void* p, size_t bytes, const char* what);
 void* shared_at(uint32_t offset, size_t bytes, const char* what);
+// Thread-block clusters (__cluster_dims__(X, 1, 1)): the X CTAs of a cluster run together on one
+// worker thread, each with its own dynamic shared memory (static __shared__ is refused: it is per
+// worker thread). Rank = blockIdx.x % X.
+unsigned cluster_rank();
+unsigned cluster_size();
+// barrier.cluster.arrive.release + wait.acquire: every thread of the cluster (exited ones excepted,
+// as PTX's exit releases a cluster barrier they hold up).
+void cluster_sync(Site site);
+// CTA `cta`'s shared-window bytes [offset, offset + bytes) (mapa): refused for a rank outside the
+// cluster, a CTA that has exited, and bytes outside its dynamic shared memory. `mbarrier`: the bytes
+// are an mbarrier, which another CTA may use only after a cluster_sync that followed its mbar_init.
+void* cluster_shared_at(unsigned cta, uint32_t offset, size_t bytes, const char* what, bool mbarrier);
+// Records that this thread initialised the mbarrier at `offset` (for cluster_shared_at's check).
+void mbar_note_init(uint32_t offset);
 // Blocks the running thread until ready(arg) holds (the scheduler re-evaluates it; no thread able
 // to run is a deadlock, reported with `what` and the call site).
 void wait_until(bool (*ready)(const void*), const void* arg, const char* what, Site site);
@@ -80,8 +94,13 @@ void wait_until(bool (*ready)(const void*), const void* arg, const char* what, S
 void mbar_init(uint64_t* bar, unsigned count, Site site);
 void mbar_arrive(uint64_t* bar, unsigned tx_bytes, Site site);
 void mbar_wait(uint64_t* bar, unsigned parity, Site site);
+// mbarrier.arrive.release.cluster on CTA `cta`'s mbarrier at bar's shared offset.
+void mbar_arrive_cluster(uint64_t* bar, unsigned cta, Site site);
 // cp.async.bulk.tensor.2d tile mode; map points at a CUtensorMap encoded by emu_encode_tensor_map.
 void tma_load_2d(void* smem, const void* map, int x, int y, uint64_t* bar, Site site);
+// .multicast::cluster: the box lands at smem's offset in every CTA of cta_mask, complete_tx on each
+// one's mbarrier at bar's offset.
+void tma_load_2d_multicast(void* smem, const void* map, int x, int y, uint64_t* bar, uint16_t cta_mask, Site site);
 void tma_store_2d(const void* map, const void* smem, int x, int y, Site site);
 // cp.reduce.async.bulk.tensor.2d .add on an fp32 map: global += shared, element-wise, atomically.
 void tma_reduce_add_2d(const void* map, const void* smem, int x, int y, Site site);

@@ -7,6 +7,8 @@
 // the thread until the phase completed, and a block in which nobody can run is a deadlock error.
 // TMA copies and wgmma execute at issue (a legal schedule); wgmma's result reaches the accumulator
 // registers when wgmma_wait retires its group, and they read NaN while it is in flight.
+// Clusters: the CTAs of a cluster run on one worker thread; remote arrivals and multicast boxes act
+// on the peer's shared memory at the same offsets.
 #pragma once
 #include <cstdint>
 
@@ -70,6 +72,29 @@ __device__ inline void tma_store_commit() {}
 __device__ inline void tma_store_wait() {}
 // fence.proxy.async: one proxy here (the emulator's memory is sequentially consistent within a block).
 __device__ inline void fence_proxy_async() {}
+
+// ---- thread-block clusters (__cluster_dims__(X, 1, 1) on the kernel; rank = blockIdx.x % X)
+__device__ inline unsigned cluster_ctarank() { return ::emu::cluster_rank(); }
+__device__ inline unsigned cluster_nctas() { return ::emu::cluster_size(); }
+// barrier.cluster.arrive.release + wait.acquire: every thread of every CTA of the cluster.
+__device__ inline void cluster_sync(::emu::Site s = ::emu::Site::current()) { ::emu::cluster_sync(s); }
+// mbarrier.arrive.release.cluster on CTA `cta`'s barrier at bar's offset (cta may be this CTA's rank).
+__device__ inline void mbar_arrive_cluster(uint64_t* bar, unsigned cta, ::emu::Site s = ::emu::Site::current()) {
+    ::emu::mbar_arrive_cluster(bar, cta, s);
+}
+__device__ inline void mbar_arrive_cluster(unsigned long long* bar, unsigned cta, ::emu::Site s = ::emu::Site::current()) {
+    ::emu::mbar_arrive_cluster(reinterpret_cast<uint64_t*>(bar), cta, s);
+}
+// The box lands at smem's offset in every CTA of ctaMask, with complete_tx on each one's barrier at
+// bar's offset (the mask may include this CTA).
+__device__ inline void tma_load_2d_multicast(void* smem, const CUtensorMap* map, int x, int y, uint64_t* bar, uint16_t ctaMask,
+                                             ::emu::Site s = ::emu::Site::current()) {
+    ::emu::tma_load_2d_multicast(smem, map, x, y, bar, ctaMask, s);
+}
+__device__ inline void tma_load_2d_multicast(void* smem, const CUtensorMap* map, int x, int y, unsigned long long* bar,
+                                             uint16_t ctaMask, ::emu::Site s = ::emu::Site::current()) {
+    ::emu::tma_load_2d_multicast(smem, map, x, y, reinterpret_cast<uint64_t*>(bar), ctaMask, s);
+}
 
 // ---- wgmma (warpgroup: 4 consecutive warps from a warp index divisible by 4; all 128 threads)
 __device__ inline uint64_t wgmma_desc(const void* smem, int swizzle, unsigned lbo_bytes, unsigned sbo_bytes,

@@ -16,6 +16,7 @@ struct KernelEntry {
     unsigned long long aligns[kMaxParams];   // each parameter's alignof (a by-value CUtensorMap: 64)
     const char* params;                  // comma-separated parameter names, from the sources
     unsigned max_threads;                // __launch_bounds__ (0: none): a bigger block fails, as on a GPU
+    unsigned cluster[3];                 // __cluster_dims__ ({1, 1, 1}: none); grid.x must be a multiple of cluster[0]
     std::string param_name(int i) const;
 };
 
@@ -27,9 +28,10 @@ template <auto F, class... A> void invoke_as(void* const* argv, void (*)(A...)) 
 }
 template <auto F> void invoke(void* const* argv) { invoke_as<F>(argv, F); }
 template <class... A> constexpr int count_of(void (*)(A...)) { return sizeof...(A); }
-template <auto F> KernelEntry make_entry(const char* name, const char* params, unsigned max_threads = 0) {
+template <auto F> KernelEntry make_entry(const char* name, const char* params, unsigned max_threads = 0, unsigned cluster_x = 1,
+                                         unsigned cluster_y = 1, unsigned cluster_z = 1) {
     static_assert(count_of(F) <= kMaxParams, "raise kMaxParams");
-    KernelEntry e{name, &invoke<F>, count_of(F), {}, {}, params, max_threads};
+    KernelEntry e{name, &invoke<F>, count_of(F), {}, {}, params, max_threads, {cluster_x, cluster_y, cluster_z}};
     [&]<class... A>(void (*)(A...)) {
         int i = 0;
         ((e.sizes[i] = sizeof(A), e.aligns[i] = alignof(A), i++), ...);

@@ -21,11 +21,13 @@ public final class Kernels {
     public static final int WGMMA_TILE_M = 128, WGMMA_TILE_N = 256, WGMMA_TILE_K = 64, WGMMA_STAGES = 4, WGMMA_THREADS = 384;
     /** The MN-major operands' TMA box side (64 bf16 = the 128-byte swizzle span). */
     static final int WGMMA_BOX = 64;
+    /** gemm_bf16_wgmma.cu's WG_CLUSTER: CTAs per cluster (along M, sharing B); grid.x is a multiple of it. */
+    public static final int WGMMA_CLUSTER = 2;
     /**
      * gemm_bf16_wgmma's persistent blocks where the device has no SM count (the emulated device):
-     * few, so that the tests' problems give a block several tiles.
+     * few (two clusters), so that the tests' problems give a cluster several pairs of tiles.
      */
-    static final int WGMMA_EMULATED_BLOCKS = 3;
+    static final int WGMMA_EMULATED_BLOCKS = 4;
     /** Kernels whose only real image is sm_90a (the sm_80 one is a trap the host never launches): check-resources.sh skips those. */
     public static final java.util.Set<String> SM90A_ONLY = java.util.Set.of("gemm_bf16_wgmma", "attn_fwd_wgmma", "attn_bwd_wgmma");
     /** gemm_bf16_wgmma's dynamic shared memory: the ring, its full and empty mbarriers, 1024 bytes to align the ring. */
@@ -97,10 +99,11 @@ public final class Kernels {
     /**
      * See gemm_bf16_wgmma.cu: gemm_bf16_mma's computation (same operands, forms and fused
      * epilogue) on Hopper's TMA and wgmma; its operands reach the kernel as tensor maps from
-     * {@code maps} (encoded once per map and device). Persistent: one block per SM
-     * (WGMMA_EMULATED_BLOCKS on the emulated device), each walking output tiles. Refuses what
-     * gemm_bf16_mma refuses, operands TMA cannot move ({@link #vectorLoads}), and a device that
-     * is not a Hopper ({@link DeviceRuntime#hopper}: wgmma is sm_90a only).
+     * {@code maps} (encoded once per map and device). Persistent, in clusters of WGMMA_CLUSTER blocks:
+     * one block per SM (the SM count rounded down to a multiple of WGMMA_CLUSTER; WGMMA_EMULATED_BLOCKS
+     * on the emulated device), each cluster walking pairs of output tiles. Refuses what gemm_bf16_mma
+     * refuses, operands TMA cannot move ({@link #vectorLoads}), and a device that is not a Hopper
+     * ({@link DeviceRuntime#hopper}: wgmma is sm_90a only).
      */
     public void gemmBf16Wgmma(TensorMapCache maps, MmaGemm.Operands o, MmaGemm.Epilogue e) {
         checkTensorCoreGemm("gemm_bf16_wgmma", o, e);
@@ -113,7 +116,7 @@ public final class Kernels {
                     + "(start operands at a multiple of 8 bf16 elements) or use gemmBf16Mma", at, o.a(), o.b()));
         DeviceRuntime rt = maps.device();
         requireHopper(rt, at, "gemmBf16Mma");
-        int blocks = rt instanceof JCudaRuntime gpu ? gpu.multiprocessors() : WGMMA_EMULATED_BLOCKS;
+        int blocks = rt instanceof JCudaRuntime gpu ? gpu.multiprocessors() / WGMMA_CLUSTER * WGMMA_CLUSTER : WGMMA_EMULATED_BLOCKS;
         long tiles = (long) cdiv(o.n(), WGMMA_TILE_N) * cdiv(o.m(), WGMMA_TILE_M);
         if (tiles > Integer.MAX_VALUE)
             throw new IllegalArgumentException("gemm_bf16_wgmma " + o.m() + "x" + o.n() + ": " + tiles
@@ -121,13 +124,16 @@ public final class Kernels {
         if (o.m() == 0 || o.n() == 0) return;
         MmaGemm.Form f = o.form();
         boolean aK = f != MmaGemm.Form.TN, bK = f == MmaGemm.Form.NT;
-        // K-major operands come a whole tile of rows per box, MN-major ones in 64 x 64 boxes (128B swizzle each)
+        // K-major A comes a whole tile of rows per box, K-major B half a tile (each CTA of a cluster loads
+        // its half and multicasts it), MN-major operands in 64 x 64 boxes (128B swizzle each)
         byte[] mapA = maps.encode(new TensorMap2d(o.a(), aK ? o.m() : o.k(), f.aWidth(o.m(), o.k()), 2 * o.lda(), 2,
                 aK ? WGMMA_TILE_M : WGMMA_BOX, WGMMA_BOX, TensorMap2d.Swizzle.B128));
         byte[] mapB = maps.encode(new TensorMap2d(o.b(), bK ? o.n() : o.k(), f.bWidth(o.n(), o.k()), 2 * o.ldb(), 2,
-                bK ? WGMMA_TILE_N : WGMMA_BOX, WGMMA_BOX, TensorMap2d.Swizzle.B128));
+                bK ? WGMMA_TILE_N / WGMMA_CLUSTER : WGMMA_BOX, WGMMA_BOX, TensorMap2d.Swizzle.B128));
         MmaGemm.Gelu g = e.gelu();
-        m.launch("gemm_bf16_wgmma", (int) Math.min(tiles, blocks), 1, 1, WGMMA_THREADS, 1, 1,
+        // clusters of WGMMA_CLUSTER CTAs, each computing a pair of tiles stacked along M at a time
+        long pairs = (long) cdiv(o.n(), WGMMA_TILE_N) * cdiv(cdiv(o.m(), WGMMA_TILE_M), WGMMA_CLUSTER);
+        m.launch("gemm_bf16_wgmma", (int) (WGMMA_CLUSTER * Math.min(pairs, blocks / WGMMA_CLUSTER)), 1, 1, WGMMA_THREADS, 1, 1,
                 WGMMA_SMEM_BYTES, s, f.ordinal(), mapA, mapB, o.c(), o.ldc(), o.m(), o.n(), o.k(), e.beta(),
                 e.outBf16() ? 1 : 0, e.bias(), e.res(), e.ldr(), Math.max(1, e.resRows()),
                 MmaGemm.geluMode(g), g == null ? 0 : g.kind(), g == null ? 0 : g.col0(),

@@ -63,7 +63,7 @@ class KernelSignaturesTest {
             String src = Files.readString(f).replaceAll("(?s)/\\*.*?\\*/", " ").replaceAll("//[^\n]*", " ");
             Matcher m = kernel.matcher(src);
             while (m.find()) {
-                String head = m.group(1).replaceAll("__launch_bounds__\\s*\\([^)]*\\)", " ").strip();
+                String head = m.group(1).replaceAll("(__launch_bounds__|__cluster_dims__)\\s*\\([^)]*\\)", " ").strip();
                 Matcher np = nameAndParams.matcher(head);
                 assertTrue(np.find(), f + ": cannot parse kernel declaration: " + head);
                 List<Param> params = new ArrayList<>();
@@ -258,7 +258,8 @@ class KernelSignaturesTest {
         for (MmaGemm.Form f : MmaGemm.Form.values()) want.put("gemm_common.cuh MMA_" + f, f.ordinal());
         want.putAll(Map.of("gemm_bf16_wgmma.cu WG_BM", Kernels.WGMMA_TILE_M, "gemm_bf16_wgmma.cu WG_BN", Kernels.WGMMA_TILE_N,
                 "gemm_bf16_wgmma.cu WG_BK", Kernels.WGMMA_TILE_K, "gemm_bf16_wgmma.cu WG_STAGES", Kernels.WGMMA_STAGES,
-                "gemm_bf16_wgmma.cu WG_THREADS", Kernels.WGMMA_THREADS, "gemm_bf16_wgmma.cu WG_BOX", Kernels.WGMMA_BOX));
+                "gemm_bf16_wgmma.cu WG_THREADS", Kernels.WGMMA_THREADS, "gemm_bf16_wgmma.cu WG_BOX", Kernels.WGMMA_BOX,
+                "gemm_bf16_wgmma.cu WG_CLUSTER", Kernels.WGMMA_CLUSTER));
         want.putAll(Map.of("attention_bf16.cu ATT_WARPS", FlashAttention.THREADS / 32, "attention_bf16.cu ATT_BQ", FlashAttention.QUERY_ROWS,
                 "attention_bf16.cu ATT_BKV", FlashAttention.KEY_ROWS,
                 "attention_bf16.cu ATT_FWD_KEYS", FlashAttention.FWD_KEYS, "attention_bf16.cu ATT_FWD_KEYS_256", FlashAttention.FWD_KEYS_256,

@@ -15,10 +15,10 @@ import vit22b.kernels.MmaGemm.Operands;
 import vit22b.kernels.TensorMap2d.Swizzle;
 
 /**
- * Kernels.gemmBf16Wgmma: the launch shape of gemm_bf16_wgmma.cu's header (persistent: min(tiles,
- * blocks)), the tensor maps it asks
- * the runtime for in each form (K-major operands a whole tile of rows per box, MN-major ones 64 x 64,
- * all 128B-swizzled), and the refusals it shares with gemm_bf16_mma; no GPU.
+ * Kernels.gemmBf16Wgmma: the launch shape of gemm_bf16_wgmma.cu's header (persistent clusters of 2:
+ * 2 min(pairs of tiles along M, blocks / 2)), the tensor maps it asks the runtime for in each form
+ * (K-major A a whole tile of rows per box, K-major B half a tile, MN-major operands 64 x 64, all
+ * 128B-swizzled), and the refusals it shares with gemm_bf16_mma; no GPU.
  */
 class WgmmaGemmGuardsTest {
     static final long BASE = 0x7f00_0000_0000L, B = BASE + 0x10_0000, C = BASE + 0x100_0000;
@@ -49,7 +49,7 @@ class WgmmaGemmGuardsTest {
     }
 
     @Test void launchShapeAndMapsPerForm() {
-        // 300 x 700 x 37: 3 x 3 tiles of 128 x 256 on the emulated device's 3 persistent blocks
+        // 300 x 700 x 37: 3 x 3 tiles of 128 x 256, 2 x 3 pairs along M, on the emulated device's 4 blocks (2 clusters)
         List<TensorMap2d> maps = new ArrayList<>();
         LaunchTable.Launch l = call(new Operands(Form.NT, BASE, 40, B, 48, C, 700, 300, 700, 37), maps);
         assertEquals("gemm_bf16_wgmma", l.kernel());
@@ -60,10 +60,12 @@ class WgmmaGemmGuardsTest {
         assertEquals(Form.NT.ordinal(), l.args()[0]);
         assertEquals(TensorMapEncoder.BYTES, ((byte[]) l.args()[1]).length);
         assertEquals(new TensorMap2d(BASE, 300, 37, 80, 2, 128, 64, Swizzle.B128), maps.get(0));   // A: M x K, K-major
-        assertEquals(new TensorMap2d(B, 700, 37, 96, 2, 256, 64, Swizzle.B128), maps.get(1));      // B: N x K, K-major
+        assertEquals(new TensorMap2d(B, 700, 37, 96, 2, 128, 64, Swizzle.B128), maps.get(1));      // B: N x K, K-major, half a tile
 
-        // one tile: one block
-        assertEquals(1, call(new Operands(Form.NT, BASE, 40, B, 48, C, 256, 128, 256, 37), new ArrayList<>()).grid()[0]);
+        // one tile: one cluster of 2 blocks (the second's rows lie past M); 3 tile rows: 2 pairs, 2 clusters
+        assertEquals(2, call(new Operands(Form.NT, BASE, 40, B, 48, C, 256, 128, 256, 37), new ArrayList<>()).grid()[0]);
+        assertEquals(2, call(new Operands(Form.NT, BASE, 40, B, 48, C, 256, 256, 256, 37), new ArrayList<>()).grid()[0]);
+        assertEquals(4, call(new Operands(Form.NT, BASE, 40, B, 48, C, 256, 257, 256, 37), new ArrayList<>()).grid()[0]);
 
         maps.clear();
         call(new Operands(Form.NN, BASE, 40, B, 704, C, 700, 300, 700, 37), maps);

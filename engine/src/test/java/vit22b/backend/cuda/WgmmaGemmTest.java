@@ -15,8 +15,11 @@ import vit22b.kernels.MmaGemm.Form;
  * each form with its training-step epilogue (NT: GELU forward into columns, bf16; NN: GELU backward,
  * bf16; TN: fp32 with the bias gradient) against a float64 GEMM of the same bf16 inputs, element by
  * element, with MmaGemmBench's bound. 133 x 300 x 200 crosses a block row (128) and column (256)
- * and ends K in a partial 64-wide tile after three full ones. Runs on the emulated device as a
- * Hopper, and on GPU 0 when it is one. Fresh random inputs; seed printed.
+ * and ends K in a partial 64-wide tile after three full ones; 300 x 300 x 72 has three tile rows,
+ * so the last pair of the clusters of 2 (tile rows 2 and 3) has its second CTA past M, and four
+ * pairs on the emulated device's two clusters (each runs two, its ring carrying over). N > 128 in
+ * both: each CTA's multicast half of B is read by both. Runs on the emulated device as a Hopper,
+ * and on GPU 0 when it is one. Fresh random inputs; seed printed.
  */
 class WgmmaGemmTest {
     @Test void everyFormMatchesFloat64() {
@@ -25,10 +28,12 @@ class WgmmaGemmTest {
         List<CudaBackend> devices = Gpu.hoppersOrSkip(Precision.FP32);
         try {
             for (CudaBackend be : devices) {
-                for (Form f : Form.values())
-                    assertEquals(0, MmaGemmBench.check(be, "gemm_bf16_wgmma", (o, e) -> be.kernels().gemmBf16Wgmma(be.tensorMaps(), o, e),
-                            f, new SplittableRandom(seed + f.ordinal()), 133, 300, 200),
-                            "gemm_bf16_wgmma " + f + " on " + be.device().description() + ", seed " + seed);
+                for (int[] s : new int[][] {{133, 300, 200}, {300, 300, 72}})
+                    for (Form f : Form.values())
+                        assertEquals(0, MmaGemmBench.check(be, "gemm_bf16_wgmma", (o, e) -> be.kernels().gemmBf16Wgmma(be.tensorMaps(), o, e),
+                                f, new SplittableRandom(seed + f.ordinal()), s[0], s[1], s[2]),
+                                "gemm_bf16_wgmma " + f + " " + s[0] + "x" + s[1] + "x" + s[2] + " on " + be.device().description()
+                                        + ", seed " + seed);
             }
         } finally {
             devices.forEach(CudaBackend::close);
