@@ -269,7 +269,7 @@ void tma_reduce_add_2d(const void* map, const void* smem, int x, int y, Site sit
     const Map m = map_of(map, "tma_reduce_add_2d", site);
     if (m.elem != 4) failm(at("tma_reduce_add_2d", site) + ": the emulator reduce-adds fp32 maps only (element bytes 4, got " +
                            std::to_string(m.elem) + ")");
-    each_box_element(m, const_cast<void*>(smem), x, y, "tma_reduce_add_2d", site, [](char* s, char* g, uint32_t) {
+    each_box_element(m, const_cast<void*>(smem), box_offset(m, smem, "tma_reduce_add_2d", site), x, y, [](char* s, char* g, uint32_t) {
         if (!g) return;
         float v;
         std::memcpy(&v, s, 4);

@@ -737,7 +737,7 @@ template <int N, int TB> void check_wgmma_rs() {
     Buf<float> out(want.size());
     char what[96];
     std::snprintf(what, sizeof what, "wgmma m64n%dk16 A in registers, trans-b %d", N, TB);
-    expect_ok(run_k<&wgmma_rs_tile<N, TB>>("wgmma_rs_tile", Dim{1}, Dim{128}, (unsigned)N * 128, (const uint16_t*)A.data(), mb, out.p()),
+    expect_ok(run_k<&wgmma_rs_tile<N, TB>>("wgmma_rs_tile", 1u, Dim{1}, Dim{128}, (unsigned)N * 128, (const uint16_t*)A.data(), mb, out.p()),
               what);
     close(what, out.p(), want.data(), want.size(), 1e-6, 1e-6);
 }
