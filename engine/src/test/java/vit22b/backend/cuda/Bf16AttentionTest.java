@@ -77,13 +77,17 @@ class Bf16AttentionTest {
 
     /**
      * The emulated device opened as a Hopper: the forward runs attention_wgmma.cu (wgmma + TMA,
-     * {@link CudaBackend#hopperAttentionForwards}), the backward the flash kernels; the same bounds
-     * as the flash case above. Nq, Nk cross the 128-query blocks and the key tiles (128 at hd <= 128),
-     * several tiles wrap the two-stage K/V ring, and a head's last tile reads the next head's rows.
+     * {@link CudaBackend#hopperAttentionForwards}), the backward attention_wgmma_bwd.cu at hd 64 and
+     * 128 ({@link CudaBackend#hopperAttentionBackwards}; dq, dk, dv accumulated onto random values)
+     * and the mma.sync flash backward at hd 256; the same bounds as the flash case above (P and dS
+     * rounded to bf16 as operands: 1e-2 in norm; the C++ tests back them element-wise). Nq, Nk cross
+     * the 128-query blocks, the key tiles (128 at hd <= 128) and the backward's 64-query tiles and
+     * 128-key blocks; several tiles wrap the two-stage K/V ring, and a head's last tile reads the next
+     * head's rows.
      */
     @ParameterizedTest(name = "B={0} H={1} Nq={2} Nk={3} hd={4}")
-    @CsvSource({"1, 2, 130, 150, 128", "2, 1, 70, 300, 64"})
-    void hopperForwardMatchesTheCpuReference(int B, int H, int Nq, int Nk, int hd) {
+    @CsvSource({"1, 2, 130, 150, 128", "2, 1, 70, 300, 64", "1, 2, 70, 133, 64", "2, 1, 65, 40, 128", "1, 1, 9, 5, 256"})
+    void hopperMatchesTheCpuReference(int B, int H, int Nq, int Nk, int hd) {
         assumeTrue(EmuLibrary.built(), "the emulated device is not built (no g++ at build time)");
         long seed = System.nanoTime();
         System.err.printf("Bf16AttentionTest (emulated Hopper) B=%d H=%d Nq=%d Nk=%d hd=%d seed %d%n", B, H, Nq, Nk, hd, seed);
@@ -96,6 +100,7 @@ class Bf16AttentionTest {
         try (CudaBackend hopper = CudaBackend.emulated(Precision.BF16, true)) {
             got = p.run(hopper, ref[0], ref[1]);
             assertEquals(1, hopper.hopperAttentionForwards(), "forwards on attention_wgmma.cu");
+            assertEquals(hd <= 128 ? 1 : 0, hopper.hopperAttentionBackwards(), "backwards on attention_wgmma_bwd.cu");
             assertEquals(2, hopper.tensorCoreAttentions(), "attention calls on the tensor cores");
         }
         String[] names = {"out", "lse", "dq", "dk", "dv"};
