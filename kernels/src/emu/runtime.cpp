@@ -336,6 +336,15 @@ void switch_to_sched(Fiber* f, bool exiting) {
 #endif
 }
 
+// The running thread waits in `state` (a barrier of that kind; site and what name it in a deadlock
+// error) until the scheduler resumes it.
+void park(Fiber* f, State state, Site site, const char* what) {
+    f->state = state;
+    f->wait_site = site;
+    f->wait_what = what;
+    switch_to_sched(f, false);
+}
+
 void resume(Worker* w, Fiber* f) {
     w->cur = f;
     tl_regs = &f->regs;
@@ -760,10 +769,7 @@ void warp_arrive(Kind kind, const char* what, unsigned mask, const Site& site, c
         for (unsigned l = 0; l < 32; l++)
             if ((done.mask >> l) & 1) w->fibers[f->regs.warp * 32 + l].state = READY;
     } else {
-        f->state = WARP_WAIT;
-        f->wait_site = site;
-        f->wait_what = what;
-        switch_to_sched(f, false);
+        park(f, WARP_WAIT, site, what);
     }
     TSAN_ACQUIRE(&W.sync[f->warp_epoch & 1]);
     f->warp_epoch++;
@@ -904,10 +910,7 @@ void syncthreads(Site site) {
         for (unsigned i = 0; i < w->n; i++)
             if (w->fibers[i].state == BLOCK_WAIT) w->fibers[i].state = READY;
     } else {
-        f->state = BLOCK_WAIT;
-        f->wait_site = site;
-        f->wait_what = "__syncthreads";
-        switch_to_sched(f, false);
+        park(f, BLOCK_WAIT, site, "__syncthreads");
     }
     TSAN_ACQUIRE(&w->bar_sync[f->block_epoch & 1]);
     f->block_epoch++;
@@ -1036,10 +1039,7 @@ void cluster_sync(Site site) {
     if (++C.arrived == C.total - C.exited) {
         release_cluster(C);
     } else {
-        f->state = CLUSTER_WAIT;
-        f->wait_site = site;
-        f->wait_what = "cluster_sync";
-        switch_to_sched(f, false);
+        park(f, CLUSTER_WAIT, site, "cluster_sync");
     }
     TSAN_ACQUIRE(&C.sync[gen & 1]);
     f->cluster_epoch++;
@@ -1130,10 +1130,7 @@ void wg_arrive(const char* what, const Site& site, const uint64_t v[4], void (*d
             if (w->fibers[i].state == WARP_WAIT) w->fibers[i].state = READY;
         TSAN_RELEASE(&G.sync[f->wg_epoch & 1]);   // what done() read, before everyone's next step
     } else {
-        f->state = WARP_WAIT;
-        f->wait_site = site;
-        f->wait_what = what;
-        switch_to_sched(f, false);
+        park(f, WARP_WAIT, site, what);
     }
     TSAN_ACQUIRE(&G.sync[f->wg_epoch & 1]);
     f->wg_epoch++;

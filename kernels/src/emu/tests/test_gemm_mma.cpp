@@ -216,17 +216,23 @@ TEST(gemm_mma_nt_epilogues) { all_epilogues(MMA, NT, sanitized() ? 67 : 70, sani
 TEST(gemm_mma_nn_epilogues) { all_epilogues(MMA, NN, sanitized() ? 67 : 70, sanitized() ? 45 : 75, sanitized() ? 47 : 143); }
 TEST(gemm_mma_tn_epilogues) { all_epilogues(MMA, TN, 71, sanitized() ? 45 : 79, sanitized() ? 47 : 143); }
 
-TEST(gemm_mma_tile_edges) {
-    const int shapes[][3] = {{1, 1, 1}, {127, 129, 8}, {129, 127, 33}, {7, 13, 129}, {128, 128, 128}, {257, 3, 97}};
+// Every form at each shape (M, N, K) with bias, a bf16 output in NN and the bias gradient in TN;
+// under the sanitizers only the shapes of at most sanitizedMax multiply-adds.
+template <size_t S> void tile_edges(Kernel kernel, const int (&shapes)[S][3], long sanitizedMax) {
     for (auto& s : shapes)
         for (int form = 0; form < 3; form++) {
-            if (sanitized() && s[0] * s[1] * s[2] > 300000) continue;
+            if (sanitized() && (long)s[0] * s[1] * s[2] > sanitizedMax) continue;
             Epi e;
             e.outBf16 = form == NN;
             e.bias = true;
             e.dbias = form == TN;
-            run(MMA, form, s[0], s[1], s[2], e);
+            run(kernel, form, s[0], s[1], s[2], e);
         }
+}
+
+TEST(gemm_mma_tile_edges) {
+    const int shapes[][3] = {{1, 1, 1}, {127, 129, 8}, {129, 127, 33}, {7, 13, 129}, {128, 128, 128}, {257, 3, 97}};
+    tile_edges(MMA, shapes, 300000);
 }
 
 // gemm_bf16_wgmma: the epilogues on one 128 x 256 block whose K = 200 runs 4 k-tiles of 64 (the last
@@ -248,15 +254,7 @@ TEST(gemm_wgmma_epilogues) {
 
 TEST(gemm_wgmma_tile_edges) {
     const int shapes[][3] = {{1, 1, 1}, {129, 257, 320}, {7, 300, 9}, {200, 13, 72}, {300, 520, 40}, {520, 300, 136}};
-    for (auto& s : shapes)
-        for (int form = 0; form < 3; form++) {
-            if (sanitized() && s[0] * s[1] * s[2] > 30000) continue;
-            Epi e;
-            e.outBf16 = form == NN;
-            e.bias = true;
-            e.dbias = form == TN;
-            run(WGMMA, form, s[0], s[1], s[2], e);
-        }
+    tile_edges(WGMMA, shapes, 30000);
 }
 
 // The element-wise operand loads (vecLoads 0): every epilogue on odd strides and misaligned operands,

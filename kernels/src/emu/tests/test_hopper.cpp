@@ -164,27 +164,17 @@ __global__ void tma_load_box(const __grid_constant__ CUtensorMap map, int x, int
     if (wait) mbar_wait(&bar, 0);
     for (unsigned i = threadIdx.x; i < bytes; i += blockDim.x) out[i] = box[i];
 }
-// The threads write a box image (already in its shared-memory order) and thread 0 stores it with TMA.
-__global__ void tma_store_box(const __grid_constant__ CUtensorMap map, int x, int y, unsigned bytes, const unsigned char* image) {
+// The threads write a box image (already in its shared-memory order) and thread 0 stores it with TMA,
+// or reduce-adds it (REDUCE: every block adds the same image).
+template <bool REDUCE>
+__global__ void tma_write_box(const __grid_constant__ CUtensorMap map, int x, int y, unsigned bytes, const unsigned char* image) {
     DYNAMIC_SHARED(unsigned char, box);
     for (unsigned i = threadIdx.x; i < bytes; i += blockDim.x) box[i] = image[i];
     fence_proxy_async();
     __syncthreads();
     if (threadIdx.x == 0) {
-        tma_store_2d(&map, box, x, y);
-        tma_store_commit();
-        tma_store_wait();
-    }
-}
-
-// Every block writes the same box image (in its shared-memory order) and reduce-adds it with TMA.
-__global__ void tma_reduce_box(const __grid_constant__ CUtensorMap map, int x, int y, unsigned bytes, const unsigned char* image) {
-    DYNAMIC_SHARED(unsigned char, box);
-    for (unsigned i = threadIdx.x; i < bytes; i += blockDim.x) box[i] = image[i];
-    fence_proxy_async();
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        tma_reduce_add_2d(&map, box, x, y);
+        if (REDUCE) tma_reduce_add_2d(&map, box, x, y);
+        else tma_store_2d(&map, box, x, y);
         tma_store_commit();
         tma_store_wait();
     }
@@ -235,7 +225,7 @@ TEST(hopper_tma_boxes) {
         const CUtensorMap out = make_map(dst.data(), rows, cols, stride, bc.elem, bc.box_rows, bc.box_cols, bc.swizzle);
         std::snprintf(what, sizeof what, "TMA store %ub %ux%u swizzle %u at (%d,%d)", bc.elem, bc.box_rows, bc.box_cols, bc.swizzle,
                       bc.x, bc.y);
-        expect_ok(RUN(tma_store_box, Dim{1}, Dim{64}, smem, out, bc.x, bc.y, bytes, (const unsigned char*)image.data()), what);
+        expect_ok(run_k<&tma_write_box<false>>("tma_store_box", 1u, Dim{1}, Dim{64}, smem, out, bc.x, bc.y, bytes, (const unsigned char*)image.data()), what);
         std::vector<unsigned char> expect(rows * stride, 0xa5);
         for (unsigned r = 0; r < bc.box_rows; r++)
             for (unsigned c = 0; c < bc.box_cols; c++) {
@@ -268,7 +258,7 @@ TEST(hopper_tma_reduce_add) {
         const CUtensorMap map = make_map(g.data(), rows, cols, stride, 4, bc.box_rows, bc.box_cols, bc.swizzle);
         char what[128];
         std::snprintf(what, sizeof what, "TMA reduce-add %ux%u swizzle %u at (%d,%d)", bc.box_rows, bc.box_cols, bc.swizzle, bc.x, bc.y);
-        expect_ok(RUN(tma_reduce_box, Dim{5}, Dim{64}, (bytes + 1023) / 1024 * 1024, map, bc.x, bc.y, bytes,
+        expect_ok(run_k<&tma_write_box<true>>("tma_reduce_box", 1u, Dim{5}, Dim{64}, (bytes + 1023) / 1024 * 1024, map, bc.x, bc.y, bytes,
                       (const unsigned char*)image.data()), what);
         std::vector<float> want = g0;
         for (unsigned r = 0; r < bc.box_rows; r++)
@@ -286,7 +276,7 @@ TEST(hopper_tma_reduce_add) {
     std::vector<uint16_t> h(64 * 64);
     const CUtensorMap bf = make_map(h.data(), 64, 64, 128, 2, 8, 64, 3);
     std::vector<unsigned char> image(1024);
-    expect_error(RUN(tma_reduce_box, Dim{1}, Dim{32}, 1024, bf, 0, 0, 1024u, (const unsigned char*)image.data()),
+    expect_error(run_k<&tma_write_box<true>>("tma_reduce_box", 1u, Dim{1}, Dim{32}, 1024, bf, 0, 0, 1024u, (const unsigned char*)image.data()),
                  "fp32 maps only", "a bf16 reduce-add");
 }
 
