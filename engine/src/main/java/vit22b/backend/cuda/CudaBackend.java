@@ -87,7 +87,7 @@ public final class CudaBackend implements Backend {
     private long uploadChunkBytes = UPLOAD_CHUNK_BYTES;
     private boolean closed;
     private long mmaGemms, wgmmaGemms, tensorCoreAttentions, hopperAttentionForwards, hopperAttentionBackwards;
-    /** device.hopper(), asked once: whether the bf16 GEMMs may take gemm_bf16_wgmma. */
+    /** device.hopper(), asked once: whether the bf16 GEMMs and the flash attention may take the sm_90a kernels. */
     private final boolean hopper;
     /** The Hopper kernels' tensor maps (GEMM operands, attention's q/k/v), encoded once each; cleared when memory goes back to the driver. */
     private final TensorMapCache tensorMaps;
