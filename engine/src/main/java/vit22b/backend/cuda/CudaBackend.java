@@ -721,7 +721,7 @@ public final class CudaBackend implements Backend {
      * bf16 on a Hopper: the GEMM pre = y wIn^T with the whole epilogue fused (gemm_bf16_wgmma_qk): GELU of
      * the MLP columns into ag, q and k QK-normalised and q, k, v scattered head-major, qkStats, pre still
      * written for backward; the same function of the same rounded pre as the two steps (GELU and
-     * qknormFwd read the stored pre; pre, ag and v bitwise, q and k up to the order of the statistics' fp32 sums).
+     * qknormFwd read the stored pre; pre and v bitwise, ag by the same expression, q and k up to the order of the statistics' fp32 sums).
      * Elsewhere, and on a Hopper for shapes the kernel does not take ({@link Kernels#wgmmaQkRefusal}: a head
      * that does not lie in one 256-column tile, or q's column not a multiple of hd; operands TMA cannot move),
      * the two steps (Backend's default): a shape choice, not a refusal, counted by {@link #fusedInProjections}.
