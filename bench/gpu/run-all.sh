@@ -232,6 +232,9 @@ if rows:
         print(f"{r['model']:8} {r['form']:4} {r['M']:6} {r['N']:6} {r['K']:6} {r['ours_tflops']:7.1f} {num(r, 'wgmma_tflops')} "
               f"{r['cublaslt_bf16_tflops']:7.1f} {num(r, 'cublaslt_epi_tflops')} {num(r, 'ratio_vs_lt_epi', 6, 2)} "
               f"{num(r, 'wgmma_ratio_vs_lt_epi', 6, 2)}")
+        if 'wgmma_qk_fused_tflops' in r:
+            print(f"{'':8} in-proj fwd with GELU + QK-norm fused {r['wgmma_qk_fused_tflops']:7.1f} vs wgmma + 2 epilogue kernels "
+                  f"{r['wgmma_two_step_tflops']:7.1f}")
 rows = load("flash_attn.json")
 if rows:
     print(f"{'attention':18} {'B':>3} {'H':>3} {'N':>5} {'hd':>4} {'ours fwd':>9} {'sdpa fwd':>9} {'ratio':>6} {'ours bwd':>9} {'sdpa bwd':>9} {'ratio':>6}  TFLOP/s")

@@ -34,6 +34,7 @@ const KernelEntry kTable[] = {
     EMU_KERNEL(gemm_f32),
     EMU_KERNEL(gemm_bf16_mma),
     EMU_KERNEL(gemm_bf16_wgmma),
+    EMU_KERNEL(gemm_bf16_wgmma_qk),
     EMU_KERNEL(attn_fwd),
     EMU_KERNEL(attn_bwd_delta),
     EMU_KERNEL(attn_bwd_dq),

@@ -27,11 +27,16 @@ enum Kernel { MMA, WGMMA };
 const char* const kKernel[] = {"gemm_bf16_mma", "gemm_bf16_wgmma"};
 
 // gemm_bf16_wgmma's tile and shared memory (gemm_bf16_wgmma.cu; Kernels.WGMMA_* on the JVM).
-constexpr int kWgBM = 128, kWgBN = 256, kWgThreads = 384, kWgSmem = 4 * (128 + 256) * 64 * 2 + 2 * 4 * 8 + 1024;
+// The smem: 4 stages of A and B, 2 consumers x (a staging sub-tile of 64 x 128 bytes + 128 threads x 16 fp32),
+// 8 mbarriers, alignment slack.
+constexpr int kWgBM = 128, kWgBN = 256, kWgThreads = 384,
+              kWgSmem = 4 * (128 + 256) * 64 * 2 + 2 * (64 * 128 + 128 * 16 * 4) + 2 * 4 * 8 + 1024;
 // Clusters of 2 CTAs along M (the pair of tile rows 2p, 2p + 1 at one tile column; B multicast).
 // Persistent clusters (on a GPU one CTA per SM): 2, so that with 3 or more pairs a cluster runs
 // several and its ring and barrier phases carry over from one pair to the next.
 constexpr unsigned kWgCluster = 2, kWgClusters = 2;
+// gemm_bf16_wgmma_qk: 3 stages, 2 consumers x a whole staged 64 x 256 bf16 tile, 6 mbarriers, alignment slack.
+constexpr int kWgQkSmem = 3 * (128 + 256) * 64 * 2 + 2 * 64 * 256 * 2 + 2 * 3 * 8 + 1024;
 
 // The bf16 tensor map Kernels.gemmBf16Wgmma builds for a stored rows x cols operand (128B swizzle).
 CUtensorMap bf16_map(const uint16_t* p, int rows, int cols, long long ld, int boxRows) {
@@ -70,14 +75,18 @@ struct Out {
     }
 };
 
-// unaligned (gemm_bf16_mma only): odd row strides and operands one element past a 16-byte boundary (vecLoads 0).
+// unaligned: gemm_bf16_mma: odd row strides and operands one element past a 16-byte boundary (vecLoads 0);
+// gemm_bf16_wgmma (whose operands TMA loads: always aligned): C's row stride is odd, so C is stored
+// directly (tmaC 0, as Kernels.tmaStoresC chooses), else it is a multiple of 8 elements and C goes
+// through the staging sub-tile and the TMA store.
 void run(Kernel kernel, int form, int M, int N, int K, const Epi& e, bool unaligned = false) {
+    const bool oddOps = unaligned && kernel == MMA;
     // op(A) is M x K, op(B) is K x N; stored as the form says, rows padded to a multiple of 8 plus 8
     // (unaligned: plus 1 and 3, from element 1 of the buffer).
     const bool aK = form != TN, bK = form == NT;
     const int aRows = aK ? M : K, aCols = aK ? K : M, bRows = bK ? N : K, bCols = bK ? K : N;
-    const long long lda = unaligned ? aCols + 1 : (aCols + 7) / 8 * 8 + 8, ldb = unaligned ? bCols + 3 : (bCols + 7) / 8 * 8 + 8;
-    const size_t a0 = unaligned ? 1 : 0;
+    const long long lda = oddOps ? aCols + 1 : (aCols + 7) / 8 * 8 + 8, ldb = oddOps ? bCols + 3 : (bCols + 7) / 8 * 8 + 8;
+    const size_t a0 = oddOps ? 1 : 0;
     std::vector<uint16_t> a((size_t)aRows * lda + 8, 0xffff), b((size_t)bRows * ldb + 8, 0xffff);   // padding: bf16 NaN
     for (int r = 0; r < aRows; r++)
         for (int c = 0; c < aCols; c++) a[a0 + (size_t)r * lda + c] = bf(uniform(1)[0]);
@@ -86,7 +95,8 @@ void run(Kernel kernel, int form, int M, int N, int K, const Epi& e, bool unalig
     auto A = [&](int m, int k) { return unbf(a[a0 + (aK ? (size_t)m * lda + k : (size_t)k * lda + m)]); };
     auto B = [&](int k, int n) { return unbf(b[a0 + (bK ? (size_t)n * ldb + k : (size_t)k * ldb + n)]); };
 
-    const long long ldc = N + 5, ldr = e.resInPlace ? ldc : N + 3, ldg = e.cols + 3;
+    const bool tmaC = kernel == WGMMA && !unaligned;
+    const long long ldc = tmaC ? (N + 7) / 8 * 8 + 8 : N + 5, ldr = e.resInPlace ? ldc : N + 3, ldg = e.cols + 3;
     Out C(e.outBf16, (size_t)M * ldc);
     if (e.beta != 0 || e.resInPlace) C.randomize();
     const Out C0 = C;
@@ -113,16 +123,25 @@ void run(Kernel kernel, int form, int M, int N, int K, const Epi& e, bool unalig
         launch("gemm_bf16_mma", Dim{cdiv(N, 128), cdiv(M, 128)}, Dim{256}, 65536u, form, unaligned ? 0 : 1,
                (const uint16_t*)a.data() + a0, lda, (const uint16_t*)b.data() + a0, ldb, C.p(), ldc, M, N, K, e.beta,
                (int)e.outBf16, biasP, resP, ldr, e.resRows, e.gelu, e.kind, e.col0, e.cols, gauxP, ldg, gbP, dbP);
-    else   // boxes: K-major operands a whole tile of rows, MN-major ones 64 x 64
+    else {   // boxes: K-major operands a whole tile of rows, MN-major ones 64 x 64; C 64 rows of 128 bytes
+        CUtensorMap mapC{};
+        if (tmaC) {
+            const unsigned eb = e.outBf16 ? 2 : 4;
+            char err[256] = "";
+            if (emu_encode_tensor_map((unsigned long long)(uintptr_t)C.p(), M, N, ldc * eb, eb, 64, 128 / eb,
+                                      CU_TENSOR_MAP_SWIZZLE_128B, &mapC, err, sizeof err))
+                failf("emu_encode_tensor_map (C): %s", err);
+        }
         launch("gemm_bf16_wgmma", Dim{kWgCluster * std::min(kWgClusters, cdiv(N, kWgBN) * cdiv(cdiv(M, kWgBM), kWgCluster))}, Dim{kWgThreads},
                (unsigned)kWgSmem, form, bf16_map(a.data(), aRows, aCols, lda, aK ? kWgBM : 64),
-               bf16_map(b.data(), bRows, bCols, ldb, bK ? kWgBN / kWgCluster : 64),
+               bf16_map(b.data(), bRows, bCols, ldb, bK ? kWgBN / kWgCluster : 64), mapC, (int)tmaC,
                C.p(), ldc, M, N, K, e.beta, (int)e.outBf16, biasP, resP, ldr, e.resRows, e.gelu, e.kind, e.col0, e.cols,
                gauxP, ldg, gbP, dbP);
+    }
 
-    char what[200];
-    std::snprintf(what, sizeof what, "%s %s%s M=%d N=%d K=%d beta=%g out=%s bias=%d res=%d/%d%s gelu=%d/%d [%d,+%d)%s%s",
-                  kKernel[kernel], kForm[form], unaligned ? " unaligned" : "", M, N, K, e.beta, e.outBf16 ? "bf16" : "f32", e.bias, e.res, e.resRows,
+    char what[256];
+    std::snprintf(what, sizeof what, "%s%s %s%s M=%d N=%d K=%d beta=%g out=%s bias=%d res=%d/%d%s gelu=%d/%d [%d,+%d)%s%s",
+                  kKernel[kernel], tmaC ? " (TMA store)" : "", kForm[form], unaligned ? " unaligned" : "", M, N, K, e.beta, e.outBf16 ? "bf16" : "f32", e.bias, e.res, e.resRows,
                   e.resInPlace ? " in place" : "", e.gelu, e.kind, e.col0, e.cols, e.gbias ? " gbias" : "",
                   e.dbias ? " dbias" : "");
     const double gamma = (K + 8) * std::ldexp(1.0, -23), half = e.outBf16 ? std::ldexp(1.0, -8) : 0.0;
@@ -206,6 +225,103 @@ void all_epilogues(Kernel kernel, int form, int M, int N, int K, bool unaligned 
     run(kernel, form, M, N, K, e, unaligned);
 }
 
+// gemm_bf16_wgmma_qk, the in-projection with its epilogue fused (form NT, bf16): pre = y wIn^T (M = B N
+// rows, N = col0 + 3 H hd columns) with GELU forward on [0, col0) (gbias) into ag (row stride col0 + 8),
+// q and k normalised per head, v copied, head-major, stats (2, B, H, N, 2). pre against float64 of
+// the bf16 inputs as run() checks it; the GELU output, q, k, v and the statistics against float64
+// computed from the pre the kernel stored (the unfused path's input: misc.cu's gelu_cols_bf16 and
+// norm.cu's qknorm_fwd read the rounded pre): the GELU to 1e-6 (|want| + 1) for the fp32 GELU plus
+// one bf16 rounding, mean and rstd to 1e-5 relative, q and k to one bf16 rounding (2^-8 relative)
+// plus 1e-5 for the fp32 statistics, v bitwise. Padding (pre's and ag's row tails, the head-major
+// outputs beyond M) holds NaN and must stay so.
+void run_qk(int B, int Ntok, int H, int hd, int col0, int K, bool centered, int geluKind) {
+    const int M = B * Ntok, D = H * hd, N = col0 + 3 * D;
+    const long long lda = (K + 7) / 8 * 8 + 8, ldc = (N + 7) / 8 * 8 + 8, ldg = col0 + 8;
+    std::vector<uint16_t> a((size_t)M * lda, 0xffff), b((size_t)N * lda, 0xffff);
+    for (int r = 0; r < M; r++) for (int c = 0; c < K; c++) a[(size_t)r * lda + c] = bf(uniform(1)[0]);
+    for (int r = 0; r < N; r++) for (int c = 0; c < K; c++) b[(size_t)r * lda + c] = bf(uniform(1)[0]);
+    std::vector<uint16_t> pre((size_t)M * ldc, 0xffff), ag((size_t)M * ldg, 0xffff), gb(std::max(col0, 8)), qs(hd), ks(hd);
+    for (auto& x : gb) x = bf(uniform(1)[0]);
+    for (auto& x : qs) x = bf(1 + 0.5 * uniform(1)[0]);
+    for (auto& x : ks) x = bf(1 + 0.5 * uniform(1)[0]);
+    const size_t hmSize = (size_t)M * D;
+    std::vector<uint16_t> q(hmSize + 8, 0xffff), k(hmSize + 8, 0xffff), v(hmSize + 8, 0xffff);
+    Buf<float> stats((size_t)2 * M * H * 2 + 2);
+    std::fill(stats.v.begin(), stats.v.end(), NAN);
+    const float eps = 1e-6f;
+    CUtensorMap mapC;
+    char err[256] = "";
+    if (emu_encode_tensor_map((unsigned long long)(uintptr_t)pre.data(), M, N, ldc * 2, 2, 64, 64, CU_TENSOR_MAP_SWIZZLE_128B,
+                              &mapC, err, sizeof err))
+        failf("emu_encode_tensor_map (C): %s", err);
+    launch("gemm_bf16_wgmma_qk", Dim{kWgCluster * std::min(kWgClusters, cdiv(N, kWgBN) * cdiv(cdiv(M, kWgBM), kWgCluster))},
+           Dim{kWgThreads}, (unsigned)kWgQkSmem, bf16_map(a.data(), M, K, lda, kWgBM), bf16_map(b.data(), N, K, lda, kWgBN / kWgCluster),
+           mapC, (uint16_t*)pre.data(), ldc, M, N, K, GELU_FWD, geluKind, 0, col0, (uint16_t*)ag.data(), ldg,
+           (const uint16_t*)gb.data(), (const uint16_t*)qs.data(), (const uint16_t*)ks.data(), (uint16_t*)q.data(),
+           (uint16_t*)k.data(), (uint16_t*)v.data(), stats.p(), col0, Ntok, H, hd, (int)centered, eps);
+    char what[200];
+    std::snprintf(what, sizeof what, "gemm_bf16_wgmma_qk B=%d N=%d H=%d hd=%d col0=%d K=%d %s gelu %d", B, Ntok, H, hd, col0, K,
+                  centered ? "centered" : "rms", geluKind);
+    const double gamma = (K + 8) * std::ldexp(1.0, -23), half = std::ldexp(1.0, -8);
+    {
+        Checker cp{std::string(what) + " pre"}, cg{std::string(what) + " gelu"};
+        for (int m = 0; m < M; m++)
+            for (long long n = 0; n < ldc; n++) {
+                const size_t i = (size_t)m * ldc + n;
+                if (n >= N) {
+                    if (pre[i] != 0xffff) failf("%s: pre[%d][%lld] written outside N", what, m, n);
+                    continue;
+                }
+                double s = 0, mag = 0;
+                for (int kk = 0; kk < K; kk++) {
+                    const double p = unbf(a[(size_t)m * lda + kk]) * unbf(b[(size_t)n * lda + kk]);
+                    s += p;
+                    mag += std::fabs(p);
+                }
+                cp(i, unbf(pre[i]), s, gamma * mag + half * std::fabs(s));
+            }
+        for (int m = 0; m < M; m++)
+            for (long long j = 0; j < ldg; j++) {
+                const size_t i = (size_t)m * ldg + j;
+                if (j >= col0) {
+                    if (ag[i] != 0xffff) failf("%s: ag[%d][%lld] written outside the GELU columns", what, m, j);
+                    continue;
+                }
+                const double want = gelu_ref(unbf(pre[(size_t)m * ldc + j]) + unbf(gb[j]), geluKind);
+                cg(i, unbf(ag[i]), want, 1e-6 * (std::fabs(want) + 1) + half * std::fabs(want));
+            }
+    }
+    Checker cq{std::string(what) + " q/k"}, cs{std::string(what) + " stats"};
+    for (int m = 0; m < M; m++)
+        for (int h = 0; h < H; h++) {
+            const size_t hm = (((size_t)(m / Ntok) * H + h) * Ntok + m % Ntok) * hd;
+            for (int which = 0; which < 3; which++) {
+                const uint16_t* x = pre.data() + (size_t)m * ldc + col0 + which * D + h * hd;
+                if (which == 2) {
+                    for (int d = 0; d < hd; d++)
+                        if (v[hm + d] != x[d]) { failf("%s: v[%zu] = %04x, pre holds %04x", what, hm + d, v[hm + d], x[d]); return; }
+                    continue;
+                }
+                double mean = 0, ss = 0;
+                if (centered) { for (int d = 0; d < hd; d++) mean += unbf(x[d]); mean /= hd; }
+                for (int d = 0; d < hd; d++) ss += (unbf(x[d]) - mean) * (unbf(x[d]) - mean);
+                const double rstd = 1 / std::sqrt(ss / hd + eps);
+                const size_t si = ((size_t)which * M * H + ((size_t)(m / Ntok) * H + h) * Ntok + m % Ntok) * 2;
+                cs(si, stats[si], mean, 1e-5 * (std::fabs(mean) + 1e-3));
+                cs(si + 1, stats[si + 1], rstd, 1e-5 * rstd);
+                const uint16_t* sc = which ? ks.data() : qs.data();
+                const uint16_t* out = (which ? k.data() : q.data()) + hm;
+                for (int d = 0; d < hd; d++) {
+                    const double want = (unbf(x[d]) - mean) * rstd * unbf(sc[d]);
+                    cq(hm + d, unbf(out[d]), want, half * std::fabs(want) + 1e-5 * (std::fabs(want) + 1e-3));
+                }
+            }
+        }
+    for (size_t i = hmSize; i < hmSize + 8; i++)
+        if (q[i] != 0xffff || k[i] != 0xffff || v[i] != 0xffff) failf("%s: q, k or v written past its end", what);
+    if (!std::isnan(stats[stats.v.size() - 1]) || !std::isnan(stats[stats.v.size() - 2])) failf("%s: stats written past the end", what);
+}
+
 }  // namespace
 
 // The epilogues on one block: K = 143 runs 5 tiles of 32 through the 4 stages (the ring wraps) and
@@ -235,7 +351,8 @@ TEST(gemm_mma_tile_edges) {
     tile_edges(MMA, shapes, 300000);
 }
 
-// gemm_bf16_wgmma: the epilogues on one 128 x 256 block whose K = 200 runs 4 k-tiles of 64 (the last
+// gemm_bf16_wgmma (C through the staging sub-tile and the TMA store; C's padding holds NaN, so a store
+// not clipped at M or N shows): the epilogues on one 128 x 256 block whose K = 200 runs 4 k-tiles of 64 (the last
 // partial: TMA's zero fill; the cluster's second CTA has no rows), then the tile edges: M, N one past
 // a block (129, 257: the second block row and column hold one row / column; 2 pairs on 2 clusters),
 // K through the 4-stage ring and around (K = 320: 5 tiles, the ring wraps) and K below one tile
@@ -250,6 +367,21 @@ TEST(gemm_wgmma_epilogues) {
         if (sanitized() && form != TN) continue;
         all_epilogues(WGMMA, form, sanitized() ? 67 : 70, sanitized() ? 45 : 75, sanitized() ? 70 : 200);
     }
+}
+
+// C stored directly (a row stride of N + 5 elements: no tensor map), every epilogue in NT and TN (fp32
+// and bf16 outputs, a residual in place, GELU forward and backward), and two tile edges.
+TEST(gemm_wgmma_direct_store) {
+    for (int form : {NT, TN}) {
+        if (sanitized() && form != TN) continue;
+        all_epilogues(WGMMA, form, sanitized() ? 67 : 70, sanitized() ? 45 : 75, sanitized() ? 70 : 130, true);
+    }
+    if (sanitized()) return;
+    Epi e;
+    e.outBf16 = true; e.bias = true;
+    run(WGMMA, NN, 129, 257, 72, e, true);
+    e = {}; e.beta = 1; e.dbias = true;
+    run(WGMMA, TN, 200, 13, 40, e, true);
 }
 
 TEST(gemm_wgmma_tile_edges) {
@@ -283,4 +415,16 @@ TEST(gemm_mma_unaligned_tile_edges) {
             e.dbias = form == TN;
             run(MMA, form, s[0], s[1], s[2], e, true);
         }
+}
+
+// The fused in-projection: hd 64 (four heads a tile, q from the middle of the first tile; M = 129: a
+// second tile row of one row, N = 576: a last tile of 64 columns), hd 128 (two heads a tile, q at a
+// tile edge), hd 256 (a head a tile), centered and not, both GELU kinds; M = 3 x 43 and 2 x 37 rows
+// (images end mid-tile), several pairs per cluster (the ring's phases and the staging carry over).
+TEST(gemm_wgmma_qk) {
+    run_qk(3, 43, 2, 64, 192, 40, true, 0);
+    if (sanitized()) return;
+    run_qk(3, 43, 2, 128, 128, 72, false, 1);
+    run_qk(2, 37, 1, 256, 256, 24, true, 0);
+    run_qk(2, 100, 3, 64, 64, 136, false, 0);
 }

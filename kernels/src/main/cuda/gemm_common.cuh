@@ -39,17 +39,22 @@ template <class T> struct GemmEpilogue {
     const T* gbias;
 };
 
-template <class T> __device__ __forceinline__ void gemm_epilogue_at(const GemmEpilogue<T>& e, int m, int n, float v) {
+// C's new value at (m, n) (fp32, before its rounding): all of the epilogue but C's store; writes the
+// GELU forward output. Reads C (beta, an in-place residual) before the caller stores it.
+template <class T> __device__ __forceinline__ float gemm_epilogue_value(const GemmEpilogue<T>& e, int m, int n, float v) {
     const int j = n - e.geluCol0;
     const bool inGelu = e.gelu != MMA_GELU_NONE && j >= 0 && j < e.geluCols;
     const float gb = inGelu && e.gbias ? ld(e.gbias + j) : 0.0f;
     if (e.gelu == MMA_GELU_BWD && inGelu) v *= gelu_grad_f(ld(e.gaux + (long long)m * e.ldg + j) + gb, e.geluKind);
-    T* c = e.C + (long long)m * e.ldc + n;
-    if (e.beta != 0.0f) v += e.beta * ld(c);
+    if (e.beta != 0.0f) v += e.beta * ld(e.C + (long long)m * e.ldc + n);
     if (e.bias) v += ld(e.bias + n);
     if (e.res) v += ld(e.res + (long long)(m % e.resRows) * e.ldr + n);
-    st(c, v);
     if (e.gelu == MMA_GELU_FWD && inGelu) st(e.gaux + (long long)m * e.ldg + j, gelu_f(v + gb, e.geluKind));
+    return v;
+}
+
+template <class T> __device__ __forceinline__ void gemm_epilogue_at(const GemmEpilogue<T>& e, int m, int n, float v) {
+    st(e.C + (long long)m * e.ldc + n, gemm_epilogue_value(e, m, n, v));
 }
 
 #define MMA_RASTER 8

@@ -185,6 +185,17 @@ public interface Backend extends AutoCloseable {
                                      GeluKind gelu, boolean centered);
 
     /**
+     * The whole in-projection: pre = y @ wIn^T (no bias: the MLP's is bMlp, q, k, v have none) then
+     * {@link #inProjectionEpilogueForward}. A backend may fuse the epilogue into the GEMM (the CUDA
+     * backend in bf16 where a head lies in one GEMM tile); the default is the two steps.
+     */
+    default void inProjectionForward(InProj s, Tensor pre, Tensor y, Tensor wIn, Tensor bMlp, Tensor qScale, Tensor kScale,
+                                     Tensor ag, Tensor q, Tensor k, Tensor v, Tensor qkStats, GeluKind gelu, boolean centered) {
+        linearForward(pre, y, wIn, null);
+        inProjectionEpilogueForward(s, pre, bMlp, qScale, kScale, ag, q, k, v, qkStats, gelu, centered);
+    }
+
+    /**
      * Backward of {@link #inProjectionEpilogueForward}: from dag (its GELU columns hold dL/dg) and
      * dq, dk, dv (head-major, w.r.t. normalised q and k, and v), WRITES dpre (T, mlp + 3W), the
      * gradient the GEMM's backward takes; accumulates dbMlp, dqScale, dkScale.

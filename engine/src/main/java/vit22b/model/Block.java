@@ -120,13 +120,21 @@ public final class Block {
         Task t = g.compute(p + "norm", Cost.elementwise((double) r * d, 1, 1, by, 4),
                 body(b, () -> b.be().normForward(b.a().y(), b.a().normStats(), x, b.w().inNorm(), null, centered,
                         ModelConfig.EPS)), deps);
-        t = CollectiveMatmul.allGatherMatmul(g, p + "in-proj", k, Axis.MODEL, new CollectiveMatmul.Shape(r, d, in, by), null,
-                b == null ? null : CollectiveMatmul.matmul(b.be(), b.comm(), b.a().y(), b.a().yFull(), b.w().wIn(),
-                        b.a().pre()), t);
-        t = g.compute(p + "gelu+qk-norm", Cost.elementwise((double) rows * in, 1, 1, by, 10),
-                body(b, () -> b.be().inProjectionEpilogueForward(s.inProj(), b.a().pre(), b.w().bMlp(), b.w().qScale(),
-                        b.w().kScale(), b.a().ag(), b.a().q(), b.a().k(), b.a().v(), b.a().qkStats(), c.gelu(),
-                        centered)), t);
+        Cost epilogue = Cost.elementwise((double) rows * in, 1, 1, by, 10);
+        if (k == 1)   // one device: the backend may fuse the epilogue into the GEMM (the CUDA bf16 path does)
+            t = g.compute(p + "in-proj+gelu+qk-norm", plus(Cost.matmul(r, d, in, by), epilogue),
+                    body(b, () -> b.be().inProjectionForward(s.inProj(), b.a().pre(), b.a().y(), b.w().wIn(), b.w().bMlp(),
+                            b.w().qScale(), b.w().kScale(), b.a().ag(), b.a().q(), b.a().k(), b.a().v(), b.a().qkStats(),
+                            c.gelu(), centered)), t);
+        else {   // the collective matmul over the model axis, then the epilogue on the gathered rows
+            t = CollectiveMatmul.allGatherMatmul(g, p + "in-proj", k, Axis.MODEL, new CollectiveMatmul.Shape(r, d, in, by), null,
+                    b == null ? null : CollectiveMatmul.matmul(b.be(), b.comm(), b.a().y(), b.a().yFull(), b.w().wIn(),
+                            b.a().pre()), t);
+            t = g.compute(p + "gelu+qk-norm", epilogue,
+                    body(b, () -> b.be().inProjectionEpilogueForward(s.inProj(), b.a().pre(), b.w().bMlp(), b.w().qScale(),
+                            b.w().kScale(), b.a().ag(), b.a().q(), b.a().k(), b.a().v(), b.a().qkStats(), c.gelu(),
+                            centered)), t);
+        }
         t = g.compute(p + "attention", attention(s, by, 1),
                 body(b, () -> b.be().attentionForward(b.a().ag(), b.a().lse(), b.a().q(), b.a().k(), b.a().v())), t);
         Cost residual = Cost.elementwise((double) r * d, 2, 1, by, 2);

@@ -20,6 +20,7 @@ class ModelFlopsTest {
         return switch (op) {
             case "patchEmbedForward" -> ((Tensor) a[0]).size() * (((Tensor) a[2]).size() / ((Tensor) a[2]).dim(0));
             case "linearForward" -> ((Tensor) a[1]).size() * ((Tensor) a[2]).dim(0);
+            case "inProjectionForward" -> ((Tensor) a[2]).size() * ((Tensor) a[3]).dim(0);   // y, wIn (its GEMM runs inside)
             case "attentionForward" -> 2 * ((Tensor) a[2]).size() * ((Tensor) a[3]).dim(2);
             case "outProjectionForward" -> ((Tensor) a[2]).size() * ((Tensor) a[3]).dim(0);
             default -> 0;

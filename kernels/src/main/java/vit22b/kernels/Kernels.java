@@ -29,10 +29,26 @@ public final class Kernels {
      */
     static final int WGMMA_EMULATED_BLOCKS = 4;
     /** Kernels whose only real image is sm_90a (the sm_80 one is a trap the host never launches): check-resources.sh skips those. */
-    public static final java.util.Set<String> SM90A_ONLY = java.util.Set.of("gemm_bf16_wgmma", "attn_fwd_wgmma", "attn_bwd_wgmma");
-    /** gemm_bf16_wgmma's dynamic shared memory: the ring, its full and empty mbarriers, 1024 bytes to align the ring. */
+    public static final java.util.Set<String> SM90A_ONLY = java.util.Set.of("gemm_bf16_wgmma", "gemm_bf16_wgmma_qk", "attn_fwd_wgmma",
+            "attn_bwd_wgmma");
+    /**
+     * gemm_bf16_wgmma's epilogue staging (WG_EPI_*): per consumer one sub-tile of WGMMA_EPI_ROWS rows of
+     * WGMMA_EPI_ROW_BYTES (one 128-byte swizzle span: 64 bf16 or 32 fp32 columns, C's TMA box), then its
+     * 128 threads' private slots of 16 fp32.
+     */
+    public static final int WGMMA_EPI_ROWS = 64, WGMMA_EPI_ROW_BYTES = 128,
+            WGMMA_EPI_BYTES = 2 * (WGMMA_EPI_ROWS * WGMMA_EPI_ROW_BYTES + 128 * 16 * 4);
+    /**
+     * gemm_bf16_wgmma's dynamic shared memory: the ring, the epilogue's staging, the ring's full and empty
+     * mbarriers, 1024 bytes to align the ring (230,464 of a Hopper block's 232,448).
+     */
     public static final int WGMMA_SMEM_BYTES = WGMMA_STAGES * (WGMMA_TILE_M + WGMMA_TILE_N) * WGMMA_TILE_K * 2
-            + 2 * WGMMA_STAGES * 8 + 1024;
+            + WGMMA_EPI_BYTES + 2 * WGMMA_STAGES * 8 + 1024;
+    /** gemm_bf16_wgmma_qk's ring depth (WG_QK_STAGES): 3 stages leave room to stage both consumers' whole tiles. */
+    public static final int WGMMA_QK_STAGES = 3;
+    /** gemm_bf16_wgmma_qk's dynamic shared memory: the ring, 2 consumers' 64 x 256 bf16 tiles, the mbarriers, alignment. */
+    public static final int WGMMA_QK_SMEM_BYTES = WGMMA_QK_STAGES * (WGMMA_TILE_M + WGMMA_TILE_N) * WGMMA_TILE_K * 2
+            + 2 * 64 * WGMMA_TILE_N * 2 + 2 * WGMMA_QK_STAGES * 8 + 1024;
     private static final int EW_BLOCK = 256, EW_MAX_GRID = 65535;
 
     private final KernelLauncher m;
@@ -101,46 +117,147 @@ public final class Kernels {
      * epilogue) on Hopper's TMA and wgmma; its operands reach the kernel as tensor maps from
      * {@code maps} (encoded once per map and device). Persistent, in clusters of WGMMA_CLUSTER blocks:
      * one block per SM (the SM count rounded down to a multiple of WGMMA_CLUSTER; WGMMA_EMULATED_BLOCKS
-     * on the emulated device), each cluster walking pairs of output tiles. Refuses what gemm_bf16_mma
+     * on the emulated device), each cluster walking pairs of output tiles. C leaves through shared memory
+     * and the TMA store where {@link #tmaStoresC} (its map from {@code maps} too), else element by element.
+     * Refuses what gemm_bf16_mma
      * refuses, operands TMA cannot move ({@link #vectorLoads}), and a device that is not a Hopper
      * ({@link DeviceRuntime#hopper}: wgmma is sm_90a only).
      */
     public void gemmBf16Wgmma(TensorMapCache maps, MmaGemm.Operands o, MmaGemm.Epilogue e) {
-        checkTensorCoreGemm("gemm_bf16_wgmma", o, e);
-        String at = "gemm_bf16_wgmma " + o.form() + " " + o.m() + "x" + o.n() + "x" + o.k() + ": ";
+        DeviceRuntime rt = maps.device();
+        checkWgmmaGemm("gemm_bf16_wgmma", rt, o, e);
+        if (o.m() == 0 || o.n() == 0) return;
+        MmaGemm.Form f = o.form();
+        byte[] mapA = aMap(maps, o), mapB = bMap(maps, o);
+        boolean tmaC = tmaStoresC(o, e);
+        byte[] mapC = tmaC ? maps.encode(cMap(o, e)) : NO_MAP;
+        MmaGemm.Gelu g = e.gelu();
+        m.launch("gemm_bf16_wgmma", wgmmaGrid(rt, o), 1, 1, WGMMA_THREADS, 1, 1,
+                WGMMA_SMEM_BYTES, s, f.ordinal(), mapA, mapB, mapC, tmaC ? 1 : 0, o.c(), o.ldc(), o.m(), o.n(), o.k(), e.beta(),
+                e.outBf16() ? 1 : 0, e.bias(), e.res(), e.ldr(), Math.max(1, e.resRows()),
+                MmaGemm.geluMode(g), g == null ? 0 : g.kind(), g == null ? 0 : g.col0(),
+                g == null ? 0 : g.cols(), g == null ? 0L : g.aux(), g == null ? 0L : g.ld(), g == null ? 0L : g.bias(), e.dbias());
+    }
+
+    /**
+     * See gemm_bf16_wgmma.cu's gemm_bf16_wgmma_qk: the in-projection pre = y wIn^T (form NT, bf16 pre) with
+     * its whole epilogue fused: GELU forward of {@code gelu}'s columns into its aux (or none: null) and
+     * {@code qk}'s QK-norm and head-major q, k, v scatter ({@link MmaGemm.QkNorm}); pre is still written
+     * (backward reads it). Launched as gemm_bf16_wgmma (persistent clusters). Refuses, naming the fix,
+     * what {@link #gemmBf16Wgmma} refuses and what {@link #wgmmaQkRefusal} says.
+     */
+    public void gemmBf16WgmmaQk(TensorMapCache maps, MmaGemm.Operands o, MmaGemm.Gelu gelu, MmaGemm.QkNorm q) {
+        MmaGemm.Epilogue e = MmaGemm.Epilogue.plain(true);
+        if (gelu != null) e = gelu.backward() ? e.withGeluBackward(gelu.kind(), gelu.col0(), gelu.cols(), gelu.aux(), gelu.ld(), gelu.bias())
+                                              : e.withGelu(gelu.kind(), gelu.col0(), gelu.cols(), gelu.aux(), gelu.ld(), gelu.bias());
+        DeviceRuntime rt = maps.device();
+        checkWgmmaGemm("gemm_bf16_wgmma_qk", rt, o, e);
+        String refusal = wgmmaQkRefusal(o, gelu, q);
+        if (refusal != null)
+            throw new IllegalArgumentException("gemm_bf16_wgmma_qk " + o.form() + " " + o.m() + "x" + o.n() + "x" + o.k() + ": "
+                    + refusal + "; run gemmBf16Wgmma and the epilogue separately");
+        if (o.m() == 0) return;
+        m.launch("gemm_bf16_wgmma_qk", wgmmaGrid(rt, o), 1, 1, WGMMA_THREADS, 1, 1,
+                WGMMA_QK_SMEM_BYTES, s, aMap(maps, o), bMap(maps, o), maps.encode(cMap(o, e)), o.c(), o.ldc(), o.m(), o.n(), o.k(), MmaGemm.geluMode(gelu),
+                gelu == null ? 0 : gelu.kind(), gelu == null ? 0 : gelu.col0(), gelu == null ? 0 : gelu.cols(),
+                gelu == null ? 0L : gelu.aux(), gelu == null ? 0L : gelu.ld(), gelu == null ? 0L : gelu.bias(), q.qScale(), q.kScale(),
+                q.q(), q.k(), q.v(), q.stats(), q.col0(), q.tokens(), q.heads(), q.headDim(), q.centered() ? 1 : 0, q.eps());
+    }
+
+    /**
+     * Why gemm_bf16_wgmma_qk does not take this in-projection (null when it does), beyond what gemmBf16Wgmma
+     * refuses: a form other than NT, pre not 16-byte aligned with rows of a multiple of 8 (the TMA store), a
+     * GELU that is backward or not on whole 8-column chunks of a 16-byte aligned output, a head that does not
+     * lie in one tile ({@link MmaGemm#qkFits}), q, k, v outside N or M not a whole number of images, and
+     * q, k, v, the scales or stats missing or off their 16-byte (stats: 8-byte) vectors. CudaBackend asks
+     * before fusing; the wrapper throws it.
+     */
+    public static String wgmmaQkRefusal(MmaGemm.Operands o, MmaGemm.Gelu gelu, MmaGemm.QkNorm q) {
+        if (o.form() != MmaGemm.Form.NT) return "the fused in-projection is form NT (pre = y wIn^T)";
+        if (o.ldc() % 8 != 0 || o.c() % 16 != 0)
+            return String.format("pre=0x%x must be 16-byte aligned with a row stride (%d) a multiple of 8 elements (the TMA store)",
+                    o.c(), o.ldc());
+        if (gelu != null && (gelu.backward() || gelu.col0() % 8 != 0 || gelu.cols() % 8 != 0 || gelu.ld() % 8 != 0
+                || gelu.aux() % 16 != 0 || gelu.bias() % 16 != 0))
+            return String.format("the fused GELU is forward on whole 8-column chunks into a 16-byte aligned output of 8-element "
+                    + "rows: got %s columns [%d, +%d), aux=0x%x ld=%d bias=0x%x", gelu.backward() ? "backward" : "forward",
+                    gelu.col0(), gelu.cols(), gelu.aux(), gelu.ld(), gelu.bias());
+        if (!MmaGemm.qkFits(q.headDim(), q.col0()))
+            return "head dim " + q.headDim() + " at column " + q.col0() + " does not lie in one " + WGMMA_TILE_N
+                    + "-column tile (a multiple of 8 dividing " + WGMMA_TILE_N + " and q's column)";
+        long D = (long) q.heads() * q.headDim();
+        if (q.heads() < 1 || q.tokens() < 1 || o.m() % q.tokens() != 0 || q.col0() + 3 * D > o.n())
+            return "QK-norm of " + q.heads() + " heads x " + q.headDim() + " from column " + q.col0() + " over images of "
+                    + q.tokens() + " tokens needs q, k, v inside the N = " + o.n() + " columns and M a multiple of the tokens";
+        if (q.qScale() == 0 || q.kScale() == 0 || q.q() == 0 || q.k() == 0 || q.v() == 0 || q.stats() == 0
+                || ((q.qScale() | q.kScale() | q.q() | q.k() | q.v()) & 15) != 0 || q.stats() % 8 != 0)
+            return String.format("the QK-norm's qScale, kScale, q, k, v (0x%x, 0x%x, 0x%x, 0x%x, 0x%x) must be 16-byte aligned "
+                    + "tensors and stats (0x%x) 8-byte aligned", q.qScale(), q.kScale(), q.q(), q.k(), q.v(), q.stats());
+        return null;
+    }
+
+    /**
+     * grid.x of both Hopper GEMMs: persistent clusters of WGMMA_CLUSTER CTAs, each computing a pair of tiles
+     * stacked along M at a time; one block per SM (the SM count rounded down to a multiple of
+     * WGMMA_CLUSTER; WGMMA_EMULATED_BLOCKS on the emulated device), no more clusters than pairs.
+     */
+    private static int wgmmaGrid(DeviceRuntime rt, MmaGemm.Operands o) {
+        int blocks = rt instanceof JCudaRuntime gpu ? gpu.multiprocessors() / WGMMA_CLUSTER * WGMMA_CLUSTER : WGMMA_EMULATED_BLOCKS;
+        long pairs = (long) cdiv(o.n(), WGMMA_TILE_N) * cdiv(cdiv(o.m(), WGMMA_TILE_M), WGMMA_CLUSTER);
+        return (int) (WGMMA_CLUSTER * Math.min(pairs, blocks / WGMMA_CLUSTER));
+    }
+
+    // The Hopper GEMMs' operand maps: K-major A comes a whole tile of rows per box, K-major B half a tile (each
+    // CTA of a cluster loads its half and multicasts it), MN-major operands in 64 x 64 boxes (128B swizzle each).
+    private static byte[] aMap(TensorMapCache maps, MmaGemm.Operands o) {
+        boolean aK = o.form() != MmaGemm.Form.TN;
+        return maps.encode(new TensorMap2d(o.a(), aK ? o.m() : o.k(), o.form().aWidth(o.m(), o.k()), 2 * o.lda(), 2,
+                aK ? WGMMA_TILE_M : WGMMA_BOX, WGMMA_BOX, TensorMap2d.Swizzle.B128));
+    }
+
+    private static byte[] bMap(TensorMapCache maps, MmaGemm.Operands o) {
+        boolean bK = o.form() == MmaGemm.Form.NT;
+        return maps.encode(new TensorMap2d(o.b(), bK ? o.n() : o.k(), o.form().bWidth(o.n(), o.k()), 2 * o.ldb(), 2,
+                bK ? WGMMA_TILE_N / WGMMA_CLUSTER : WGMMA_BOX, WGMMA_BOX, TensorMap2d.Swizzle.B128));
+    }
+
+    /** The CUtensorMap argument of a store that does not use it (gemm_bf16_wgmma's direct-store path). */
+    private static final byte[] NO_MAP = new byte[TensorMapEncoder.BYTES];
+
+    /**
+     * Whether gemm_bf16_wgmma stores C through TMA (staged in shared memory, one bulk store per 64-row
+     * sub-tile): C 16-byte aligned with rows a multiple of 16 bytes, as a tensor map needs; otherwise each
+     * element is stored directly (e.g. C a view at an odd column, or a row stride of 10 fp32).
+     */
+    public static boolean tmaStoresC(MmaGemm.Operands o, MmaGemm.Epilogue e) {
+        int eb = e.outBf16() ? 2 : 4;
+        return o.c() % 16 == 0 && (o.ldc() * eb) % 16 == 0;
+    }
+
+    /** C's tensor map for gemm_bf16_wgmma's TMA store: boxes of WGMMA_EPI_ROWS rows x one 128-byte swizzle span. */
+    static TensorMap2d cMap(MmaGemm.Operands o, MmaGemm.Epilogue e) {
+        int eb = e.outBf16() ? 2 : 4;
+        return new TensorMap2d(o.c(), o.m(), o.n(), (long) eb * o.ldc(), eb, WGMMA_EPI_ROWS, WGMMA_EPI_ROW_BYTES / eb,
+                TensorMap2d.Swizzle.B128);
+    }
+
+    /** What both Hopper GEMMs refuse: what gemm_bf16_mma refuses, operands TMA cannot move, a device that is not a Hopper. */
+    private static void checkWgmmaGemm(String kernel, DeviceRuntime rt, MmaGemm.Operands o, MmaGemm.Epilogue e) {
+        checkTensorCoreGemm(kernel, o, e);
+        String at = kernel + " " + o.form() + " " + o.m() + "x" + o.n() + "x" + o.k() + ": ";
         if (o.lda() % 8 != 0 || o.ldb() % 8 != 0)   // TMA moves 16-byte rows (gemm_bf16_mma has an element-wise path)
             throw new IllegalArgumentException(at + "row strides lda=" + o.lda() + ", ldb=" + o.ldb()
                     + " must be multiples of 8 elements (16-byte rows for TMA); pad the rows or use gemmBf16Mma");
         if (o.a() % 16 != 0 || o.b() % 16 != 0)
             throw new IllegalArgumentException(String.format("%sA=0x%x and B=0x%x must be 16-byte aligned for TMA "
                     + "(start operands at a multiple of 8 bf16 elements) or use gemmBf16Mma", at, o.a(), o.b()));
-        DeviceRuntime rt = maps.device();
         requireHopper(rt, at, "gemmBf16Mma");
-        int blocks = rt instanceof JCudaRuntime gpu ? gpu.multiprocessors() / WGMMA_CLUSTER * WGMMA_CLUSTER : WGMMA_EMULATED_BLOCKS;
         long tiles = (long) cdiv(o.n(), WGMMA_TILE_N) * cdiv(o.m(), WGMMA_TILE_M);
         if (tiles > Integer.MAX_VALUE)
-            throw new IllegalArgumentException("gemm_bf16_wgmma " + o.m() + "x" + o.n() + ": " + tiles
+            throw new IllegalArgumentException(kernel + " " + o.m() + "x" + o.n() + ": " + tiles
                     + " output tiles, over the kernel's 2^31-1; split the GEMM");
-        if (o.m() == 0 || o.n() == 0) return;
-        MmaGemm.Form f = o.form();
-        boolean aK = f != MmaGemm.Form.TN, bK = f == MmaGemm.Form.NT;
-        // K-major A comes a whole tile of rows per box, K-major B half a tile (each CTA of a cluster loads
-        // its half and multicasts it), MN-major operands in 64 x 64 boxes (128B swizzle each)
-        byte[] mapA = maps.encode(new TensorMap2d(o.a(), aK ? o.m() : o.k(), f.aWidth(o.m(), o.k()), 2 * o.lda(), 2,
-                aK ? WGMMA_TILE_M : WGMMA_BOX, WGMMA_BOX, TensorMap2d.Swizzle.B128));
-        byte[] mapB = maps.encode(new TensorMap2d(o.b(), bK ? o.n() : o.k(), f.bWidth(o.n(), o.k()), 2 * o.ldb(), 2,
-                bK ? WGMMA_TILE_N / WGMMA_CLUSTER : WGMMA_BOX, WGMMA_BOX, TensorMap2d.Swizzle.B128));
-        MmaGemm.Gelu g = e.gelu();
-        // clusters of WGMMA_CLUSTER CTAs, each computing a pair of tiles stacked along M at a time
-        long pairs = (long) cdiv(o.n(), WGMMA_TILE_N) * cdiv(cdiv(o.m(), WGMMA_TILE_M), WGMMA_CLUSTER);
-        m.launch("gemm_bf16_wgmma", (int) (WGMMA_CLUSTER * Math.min(pairs, blocks / WGMMA_CLUSTER)), 1, 1, WGMMA_THREADS, 1, 1,
-                WGMMA_SMEM_BYTES, s, f.ordinal(), mapA, mapB, o.c(), o.ldc(), o.m(), o.n(), o.k(), e.beta(),
-                e.outBf16() ? 1 : 0, e.bias(), e.res(), e.ldr(), Math.max(1, e.resRows()),
-                MmaGemm.geluMode(g), g == null ? 0 : g.kind(), g == null ? 0 : g.col0(),
-                g == null ? 0 : g.cols(), g == null ? 0L : g.aux(), g == null ? 0L : g.ld(), g == null ? 0L : g.bias(), e.dbias());
     }
 
-    /** Refuses a GPU other than compute capability 9.0 for sm_90a-only {@code kernel}; {@code fix}: the portable wrapper. */
     /** Refuses, naming the fix, a device that does not run sm_90a (wgmma, TMA): {@code at} names the call. */
     private static void requireHopper(DeviceRuntime rt, String at, String fix) {
         if (!rt.hopper())

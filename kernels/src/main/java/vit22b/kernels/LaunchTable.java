@@ -86,6 +86,12 @@ public final class LaunchTable {
                 MmaGemm.Epilogue.plain(true).withGeluBackward(gk, D, M, pre, rows, ptr.getAsLong()));
         k.gemmBf16Wgmma(maps, new MmaGemm.Operands(MmaGemm.Form.TN, pre, rows, y, D, ptr.getAsLong(), D, rows, D, T),
                 MmaGemm.Epilogue.plain(false).accumulate().withBiasGradient(ptr.getAsLong()));
+        // the in-projection with its epilogue fused (Hopper): q from column M rounded up to a head a tile can take
+        int qhd = MmaGemm.qkFits(hd, hd) ? hd : 64, qCol = (M + qhd - 1) / qhd * qhd;
+        k.gemmBf16WgmmaQk(maps, new MmaGemm.Operands(MmaGemm.Form.NT, y, D, wIn, D, pre, qCol + 3L * H * qhd, T, qCol + 3 * H * qhd, D),
+                new MmaGemm.Gelu(false, gk, 0, qCol, ag, qCol + 8L, ptr.getAsLong()),
+                new MmaGemm.QkNorm(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(),
+                        qCol, N, H, qhd, true, 1e-6f));
         k.gemmEpilogue(ptr.getAsLong(), D, T, D, ptr.getAsLong(), ptr.getAsLong(), D, T, 0, 0, 0, 0, gk);
         for (boolean bf16 : new boolean[] {false, true}) {   // attention.cu's float and bf16 instantiations
             k.attnFwd(bf16, ptr.getAsLong(), D, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(), BH, H, N, N,

@@ -46,6 +46,25 @@ public final class MmaGemm {
     public record Gelu(boolean backward, int kind, int col0, int cols, long aux, long ld, long bias) {}
 
     /**
+     * The in-projection's QK-norm and head-major scatter, fused by gemm_bf16_wgmma_qk ({@link
+     * Kernels#gemmBf16WgmmaQk}; norm.cu's qknorm_fwd on the rounded pre): C's columns [col0, col0 + D)
+     * are q, then k, then v (D = heads x headDim), row m is token m % tokens of image m / tokens; q and k
+     * are normalised per (row, head) over headDim with the shared scales qScale, kScale (bf16, headDim),
+     * written with v head-major (B, H, N, hd) bf16, and stats (2, B, H, N, 2) fp32 = (mean, rstd).
+     */
+    public record QkNorm(long qScale, long kScale, long q, long k, long v, long stats, int col0, int tokens, int heads,
+                         int headDim, boolean centered, float eps) {}
+
+    /**
+     * Whether gemm_bf16_wgmma_qk takes heads of headDim starting at column col0: a head lies inside one
+     * 256-column tile (headDim a multiple of 8 dividing the tile width and col0; the kernel's lanes own
+     * 8-column chunks, hd / 8 of them a head).
+     */
+    public static boolean qkFits(int headDim, int col0) {
+        return headDim >= 8 && headDim % 8 == 0 && Kernels.WGMMA_TILE_N % headDim == 0 && col0 % headDim == 0;
+    }
+
+    /**
      * beta 0 writes C without reading it, else C = beta C_old + ...; bias[n]; residual
      * res[(m % resRows)*ldr + n] (may be C itself); bias and res have the output's element type
      * (bf16 when outBf16, else fp32); gelu (or null); dbias

@@ -259,7 +259,8 @@ class KernelSignaturesTest {
         want.putAll(Map.of("gemm_bf16_wgmma.cu WG_BM", Kernels.WGMMA_TILE_M, "gemm_bf16_wgmma.cu WG_BN", Kernels.WGMMA_TILE_N,
                 "gemm_bf16_wgmma.cu WG_BK", Kernels.WGMMA_TILE_K, "gemm_bf16_wgmma.cu WG_STAGES", Kernels.WGMMA_STAGES,
                 "gemm_bf16_wgmma.cu WG_THREADS", Kernels.WGMMA_THREADS, "gemm_bf16_wgmma.cu WG_BOX", Kernels.WGMMA_BOX,
-                "gemm_bf16_wgmma.cu WG_CLUSTER", Kernels.WGMMA_CLUSTER));
+                "gemm_bf16_wgmma.cu WG_CLUSTER", Kernels.WGMMA_CLUSTER, "gemm_bf16_wgmma.cu WG_QK_STAGES", Kernels.WGMMA_QK_STAGES,
+                "gemm_bf16_wgmma.cu WG_EPI_ROWS", Kernels.WGMMA_EPI_ROWS, "gemm_bf16_wgmma.cu WG_EPI_ROW_BYTES", Kernels.WGMMA_EPI_ROW_BYTES));
         want.putAll(Map.of("attention_bf16.cu ATT_WARPS", FlashAttention.THREADS / 32, "attention_bf16.cu ATT_BQ", FlashAttention.QUERY_ROWS,
                 "attention_bf16.cu ATT_BKV", FlashAttention.KEY_ROWS,
                 "attention_bf16.cu ATT_FWD_KEYS", FlashAttention.FWD_KEYS, "attention_bf16.cu ATT_FWD_KEYS_256", FlashAttention.FWD_KEYS_256,

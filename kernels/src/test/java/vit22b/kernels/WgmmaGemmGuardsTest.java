@@ -56,11 +56,17 @@ class WgmmaGemmGuardsTest {
         assertEquals(Kernels.WGMMA_EMULATED_BLOCKS, l.grid()[0]);
         assertEquals(1, l.grid()[1]);
         assertEquals(384, l.threads());
-        assertEquals(4 * (128 + 256) * 64 * 2 + 64 + 1024, l.sharedBytes());
+        // the ring, 2 consumers x (a 64 x 128-byte staging sub-tile + 128 threads x 16 fp32), 8 mbarriers, alignment slack
+        assertEquals(4 * (128 + 256) * 64 * 2 + 2 * (64 * 128 + 128 * 16 * 4) + 64 + 1024, l.sharedBytes());
+        assertTrue(l.sharedBytes() <= 227 * 1024, "a Hopper block's shared memory");
         assertEquals(Form.NT.ordinal(), l.args()[0]);
         assertEquals(TensorMapEncoder.BYTES, ((byte[]) l.args()[1]).length);
         assertEquals(new TensorMap2d(BASE, 300, 37, 80, 2, 128, 64, Swizzle.B128), maps.get(0));   // A: M x K, K-major
         assertEquals(new TensorMap2d(B, 700, 37, 96, 2, 128, 64, Swizzle.B128), maps.get(1));      // B: N x K, K-major, half a tile
+        // C (bf16, ldc 700: 1400-byte rows, not a multiple of 16): stored directly, no map (zeros), tmaC 0
+        assertEquals(2, maps.size());
+        assertEquals(0, ((byte[]) l.args()[3])[0]);
+        assertEquals(0, l.args()[4]);
 
         // one tile: one cluster of 2 blocks (the second's rows lie past M); 3 tile rows: 2 pairs, 2 clusters
         assertEquals(2, call(new Operands(Form.NT, BASE, 40, B, 48, C, 256, 128, 256, 37), new ArrayList<>()).grid()[0]);
@@ -68,8 +74,11 @@ class WgmmaGemmGuardsTest {
         assertEquals(4, call(new Operands(Form.NT, BASE, 40, B, 48, C, 256, 257, 256, 37), new ArrayList<>()).grid()[0]);
 
         maps.clear();
-        call(new Operands(Form.NN, BASE, 40, B, 704, C, 700, 300, 700, 37), maps);
+        l = call(new Operands(Form.NN, BASE, 40, B, 704, C, 704, 300, 700, 37), maps);
         assertEquals(new TensorMap2d(B, 37, 700, 1408, 2, 64, 64, Swizzle.B128), maps.get(1));     // B: K x N, MN-major
+        // C (ldc 704: 1408-byte rows, C 16-byte aligned): the TMA store, boxes of 64 rows x 64 bf16
+        assertEquals(new TensorMap2d(C, 300, 700, 1408, 2, 64, 64, Swizzle.B128), maps.get(2));
+        assertEquals(1, l.args()[4]);
 
         maps.clear();
         call(new Operands(Form.TN, BASE, 304, B, 704, C, 700, 300, 700, 37), maps);

@@ -86,7 +86,7 @@ public final class CudaBackend implements Backend {
     private StagingPair uploadStaging;
     private long uploadChunkBytes = UPLOAD_CHUNK_BYTES;
     private boolean closed;
-    private long mmaGemms, wgmmaGemms, tensorCoreAttentions, hopperAttentionForwards, hopperAttentionBackwards;
+    private long mmaGemms, wgmmaGemms, fusedInProjections, tensorCoreAttentions, hopperAttentionForwards, hopperAttentionBackwards;
     /** device.hopper(), asked once: whether the bf16 GEMMs and the flash attention may take the sm_90a kernels. */
     private final boolean hopper;
     /** The Hopper kernels' tensor maps (GEMM operands, attention's q/k/v), encoded once each; cleared when memory goes back to the driver. */
@@ -435,6 +435,9 @@ public final class CudaBackend implements Backend {
     /** How many of them ran on gemm_bf16_wgmma (only on a Hopper; see {@link #nativeGemm}). */
     public long wgmmaGemms() { return wgmmaGemms; }
 
+    /** How many in-projections ran as one GEMM with their epilogue fused (gemm_bf16_wgmma_qk; {@link #inProjectionForward}). */
+    public long fusedInProjections() { return fusedInProjections; }
+
     /** The tensor maps gemm_bf16_wgmma's launches take, encoded once each for this backend's device. */
     public TensorMapCache tensorMaps() { return tensorMaps; }
 
@@ -713,6 +716,36 @@ public final class CudaBackend implements Backend {
     }
 
     // ---- the parallel block ---------------------------------------------------------------
+
+    /**
+     * bf16 on a Hopper: the GEMM pre = y wIn^T with the whole epilogue fused (gemm_bf16_wgmma_qk): GELU of
+     * the MLP columns into ag, q and k QK-normalised and q, k, v scattered head-major, qkStats, pre still
+     * written for backward; the same function of the same rounded pre as the two steps (GELU and
+     * qknormFwd read the stored pre; pre and v bitwise, ag by the same expression, q and k up to the order of the statistics' fp32 sums).
+     * Elsewhere, and on a Hopper for shapes the kernel does not take ({@link Kernels#wgmmaQkRefusal}: a head
+     * that does not lie in one 256-column tile, or q's column not a multiple of hd; operands TMA cannot move),
+     * the two steps (Backend's default): a shape choice, not a refusal, counted by {@link #fusedInProjections}.
+     * gemm_bf16_mma (sm_80) has no fused variant: its two steps are the default too.
+     */
+    @Override public void inProjectionForward(InProj s, Tensor pre, Tensor y, Tensor wIn, Tensor bMlp, Tensor qScale, Tensor kScale,
+                                              Tensor ag, Tensor q, Tensor k, Tensor v, Tensor qkStats, GeluKind gelu, boolean centered) {
+        if (hopper && nativeBf16("inProjectionForward", bf16("pre", pre), bf16("y", y), bf16("wIn", wIn), bf16("bMlp", bMlp),
+                bf16("qScale", qScale), bf16("kScale", kScale), bf16("ag", ag), bf16("q", q), bf16("k", k), bf16("v", v),
+                f32("qkStats", qkStats))) {
+            int D = wIn.dim(1), cols = s.preCols();
+            MmaGemm.Operands o = new MmaGemm.Operands(MmaGemm.Form.NT, raw(y), D, raw(wIn), D, raw(pre), cols, s.rows(), cols, D);
+            MmaGemm.Gelu g = new MmaGemm.Gelu(false, gelu.ordinal(), 0, s.mlp(), raw(ag) + 2L * s.geluCol(), s.agCols(), raw(bMlp));
+            MmaGemm.QkNorm qn = new MmaGemm.QkNorm(raw(qScale), raw(kScale), raw(q), raw(k), raw(v), a(qkStats), s.qCol(), s.tokens(),
+                    s.heads(), s.headDim(), centered, ModelConfig.EPS);
+            if (Kernels.vectorLoads(o) && Kernels.wgmmaQkRefusal(o, g, qn) == null) {
+                this.k.gemmBf16WgmmaQk(tensorMaps, o, g, qn);
+                wgmmaGemms++;
+                fusedInProjections++;
+                return;
+            }
+        }
+        Backend.super.inProjectionForward(s, pre, y, wIn, bMlp, qScale, kScale, ag, q, k, v, qkStats, gelu, centered);
+    }
 
     @Override public void inProjectionEpilogueForward(InProj s, Tensor pre, Tensor bMlp, Tensor qScale, Tensor kScale,
                                                       Tensor ag, Tensor q, Tensor k, Tensor v, Tensor qkStats,

@@ -14,7 +14,9 @@ import vit22b.kernels.DeviceRuntime;
 import vit22b.kernels.Kernels;
 import vit22b.kernels.MmaGemm.Epilogue;
 import vit22b.kernels.MmaGemm.Form;
+import vit22b.kernels.MmaGemm.Gelu;
 import vit22b.kernels.MmaGemm.Operands;
+import vit22b.kernels.MmaGemm.QkNorm;
 import vit22b.model.ModelConfig;
 import vit22b.model.Presets;
 
@@ -38,6 +40,9 @@ import vit22b.model.Presets;
  * tensor maps from the backend's cache, as in a training step). Timed as GemmBench times (CUDA events, median after warm-ups), random data made on
  * the GPU. The plain GEMMs of ours and cuBLASLt's are then compared on {@value #SAMPLE_ROWS} rows:
  * max |ours - Lt| / max |Lt| per row under {@value #TOL}.</li>
+ * <li>On a Hopper, the in-projection forward with its whole epilogue fused (gemm_bf16_wgmma_qk: GELU,
+ * QK-norm, head-major q, k, v) beside gemm_bf16_wgmma then the epilogue's two kernels, for each model
+ * ({@link #fusedInProjection}): whether fusing pays.</li>
  * </ol>
  * Prints a table with the ratios ours / cuBLASLt; exit status 1 on any failed check.
  * Usage: MmaGemmBench [JSON_OUT].
@@ -47,9 +52,12 @@ public final class MmaGemmBench {
     static final int CHECK_M = 389, CHECK_N = 261, CHECK_K = 1037;
     static final double TOL = 1e-2;
 
-    /** One shape; the wgmma fields are NaN where the GPU is not a Hopper. */
+    /**
+     * One shape; the wgmma fields are NaN where the GPU is not a Hopper, the fused ones (the in-projection
+     * forward on a Hopper, {@link #fusedInProjection}) elsewhere.
+     */
     record Row(String model, String form, String what, int m, int n, int k, double oursTflops, double ltTflops, double ltEpiTflops,
-               double err, double wgmmaTflops, double wgmmaErr) {
+               double err, double wgmmaTflops, double wgmmaErr, double fusedTflops, double twoStepTflops, double fusedErr) {
         double ratio() { return oursTflops / ltTflops; }
         double ratioEpi() { return oursTflops / ltEpiTflops; }
         double wgmmaRatio() { return wgmmaTflops / ltTflops; }
@@ -81,7 +89,8 @@ public final class MmaGemmBench {
         System.out.println("(TFLOP/s of the GEMM's FLOPs; Lt+epi: cuBLASLt then the epilogue as its own kernel; ratios: ours over Lt+epi)");
         StringBuilder json = new StringBuilder("[\n");
         for (Row r : rows) {
-            boolean ok = r.err() < TOL && (Double.isNaN(r.wgmmaTflops()) || r.wgmmaErr() < TOL);
+            boolean ok = r.err() < TOL && (Double.isNaN(r.wgmmaTflops()) || r.wgmmaErr() < TOL)
+                    && (Double.isNaN(r.fusedTflops()) || r.fusedErr() < TOL);
             if (!ok) failures++;
             System.out.printf(Locale.ROOT, "%-8s %-4s %-34s %6d %6d %6d %9.1f %9.1f %9.1f %6.2f %9.2e %9.1f %6.2f %9.2e%s%n", r.model(),
                     r.form(), r.what(), r.m(), r.n(), r.k(), r.oursTflops(), r.ltTflops(), r.ltEpiTflops(), r.ratioEpi(), r.err(),
@@ -93,7 +102,10 @@ public final class MmaGemmBench {
                     r.ratioEpi(), r.err(),
                     Double.isNaN(r.wgmmaTflops()) ? "" : String.format(Locale.ROOT,
                             ",\"wgmma_tflops\":%.3f,\"wgmma_ratio\":%.4f,\"wgmma_ratio_vs_lt_epi\":%.4f,\"wgmma_max_rel_err\":%.3e",
-                            r.wgmmaTflops(), r.wgmmaRatio(), r.wgmmaRatioEpi(), r.wgmmaErr())));
+                            r.wgmmaTflops(), r.wgmmaRatio(), r.wgmmaRatioEpi(), r.wgmmaErr())
+                    + (Double.isNaN(r.fusedTflops()) ? "" : String.format(Locale.ROOT,
+                            ",\"wgmma_qk_fused_tflops\":%.3f,\"wgmma_two_step_tflops\":%.3f,\"fused_max_rel_err\":%.3e",
+                            r.fusedTflops(), r.twoStepTflops(), r.fusedErr()))));
         }
         if (!rows.isEmpty()) json.setLength(json.length() - 2);
         json.append("\n]\n");
@@ -250,7 +262,9 @@ public final class MmaGemmBench {
             double err = agreement(be, oursPlain, true, ltOut, T, R);
             double[] w = hopper ? wgmma(be, wg, nt, Epilogue.plain(true).withGelu(gk, 0, Mlp, ag + 2L * D, D + Mlp, gb), f, ntPlain,
                     true, ltOut, T, R) : new double[] {Double.NaN, Double.NaN};
-            rows.add(new Row(c.name(), "NT", "in-proj fwd, GELU epilogue", T, R, D, ours / 1e12, ref / 1e12, refEpi / 1e12, err, w[0], w[1]));
+            double[] fu = hopper ? fusedInProjection(be, c, nt, gb) : new double[] {Double.NaN, Double.NaN, Double.NaN};
+            rows.add(new Row(c.name(), "NT", "in-proj fwd, GELU epilogue", T, R, D, ours / 1e12, ref / 1e12, refEpi / 1e12, err, w[0], w[1],
+                    fu[0], fu[1], fu[2]));
 
             // data gradient NN: dag = dOut Wout, MLP columns times gelu'(pre + b)
             Operands nn = new Operands(Form.NN, dOut, D, wOut, D + Mlp, dag, D + Mlp, T, D + Mlp, D);
@@ -267,7 +281,7 @@ public final class MmaGemmBench {
             w = hopper ? wgmma(be, wg, nn, Epilogue.plain(true).withGeluBackward(gk, D, Mlp, pre, R, gb), f, nnPlain, true, ltOut,
                     T, D + Mlp) : new double[] {Double.NaN, Double.NaN};
             rows.add(new Row(c.name(), "NN", "out-proj dgrad, GELU-bwd epilogue", T, D + Mlp, D, ours / 1e12, ref / 1e12, refEpi / 1e12,
-                    err, w[0], w[1]));
+                    err, w[0], w[1], Double.NaN, Double.NaN, Double.NaN));
 
             // weight gradient TN: dWin = dpre^T y (fp32), db = column sums of dpre
             Operands tn = new Operands(Form.TN, pre, R, y, D, dW, D, R, D, T);
@@ -281,8 +295,57 @@ public final class MmaGemmBench {
             err = agreement(be, dW, false, ltOut, R, D);
             w = hopper ? wgmma(be, wg, tn, Epilogue.plain(false).withBiasGradient(db), f, tn, false, ltOut, R, D)
                     : new double[] {Double.NaN, Double.NaN};
-            rows.add(new Row(c.name(), "TN", "in-proj wgrad fp32, bias grad", R, D, T, ours / 1e12, ref / 1e12, refEpi / 1e12, err, w[0], w[1]));
+            rows.add(new Row(c.name(), "TN", "in-proj wgrad fp32, bias grad", R, D, T, ours / 1e12, ref / 1e12, refEpi / 1e12, err, w[0], w[1],
+                    Double.NaN, Double.NaN, Double.NaN));
             return rows;
+        } finally {
+            for (long p : mem) be.device().free(p);
+        }
+    }
+
+    /**
+     * The in-projection forward on a Hopper both ways the CUDA backend can run it (CudaBackend.inProjectionForward):
+     * fused, gemm_bf16_wgmma_qk (GELU, QK-norm and the head-major q, k, v in the GEMM's epilogue), and in two
+     * steps, gemm_bf16_wgmma writing pre then gelu_cols_bf16 and qknorm_fwd reading it back; both in TFLOP/s
+     * of the GEMM's FLOPs, so their ratio is what fusing pays. Model c's heads at {@code nt}'s rows (q at
+     * column mlp); the outputs of the two agree: pre, q and v on SAMPLE_ROWS rows each (q differs only by the
+     * order of the statistics' sums). Returns {fused, two-step TFLOP/s, max agreement}; NaN TFLOP/s where the
+     * kernel does not take the model's heads (Kernels.wgmmaQkRefusal).
+     */
+    static double[] fusedInProjection(CudaBackend be, ModelConfig c, Operands nt, long gb) {
+        int D = c.width(), Mlp = c.mlp(), R = c.inProjRows(), T = nt.m(), H = c.heads(), hd = c.headDim(), N = c.tokens();
+        Kernels k = be.kernels();
+        List<Long> mem = new ArrayList<>();
+        try {
+            long qs = rnd16(be, mem, hd, 7), ks = rnd16(be, mem, hd, 8), ag = alloc(be, mem, 2L * T * (D + Mlp));
+            long[] q = new long[2], kk = new long[2], v = new long[2], pre = new long[2];
+            for (int i = 0; i < 2; i++) {
+                q[i] = alloc(be, mem, 2L * T * D);
+                kk[i] = alloc(be, mem, 2L * T * D);
+                v[i] = alloc(be, mem, 2L * T * D);
+                pre[i] = alloc(be, mem, 2L * T * R);
+            }
+            long stats = alloc(be, mem, 4L * 2 * T * H * 2);
+            int gk = c.gelu().ordinal();
+            Gelu g = new Gelu(false, gk, 0, Mlp, ag + 2L * D, D + Mlp, gb);
+            QkNorm[] qk = new QkNorm[2];
+            for (int i = 0; i < 2; i++) qk[i] = new QkNorm(qs, ks, q[i], kk[i], v[i], stats, Mlp, N, H, hd, true, ModelConfig.EPS);
+            Operands fused = new Operands(Form.NT, nt.a(), D, nt.b(), D, pre[0], R, T, R, D);
+            Operands plain = new Operands(Form.NT, nt.a(), D, nt.b(), D, pre[1], R, T, R, D);
+            if (Kernels.wgmmaQkRefusal(fused, g, qk[0]) != null) return new double[] {Double.NaN, Double.NaN, Double.NaN};
+            double f = 2.0 * T * R * D;
+            double tFused = GemmBench.time(be, () -> k.gemmBf16WgmmaQk(be.tensorMaps(), fused, g, qk[0]));
+            double tTwo = GemmBench.time(be, () -> {
+                k.gemmBf16Wgmma(be.tensorMaps(), plain, Epilogue.plain(true));
+                k.geluColsBf16(ag + 2L * D, D + Mlp, pre[1], R, gb, T, Mlp, gk);
+                k.qknormFwd(true, pre[1], R, Mlp, qs, ks, q[1], kk[1], v[1], stats, T / N, N, H, hd, true, ModelConfig.EPS);
+            });
+            double err = Math.max(agreement(be, pre[0], true, pre[1], T, R),
+                    Math.max(agreement(be, q[0], true, q[1], T * H, hd), agreement(be, v[0], true, v[1], T * H, hd)));
+            System.out.printf(Locale.ROOT, "%s in-proj fwd %dx%dx%d (hd %d): fused gemm_bf16_wgmma_qk %.1f TFLOP/s, gemm_bf16_wgmma + "
+                    + "gelu_cols_bf16 + qknorm_fwd %.1f TFLOP/s (%.3f ms vs %.3f ms), outputs agree to %.2e%n", c.name(), T, R, D, hd,
+                    f / tFused / 1e12, f / tTwo / 1e12, tFused * 1e3, tTwo * 1e3, err);
+            return new double[] {f / tFused / 1e12, f / tTwo / 1e12, err};
         } finally {
             for (long p : mem) be.device().free(p);
         }

@@ -60,7 +60,7 @@ public final class OpProfiler implements InvocationHandler, AutoCloseable {
             "queuedGradNorm", "record", "close", "toString", "hashCode", "equals", "upload", "download");
 
     static {
-        for (String m : List.of("linearForward", "linearBackward", "outProjectionForward", "outProjectionBackward"))
+        for (String m : List.of("linearForward", "linearBackward", "inProjectionForward", "outProjectionForward", "outProjectionBackward"))
             CATEGORY.put(m, Category.GEMM);
         for (String m : List.of("attentionForward", "attentionBackward")) CATEGORY.put(m, Category.ATTENTION);
         for (String m : List.of("inProjectionEpilogueForward", "inProjectionEpilogueBackward", "geluForward", "geluBackward",

@@ -18,6 +18,7 @@ import vit22b.backend.Backend;
 import vit22b.backend.Bf16Rounding;
 import vit22b.backend.Precision;
 import vit22b.backend.cpu.CpuBackend;
+import vit22b.kernels.MmaGemm;
 import vit22b.model.GeluKind;
 import vit22b.model.LossKind;
 import vit22b.model.ModelConfig;
@@ -119,6 +120,9 @@ class CudaStepTest {
                 assertTrue(gpu.tensorCoreGemms() > 0, "no tensor-core GEMM ran on " + gpu.name());
                 assertEquals(gpu.device().hopper(), gpu.wgmmaGemms() > 0, gpu.wgmmaGemms() + " GEMMs on gemm_bf16_wgmma on "
                         + gpu.device().description());
+                // on a Hopper each block's in-projection is one GEMM with its epilogue fused where a head lies in one tile
+                boolean fuses = gpu.device().hopper() && MmaGemm.qkFits(width / heads, c.mlp());
+                assertEquals(fuses ? c.depth() : 0, gpu.fusedInProjections(), "fused in-projections on " + gpu.device().description());
             }
         } finally {
             for (CudaBackend d : on) d.close();
