@@ -23,11 +23,6 @@ public final class Kernels {
     static final int WGMMA_BOX = 64;
     /** gemm_bf16_wgmma.cu's WG_CLUSTER: CTAs per cluster (along M, sharing B); grid.x is a multiple of it. */
     public static final int WGMMA_CLUSTER = 2;
-    /**
-     * gemm_bf16_wgmma's persistent blocks where the device has no SM count (the emulated device):
-     * few (two clusters), so that the tests' problems give a cluster several pairs of tiles.
-     */
-    static final int WGMMA_EMULATED_BLOCKS = 4;
     /** Kernels whose only real image is sm_90a (the sm_80 one is a trap the host never launches): check-resources.sh skips those. */
     public static final java.util.Set<String> SM90A_ONLY = java.util.Set.of("gemm_bf16_wgmma", "attn_fwd_wgmma", "attn_bwd_wgmma");
     /** gemm_bf16_wgmma's dynamic shared memory: the ring, its full and empty mbarriers, 1024 bytes to align the ring. */
@@ -100,8 +95,9 @@ public final class Kernels {
      * See gemm_bf16_wgmma.cu: gemm_bf16_mma's computation (same operands, forms and fused
      * epilogue) on Hopper's TMA and wgmma; its operands reach the kernel as tensor maps from
      * {@code maps} (encoded once per map and device). Persistent, in clusters of WGMMA_CLUSTER blocks:
-     * one block per SM (the SM count rounded down to a multiple of WGMMA_CLUSTER; WGMMA_EMULATED_BLOCKS
-     * on the emulated device), each cluster walking pairs of output tiles. Refuses what gemm_bf16_mma
+     * as many clusters as the device holds at once ({@link DeviceRuntime#maxActiveClusters}: the
+     * driver's cuOccupancyMaxActiveClusters on a GPU), at most one per pair of output tiles, each
+     * cluster walking pairs of tiles; refuses a device that cannot hold one such cluster. Refuses what gemm_bf16_mma
      * refuses, operands TMA cannot move ({@link #vectorLoads}), and a device that is not a Hopper
      * ({@link DeviceRuntime#hopper}: wgmma is sm_90a only).
      */
@@ -116,12 +112,16 @@ public final class Kernels {
                     + "(start operands at a multiple of 8 bf16 elements) or use gemmBf16Mma", at, o.a(), o.b()));
         DeviceRuntime rt = maps.device();
         requireHopper(rt, at, "gemmBf16Mma");
-        int blocks = rt instanceof JCudaRuntime gpu ? gpu.multiprocessors() / WGMMA_CLUSTER * WGMMA_CLUSTER : WGMMA_EMULATED_BLOCKS;
         long tiles = (long) cdiv(o.n(), WGMMA_TILE_N) * cdiv(o.m(), WGMMA_TILE_M);
         if (tiles > Integer.MAX_VALUE)
             throw new IllegalArgumentException("gemm_bf16_wgmma " + o.m() + "x" + o.n() + ": " + tiles
                     + " output tiles, over the kernel's 2^31-1; split the GEMM");
         if (o.m() == 0 || o.n() == 0) return;
+        int clusters = rt.maxActiveClusters("gemm_bf16_wgmma", WGMMA_CLUSTER, WGMMA_THREADS, WGMMA_SMEM_BYTES);
+        if (clusters < 1)
+            throw new CudaException(at + rt.description() + " cannot co-schedule one cluster of " + WGMMA_CLUSTER + " blocks of "
+                    + WGMMA_THREADS + " threads and " + WGMMA_SMEM_BYTES + " bytes of shared memory (cuOccupancyMaxActiveClusters = 0: "
+                    + "another process or a partition may hold its SMs); free the GPU or use gemmBf16Mma");
         MmaGemm.Form f = o.form();
         boolean aK = f != MmaGemm.Form.TN, bK = f == MmaGemm.Form.NT;
         // K-major A comes a whole tile of rows per box, K-major B half a tile (each CTA of a cluster loads
@@ -133,7 +133,7 @@ public final class Kernels {
         MmaGemm.Gelu g = e.gelu();
         // clusters of WGMMA_CLUSTER CTAs, each computing a pair of tiles stacked along M at a time
         long pairs = (long) cdiv(o.n(), WGMMA_TILE_N) * cdiv(cdiv(o.m(), WGMMA_TILE_M), WGMMA_CLUSTER);
-        m.launch("gemm_bf16_wgmma", (int) (WGMMA_CLUSTER * Math.min(pairs, blocks / WGMMA_CLUSTER)), 1, 1, WGMMA_THREADS, 1, 1,
+        m.launch("gemm_bf16_wgmma", (int) (WGMMA_CLUSTER * Math.min(pairs, clusters)), 1, 1, WGMMA_THREADS, 1, 1,
                 WGMMA_SMEM_BYTES, s, f.ordinal(), mapA, mapB, o.c(), o.ldc(), o.m(), o.n(), o.k(), e.beta(),
                 e.outBf16() ? 1 : 0, e.bias(), e.res(), e.ldr(), Math.max(1, e.resRows()),
                 MmaGemm.geluMode(g), g == null ? 0 : g.kind(), g == null ? 0 : g.col0(),
