@@ -317,6 +317,14 @@ void wgmma_operand(uint64_t desc, int trans, int mn, float (*out)[16], const cha
     if (base_offset) failm(w + ": the descriptor's matrix base offset is not 0 (patterns not starting at their repeat boundary are not modelled)");
     const int bits = bits_of_desc(mode);
     const uint32_t span = bits ? 16u << bits : 0;
+    // With base offset 0 the GPU takes the pattern to start at the operand (its rows r = 0.. are the
+    // pattern's); the emulator swizzles by the absolute window address. The two agree when the start
+    // lies on a pattern row 0 (bits 7.. of the address clear; the k-advance of 32 bytes inside a row
+    // is fine), so another start is refused rather than decoded one way of two.
+    if (bits && ((start >> 7) & ((1u << bits) - 1)))
+        failm(w + ": a swizzled operand starting at shared offset " + std::to_string(start) + ", row " +
+              std::to_string((start >> 7) & ((1u << bits) - 1)) + " of its " + std::to_string(128u << bits) +
+              "-byte pattern: start operands on a pattern boundary (bits 7.. of the offset clear)");
     for (int i = 0; i < mn; i++)
         for (int k = 0; k < 16; k++) {
             uint32_t a;

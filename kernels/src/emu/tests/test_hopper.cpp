@@ -1012,6 +1012,22 @@ __global__ void rule_setmaxnreg(float* out, int mode) {
     out[threadIdx.x] = 2.0f;
 }
 
+// A 128B-swizzled K-major A starting `off` bytes into its 1024-byte pattern: 32 (the k-advance inside
+// a row) is fine; 128 (row 1 of the pattern) is refused, as the GPU with base offset 0 would read it
+// as row 0 of a pattern that starts there.
+__global__ void rule_swizzle_start(float* out, int off) {
+    DYNAMIC_SHARED(unsigned char, sm);
+    for (int i = threadIdx.x; i < 16384 / 4; i += blockDim.x) reinterpret_cast<unsigned*>(sm)[i] = 0x3f803f80u;
+    fence_proxy_async();
+    __syncthreads();
+    float d[32];
+    wgmma_fence();
+    wgmma_bf16<64, 0, 0>(d, wgmma_desc(sm + off, WG_SWIZZLE_128B, 16, 1024), wgmma_desc(sm + 8192, WG_SWIZZLE_128B, 16, 1024), 0);
+    wgmma_commit();
+    wgmma_wait<0>();
+    out[threadIdx.x] = d[0];
+}
+
 TEST(hopper_hardware_rules) {
     Buf<float> out(384);
     expect_ok(RUN(rule_wgmma_fences, Dim{1}, Dim{128}, 8192u, out.p(), 0), "generic stores fenced before wgmma");
@@ -1025,6 +1041,10 @@ TEST(hopper_hardware_rules) {
                  "wgmma without wgmma_fence");
     expect_error(RUN(rule_wgmma_fences, Dim{1}, Dim{128}, 8192u, out.p(), 4), "or its last wgmma_wait",
                  "wgmma after wgmma_wait without a new wgmma_fence");
+
+    expect_ok(RUN(rule_swizzle_start, Dim{1}, Dim{128}, 16384u, out.p(), 32), "swizzled operand advanced 32 bytes along its rows");
+    expect_error(RUN(rule_swizzle_start, Dim{1}, Dim{128}, 16384u, out.p(), 128), "row 1 of its 1024-byte pattern",
+                 "swizzled operand starting on row 1 of its pattern");
 
     Buf<float> g(8 * 32);
     const CUtensorMap map = make_map(g.p(), 8, 32, 128, 4, 8, 32, 0);
