@@ -1057,7 +1057,7 @@ TEST(hopper_hardware_rules) {
     expect_error(RUN(rule_tma_store, Dim{1}, Dim{64}, 1024u, map, 3), "exited with 1 tma_store_2d(s)", "tma_store_wait without the commit");
     expect_error(RUN(rule_tma_store, Dim{1}, Dim{64}, 1024u, map, 4), "changed before tma_store_wait", "box rewritten before tma_store_wait");
 
-    expect_ok(RUN_BOUNDED(rule_setmaxnreg<232>, 384, Dim{2}, Dim{384}, 0u, out.p(), 0), "setmaxnreg 40 / 232 within 168 x 384");
+    expect_ok(RUN_BOUNDED(rule_setmaxnreg<232>, 384, Dim{1}, Dim{384}, 0u, out.p(), 0), "setmaxnreg 40 / 232 within 168 x 384");
     for (int i = 0; i < 384; i++)
         if (out[i] != (i < 128 ? 1.0f : 2.0f)) { failf("thread %d: %g", i, out[i]); break; }
     expect_error(RUN_BOUNDED(rule_setmaxnreg<240>, 384, Dim{1}, Dim{384}, 0u, out.p(), 0), "waits at setmaxnreg.inc (the CTA's register pool",
