@@ -505,6 +505,11 @@ std::string deadlock_message(const Cluster& C) {
     std::string m = "deadlock: " + who(a, wa);
     if (b) m += " while " + who(b, wb);
     else m += "; no thread can reach it";
+    // A warpgroup waiting for registers is the likely root of the others' waits: name it too.
+    for (unsigned r = 0; r < C.size; r++)
+        for (const Fiber& f : C.cta[r]->fibers)
+            if (f.state == COND_WAIT && &f != a && &f != b && std::strncmp(f.wait_what, "setmaxnreg", 10) == 0)
+                return m + "; and " + who(&f, C.cta[r]);
     return m;
 }
 
