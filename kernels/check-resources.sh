@@ -5,7 +5,10 @@
 # more than 255 registers, registers x threads per block beyond the 65,536-register file
 # (allocated per warp in units of 256), more than 1,024 threads, static shared memory over
 # 48 KiB, static + dynamic shared memory over the per-block opt-in limit (227 KiB on sm_90,
-# 163 KiB on sm_80).
+# 163 KiB on sm_80), and on any ptxas "Potential Performance Loss" (C7508 setmaxnreg ignored, C7509-C7515
+# wgmma.mma_async serialized: the tensor cores wait for each wgmma in turn) or compiler-injected
+# warpgroup.arrive / warpgroup.wait (C7517, C7519: accumulators touched while a wgmma is in flight), each
+# printed with the kernel it names (or, when it names none, the entry compiled next).
 # Threads and dynamic shared memory come from the Java wrappers themselves: LaunchTable calls
 # every wrapper of Kernels on a recording launcher at the largest head dim and prints
 # "kernel threads dynamic_bytes images"; images "sm_90a" marks a Hopper-only kernel (Kernels.SM90A_ONLY),
@@ -28,8 +31,14 @@ awk -v shapes="$shapes" '
     n = split(shapes, lines, "\n")
     for (i = 1; i <= n; i++) if (split(lines[i], f, " ") == 4) { thr[f[1]] = f[2]; dyn[f[1]] = f[3]; wrapped[f[1]] = 1; only90[f[1]] = f[4] == "sm_90a" }
   }
+  /Potential Performance Loss|is injected .* by compiler/ {
+    msg[++nm] = $0; who[nm] = ""
+    if (match($0, /function .[A-Za-z0-9_]+.$/)) who[nm] = substr($0, RSTART + 10, RLENGTH - 11)
+    next
+  }
   /Compiling entry function .* for .sm_(90a|80)./ {
     match($0, /function .[A-Za-z0-9_]+./); name = substr($0, RSTART + 10, RLENGTH - 11)
+    for (i = 1; i <= nm; i++) if (who[i] == "") who[i] = name " (compiled next)"
     match($0, /for .sm_[0-9a]+./); arch = substr($0, RSTART + 5, RLENGTH - 6)
     k = name " " arch; names[++nk] = k; kernel[k] = name; limit[k] = arch == "sm_80" ? 166912 : 232448; next
   }
@@ -63,8 +72,12 @@ awk -v shapes="$shapes" '
       if (why != "") bad++
       seen[kernel[k]] = 1
     }
+    for (i = 1; i <= nm; i++) {
+      sub(/^ptxas (info|warning) *: */, "", msg[i])
+      printf "%-23s ptxas: %s  FAIL\n", who[i] == "" ? "?" : who[i], msg[i]; bad++
+    }
     for (k in wrapped) if (!(k in seen)) { printf "%-16s wrapper launches a kernel missing from the ptxas images: FAIL\n", k; bad++ }
     if (nk == 0) { print "no sm_90a or sm_80 entry functions in the ptxas report"; bad++ }
-    if (bad) { printf "[kernels] resource check FAILED for %d kernel(s)\n", bad; exit 1 }
+    if (bad) { printf "[kernels] resource check FAILED for %d kernel(s) or ptxas message(s)\n", bad; exit 1 }
     printf "[kernels] resource check passed: %d kernel images\n", nk
   }' "$report"

@@ -224,6 +224,7 @@ void tma_load_2d(void* smem, const void* map, int x, int y, uint64_t* bar, Site 
     const Map m = map_of(map, "tma_load_2d", site);
     uint64_t* w = bar_word(bar, "tma_load_2d", site);
     each_box_element(m, smem, box_offset(m, smem, "tma_load_2d", site), x, y, load_element);
+    async_proxy_wrote(smem, m.box_rows * m.box_cols * m.elem);
     // complete_tx of the whole box (out-of-bounds bytes included, as the hardware counts them).
     TSAN_RELEASE(bar);
     add_tx(w, -(int64_t)(m.box_rows * m.box_cols * m.elem), "tma_load_2d", site);
@@ -251,13 +252,24 @@ void tma_load_2d_multicast(void* smem, const void* map, int x, int y, uint64_t* 
     for (unsigned r = 0; r < n; r++)
         if ((cta_mask >> r) & 1) {
             each_box_element(m, dst[r], base, x, y, load_element);
+            async_proxy_wrote(dst[r], bytes);
             TSAN_RELEASE(w[r]);
             add_tx(w[r], -(int64_t)bytes, what, site);
         }
 }
 
+// The box's bytes as read: through the async proxy (a generic store since the last fence_proxy_async
+// is an error), and kept until tma_store_wait (a change before then is an error).
+static void bulk_read(const Map& m, const void* smem, const char* what, const Site& site) {
+    const size_t n = (size_t)m.box_rows * m.box_cols * m.elem;
+    async_proxy_reads(smem, n, at(what, site).c_str());
+    bulk_issue(smem, n, what, site);
+}
+
 void tma_store_2d(const void* map, const void* smem, int x, int y, Site site) {
     const Map m = map_of(map, "tma_store_2d", site);
+    box_offset(m, smem, "tma_store_2d", site);
+    bulk_read(m, smem, "tma_store_2d", site);
     each_box_element(m, const_cast<void*>(smem), box_offset(m, smem, "tma_store_2d", site), x, y, [](char* s, char* g, uint32_t n) {
         if (g) std::memcpy(g, s, n);
     });
@@ -269,6 +281,8 @@ void tma_reduce_add_2d(const void* map, const void* smem, int x, int y, Site sit
     const Map m = map_of(map, "tma_reduce_add_2d", site);
     if (m.elem != 4) failm(at("tma_reduce_add_2d", site) + ": the emulator reduce-adds fp32 maps only (element bytes 4, got " +
                            std::to_string(m.elem) + ")");
+    box_offset(m, smem, "tma_reduce_add_2d", site);
+    bulk_read(m, smem, "tma_reduce_add_2d", site);
     each_box_element(m, const_cast<void*>(smem), box_offset(m, smem, "tma_reduce_add_2d", site), x, y, [](char* s, char* g, uint32_t) {
         if (!g) return;
         float v;
@@ -303,6 +317,14 @@ void wgmma_operand(uint64_t desc, int trans, int mn, float (*out)[16], const cha
     if (base_offset) failm(w + ": the descriptor's matrix base offset is not 0 (patterns not starting at their repeat boundary are not modelled)");
     const int bits = bits_of_desc(mode);
     const uint32_t span = bits ? 16u << bits : 0;
+    // With base offset 0 the GPU takes the pattern to start at the operand (its rows r = 0.. are the
+    // pattern's); the emulator swizzles by the absolute window address. The two agree when the start
+    // lies on a pattern row 0 (bits 7.. of the address clear; the k-advance of 32 bytes inside a row
+    // is fine), so another start is refused rather than decoded one way of two.
+    if (bits && ((start >> 7) & ((1u << bits) - 1)))
+        failm(w + ": a swizzled operand starting at shared offset " + std::to_string(start) + ", row " +
+              std::to_string((start >> 7) & ((1u << bits) - 1)) + " of its " + std::to_string(128u << bits) +
+              "-byte pattern: start operands on a pattern boundary (bits 7.. of the offset clear)");
     for (int i = 0; i < mn; i++)
         for (int k = 0; k < 16; k++) {
             uint32_t a;
@@ -313,6 +335,7 @@ void wgmma_operand(uint64_t desc, int trans, int mn, float (*out)[16], const cha
                 a = start + (i % e) * 2 + (i / e) * lbo + (k % 8) * span + (k / 8) * sbo;
             }
             const void* p = shared_at(swizzle(a, bits), 2, w.c_str());
+            async_proxy_reads(p, 2, w.c_str());
             uint16_t h;
             std::memcpy(&h, p, 2);   // memcpy: TSan sees the read, by the thread that completed the rendezvous
             const uint32_t u = (uint32_t)h << 16;

@@ -118,6 +118,14 @@ mutant plain attention_wgmma.cu "row sum not reduced over the quad's four lanes"
   'const float sum = att_quad_sum(l[hh]);' 'const float sum = l[hh];'
 mutant plain attention_wgmma.cu "ping-pong: group 1's opening arrival dropped" \
   'if (c == 1) named_bar_arrive(ATW_BAR_CONSUMER0, 2 * 128);' 'if (c == 2) named_bar_arrive(ATW_BAR_CONSUMER0, 2 * 128);'
+mutant plain attention_wgmma.cu "no wgmma_fence before the P V GEMM (O rescaled, P packed in registers just before)" \
+  $'        wgmma_pin(o);\n        wgmma_fence();' '        wgmma_pin(o);'
+mutant plain attention_wgmma.cu "consumer setmaxnreg beyond the register file (24 x 128 + 248 x 256 > 168 x 384)" \
+  '#define ATW_CONSUMER_REGS 240' '#define ATW_CONSUMER_REGS 248'
+mutant plain attention_wgmma_bwd.cu "P^T, dS^T stores not fenced for wgmma (fence.proxy.async dropped)" \
+  'fence_proxy_async();   // generic-proxy stores -> visible to wgmma' '// generic-proxy stores -> visible to wgmma'
+mutant plain attention_wgmma_bwd.cu "exits before the last dq reduce-add has read its shared tile" \
+  '    if (lt == 0) tma_store_wait();   // the shared dq tile must outlive its last reduce' '    // the shared dq tile must outlive its last reduce'
 mutant plain attention_bf16.cu "P v read V without .trans (ldmatrix of V^T's rows)" \
   'ldmatrix_x4_trans(r, s + att_sw<HD>(kk + (j8 & 1) * 8 + r8, n0 + (j8 >> 1) * 8));' \
   'ldmatrix_x4(r, s + att_sw<HD>(kk + (j8 & 1) * 8 + r8, n0 + (j8 >> 1) * 8));'

@@ -116,6 +116,17 @@ struct WgOp {
 };
 using WgOpRef = std::shared_ptr<WgOp>;
 
+// A TMA store or reduce-add (cp.async.bulk.tensor ... bulk_group) whose read of its shared box the
+// issuing thread has not yet waited for (cp.async.bulk.wait_group.read): the bytes as they were read
+// at issue, to tell whether the box changed before the wait.
+struct BulkRead {
+    const unsigned char* box;
+    std::vector<unsigned char> bytes;
+    Site site;
+    const char* what;
+    bool committed;
+};
+
 struct Fiber {
     ThreadRegs regs{};
     void* sp = nullptr;
@@ -134,6 +145,8 @@ struct Fiber {
     unsigned wg_epoch = 0;
     std::vector<WgOpRef> wg_batch;              // wgmma issued since the last wgmma_commit
     std::deque<std::vector<WgOpRef>> wg_groups; // committed, not yet retired by wgmma_wait
+    bool wg_fenced = false;                     // wgmma_fence since the kernel's start or the last wgmma_wait
+    std::vector<BulkRead> bulk;                 // TMA stores / reduce-adds whose shared-memory reads are not waited for
     void* asan_fake = nullptr;
     void* tsan_fiber = nullptr;
 };
@@ -212,6 +225,14 @@ struct Worker {
     unsigned n = 0, done = 0;
     uint3 bid{};
     void* smem = nullptr;
+    // The dynamic shared memory as the async proxy (TMA, wgmma) sees it: TMA loads write it with smem,
+    // fence_proxy_async copies smem into it; an async-proxy read of bytes where it differs from smem
+    // reads generic-proxy stores that no fence made visible.
+    unsigned char* async_view = nullptr;
+    // setmaxnreg: the per-thread registers each warpgroup holds and the CTA's pool (the register cap
+    // at entry, from __launch_bounds__(threads, 1), times the threads).
+    std::vector<unsigned> wg_regs;
+    unsigned long long reg_pool = 0;
     const void* tls_data = nullptr;   // this thread's copy of the static __shared__ variables
     size_t tls_size = 0;
     // block barrier
@@ -404,6 +425,10 @@ void fiber_main(Fiber* f) {
     if (const WgEpisode& G = w->wgs[f->linear / 128]; G.arrived > 0)
         fail_fiber("exited while thread " + tid_str(w->fibers[G.first]) + " of its warpgroup waits at " + G.what + " (" +
                    where(G.site) + ")");
+    if (!f->bulk.empty())
+        fail_fiber("exited with " + std::to_string(f->bulk.size()) + " " + f->bulk[0].what + "(s) still reading shared memory (the first at " +
+                   where(f->bulk[0].site) + "): tma_store_commit() and tma_store_wait() before the thread exits, or the copy engine may "
+                   "read the box after the block's shared memory was given to another block");
     W.exited |= bit;
     f->batch.clear();
     f->groups.clear();
@@ -480,12 +505,46 @@ std::string deadlock_message(const Cluster& C) {
     std::string m = "deadlock: " + who(a, wa);
     if (b) m += " while " + who(b, wb);
     else m += "; no thread can reach it";
+    // A warpgroup waiting for registers is the likely root of the others' waits: name it too.
+    for (unsigned r = 0; r < C.size; r++)
+        for (const Fiber& f : C.cta[r]->fibers)
+            if (f.state == COND_WAIT && &f != a && &f != b && std::strncmp(f.wait_what, "setmaxnreg", 10) == 0)
+                return m + "; and " + who(&f, C.cta[r]);
     return m;
 }
 
 std::string named_bars_left_open(const Worker* w);
 
 // Block `linear`'s fibers, barriers and shared memory, ready to run.
+// The per-thread register cap ptxas compiles a kernel with under __launch_bounds__(threads, 1): the
+// 65,536-register file over the block's threads (whole warps), rounded down to a multiple of 8, at
+// most 255 (168 at 384 threads, as ptxas -v reports for the Hopper kernels); 0 without launch bounds,
+// where ptxas ignores setmaxnreg (C7508).
+unsigned entry_registers(unsigned max_threads) {
+    if (max_threads == 0) return 0;
+    return std::min(255u, 65536u / ((max_threads + 31) / 32 * 32) / 8 * 8);
+}
+
+// Copies and comparisons of shared memory for the async-proxy view, done word by word in this
+// file's uninstrumented code (under TSan, a memcpy would be seen reading other threads' unordered
+// stores: the fence's copy takes the whole window, not only what its thread wrote). Not turned into
+// memcpy / memcmp calls, which TSan intercepts.
+__attribute__((optimize("no-tree-loop-distribute-patterns"))) void quiet_copy(unsigned char* dst, const unsigned char* src, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t v;
+        __builtin_memcpy(&v, src + i, 8);
+        __builtin_memcpy(dst + i, &v, 8);
+    }
+    for (; i < n; i++) dst[i] = src[i];
+}
+// The first index where a and b differ, or n.
+__attribute__((optimize("no-tree-loop-distribute-patterns"))) size_t quiet_mismatch(const unsigned char* a, const unsigned char* b, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i]) return i;
+    return n;
+}
+
 void setup_block(Worker* w, unsigned long long linear) {
     Launch* L = w->L;
     const dim3 g = L->grid, bd = L->block;
@@ -515,6 +574,13 @@ void setup_block(Worker* w, unsigned long long linear) {
             std::abort();
         }
         std::memset(w->smem, 0xff, L->smem);
+        w->async_view = static_cast<unsigned char*>(std::malloc(L->smem));
+        std::memset(w->async_view, 0xff, L->smem);
+    }
+    {
+        const unsigned cap = entry_registers(L->kernel->max_threads);
+        w->wg_regs.assign((w->n + 127) / 128, cap);
+        w->reg_pool = (unsigned long long)cap * ((w->n + 31) / 32 * 32);
     }
     for (unsigned i = 0; i < w->n; i++) {
         Fiber& f = w->fibers[i];
@@ -534,6 +600,8 @@ void setup_block(Worker* w, unsigned long long linear) {
         f.wg_epoch = 0;
         f.wg_batch.clear();
         f.wg_groups.clear();
+        f.wg_fenced = false;
+        f.bulk.clear();
         init_fiber(&f);
 #ifdef EMU_TSAN
         // Kept for later blocks: they are ordered after this one anyway (end_sync, start_sync).
@@ -579,10 +647,13 @@ void finish_block(Worker* w, unsigned long long linear) {
         f.groups.clear();
         f.wg_batch.clear();
         f.wg_groups.clear();
+        f.bulk.clear();
     }
     w->wg_issued.clear();
     std::free(w->smem);
     w->smem = nullptr;
+    std::free(w->async_view);
+    w->async_view = nullptr;
     if (!w->error.empty()) {
         const std::string b = std::string(L->kernel->name) + " " + block_str(w) + " ";
         std::lock_guard<std::mutex> lk(L->mu);
@@ -1110,7 +1181,7 @@ void wg_arrive(const char* what, const Site& site, const uint64_t v[4], void (*d
                    " threads; a warpgroup is 4 whole warps starting at a warp index divisible by 4");
     for (unsigned i = 128 * g; i < 128 * g + 128; i++)
         if (w->fibers[i].state == DONE)
-            fail_fiber(at + ": thread " + tid_str(w->fibers[i]) + " of the warpgroup has exited (wgmma is .sync.aligned: all 128 threads execute it)");
+            fail_fiber(at + ": thread " + tid_str(w->fibers[i]) + " of the warpgroup has exited (" + what + " is .sync.aligned: all 128 threads execute it)");
     WgEpisode& G = w->wgs[g];
     if (G.arrived > 0 && (!same_site(G.site, site) || std::strcmp(G.what, what) != 0))
         fail_fiber("divergent warpgroup op: this thread at " + at + ", thread " + tid_str(w->fibers[G.first]) + " waits at " +
@@ -1156,6 +1227,11 @@ void wgmma_done(Worker* w, unsigned g, const WgEpisode& e) {
         if (std::memcmp(&e.v[l][1 + rs], &e.v[0][1 + rs], (3 - rs) * sizeof(uint64_t)) != 0)
             fail_fiber(std::string(e.what) + " (" + where(e.site) + "): threads 0 and " + std::to_string(l) +
                        " of the warpgroup pass different descriptors, shape or scale-d (they must be warpgroup-uniform)");
+    for (int l = 0; l < 128; l++)
+        if (!w->fibers[128 * g + l].wg_fenced)
+            fail_fiber(std::string(e.what) + " (" + where(e.site) + "): thread " + tid_str(w->fibers[128 * g + l]) +
+                       " of the warpgroup has no wgmma_fence() since the kernel began or its last wgmma_wait: the tensor cores "
+                       "may not see its register writes (accumulators, A fragments); call wgmma_fence() before each batch of wgmma");
     const uint64_t flags = e.v[0][3];
     auto op = std::make_shared<WgOp>();
     if (rs) op->a_regs = wgmma_a_from_registers(e);
@@ -1232,10 +1308,17 @@ void wgmma_commit() {
     f->wg_batch.clear();
 }
 
+void wgmma_fence() {
+    Fiber* f;
+    current(&f);
+    f->wg_fenced = true;
+}
+
 void wgmma_wait(int pending) {
     Fiber* f;
     Worker* w = current(&f);
     const int l = f->linear % 128;
+    f->wg_fenced = false;   // the thread may touch what the retired ops wrote: the next wgmma needs a fence
     if (f->wg_groups.size() > (size_t)pending) TSAN_ACQUIRE(&w->wgs[f->linear / 128].computed);
     while (f->wg_groups.size() > (size_t)pending) {
         std::vector<WgOpRef> group = std::move(f->wg_groups.front());
@@ -1333,6 +1416,125 @@ void wgmma_bf16_rs(float* d, int n, int trans_b, const uint32_t* a, uint64_t b, 
     const uint64_t flags = (uint64_t)n | (uint64_t)(trans_b != 0) << 10 | (uint64_t)(scale_d != 0) << 11 | 1ull << 12;
     const uint64_t v[4] = {reinterpret_cast<uint64_t>(d), reinterpret_cast<uint64_t>(a), b, flags};
     wg_arrive("wgmma.mma_async (A in registers)", site, v, wgmma_done);
+}
+
+// ---- the async proxy's view of shared memory (fence.proxy.async), bulk stores' reads, setmaxnreg
+
+namespace {
+// The CTA of the running cluster whose dynamic shared memory holds [p, p + n), or null.
+Worker* owner_of(const void* p, size_t n) {
+    Fiber* f;
+    Worker* w = current(&f);
+    const Cluster& C = *w->cluster;
+    for (unsigned r = 0; r < C.size; r++) {
+        Worker* o = C.cta[r];
+        const unsigned char* b = static_cast<const unsigned char*>(o->smem);
+        if (o->async_view && static_cast<const unsigned char*>(p) >= b && static_cast<const unsigned char*>(p) + n <= b + w->L->smem)
+            return o;
+    }
+    return nullptr;
+}
+}  // namespace
+
+void fence_proxy_async() {
+    Fiber* f;
+    Worker* w = current(&f);
+    if (w->async_view) quiet_copy(w->async_view, static_cast<const unsigned char*>(w->smem), w->L->smem);
+}
+
+void async_proxy_wrote(const void* p, size_t n) {
+    if (Worker* o = owner_of(p, n))
+        quiet_copy(o->async_view + (static_cast<const unsigned char*>(p) - static_cast<const unsigned char*>(o->smem)),
+                   static_cast<const unsigned char*>(p), n);
+}
+
+void async_proxy_reads(const void* p, size_t n, const char* what) {
+    Worker* o = owner_of(p, n);
+    if (!o) return;   // static __shared__: not tracked
+    const size_t off = static_cast<const unsigned char*>(p) - static_cast<const unsigned char*>(o->smem);
+    const size_t i = quiet_mismatch(o->async_view + off, static_cast<const unsigned char*>(p), n);
+    if (i < n)
+        fail_fiber(std::string(what) + ": reads shared-window byte " + std::to_string(off + i) + ", which a generic-proxy store changed "
+                   "after the last fence_proxy_async (TMA and wgmma read through the async proxy: each thread that wrote the tile calls "
+                   "fence_proxy_async() after its stores, before the barrier that hands the tile over)");
+}
+
+void bulk_issue(const void* box, size_t n, const char* what, Site site) {
+    Fiber* f;
+    current(&f);
+    const unsigned char* b = static_cast<const unsigned char*>(box);
+    BulkRead r{b, std::vector<unsigned char>(n), site, what, false};
+    quiet_copy(r.bytes.data(), b, n);
+    f->bulk.push_back(std::move(r));
+}
+
+void bulk_commit() {
+    Fiber* f;
+    current(&f);
+    for (BulkRead& r : f->bulk) r.committed = true;
+}
+
+void bulk_wait(Site site) {
+    Fiber* f;
+    current(&f);
+    std::vector<BulkRead> left;
+    for (BulkRead& r : f->bulk) {
+        if (!r.committed) {
+            left.push_back(std::move(r));
+            continue;
+        }
+        const size_t i = quiet_mismatch(r.bytes.data(), r.box, r.bytes.size());
+        if (i < r.bytes.size())
+            fail_fiber(std::string(r.what) + " (" + where(r.site) + "): byte " + std::to_string(i) + " of its shared box changed before "
+                       "tma_store_wait (" + where(site) + ") retired it: the copy engine may read the box until then, so it may store the "
+                       "new bytes; wait before reusing the box");
+    }
+    f->bulk = std::move(left);
+}
+
+namespace {
+struct RegAsk {
+    const Worker* w;
+    unsigned g, regs;
+};
+// Whether the CTA's pool has room for warpgroup g at `regs` per thread, the others as they are.
+bool registers_free(const void* a) {
+    const RegAsk& q = *static_cast<const RegAsk*>(a);
+    unsigned long long used = 0;
+    for (unsigned i = 0; i < q.w->wg_regs.size(); i++) used += 128ull * (i == q.g ? q.regs : q.w->wg_regs[i]);
+    return used <= q.w->reg_pool;
+}
+void setmaxnreg_done(Worker* w, unsigned g, const WgEpisode& e) {
+    const unsigned regs = (unsigned)e.v[0][0];
+    const bool inc = e.v[0][1] != 0;
+    const std::string at = std::string(e.what) + " " + std::to_string(regs) + " (" + where(e.site) + ")";
+    for (int l = 1; l < 128; l++)
+        if (std::memcmp(e.v[l], e.v[0], 2 * sizeof(uint64_t)) != 0)
+            fail_fiber(at + ": thread " + tid_str(w->fibers[128 * g + l]) + " asks for " + std::to_string(e.v[l][0]) +
+                       " (the whole warpgroup executes the same setmaxnreg)");
+    if (inc ? regs < w->wg_regs[g] : regs > w->wg_regs[g])
+        fail_fiber(at + ": the warpgroup holds " + std::to_string(w->wg_regs[g]) + " registers per thread; ." + (inc ? "inc" : "dec") +
+                   " must " + (inc ? "raise" : "lower") + " it");
+    if (!inc) w->wg_regs[g] = regs;
+}
+}  // namespace
+
+void setmaxnreg(unsigned regs, bool inc, Site site) {
+    Fiber* f;
+    Worker* w = current(&f);
+    const char* what = inc ? "setmaxnreg.inc" : "setmaxnreg.dec";
+    if (w->reg_pool == 0)
+        fail_fiber(std::string(what) + " (" + where(site) + "): the kernel has no __launch_bounds__(threads, 1), so no register cap at "
+                   "entry: ptxas ignores setmaxnreg (C7508); give the kernel launch bounds");
+    const uint64_t v[4] = {regs, inc, 0, 0};
+    wg_arrive(what, site, v, setmaxnreg_done);
+    if (!inc) return;
+    // .inc blocks until the CTA's pool has the registers (other warpgroups' .dec free them); a pool
+    // that never has them is a hang on the GPU and a deadlock error here, naming this call.
+    const unsigned g = (unsigned)f->linear / 128;
+    const RegAsk a{w, g, regs};
+    wait_until(registers_free, &a, "setmaxnreg.inc (the CTA's register pool: the cap at entry x threads)", site);
+    w->wg_regs[g] = regs;
 }
 
 void fail(const char* fmt, ...) {

@@ -528,9 +528,11 @@ TEST(hopper_wgmma_layouts) {
 __global__ void wgmma_early_read(float* out) {
     DYNAMIC_SHARED(uint16_t, sm);
     for (int i = threadIdx.x; i < 64 * 16 + 16 * 64; i += blockDim.x) sm[i] = 0x3f80;   // bf16 1.0
+    fence_proxy_async();
     __syncthreads();
     float d[32];
     const uint64_t a = wgmma_desc(sm, WG_SWIZZLE_NONE, 128, 256), b = wgmma_desc(sm + 64 * 16, WG_SWIZZLE_NONE, 128, 256);
+    wgmma_fence();
     wgmma_bf16<64, 0, 0>(d, a, b, 0);
     out[threadIdx.x] = d[0];
     wgmma_commit();
@@ -543,13 +545,16 @@ __global__ void wgmma_early_read(float* out) {
 __global__ void wgmma_overwritten(float* out) {
     DYNAMIC_SHARED(uint16_t, sm);
     for (int i = threadIdx.x; i < 64 * 16 + 16 * 64; i += blockDim.x) sm[i] = 0x3f80;   // bf16 1.0
+    fence_proxy_async();
     __syncthreads();
     float d[32];
     const uint64_t a = wgmma_desc(sm, WG_SWIZZLE_NONE, 128, 256), b = wgmma_desc(sm + 64 * 16, WG_SWIZZLE_NONE, 128, 256);
+    wgmma_fence();
     wgmma_bf16<64, 0, 0>(d, a, b, 0);
     wgmma_commit();
     __syncthreads();
     for (int i = threadIdx.x; i < 16 * 64; i += blockDim.x) sm[64 * 16 + i] = 0x4000;   // B := 2.0 while in flight
+    fence_proxy_async();
     __syncthreads();
     wgmma_wait<0>();
     out[threadIdx.x] = d[0];
@@ -944,3 +949,123 @@ TEST(hopper_cluster_errors) {
 }
 
 }  // namespace
+
+// ---- what the GPU needs that a one-proxy, in-order emulator would let through: fence.proxy.async
+// between generic stores and the async proxy's reads, wgmma.fence before a batch of wgmma,
+// cp.async.bulk.wait_group.read before a TMA store's box is reused or its thread exits, setmaxnreg
+// by whole warpgroups within the CTA's register pool. Each kernel breaks one rule by `mode`.
+
+// Generic stores of bf16 1.0 to A and B, then a 64 x 64 x 16 wgmma: mode 0 fences after the stores
+// (right), 1 never, 2 before the stores (too early); mode 3 issues without wgmma_fence, 4 fences,
+// waits, and issues again without a new fence.
+__global__ void rule_wgmma_fences(float* out, int mode) {
+    DYNAMIC_SHARED(uint16_t, sm);
+    if (mode == 2) fence_proxy_async();
+    for (int i = threadIdx.x; i < 64 * 16 + 16 * 64; i += blockDim.x) sm[i] = 0x3f80;
+    if (mode != 1 && mode != 2) fence_proxy_async();
+    __syncthreads();
+    float d[32];
+    const uint64_t a = wgmma_desc(sm, WG_SWIZZLE_NONE, 128, 256), b = wgmma_desc(sm + 64 * 16, WG_SWIZZLE_NONE, 128, 256);
+    if (mode != 3) wgmma_fence();
+    wgmma_bf16<64, 0, 0>(d, a, b, 0);
+    wgmma_commit();
+    wgmma_wait<0>();
+    if (mode == 4) {
+        d[0] += 1.0f;   // the thread touches an accumulator, so the next wgmma needs a fence first
+        wgmma_bf16<64, 0, 0>(d, a, b, 1);
+        wgmma_commit();
+        wgmma_wait<0>();
+    }
+    out[threadIdx.x] = d[0];
+}
+
+// Thread 0 stores a box the block wrote (fenced) with TMA: mode 0 commits and waits (right), 1 never
+// fences the generic stores, 2 exits without the wait, 3 waits without committing, 4 rewrites the
+// box before the wait.
+__global__ void rule_tma_store(const __grid_constant__ CUtensorMap map, int mode) {
+    DYNAMIC_SHARED(float, box);
+    for (int i = threadIdx.x; i < 8 * 32; i += blockDim.x) box[i] = (float)(i + 1);
+    if (mode != 1) fence_proxy_async();
+    __syncthreads();
+    if (threadIdx.x != 0) return;
+    tma_store_2d(&map, box, 0, 0);
+    if (mode == 4) box[5] = -1.0f;
+    if (mode != 3) tma_store_commit();
+    if (mode != 2) tma_store_wait();
+}
+
+// A producer warpgroup and two consumer warpgroups under __launch_bounds__(384, 1) (168 registers a
+// thread at entry: a pool of 64,512): dec to 40 and inc to `up` (232 fits exactly, 240 never does:
+// the consumers wait for registers forever). mode 1: the producer's last warp exits before its
+// setmaxnreg; 2: the consumers dec instead of inc (up above the 168 they hold).
+template <int UP>
+__global__ void rule_setmaxnreg(float* out, int mode) {
+    const int wg = threadIdx.x / 128;
+    if (wg == 0) {
+        if (mode == 1 && threadIdx.x >= 96) return;
+        setmaxnreg_dec<40>();
+        out[threadIdx.x] = 1.0f;
+        return;
+    }
+    if (mode == 2) setmaxnreg_dec<UP>();
+    else setmaxnreg_inc<UP>();
+    out[threadIdx.x] = 2.0f;
+}
+
+// A 128B-swizzled K-major A starting `off` bytes into its 1024-byte pattern: 32 (the k-advance inside
+// a row) is fine; 128 (row 1 of the pattern) is refused, as the GPU with base offset 0 would read it
+// as row 0 of a pattern that starts there.
+__global__ void rule_swizzle_start(float* out, int off) {
+    DYNAMIC_SHARED(unsigned char, sm);
+    for (int i = threadIdx.x; i < 16384 / 4; i += blockDim.x) reinterpret_cast<unsigned*>(sm)[i] = 0x3f803f80u;
+    fence_proxy_async();
+    __syncthreads();
+    float d[32];
+    wgmma_fence();
+    wgmma_bf16<64, 0, 0>(d, wgmma_desc(sm + off, WG_SWIZZLE_128B, 16, 1024), wgmma_desc(sm + 8192, WG_SWIZZLE_128B, 16, 1024), 0);
+    wgmma_commit();
+    wgmma_wait<0>();
+    out[threadIdx.x] = d[0];
+}
+
+TEST(hopper_hardware_rules) {
+    Buf<float> out(384);
+    expect_ok(RUN(rule_wgmma_fences, Dim{1}, Dim{128}, 8192u, out.p(), 0), "generic stores fenced before wgmma");
+    for (int i = 0; i < 128; i++)
+        if (out[i] != 16.0f) { failf("thread %d: %g, want 16", i, out[i]); break; }
+    expect_error(RUN(rule_wgmma_fences, Dim{1}, Dim{128}, 8192u, out.p(), 1), "which a generic-proxy store changed after the last fence_proxy_async",
+                 "generic stores read by wgmma without fence_proxy_async");
+    expect_error(RUN(rule_wgmma_fences, Dim{1}, Dim{128}, 8192u, out.p(), 2), "after the last fence_proxy_async",
+                 "fence_proxy_async before the stores");
+    expect_error(RUN(rule_wgmma_fences, Dim{1}, Dim{128}, 8192u, out.p(), 3), "has no wgmma_fence() since the kernel began",
+                 "wgmma without wgmma_fence");
+    expect_error(RUN(rule_wgmma_fences, Dim{1}, Dim{128}, 8192u, out.p(), 4), "or its last wgmma_wait",
+                 "wgmma after wgmma_wait without a new wgmma_fence");
+
+    expect_ok(RUN(rule_swizzle_start, Dim{1}, Dim{128}, 16384u, out.p(), 32), "swizzled operand advanced 32 bytes along its rows");
+    expect_error(RUN(rule_swizzle_start, Dim{1}, Dim{128}, 16384u, out.p(), 128), "row 1 of its 1024-byte pattern",
+                 "swizzled operand starting on row 1 of its pattern");
+
+    Buf<float> g(8 * 32);
+    const CUtensorMap map = make_map(g.p(), 8, 32, 128, 4, 8, 32, 0);
+    expect_ok(RUN(rule_tma_store, Dim{1}, Dim{64}, 1024u, map, 0), "TMA store fenced, committed and waited");
+    for (int i = 0; i < 8 * 32; i++)
+        if (g[i] != (float)(i + 1)) { failf("stored element %d: %g, want %d", i, g[i], i + 1); break; }
+    expect_error(RUN(rule_tma_store, Dim{1}, Dim{64}, 1024u, map, 1), "after the last fence_proxy_async", "TMA store of unfenced generic stores");
+    expect_error(RUN(rule_tma_store, Dim{1}, Dim{64}, 1024u, map, 2), "exited with 1 tma_store_2d(s) still reading shared memory",
+                 "exit before tma_store_wait");
+    expect_error(RUN(rule_tma_store, Dim{1}, Dim{64}, 1024u, map, 3), "exited with 1 tma_store_2d(s)", "tma_store_wait without the commit");
+    expect_error(RUN(rule_tma_store, Dim{1}, Dim{64}, 1024u, map, 4), "changed before tma_store_wait", "box rewritten before tma_store_wait");
+
+    expect_ok(RUN_BOUNDED(rule_setmaxnreg<232>, 384, Dim{1}, Dim{384}, 0u, out.p(), 0), "setmaxnreg 40 / 232 within 168 x 384");
+    for (int i = 0; i < 384; i++)
+        if (out[i] != (i < 128 ? 1.0f : 2.0f)) { failf("thread %d: %g", i, out[i]); break; }
+    expect_error(RUN_BOUNDED(rule_setmaxnreg<240>, 384, Dim{1}, Dim{384}, 0u, out.p(), 0), "waits at setmaxnreg.inc (the CTA's register pool",
+                 "setmaxnreg.inc beyond the pool");
+    expect_error(RUN_BOUNDED(rule_setmaxnreg<232>, 384, Dim{1}, Dim{384}, 0u, out.p(), 1), "setmaxnreg.dec (test_hopper.cpp",
+                 "a warp exits before its warpgroup's setmaxnreg");
+    expect_error(RUN_BOUNDED(rule_setmaxnreg<232>, 384, Dim{1}, Dim{384}, 0u, out.p(), 2), "holds 168 registers per thread; .dec must lower it",
+                 "setmaxnreg.dec above the current count");
+    expect_error(RUN(rule_setmaxnreg<232>, Dim{1}, Dim{384}, 0u, out.p(), 0), "ptxas ignores setmaxnreg (C7508)",
+                 "setmaxnreg without __launch_bounds__");
+}

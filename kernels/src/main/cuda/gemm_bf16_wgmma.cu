@@ -42,7 +42,8 @@
 //   Kernels.gemmBf16WgmmaQk checks the alignments (16 bytes: pre, gaux, gbias, q, k, v, scales,
 //   strides) that the vectors and the store need.
 // Launch: persistent, in clusters of WG_CLUSTER = 2 CTAs (__cluster_dims__): grid.x = 2 min(pairs,
-// SMs / 2) (Kernels.gemmBf16Wgmma; a multiple of 2), block WG_THREADS = 3 warpgroups, dynamic shared
+// the clusters the GPU holds at once: cuOccupancyMaxActiveClusters) (Kernels.gemmBf16Wgmma; a multiple
+// of 2), block WG_THREADS = 3 warpgroups, dynamic shared
 // memory WG_SMEM_BYTES. The output tiles are taken in pairs stacked along M (tile rows 2p and 2p + 1
 // at one tile column; pairs = ceil(ceil(M/WG_BM) / 2) x ceil(N/WG_BN), numbered in gemm_common.cuh's
 // grouped raster); cluster c computes pairs c, c + gridDim.x / 2, ..., its CTA of rank r the tile

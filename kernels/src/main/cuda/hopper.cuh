@@ -29,10 +29,19 @@
 //   scale-d = 0 ignores D's old value (D = A B). Accumulator fragment of m64nN (fp32): warp w of
 //   the group owns rows 16w..16w+15; d[4j + 0, 1] = (row g, cols 8j + 2t, +1), d[4j + 2, 3] = (row
 //   g + 8, same cols), g = lane >> 2, t = lane & 3.
-// - setmaxnreg.{inc,dec}.sync.aligned.u32 R: the whole warpgroup moves its per-thread register
-//   allocation to R (24..256, multiple of 8); the block's total must stay within the register file.
+// - setmaxnreg.{inc,dec}.sync.aligned.u32 R: the whole warpgroup (every warp, before any exits) moves
+//   its per-thread register allocation to R (24..256, multiple of 8). The CTA's pool is the cap at
+//   entry (ptxas: 65,536 / the __launch_bounds__ threads, rounded down to 8: 168 at 384) times its
+//   threads; .dec returns registers to it and .inc BLOCKS until it has them, so a budget over the
+//   pool hangs the GPU (the emulator reports it as a deadlock). Without launch bounds ptxas ignores
+//   setmaxnreg (C7508, which check-resources.sh fails on).
 // - fence.proxy.async.shared::cta: generic-proxy shared-memory writes become visible to the async
-//   proxy (TMA store). cp.async.bulk.wait_group.read 0: the stores have finished reading shared.
+//   proxy (TMA store and reduce-add, wgmma's shared-memory operands): each writing thread, after its
+//   stores, before the barrier that hands the tile over. cp.async.bulk.wait_group.read 0: the
+//   committed stores have finished reading shared memory, required before the box is rewritten and
+//   before the issuing thread exits (its CTA's shared memory may go to the next block).
+// - wgmma.fence: before each batch of wgmma (the first, and after any register access to its
+//   accumulators or A fragments, e.g. after wgmma.wait_group and an epilogue or rescale).
 // - wgmma with A from registers (.m64nNk16, bf16): four 32-bit registers per thread, warp w of the
 //   group holding rows 16w..16w+15 of the 64 x 16 A in mma.m16n8k16's A fragment: register r holds
 //   (row g + 8 (r & 1), cols 2t + 8 (r >> 1), +1), low half first. An fp32 accumulator fragment of
@@ -277,9 +286,11 @@ __device__ __forceinline__ void wgmma_bf16_rs(float (&d)[N / 2], const uint32_t 
 }
 
 template <int REGS> __device__ __forceinline__ void setmaxnreg_inc() {
+    static_assert(REGS >= 24 && REGS <= 256 && REGS % 8 == 0, "setmaxnreg takes 24..256, a multiple of 8");
     asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" :: "n"(REGS));
 }
 template <int REGS> __device__ __forceinline__ void setmaxnreg_dec() {
+    static_assert(REGS >= 24 && REGS <= 256 && REGS % 8 == 0, "setmaxnreg takes 24..256, a multiple of 8");
     asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" :: "n"(REGS));
 }
 #endif

@@ -123,6 +123,14 @@ inline int wg_d_col(int l, int i) { return 8 * (i >> 2) + 2 * (l & 3) + (i & 1);
 // bar.sync / bar.arrive id, threads: a rendezvous of `threads` arrivals (1..15; a multiple of 32,
 // at most the block's threads, the same in every arrival of one episode); `wait` false is bar.arrive.
 void named_bar(int id, int threads, bool wait, Site site);
+void wgmma_fence();
+void fence_proxy_async();
+void async_proxy_wrote(const void* p, size_t n);
+void async_proxy_reads(const void* p, size_t n, const char* what);
+void bulk_issue(const void* box, size_t n, const char* what, Site site);
+void bulk_commit();
+void bulk_wait(Site site);
+void setmaxnreg(unsigned regs, bool inc, Site site);
 // wgmma .m64nNk16 with A (64 x 16 bf16) in registers: a[0..3] of thread l are warp l/32's rows
 // 16(l/32) .. +15 in mma.m16n8k16's A fragment (mma_a_row / mma_a_col, two bf16 per register, low
 // half first); B from its descriptor (trans_b as wgmma_bf16's). The registers are read at issue.

@@ -67,11 +67,12 @@ __device__ inline void tma_load_2d(void* smem, const CUtensorMap* map, int x, in
                                    ::emu::Site s = ::emu::Site::current()) {
     ::emu::tma_load_2d(smem, map, x, y, reinterpret_cast<uint64_t*>(bar), s);
 }
-// The store has written global memory at issue: the bulk group's commit and wait have nothing left.
-__device__ inline void tma_store_commit() {}
-__device__ inline void tma_store_wait() {}
-// fence.proxy.async: one proxy here (the emulator's memory is sequentially consistent within a block).
-__device__ inline void fence_proxy_async() {}
+// The store has written global memory at issue; the bulk group is still tracked: its box must not
+// change before tma_store_wait retires it, and the thread must not exit before that.
+__device__ inline void tma_store_commit() { ::emu::bulk_commit(); }
+__device__ inline void tma_store_wait(::emu::Site s = ::emu::Site::current()) { ::emu::bulk_wait(s); }
+// fence.proxy.async: the generic-proxy shared-memory stores so far become what TMA and wgmma read.
+__device__ inline void fence_proxy_async() { ::emu::fence_proxy_async(); }
 
 // ---- thread-block clusters (__cluster_dims__(X, 1, 1) on the kernel; rank = blockIdx.x % X)
 __device__ inline unsigned cluster_ctarank() { return ::emu::cluster_rank(); }
@@ -101,8 +102,9 @@ __device__ inline uint64_t wgmma_desc(const void* smem, int swizzle, unsigned lb
                                       ::emu::Site s = ::emu::Site::current()) {
     return ::emu::wgmma_desc(smem, swizzle, lbo_bytes, sbo_bytes, s);
 }
-// wgmma.fence orders register accesses before wgmma reads them: executing at issue needs nothing.
-__device__ inline void wgmma_fence() {}
+// wgmma.fence orders register accesses before wgmma reads them: each thread of a warpgroup must have
+// executed one since the kernel began or its last wgmma_wait when the next wgmma issues.
+__device__ inline void wgmma_fence() { ::emu::wgmma_fence(); }
 __device__ inline void wgmma_commit() { ::emu::wgmma_commit(); }
 template <int N> __device__ inline void wgmma_wait() {
     static_assert(N >= 0 && N <= 7, "wgmma.wait_group takes 0..7");
@@ -136,10 +138,14 @@ __device__ inline void named_bar_arrive(int id, int threads, ::emu::Site s = ::e
     ::emu::named_bar(id, threads, false, s);
 }
 
-// setmaxnreg: registers are not modelled; the ISA's range is checked.
-template <int REGS> __device__ inline void setmaxnreg_inc() {
+// setmaxnreg: a warpgroup rendezvous (the same value from all 128 threads); .dec lowers the
+// warpgroup's registers, .inc waits until the CTA's pool (the cap at entry from __launch_bounds__
+// times the threads) has room, so a budget that never fits is a deadlock error, as it hangs the GPU.
+template <int REGS> __device__ inline void setmaxnreg_inc(::emu::Site s = ::emu::Site::current()) {
     static_assert(REGS >= 24 && REGS <= 256 && REGS % 8 == 0, "setmaxnreg takes 24..256, a multiple of 8");
+    ::emu::setmaxnreg(REGS, true, s);
 }
-template <int REGS> __device__ inline void setmaxnreg_dec() {
+template <int REGS> __device__ inline void setmaxnreg_dec(::emu::Site s = ::emu::Site::current()) {
     static_assert(REGS >= 24 && REGS <= 256 && REGS % 8 == 0, "setmaxnreg takes 24..256, a multiple of 8");
+    ::emu::setmaxnreg(REGS, false, s);
 }

@@ -76,6 +76,17 @@ public interface DeviceRuntime extends AutoCloseable {
                 + "(compute capability 9.0) or the emulated device; use the sm_80 kernels (gemm_bf16_mma) here");
     }
 
+    /**
+     * How many clusters of {@code clusterSize} blocks of kernel {@code kernel}, each block of
+     * {@code threads} threads and {@code sharedBytes} bytes of dynamic shared memory, this device
+     * runs at once: a persistent cluster kernel's grid (more would run in a second wave). 0 when not
+     * one such cluster fits. Only a device with thread-block clusters answers; the default refuses.
+     */
+    default int maxActiveClusters(String kernel, int clusterSize, int threads, int sharedBytes) {
+        throw new CudaException(description() + " has no thread-block clusters: " + kernel + " needs a Hopper GPU "
+                + "(compute capability 9.0) or the emulated device");
+    }
+
     /** Releases the device (in its own context, whichever is current on the calling thread). */
     @Override void close();
 }

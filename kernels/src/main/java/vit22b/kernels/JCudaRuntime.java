@@ -122,8 +122,14 @@ public final class JCudaRuntime implements DeviceRuntime {
     /** Compute capability 9.0 exactly: the sm_90a image (wgmma, TMA) runs here and nowhere else. */
     @Override public boolean hopper() { return computeCapability() == 90; }
 
-    /** Streaming multiprocessors: the persistent kernels' grid. */
+    /** Streaming multiprocessors. */
     public int multiprocessors() { return attribute(CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, "multiprocessor count"); }
+
+    /** cuOccupancyMaxActiveClusters, asked once per kernel and shape ({@link KernelModule#maxActiveClusters}). */
+    @Override public int maxActiveClusters(String kernel, int clusterSize, int threads, int sharedBytes) {
+        makeCurrent();
+        return module.maxActiveClusters(kernel, clusterSize, threads, sharedBytes);
+    }
 
     private int attribute(int which, String what) {
         int[] v = new int[1];

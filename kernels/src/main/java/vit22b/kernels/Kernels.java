@@ -23,11 +23,6 @@ public final class Kernels {
     static final int WGMMA_BOX = 64;
     /** gemm_bf16_wgmma.cu's WG_CLUSTER: CTAs per cluster (along M, sharing B); grid.x is a multiple of it. */
     public static final int WGMMA_CLUSTER = 2;
-    /**
-     * gemm_bf16_wgmma's persistent blocks where the device has no SM count (the emulated device):
-     * few (two clusters), so that the tests' problems give a cluster several pairs of tiles.
-     */
-    static final int WGMMA_EMULATED_BLOCKS = 4;
     /** Kernels whose only real image is sm_90a (the sm_80 one is a trap the host never launches): check-resources.sh skips those. */
     public static final java.util.Set<String> SM90A_ONLY = java.util.Set.of("gemm_bf16_wgmma", "gemm_bf16_wgmma_qk", "attn_fwd_wgmma",
             "attn_bwd_wgmma");
@@ -116,10 +111,10 @@ public final class Kernels {
      * See gemm_bf16_wgmma.cu: gemm_bf16_mma's computation (same operands, forms and fused
      * epilogue) on Hopper's TMA and wgmma; its operands reach the kernel as tensor maps from
      * {@code maps} (encoded once per map and device). Persistent, in clusters of WGMMA_CLUSTER blocks:
-     * one block per SM (the SM count rounded down to a multiple of WGMMA_CLUSTER; WGMMA_EMULATED_BLOCKS
-     * on the emulated device), each cluster walking pairs of output tiles. C leaves through shared memory
-     * and the TMA store where {@link #tmaStoresC} (its map from {@code maps} too), else element by element.
-     * Refuses what gemm_bf16_mma
+     * as many clusters as the device holds at once ({@link DeviceRuntime#maxActiveClusters}: the
+     * driver's cuOccupancyMaxActiveClusters on a GPU), at most one per pair of output tiles, each
+     * cluster walking pairs of tiles ({@link #wgmmaGrid}). C leaves through shared memory and the TMA store where
+     * {@link #tmaStoresC} (its map from {@code maps} too), else element by element. Refuses what gemm_bf16_mma
      * refuses, operands TMA cannot move ({@link #vectorLoads}), and a device that is not a Hopper
      * ({@link DeviceRuntime#hopper}: wgmma is sm_90a only).
      */
@@ -132,7 +127,7 @@ public final class Kernels {
         boolean tmaC = tmaStoresC(o, e);
         byte[] mapC = tmaC ? maps.encode(cMap(o, e)) : NO_MAP;
         MmaGemm.Gelu g = e.gelu();
-        m.launch("gemm_bf16_wgmma", wgmmaGrid(rt, o), 1, 1, WGMMA_THREADS, 1, 1,
+        m.launch("gemm_bf16_wgmma", wgmmaGrid(rt, "gemm_bf16_wgmma", WGMMA_SMEM_BYTES, o), 1, 1, WGMMA_THREADS, 1, 1,
                 WGMMA_SMEM_BYTES, s, f.ordinal(), mapA, mapB, mapC, tmaC ? 1 : 0, o.c(), o.ldc(), o.m(), o.n(), o.k(), e.beta(),
                 e.outBf16() ? 1 : 0, e.bias(), e.res(), e.ldr(), Math.max(1, e.resRows()),
                 MmaGemm.geluMode(g), g == null ? 0 : g.kind(), g == null ? 0 : g.col0(),
@@ -157,7 +152,7 @@ public final class Kernels {
             throw new IllegalArgumentException("gemm_bf16_wgmma_qk " + o.form() + " " + o.m() + "x" + o.n() + "x" + o.k() + ": "
                     + refusal + "; run gemmBf16Wgmma and the epilogue separately");
         if (o.m() == 0) return;
-        m.launch("gemm_bf16_wgmma_qk", wgmmaGrid(rt, o), 1, 1, WGMMA_THREADS, 1, 1,
+        m.launch("gemm_bf16_wgmma_qk", wgmmaGrid(rt, "gemm_bf16_wgmma_qk", WGMMA_QK_SMEM_BYTES, o), 1, 1, WGMMA_THREADS, 1, 1,
                 WGMMA_QK_SMEM_BYTES, s, aMap(maps, o), bMap(maps, o), maps.encode(cMap(o, e)), o.c(), o.ldc(), o.m(), o.n(), o.k(), MmaGemm.geluMode(gelu),
                 gelu == null ? 0 : gelu.kind(), gelu == null ? 0 : gelu.col0(), gelu == null ? 0 : gelu.cols(),
                 gelu == null ? 0L : gelu.aux(), gelu == null ? 0L : gelu.ld(), gelu == null ? 0L : gelu.bias(), q.qScale(), q.kScale(),
@@ -198,13 +193,19 @@ public final class Kernels {
 
     /**
      * grid.x of both Hopper GEMMs: persistent clusters of WGMMA_CLUSTER CTAs, each computing a pair of tiles
-     * stacked along M at a time; one block per SM (the SM count rounded down to a multiple of
-     * WGMMA_CLUSTER; WGMMA_EMULATED_BLOCKS on the emulated device), no more clusters than pairs.
+     * stacked along M at a time; as many clusters as the device holds at once ({@link DeviceRuntime#maxActiveClusters}:
+     * the driver's cuOccupancyMaxActiveClusters on a GPU, for the kernel's own shared memory), no more than pairs.
+     * Refuses a device that cannot hold one such cluster.
      */
-    private static int wgmmaGrid(DeviceRuntime rt, MmaGemm.Operands o) {
-        int blocks = rt instanceof JCudaRuntime gpu ? gpu.multiprocessors() / WGMMA_CLUSTER * WGMMA_CLUSTER : WGMMA_EMULATED_BLOCKS;
+    private static int wgmmaGrid(DeviceRuntime rt, String kernel, int smemBytes, MmaGemm.Operands o) {
+        int clusters = rt.maxActiveClusters(kernel, WGMMA_CLUSTER, WGMMA_THREADS, smemBytes);
+        if (clusters < 1)
+            throw new CudaException(kernel + " " + o.form() + " " + o.m() + "x" + o.n() + "x" + o.k() + ": " + rt.description()
+                    + " cannot co-schedule one cluster of " + WGMMA_CLUSTER + " blocks of " + WGMMA_THREADS + " threads and "
+                    + smemBytes + " bytes of shared memory (cuOccupancyMaxActiveClusters = 0: another process or a partition "
+                    + "may hold its SMs); free the GPU or use gemmBf16Mma");
         long pairs = (long) cdiv(o.n(), WGMMA_TILE_N) * cdiv(cdiv(o.m(), WGMMA_TILE_M), WGMMA_CLUSTER);
-        return (int) (WGMMA_CLUSTER * Math.min(pairs, blocks / WGMMA_CLUSTER));
+        return (int) (WGMMA_CLUSTER * Math.min(pairs, clusters));
     }
 
     // The Hopper GEMMs' operand maps: K-major A comes a whole tile of rows per box, K-major B half a tile (each

@@ -166,6 +166,7 @@ public final class LaunchTable {
                 new Class<?>[] {DeviceRuntime.class}, (proxy, method, args) -> switch (method.getName()) {
                     case "encodeTensorMap" -> new byte[TensorMapEncoder.BYTES];
                     case "hopper" -> true;
+                    case "maxActiveClusters" -> 1;   // the grid does not matter here, the block's resources do
                     case "description" -> "recording launcher";
                     default -> throw new UnsupportedOperationException("LaunchTable's runtime only encodes tensor maps");
                 });

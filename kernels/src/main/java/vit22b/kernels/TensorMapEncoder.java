@@ -6,14 +6,12 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
 
 /**
- * cuTensorMapEncodeTiled (CUDA driver API, 12.0+) called through java.lang.foreign on
- * libcuda.so.1: JCuda 12.6 does not bind it. {@link JCudaRuntime#encodeTensorMap} is its one
+ * cuTensorMapEncodeTiled (CUDA driver API, 12.0+) called through {@link LibCuda} (JCuda 12.6
+ * does not bind it). {@link JCudaRuntime#encodeTensorMap} is its one
  * user; {@link TensorMap2d}'s constructor has already checked what the driver would refuse.
  *
  * <pre>
@@ -41,20 +39,10 @@ final class TensorMapEncoder {
     private static MethodHandle encode;
 
     private static synchronized MethodHandle encode() {
-        if (encode == null) {
-            SymbolLookup cuda;
-            try {
-                cuda = SymbolLookup.libraryLookup("libcuda.so.1", Arena.global());
-            } catch (IllegalArgumentException e) {
-                throw new CudaException("cannot open libcuda.so.1 for cuTensorMapEncodeTiled: " + e.getMessage()
-                        + "; install the NVIDIA driver");
-            }
-            MemorySegment f = cuda.find("cuTensorMapEncodeTiled").orElseThrow(() -> new CudaException(
-                    "libcuda.so.1 has no cuTensorMapEncodeTiled; tensor maps need a CUDA 12+ driver (>= 525)"));
-            encode = Linker.nativeLinker().downcallHandle(f, FunctionDescriptor.of(JAVA_INT,
+        if (encode == null)
+            encode = LibCuda.downcall("cuTensorMapEncodeTiled", FunctionDescriptor.of(JAVA_INT,
                     ADDRESS, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
-                    JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
-        }
+                    JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT), "a CUDA 12+ driver (>= 525) for tensor maps");
         return encode;
     }
 

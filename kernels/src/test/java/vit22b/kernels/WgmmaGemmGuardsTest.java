@@ -23,11 +23,22 @@ import vit22b.kernels.TensorMap2d.Swizzle;
 class WgmmaGemmGuardsTest {
     static final long BASE = 0x7f00_0000_0000L, B = BASE + 0x10_0000, C = BASE + 0x100_0000;
 
+    /** The clusters {@link #recording(List)}'s device holds at once (the emulated device's 4 SMs / 2). */
+    static final int CLUSTERS = 2;
+
     /** A Hopper runtime that records the maps it is asked to encode (each encoding its index in the first byte). */
-    static DeviceRuntime recording(List<TensorMap2d> maps) {
+    static DeviceRuntime recording(List<TensorMap2d> maps) { return recording(maps, CLUSTERS); }
+
+    /** As {@link #recording(List)}, holding {@code clusters} clusters at once (cuOccupancyMaxActiveClusters). */
+    static DeviceRuntime recording(List<TensorMap2d> maps, int clusters) {
         return (DeviceRuntime) java.lang.reflect.Proxy.newProxyInstance(WgmmaGemmGuardsTest.class.getClassLoader(),
                 new Class<?>[] {DeviceRuntime.class}, (p, method, args) -> switch (method.getName()) {
                     case "hopper" -> true;
+                    case "description" -> "a test Hopper";
+                    case "maxActiveClusters" -> {
+                        assertEquals(List.of("gemm_bf16_wgmma", 2, 384, Kernels.WGMMA_SMEM_BYTES), List.of(args));
+                        yield clusters;
+                    }
                     case "encodeTensorMap" -> {
                         maps.add((TensorMap2d) args[0]);
                         byte[] b = new byte[TensorMapEncoder.BYTES];
@@ -53,7 +64,7 @@ class WgmmaGemmGuardsTest {
         List<TensorMap2d> maps = new ArrayList<>();
         LaunchTable.Launch l = call(new Operands(Form.NT, BASE, 40, B, 48, C, 700, 300, 700, 37), maps);
         assertEquals("gemm_bf16_wgmma", l.kernel());
-        assertEquals(Kernels.WGMMA_EMULATED_BLOCKS, l.grid()[0]);
+        assertEquals(2 * CLUSTERS, l.grid()[0]);
         assertEquals(1, l.grid()[1]);
         assertEquals(384, l.threads());
         // the ring, 2 consumers x (a 64 x 128-byte staging sub-tile + 128 threads x 16 fp32), 8 mbarriers, alignment slack
@@ -84,6 +95,20 @@ class WgmmaGemmGuardsTest {
         call(new Operands(Form.TN, BASE, 304, B, 704, C, 700, 300, 700, 37), maps);
         assertEquals(new TensorMap2d(BASE, 37, 300, 608, 2, 64, 64, Swizzle.B128), maps.get(0));   // A: K x M, MN-major
         assertEquals(new TensorMap2d(B, 37, 700, 1408, 2, 64, 64, Swizzle.B128), maps.get(1));
+    }
+
+    /**
+     * The grid is 2 x the clusters the device holds at once (cuOccupancyMaxActiveClusters: below
+     * SMs / 2 when a GPC has an odd SM free), capped by the pairs of tiles; a device that holds
+     * none is refused naming the kernel and the fix.
+     */
+    @Test void gridIsTheClustersTheDeviceHolds() {
+        Operands o = new Operands(Form.NT, BASE, 64, B, 64, C, 4096, 4096, 4096, 64);   // 32 x 16 tiles: 256 pairs
+        assertEquals(2 * 65, call(o, new TensorMapCache(recording(new ArrayList<>(), 65))).grid()[0]);
+        assertEquals(2 * 256, call(o, new TensorMapCache(recording(new ArrayList<>(), 300))).grid()[0]);
+        String m = assertThrows(CudaException.class, () -> call(o, new TensorMapCache(recording(new ArrayList<>(), 0)))).getMessage();
+        assertTrue(m.startsWith("gemm_bf16_wgmma NT 4096x4096x64: a test Hopper cannot co-schedule one cluster of 2 blocks of 384 "
+                + "threads and " + Kernels.WGMMA_SMEM_BYTES + " bytes") && m.endsWith("use gemmBf16Mma"), m);
     }
 
     @Test void emptyOutputLaunchesNothingAndBuildsNoMap() {

@@ -1,6 +1,7 @@
 package vit22b.backend.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.List;
 import java.util.SplittableRandom;
@@ -8,6 +9,7 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
 import vit22b.backend.Precision;
+import vit22b.kernels.Kernels;
 import vit22b.kernels.MmaGemm.Form;
 
 /**
@@ -28,6 +30,13 @@ class WgmmaGemmTest {
         List<CudaBackend> devices = Gpu.hoppersOrSkip(Precision.FP32);
         try {
             for (CudaBackend be : devices) {
+                // the persistent grid's size: cuOccupancyMaxActiveClusters on a GPU (66 if every GPC of a
+                // 132-SM H200 has an even count free), the emulator's model (4 SMs / 2) here
+                int clusters = be.device().maxActiveClusters("gemm_bf16_wgmma", Kernels.WGMMA_CLUSTER, Kernels.WGMMA_THREADS,
+                        Kernels.WGMMA_SMEM_BYTES);
+                System.out.println("gemm_bf16_wgmma on " + be.device().description() + ": " + clusters + " clusters of "
+                        + Kernels.WGMMA_CLUSTER + " at once");
+                assertTrue(clusters >= 1, "no cluster of gemm_bf16_wgmma fits " + be.device().description());
                 for (int[] s : new int[][] {{133, 300, 200}, {300, 300, 72}})
                     for (Form f : Form.values())
                         assertEquals(0, MmaGemmBench.check(be, "gemm_bf16_wgmma", (o, e) -> be.kernels().gemmBf16Wgmma(be.tensorMaps(), o, e),

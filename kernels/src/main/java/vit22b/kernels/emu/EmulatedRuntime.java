@@ -74,6 +74,30 @@ public final class EmulatedRuntime implements DeviceRuntime {
 
     @Override public boolean hopper() { return hopper; }
 
+    /**
+     * The emulated device's streaming multiprocessors, for {@link #maxActiveClusters}: few, so that a
+     * persistent kernel's clusters in the tests each walk several work items.
+     */
+    public static final int MULTIPROCESSORS = 4;
+    /** The launch limits emu_launch enforces (runtime.cpp): threads per block, dynamic shared memory per block. */
+    private static final int MAX_THREADS = 1024, MAX_SHARED_BYTES = 227 * 1024;
+    private long clusterQueries;
+
+    /**
+     * The emulator's model of cuOccupancyMaxActiveClusters: one block per multiprocessor, so
+     * {@link #MULTIPROCESSORS} / clusterSize clusters, or 0 for a block emu_launch would refuse.
+     */
+    @Override public synchronized int maxActiveClusters(String kernel, int clusterSize, int threads, int sharedBytes) {
+        usable();
+        if (clusterSize < 1 || clusterSize > 8)
+            throw new IllegalArgumentException(kernel + ": cluster size " + clusterSize + " is outside 1..8 (the portable sizes)");
+        clusterQueries++;
+        return threads < 1 || threads > MAX_THREADS || sharedBytes < 0 || sharedBytes > MAX_SHARED_BYTES ? 0 : MULTIPROCESSORS / clusterSize;
+    }
+
+    /** How many times {@link #maxActiveClusters} was asked. */
+    public synchronized long clusterQueries() { return clusterQueries; }
+
     public EmuLibrary library() { return lib; }
 
     @Override public String description() {

@@ -59,6 +59,23 @@ class EmulatedRuntimeTest {
         }
     }
 
+    /**
+     * The emulated device's cuOccupancyMaxActiveClusters: its MULTIPROCESSORS hold one block each, so
+     * MULTIPROCESSORS / clusterSize clusters of a block emu_launch takes and none of one it refuses
+     * (over 1024 threads or 227 KB of shared memory); each question is counted.
+     */
+    @Test void clusterOccupancyModel() {
+        assertEquals(4, EmulatedRuntime.MULTIPROCESSORS);
+        assertEquals(2, rt.maxActiveClusters("k", 2, 384, 197_696));
+        assertEquals(4, rt.maxActiveClusters("k", 1, 1024, 0));
+        assertEquals(1, rt.maxActiveClusters("k", 4, 128, 227 * 1024));
+        assertEquals(0, rt.maxActiveClusters("k", 2, 384, 227 * 1024 + 1));
+        assertEquals(0, rt.maxActiveClusters("k", 2, 1025, 0));
+        assertEquals(5, rt.clusterQueries());
+        String m = assertThrows(IllegalArgumentException.class, () -> rt.maxActiveClusters("k", 9, 32, 0)).getMessage();
+        assertTrue(m.contains("cluster size 9"), m);
+    }
+
     static MemorySegment peek(long address, int floats) {
         return MemorySegment.ofAddress(address).reinterpret(floats * 4L);
     }
