@@ -41,10 +41,9 @@
 //     v[b, h, n, :] = x (a copy); stats (2, B, H, N, 2) = (mean, rstd) for q then k.
 //   Kernels.gemmBf16WgmmaQk checks the alignments (16 bytes: pre, gaux, gbias, q, k, v, scales,
 //   strides) that the vectors and the store need.
-// Launch: persistent, in clusters of WG_CLUSTER = 2 CTAs (__cluster_dims__): grid.x = 2 min(pairs,
-// the clusters the GPU holds at once: cuOccupancyMaxActiveClusters) (Kernels.gemmBf16Wgmma; a multiple
-// of 2), block WG_THREADS = 3 warpgroups, dynamic shared
-// memory WG_SMEM_BYTES. The output tiles are taken in pairs stacked along M (tile rows 2p and 2p + 1
+// Launch: persistent, in clusters of WG_CLUSTER = 2 CTAs (__cluster_dims__): grid.x = 2 min(pairs, the
+// clusters the GPU holds at once: cuOccupancyMaxActiveClusters) (Kernels.wgmmaGrid; a multiple of 2),
+// block WG_THREADS = 3 warpgroups, dynamic shared memory WG_SMEM_BYTES (WG_QK_SMEM_BYTES for _qk). The output tiles are taken in pairs stacked along M (tile rows 2p and 2p + 1
 // at one tile column; pairs = ceil(ceil(M/WG_BM) / 2) x ceil(N/WG_BN), numbered in gemm_common.cuh's
 // grouped raster); cluster c computes pairs c, c + gridDim.x / 2, ..., its CTA of rank r the tile
 // row 2p + r (past M when the tile rows are odd: zero-filled A, no output). The ring and its barrier
