@@ -315,8 +315,9 @@ attn_bwd_wgmma(const __grid_constant__ CUtensorMap mapQ, const __grid_constant__
                int Nq, int Nk, int hd, float scale) {
 #ifdef HOPPER_KERNELS
     if (hd < AWB_HD_STEP || hd > AWB_HD_MAX || hd % AWB_HD_STEP != 0) ATT_REFUSE("attn_bwd_wgmma: hd is not a multiple of 8 in [8, 128]");
-    if (AWB_HD_PAD(hd) == 64) awb_bwd<64>(&mapQ, &mapK, &mapV, &mapO, &mapDq, dk, dv, lse, delta, H, Nq, Nk, hd, scale);
-    else awb_bwd<128>(&mapQ, &mapK, &mapV, &mapO, &mapDq, dk, dv, lse, delta, H, Nq, Nk, hd, scale);
+    // (128 first: in the other order ptxas spills a register of the epilogue's, 4 bytes)
+    if (AWB_HD_PAD(hd) == 128) awb_bwd<128>(&mapQ, &mapK, &mapV, &mapO, &mapDq, dk, dv, lse, delta, H, Nq, Nk, hd, scale);
+    else awb_bwd<64>(&mapQ, &mapK, &mapV, &mapO, &mapDq, dk, dv, lse, delta, H, Nq, Nk, hd, scale);
 #elif defined(__CUDA_ARCH__)
     __trap();   // not sm_90a: fail the launch, never a silent no-op
 #endif
