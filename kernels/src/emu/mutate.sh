@@ -118,6 +118,16 @@ mutant plain attention_wgmma.cu "row sum not reduced over the quad's four lanes"
   'const float sum = att_quad_sum(l[hh]);' 'const float sum = l[hh];'
 mutant plain attention_wgmma.cu "ping-pong: group 1's opening arrival dropped" \
   'if (c == 1) named_bar_arrive(ATW_BAR_CONSUMER0, 2 * 128);' 'if (c == 2) named_bar_arrive(ATW_BAR_CONSUMER0, 2 * 128);'
+mutant plain attention_wgmma.cu "out's columns past hd stored (the padded head dim's zeros)" \
+  'if (8 * jj < hd) *reinterpret_cast' 'if (8 * jj < HDP) *reinterpret_cast'
+mutant plain attention_wgmma.cu "out's head offset at the padded head dim" \
+  'ldo + (long long)h * hd;' 'ldo + (long long)h * HDP;'
+mutant plain attention_wgmma_bwd.cu "dout's boxes at the padded head dim's column (h * HDP)" \
+  'mapO, h * hd + 64 * j,' 'mapO, h * HDP + 64 * j,'
+mutant plain attention_wgmma_bwd.cu "dk, dv rows at the padded head dim's stride" \
+  '+ 16 * w + g + 8 * hh) * hd;' '+ 16 * w + g + 8 * hh) * HDP;'
+mutant plain attention_wgmma_bwd.cu "dq reduce boxes past hd issued too (a 32-column box wholly outside the map)" \
+  'if (dqCol + AWB_DQ_COLS * box < hd)' 'if (dqCol + AWB_DQ_COLS * box < HDP)'
 mutant plain attention_bf16.cu "P v read V without .trans (ldmatrix of V^T's rows)" \
   'ldmatrix_x4_trans(r, s + att_sw<HD>(kk + (j8 & 1) * 8 + r8, n0 + (j8 >> 1) * 8));' \
   'ldmatrix_x4(r, s + att_sw<HD>(kk + (j8 & 1) * 8 + r8, n0 + (j8 >> 1) * 8));'
