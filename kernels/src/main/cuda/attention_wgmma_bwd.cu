@@ -41,10 +41,10 @@
 //   warpgroups 1, 2, the consumers (setmaxnreg up): consumer c owns keys [64c, 64c+64) of the block:
 //     S^T = k q^T and dP^T = v dout^T (m64n64, K-major both, 64 keys x 64 queries), P^T and dS^T in
 //     fp32 registers, written as bf16 to shared memory (fence_proxy_async: wgmma reads them next),
-//     then dV += P^T dout and dK += dS^T q (m64n{hd}, A K-major from P^T / dS^T, B MN-major: the
+//     then dV += P^T dout and dK += dS^T q (m64n{HDP}, A K-major from P^T / dS^T, B MN-major: the
 //     q / dout tiles read transposed) into fp32 registers held across the whole walk, and
-//     dq_tile = dS k (m64n64, A MN-major: dS^T read transposed; B MN-major: k): at hd 128 consumer c
-//     takes dq's columns [64c, 64c+64) over all 128 keys, at hd 64 all columns over its own 64
+//     dq_tile = dS k (m64n64, A MN-major: dS^T read transposed; B MN-major: k): at HDP 128 consumer c
+//     takes dq's columns [64c, 64c+64) over all 128 keys, at HDP 64 all columns over its own 64
 //     keys. dq's wgmmas are their own commit group, retired first: while dV and dK still run, the
 //     tile goes to the consumer's shared dq tile and its thread 0 reduce-adds it into dqAcc by TMA.
 //   Barriers: full/empty per stage (the ring), kv (k, v landed), dsReady (both consumers wrote
@@ -55,10 +55,10 @@
 // holds its operands in registers; here the key block stays in shared memory, every product is a
 // wgmma fed by TMA, and dq's cross-block sum is what the fp32 scratch and the reduce-adds pay for it.
 // Shared memory (1024-byte aligned: the 128B swizzle is a function of address bits 4-9), bytes:
-//   k, v: hd/64 boxes each [AWB_BK][64] bf16 (K-major for S^T, dP^T; MN-major for dq's B)
+//   k, v: HDP/64 boxes each [AWB_BK][64] bf16 (K-major for S^T, dP^T; MN-major for dq's B)
 //   P^T, dS^T: [AWB_BK][AWB_BQ] bf16, 128B-swizzled rows of 64 queries
 //   dq tiles: per consumer 64 / AWB_DQ_COLS boxes [AWB_BQ][AWB_DQ_COLS] fp32, 128B-swizzled
-//   AWB_STAGES stages of q, dout (hd/64 boxes [AWB_BQ][64]) and lse, delta [AWB_BQ] fp32 (1 KB)
+//   AWB_STAGES stages of q, dout (HDP/64 boxes [AWB_BQ][64]) and lse, delta [AWB_BQ] fp32 (1 KB)
 //   then the mbarriers.
 // Requirements (checked by Kernels): sm_90a (elsewhere the kernel traps; the host refuses first),
 // hd a multiple of AWB_HD_STEP in [AWB_HD_STEP, AWB_HD_MAX] (else it traps), 16-byte aligned tensors,
