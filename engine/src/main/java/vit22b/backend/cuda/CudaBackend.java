@@ -47,7 +47,8 @@ import vit22b.tensor.Tensor;
  * bf16 kernels compute in fp32 and round each stored element once: the GEMMs (linear, the
  * out-projection, patch embedding) on the tensor cores with bias, residual, beta 1 and the bias
  * gradient fused, gemm_bf16_wgmma on a Hopper and gemm_bf16_mma elsewhere ({@link #nativeGemm});
- * attention on the flash kernels (head dim 64, 128, 256) or attention.cu's bf16 instantiation;
+ * attention on the flash kernels (head dim 64, 128, 256; on a Hopper the wgmma kernels at any
+ * multiple of 8 up to 256 forward, 128 backward: {@link #attentionKernels}) or attention.cu's bf16 instantiation;
  * norms, GELU, element-wise ops, heads reshuffles, the in-projection epilogue and the loss on their
  * {@code _bf16} instantiations (16-byte vectors where aligned); AdamW updates the fp32 masters and
  * writes the bf16 copy in one pass.
