@@ -13,6 +13,9 @@ structure), beside PyTorch's scaled_dot_product_attention (bf16, the flash backe
    Hopper also attn_fwd_wgmma's forward (issue 11's target: >= 500 TFLOP/s at hd 128, N 256 and 1024).
 3. On a Hopper: the same checks and timings of the wgmma backward (attention_wgmma_bwd.cu, tensor maps
    encoded here through cuTensorMapEncodeTiled) beside the mma.sync backward and SDPA's (wgmma_backward).
+4. On a Hopper: head dims that are not a multiple of 64, which only the wgmma kernels take (run at the
+   padded head dim, TMA zero-filling the columns past hd): the checks at hd 112 (ViT-e's) and 40, and
+   ViT-e's attention (N 256, 16 heads, hd 112) timed forward and backward beside SDPA (padded_head_dims).
 
 The kernels come from the fatbin inside the kernels jar (.device/jars, packed by prepare.sh) or a
 path given with --fatbin, loaded with the CUDA driver API through ctypes into PyTorch's context and
@@ -39,8 +42,12 @@ def cdiv(a, b): return (a + b - 1) // b
 # attention_wgmma.cu's launch constants (FlashAttention.java's WGMMA_*): 128 queries per block, a
 # producer and two consumer warpgroups, 128 keys per tile at hd <= 128 (64 at hd 256), 2 K/V stages
 WG_QUERY_ROWS, WG_THREADS, WG_STAGES, WG_BOX_COLS = 128, 384, 2, 64
-def wg_keys(hd): return 128 if hd <= 128 else 64
-def smem_wgmma(hd): return WG_QUERY_ROWS * hd * 2 + 2 * WG_STAGES * wg_keys(hd) * hd * 2 + 8 * (1 + 4 * WG_STAGES) + 1024
+# any hd that is a multiple of 8 runs at the padded head dim (FlashAttention.wgmmaPaddedHeadDim)
+def wg_pad(hd): return 64 if hd <= 64 else 128 if hd <= 128 else 256
+def wg_keys(hd): return 128 if wg_pad(hd) <= 128 else 64
+def smem_wgmma(hd):
+    p = wg_pad(hd)
+    return WG_QUERY_ROWS * p * 2 + 2 * WG_STAGES * wg_keys(hd) * p * 2 + 8 * (1 + 4 * WG_STAGES) + 1024
 # cuTensorMapEncodeTiled's enums (cuda.h), as TensorMapEncoder.java passes them
 TMAP_BFLOAT16, TMAP_FLOAT32, TMAP_SWIZZLE_128B, TMAP_L2_256B, TMAP_OOB_ZERO = 9, 7, 3, 3, 0
 
@@ -224,7 +231,8 @@ def check(K, B, H, Nq, Nk, hd, gen, wgmma=False, bwd=None):
 # attention_wgmma_bwd.cu's launch constants (FlashAttention.WGMMA_BWD_* mirror them)
 WB_KEYS, WB_QUERIES, WB_STAGES, WB_THREADS = 128, 64, 2, 384
 def smem_wgmma_bwd(hd):
-    return 2 * WB_KEYS * hd * 2 + 2 * WB_KEYS * WB_QUERIES * 2 + 2 * WB_QUERIES * 64 * 4 + WB_STAGES * (2 * WB_QUERIES * hd * 2 + 1024) + 2048
+    p = wg_pad(hd)   # hd <= 128: 64 or 128
+    return 2 * WB_KEYS * p * 2 + 2 * WB_KEYS * WB_QUERIES * 2 + 2 * WB_QUERIES * 64 * 4 + WB_STAGES * (2 * WB_QUERIES * p * 2 + 1024) + 2048
 
 
 class WgmmaBackward:
@@ -295,6 +303,53 @@ def wgmma_backward(K, reps, gen):
     return failed, rows
 
 
+# Head dims that are not a multiple of 64 (the wgmma kernels only): checks crossing the tiles, B*H > 1 (a padded
+# dout box reads the next head's columns), and ViT-e's attention (224 px, patch 14: 256 tokens; 16 heads of 112)
+PADDED_CHECK_SHAPES = [(2, 3, 197, 257, 112), (1, 2, 130, 70, 40)]
+PADDED_BENCH_SHAPES = [("ViT-e N256 hd112", 32, 16, 256, 112)]
+
+
+def padded_head_dims(K, reps, gen):
+    """Section 4: attn_fwd_wgmma + attn_bwd_wgmma at head dims that are not a multiple of 64, checked, then
+    timed beside SDPA; returns (failed, rows). Needs compute capability 9.0."""
+    if not K.hopper:
+        print("padded head dims: not a Hopper GPU, skipped")
+        return False, []
+    W, failed = WgmmaBackward(K), False
+    for (B, H, Nq, Nk, hd) in PADDED_CHECK_SHAPES:
+        res = check(K, B, H, Nq, Nk, hd, gen, wgmma=True, bwd=W)
+        bad = {n: r for n, r in res.items() if r[0]}
+        failed |= bool(bad)
+        print(f"check wgmma fwd + bwd B={B} H={H} Nq={Nq} Nk={Nk} hd={hd} (padded to {wg_pad(hd)}): "
+              f"{'MISMATCH ' + str(bad) if bad else 'ok'} (worst error / bound {max(r[1] for r in res.values()):.3f})")
+    rows = []
+    for name, B, H, N, hd in PADDED_BENCH_SHAPES:
+        q, k, v, _, _ = tensors(B, H, N, N, hd, gen)
+        ldo = H * hd
+        out = torch.empty(B * N, ldo, dtype=torch.bfloat16, device="cuda")
+        dout = torch.rand_like(out) - 0.5
+        lse, delta = torch.empty(B, H, N, device="cuda"), torch.empty(B, H, N, device="cuda")
+        dq, dk, dv = (torch.zeros(B, H, N, hd, dtype=torch.bfloat16, device="cuda") for _ in range(3))
+        maps = K.wgmma_maps(q, k, v)
+        t_f = timed(lambda: K.fwd_wgmma(q, k, v, out, ldo, lse, maps), reps)
+        t_b = timed(lambda: W(q, k, v, out, dout, ldo, lse, delta, dq, dk, dv), reps)
+        from torch.nn.attention import sdpa_kernel, SDPBackend
+        qs, ks, vs = (x.detach().clone().requires_grad_() for x in (q, k, v))
+        dos = dout.view(B, N, H, hd).transpose(1, 2).contiguous()
+        with sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.CUDNN_ATTENTION, SDPBackend.EFFICIENT_ATTENTION]):
+            t_sf = timed(lambda: F.scaled_dot_product_attention(qs, ks, vs), reps)
+            o = F.scaled_dot_product_attention(qs, ks, vs)
+            t_sb = timed(lambda: torch.autograd.grad(o, (qs, ks, vs), dos, retain_graph=True), reps)
+        f = 4.0 * B * H * N * N * hd   # useful work at hd (the padded columns are not counted)
+        rows.append(dict(name=name, B=B, H=H, N=N, hd=hd, wgmma_fwd_ms=t_f * 1e3, wgmma_fwd_tflops=f / t_f / 1e12,
+                         wgmma_bwd_ms=t_b * 1e3, wgmma_bwd_tflops=2.5 * f / t_b / 1e12,
+                         sdpa_fwd_tflops=f / t_sf / 1e12, sdpa_bwd_tflops=2.5 * f / t_sb / 1e12))
+        r = rows[-1]
+        print(f"padded {name:18} wgmma fwd {r['wgmma_fwd_tflops']:7.1f} TFLOP/s (sdpa {r['sdpa_fwd_tflops']:.1f}), "
+              f"wgmma bwd {r['wgmma_bwd_tflops']:7.1f} (sdpa {r['sdpa_bwd_tflops']:.1f}); 4BHN^2hd, 10BHN^2hd at hd {hd}")
+    return failed, rows
+
+
 def timed(fn, reps):
     for _ in range(3): fn()
     a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
@@ -351,6 +406,8 @@ def main():
         print("attn_fwd_wgmma shared memory at hd 64/128/256:", [smem_wgmma(h) for h in (64, 128, 256)], "bytes")
         print("attn_bwd_wgmma on a Hopper: checks", [sh for sh in CHECK_SHAPES if sh[4] <= 128], "; timed on the same shapes; "
               "shared memory at hd 64/128:", [smem_wgmma_bwd(h) for h in (64, 128)], "bytes")
+        print("padded head dims on a Hopper (wgmma fwd + bwd): checks", PADDED_CHECK_SHAPES, "; timed beside SDPA:",
+              PADDED_BENCH_SHAPES, "; shared memory at hd 112:", smem_wgmma(112), smem_wgmma_bwd(112), "bytes")
         return
     global torch, F
     import torch
@@ -379,9 +436,10 @@ def main():
               f"{r['fwd_ratio']:6.2f} {r['ours_bwd_tflops']:9.1f} {r['sdpa_bwd_tflops']:9.1f} {r['bwd_ratio']:6.2f} "
               f"{r['wgmma_fwd_tflops']:9.1f} {r['wgmma_fwd_ratio']:6.2f}")
     wfailed, wrows = wgmma_backward(K, a.reps, gen)
-    failed |= wfailed
+    pfailed, prows = padded_head_dims(K, a.reps, gen)
+    failed |= wfailed or pfailed
     if a.out:
-        json.dump(rows + wrows, open(a.out, "w"), indent=1)
+        json.dump(rows + wrows + prows, open(a.out, "w"), indent=1)
     sys.exit(1 if failed else 0)
 
 

@@ -59,18 +59,18 @@ mutant plain gemm_bf16_mma.cu "tile-edge off-by-one: a partial last chunk copied
 mutant asan gemm_bf16_mma.cu "tile-edge off-by-one: one row past the operand copied (out-of-bounds read)" \
   'if (outer < outerExt && c + 8 <= cExt) {' 'if (outer <= outerExt && c + 8 <= cExt) {'
 mutant plain gemm_bf16_mma.cu "epilogue writes one column past N" \
-  '                    if (n >= N) continue;' '                    if (n > N) continue;'
+  'if (n < N) gemm_epilogue_at(e, m, n,' 'if (n <= N) gemm_epilogue_at(e, m, n,'
 mutant plain gemm_bf16_mma.cu "trans swizzle of the reader differs from the writer's" \
   'if (A_KMAJOR) ldmatrix_x4(af[i], sA + mma_kmajor(row + r8, k));' 'if (A_KMAJOR) ldmatrix_x4(af[i], sA + mma_kmajor(row + r8, k ^ 8));'
-mutant plain gemm_bf16_mma.cu "GELU backward applied after the accumulate (scales C_old too)" \
-  $'                    if (gelu == MMA_GELU_BWD && inGelu) v *= gelu_grad_f(mma_ld(gaux + (long long)m * ldg + j) + gb, geluKind);\n                    T* c = C + (long long)m * ldc + n;\n                    if (beta != 0.0f) v += beta * mma_ld(c);\n' \
-  $'                    T* c = C + (long long)m * ldc + n;\n                    if (beta != 0.0f) v += beta * mma_ld(c);\n                    if (gelu == MMA_GELU_BWD && inGelu) v *= gelu_grad_f(mma_ld(gaux + (long long)m * ldg + j) + gb, geluKind);\n'
+mutant plain gemm_common.cuh "GELU backward applied after the accumulate (scales C_old too)" \
+  $'    if (e.gelu == MMA_GELU_BWD && inGelu) v *= gelu_grad_f(ld(e.gaux + (long long)m * e.ldg + j) + gb, e.geluKind);\n    if (e.beta != 0.0f) v += e.beta * ld(e.C + (long long)m * e.ldc + n);\n' \
+  $'    if (e.beta != 0.0f) v += e.beta * ld(e.C + (long long)m * e.ldc + n);\n    if (e.gelu == MMA_GELU_BWD && inGelu) v *= gelu_grad_f(ld(e.gaux + (long long)m * e.ldg + j) + gb, e.geluKind);\n'
 mutant plain gemm_bf16_mma.cu "bias gradient reads dbias when beta = 0 (it is not zeroed first)" \
   '*d = (beta != 0.0f ? beta * *d : 0.0f) + rowSum;' '*d = beta * *d + rowSum;'
-mutant plain gemm_bf16_mma.cu "GELU forward output indexed by n instead of n - geluCol0" \
-  'mma_st(gaux + (long long)m * ldg + j, gelu_f(v + gb, geluKind));' 'mma_st(gaux + (long long)m * ldg + n, gelu_f(v + gb, geluKind));'
-mutant plain gemm_bf16_mma.cu "grouped raster: block rows of the last group miscounted" \
-  'rows = min((int)gridDim.y - first, MMA_RASTER);' 'rows = MMA_RASTER;'
+mutant plain gemm_common.cuh "GELU forward output indexed by n instead of n - geluCol0" \
+  'st(e.gaux + (long long)m * e.ldg + j, gelu_f(v + gb, e.geluKind));' 'st(e.gaux + (long long)m * e.ldg + n, gelu_f(v + gb, e.geluKind));'
+mutant plain gemm_common.cuh "grouped raster: block rows of the last group miscounted" \
+  'rows = min(tilesY - first, MMA_RASTER);' 'rows = MMA_RASTER;'
 mutant plain gemm_bf16_wgmma.cu "B multicast into this CTA only (the peer's stage misses this half)" \
   'constexpr uint16_t everyone = (1u << WG_CLUSTER) - 1;' 'const uint16_t everyone = 1u << rank;'
 mutant plain gemm_bf16_wgmma.cu "a stage released twice on this CTA's empty barrier, never on the peer's" \
@@ -126,6 +126,16 @@ mutant plain attention_wgmma_bwd.cu "P^T, dS^T stores not fenced for wgmma (fenc
   'fence_proxy_async();   // generic-proxy stores -> visible to wgmma' '// generic-proxy stores -> visible to wgmma'
 mutant plain attention_wgmma_bwd.cu "exits before the last dq reduce-add has read its shared tile" \
   '    if (lt == 0) tma_store_wait();   // the shared dq tile must outlive its last reduce' '    // the shared dq tile must outlive its last reduce'
+mutant plain attention_wgmma.cu "out's columns past hd stored (the padded head dim's zeros)" \
+  'if (8 * jj < hd) *reinterpret_cast' 'if (8 * jj < HDP) *reinterpret_cast'
+mutant plain attention_wgmma.cu "out's head offset at the padded head dim" \
+  'ldo + (long long)h * hd;' 'ldo + (long long)h * HDP;'
+mutant plain attention_wgmma_bwd.cu "dout's boxes at the padded head dim's column (h * HDP)" \
+  'mapO, h * hd + 64 * j,' 'mapO, h * HDP + 64 * j,'
+mutant plain attention_wgmma_bwd.cu "dk, dv rows at the padded head dim's stride" \
+  '+ 16 * w + g + 8 * hh) * hd;' '+ 16 * w + g + 8 * hh) * HDP;'
+mutant plain attention_wgmma_bwd.cu "head dims 72 .. 120 run at the 64 instantiation (only hd 128 padded to 128)" \
+  'if (AWB_HD_PAD(hd) == 128) awb_bwd<128>' 'if (hd == 128) awb_bwd<128>'
 mutant plain attention_bf16.cu "P v read V without .trans (ldmatrix of V^T's rows)" \
   'ldmatrix_x4_trans(r, s + att_sw<HD>(kk + (j8 & 1) * 8 + r8, n0 + (j8 >> 1) * 8));' \
   'ldmatrix_x4(r, s + att_sw<HD>(kk + (j8 & 1) * 8 + r8, n0 + (j8 >> 1) * 8));'
@@ -157,9 +167,9 @@ mutant plain attention_bf16.cu "dkdv: hd 256 column split ignored (both halves w
 mutant plain attention_bf16.cu "dkdv: dk missing the softmax scale" \
   'att_acc2(dk + base + j * 8 + 2 * t4, ak[j][2 * hh] * scale, ak[j][2 * hh + 1] * scale);' \
   'att_acc2(dk + base + j * 8 + 2 * t4, ak[j][2 * hh], ak[j][2 * hh + 1]);'
-mutant plain attention_bf16.cu "gradients overwritten instead of accumulated" \
+mutant plain attention_common.cuh "gradients overwritten instead of accumulated" \
   'const float a = __bfloat162float(dst[0]) + lo, b = __bfloat162float(dst[1]) + hi;' 'const float a = lo, b = hi;'
-mutant plain attention_bf16.cu "gradient pair stored swapped (hi in the low half)" \
+mutant plain attention_common.cuh "gradient pair stored swapped (hi in the low half)" \
   '*reinterpret_cast<unsigned*>(dst) = att_pack(a, b);' '*reinterpret_cast<unsigned*>(dst) = att_pack(b, a);'
 mutant plain attention_bf16.cu "swizzle: odd rows shifted by one element (16-byte chunks misaligned)" \
   'return r * HD + (((c >> 3) ^ (r & 7)) << 3) + (c & 7);' 'return r * HD + (((c >> 3) ^ (r & 7)) << 3) + (c & 7) + (r & 1);'

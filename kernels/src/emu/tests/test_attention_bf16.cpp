@@ -3,7 +3,10 @@
 // attn_fwd_bf16, 128-query blocks and 128- or 64-key tiles crossed by the same lengths), attn_bwd_wgmma +
 // attn_bwd_dq_add (Hopper: the backward in one pass per 128-key block, hd 64 and 128; the same inputs
 // and bounds as the mma.sync backward) and the delta kernel they use (attention.cu's attn_bwd_delta_bf16) against float64
-// of the same bf16 inputs: hd 64, 128, 256; sequence lengths on both sides of every tile edge (1,
+// of the same bf16 inputs: hd 64, 128, 256, and on the Hopper kernels head dims that are not a multiple
+// of 64 (run at the next instantiated one, TMA zero-filling the columns past hd): 112 (ViT-e's), 200
+// (forward), 40 and 72 (backward: one and two 64-column boxes, dq reduce boxes clipped and skipped;
+// a padded dout box reads the next head's columns, which must not matter); sequence lengths on both sides of every tile edge (1,
 // 15, 17, 63, 65, 197 against the 64-row blocks and the 32/64-key tiles); B*H > 1; out and dout
 // as column slices whose padding holds bf16 NaN (a write outside the head's columns or a read of
 // the padding shows); out and lse start as NaN bytes (an unwritten element fails); dq, dk, dv
@@ -42,14 +45,17 @@ constexpr unsigned smemDkdv(int hd) { return (2 * BKV + 4 * bt(hd)) * hd * 2 + 4
 const double U = std::ldexp(1.0, -8), F = std::ldexp(1.0, -23);
 // attention_wgmma.cu's launch constants (Kernels.java holds the same): 128 queries per block, 3
 // warpgroups, 128 keys per tile at hd <= 128 (64 at hd 256), two K/V stages, 9 barriers, 1 KB alignment.
+// Any hd that is a multiple of 8 runs at the padded head dim wgPad(hd) (64, 128 or 256).
 constexpr int WG_BQ = 128, WG_THREADS = 384;
-constexpr int wgKeys(int hd) { return hd <= 128 ? 128 : 64; }
-constexpr unsigned wgSmem(int hd) { return WG_BQ * hd * 2 + 2 * 2 * wgKeys(hd) * hd * 2 + 8 * 9 + 1024; }
+constexpr int wgPad(int hd) { return hd <= 64 ? 64 : hd <= 128 ? 128 : 256; }
+constexpr int wgKeys(int hdp) { return hdp <= 128 ? 128 : 64; }
+constexpr unsigned wgSmem(int hdp) { return WG_BQ * hdp * 2 + 2 * 2 * wgKeys(hdp) * hdp * 2 + 8 * 9 + 1024; }
 // attention_wgmma_bwd.cu's (FlashAttention.WGMMA_BWD_*): 128 keys per block, 64-query ring stages (2), two
-// fp32 dq tiles of 64 x 64, 1 KB of lse/delta a stage, barriers and alignment.
+// fp32 dq tiles of 64 x 64, 1 KB of lse/delta a stage, barriers and alignment; at the padded head dim
+// wgPad(hd) <= 128 too.
 constexpr int WB_BK = 128, WB_BQ = 64, WB_STAGES = 2;
-constexpr unsigned wbSmem(int hd) {
-    return 2 * WB_BK * hd * 2 + 2 * WB_BK * WB_BQ * 2 + 2 * WB_BQ * 64 * 4 + WB_STAGES * (2 * WB_BQ * hd * 2 + 1024) + 2048;
+constexpr unsigned wbSmem(int hdp) {
+    return 2 * WB_BK * hdp * 2 + 2 * WB_BK * WB_BQ * 2 + 2 * WB_BQ * 64 * 4 + WB_STAGES * (2 * WB_BQ * hdp * 2 + 1024) + 2048;
 }
 // The tensor map Kernels.attnFwdWgmma builds: rows x hd bf16, boxes of boxRows x 64 with 128B swizzle.
 CUtensorMap rowsMap(const uint16_t* p, long long rows, int hd, int boxRows) {
@@ -67,9 +73,11 @@ std::vector<uint16_t> bfRandom(size_t n, float lo, float hi) {
     return r;
 }
 
-// fwdOnly: the forward kernels only (the longer key ranges that wrap attn_fwd_wgmma's K/V ring).
+// fwdOnly: the forward kernels only (the longer key ranges that wrap attn_fwd_wgmma's K/V ring). The
+// mma.sync kernels run at hd 64, 128, 256 only, attn_bwd_wgmma at hd <= 128.
 void run(int B, int H, int Nq, int Nk, int hd, bool fwdOnly = false) {
     const int BH = B * H;
+    const bool mmaKernels = hd == 64 || hd == 128 || hd == 256;
     const long long ldo = (long long)H * hd + 8;
     const double scale = 1.0 / std::sqrt((double)hd);
     char what[96];
@@ -160,17 +168,21 @@ void run(int B, int H, int Nq, int Nk, int hd, bool fwdOnly = false) {
     };
     std::vector<uint16_t> o((size_t)B * Nq * ldo, 0xffff);
     Buf<float> L((size_t)BH * Nq);
-    launch("attn_fwd_bf16", Dim{(unsigned)BH * cdiv(Nq, BQ)}, Dim{THREADS}, smemFwd(hd), o.data(), ldo, L.p(),
-           (const uint16_t*)q.data(), (const uint16_t*)k.data(), (const uint16_t*)v.data(), H, Nq, Nk, hd, (float)scale);
-    checkFwd("attn_fwd_bf16", o, L);
+    if (mmaKernels) {
+        launch("attn_fwd_bf16", Dim{(unsigned)BH * cdiv(Nq, BQ)}, Dim{THREADS}, smemFwd(hd), o.data(), ldo, L.p(),
+               (const uint16_t*)q.data(), (const uint16_t*)k.data(), (const uint16_t*)v.data(), H, Nq, Nk, hd, (float)scale);
+        checkFwd("attn_fwd_bf16", o, L);
+    }
     {
         std::vector<uint16_t> ow((size_t)B * Nq * ldo, 0xffff);
         Buf<float> Lw((size_t)BH * Nq);
-        const CUtensorMap mq = rowsMap(q.data(), (long long)BH * Nq, hd, WG_BQ), mk = rowsMap(k.data(), (long long)BH * Nk, hd, wgKeys(hd)),
-                          mv = rowsMap(v.data(), (long long)BH * Nk, hd, wgKeys(hd));
-        launch("attn_fwd_wgmma", Dim{(unsigned)BH * cdiv(Nq, WG_BQ)}, Dim{WG_THREADS}, wgSmem(hd), ow.data(), ldo, Lw.p(), mq, mk, mv,
+        const int hdp = wgPad(hd);
+        const CUtensorMap mq = rowsMap(q.data(), (long long)BH * Nq, hd, WG_BQ), mk = rowsMap(k.data(), (long long)BH * Nk, hd, wgKeys(hdp)),
+                          mv = rowsMap(v.data(), (long long)BH * Nk, hd, wgKeys(hdp));
+        launch("attn_fwd_wgmma", Dim{(unsigned)BH * cdiv(Nq, WG_BQ)}, Dim{WG_THREADS}, wgSmem(hdp), ow.data(), ldo, Lw.p(), mq, mk, mv,
                H, Nq, Nk, hd, (float)scale);
         checkFwd("attn_fwd_wgmma", ow, Lw);
+        if (!mmaKernels) o = ow;   // the delta kernel's out
     }
 
     if (fwdOnly) return;
@@ -234,15 +246,17 @@ void run(int B, int H, int Nq, int Nk, int hd, bool fwdOnly = false) {
         }
     };
     auto dq = dq0, dk = dk0, dv = dv0;
-    launch("attn_bwd_dq_bf16", Dim{(unsigned)BH * cdiv(Nq, BQ)}, Dim{THREADS}, smemDq(hd), dq.data(),
-           (const uint16_t*)dout.data(), ldo, (const float*)lseF.p(), (const float*)deltaF.p(), (const uint16_t*)q.data(),
-           (const uint16_t*)k.data(), (const uint16_t*)v.data(), H, Nq, Nk, hd, (float)scale);
-    launch("attn_bwd_dkdv_bf16", Dim{(unsigned)BH * cdiv(Nk, BKV) * (hd / dc(hd))}, Dim{THREADS}, smemDkdv(hd), dk.data(),
-           dv.data(), (const uint16_t*)dout.data(), ldo, (const float*)lseF.p(), (const float*)deltaF.p(),
-           (const uint16_t*)q.data(), (const uint16_t*)k.data(), (const uint16_t*)v.data(), H, Nq, Nk, hd, (float)scale);
-    checkBwd("attn_bwd_dq_bf16", "attn_bwd_dkdv_bf16", dq, dk, dv);
+    if (mmaKernels) {
+        launch("attn_bwd_dq_bf16", Dim{(unsigned)BH * cdiv(Nq, BQ)}, Dim{THREADS}, smemDq(hd), dq.data(),
+               (const uint16_t*)dout.data(), ldo, (const float*)lseF.p(), (const float*)deltaF.p(), (const uint16_t*)q.data(),
+               (const uint16_t*)k.data(), (const uint16_t*)v.data(), H, Nq, Nk, hd, (float)scale);
+        launch("attn_bwd_dkdv_bf16", Dim{(unsigned)BH * cdiv(Nk, BKV) * (hd / dc(hd))}, Dim{THREADS}, smemDkdv(hd), dk.data(),
+               dv.data(), (const uint16_t*)dout.data(), ldo, (const float*)lseF.p(), (const float*)deltaF.p(),
+               (const uint16_t*)q.data(), (const uint16_t*)k.data(), (const uint16_t*)v.data(), H, Nq, Nk, hd, (float)scale);
+        checkBwd("attn_bwd_dq_bf16", "attn_bwd_dkdv_bf16", dq, dk, dv);
+    }
 
-    // attention_wgmma_bwd.cu's attn_bwd_wgmma (hd 64, 128) on the same inputs and bounds: dq through an
+    // attention_wgmma_bwd.cu's attn_bwd_wgmma (hd <= 128) on the same inputs and bounds: dq through an
     // fp32 scratch that the kernel reduce-adds into by TMA (rows past Nq too: they must add zeros), then
     // attn_bwd_dq_add; dout's box must stay out of its NaN padding
     if (hd > 128) return;
@@ -256,7 +270,7 @@ void run(int B, int H, int Nq, int Nk, int hd, bool fwdOnly = false) {
         emu_encode_tensor_map((unsigned long long)(uintptr_t)dout.data(), (size_t)B * Nq, (size_t)H * hd, ldo * 2, 2, WB_BQ, 64,
                               CU_TENSOR_MAP_SWIZZLE_128B, &mo, err, sizeof err))
         failf("emu_encode_tensor_map: %s", err);
-    launch("attn_bwd_wgmma", Dim{(unsigned)BH * cdiv(Nk, WB_BK)}, Dim{WG_THREADS}, wbSmem(hd), rowsMap(q.data(), (long long)BH * Nq, hd, WB_BQ),
+    launch("attn_bwd_wgmma", Dim{(unsigned)BH * cdiv(Nk, WB_BK)}, Dim{WG_THREADS}, wbSmem(wgPad(hd)), rowsMap(q.data(), (long long)BH * Nq, hd, WB_BQ),
            rowsMap(k.data(), (long long)BH * Nk, hd, WB_BK), rowsMap(v.data(), (long long)BH * Nk, hd, WB_BK), mo, mdq, dk.data(),
            dv.data(), (const float*)lseF.p(), (const float*)deltaF.p(), H, Nq, Nk, hd, (float)scale);
     launch("attn_bwd_dq_add", Dim{cdiv((long long)q.size(), 256)}, Dim{256}, 0u, dq.data(), (const float*)acc.p(),
@@ -279,3 +293,11 @@ TEST(attention_bf16_hd256) { sanitized() ? run(1, 1, 15, 33, 256) : run(1, 2, 17
 TEST(attention_wgmma_hd64_ring) { sanitized() ? run(1, 2, 20, 300, 64, true) : run(2, 1, 200, 520, 64, true); }
 TEST(attention_wgmma_hd128_ring) { sanitized() ? run(1, 2, 9, 270, 128, true) : run(1, 3, 130, 300, 128, true); }
 TEST(attention_wgmma_hd256_ring) { sanitized() ? run(1, 2, 9, 140, 256, true) : run(1, 2, 70, 200, 256, true); }
+// Head dims that are not a multiple of 64 on the Hopper kernels (padded, TMA zero fill): ViT-e's 112
+// over every tile edge, with four heads (the padded dout boxes of heads 0..2 read the next head's
+// columns, the last head's TMA's zeros); 200 (forward at 256, keys over the 64-key tiles);
+// 40 and 72 (backward at 64 and 128: dq reduce boxes clipped at hd, and wholly past it skipped).
+TEST(attention_wgmma_hd112) { sanitized() ? run(1, 2, 20, 70, 112) : run(2, 2, 130, 150, 112); }
+TEST(attention_wgmma_hd200_ring) { sanitized() ? run(1, 2, 9, 70, 200, true) : run(1, 2, 70, 140, 200, true); }
+TEST(attention_wgmma_hd40) { sanitized() ? run(1, 2, 17, 33, 40) : run(2, 2, 65, 129, 40); }
+TEST(attention_wgmma_hd72) { sanitized() ? run(1, 2, 17, 33, 72) : run(1, 3, 70, 140, 72); }

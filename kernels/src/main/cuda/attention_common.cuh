@@ -8,6 +8,14 @@
 #include <cuda_bf16.h>
 
 typedef __nv_bfloat16 att_bf16;
+
+// Ends the launch with an error, for an argument the host refuses first (never a silent no-op):
+// a trap on the GPU, a named error in the emulator.
+#ifdef __CUDACC__
+#define ATT_REFUSE(what) __trap()
+#else
+#define ATT_REFUSE(what) ::emu::fail("%s", what)
+#endif
 static constexpr float ATT_LOG2E = 1.4426950408889634f;
 
 // Two fp32 -> one register of two bf16 (RNE), the lower-indexed element in the low half.

@@ -4,15 +4,21 @@
 // with exactly attn_fwd_bf16's semantics and layouts (attention_bf16.cu): q (B, H, Nq, hd), k and v
 // (B, H, Nk, hd) head-major bf16; out token-major bf16 (B*Nq, ldo), head h at columns [h*hd, (h+1)*hd);
 // lse (B, H, Nq) fp32; fp32 softmax state and accumulation, P rounded to bf16 as the second
-// product's A operand (as attn_fwd_bf16 does). hd 64, 128, 256; any Nq, Nk >= 1.
-// Operands arrive as TMA tensor maps (Kernels.flashAttnFwdWgmma builds them): each of q, k, v is one 2D
-// map over its (B*H*N, hd) rows, boxes of ATW_BQ (q) or ATW_KEYS(hd) (k, v) rows x 64 columns (128
-// bytes) with 128B swizzle; hd > 64 is hd/64 boxes side by side. A box that runs past a head's last
+// product's A operand (as attn_fwd_bf16 does). Any hd that is a multiple of 8 up to 256 (TMA's
+// 16-byte rows); any Nq, Nk >= 1.
+// Head dims: the kernel is instantiated for a padded head dim HDP = ATW_HD_PAD(hd) (64, 128 or 256:
+// the next multiple of 64 up to 128, else 256) and computes at HDP with hd a runtime argument. The
+// operands arrive as TMA tensor maps (Kernels.flashAttnFwdWgmma builds them): each of q, k, v is one
+// 2D map over its (B*H*N rows, hd cols) row-major matrix, boxes of ATW_BQ (q) or ATW_KEYS(HDP) (k, v)
+// rows x 64 columns (128 bytes) with 128B swizzle, HDP/64 boxes side by side. TMA fills the columns
+// hd .. HDP-1 of every box with zeros (they lie outside the map), so S = q k^T over HDP columns is
+// q k^T over hd exactly (the extra products are 0 x 0), O = P v has zeros in its columns >= hd,
+// and those are not stored; scale is 1/sqrt(hd), the caller's. A box that runs past a head's last
 // row reads the next head's rows, or zeros past the tensor (TMA zero fill): keys j >= Nk are masked
 // with -inf before the softmax, query rows >= Nq are computed and not stored.
 // Launch (Kernels.flashAttnFwdWgmma; FlashAttention.java mirrors the constants below):
 //   grid.x = B*H * ceil(Nq / ATW_BQ) (heads outermost: a head's blocks are adjacent and share
-// its K/V in L2), block ATW_THREADS = 3 warpgroups, dynamic shared memory ATW_SMEM(hd).
+// its K/V in L2), block ATW_THREADS = 3 warpgroups, dynamic shared memory ATW_SMEM(ATW_HD_PAD(hd)).
 //   warpgroup 0, the producer: setmaxnreg down to ATW_PRODUCER_REGS; one thread loads the block's
 //     128 q rows once, then for each key tile waits for a free stage of the ATW_STAGES ring (K and V
 //     have their own empty barriers, as the consumers are done with K before V) and loads K, then V.
@@ -32,39 +38,43 @@
 // Tiles, and why: 128 queries per block (two m64 wgmma row groups) and 128 keys per tile at hd <= 128
 // give S and O 64 + hd/2 fp32 accumulators per thread; at hd 256 the O accumulator alone is 128
 // registers, so the key tile is 64 (S: 32). Shared memory (1024-byte aligned for the 128B swizzle):
-// q [hd/64][128 rows][128 B], then ATW_STAGES x (K, V) [hd/64][KEYS rows][128 B], then the barriers:
-// hd 64: 80 KB, hd 128: 160 KB, hd 256: 192 KB (two stages; a third would not fit at hd 256).
+// q [HDP/64][128 rows][128 B], then ATW_STAGES x (K, V) [HDP/64][KEYS rows][128 B], then the barriers:
+// HDP 64: 80 KB, 128: 160 KB, 256: 192 KB (two stages; a third would not fit at HDP 256).
 // Requirements (Kernels.flashAttnFwdWgmma checks them): sm_90a (elsewhere the kernel traps; the host
-// never launches it there), q/k/v 16-byte aligned (TMA), ldo even.
+// never launches it there), hd a multiple of ATW_HD_STEP in [ATW_HD_STEP, 256] (else it traps), q/k/v
+// 16-byte aligned (TMA), ldo even.
 #include "common.cuh"
 #include "hopper.cuh"
 #include "attention_common.cuh"
 
 #define ATW_BQ 128                                  // queries per block: 2 consumer warpgroups x 64 rows
 #define ATW_THREADS 384                             // producer + 2 consumer warpgroups
-#define ATW_KEYS_NARROW 128                         // keys per tile at hd <= 128
-#define ATW_KEYS_WIDE 64                            //   and at hd 256 (O's 128 accumulators leave room for S of 64 keys)
-#define ATW_KEYS(hd) ((hd) <= 128 ? ATW_KEYS_NARROW : ATW_KEYS_WIDE)
+#define ATW_KEYS_NARROW 128                         // keys per tile at HDP <= 128
+#define ATW_KEYS_WIDE 64                            //   and at HDP 256 (O's 128 accumulators leave room for S of 64 keys)
+#define ATW_KEYS(hdp) ((hdp) <= 128 ? ATW_KEYS_NARROW : ATW_KEYS_WIDE)
+#define ATW_HD_STEP 8                               // head dims are multiples of 8: 16-byte rows for TMA
+#define ATW_HD_MAX 256
+#define ATW_HD_PAD(hd) ((hd) <= 64 ? 64 : (hd) <= 128 ? 128 : 256)   // the instantiation a head dim runs at
 #define ATW_STAGES 2                                // K/V ring depth
 #define ATW_BOX_COLS 64                             // a TMA box's columns: 128 bytes, the 128B swizzle span
-#define ATW_Q_BYTES(hd) (ATW_BQ * (hd) * 2)
-#define ATW_KV_BYTES(hd) (ATW_KEYS(hd) * (hd) * 2)  // one K or V tile
+#define ATW_Q_BYTES(hdp) (ATW_BQ * (hdp) * 2)
+#define ATW_KV_BYTES(hdp) (ATW_KEYS(hdp) * (hdp) * 2)  // one K or V tile
 #define ATW_BARRIERS (1 + 4 * ATW_STAGES)           // q full; K full, V full, K empty, V empty per stage
-#define ATW_SMEM(hd) (ATW_Q_BYTES(hd) + 2 * ATW_STAGES * ATW_KV_BYTES(hd) + 8 * ATW_BARRIERS + 1024)
+#define ATW_SMEM(hdp) (ATW_Q_BYTES(hdp) + 2 * ATW_STAGES * ATW_KV_BYTES(hdp) + 8 * ATW_BARRIERS + 1024)
 #define ATW_PRODUCER_REGS 24                        // 24 x 128 + 240 x 256 = the 168 x 384 at launch
 #define ATW_CONSUMER_REGS 240
 #define ATW_BAR_CONSUMER0 1                         // named barriers of the ping-pong: 1 + consumer index
 
 #ifdef HOPPER_KERNELS
 
-template <int HD>
+template <int HDP>
 __device__ __forceinline__ void attn_fwd_wgmma_t(att_bf16* out, long long ldo, float* lse, const CUtensorMap* mapQ,
                                                  const CUtensorMap* mapK, const CUtensorMap* mapV, int H, int Nq, int Nk,
-                                                 float scale) {
-    constexpr int KEYS = ATW_KEYS(HD), CB = HD / ATW_BOX_COLS, KV = ATW_KV_BYTES(HD);
+                                                 int hd, float scale) {
+    constexpr int KEYS = ATW_KEYS(HDP), CB = HDP / ATW_BOX_COLS, KV = ATW_KV_BYTES(HDP);
     DYNAMIC_SHARED(unsigned char, atw_raw);
     unsigned char* qs = reinterpret_cast<unsigned char*>((reinterpret_cast<uintptr_t>(atw_raw) + 1023) & ~(uintptr_t)1023);
-    unsigned char* kv = qs + ATW_Q_BYTES(HD);   // stage s: K at kv + 2s KV, V at kv + (2s + 1) KV
+    unsigned char* kv = qs + ATW_Q_BYTES(HDP);   // stage s: K at kv + 2s KV, V at kv + (2s + 1) KV
     uint64_t* qfull = reinterpret_cast<uint64_t*>(kv + 2 * ATW_STAGES * KV);
     uint64_t* kfull = qfull + 1;
     uint64_t* vfull = kfull + ATW_STAGES;
@@ -90,7 +100,7 @@ __device__ __forceinline__ void attn_fwd_wgmma_t(att_bf16* out, long long ldo, f
     if (wg == 0) {
         setmaxnreg_dec<ATW_PRODUCER_REGS>();
         if (lt != 0) return;
-        mbar_arrive_expect_tx(qfull, ATW_Q_BYTES(HD));
+        mbar_arrive_expect_tx(qfull, ATW_Q_BYTES(HDP));
         for (int cb = 0; cb < CB; cb++) tma_load_2d(qs + cb * ATW_BQ * 128, mapQ, cb * ATW_BOX_COLS, bh * Nq + q0, qfull);
         for (int j = 0; j < kTiles; j++) {
             const int s = j % ATW_STAGES;
@@ -112,7 +122,7 @@ __device__ __forceinline__ void attn_fwd_wgmma_t(att_bf16* out, long long ldo, f
     const int lane = lt & 31, g = lane >> 2, t = lane & 3;
     const float sl2 = scale * ATT_LOG2E;   // logits in the log2 domain: exp2f
     float sacc[KEYS / 2];                  // S (then P in fp32): the m64nKEYS accumulator fragment
-    float o[HD / 2];                       // O: the m64nHD accumulator fragment
+    float o[HDP / 2];                      // O: the m64nHDP accumulator fragment
     uint32_t pa[KEYS / 16][4];             // P in bf16: the A fragments of the P V GEMM's k16 steps
     float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};   // rows g and g + 8: running max (log2 units), sum
 
@@ -135,7 +145,7 @@ __device__ __forceinline__ void attn_fwd_wgmma_t(att_bf16* out, long long ldo, f
         wgmma_pin(sacc);
         wgmma_fence();
         #pragma unroll
-        for (int kk = 0; kk < HD / 16; kk++) {
+        for (int kk = 0; kk < HDP / 16; kk++) {
             const uint64_t da = wgmma_desc(qs + (kk / 4) * ATW_BQ * 128 + c * 64 * 128 + (kk % 4) * 32, WG_SWIZZLE_128B, 16, 1024);
             const uint64_t db = wgmma_desc(ks + (kk / 4) * KEYS * 128 + (kk % 4) * 32, WG_SWIZZLE_128B, 16, 1024);
             wgmma_bf16<KEYS, 0, 0>(sacc, da, db, kk > 0);
@@ -152,7 +162,7 @@ __device__ __forceinline__ void attn_fwd_wgmma_t(att_bf16* out, long long ldo, f
         wgmma_fence();
         #pragma unroll
         for (int kc = 0; kc < KEYS / 16; kc++)
-            wgmma_bf16_rs<HD, 1>(o, pa[kc], wgmma_desc(vs + kc * 16 * 128, WG_SWIZZLE_128B, KEYS * 128, 1024), !first || kc > 0);
+            wgmma_bf16_rs<HDP, 1>(o, pa[kc], wgmma_desc(vs + kc * 16 * 128, WG_SWIZZLE_128B, KEYS * 128, 1024), !first || kc > 0);
         wgmma_commit();
     };
     // Online softmax of tile j in sacc: masks keys >= Nk, updates m and l, leaves P = exp2(S sl2 - m)
@@ -211,7 +221,7 @@ __device__ __forceinline__ void attn_fwd_wgmma_t(att_bf16* out, long long ldo, f
         wgmma_pin(o);
         release(&vempty[(j - 1) % ATW_STAGES]);
         #pragma unroll
-        for (int i = 0; i < HD / 2; i++) o[i] *= corr[(i >> 1) & 1];
+        for (int i = 0; i < HDP / 2; i++) o[i] *= corr[(i >> 1) & 1];
         packP();
     }
     turnBegin();
@@ -221,7 +231,8 @@ __device__ __forceinline__ void attn_fwd_wgmma_t(att_bf16* out, long long ldo, f
     wgmma_pin(o);
     release(&vempty[(kTiles - 1) % ATW_STAGES]);
 
-    // Rows g and g + 8 of this warp's 16; columns 8j + 2t, +1 of the accumulator fragment.
+    // Rows g and g + 8 of this warp's 16; columns 8j + 2t, +1 of the accumulator fragment, those
+    // below hd (hd is a multiple of 8: a column group of 8 is all in or all out).
     const int b = bh / H, h = bh % H;
     #pragma unroll
     for (int hh = 0; hh < 2; hh++) {
@@ -229,10 +240,10 @@ __device__ __forceinline__ void attn_fwd_wgmma_t(att_bf16* out, long long ldo, f
         const float sum = att_quad_sum(l[hh]);
         if (row >= Nq) continue;
         const float inv = 1.0f / sum;
-        att_bf16* orow = out + ((long long)b * Nq + row) * ldo + (long long)h * HD;
+        att_bf16* orow = out + ((long long)b * Nq + row) * ldo + (long long)h * hd;
         #pragma unroll
-        for (int jj = 0; jj < HD / 8; jj++)
-            *reinterpret_cast<unsigned*>(orow + 8 * jj + 2 * t) = att_pack(o[4 * jj + 2 * hh] * inv, o[4 * jj + 2 * hh + 1] * inv);
+        for (int jj = 0; jj < HDP / 8; jj++)
+            if (8 * jj < hd) *reinterpret_cast<unsigned*>(orow + 8 * jj + 2 * t) = att_pack(o[4 * jj + 2 * hh] * inv, o[4 * jj + 2 * hh + 1] * inv);
         if (t == 0) lse[(long long)bh * Nq + row] = (m[hh] + log2f(sum)) / ATT_LOG2E;
     }
 }
@@ -244,9 +255,12 @@ attn_fwd_wgmma(att_bf16* out, long long ldo, float* lse, const __grid_constant__
                const __grid_constant__ CUtensorMap mapK, const __grid_constant__ CUtensorMap mapV, int H, int Nq, int Nk,
                int hd, float scale) {
 #ifdef HOPPER_KERNELS
-    if (hd == 64) attn_fwd_wgmma_t<64>(out, ldo, lse, &mapQ, &mapK, &mapV, H, Nq, Nk, scale);
-    else if (hd == 128) attn_fwd_wgmma_t<128>(out, ldo, lse, &mapQ, &mapK, &mapV, H, Nq, Nk, scale);
-    else if (hd == 256) attn_fwd_wgmma_t<256>(out, ldo, lse, &mapQ, &mapK, &mapV, H, Nq, Nk, scale);
+    if (hd < ATW_HD_STEP || hd > ATW_HD_MAX || hd % ATW_HD_STEP != 0) ATT_REFUSE("attn_fwd_wgmma: hd is not a multiple of 8 in [8, 256]");
+    switch (ATW_HD_PAD(hd)) {
+        case 64: attn_fwd_wgmma_t<64>(out, ldo, lse, &mapQ, &mapK, &mapV, H, Nq, Nk, hd, scale); break;
+        case 128: attn_fwd_wgmma_t<128>(out, ldo, lse, &mapQ, &mapK, &mapV, H, Nq, Nk, hd, scale); break;
+        default: attn_fwd_wgmma_t<256>(out, ldo, lse, &mapQ, &mapK, &mapV, H, Nq, Nk, hd, scale); break;
+    }
 #elif defined(__CUDA_ARCH__)
     __trap();   // not sm_90a (the compute_90 PTX JIT-compiled for a newer GPU): fail the launch, never a silent no-op
 #endif

@@ -18,8 +18,22 @@
 // A tile that runs past its head's rows reads the next head's (or TMA's zeros past the tensor):
 // query rows >= Nq get lse = +inf (so P = 0, dS = 0) and are not written; key rows >= Nk get P = 0
 // by index and are not written.
+// Head dims: any multiple of 8 up to 128. The kernel is instantiated for HDP = AWB_HD_PAD(hd) (64 or
+// 128) and computes at HDP with hd a runtime argument; scale is 1/sqrt(hd), the caller's. Columns
+// hd .. HDP-1 of the tiles, and why no result depends on them:
+//   q, k, v: outside their maps (cols = hd), so TMA fills them with zeros: S^T = k q^T is exact
+//     (0 x 0 terms), dq = dS k and dK = dS^T q have zeros there, and dq's reduce-add map (cols =
+//     hd) clips them (boxes that start at or past hd are not issued).
+//   dout: its map spans all heads (cols = H*hd: dout is token-major), so head h's last box holds
+//     head h+1's first HDP - hd columns there (head H-1's: zeros, past the map). They enter two
+//     products: dP^T = v dout^T, where each meets a zero column of v (0 x x = 0: dP^T is exact), and
+//     dV = P^T dout, where they make dV's columns >= hd, which are not stored (nor are dK's).
+//   So another head's values reach this head's results only as 0 x x, exactly as the rows past a
+//     head's end do (above: P = 0 or dS = 0 times the next head's rows): exact while the inputs are
+//     finite. A non-finite q, k, v or dout makes the step's gradients non-finite in any case (every
+//     head feeds the in-projection's weight gradient), so neither kind of read changes an outcome.
 // Launch: grid.x = B*H * ceil(Nk/AWB_BK) (heads outermost, one flat x), block AWB_THREADS = three
-// warpgroups, dynamic shared memory AWB_SMEM(hd) (Kernels / FlashAttention mirror these), hd 64 or 128.
+// warpgroups, dynamic shared memory AWB_SMEM(AWB_HD_PAD(hd)) (Kernels / FlashAttention mirror these).
 //   warpgroup 0, the producer (setmaxnreg down): warp 0 loads k, v once, then per query tile of
 //     AWB_BQ rows waits for a free ring stage, writes lse * log2(e) and delta into it (plain stores,
 //     one arrival per lane on the stage's full barrier) and lane 0 issues the q and dout TMA boxes
@@ -27,10 +41,10 @@
 //   warpgroups 1, 2, the consumers (setmaxnreg up): consumer c owns keys [64c, 64c+64) of the block:
 //     S^T = k q^T and dP^T = v dout^T (m64n64, K-major both, 64 keys x 64 queries), P^T and dS^T in
 //     fp32 registers, written as bf16 to shared memory (fence_proxy_async: wgmma reads them next),
-//     then dV += P^T dout and dK += dS^T q (m64n{hd}, A K-major from P^T / dS^T, B MN-major: the
+//     then dV += P^T dout and dK += dS^T q (m64n{HDP}, A K-major from P^T / dS^T, B MN-major: the
 //     q / dout tiles read transposed) into fp32 registers held across the whole walk, and
-//     dq_tile = dS k (m64n64, A MN-major: dS^T read transposed; B MN-major: k): at hd 128 consumer c
-//     takes dq's columns [64c, 64c+64) over all 128 keys, at hd 64 all columns over its own 64
+//     dq_tile = dS k (m64n64, A MN-major: dS^T read transposed; B MN-major: k): at HDP 128 consumer c
+//     takes dq's columns [64c, 64c+64) over all 128 keys, at HDP 64 all columns over its own 64
 //     keys. dq's wgmmas are their own commit group, retired first: while dV and dK still run, the
 //     tile goes to the consumer's shared dq tile and its thread 0 reduce-adds it into dqAcc by TMA.
 //   Barriers: full/empty per stage (the ring), kv (k, v landed), dsReady (both consumers wrote
@@ -41,13 +55,14 @@
 // holds its operands in registers; here the key block stays in shared memory, every product is a
 // wgmma fed by TMA, and dq's cross-block sum is what the fp32 scratch and the reduce-adds pay for it.
 // Shared memory (1024-byte aligned: the 128B swizzle is a function of address bits 4-9), bytes:
-//   k, v: hd/64 boxes each [AWB_BK][64] bf16 (K-major for S^T, dP^T; MN-major for dq's B)
+//   k, v: HDP/64 boxes each [AWB_BK][64] bf16 (K-major for S^T, dP^T; MN-major for dq's B)
 //   P^T, dS^T: [AWB_BK][AWB_BQ] bf16, 128B-swizzled rows of 64 queries
 //   dq tiles: per consumer 64 / AWB_DQ_COLS boxes [AWB_BQ][AWB_DQ_COLS] fp32, 128B-swizzled
-//   AWB_STAGES stages of q, dout (hd/64 boxes [AWB_BQ][64]) and lse, delta [AWB_BQ] fp32 (1 KB)
+//   AWB_STAGES stages of q, dout (HDP/64 boxes [AWB_BQ][64]) and lse, delta [AWB_BQ] fp32 (1 KB)
 //   then the mbarriers.
 // Requirements (checked by Kernels): sm_90a (elsewhere the kernel traps; the host refuses first),
-// hd 64 or 128, 16-byte aligned tensors, ldo a multiple of 8.
+// hd a multiple of AWB_HD_STEP in [AWB_HD_STEP, AWB_HD_MAX] (else it traps), 16-byte aligned tensors,
+// ldo a multiple of 8.
 #include "common.cuh"
 #include "hopper.cuh"
 #include "attention_common.cuh"
@@ -58,25 +73,28 @@
 #define AWB_THREADS 384     // a producer and two consumer warpgroups
 #define AWB_PRODUCER_REGS 24
 #define AWB_CONSUMER_REGS 240
+#define AWB_HD_STEP 8       // head dims are multiples of 8 (TMA's 16-byte rows)
+#define AWB_HD_MAX 128      // hd 256's dK and dV accumulators would not fit the registers
+#define AWB_HD_PAD(hd) ((hd) <= 64 ? 64 : 128)   // the instantiation a head dim runs at
 #define AWB_LD_BYTES 1024   // a stage's lse and delta (2 x AWB_BQ fp32), padded to keep boxes 1024-aligned
-#define AWB_STAGE_BYTES(hd) (2 * AWB_BQ * (hd) * 2 + AWB_LD_BYTES)
+#define AWB_STAGE_BYTES(hdp) (2 * AWB_BQ * (hdp) * 2 + AWB_LD_BYTES)
 #define AWB_DQ_COLS 32      // fp32 columns per dq reduce box (one 128-byte swizzle row)
 #define AWB_DQ_BYTES (AWB_BQ * 64 * 4)   // a consumer's dq tile: AWB_BQ x 64 fp32
 // k, v, P^T, dS^T, the two consumers' dq tiles, the stages, barriers padded to 1024, 1024 to align the base.
-#define AWB_SMEM(hd) (2 * AWB_BK * (hd) * 2 + 2 * AWB_BK * AWB_BQ * 2 + 2 * AWB_DQ_BYTES + AWB_STAGES * AWB_STAGE_BYTES(hd) + 2048)
+#define AWB_SMEM(hdp) (2 * AWB_BK * (hdp) * 2 + 2 * AWB_BK * AWB_BQ * 2 + 2 * AWB_DQ_BYTES + AWB_STAGES * AWB_STAGE_BYTES(hdp) + 2048)
 
 #ifdef HOPPER_KERNELS
 
 // Byte offset of element (r, c) of a tile of 128-byte rows (64 bf16), 128B-swizzled as TMA writes it.
 __device__ __forceinline__ int awb_at(int r, int c) { return r * 128 + ((((c >> 3) ^ r) & 7) << 4) + ((c & 7) << 1); }
 
-template <int HD>
+template <int HDP>
 __device__ __forceinline__ void awb_bwd(const CUtensorMap* mapQ, const CUtensorMap* mapK, const CUtensorMap* mapV,
                                         const CUtensorMap* mapO, const CUtensorMap* mapDq, att_bf16* dk, att_bf16* dv,
-                                        const float* lse, const float* delta, int H, int Nq, int Nk, float scale) {
-    constexpr int BOXES = HD / 64;                       // 64-column boxes per row of hd
+                                        const float* lse, const float* delta, int H, int Nq, int Nk, int hd, float scale) {
+    constexpr int BOXES = HDP / 64;                      // 64-column boxes per row of HDP
     constexpr int KV_BOX = AWB_BK * 128, Q_BOX = AWB_BQ * 128;
-    constexpr int STAGE = AWB_STAGE_BYTES(HD);
+    constexpr int STAGE = AWB_STAGE_BYTES(HDP);
     DYNAMIC_SHARED(unsigned char, awb_raw);
     unsigned char* Ks = reinterpret_cast<unsigned char*>((reinterpret_cast<uintptr_t>(awb_raw) + 1023) & ~(uintptr_t)1023);
     unsigned char* Vs = Ks + BOXES * KV_BOX;
@@ -137,7 +155,7 @@ __device__ __forceinline__ void awb_bwd(const CUtensorMap* mapQ, const CUtensorM
                 mbar_arrive_expect_tx(&full[s], 2 * BOXES * Q_BOX);
                 for (int j = 0; j < BOXES; j++) {
                     tma_load_2d(st + j * Q_BOX, mapQ, 64 * j, bh * Nq + qt * AWB_BQ, &full[s]);
-                    tma_load_2d(st + (BOXES + j) * Q_BOX, mapO, h * HD + 64 * j, b * Nq + qt * AWB_BQ, &full[s]);
+                    tma_load_2d(st + (BOXES + j) * Q_BOX, mapO, h * hd + 64 * j, b * Nq + qt * AWB_BQ, &full[s]);
                 }
             } else {
                 mbar_arrive(&full[s]);
@@ -149,15 +167,15 @@ __device__ __forceinline__ void awb_bwd(const CUtensorMap* mapQ, const CUtensorM
     setmaxnreg_inc<AWB_CONSUMER_REGS>();
     const int c = wg - 1, w = lt >> 5, g = lane >> 2, t = lane & 3;
     // dq's share of this consumer: columns [dqCol, dqCol + 64) over keys [dqKey, dqKey + DQ_KEYS)
-    constexpr int DQ_KEYS = HD == 128 ? AWB_BK : AWB_BK / 2;
-    const int dqCol = HD == 128 ? 64 * c : 0, dqKey = HD == 128 ? 0 : 64 * c;
+    constexpr int DQ_KEYS = HDP == 128 ? AWB_BK : AWB_BK / 2;
+    const int dqCol = HDP == 128 ? 64 * c : 0, dqKey = HDP == 128 ? 0 : 64 * c;
     const float sl2 = scale * ATT_LOG2E;
     bool keyOk[2];
     #pragma unroll
     for (int hh = 0; hh < 2; hh++) keyOk[hh] = k0 + 64 * c + 16 * w + g + 8 * hh < Nk;
-    float adk[HD / 2], adv[HD / 2];
+    float adk[HDP / 2], adv[HDP / 2];
     #pragma unroll
-    for (int i = 0; i < HD / 2; i++) adk[i] = adv[i] = 0.0f;
+    for (int i = 0; i < HDP / 2; i++) adk[i] = adv[i] = 0.0f;
     mbar_wait(kvFull, 0);
 
     for (int qt = 0; qt < qTiles; qt++) {
@@ -171,13 +189,13 @@ __device__ __forceinline__ void awb_bwd(const CUtensorMap* mapQ, const CUtensorM
         float sT[32], dpT[32];
         wgmma_fence();
         #pragma unroll
-        for (int ks = 0; ks < HD / 16; ks++) {
+        for (int ks = 0; ks < HDP / 16; ks++) {
             const int box = ks / 4, off = (ks % 4) * 32;
             wgmma_bf16<64, 0, 0>(sT, wgmma_desc(Ks + box * KV_BOX + c * 64 * 128 + off, WG_SWIZZLE_128B, 16, 1024),
                                  wgmma_desc(Qs + box * Q_BOX + off, WG_SWIZZLE_128B, 16, 1024), ks > 0);
         }
         #pragma unroll
-        for (int ks = 0; ks < HD / 16; ks++) {
+        for (int ks = 0; ks < HDP / 16; ks++) {
             const int box = ks / 4, off = (ks % 4) * 32;
             wgmma_bf16<64, 0, 0>(dpT, wgmma_desc(Vs + box * KV_BOX + c * 64 * 128 + off, WG_SWIZZLE_128B, 16, 1024),
                                  wgmma_desc(Os + box * Q_BOX + off, WG_SWIZZLE_128B, 16, 1024), ks > 0);
@@ -227,8 +245,8 @@ __device__ __forceinline__ void awb_bwd(const CUtensorMap* mapQ, const CUtensorM
         for (int ks = 0; ks < AWB_BQ / 16; ks++) {
             const uint64_t dOut = wgmma_desc(Os + ks * 16 * 128, WG_SWIZZLE_128B, Q_BOX, 1024);
             const uint64_t dQin = wgmma_desc(Qs + ks * 16 * 128, WG_SWIZZLE_128B, Q_BOX, 1024);
-            wgmma_bf16<HD, 0, 1>(adv, wgmma_desc(Pt + c * 64 * 128 + ks * 32, WG_SWIZZLE_128B, 16, 1024), dOut, 1);
-            wgmma_bf16<HD, 0, 1>(adk, wgmma_desc(dSt + c * 64 * 128 + ks * 32, WG_SWIZZLE_128B, 16, 1024), dQin, 1);
+            wgmma_bf16<HDP, 0, 1>(adv, wgmma_desc(Pt + c * 64 * 128 + ks * 32, WG_SWIZZLE_128B, 16, 1024), dOut, 1);
+            wgmma_bf16<HDP, 0, 1>(adk, wgmma_desc(dSt + c * 64 * 128 + ks * 32, WG_SWIZZLE_128B, 16, 1024), dQin, 1);
         }
         wgmma_commit();
         wgmma_wait<1>();   // dq's group has retired; dV and dK run on under the dq epilogue
@@ -256,8 +274,9 @@ __device__ __forceinline__ void awb_bwd(const CUtensorMap* mapQ, const CUtensorM
         if (lane == 0) mbar_arrive(&dqFull[c]);
         if (lt == 0) {
             mbar_wait(&dqFull[c], qt & 1);
-            for (int box = 0; box < 64 / AWB_DQ_COLS; box++)
-                tma_reduce_add_2d(mapDq, dqs + box * (AWB_BQ * 128), dqCol + AWB_DQ_COLS * box, bh * Nq + qt * AWB_BQ);
+            for (int box = 0; box < 64 / AWB_DQ_COLS; box++)   // a box wholly past hd would add nothing
+                if (dqCol + AWB_DQ_COLS * box < hd)
+                    tma_reduce_add_2d(mapDq, dqs + box * (AWB_BQ * 128), dqCol + AWB_DQ_COLS * box, bh * Nq + qt * AWB_BQ);
             tma_store_commit();
         }
 
@@ -275,9 +294,10 @@ __device__ __forceinline__ void awb_bwd(const CUtensorMap* mapQ, const CUtensorM
     #pragma unroll
     for (int hh = 0; hh < 2; hh++) {
         if (!keyOk[hh]) continue;
-        const long long base = ((long long)bh * Nk + k0 + 64 * c + 16 * w + g + 8 * hh) * HD;
+        const long long base = ((long long)bh * Nk + k0 + 64 * c + 16 * w + g + 8 * hh) * hd;
         #pragma unroll
-        for (int j = 0; j < HD / 8; j++) {
+        for (int j = 0; j < HDP / 8; j++) {
+            if (8 * j >= hd) break;   // hd is a multiple of 8: a column group of 8 is all in or all out
             const int col = 8 * j + 2 * t;
             att_acc2(dk + base + col, scale * adk[4 * j + 2 * hh], scale * adk[4 * j + 2 * hh + 1]);
             att_acc2(dv + base + col, adv[4 * j + 2 * hh], adv[4 * j + 2 * hh + 1]);
@@ -294,8 +314,10 @@ attn_bwd_wgmma(const __grid_constant__ CUtensorMap mapQ, const __grid_constant__
                att_bf16* dk, att_bf16* dv, const float* __restrict__ lse, const float* __restrict__ delta, int H,
                int Nq, int Nk, int hd, float scale) {
 #ifdef HOPPER_KERNELS
-    if (hd == 64) awb_bwd<64>(&mapQ, &mapK, &mapV, &mapO, &mapDq, dk, dv, lse, delta, H, Nq, Nk, scale);
-    else if (hd == 128) awb_bwd<128>(&mapQ, &mapK, &mapV, &mapO, &mapDq, dk, dv, lse, delta, H, Nq, Nk, scale);
+    if (hd < AWB_HD_STEP || hd > AWB_HD_MAX || hd % AWB_HD_STEP != 0) ATT_REFUSE("attn_bwd_wgmma: hd is not a multiple of 8 in [8, 128]");
+    // (128 first: in the other order ptxas spills a register of the epilogue's, 4 bytes)
+    if (AWB_HD_PAD(hd) == 128) awb_bwd<128>(&mapQ, &mapK, &mapV, &mapO, &mapDq, dk, dv, lse, delta, H, Nq, Nk, hd, scale);
+    else awb_bwd<64>(&mapQ, &mapK, &mapV, &mapO, &mapDq, dk, dv, lse, delta, H, Nq, Nk, hd, scale);
 #elif defined(__CUDA_ARCH__)
     __trap();   // not sm_90a: fail the launch, never a silent no-op
 #endif

@@ -4,7 +4,8 @@ import java.util.List;
 
 /**
  * What the tensor-core flash attention (src/main/cuda/attention_bf16.cu; {@link Kernels#flashAttnFwd},
- * {@link Kernels#flashAttnBwd}; on Hopper also attention_wgmma.cu, {@link Kernels#flashAttnFwdWgmma}) takes, as small records, and its launch constants, mirrored from
+ * {@link Kernels#flashAttnBwd}; on Hopper attention_wgmma.cu and attention_wgmma_bwd.cu,
+ * {@link Kernels#flashAttnFwdWgmma}, {@link Kernels#flashAttnBwdWgmma}) takes, as small records, and its launch constants, mirrored from
  * the kernel source's #defines (KernelSignaturesTest checks they agree). Addresses are raw device
  * addresses. softmax(q k^T / sqrt(hd)) v, no mask; bf16 inputs, out, dq, dk, dv; fp32 lse, delta.
  */
@@ -19,7 +20,7 @@ public final class FlashAttention {
     public static final int BWD_TILE = 32, BWD_TILE_WIDE = 16;
     /** ATT_DKDV_COLS: dk/dv columns per dkdv block at most (hd 256 runs two blocks per key block). */
     public static final int DKDV_COLS = 128;
-    /** The head dims the kernels are instantiated for. */
+    /** The head dims the mma.sync kernels are instantiated for. */
     public static final List<Integer> HEAD_DIMS = List.of(64, 128, 256);
 
     /**
@@ -30,6 +31,15 @@ public final class FlashAttention {
      */
     public static final int WGMMA_QUERY_ROWS = 128, WGMMA_THREADS = 384, WGMMA_STAGES = 2, WGMMA_BOX_COLS = 64,
             WGMMA_KEYS_NARROW = 128, WGMMA_KEYS_WIDE = 64;
+    /**
+     * The Hopper kernels' head dims: multiples of ATW_HD_STEP = AWB_HD_STEP (TMA's 16-byte rows) up to
+     * ATW_HD_MAX (forward) and AWB_HD_MAX (backward: hd 256's dK and dV accumulators would not fit the
+     * registers). Each runs at {@link #wgmmaPaddedHeadDim} with TMA zero-filling the columns past hd.
+     */
+    public static final int WGMMA_HEAD_DIM_STEP = 8, WGMMA_MAX_HEAD_DIM = 256, WGMMA_BWD_MAX_HEAD_DIM = 128;
+
+    /** ATW_HD_PAD = AWB_HD_PAD: the instantiation (64, 128 or 256) a Hopper kernel runs head dim hd at. */
+    public static int wgmmaPaddedHeadDim(int hd) { return hd <= 64 ? 64 : hd <= 128 ? 128 : 256; }
 
     /**
      * attention_wgmma_bwd.cu (the Hopper backward, {@link Kernels#flashAttnBwdWgmma}): AWB_BK keys per
@@ -37,38 +47,45 @@ public final class FlashAttention {
      * consumer warpgroups).
      */
     public static final int WGMMA_BWD_KEYS = 128, WGMMA_BWD_QUERIES = 64, WGMMA_BWD_STAGES = 2, WGMMA_BWD_THREADS = 384;
-    /** The head dims attn_bwd_wgmma is instantiated for (hd 256's dK and dV accumulators would not fit the registers). */
-    public static final List<Integer> WGMMA_BWD_HEAD_DIMS = List.of(64, 128);
-
     /** AWB_DQ_COLS: fp32 columns of dq's reduce-add boxes (one 128-byte swizzle row). */
     public static final int WGMMA_BWD_DQ_COLS = 32;
 
     /**
-     * AWB_SMEM: k, v [WGMMA_BWD_KEYS][hd] and P^T, dS^T [WGMMA_BWD_KEYS][WGMMA_BWD_QUERIES] bf16, two
-     * dq tiles [WGMMA_BWD_QUERIES][64] fp32, the stages of q, dout [WGMMA_BWD_QUERIES][hd] bf16 and 1 KB
-     * of lse and delta, 1 KB of barriers, 1 KB to align.
+     * AWB_SMEM at the padded head dim p = {@link #wgmmaPaddedHeadDim}(hd): k, v [WGMMA_BWD_KEYS][p] and
+     * P^T, dS^T [WGMMA_BWD_KEYS][WGMMA_BWD_QUERIES] bf16, two dq tiles [WGMMA_BWD_QUERIES][64] fp32, the
+     * stages of q, dout [WGMMA_BWD_QUERIES][p] bf16 and 1 KB of lse and delta, 1 KB of barriers, 1 KB to align.
      */
     static int wgmmaBwdSmem(int hd) {
-        return 2 * WGMMA_BWD_KEYS * hd * 2 + 2 * WGMMA_BWD_KEYS * WGMMA_BWD_QUERIES * 2 + 2 * WGMMA_BWD_QUERIES * 64 * 4
-                + WGMMA_BWD_STAGES * (2 * WGMMA_BWD_QUERIES * hd * 2 + 1024) + 2048;
+        int p = wgmmaPaddedHeadDim(hd);
+        return 2 * WGMMA_BWD_KEYS * p * 2 + 2 * WGMMA_BWD_KEYS * WGMMA_BWD_QUERIES * 2 + 2 * WGMMA_BWD_QUERIES * 64 * 4
+                + WGMMA_BWD_STAGES * (2 * WGMMA_BWD_QUERIES * p * 2 + 1024) + 2048;
     }
 
+    /** Whether the Hopper kernels take head dim hd at all (forward: {@code max} 256; backward: 128). */
+    static boolean wgmmaHeadDim(int hd, int max) { return hd >= WGMMA_HEAD_DIM_STEP && hd <= max && hd % WGMMA_HEAD_DIM_STEP == 0; }
+
+    /** Whether attn_fwd_wgmma takes {@code sh}'s head dim: a multiple of 8 up to 256. */
+    public static boolean wgmmaForwardTakes(Shape sh) { return wgmmaHeadDim(sh.hd(), WGMMA_MAX_HEAD_DIM); }
+
     /**
-     * Whether attn_bwd_wgmma takes {@code sh} (beyond what every flash kernel needs): hd 64 or 128,
-     * and every q, k, dout row index below 2^31 (TMA's coordinates are 32-bit; a tile may reach one
-     * tile past the last row).
+     * Whether attn_bwd_wgmma takes {@code sh}: hd a multiple of 8 up to 128, and every q, k, dout row
+     * index below 2^31 (TMA's coordinates are 32-bit; a tile may reach one tile past the last row).
      */
     public static boolean wgmmaBackwardTakes(Shape sh) {
         long rows = sh.bh() * Math.max(sh.nq(), sh.nk()) + WGMMA_BWD_KEYS;
-        return WGMMA_BWD_HEAD_DIMS.contains(sh.hd()) && rows <= Integer.MAX_VALUE;
+        return wgmmaHeadDim(sh.hd(), WGMMA_BWD_MAX_HEAD_DIM) && rows <= Integer.MAX_VALUE;
     }
 
     static int fwdKeys(int hd) { return hd <= 128 ? FWD_KEYS : FWD_KEYS_256; }
-    /** ATW_KEYS(hd): keys per K/V tile of the Hopper forward. */
-    static int wgmmaKeys(int hd) { return hd <= 128 ? WGMMA_KEYS_NARROW : WGMMA_KEYS_WIDE; }
-    /** ATW_SMEM(hd): q [WGMMA_QUERY_ROWS][hd], WGMMA_STAGES x (K, V) [wgmmaKeys][hd] bf16, 1 + 4 x stages mbarriers, 1024 to align. */
+    /** ATW_KEYS(ATW_HD_PAD(hd)): keys per K/V tile of the Hopper forward. */
+    static int wgmmaKeys(int hd) { return wgmmaPaddedHeadDim(hd) <= 128 ? WGMMA_KEYS_NARROW : WGMMA_KEYS_WIDE; }
+    /**
+     * ATW_SMEM(ATW_HD_PAD(hd)), with p the padded head dim: q [WGMMA_QUERY_ROWS][p], WGMMA_STAGES x (K, V)
+     * [wgmmaKeys][p] bf16, 1 + 4 x stages mbarriers, 1024 to align.
+     */
     static int wgmmaSmem(int hd) {
-        return WGMMA_QUERY_ROWS * hd * 2 + 2 * WGMMA_STAGES * wgmmaKeys(hd) * hd * 2 + 8 * (1 + 4 * WGMMA_STAGES) + 1024;
+        int p = wgmmaPaddedHeadDim(hd);
+        return WGMMA_QUERY_ROWS * p * 2 + 2 * WGMMA_STAGES * wgmmaKeys(hd) * p * 2 + 8 * (1 + 4 * WGMMA_STAGES) + 1024;
     }
     static int bwdTile(int hd) { return hd <= 64 ? BWD_TILE : BWD_TILE_WIDE; }
     static int dkdvSplits(int hd) { return hd / Math.min(hd, DKDV_COLS); }
@@ -80,7 +97,7 @@ public final class FlashAttention {
     /** ATT_SMEM_DKDV: k, v [KEY_ROWS][hd], two stages of q, dout [bwdTile][hd] and of lse, delta [bwdTile] fp32. */
     static int dkdvSmem(int hd) { return (2 * KEY_ROWS + 4 * bwdTile(hd)) * hd * 2 + 4 * bwdTile(hd) * 4; }
 
-    /** batch x heads attention of nq queries over nk keys at head dim hd (64, 128 or 256). */
+    /** batch x heads attention of nq queries over nk keys at head dim hd (what each kernel takes: its check). */
     public record Shape(int batch, int heads, int nq, int nk, int hd) {
         public long bh() { return (long) batch * heads; }
         public float scale() { return (float) (1 / Math.sqrt(hd)); }

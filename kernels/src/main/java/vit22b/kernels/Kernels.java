@@ -332,6 +332,7 @@ public final class Kernels {
      * fp32 softmax state). Refuses, naming the fix, what the kernels cannot do.
      */
     public void flashAttnFwd(FlashAttention.Shape sh, FlashAttention.Forward f) {
+        mmaHeadDimCheck(sh);
         flashCheck(sh, f);
         if (sh.bh() == 0 || sh.nq() == 0) return;
         int hd = sh.hd();
@@ -343,11 +344,17 @@ public final class Kernels {
     /**
      * See attention_wgmma.cu: {@link #flashAttnFwd}'s computation (same tensors, layouts, rounding)
      * on Hopper's TMA and wgmma, FlashAttention-3's structure; q, k and v reach the kernel as tensor
-     * maps over their (B*H*N, hd) rows from {@code maps}. Refuses what flashAttnFwd refuses,
+     * maps over their (B*H*N, hd) rows from {@code maps}. Takes any head dim that is a multiple of 8
+     * up to 256 ({@link FlashAttention#wgmmaForwardTakes}; run at the padded one, TMA zero-filling the
+     * columns past hd); refuses other head dims, what flashAttnFwd refuses besides its head dims,
      * and a GPU other than compute capability 9.0 (wgmma is sm_90a only).
      */
     public void flashAttnFwdWgmma(TensorMapCache maps, FlashAttention.Shape sh, FlashAttention.Forward f) {
         DeviceRuntime rt = maps.device();
+        if (!FlashAttention.wgmmaForwardTakes(sh))
+            throw new IllegalArgumentException("attn_fwd_wgmma " + sh + ": head_dim must be a multiple of "
+                    + FlashAttention.WGMMA_HEAD_DIM_STEP + " up to " + FlashAttention.WGMMA_MAX_HEAD_DIM
+                    + " (TMA's 16-byte rows); use attention.cu's kernels (attnFwd, any head dim)");
         flashCheck(sh, f);
         requireHopper(rt, "attn_fwd_wgmma: ", "flashAttnFwd");
         int grid = flashGrid(sh, sh.nq(), FlashAttention.WGMMA_QUERY_ROWS, 1);
@@ -360,7 +367,10 @@ public final class Kernels {
                 f.out(), f.ldo(), f.lse(), mapQ, mapK, mapV, sh.heads(), sh.nq(), sh.nk(), hd, sh.scale());
     }
 
-    /** A head-major bf16 tensor's rows x hd as one TMA map: boxes of boxRows x 64 columns, 128B swizzle. */
+    /**
+     * A head-major bf16 tensor's rows x hd as one TMA map: boxes of boxRows x 64 columns, 128B swizzle
+     * (columns of a box past hd are TMA's zeros: the kernels' padded head dim).
+     */
     private static TensorMap2d attnRows(long address, long rows, int hd, int boxRows) {
         return new TensorMap2d(address, rows, hd, 2L * hd, 2, boxRows, FlashAttention.WGMMA_BOX_COLS, TensorMap2d.Swizzle.B128);
     }
@@ -372,6 +382,7 @@ public final class Kernels {
      */
     public void flashAttnBwd(FlashAttention.Shape sh, FlashAttention.Backward b) {
         FlashAttention.Forward f = b.fwd();
+        mmaHeadDimCheck(sh);
         flashBwdCheck(sh, b);
         if (sh.bh() == 0 || sh.nq() == 0) return;
         int hd = sh.hd(), H = sh.heads(), Nq = sh.nq(), Nk = sh.nk();
@@ -388,17 +399,20 @@ public final class Kernels {
      * See attention_wgmma_bwd.cu: flashAttnBwd's computation on Hopper's TMA and wgmma, one pass per
      * key block: delta first (attention.cu's bf16 delta kernel), then attn_bwd_wgmma, whose dq
      * parts are summed by TMA reduce-adds into {@code dqAcc} (fp32 scratch of bh x nq x hd, zeroed here),
-     * then attn_bwd_dq_add adds it into dq; dk and dv are accumulated by the kernel itself. Refuses
-     * what flashAttnBwd refuses, a shape {@link FlashAttention#wgmmaBackwardTakes} does not take,
-     * and a GPU other than compute capability 9.0.
+     * then attn_bwd_dq_add adds it into dq; dk and dv are accumulated by the kernel itself. Takes
+     * any head dim that is a multiple of 8 up to 128 (run at the padded one, 64 or 128; dout's map
+     * spans all heads, attention_wgmma_bwd.cu says why its boxes may reach the next head's columns).
+     * Refuses a shape {@link FlashAttention#wgmmaBackwardTakes} does not take, what flashAttnBwd
+     * refuses besides its head dims, and a GPU other than compute capability 9.0.
      */
     public void flashAttnBwdWgmma(TensorMapCache maps, FlashAttention.Shape sh, FlashAttention.Backward b, long dqAcc) {
         DeviceRuntime rt = maps.device();
         FlashAttention.Forward f = b.fwd();
-        flashBwdCheck(sh, b);
         if (!FlashAttention.wgmmaBackwardTakes(sh))
-            throw new IllegalArgumentException("attn_bwd_wgmma " + sh + ": needs head_dim in " + FlashAttention.WGMMA_BWD_HEAD_DIMS
-                    + " and under 2^31 q, k rows in all; use flashAttnBwd");
+            throw new IllegalArgumentException("attn_bwd_wgmma " + sh + ": needs head_dim a multiple of "
+                    + FlashAttention.WGMMA_HEAD_DIM_STEP + " up to " + FlashAttention.WGMMA_BWD_MAX_HEAD_DIM
+                    + " and under 2^31 q, k rows in all; use flashAttnBwd (hd 256) or attention.cu's kernels");
+        flashBwdCheck(sh, b);
         if (dqAcc % 16 != 0)
             throw new IllegalArgumentException(String.format("attn_bwd_wgmma: the dq scratch 0x%x must be 16-byte aligned", dqAcc));
         requireHopper(rt, "attn_bwd_wgmma: ", "flashAttnBwd");
@@ -421,7 +435,7 @@ public final class Kernels {
         m.launch("attn_bwd_dq_add", ewGrid(n), 1, 1, EW_BLOCK, 1, 1, 0, s, b.dq(), dqAcc, n, sh.scale());
     }
 
-    /** What both flash backwards refuse: flashCheck's, and unaligned dout, dq, dk, dv. */
+    /** What every flash backward refuses: flashCheck's, and unaligned dout, dq, dk, dv. */
     private static void flashBwdCheck(FlashAttention.Shape sh, FlashAttention.Backward b) {
         flashCheck(sh, b.fwd());
         if (b.dout() % 16 != 0 || b.dq() % 16 != 0 || b.dk() % 16 != 0 || b.dv() % 16 != 0)
@@ -429,11 +443,16 @@ public final class Kernels {
                     + "16-byte aligned (start them at a multiple of 8 bf16 elements)", b.dout(), b.dq(), b.dk(), b.dv()));
     }
 
+    /** The mma.sync flash kernels' head dims (their instantiations). */
+    private static void mmaHeadDimCheck(FlashAttention.Shape sh) {
+        if (!FlashAttention.HEAD_DIMS.contains(sh.hd()))
+            throw new IllegalArgumentException("flash attention " + sh + ": head_dim must be one of " + FlashAttention.HEAD_DIMS
+                    + " (the tensor-core kernels' instantiations); use attention.cu's kernels (attnFwd, any head dim) or change the head count");
+    }
+
+    /** What every flash kernel refuses besides its head dims: sizes, out's stride, alignment. */
     private static void flashCheck(FlashAttention.Shape sh, FlashAttention.Forward f) {
         String at = "flash attention " + sh + ": ";
-        if (!FlashAttention.HEAD_DIMS.contains(sh.hd()))
-            throw new IllegalArgumentException(at + "head_dim must be one of " + FlashAttention.HEAD_DIMS
-                    + " (the tensor-core kernels' instantiations); use attention.cu's kernels (attnFwd, any head dim) or change the head count");
         if (sh.batch() < 0 || sh.heads() < 0 || sh.nq() < 0 || sh.nk() < 1)
             throw new IllegalArgumentException(at + "needs batch, heads, nq >= 0 and nk >= 1 (softmax over no keys is undefined)");
         if (f.ldo() % 8 != 0 || f.ldo() < (long) sh.heads() * sh.hd())

@@ -112,8 +112,9 @@ public final class LaunchTable {
         k.flashAttnFwdWgmma(maps, fa, ff);
         k.flashAttnBwd(fa, new FlashAttention.Backward(ff, ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(),
                 ptr.getAsLong(), ptr.getAsLong()));
-        // the Hopper backward at its widest head dim (hd <= 128)
-        int whd = FlashAttention.WGMMA_BWD_HEAD_DIMS.getLast();
+        // the Hopper backward at the problem's head dim where it takes it (any multiple of 8 up to 128), else its widest
+        int whd = FlashAttention.wgmmaBackwardTakes(new FlashAttention.Shape(B, H, N, N, hd)) ? hd
+                : FlashAttention.WGMMA_BWD_MAX_HEAD_DIM;
         FlashAttention.Forward wf = new FlashAttention.Forward(ptr.getAsLong(), ptr.getAsLong(), ptr.getAsLong(),
                 ptr.getAsLong(), (long) H * whd, ptr.getAsLong());
         k.flashAttnBwdWgmma(maps, new FlashAttention.Shape(B, H, N, N, whd), new FlashAttention.Backward(wf, ptr.getAsLong(),

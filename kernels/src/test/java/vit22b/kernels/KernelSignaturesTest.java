@@ -194,13 +194,14 @@ class KernelSignaturesTest {
     }
 
     /**
-     * attn_bwd_wgmma: grid heads x 128-key blocks, three warpgroups, AWB_SMEM (written out here); its dq
-     * add covers bh x nq x hd; hd 256 is refused (its accumulators would not fit).
+     * attn_bwd_wgmma: grid heads x 128-key blocks, three warpgroups, AWB_SMEM at the padded head dim (64
+     * or 128; written out here); its dq add covers bh x nq x hd; hd 256 is refused (its accumulators
+     * would not fit), and head dims that are not a multiple of 8 (TMA's rows).
      */
     @Test void wgmmaAttentionBackwardLaunches() {
         TensorMapCache maps = new TensorMapCache(LaunchTable.zeroTensorMaps());
         long base = 0x7f00_0000_0000L;
-        for (int hd : FlashAttention.WGMMA_BWD_HEAD_DIMS)
+        for (int hd : new int[] {8, 40, 64, 72, 112, 128})
             for (int n : new int[] {1, 197, 4096}) {
                 LaunchTable.Recorder r = new LaunchTable.Recorder();
                 FlashAttention.Shape sh = new FlashAttention.Shape(3, 5, n, n + 1, hd);
@@ -213,14 +214,43 @@ class KernelSignaturesTest {
                 Launch w = by.get("attn_bwd_wgmma");
                 assertEquals(15 * ((n + 1 + 127) / 128), w.grid()[0], "grid" + at);
                 assertEquals(384, w.block()[0], "threads" + at);
-                assertEquals(hd == 64 ? 135_168 : 200_704, w.sharedBytes(), "smem" + at);
+                assertEquals(hd <= 64 ? 135_168 : 200_704, w.sharedBytes(), "smem" + at);
                 assertEquals(15L * n * hd, by.get("attn_bwd_dq_add").args()[2], "dq add's n" + at);
             }
         FlashAttention.Forward ok = new FlashAttention.Forward(base, base, base, base, 512, base);
-        String m = assertThrows(IllegalArgumentException.class, () -> new Kernels(new LaunchTable.Recorder(), null)
-                .flashAttnBwdWgmma(maps, new FlashAttention.Shape(1, 2, 8, 8, 256), new FlashAttention.Backward(ok, base, base,
-                        base, base, base), base)).getMessage();
-        assertTrue(m.contains("head_dim in [64, 128]"), m);
+        for (int hd : new int[] {256, 100, 136}) {
+            String m = assertThrows(IllegalArgumentException.class, () -> new Kernels(new LaunchTable.Recorder(), null)
+                    .flashAttnBwdWgmma(maps, new FlashAttention.Shape(1, 2, 8, 8, hd), new FlashAttention.Backward(ok, base, base,
+                            base, base, base), base)).getMessage();
+            assertTrue(m.contains("head_dim a multiple of 8 up to 128"), m);
+        }
+    }
+
+    /**
+     * attn_fwd_wgmma: grid heads x 128-query blocks, three warpgroups, ATW_SMEM at the padded head dim
+     * (64, 128, 256; written out here) for every head dim that is a multiple of 8 up to 256; others refused.
+     */
+    @Test void wgmmaAttentionForwardLaunches() {
+        TensorMapCache maps = new TensorMapCache(LaunchTable.zeroTensorMaps());
+        long base = 0x7f00_0000_0000L;
+        for (int hd : new int[] {8, 64, 72, 112, 128, 136, 200, 256}) {
+            LaunchTable.Recorder r = new LaunchTable.Recorder();
+            FlashAttention.Shape sh = new FlashAttention.Shape(3, 5, 197, 198, hd);
+            new Kernels(r, null).flashAttnFwdWgmma(maps, sh, new FlashAttention.Forward(base, base + 0x1000_0000L,
+                    base + 0x2000_0000L, base + 0x3000_0000L, 5L * hd, base + 0x4000_0000L));
+            Launch w = r.launches().getFirst();
+            assertEquals("attn_fwd_wgmma", w.kernel());
+            assertEquals(15 * 2, w.grid()[0], "grid at hd " + hd);
+            assertEquals(384, w.block()[0], "threads at hd " + hd);
+            // q [128][p] + 2 stages x (K, V) [keys][p] bf16 + 9 barriers + 1 KB: p 64, 128 (128 keys); 256 (64 keys)
+            assertEquals(hd <= 64 ? 83_016 : hd <= 128 ? 164_936 : 197_704, w.sharedBytes(), "smem at hd " + hd);
+        }
+        FlashAttention.Forward ok = new FlashAttention.Forward(base, base, base, base, 2048, base);
+        for (int hd : new int[] {264, 100, 4}) {
+            String m = assertThrows(IllegalArgumentException.class, () -> new Kernels(new LaunchTable.Recorder(), null)
+                    .flashAttnFwdWgmma(maps, new FlashAttention.Shape(1, 2, 8, 8, hd), ok)).getMessage();
+            assertTrue(m.contains("head_dim must be a multiple of 8 up to 256"), m);
+        }
     }
 
     @Test void flashAttentionRefusesWhatTheKernelsCannotDo() {
@@ -274,7 +304,11 @@ class KernelSignaturesTest {
                 "attention_wgmma_bwd.cu AWB_BQ", FlashAttention.WGMMA_BWD_QUERIES,
                 "attention_wgmma_bwd.cu AWB_STAGES", FlashAttention.WGMMA_BWD_STAGES,
                 "attention_wgmma_bwd.cu AWB_THREADS", FlashAttention.WGMMA_BWD_THREADS,
-                "attention_wgmma_bwd.cu AWB_DQ_COLS", FlashAttention.WGMMA_BWD_DQ_COLS));
+                "attention_wgmma_bwd.cu AWB_DQ_COLS", FlashAttention.WGMMA_BWD_DQ_COLS,
+                "attention_wgmma.cu ATW_HD_STEP", FlashAttention.WGMMA_HEAD_DIM_STEP,
+                "attention_wgmma.cu ATW_HD_MAX", FlashAttention.WGMMA_MAX_HEAD_DIM,
+                "attention_wgmma_bwd.cu AWB_HD_STEP", FlashAttention.WGMMA_HEAD_DIM_STEP,
+                "attention_wgmma_bwd.cu AWB_HD_MAX", FlashAttention.WGMMA_BWD_MAX_HEAD_DIM));
         want.putAll(Map.of("gemm_common.cuh MMA_GELU_NONE", MmaGemm.GELU_NONE, "gemm_common.cuh MMA_GELU_FWD",
                 MmaGemm.GELU_FORWARD, "gemm_common.cuh MMA_GELU_BWD", MmaGemm.GELU_BACKWARD));
         for (var e : new TreeMap<>(want).entrySet()) {

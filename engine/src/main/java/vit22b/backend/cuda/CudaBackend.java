@@ -47,7 +47,8 @@ import vit22b.tensor.Tensor;
  * bf16 kernels compute in fp32 and round each stored element once: the GEMMs (linear, the
  * out-projection, patch embedding) on the tensor cores with bias, residual, beta 1 and the bias
  * gradient fused, gemm_bf16_wgmma on a Hopper and gemm_bf16_mma elsewhere ({@link #nativeGemm});
- * attention on the flash kernels (head dim 64, 128, 256) or attention.cu's bf16 instantiation;
+ * attention on the flash kernels (head dim 64, 128, 256; on a Hopper the wgmma kernels at any
+ * multiple of 8 up to 256 forward, 128 backward: {@link #attentionKernels}) or attention.cu's bf16 instantiation;
  * norms, GELU, element-wise ops, heads reshuffles, the in-projection epilogue and the loss on their
  * {@code _bf16} instantiations (16-byte vectors where aligned); AdamW updates the fp32 masters and
  * writes the bf16 copy in one pass.
@@ -781,41 +782,41 @@ public final class CudaBackend implements Backend {
     /**
      * Attention dispatches on its tensors' element type. F32: attention.cu's float kernels, as
      * always. BF16 q, k, v, out (and dout, dq, dk, dv; lse stays F32): bf16 storage, fp32 softmax
-     * state and sums, each stored element rounded once, on one of two kernel sets chosen here
-     * ({@link #onTensorCores}) and nowhere else: the tensor-core flash kernels (attention_bf16.cu)
-     * when the head dim is one they are built for (64, 128, 256), out's row stride is a multiple
-     * of 8 elements and every tensor starts 16-byte aligned (their 16-byte copies); otherwise
-     * attention.cu's bf16 instantiation, which takes any head dim up to 256 and any stride. Both
-     * compute the same function; the flash kernels also round P and dS to bf16 for their second
-     * products (DESIGN.md's tolerances). A shape the flash kernels cannot take is a normal case
-     * (the small models' head dims 16 and 32), not a refusal, so nothing is logged.
-     * {@link #tensorCoreAttentions} counts the flash calls for tests. On a Hopper ({@code
-     * device.hopper()}: a compute capability 9.0 GPU, or the emulated device opened as one) the
-     * flash forward is attention_wgmma.cu's (wgmma + TMA, FlashAttention-3's structure), which takes
-     * every shape the flash kernels take; {@link #hopperAttentionForwards} counts those.
+     * state and sums, each stored element rounded once, on one of three kernel sets chosen by
+     * {@link #attentionKernels} and nowhere else: on a Hopper ({@code device.hopper()}: a compute
+     * capability 9.0 GPU, or the emulated device opened as one) attention_wgmma.cu's forward (wgmma +
+     * TMA, FlashAttention-3's structure) at any head dim that is a multiple of 8 up to 256 (ViT-e's
+     * 112 too: run at the padded 128); elsewhere, and at head dims the Hopper kernel does not take,
+     * the mma.sync flash kernels (attention_bf16.cu) at the head dims they are built for (64, 128,
+     * 256); both need out's row stride a multiple of 8 elements and every tensor 16-byte aligned
+     * (their 16-byte copies, TMA). Otherwise attention.cu's bf16 instantiation, which takes any head
+     * dim up to 256 and any stride. All compute the same function; the flash kernels also round P
+     * and dS to bf16 for their second products (DESIGN.md's tolerances). A shape the flash kernels
+     * cannot take is a normal case (the small models' head dim 16 off a Hopper), not a refusal, so
+     * nothing is logged. {@link #tensorCoreAttentions} counts the flash calls (either set) for
+     * tests, {@link #hopperAttentionForwards} those on attention_wgmma.cu.
      */
     @Override public void attentionForward(Tensor out, Tensor lse, Tensor q, Tensor kk, Tensor v) {
         boolean bf16 = attentionBf16("attentionForward", lse, List.of("q", "k", "v", "out"), q, kk, v, out);
         int B = q.dim(0), H = q.dim(1), Nq = q.dim(2), hd = q.dim(3), Nk = kk.dim(2);
         long ldo = out.size() / ((long) B * Nq);
-        if (bf16 && onTensorCores(hd, ldo, q, kk, v, out)) {
-            FlashAttention.Shape sh = new FlashAttention.Shape(B, H, Nq, Nk, hd);
-            if (hopper) {   // the flash kernels' shapes are the Hopper forward's too
+        FlashAttention.Shape sh = new FlashAttention.Shape(B, H, Nq, Nk, hd);
+        switch (bf16 ? attentionKernels(sh, false, ldo, q, kk, v, out) : AttentionKernels.SIMT) {
+            case WGMMA -> {
                 k.flashAttnFwdWgmma(tensorMaps, sh, flashForward(out, ldo, lse, q, kk, v));
                 hopperAttentionForwards++;
-            } else {
-                k.flashAttnFwd(sh, flashForward(out, ldo, lse, q, kk, v));
             }
-            return;
+            case MMA -> k.flashAttnFwd(sh, flashForward(out, ldo, lse, q, kk, v));
+            case SIMT -> k.attnFwd(bf16, raw(out), ldo, raw(lse), raw(q), raw(kk), raw(v), B * H, H, Nq, Nk, hd,
+                    (float) (1.0 / Math.sqrt(hd)));
         }
-        k.attnFwd(bf16, raw(out), ldo, raw(lse), raw(q), raw(kk), raw(v), B * H, H, Nq, Nk, hd, (float) (1.0 / Math.sqrt(hd)));
     }
 
     /**
-     * Accumulates dq, dk, dv (the contract); the kernels as {@link #attentionForward} chooses them,
-     * except that on a Hopper ({@link DeviceRuntime#hopper}) the flash backward is attention_wgmma_bwd.cu's
-     * (TMA + wgmma, one pass, dq summed in an fp32 scratch) at the head dims it takes (64, 128);
-     * {@link #hopperAttentionBackwards} counts those calls.
+     * Accumulates dq, dk, dv (the contract); the kernels as {@link #attentionKernels} chooses them:
+     * on a Hopper attention_wgmma_bwd.cu's backward (TMA + wgmma, one pass, dq summed in an fp32
+     * scratch) at any head dim that is a multiple of 8 up to 128 ({@link #hopperAttentionBackwards}
+     * counts those), else as {@link #attentionForward} says (hd 256 on a Hopper: the mma.sync backward).
      */
     @Override public void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor out, Tensor lse,
                                             Tensor q, Tensor kk, Tensor v) {
@@ -824,11 +825,12 @@ public final class CudaBackend implements Backend {
         int B = q.dim(0), H = q.dim(1), Nq = q.dim(2), hd = q.dim(3), Nk = kk.dim(2);
         long ldo = out.size() / ((long) B * Nq);
         long delta = scratch(Scratch.ATTN_DELTA, (long) B * H * Nq);
-        if (bf16 && onTensorCores(hd, ldo, q, kk, v, out, dout, dq, dk, dv)) {
-            FlashAttention.Shape sh = new FlashAttention.Shape(B, H, Nq, Nk, hd);
+        FlashAttention.Shape sh = new FlashAttention.Shape(B, H, Nq, Nk, hd);
+        AttentionKernels path = bf16 ? attentionKernels(sh, true, ldo, q, kk, v, out, dout, dq, dk, dv) : AttentionKernels.SIMT;
+        if (path != AttentionKernels.SIMT) {
             FlashAttention.Backward fb = new FlashAttention.Backward(flashForward(out, ldo, lse, q, kk, v), raw(dout), delta,
                     raw(dq), raw(dk), raw(dv));
-            if (hopper && FlashAttention.wgmmaBackwardTakes(sh)) {   // else hd 256: the mma.sync backward
+            if (path == AttentionKernels.WGMMA) {
                 k.flashAttnBwdWgmma(tensorMaps, sh, fb, scratch(Scratch.ATTN_DQ, sh.bh() * Nq * hd));
                 hopperAttentionBackwards++;
             } else {
@@ -861,16 +863,24 @@ public final class CudaBackend implements Backend {
         return t == DType.BF16;
     }
 
+    /** bf16 attention's kernel sets: attention_wgmma*.cu (Hopper), attention_bf16.cu (mma.sync), attention.cu (SIMT). */
+    private enum AttentionKernels { WGMMA, MMA, SIMT }
+
     /**
-     * The one rule for bf16 attention on the tensor cores: a head dim the flash kernels are built
-     * for, out/dout rows a multiple of 8 elements and every tensor 16-byte aligned (what
-     * Kernels.flashAttn* would otherwise refuse); see {@link #attentionForward}. Counts the calls it sends there.
+     * The one rule for bf16 attention on the tensor cores ({@code backward}: which direction): out/dout
+     * rows a multiple of 8 elements and every tensor 16-byte aligned, then on a Hopper the wgmma
+     * kernels where they take the head dim ({@link FlashAttention#wgmmaForwardTakes},
+     * {@link FlashAttention#wgmmaBackwardTakes}: multiples of 8 up to 256 / 128), else the mma.sync
+     * kernels at their head dims ({@link FlashAttention#HEAD_DIMS}); what Kernels.flashAttn* would
+     * otherwise refuse goes to attention.cu. See {@link #attentionForward}. Counts the tensor-core calls.
      */
-    private boolean onTensorCores(int hd, long ldo, Tensor... ts) {
-        if (!FlashAttention.HEAD_DIMS.contains(hd) || ldo % 8 != 0) return false;
-        for (Tensor t : ts) if (raw(t) % 16 != 0) return false;
-        tensorCoreAttentions++;
-        return true;
+    private AttentionKernels attentionKernels(FlashAttention.Shape sh, boolean backward, long ldo, Tensor... ts) {
+        if (ldo % 8 != 0) return AttentionKernels.SIMT;
+        for (Tensor t : ts) if (raw(t) % 16 != 0) return AttentionKernels.SIMT;
+        AttentionKernels path = hopper && (backward ? FlashAttention.wgmmaBackwardTakes(sh) : FlashAttention.wgmmaForwardTakes(sh))
+                ? AttentionKernels.WGMMA : FlashAttention.HEAD_DIMS.contains(sh.hd()) ? AttentionKernels.MMA : AttentionKernels.SIMT;
+        if (path != AttentionKernels.SIMT) tensorCoreAttentions++;
+        return path;
     }
 
     private static FlashAttention.Forward flashForward(Tensor out, long ldo, Tensor lse, Tensor q, Tensor kk, Tensor v) {

@@ -89,11 +89,13 @@ class CudaStepTest {
      * whole parameter gradient. Head dim 64 runs the flash attention kernels, 16 the generic bf16
      * ones; on a GPU this is the bf16 step's check against its reference. {@code hopper}: on the
      * emulated device as a Hopper (and GPU 0 if it is one), where the GEMMs whose operands TMA can
-     * move take gemm_bf16_wgmma (counted: some must) and the others gemm_bf16_mma; elsewhere none
-     * takes gemm_bf16_wgmma.
+     * move take gemm_bf16_wgmma (counted: some must) and the others gemm_bf16_mma, and attention
+     * takes attention_wgmma.cu and attention_wgmma_bwd.cu at these head dims (multiples of 8 up to
+     * 128; counted: every call must), among them ViT-e's 112 (width 224, 2 heads; run at the
+     * padded 128); elsewhere neither takes a wgmma kernel.
      */
     @ParameterizedTest
-    @CsvSource({"128, 2, false", "64, 4, false", "64, 4, true"})
+    @CsvSource({"128, 2, false", "64, 4, false", "64, 4, true", "224, 2, true"})
     void bf16TrainingPassMatchesTheCpuReference(int width, int heads, boolean hopper) {
         ModelConfig c = config(width, 2, heads, 16, 4, NormKind.RMS, GeluKind.TANH, LossKind.SIGMOID);
         int batch = 2;
@@ -123,6 +125,14 @@ class CudaStepTest {
                 // on a Hopper each block's in-projection is one GEMM with its epilogue fused where a head lies in one tile
                 boolean fuses = gpu.device().hopper() && MmaGemm.qkFits(width / heads, c.mlp());
                 assertEquals(fuses ? c.depth() : 0, gpu.fusedInProjections(), "fused in-projections on " + gpu.device().description());
+                long attentions = gpu.hopperAttentionForwards() + gpu.hopperAttentionBackwards();
+                System.err.printf("  attention calls on the tensor cores: %d; on attention_wgmma*.cu: %d forwards, %d backwards%n",
+                        gpu.tensorCoreAttentions(), gpu.hopperAttentionForwards(), gpu.hopperAttentionBackwards());
+                if (gpu.device().hopper()) {   // depth 2 blocks and the MAP head, each forward and backward
+                    assertEquals(3, gpu.hopperAttentionForwards(), "attention forwards on attention_wgmma.cu");
+                    assertEquals(3, gpu.hopperAttentionBackwards(), "attention backwards on attention_wgmma_bwd.cu");
+                }
+                assertEquals(gpu.device().hopper(), attentions > 0, attentions + " attention calls on the wgmma kernels");
             }
         } finally {
             for (CudaBackend d : on) d.close();
