@@ -288,12 +288,7 @@ def wgmma_backward(K, reps, gen):
         dq, dk, dv = (torch.zeros(B, H, N, hd, dtype=torch.bfloat16, device="cuda") for _ in range(3))
         t_w = timed(lambda: W(q, k, v, out, dout, ldo, lse, delta, dq, dk, dv), reps)
         t_m = timed(lambda: K.bwd(q, k, v, out, dout, ldo, lse, delta, dq, dk, dv), reps)
-        qs, ks, vs = (x.detach().clone().requires_grad_() for x in (q, k, v))
-        dos = dout.view(B, N, H, hd).transpose(1, 2).contiguous()
-        from torch.nn.attention import sdpa_kernel, SDPBackend
-        with sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.CUDNN_ATTENTION, SDPBackend.EFFICIENT_ATTENTION]):
-            o = F.scaled_dot_product_attention(qs, ks, vs)
-            t_s = timed(lambda: torch.autograd.grad(o, (qs, ks, vs), dos, retain_graph=True), reps)
+        _, t_s = sdpa_times(name, q, k, v, dout, reps)
         f = 10.0 * B * H * N * N * hd
         rows.append(dict(name=name, B=B, H=H, N=N, hd=hd, wgmma_bwd_ms=t_w * 1e3, wgmma_bwd_tflops=f / t_w / 1e12,
                          mma_bwd_tflops=f / t_m / 1e12, sdpa_bwd_tflops=f / t_s / 1e12))
@@ -333,13 +328,7 @@ def padded_head_dims(K, reps, gen):
         maps = K.wgmma_maps(q, k, v)
         t_f = timed(lambda: K.fwd_wgmma(q, k, v, out, ldo, lse, maps), reps)
         t_b = timed(lambda: W(q, k, v, out, dout, ldo, lse, delta, dq, dk, dv), reps)
-        from torch.nn.attention import sdpa_kernel, SDPBackend
-        qs, ks, vs = (x.detach().clone().requires_grad_() for x in (q, k, v))
-        dos = dout.view(B, N, H, hd).transpose(1, 2).contiguous()
-        with sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.CUDNN_ATTENTION, SDPBackend.EFFICIENT_ATTENTION]):
-            t_sf = timed(lambda: F.scaled_dot_product_attention(qs, ks, vs), reps)
-            o = F.scaled_dot_product_attention(qs, ks, vs)
-            t_sb = timed(lambda: torch.autograd.grad(o, (qs, ks, vs), dos, retain_graph=True), reps)
+        t_sf, t_sb = sdpa_times(name, q, k, v, dout, reps)
         f = 4.0 * B * H * N * N * hd   # useful work at hd (the padded columns are not counted)
         rows.append(dict(name=name, B=B, H=H, N=N, hd=hd, wgmma_fwd_ms=t_f * 1e3, wgmma_fwd_tflops=f / t_f / 1e12,
                          wgmma_bwd_ms=t_b * 1e3, wgmma_bwd_tflops=2.5 * f / t_b / 1e12,
@@ -360,6 +349,24 @@ def timed(fn, reps):
     return a.elapsed_time(b) / reps / 1e3
 
 
+def sdpa_times(name, q, k, v, dout, reps):
+    """SDPA (flash, cuDNN or memory-efficient) on the same bf16 q, k, v (B, H, N, hd): seconds of its forward and of
+    its backward through autograd with our token-major dout viewed as (B, H, N, hd); NaN where no backend takes it."""
+    from torch.nn.attention import sdpa_kernel, SDPBackend
+    B, H, N, hd = q.shape
+    qs, ks, vs = (x.detach().clone().requires_grad_() for x in (q, k, v))
+    dos = dout.view(B, N, H, hd).transpose(1, 2).contiguous()
+    try:
+        with sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.CUDNN_ATTENTION, SDPBackend.EFFICIENT_ATTENTION]):
+            t_f = timed(lambda: F.scaled_dot_product_attention(qs, ks, vs), reps)
+            o = F.scaled_dot_product_attention(qs, ks, vs)
+            t_b = timed(lambda: torch.autograd.grad(o, (qs, ks, vs), dos, retain_graph=True), reps)
+    except RuntimeError as err:   # no SDPA backend for this shape: our figures still stand
+        print(f"{name}: SDPA failed: {err}")
+        t_f = t_b = float("nan")
+    return t_f, t_b
+
+
 def bench(K, name, B, H, N, hd, reps, gen):
     q, k, v, ldo, _ = tensors(B, H, N, N, hd, gen)
     ldo = H * hd
@@ -373,18 +380,7 @@ def bench(K, name, B, H, N, hd, reps, gen):
         maps = K.wgmma_maps(q, k, v)
         t_wg = timed(lambda: K.fwd_wgmma(q, k, v, out, ldo, lse, maps), reps)
     t_bwd = timed(lambda: K.bwd(q, k, v, out, dout, ldo, lse, delta, dq, dk, dv), reps)
-    # SDPA on the same bf16 q, k, v; its backward through autograd with a (B, H, N, hd) dout
-    from torch.nn.attention import sdpa_kernel, SDPBackend
-    qs, ks, vs = (x.detach().clone().requires_grad_() for x in (q, k, v))
-    dos = dout.view(B, N, H, hd).transpose(1, 2).contiguous()
-    try:
-        with sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.CUDNN_ATTENTION, SDPBackend.EFFICIENT_ATTENTION]):
-            t_sfwd = timed(lambda: F.scaled_dot_product_attention(qs, ks, vs), reps)
-            o = F.scaled_dot_product_attention(qs, ks, vs)
-            t_sbwd = timed(lambda: torch.autograd.grad(o, (qs, ks, vs), dos, retain_graph=True), reps)
-    except RuntimeError as err:   # no SDPA backend for this shape: our figures still stand
-        print(f"{name}: SDPA failed: {err}")
-        t_sfwd = t_sbwd = float("nan")
+    t_sfwd, t_sbwd = sdpa_times(name, q, k, v, dout, reps)
     f = 4.0 * B * H * N * N * hd
     return dict(name=name, B=B, H=H, N=N, hd=hd, fwd_ms=t_fwd * 1e3, bwd_ms=t_bwd * 1e3,
                 ours_fwd_tflops=f / t_fwd / 1e12, ours_bwd_tflops=2.5 * f / t_bwd / 1e12,
