@@ -8,6 +8,8 @@
 # The real sources are never modified. Mutants run in EMU_MUTATE_JOBS parallel slots (default:
 # the number of cores), each with its own copy of the sources and objects.
 # Usage: kernels/src/emu/mutate.sh [OUT_FILE]
+#        kernels/src/emu/mutate.sh --check   (builds and runs nothing: fails, naming them, on mutants whose
+#        FROM no longer occurs exactly once, e.g. after the code moved; run-tests.sh runs it on every build)
 #   EMU_MUTATE_ONLY=FILE (e.g. attention_bf16.cu) runs only that file's mutants, and runs only the
 #   tests whose names contain EMU_MUTATE_TESTS (if set) on them; the tally then goes to
 #   bench/results/emu-mutations-FILE.txt unless OUT_FILE is given (a quick check of one kernel on
@@ -18,6 +20,7 @@ kernels=$(cd "$here/../.." && pwd)
 repo=$(cd "$kernels/.." && pwd)
 only=${EMU_MUTATE_ONLY:-}
 tests=${EMU_MUTATE_TESTS:-}
+check=0; [ "${1:-}" = --check ] && { check=1; shift; }
 out=${1:-$repo/bench/results/emu-mutations${only:+-${only%.*}}.txt}
 B=$kernels/target/emu
 jobs=${EMU_MUTATE_JOBS:-$(nproc)}
@@ -205,6 +208,18 @@ mutant plain misc.cu "col_sum into bf16: dst overwritten instead of accumulated"
 mutant plain norm.cu "norm_fwd: vector rows taken when W is not a multiple of the vector (row tails skipped)" \
   'const bool vec = W % VEC<T> == 0 && aligned16(x, out)' 'const bool vec = aligned16(x, out)'
 
+
+# A mutant applies when FROM occurs exactly once in its file (the same test run_mutant makes).
+applies() { FROM=$2 perl -0777 -ne '$n = () = /\Q$ENV{FROM}\E/g; exit($n == 1 ? 0 : 3)' "$kernels/src/main/cuda/$1"; }
+if [ "$check" = 1 ]; then
+  stale=0
+  for spec in "${specs[@]}"; do
+    IFS=$'\x1f' read -r -d '' flavour file desc from to < <(printf '%s\0' "$spec") || true
+    applies "$file" "$from" || { echo "[emu] mutant does not apply (its code moved or changed): $file: $desc"; stale=$((stale + 1)); }
+  done
+  [ "$stale" = 0 ] && echo "[emu] mutate.sh: all ${#specs[@]} mutants apply"
+  exit $(( stale > 0 ))
+fi
 
 # The unmutated objects come from the normal build; a mutant rebuilds only the objects that
 # include the kernel sources (registry.o, test_emulator.o).

@@ -25,6 +25,7 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=0:halt_on_erro
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:exitcode=66:report_signal_unsafe=0}
 failed=0
+"$here/mutate.sh" --check || failed=1   # every mutant of the mutation check still applies
 if [[ " $flavours " == *" plain "* ]]; then
   make -s -C "$here" B="$B" lib
   "$B/lib/abi_check" "$B/lib/libvit22b_emu.so" | sed 's/^/[emu] /' || failed=1
