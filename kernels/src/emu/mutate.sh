@@ -138,7 +138,7 @@ mutant plain attention_wgmma_bwd.cu "dout's boxes at the padded head dim's colum
 mutant plain attention_wgmma_bwd.cu "dk, dv rows at the padded head dim's stride" \
   '+ 16 * w + g + 8 * hh) * hd;' '+ 16 * w + g + 8 * hh) * HDP;'
 mutant plain attention_wgmma_bwd.cu "head dims 72 .. 120 run at the 64 instantiation (only hd 128 padded to 128)" \
-  'if (AWB_HD_PAD(hd) == 128) awb_bwd<128>' 'if (hd == 128) awb_bwd<128>'
+  'if (ATT_WGMMA_HD_PAD(hd) == 128) awb_bwd<128>' 'if (hd == 128) awb_bwd<128>'
 mutant plain attention_bf16.cu "P v read V without .trans (ldmatrix of V^T's rows)" \
   'ldmatrix_x4_trans(r, s + att_sw<HD>(kk + (j8 & 1) * 8 + r8, n0 + (j8 >> 1) * 8));' \
   'ldmatrix_x4(r, s + att_sw<HD>(kk + (j8 & 1) * 8 + r8, n0 + (j8 >> 1) * 8));'

@@ -17,6 +17,11 @@ typedef __nv_bfloat16 att_bf16;
 #define ATT_REFUSE(what) ::emu::fail("%s", what)
 #endif
 static constexpr float ATT_LOG2E = 1.4426950408889634f;
+// The Hopper attentions' head dims (attention_wgmma.cu, attention_wgmma_bwd.cu): multiples of
+// ATT_WGMMA_HD_STEP (TMA's 16-byte rows), each run at the instantiation ATT_WGMMA_HD_PAD(hd) (64, 128 or
+// 256; the backward's hd <= 128 reaches 64 or 128 only), TMA zero-filling the columns past hd.
+#define ATT_WGMMA_HD_STEP 8
+#define ATT_WGMMA_HD_PAD(hd) ((hd) <= 64 ? 64 : (hd) <= 128 ? 128 : 256)
 
 // Two fp32 -> one register of two bf16 (RNE), the lower-indexed element in the low half.
 __device__ __forceinline__ unsigned att_pack(float lo, float hi) {

@@ -6,7 +6,7 @@
 // lse (B, H, Nq) fp32; fp32 softmax state and accumulation, P rounded to bf16 as the second
 // product's A operand (as attn_fwd_bf16 does). Any hd that is a multiple of 8 up to 256 (TMA's
 // 16-byte rows); any Nq, Nk >= 1.
-// Head dims: the kernel is instantiated for a padded head dim HDP = ATW_HD_PAD(hd) (64, 128 or 256:
+// Head dims: the kernel is instantiated for a padded head dim HDP = ATT_WGMMA_HD_PAD(hd) (64, 128 or 256:
 // the next multiple of 64 up to 128, else 256) and computes at HDP with hd a runtime argument. The
 // operands arrive as TMA tensor maps (Kernels.flashAttnFwdWgmma builds them): each of q, k, v is one
 // 2D map over its (B*H*N rows, hd cols) row-major matrix, boxes of ATW_BQ (q) or ATW_KEYS(HDP) (k, v)
@@ -18,7 +18,7 @@
 // with -inf before the softmax, query rows >= Nq are computed and not stored.
 // Launch (Kernels.flashAttnFwdWgmma; FlashAttention.java mirrors the constants below):
 //   grid.x = B*H * ceil(Nq / ATW_BQ) (heads outermost: a head's blocks are adjacent and share
-// its K/V in L2), block ATW_THREADS = 3 warpgroups, dynamic shared memory ATW_SMEM(ATW_HD_PAD(hd)).
+// its K/V in L2), block ATW_THREADS = 3 warpgroups, dynamic shared memory ATW_SMEM(ATT_WGMMA_HD_PAD(hd)).
 //   warpgroup 0, the producer: setmaxnreg down to ATW_PRODUCER_REGS; one thread loads the block's
 //     128 q rows once, then for each key tile waits for a free stage of the ATW_STAGES ring (K and V
 //     have their own empty barriers, as the consumers are done with K before V) and loads K, then V.
@@ -41,7 +41,7 @@
 // q [HDP/64][128 rows][128 B], then ATW_STAGES x (K, V) [HDP/64][KEYS rows][128 B], then the barriers:
 // HDP 64: 80 KB, 128: 160 KB, 256: 192 KB (two stages; a third would not fit at HDP 256).
 // Requirements (Kernels.flashAttnFwdWgmma checks them): sm_90a (elsewhere the kernel traps; the host
-// never launches it there), hd a multiple of ATW_HD_STEP in [ATW_HD_STEP, 256] (else it traps), q/k/v
+// never launches it there), hd a multiple of ATT_WGMMA_HD_STEP in [ATT_WGMMA_HD_STEP, 256] (else it traps), q/k/v
 // 16-byte aligned (TMA), ldo even.
 #include "common.cuh"
 #include "hopper.cuh"
@@ -52,9 +52,7 @@
 #define ATW_KEYS_NARROW 128                         // keys per tile at HDP <= 128
 #define ATW_KEYS_WIDE 64                            //   and at HDP 256 (O's 128 accumulators leave room for S of 64 keys)
 #define ATW_KEYS(hdp) ((hdp) <= 128 ? ATW_KEYS_NARROW : ATW_KEYS_WIDE)
-#define ATW_HD_STEP 8                               // head dims are multiples of 8: 16-byte rows for TMA
 #define ATW_HD_MAX 256
-#define ATW_HD_PAD(hd) ((hd) <= 64 ? 64 : (hd) <= 128 ? 128 : 256)   // the instantiation a head dim runs at
 #define ATW_STAGES 2                                // K/V ring depth
 #define ATW_BOX_COLS 64                             // a TMA box's columns: 128 bytes, the 128B swizzle span
 #define ATW_Q_BYTES(hdp) (ATW_BQ * (hdp) * 2)
@@ -255,8 +253,8 @@ attn_fwd_wgmma(att_bf16* out, long long ldo, float* lse, const __grid_constant__
                const __grid_constant__ CUtensorMap mapK, const __grid_constant__ CUtensorMap mapV, int H, int Nq, int Nk,
                int hd, float scale) {
 #ifdef HOPPER_KERNELS
-    if (hd < ATW_HD_STEP || hd > ATW_HD_MAX || hd % ATW_HD_STEP != 0) ATT_REFUSE("attn_fwd_wgmma: hd is not a multiple of 8 in [8, 256]");
-    switch (ATW_HD_PAD(hd)) {
+    if (hd < ATT_WGMMA_HD_STEP || hd > ATW_HD_MAX || hd % ATT_WGMMA_HD_STEP != 0) ATT_REFUSE("attn_fwd_wgmma: hd is not a multiple of 8 in [8, 256]");
+    switch (ATT_WGMMA_HD_PAD(hd)) {
         case 64: attn_fwd_wgmma_t<64>(out, ldo, lse, &mapQ, &mapK, &mapV, H, Nq, Nk, hd, scale); break;
         case 128: attn_fwd_wgmma_t<128>(out, ldo, lse, &mapQ, &mapK, &mapV, H, Nq, Nk, hd, scale); break;
         default: attn_fwd_wgmma_t<256>(out, ldo, lse, &mapQ, &mapK, &mapV, H, Nq, Nk, hd, scale); break;

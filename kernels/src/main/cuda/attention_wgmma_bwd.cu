@@ -18,7 +18,7 @@
 // A tile that runs past its head's rows reads the next head's (or TMA's zeros past the tensor):
 // query rows >= Nq get lse = +inf (so P = 0, dS = 0) and are not written; key rows >= Nk get P = 0
 // by index and are not written.
-// Head dims: any multiple of 8 up to 128. The kernel is instantiated for HDP = AWB_HD_PAD(hd) (64 or
+// Head dims: any multiple of 8 up to 128. The kernel is instantiated for HDP = ATT_WGMMA_HD_PAD(hd) (64 or
 // 128) and computes at HDP with hd a runtime argument; scale is 1/sqrt(hd), the caller's. Columns
 // hd .. HDP-1 of the tiles, and why no result depends on them:
 //   q, k, v: outside their maps (cols = hd), so TMA fills them with zeros: S^T = k q^T is exact
@@ -33,7 +33,7 @@
 //     finite. A non-finite q, k, v or dout makes the step's gradients non-finite in any case (every
 //     head feeds the in-projection's weight gradient), so neither kind of read changes an outcome.
 // Launch: grid.x = B*H * ceil(Nk/AWB_BK) (heads outermost, one flat x), block AWB_THREADS = three
-// warpgroups, dynamic shared memory AWB_SMEM(AWB_HD_PAD(hd)) (Kernels / FlashAttention mirror these).
+// warpgroups, dynamic shared memory AWB_SMEM(ATT_WGMMA_HD_PAD(hd)) (Kernels / FlashAttention mirror these).
 //   warpgroup 0, the producer (setmaxnreg down): warp 0 loads k, v once, then per query tile of
 //     AWB_BQ rows waits for a free ring stage, writes lse * log2(e) and delta into it (plain stores,
 //     one arrival per lane on the stage's full barrier) and lane 0 issues the q and dout TMA boxes
@@ -61,7 +61,7 @@
 //   AWB_STAGES stages of q, dout (HDP/64 boxes [AWB_BQ][64]) and lse, delta [AWB_BQ] fp32 (1 KB)
 //   then the mbarriers.
 // Requirements (checked by Kernels): sm_90a (elsewhere the kernel traps; the host refuses first),
-// hd a multiple of AWB_HD_STEP in [AWB_HD_STEP, AWB_HD_MAX] (else it traps), 16-byte aligned tensors,
+// hd a multiple of ATT_WGMMA_HD_STEP in [ATT_WGMMA_HD_STEP, AWB_HD_MAX] (else it traps), 16-byte aligned tensors,
 // ldo a multiple of 8.
 #include "common.cuh"
 #include "hopper.cuh"
@@ -73,9 +73,7 @@
 #define AWB_THREADS 384     // a producer and two consumer warpgroups
 #define AWB_PRODUCER_REGS 24
 #define AWB_CONSUMER_REGS 240
-#define AWB_HD_STEP 8       // head dims are multiples of 8 (TMA's 16-byte rows)
 #define AWB_HD_MAX 128      // hd 256's dK and dV accumulators would not fit the registers
-#define AWB_HD_PAD(hd) ((hd) <= 64 ? 64 : 128)   // the instantiation a head dim runs at
 #define AWB_LD_BYTES 1024   // a stage's lse and delta (2 x AWB_BQ fp32), padded to keep boxes 1024-aligned
 #define AWB_STAGE_BYTES(hdp) (2 * AWB_BQ * (hdp) * 2 + AWB_LD_BYTES)
 #define AWB_DQ_COLS 32      // fp32 columns per dq reduce box (one 128-byte swizzle row)
@@ -314,9 +312,9 @@ attn_bwd_wgmma(const __grid_constant__ CUtensorMap mapQ, const __grid_constant__
                att_bf16* dk, att_bf16* dv, const float* __restrict__ lse, const float* __restrict__ delta, int H,
                int Nq, int Nk, int hd, float scale) {
 #ifdef HOPPER_KERNELS
-    if (hd < AWB_HD_STEP || hd > AWB_HD_MAX || hd % AWB_HD_STEP != 0) ATT_REFUSE("attn_bwd_wgmma: hd is not a multiple of 8 in [8, 128]");
+    if (hd < ATT_WGMMA_HD_STEP || hd > AWB_HD_MAX || hd % ATT_WGMMA_HD_STEP != 0) ATT_REFUSE("attn_bwd_wgmma: hd is not a multiple of 8 in [8, 128]");
     // (128 first: in the other order ptxas spills a register of the epilogue's, 4 bytes)
-    if (AWB_HD_PAD(hd) == 128) awb_bwd<128>(&mapQ, &mapK, &mapV, &mapO, &mapDq, dk, dv, lse, delta, H, Nq, Nk, hd, scale);
+    if (ATT_WGMMA_HD_PAD(hd) == 128) awb_bwd<128>(&mapQ, &mapK, &mapV, &mapO, &mapDq, dk, dv, lse, delta, H, Nq, Nk, hd, scale);
     else awb_bwd<64>(&mapQ, &mapK, &mapV, &mapO, &mapDq, dk, dv, lse, delta, H, Nq, Nk, hd, scale);
 #elif defined(__CUDA_ARCH__)
     __trap();   // not sm_90a: fail the launch, never a silent no-op

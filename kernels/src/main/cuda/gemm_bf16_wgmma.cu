@@ -97,7 +97,7 @@
 #define WG_EPI_ROWS 64
 #define WG_EPI_ROW_BYTES 128
 #define WG_EPI_TILE_BYTES (WG_EPI_ROWS * WG_EPI_ROW_BYTES)
-#define WG_EPI_PRIV_BYTES (128 * 16 * 4)
+#define WG_EPI_PRIV_BYTES 8192   // 128 threads x 16 fp32 slots
 #define WG_EPI_CONSUMER_BYTES (WG_EPI_TILE_BYTES + WG_EPI_PRIV_BYTES)
 #define WG_EPI_BYTES (2 * WG_EPI_CONSUMER_BYTES)
 // The stages, the staging buffers, the ring's 2 x WG_STAGES barriers, and the slack that aligns the

@@ -32,13 +32,13 @@ public final class FlashAttention {
     public static final int WGMMA_QUERY_ROWS = 128, WGMMA_THREADS = 384, WGMMA_STAGES = 2, WGMMA_BOX_COLS = 64,
             WGMMA_KEYS_NARROW = 128, WGMMA_KEYS_WIDE = 64;
     /**
-     * The Hopper kernels' head dims: multiples of ATW_HD_STEP = AWB_HD_STEP (TMA's 16-byte rows) up to
+     * The Hopper kernels' head dims: multiples of attention_common.cuh's ATT_WGMMA_HD_STEP (TMA's 16-byte rows) up to
      * ATW_HD_MAX (forward) and AWB_HD_MAX (backward: hd 256's dK and dV accumulators would not fit the
      * registers). Each runs at {@link #wgmmaPaddedHeadDim} with TMA zero-filling the columns past hd.
      */
     public static final int WGMMA_HEAD_DIM_STEP = 8, WGMMA_MAX_HEAD_DIM = 256, WGMMA_BWD_MAX_HEAD_DIM = 128;
 
-    /** ATW_HD_PAD = AWB_HD_PAD: the instantiation (64, 128 or 256) a Hopper kernel runs head dim hd at. */
+    /** attention_common.cuh's ATT_WGMMA_HD_PAD: the instantiation (64, 128 or 256) a Hopper kernel runs head dim hd at. */
     public static int wgmmaPaddedHeadDim(int hd) { return hd <= 64 ? 64 : hd <= 128 ? 128 : 256; }
 
     /**
@@ -77,10 +77,10 @@ public final class FlashAttention {
     }
 
     static int fwdKeys(int hd) { return hd <= 128 ? FWD_KEYS : FWD_KEYS_256; }
-    /** ATW_KEYS(ATW_HD_PAD(hd)): keys per K/V tile of the Hopper forward. */
+    /** ATW_KEYS(ATT_WGMMA_HD_PAD(hd)): keys per K/V tile of the Hopper forward. */
     static int wgmmaKeys(int hd) { return wgmmaPaddedHeadDim(hd) <= 128 ? WGMMA_KEYS_NARROW : WGMMA_KEYS_WIDE; }
     /**
-     * ATW_SMEM(ATW_HD_PAD(hd)), with p the padded head dim: q [WGMMA_QUERY_ROWS][p], WGMMA_STAGES x (K, V)
+     * ATW_SMEM(ATT_WGMMA_HD_PAD(hd)), with p the padded head dim: q [WGMMA_QUERY_ROWS][p], WGMMA_STAGES x (K, V)
      * [wgmmaKeys][p] bf16, 1 + 4 x stages mbarriers, 1024 to align.
      */
     static int wgmmaSmem(int hd) {

@@ -22,7 +22,7 @@ import jcuda.driver.JCudaDriver;
  */
 public final class JCudaRuntime implements DeviceRuntime {
     private static final int CU_STREAM_NON_BLOCKING = 1, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL = 1;
-    private static final int CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75,
+    private static final int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75,
             CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76;
 
     private final int ordinal;
@@ -121,9 +121,6 @@ public final class JCudaRuntime implements DeviceRuntime {
 
     /** Compute capability 9.0 exactly: the sm_90a image (wgmma, TMA) runs here and nowhere else. */
     @Override public boolean hopper() { return computeCapability() == 90; }
-
-    /** Streaming multiprocessors. */
-    public int multiprocessors() { return attribute(CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, "multiprocessor count"); }
 
     /** cuOccupancyMaxActiveClusters, asked once per kernel and shape ({@link KernelModule#maxActiveClusters}). */
     @Override public int maxActiveClusters(String kernel, int clusterSize, int threads, int sharedBytes) {

@@ -9,7 +9,6 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
-import java.util.Collections;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -95,7 +94,7 @@ public final class KernelModule implements KernelLauncher, AutoCloseable {
      * threads and {@code sharedBytes} of dynamic shared memory per block; 0 if not one fits. A
      * cluster's CTAs must share one GPC, so this can be below SMs / clusterSize. Asked once per
      * kernel and shape (after the shared-memory opt-in its launch makes, without which the driver
-     * would answer for 48 KB); {@link #clusterOccupancy} keeps the answers.
+     * would answer for 48 KB), and the answer kept.
      */
     public int maxActiveClusters(String name, int clusterSize, int threads, int sharedBytes) {
         return clusters.computeIfAbsent(name + " cluster=" + clusterSize + " threads=" + threads + " smem=" + sharedBytes, k -> {
@@ -125,9 +124,6 @@ public final class KernelModule implements KernelLauncher, AutoCloseable {
             }
         });
     }
-
-    /** The answers of {@link #maxActiveClusters} so far, by "kernel cluster=.. threads=.. smem=..": what the persistent grids were sized by. */
-    public Map<String, Integer> clusterOccupancy() { return Collections.unmodifiableMap(clusters); }
 
     private static MethodHandle occupancy;
 

@@ -31,8 +31,8 @@ public final class Kernels {
      * WGMMA_EPI_ROW_BYTES (one 128-byte swizzle span: 64 bf16 or 32 fp32 columns, C's TMA box), then its
      * 128 threads' private slots of 16 fp32.
      */
-    public static final int WGMMA_EPI_ROWS = 64, WGMMA_EPI_ROW_BYTES = 128,
-            WGMMA_EPI_BYTES = 2 * (WGMMA_EPI_ROWS * WGMMA_EPI_ROW_BYTES + 128 * 16 * 4);
+    public static final int WGMMA_EPI_ROWS = 64, WGMMA_EPI_ROW_BYTES = 128, WGMMA_EPI_PRIV_BYTES = 128 * 16 * Float.BYTES,
+            WGMMA_EPI_BYTES = 2 * (WGMMA_EPI_ROWS * WGMMA_EPI_ROW_BYTES + WGMMA_EPI_PRIV_BYTES);
     /**
      * gemm_bf16_wgmma's dynamic shared memory: the ring, the epilogue's staging, the ring's full and empty
      * mbarriers, 1024 bytes to align the ring (230,464 of a Hopper block's 232,448).
@@ -43,7 +43,7 @@ public final class Kernels {
     public static final int WGMMA_QK_STAGES = 3;
     /** gemm_bf16_wgmma_qk's dynamic shared memory: the ring, 2 consumers' 64 x 256 bf16 tiles, the mbarriers, alignment. */
     public static final int WGMMA_QK_SMEM_BYTES = WGMMA_QK_STAGES * (WGMMA_TILE_M + WGMMA_TILE_N) * WGMMA_TILE_K * 2
-            + 2 * 64 * WGMMA_TILE_N * 2 + 2 * WGMMA_QK_STAGES * 8 + 1024;
+            + 2 * WGMMA_EPI_ROWS * WGMMA_TILE_N * 2 + 2 * WGMMA_QK_STAGES * 8 + 1024;
     private static final int EW_BLOCK = 256, EW_MAX_GRID = 65535;
 
     private final KernelLauncher m;
@@ -181,7 +181,7 @@ public final class Kernels {
             return "head dim " + q.headDim() + " at column " + q.col0() + " does not lie in one " + WGMMA_TILE_N
                     + "-column tile (a multiple of 8 dividing " + WGMMA_TILE_N + " and q's column)";
         long D = (long) q.heads() * q.headDim();
-        if (q.heads() < 1 || q.tokens() < 1 || o.m() % q.tokens() != 0 || q.col0() + 3 * D > o.n())
+        if (q.heads() < 1 || q.tokens() < 1 || q.col0() < 0 || o.m() % q.tokens() != 0 || q.col0() + 3 * D > o.n())
             return "QK-norm of " + q.heads() + " heads x " + q.headDim() + " from column " + q.col0() + " over images of "
                     + q.tokens() + " tokens needs q, k, v inside the N = " + o.n() + " columns and M a multiple of the tokens";
         if (q.qScale() == 0 || q.kScale() == 0 || q.q() == 0 || q.k() == 0 || q.v() == 0 || q.stats() == 0

@@ -291,6 +291,7 @@ class KernelSignaturesTest {
                 "gemm_bf16_wgmma.cu WG_THREADS", Kernels.WGMMA_THREADS, "gemm_bf16_wgmma.cu WG_BOX", Kernels.WGMMA_BOX,
                 "gemm_bf16_wgmma.cu WG_CLUSTER", Kernels.WGMMA_CLUSTER, "gemm_bf16_wgmma.cu WG_QK_STAGES", Kernels.WGMMA_QK_STAGES,
                 "gemm_bf16_wgmma.cu WG_EPI_ROWS", Kernels.WGMMA_EPI_ROWS, "gemm_bf16_wgmma.cu WG_EPI_ROW_BYTES", Kernels.WGMMA_EPI_ROW_BYTES));
+        want.put("gemm_bf16_wgmma.cu WG_EPI_PRIV_BYTES", Kernels.WGMMA_EPI_PRIV_BYTES);
         want.putAll(Map.of("attention_bf16.cu ATT_WARPS", FlashAttention.THREADS / 32, "attention_bf16.cu ATT_BQ", FlashAttention.QUERY_ROWS,
                 "attention_bf16.cu ATT_BKV", FlashAttention.KEY_ROWS,
                 "attention_bf16.cu ATT_FWD_KEYS", FlashAttention.FWD_KEYS, "attention_bf16.cu ATT_FWD_KEYS_256", FlashAttention.FWD_KEYS_256,
@@ -305,9 +306,8 @@ class KernelSignaturesTest {
                 "attention_wgmma_bwd.cu AWB_STAGES", FlashAttention.WGMMA_BWD_STAGES,
                 "attention_wgmma_bwd.cu AWB_THREADS", FlashAttention.WGMMA_BWD_THREADS,
                 "attention_wgmma_bwd.cu AWB_DQ_COLS", FlashAttention.WGMMA_BWD_DQ_COLS,
-                "attention_wgmma.cu ATW_HD_STEP", FlashAttention.WGMMA_HEAD_DIM_STEP,
+                "attention_common.cuh ATT_WGMMA_HD_STEP", FlashAttention.WGMMA_HEAD_DIM_STEP,
                 "attention_wgmma.cu ATW_HD_MAX", FlashAttention.WGMMA_MAX_HEAD_DIM,
-                "attention_wgmma_bwd.cu AWB_HD_STEP", FlashAttention.WGMMA_HEAD_DIM_STEP,
                 "attention_wgmma_bwd.cu AWB_HD_MAX", FlashAttention.WGMMA_BWD_MAX_HEAD_DIM));
         want.putAll(Map.of("gemm_common.cuh MMA_GELU_NONE", MmaGemm.GELU_NONE, "gemm_common.cuh MMA_GELU_FWD",
                 MmaGemm.GELU_FORWARD, "gemm_common.cuh MMA_GELU_BWD", MmaGemm.GELU_BACKWARD));

@@ -171,4 +171,20 @@ class WgmmaGemmGuardsTest {
         cache.encode(new TensorMap2d(BASE, 8, 8, 16, 2, 8, 8, Swizzle.NONE));   // the eldest: dropped, encoded again
         assertEquals(before + 1, cache.encodes());
     }
+
+    /** Kernels.wgmmaQkRefusal: a valid in-projection is taken (null); q's column out of [0, N - 3D] is refused by name. */
+    @Test void fusedInProjectionRefusesQkColumnsOutsideC() {
+        int tokens = 50, heads = 2, hd = 64, D = heads * hd, mlp = 256;
+        Operands o = new Operands(Form.NT, BASE, 128, B, 128, C, mlp + 3 * D, 2 * tokens, mlp + 3 * D, 128);
+        long t = C + 0x10_0000;
+        MmaGemm.QkNorm ok = new MmaGemm.QkNorm(t, t + 0x1000, t + 0x2000, t + 0x3000, t + 0x4000, t + 0x5000, mlp, tokens, heads,
+                hd, true, 1e-6f);
+        assertEquals(null, Kernels.wgmmaQkRefusal(o, null, ok));
+        for (int col0 : new int[] {-hd, mlp + hd}) {   // -64 % 64 == 0 in Java: qkFits alone does not catch it
+            MmaGemm.QkNorm bad = new MmaGemm.QkNorm(t, t + 0x1000, t + 0x2000, t + 0x3000, t + 0x4000, t + 0x5000, col0, tokens,
+                    heads, hd, true, 1e-6f);
+            String why = Kernels.wgmmaQkRefusal(o, null, bad);
+            assertTrue(why != null && why.contains("from column " + col0) && why.contains("inside the N = " + o.n()), why);
+        }
+    }
 }
