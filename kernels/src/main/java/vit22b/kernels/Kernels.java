@@ -142,15 +142,14 @@ public final class Kernels {
      * what {@link #gemmBf16Wgmma} refuses and what {@link #wgmmaQkRefusal} says.
      */
     public void gemmBf16WgmmaQk(TensorMapCache maps, MmaGemm.Operands o, MmaGemm.Gelu gelu, MmaGemm.QkNorm q) {
-        MmaGemm.Epilogue e = MmaGemm.Epilogue.plain(true);
-        if (gelu != null) e = gelu.backward() ? e.withGeluBackward(gelu.kind(), gelu.col0(), gelu.cols(), gelu.aux(), gelu.ld(), gelu.bias())
-                                              : e.withGelu(gelu.kind(), gelu.col0(), gelu.cols(), gelu.aux(), gelu.ld(), gelu.bias());
-        DeviceRuntime rt = maps.device();
-        checkWgmmaGemm("gemm_bf16_wgmma_qk", rt, o, e);
-        String refusal = wgmmaQkRefusal(o, gelu, q);
+        String refusal = wgmmaQkRefusal(o, gelu, q);   // first: it refuses a GELU backward, which the epilogue below cannot hold
         if (refusal != null)
             throw new IllegalArgumentException("gemm_bf16_wgmma_qk " + o.form() + " " + o.m() + "x" + o.n() + "x" + o.k() + ": "
                     + refusal + "; run gemmBf16Wgmma and the epilogue separately");
+        MmaGemm.Epilogue e = MmaGemm.Epilogue.plain(true);
+        if (gelu != null) e = e.withGelu(gelu.kind(), gelu.col0(), gelu.cols(), gelu.aux(), gelu.ld(), gelu.bias());
+        DeviceRuntime rt = maps.device();
+        checkWgmmaGemm("gemm_bf16_wgmma_qk", rt, o, e);
         if (o.m() == 0) return;
         m.launch("gemm_bf16_wgmma_qk", wgmmaGrid(rt, "gemm_bf16_wgmma_qk", WGMMA_QK_SMEM_BYTES, o), 1, 1, WGMMA_THREADS, 1, 1,
                 WGMMA_QK_SMEM_BYTES, s, aMap(maps, o), bMap(maps, o), maps.encode(cMap(o, e)), o.c(), o.ldc(), o.m(), o.n(), o.k(), MmaGemm.geluMode(gelu),
